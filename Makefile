@@ -1,0 +1,58 @@
+# zgoda: `make run` starts everything locally; `make test` runs every test and lint.
+# Nothing here needs a hand-installed tool: Python tools live in venvs this file creates.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Only loopback traffic, and never a real AWS account by accident.
+export AWS_EC2_METADATA_DISABLED := true
+export SAM_CLI_TELEMETRY := 0
+
+LOCAL := $(CARGO_TARGET_DIR)/debug/zgoda-local
+
+.PHONY: run test venv tools build unit integration lint-infra package bench clean
+
+$(VENV)/.stamp: requirements/local.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/local.txt
+	touch $@
+
+$(SAM_VENV)/.stamp: requirements/sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/sam.txt
+	touch $@
+
+$(CHECKOV_VENV)/.stamp: requirements/checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
+	touch $@
+
+venv: $(VENV)/.stamp
+
+tools: $(VENV)/.stamp $(SAM_VENV)/.stamp $(CHECKOV_VENV)/.stamp
+
+build:
+	cargo build --workspace --all-targets
+
+run: venv
+	cargo build -p zgoda-local -p zgoda-cli
+	$(LOCAL) run
+
+# One build, one emulator for the whole run; every test makes its own table and secrets in it.
+test: tools build
+	$(LOCAL) with-emulator -- cargo test --workspace --all-targets
+	$(MAKE) lint-infra
+	cargo fmt --all -- --check
+
+lint-infra: tools
+	$(SAM_VENV)/bin/sam validate --lint --template infra/template.yaml --region eu-central-1
+	$(VENV)/bin/cfn-lint infra/template.yaml
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file infra/template.yaml
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .zgoda
+	cargo clean

@@ -1,0 +1,56 @@
+//! Configuration from the environment, parsed once per cold start.
+
+use chrono::Duration;
+use zgoda_domain::Settings;
+
+/// Everything a function needs to know about where it runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The one DynamoDB table.
+    pub table: String,
+    /// Secrets Manager names are `<prefix>links`, `<prefix>seals`, `<prefix>operators`, `<prefix>pepper`.
+    pub secrets_prefix: String,
+    /// The `From` address of every mail (its domain must be a verified SES identity).
+    pub sender: String,
+    pub settings: Settings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {0} is not valid")]
+    Invalid(&'static str),
+}
+
+fn var(name: &'static str) -> Result<String, ConfigError> {
+    std::env::var(name).map_err(|_| ConfigError::Missing(name))
+}
+
+fn number(name: &'static str, default: i64) -> Result<i64, ConfigError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => v.parse().ok().filter(|n| *n > 0).ok_or(ConfigError::Invalid(name)),
+    }
+}
+
+impl Config {
+    /// Reads `ZGODA_TABLE`, `ZGODA_SECRETS_PREFIX`, `ZGODA_SENDER`, `ZGODA_PUBLIC_URL` and the
+    /// optional limits `ZGODA_CONFIRM_TTL_DAYS`, `ZGODA_RATE_NETWORK`, `ZGODA_RATE_SUBJECT`,
+    /// `ZGODA_RATE_WINDOW_SECS`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = Settings::default();
+        Ok(Self {
+            table: var("ZGODA_TABLE")?,
+            secrets_prefix: var("ZGODA_SECRETS_PREFIX")?,
+            sender: var("ZGODA_SENDER")?,
+            settings: Settings {
+                public_url: var("ZGODA_PUBLIC_URL")?,
+                confirm_ttl: Duration::days(number("ZGODA_CONFIRM_TTL_DAYS", defaults.confirm_ttl.num_days())?),
+                network_limit: number("ZGODA_RATE_NETWORK", defaults.network_limit as i64)? as u64,
+                subject_limit: number("ZGODA_RATE_SUBJECT", defaults.subject_limit as i64)? as u64,
+                rate_window: Duration::seconds(number("ZGODA_RATE_WINDOW_SECS", defaults.rate_window.num_seconds())?),
+            },
+        })
+    }
+}

@@ -1,0 +1,356 @@
+//! The domain's stores on one DynamoDB table. Key layout (see DESIGN.md):
+//!
+//! | pk                | sk                  | what                                               |
+//! |-------------------|---------------------|----------------------------------------------------|
+//! | `FORM#<id>`       | `CONFIG`            | the form                                           |
+//! | `FORM#<id>`       | `NOTICE#<version>`  | a notice version (immutable)                       |
+//! | `SUBJECT#<sid>`   | `PROFILE`           | e-mail and language: the subject's personal data   |
+//! | `SUBJECT#<sid>`   | `SUBMISSION#<rid>`  | declared fields of one submission (TTL: retention) |
+//! | `SUBJECT#<sid>`   | `HEAD`              | chain head: last sequence number and hash          |
+//! | `SUBJECT#<sid>`   | `EVENT#<ulid>`      | a sealed consent event (PII-free)                  |
+//! | `SUBJECT#<sid>`   | `STATE#<purpose>`   | current state; in `gsi1` under `AUDIENCE#<purpose>` while given |
+//! | `GUARD#<key>`     | `W#<end>` / `ONCE`  | rate counters and one-time markers (TTL)           |
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
+use zgoda_domain::Time;
+use zgoda_domain::form::{Form, Notice};
+use zgoda_domain::ids::{FormId, SubjectId};
+use zgoda_domain::proof::{ChainHead, EventKind, SealedEvent, format_time};
+use zgoda_domain::store::{
+    Append, AppendError, FormStore, Guards, Profile, SaveFormError, StoreError, StoredForm, SubjectRecord, SubjectStore,
+};
+
+use crate::item::{Item, from_item, get_s, n, s, to_item};
+use crate::table::{GSI_PARTITION_KEY, GSI_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn unavailable<E: std::error::Error>(e: E) -> StoreError {
+    StoreError::Unavailable(crate::describe(&e))
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+pub fn form_pk(id: &FormId) -> String {
+    format!("FORM#{id}")
+}
+
+pub fn subject_pk(id: &SubjectId) -> String {
+    format!("SUBJECT#{id}")
+}
+
+fn keyed(pk: String, sk: String, mut item: Item) -> Item {
+    item.insert(PARTITION_KEY.into(), s(pk));
+    item.insert(SORT_KEY.into(), s(sk));
+    item
+}
+
+fn put(table: &str, item: Item, condition: Option<&str>) -> TransactWriteItem {
+    let put = Put::builder().table_name(table).set_item(Some(item)).set_condition_expression(condition.map(str::to_owned));
+    TransactWriteItem::builder().put(put.build().expect("complete")).build()
+}
+
+/// True when a transaction was cancelled because the condition on item `index` failed.
+fn condition_failed_at(err: &SdkError<TransactWriteItemsError>, index: usize) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
+            t.cancellation_reasons().get(index).and_then(|r| r.code()).is_some_and(|c| c == "ConditionalCheckFailed")
+        }
+        _ => false,
+    }
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Every item under one partition key, strongly consistent, all pages.
+    async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .expression_attribute_values(":pk", s(pk))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ProfileItem {
+    email: zgoda_domain::email::EmailAddress,
+    lang: zgoda_domain::lang::Lang,
+    #[serde(with = "zgoda_domain::proof::millis")]
+    updated_at: Time,
+}
+
+impl FormStore for DynamoStore {
+    async fn load_form(&self, id: &FormId) -> Result<Option<StoredForm>, StoreError> {
+        let items = self.partition(&form_pk(id)).await?;
+        let mut form = None;
+        let mut notices = Vec::new();
+        for item in &items {
+            match get_s(item, SORT_KEY) {
+                Some("CONFIG") => {
+                    let json = get_s(item, "form").ok_or_else(|| corrupt("form", "no body"))?;
+                    form = Some(serde_json::from_str::<Form>(json).map_err(|e| corrupt("form", e))?);
+                }
+                Some(sk) if sk.starts_with("NOTICE#") => notices.push(from_item::<Notice>(item).map_err(|e| corrupt("notice", e))?),
+                _ => {}
+            }
+        }
+        Ok(form.map(|form| StoredForm { form, notices }))
+    }
+
+    async fn save_form(&self, form: &Form, notice: &Notice) -> Result<(), SaveFormError> {
+        let pk = form_pk(&form.id);
+        let notice_sk = format!("NOTICE#{}", notice.version);
+        let config = keyed(
+            pk.clone(),
+            "CONFIG".into(),
+            Item::from([
+                ("form".to_owned(), s(serde_json::to_string(form).expect("serializes"))),
+                ("updated_at".to_owned(), s(format_time(&form.updated_at))),
+            ]),
+        );
+        let mut notice_item = keyed(pk.clone(), notice_sk.clone(), to_item(notice));
+        notice_item.insert("created_at".into(), s(format_time(&form.updated_at)));
+        let existing = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key(PARTITION_KEY, s(&pk))
+            .key(SORT_KEY, s(&notice_sk))
+            .send()
+            .await
+            .map_err(unavailable)?
+            .item;
+        let mut writes = vec![put(&self.table, config, None)];
+        match existing {
+            Some(item) => {
+                let stored: Notice = from_item(&item).map_err(|e| corrupt("notice", e))?;
+                if stored.texts != notice.texts {
+                    return Err(SaveFormError::NoticeVersionExists);
+                }
+            }
+            None => writes.push(put(&self.table, notice_item, Some("attribute_not_exists(pk)"))),
+        }
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(()),
+            // Another writer stored this version between our read and write.
+            Err(e) if condition_failed_at(&e, 1) => Err(SaveFormError::NoticeVersionExists),
+            Err(e) => Err(unavailable(e).into()),
+        }
+    }
+}
+
+impl SubjectStore for DynamoStore {
+    async fn load_head(&self, subject: &SubjectId) -> Result<Option<ChainHead>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key(PARTITION_KEY, s(subject_pk(subject)))
+            .key(SORT_KEY, s("HEAD"))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item.map(|i| head_from_item(&i)).transpose()
+    }
+
+    async fn load_subject(&self, subject: &SubjectId) -> Result<SubjectRecord, StoreError> {
+        let mut record = SubjectRecord::default();
+        for item in self.partition(&subject_pk(subject)).await? {
+            match get_s(&item, SORT_KEY).unwrap_or("") {
+                "PROFILE" => {
+                    let p: ProfileItem = from_item(&item).map_err(|e| corrupt("profile", e))?;
+                    record.profile = Some(Profile { email: p.email, lang: p.lang, updated_at: p.updated_at });
+                }
+                "HEAD" => record.head = Some(head_from_item(&item)?),
+                sk if sk.starts_with("EVENT#") => record.events.push(event_from_item(&item)?),
+                _ => {}
+            }
+        }
+        Ok(record)
+    }
+
+    async fn append(&self, a: Append) -> Result<(), AppendError> {
+        let pk = subject_pk(&a.subject);
+        let t = &self.table;
+        let mut writes = Vec::with_capacity(3 + 2 * a.events.len());
+        let head =
+            keyed(pk.clone(), "HEAD".into(), Item::from([("seq".to_owned(), n(a.new_head.seq)), ("hash".to_owned(), s(&a.new_head.hash))]));
+        // The head moves only from the value the events were chained to: two writers cannot fork the chain.
+        let head_write = match &a.expected_head {
+            None => put(t, head, Some("attribute_not_exists(pk)")),
+            Some(expected) => TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(t)
+                        .set_item(Some(head))
+                        .condition_expression("#seq = :seq AND #hash = :hash")
+                        .expression_attribute_names("#seq", "seq")
+                        .expression_attribute_names("#hash", "hash")
+                        .expression_attribute_values(":seq", n(expected.seq))
+                        .expression_attribute_values(":hash", s(&expected.hash))
+                        .build()
+                        .expect("complete"),
+                )
+                .build(),
+        };
+        writes.push(head_write);
+        for e in &a.events {
+            let mut item = keyed(pk.clone(), format!("EVENT#{}", e.facts.event_id), to_item(e));
+            if let Some(form) = &e.facts.form_id {
+                item.insert(GSI_PARTITION_KEY.into(), s(format!("FORM#{form}#EVENTS")));
+                item.insert(GSI_SORT_KEY.into(), s(format!("{}#{}", format_time(&e.facts.at), a.subject)));
+            }
+            writes.push(put(t, item, Some("attribute_not_exists(pk)")));
+        }
+        for st in &a.states {
+            let mut item = keyed(
+                pk.clone(),
+                format!("STATE#{}", st.purpose),
+                Item::from([
+                    ("purpose".to_owned(), s(st.purpose.as_str())),
+                    ("status".to_owned(), s(st.status.as_str())),
+                    ("since".to_owned(), s(format_time(&st.since))),
+                    ("event_id".to_owned(), s(&st.event_id)),
+                ]),
+            );
+            if st.status == EventKind::Given {
+                item.insert(GSI_PARTITION_KEY.into(), s(format!("AUDIENCE#{}", st.purpose)));
+                item.insert(GSI_SORT_KEY.into(), s(format!("{}#{}", format_time(&st.since), a.subject)));
+            }
+            writes.push(put(t, item, None));
+        }
+        if let Some(p) = &a.profile {
+            let update = Update::builder()
+                .table_name(t)
+                .key(PARTITION_KEY, s(&pk))
+                .key(SORT_KEY, s("PROFILE"))
+                .update_expression("SET email = :e, lang = :l, updated_at = :u, created_at = if_not_exists(created_at, :u)")
+                .expression_attribute_values(":e", s(p.email.as_str()))
+                .expression_attribute_values(":l", s(p.lang.code()))
+                .expression_attribute_values(":u", s(format_time(&p.updated_at)))
+                .build()
+                .expect("complete");
+            writes.push(TransactWriteItem::builder().update(update).build());
+        }
+        if let Some(sub) = &a.submission {
+            let fields = sub.fields.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+            let item = keyed(
+                pk.clone(),
+                format!("SUBMISSION#{}", sub.receipt_id),
+                Item::from([
+                    ("form_id".to_owned(), s(sub.form_id.as_str())),
+                    ("fields".to_owned(), aws_sdk_dynamodb::types::AttributeValue::M(fields)),
+                    ("at".to_owned(), s(format_time(&sub.at))),
+                    ("expires_at".to_owned(), s(format_time(&sub.expires_at))),
+                    (TTL_ATTRIBUTE.to_owned(), n(sub.expires_at.timestamp())),
+                ]),
+            );
+            writes.push(put(t, item, None));
+        }
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed_at(&e, 0) => Err(AppendError::Conflict),
+            Err(e) => Err(AppendError::Store(unavailable(e))),
+        }
+    }
+}
+
+fn head_from_item(item: &Item) -> Result<ChainHead, StoreError> {
+    let seq = item.get("seq").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).ok_or_else(|| corrupt("head", "seq"))?;
+    let hash = get_s(item, "hash").ok_or_else(|| corrupt("head", "hash"))?.to_owned();
+    Ok(ChainHead { seq, hash })
+}
+
+/// Reads an event back exactly as stored; a tampered value shows up as a broken seal, and a value
+/// that no longer even parses is reported as a sealed event that cannot verify.
+fn event_from_item(item: &Item) -> Result<SealedEvent, StoreError> {
+    from_item::<SealedEvent>(item).map_err(|e| corrupt("event", e))
+}
+
+impl Guards for DynamoStore {
+    async fn count_hit(&self, key: &str, window_end: Time) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(format!("GUARD#{key}")))
+            .key(SORT_KEY, s(format!("W#{}", window_end.timestamp())))
+            .update_expression("ADD hits :one SET #ttl = :ttl")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":ttl", n(window_end.timestamp()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let hits = out.attributes.as_ref().and_then(|a| a.get("hits")).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
+        hits.ok_or_else(|| corrupt("counter", "no hits"))
+    }
+
+    async fn first_use(&self, key: &str, expires_at: Time, now: Time) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(format!("GUARD#{key}")))
+            .item(SORT_KEY, s("ONCE"))
+            .item(TTL_ATTRIBUTE, n(expires_at.timestamp()))
+            // An expired marker that DynamoDB has not deleted yet does not count.
+            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+impl zgoda_domain::store::Health for DynamoStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.client.describe_table().table_name(&self.table).send().await.map_err(unavailable)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,64 @@
+//! The only crate that names the AWS SDK. It turns the environment into typed configuration,
+//! builds one SDK configuration per cold start, and implements the domain's storage, mail and key
+//! traits on DynamoDB, SES v2 and Secrets Manager.
+
+pub mod config;
+pub mod dynamo;
+pub mod item;
+pub mod secrets;
+pub mod ses;
+pub mod table;
+
+pub use config::Config;
+pub use dynamo::DynamoStore;
+pub use ses::SesTransport;
+
+use aws_config::BehaviorVersion;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+/// Clients for every service zgoda uses, built once per cold start from one SDK configuration.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub ses: aws_sdk_sesv2::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl Clients {
+    /// Loads credentials, region and endpoint the standard way (`AWS_ENDPOINT_URL` points the
+    /// local stack and the tests at the emulator) over a rustls-ring HTTPS client, which keeps
+    /// the aws-lc C build out of the tree.
+    pub async fn from_env() -> Self {
+        let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(http).load().await;
+        Self::from_sdk(&sdk)
+    }
+
+    /// Clients for the local emulator: fixed endpoint, region and dummy credentials.
+    pub async fn local(endpoint: &str, region: &str) -> Self {
+        let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new(region.to_owned()))
+            .credentials_provider(aws_credential_types::Credentials::new("local", "local", None, None, "zgoda-local"))
+            .load()
+            .await;
+        Self::from_sdk(&sdk)
+    }
+
+    pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            ses: aws_sdk_sesv2::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
+        }
+    }
+}
+
+/// An SDK error as text for logs and 503 bodies: the service's code and message, never the request.
+pub(crate) fn describe<E: std::error::Error>(e: &E) -> String {
+    aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
+}

@@ -1,0 +1,226 @@
+//! `zgoda`, the operator's command line. Every request is signed with the operator key
+//! (API.md §4). The endpoint and key come from flags, else the environment, else the local
+//! stack's `.zgoda/local.env`, so after `make run` the commands just work.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use serde_json::Value;
+use zgoda_domain::keys::SecretKey;
+use zgoda_domain::operator_sig;
+
+#[derive(Parser)]
+#[command(name = "zgoda", version, about = "Operate zgoda: forms, subjects and their consent proofs")]
+struct Cli {
+    /// Base URL of the zgoda API.
+    #[arg(long, env = "ZGODA_URL", global = true)]
+    url: Option<String>,
+    /// Operator key id.
+    #[arg(long, env = "ZGODA_OPERATOR_KID", global = true)]
+    kid: Option<String>,
+    /// Operator key, hex.
+    #[arg(long, env = "ZGODA_OPERATOR_KEY", global = true, hide_env_values = true)]
+    key: Option<String>,
+    /// Read missing settings from this file (written by `make run`).
+    #[arg(long, global = true, default_value = ".zgoda/local.env")]
+    env_file: PathBuf,
+    /// Print the raw JSON answer instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Forms and their consent notices.
+    Forms {
+        #[command(subcommand)]
+        command: FormsCommand,
+    },
+    /// Data subjects.
+    Subjects {
+        #[command(subcommand)]
+        command: SubjectsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FormsCommand {
+    /// Create or update a form from a JSON file; the id is the file name without `.json` unless --id says otherwise.
+    Put {
+        file: PathBuf,
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Show a form.
+    Get { id: String },
+}
+
+#[derive(Subcommand)]
+enum SubjectsCommand {
+    /// Show a subject's consent state, history and proof check.
+    Lookup { email: String },
+}
+
+/// A signed-request client for the operator API.
+struct Api {
+    url: String,
+    kid: String,
+    key: SecretKey,
+    http: reqwest::Client,
+}
+
+impl Api {
+    fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
+        let file = zgoda_env(&cli.env_file);
+        let pick = |flag: &Option<String>, name: &str| flag.clone().or_else(|| file.get(name).cloned());
+        let url = pick(&cli.url, "ZGODA_URL").context("no endpoint: pass --url or set ZGODA_URL (or run `make run`)")?;
+        let kid = pick(&cli.kid, "ZGODA_OPERATOR_KID").context("no key id: pass --kid or set ZGODA_OPERATOR_KID")?;
+        let key_hex = pick(&cli.key, "ZGODA_OPERATOR_KEY").context("no key: pass --key or set ZGODA_OPERATOR_KEY")?;
+        let key = SecretKey::from_hex(&key_hex).map_err(|e| anyhow::anyhow!("the operator key is not usable: {e}"))?;
+        Ok(Self { url: url.trim_end_matches('/').to_owned(), kid, key, http: reqwest::Client::new() })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Value> {
+        let body = body.unwrap_or_default();
+        let ts = chrono::Utc::now().timestamp();
+        let auth = operator_sig::authorization(&self.kid, &self.key, ts, method.as_str(), path, &body);
+        let mut req =
+            self.http.request(method, format!("{}{path}", self.url)).header("authorization", auth).header("accept", "application/json");
+        if !body.is_empty() {
+            req = req.header("content-type", "application/json").body(body);
+        }
+        let resp = req.send().await.map_err(|e| anyhow::anyhow!("cannot reach {}: {e}. Is the stack running (`make run`)?", self.url))?;
+        let status = resp.status();
+        let value: Value = resp.json().await.unwrap_or(Value::Null);
+        if status.as_u16() == 401 {
+            bail!("the server refused the request signature (401): check the key id and key, and this machine's clock");
+        }
+        if !status.is_success() {
+            let code = value["error"]["code"].as_str().unwrap_or("error");
+            let message = value["error"]["message"].as_str().unwrap_or("");
+            let fields: Vec<String> = value["error"]["fields"]
+                .as_array()
+                .map(|f| {
+                    f.iter().map(|x| format!("{}: {}", x["field"].as_str().unwrap_or("?"), x["code"].as_str().unwrap_or("?"))).collect()
+                })
+                .unwrap_or_default();
+            let detail = if fields.is_empty() { String::new() } else { format!("\n  {}", fields.join("\n  ")) };
+            bail!("{status} {code}: {message}{detail}");
+        }
+        Ok(value)
+    }
+}
+
+fn zgoda_env(path: &Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).collect())
+        .unwrap_or_default()
+}
+
+fn table(rows: Vec<Vec<String>>, header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY).set_header(header.to_vec());
+    for r in rows {
+        t.add_row(r);
+    }
+    t
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "—".into(),
+        other => other.to_string(),
+    }
+}
+
+fn print_form(v: &Value) {
+    println!("{} ({})  notice {}  default language {}", s(&v["name"]), s(&v["id"]), s(&v["notice"]["version"]), s(&v["default_lang"]));
+    println!("origins: {}", v["allowed_origins"].as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(", ")).unwrap_or_default());
+    let purposes = v["purposes"].as_array().cloned().unwrap_or_default();
+    let rows = purposes.iter().map(|p| vec![s(&p["id"]), s(&p["lawful_basis"]), s(&p["required"]), s(&p["double_opt_in"])]).collect();
+    println!("{}", table(rows, &["purpose", "lawful basis", "required", "double opt-in"]));
+    let notices = v["notices"].as_array().cloned().unwrap_or_default();
+    let rows = notices
+        .iter()
+        .flat_map(|n| {
+            n["sha256"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |(lang, sha)| vec![s(&n["version"]), lang, s(&sha), s(&n["retired"])])
+        })
+        .collect();
+    println!("{}", table(rows, &["notice", "lang", "sha256", "retired"]));
+}
+
+fn print_subject(v: &Value) {
+    println!("subject {}", s(&v["subject_id"]));
+    let proof = &v["proof"];
+    if proof["verified"] == Value::Bool(true) {
+        println!("proof: verified ({} events, every seal and link intact)", s(&proof["events"]));
+    } else {
+        println!("proof: BROKEN at event {} ({} events read)", s(&proof["broken_at"]), s(&proof["events"]));
+    }
+    let state = v["state"].as_object().cloned().unwrap_or_default();
+    println!("{}", table(state.iter().map(|(p, st)| vec![p.clone(), s(st)]).collect(), &["purpose", "state"]));
+    let events = v["events"].as_array().cloned().unwrap_or_default();
+    let rows = events
+        .iter()
+        .map(|e| {
+            vec![
+                s(&e["seq"]),
+                s(&e["at"]),
+                s(&e["purpose"]),
+                s(&e["kind"]),
+                s(&e["lawful_basis"]),
+                s(&e["notice_version"]),
+                s(&e["channel"]),
+                s(&e["kid"]),
+            ]
+        })
+        .collect();
+    println!("{}", table(rows, &["#", "at", "purpose", "event", "basis", "notice", "channel", "key"]));
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("zgoda: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let api = Api::from_cli(&cli)?;
+    let (value, printer): (Value, fn(&Value)) = match &cli.command {
+        Command::Forms { command: FormsCommand::Put { file, id } } => {
+            let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let id = match id {
+                Some(id) => id.clone(),
+                None => {
+                    file.file_stem().and_then(|s| s.to_str()).context("cannot take a form id from the file name; pass --id")?.to_owned()
+                }
+            };
+            (api.call(reqwest::Method::PUT, &format!("/v1/admin/forms/{id}"), Some(body)).await?, print_form)
+        }
+        Command::Forms { command: FormsCommand::Get { id } } => {
+            (api.call(reqwest::Method::GET, &format!("/v1/admin/forms/{id}"), None).await?, print_form)
+        }
+        Command::Subjects { command: SubjectsCommand::Lookup { email } } => {
+            let body = serde_json::to_vec(&serde_json::json!({ "email": email }))?;
+            (api.call(reqwest::Method::POST, "/v1/admin/subjects/lookup", Some(body)).await?, print_subject)
+        }
+    };
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        printer(&value);
+    }
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! The domain's one error type. The web crate maps each variant to an HTTP status in one place.
+
+use crate::FieldError;
+use crate::store::{AppendError, SaveFormError, StoreError};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error("no such form")]
+    FormNotFound,
+    #[error("no such subject")]
+    SubjectNotFound,
+    #[error("the input is not valid")]
+    Validation(Vec<FieldError>),
+    /// The page showed a notice version that is unknown or retired.
+    #[error("the consent text on the page is out of date")]
+    StaleNotice,
+    #[error("a notice with this version and other text already exists")]
+    NoticeVersionExists,
+    #[error("too many requests")]
+    RateLimited { retry_after_secs: u64 },
+    /// A dependency failed; nothing was half-written.
+    #[error("a dependency is unavailable")]
+    Unavailable(String),
+}
+
+impl Error {
+    pub fn field(field: impl Into<String>, code: &'static str) -> Self {
+        Error::Validation(vec![FieldError::new(field, code)])
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Unavailable(e.to_string())
+    }
+}
+
+impl From<SaveFormError> for Error {
+    fn from(e: SaveFormError) -> Self {
+        match e {
+            SaveFormError::NoticeVersionExists => Error::NoticeVersionExists,
+            SaveFormError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<AppendError> for Error {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Conflict => Error::Unavailable("the subject's chain kept moving".into()),
+            AppendError::Store(s) => s.into(),
+        }
+    }
+}

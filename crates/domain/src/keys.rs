@@ -1,0 +1,141 @@
+//! Key rings. Every key family (links, seals, operators, pepper) is a set of keys by id with one
+//! `current` for signing; verification accepts any listed id, which is what makes rotation safe.
+//! Key bytes live in `SecretKey`, whose `Debug` prints nothing.
+
+use std::collections::BTreeMap;
+
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretSlice};
+use sha2::Sha256;
+
+use crate::ids::Kid;
+
+pub type HmacSha256 = Hmac<Sha256>;
+
+/// Key bytes, never printed.
+#[derive(Clone)]
+pub struct SecretKey(SecretSlice<u8>);
+
+impl SecretKey {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(SecretSlice::from(bytes))
+    }
+
+    /// Keys travel as hex in secrets and config; the MAC key is the decoded bytes.
+    pub fn from_hex(hex_str: &str) -> Result<Self, KeyError> {
+        let bytes = hex::decode(hex_str.trim()).map_err(|_| KeyError::NotHex)?;
+        if bytes.len() < 16 {
+            return Err(KeyError::TooShort);
+        }
+        Ok(Self::new(bytes))
+    }
+
+    /// A fresh random 32-byte key, hex-encoded, for provisioning.
+    pub fn generate_hex() -> String {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("the OS random source is available");
+        hex::encode(bytes)
+    }
+
+    pub fn mac(&self) -> HmacSha256 {
+        HmacSha256::new_from_slice(self.0.expose_secret()).expect("HMAC takes keys of any length")
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("key material is not hex")]
+    NotHex,
+    #[error("key material is shorter than 128 bits")]
+    TooShort,
+    #[error("key ring is not valid JSON of the form {{current, keys}}")]
+    Malformed,
+    #[error("the current key id is not among the keys")]
+    CurrentMissing,
+    #[error("invalid key id")]
+    BadKid,
+}
+
+/// One family's keys: `{"current": "k2", "keys": {"k1": "<hex>", "k2": "<hex>"}}`.
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    current: Kid,
+    keys: BTreeMap<Kid, SecretKey>,
+}
+
+#[derive(serde::Deserialize)]
+struct KeyRingJson {
+    current: String,
+    keys: BTreeMap<String, String>,
+}
+
+impl KeyRing {
+    pub fn from_json(text: &str) -> Result<Self, KeyError> {
+        let raw: KeyRingJson = serde_json::from_str(text).map_err(|_| KeyError::Malformed)?;
+        let current = Kid::parse(&raw.current).ok_or(KeyError::BadKid)?;
+        let mut keys = BTreeMap::new();
+        for (kid, hex_key) in raw.keys {
+            keys.insert(Kid::parse(&kid).ok_or(KeyError::BadKid)?, SecretKey::from_hex(&hex_key)?);
+        }
+        if !keys.contains_key(&current) {
+            return Err(KeyError::CurrentMissing);
+        }
+        Ok(Self { current, keys })
+    }
+
+    /// A ring with a single key, for tests and first provisioning.
+    pub fn single(kid: &str, key: SecretKey) -> Self {
+        let kid = Kid::parse(kid).expect("valid kid");
+        Self { current: kid.clone(), keys: BTreeMap::from([(kid, key)]) }
+    }
+
+    pub fn current(&self) -> (&Kid, &SecretKey) {
+        (&self.current, &self.keys[&self.current])
+    }
+
+    pub fn get(&self, kid: &Kid) -> Option<&SecretKey> {
+        self.keys.get(kid)
+    }
+
+    /// Looks a key up by the id as it arrived on the wire.
+    pub fn get_str(&self, kid: &str) -> Option<(&Kid, &SecretKey)> {
+        self.keys.get_key_value(&Kid::parse(kid)?)
+    }
+}
+
+/// The four key families a running zgoda needs.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// Signs link tokens.
+    pub links: KeyRing,
+    /// Seals consent events.
+    pub seals: KeyRing,
+    /// Operators' request-signing keys; the key id names the operator.
+    pub operators: KeyRing,
+    /// Derives subject ids from e-mail addresses. Only `current` is used: a new pepper would give
+    /// every person a new subject id, so it is rotated only together with a re-keying of the table.
+    pub pepper: KeyRing,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_parses_and_requires_current() {
+        let k = "00112233445566778899aabbccddeeff";
+        let ring = KeyRing::from_json(&format!(r#"{{"current":"b","keys":{{"a":"{k}","b":"{k}"}}}}"#)).unwrap();
+        assert_eq!(ring.current().0.as_str(), "b");
+        assert!(ring.get_str("a").is_some());
+        assert!(ring.get_str("c").is_none());
+        assert_eq!(KeyRing::from_json(&format!(r#"{{"current":"x","keys":{{"a":"{k}"}}}}"#)).unwrap_err(), KeyError::CurrentMissing);
+        assert_eq!(KeyRing::from_json(r#"{"current":"a","keys":{"a":"abcd"}}"#).unwrap_err(), KeyError::TooShort);
+        assert!(!format!("{ring:?}").contains(k));
+    }
+}

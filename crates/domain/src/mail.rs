@@ -1,0 +1,52 @@
+//! What zgoda tells people by e-mail, in domain terms. Rendering and MIME live in the web crate;
+//! sending lives in the AWS crate; the domain only decides who gets which message.
+
+use std::future::Future;
+
+use crate::Time;
+use crate::email::EmailAddress;
+use crate::ids::PurposeId;
+use crate::lang::Lang;
+use crate::proof::EventKind;
+
+/// One message to one recipient.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// The double opt-in request (strictly transactional, pke398): one confirm link per purpose.
+    ConfirmRequest { to: EmailAddress, lang: Lang, form_name: String, links: Vec<(PurposeId, String)>, expires_at: Time },
+    /// Tells the business that its form received a submission.
+    OwnerNotice {
+        to: EmailAddress,
+        lang: Lang,
+        form_name: String,
+        receipt_id: String,
+        at: Time,
+        submitter: EmailAddress,
+        fields: Vec<(String, String)>,
+        purposes: Vec<(PurposeId, EventKind)>,
+    },
+}
+
+impl Message {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::ConfirmRequest { .. } => "confirm_request",
+            Message::OwnerNotice { .. } => "owner_notice",
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("mail could not be sent: {0}")]
+pub struct MailError(pub String);
+
+/// Sends one message; returns the provider's message id.
+pub trait Mailer: Send + Sync {
+    fn send(&self, message: &Message) -> impl Future<Output = Result<String, MailError>> + Send;
+}
+
+/// Delivers an already-built MIME message. Implemented by the SES adapter; the web crate renders
+/// messages and builds the MIME on top of it.
+pub trait MailTransport: Send + Sync {
+    fn send_raw(&self, to: &EmailAddress, mime: Vec<u8>) -> impl Future<Output = Result<String, MailError>> + Send;
+}

@@ -1,0 +1,342 @@
+//! Sealed consent events and the per-subject hash chain (Art. 7(1), Art. 5(2)).
+//!
+//! Each event is encoded canonically (our own length-prefixed byte layout, never the database's
+//! map), sealed with HMAC-SHA256 under a key id, and carries the hash of the subject's previous
+//! event. Editing any field breaks its seal; deleting or reordering events breaks the chain; the
+//! subject's chain head (sequence number and last hash, stored apart) catches a deleted last event.
+
+use hmac::Mac;
+use sha2::{Digest, Sha256};
+
+use crate::Time;
+use crate::form::LawfulBasis;
+use crate::ids::{FormId, Kid, PurposeId, SubjectId};
+use crate::keys::KeyRing;
+use crate::lang::Lang;
+
+const SEAL_PREFIX: &[u8] = b"zgoda/consent-event/v1\n";
+const CHAIN_PREFIX: &[u8] = b"zgoda/consent-chain/v1\n";
+/// The `prev_hash` of a subject's first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What an event says about a purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Consent (or another basis) recorded for the purpose.
+    Given,
+    /// The box was left unticked: a clear non-affirmative act (Art. 4(11)).
+    Refused,
+    /// Ticked, waiting for the double opt-in confirmation.
+    Requested,
+    /// Consent withdrawn (Art. 7(3)).
+    Withdrawn,
+    /// The subject's personal data was erased (Art. 17); the proofs stay, PII-free.
+    Erased,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Given => "given",
+            EventKind::Refused => "refused",
+            EventKind::Requested => "requested",
+            EventKind::Withdrawn => "withdrawn",
+            EventKind::Erased => "erased",
+        }
+    }
+}
+
+/// How the event reached zgoda.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    WebForm,
+    EmailLink,
+    Operator,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::WebForm => "web_form",
+            Channel::EmailLink => "email_link",
+            Channel::Operator => "operator",
+        }
+    }
+}
+
+/// The facts an event records, before sealing. Holds no personal data: the subject is a keyed
+/// hash and the network is truncated.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EventFacts {
+    pub event_id: String,
+    pub subject_id: SubjectId,
+    pub seq: u64,
+    pub kind: EventKind,
+    pub purpose: Option<PurposeId>,
+    pub lawful_basis: Option<LawfulBasis>,
+    pub form_id: Option<FormId>,
+    pub notice_version: Option<String>,
+    pub notice_sha256: Option<String>,
+    pub notice_lang: Option<Lang>,
+    pub lang: Lang,
+    pub channel: Channel,
+    pub ip_prefix: Option<String>,
+    /// Server time, millisecond precision, as stored.
+    #[serde(with = "crate::proof::millis")]
+    pub at: Time,
+    pub receipt_id: Option<String>,
+    /// The event this one answers (a confirmation names the request it confirms).
+    pub refers_to: Option<String>,
+    pub prev_hash: String,
+}
+
+/// An event with its seal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SealedEvent {
+    #[serde(flatten)]
+    pub facts: EventFacts,
+    pub kid: Kid,
+    pub seal: String,
+}
+
+/// Where a subject's chain ends: kept beside the events so that a deleted last event shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl ChainHead {
+    pub fn genesis() -> Self {
+        Self { seq: 0, hash: GENESIS_HASH.to_owned() }
+    }
+}
+
+/// RFC 3339 with milliseconds, the one textual form of event times (so the canonical bytes of a
+/// stored event are exactly those that were sealed).
+pub fn format_time(t: &Time) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+pub mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &crate::Time, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_time(t))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<crate::Time, D::Error> {
+        let s = String::deserialize(d)?;
+        chrono::DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&chrono::Utc)).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Truncates a time to the millisecond, the precision events are stored at.
+pub fn to_millis(t: Time) -> Time {
+    chrono::DateTime::from_timestamp_millis(t.timestamp_millis()).expect("in range")
+}
+
+struct Canonical(Vec<u8>);
+
+impl Canonical {
+    fn field(&mut self, tag: u8, value: Option<&[u8]>) {
+        self.0.push(tag);
+        match value {
+            None => self.0.extend_from_slice(&u32::MAX.to_be_bytes()),
+            Some(v) => {
+                self.0.extend_from_slice(&(v.len() as u32).to_be_bytes());
+                self.0.extend_from_slice(v);
+            }
+        }
+    }
+}
+
+impl EventFacts {
+    /// The canonical encoding: tagged, length-prefixed fields in a fixed order; `None` differs
+    /// from an empty string.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut c = Canonical(Vec::with_capacity(512));
+        let opt = |o: &Option<String>| o.as_ref().map(|s| s.as_bytes().to_vec());
+        c.field(1, Some(self.event_id.as_bytes()));
+        c.field(2, Some(self.subject_id.as_str().as_bytes()));
+        c.field(3, Some(&self.seq.to_be_bytes()));
+        c.field(4, Some(self.kind.as_str().as_bytes()));
+        c.field(5, self.purpose.as_ref().map(|p| p.as_str().as_bytes()));
+        c.field(6, self.lawful_basis.map(|b| b.as_str().as_bytes()));
+        c.field(7, self.form_id.as_ref().map(|f| f.as_str().as_bytes()));
+        c.field(8, opt(&self.notice_version).as_deref());
+        c.field(9, opt(&self.notice_sha256).as_deref());
+        c.field(10, self.notice_lang.map(|l| l.code().as_bytes()));
+        c.field(11, Some(self.lang.code().as_bytes()));
+        c.field(12, Some(self.channel.as_str().as_bytes()));
+        c.field(13, opt(&self.ip_prefix).as_deref());
+        c.field(14, Some(format_time(&self.at).as_bytes()));
+        c.field(15, opt(&self.receipt_id).as_deref());
+        c.field(16, opt(&self.refers_to).as_deref());
+        c.field(17, Some(self.prev_hash.as_bytes()));
+        c.0
+    }
+
+    /// Seals the facts with the ring's current key.
+    pub fn seal(self, seals: &KeyRing) -> SealedEvent {
+        let (kid, key) = seals.current();
+        let mut mac = key.mac();
+        mac.update(SEAL_PREFIX);
+        mac.update(kid.as_str().as_bytes());
+        mac.update(b"\n");
+        mac.update(&self.canonical_bytes());
+        let seal = hex::encode(mac.finalize().into_bytes());
+        SealedEvent { facts: self, kid: kid.clone(), seal }
+    }
+}
+
+impl SealedEvent {
+    /// Whether the seal matches the facts under the key it names (constant-time comparison).
+    pub fn seal_is_valid(&self, seals: &KeyRing) -> bool {
+        let Some(key) = seals.get(&self.kid) else { return false };
+        let Ok(expected) = hex::decode(&self.seal) else { return false };
+        let mut mac = key.mac();
+        mac.update(SEAL_PREFIX);
+        mac.update(self.kid.as_str().as_bytes());
+        mac.update(b"\n");
+        mac.update(&self.facts.canonical_bytes());
+        mac.verify_slice(&expected).is_ok()
+    }
+
+    /// The hash the next event chains to: over the canonical bytes and the seal.
+    pub fn chain_hash(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(CHAIN_PREFIX);
+        h.update(self.facts.canonical_bytes());
+        h.update(self.kid.as_str().as_bytes());
+        h.update(self.seal.as_bytes());
+        hex::encode(h.finalize())
+    }
+}
+
+/// The outcome of re-checking a subject's proofs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProofReport {
+    pub verified: bool,
+    pub events: usize,
+    /// The first event at which the seal or chain fails.
+    pub broken_at: Option<String>,
+}
+
+/// Re-checks every seal and link of a subject's chain and its head. `events` may come in any
+/// order; they are checked in sequence order.
+pub fn verify_chain(seals: &KeyRing, subject: &SubjectId, events: &[SealedEvent], head: Option<&ChainHead>) -> ProofReport {
+    let mut ordered: Vec<&SealedEvent> = events.iter().collect();
+    ordered.sort_by_key(|e| e.facts.seq);
+    let mut prev = ChainHead::genesis();
+    for event in &ordered {
+        let f = &event.facts;
+        let intact = f.seq == prev.seq + 1 && f.prev_hash == prev.hash && &f.subject_id == subject && event.seal_is_valid(seals);
+        if !intact {
+            return ProofReport { verified: false, events: ordered.len(), broken_at: Some(f.event_id.clone()) };
+        }
+        prev = ChainHead { seq: f.seq, hash: event.chain_hash() };
+    }
+    let head_matches = match head {
+        Some(h) => *h == prev,
+        None => ordered.is_empty(),
+    };
+    if !head_matches {
+        // The chain ends before its recorded head: the last events were removed.
+        let at = ordered.last().map(|e| e.facts.event_id.clone());
+        return ProofReport { verified: false, events: ordered.len(), broken_at: at };
+    }
+    ProofReport { verified: true, events: ordered.len(), broken_at: None }
+}
+
+/// Builds and seals the next events of a chain, linking each to the one before.
+pub fn seal_chain(seals: &KeyRing, head: &ChainHead, facts: Vec<EventFacts>) -> (Vec<SealedEvent>, ChainHead) {
+    let mut prev = head.clone();
+    let mut out = Vec::with_capacity(facts.len());
+    for mut f in facts {
+        f.seq = prev.seq + 1;
+        f.prev_hash = prev.hash.clone();
+        let sealed = f.seal(seals);
+        prev = ChainHead { seq: sealed.facts.seq, hash: sealed.chain_hash() };
+        out.push(sealed);
+    }
+    (out, prev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SecretKey;
+
+    fn ring(kid: &str, b: u8) -> KeyRing {
+        KeyRing::single(kid, SecretKey::new(vec![b; 32]))
+    }
+
+    fn facts(i: u8) -> EventFacts {
+        EventFacts {
+            event_id: format!("01J00000000000000000000{i:03}"),
+            subject_id: SubjectId::parse(&"ab".repeat(32)).unwrap(),
+            seq: 0,
+            kind: EventKind::Given,
+            purpose: PurposeId::parse("newsletter"),
+            lawful_basis: Some(LawfulBasis::Consent),
+            form_id: FormId::parse("demo"),
+            notice_version: Some("2026-11".into()),
+            notice_sha256: Some("00".repeat(32)),
+            notice_lang: Some(Lang::Pl),
+            lang: Lang::Pl,
+            channel: Channel::WebForm,
+            ip_prefix: Some("203.0.113.0/24".into()),
+            at: to_millis(chrono::Utc::now()),
+            receipt_id: None,
+            refers_to: None,
+            prev_hash: String::new(),
+        }
+    }
+
+    fn chain(k: &KeyRing, n: u8) -> (Vec<SealedEvent>, ChainHead) {
+        seal_chain(k, &ChainHead::genesis(), (0..n).map(facts).collect())
+    }
+
+    #[test]
+    fn art7_1_intact_chain_verifies() {
+        let k = ring("s1", 1);
+        let (events, head) = chain(&k, 3);
+        let r = verify_chain(&k, &events[0].facts.subject_id, &events, Some(&head));
+        assert_eq!(r, ProofReport { verified: true, events: 3, broken_at: None });
+    }
+
+    #[test]
+    fn art7_1_any_edited_field_breaks_the_seal() {
+        let k = ring("s1", 1);
+        let (mut events, head) = chain(&k, 3);
+        events[1].facts.kind = EventKind::Refused;
+        let r = verify_chain(&k, &events[0].facts.subject_id, &events, Some(&head));
+        assert!(!r.verified);
+        assert_eq!(r.broken_at.as_deref(), Some(events[1].facts.event_id.as_str()));
+    }
+
+    #[test]
+    fn art5_2_deleted_middle_or_last_event_is_detected() {
+        let k = ring("s1", 1);
+        let (events, head) = chain(&k, 3);
+        let sid = events[0].facts.subject_id.clone();
+        let without_middle = vec![events[0].clone(), events[2].clone()];
+        let r = verify_chain(&k, &sid, &without_middle, Some(&head));
+        assert_eq!(r.broken_at.as_deref(), Some(events[2].facts.event_id.as_str()));
+        let without_last = vec![events[0].clone(), events[1].clone()];
+        assert!(!verify_chain(&k, &sid, &without_last, Some(&head)).verified);
+    }
+
+    #[test]
+    fn old_key_ids_still_verify_after_rotation() {
+        let old = ring("s1", 1);
+        let (events, head) = chain(&old, 2);
+        let k = "01".repeat(32);
+        let k2 = "02".repeat(32);
+        let rotated = KeyRing::from_json(&format!(r#"{{"current":"s2","keys":{{"s1":"{k}","s2":"{k2}"}}}}"#)).unwrap();
+        assert!(verify_chain(&rotated, &events[0].facts.subject_id, &events, Some(&head)).verified);
+        assert!(!verify_chain(&ring("s2", 2), &events[0].facts.subject_id, &events, Some(&head)).verified);
+    }
+}

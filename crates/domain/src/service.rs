@@ -1,0 +1,350 @@
+//! The domain's use cases, over the storage and mail traits: submit a form, save and read a form,
+//! look a subject up. Handlers call these and only map the result.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use chrono::Duration;
+
+use crate::email::EmailAddress;
+use crate::error::Error;
+use crate::form::{Form, FormInput};
+use crate::ids::{FormId, PurposeId, SubjectId};
+use crate::intake::{self, RawSubmission};
+use crate::keys::Keys;
+use crate::lang::Lang;
+use crate::mail::{Mailer, Message};
+use crate::proof::{self, ChainHead, Channel, EventFacts, EventKind, ProofReport, SealedEvent};
+use crate::store::{Append, AppendError, Profile, PurposeState, Store, StoredForm, SubmissionContent};
+use crate::token::{self, LinkAction, LinkClaims};
+use crate::{Time, subject};
+
+/// How many times an append is retried when another writer moved the chain first.
+const APPEND_ATTEMPTS: usize = 4;
+
+/// Tunables, read once from configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Public base URL that links in mails point to (`https://api.example.pl`).
+    pub public_url: String,
+    /// How long a double opt-in request waits for confirmation.
+    pub confirm_ttl: Duration,
+    /// Submissions per network (/24, /48) per window.
+    pub network_limit: u64,
+    /// Submissions per subject per window.
+    pub subject_limit: u64,
+    pub rate_window: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            confirm_ttl: Duration::days(7),
+            network_limit: 30,
+            subject_limit: 5,
+            rate_window: Duration::hours(1),
+        }
+    }
+}
+
+/// Where a submission came from, as the HTTP layer saw it.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub ip: Option<IpAddr>,
+    /// The language the request asked for (explicit field, else `Accept-Language`), if any.
+    pub lang: Option<Lang>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    Recorded,
+    PendingConfirmation,
+}
+
+/// What the submitter is told.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Receipt {
+    pub receipt_id: String,
+    pub status: ReceiptStatus,
+    pub purposes: BTreeMap<PurposeId, EventKind>,
+    pub ignored_fields: Vec<String>,
+    #[serde(skip)]
+    pub lang: Lang,
+}
+
+impl Receipt {
+    fn new(purposes: BTreeMap<PurposeId, EventKind>, ignored_fields: Vec<String>, lang: Lang) -> Self {
+        let status = if purposes.values().any(|k| *k == EventKind::Requested) {
+            ReceiptStatus::PendingConfirmation
+        } else {
+            ReceiptStatus::Recorded
+        };
+        Self { receipt_id: ulid::Ulid::new().to_string(), status, purposes, ignored_fields, lang }
+    }
+}
+
+/// A purpose's state as an operator sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurposeStatus {
+    Given,
+    Refused,
+    Requested,
+    Withdrawn,
+    /// Requested but not confirmed in time (Art. 5(1)(e)).
+    Expired,
+}
+
+/// Everything an operator lookup returns.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SubjectView {
+    pub subject_id: SubjectId,
+    pub state: BTreeMap<PurposeId, PurposeStatus>,
+    pub events: Vec<SealedEvent>,
+    pub proof: ProofReport,
+}
+
+/// zgoda's use cases over a store and a mailer.
+pub struct Zgoda<S, M> {
+    pub store: S,
+    pub mailer: M,
+    pub keys: Keys,
+    pub settings: Settings,
+}
+
+impl<S, M> Zgoda<S, M>
+where
+    S: Store,
+    M: Mailer,
+{
+    pub fn subject_id(&self, email: &EmailAddress) -> SubjectId {
+        subject::subject_id(&self.keys.pepper, email)
+    }
+
+    pub async fn form(&self, id: &FormId) -> Result<StoredForm, Error> {
+        self.store.load_form(id).await?.ok_or(Error::FormNotFound)
+    }
+
+    /// Stores a form configuration; its notice version is immutable once stored.
+    pub async fn save_form(&self, id: FormId, input: FormInput, now: Time) -> Result<StoredForm, Error> {
+        let (form, notice) = input.parse(id.clone(), now).map_err(Error::Validation)?;
+        self.store.save_form(&form, &notice).await?;
+        self.form(&id).await
+    }
+
+    /// Records a form submission (API.md §1). Checks run cheapest first and nothing is written
+    /// before all of them pass; mails go out only after the events are stored.
+    pub async fn submit(&self, stored: &StoredForm, raw: RawSubmission, origin: Origin, now: Time) -> Result<Receipt, Error> {
+        let form = &stored.form;
+        let lang = raw.lang().or(origin.lang).unwrap_or(form.default_lang);
+        if raw.is_bot() {
+            // Same answer as a real submission so the bot learns nothing; no write, no mail.
+            tracing::info!(form = %form.id, "honeypot filled; submission dropped");
+            return Ok(Receipt::new(intake::purpose_outcomes(form, &raw.ticked()), vec![], lang));
+        }
+        let network = origin.ip.map(crate::net::truncated_prefix);
+        if let Some(net) = &network {
+            self.rate_limit(&format!("net#{net}"), self.settings.network_limit, now).await?;
+        }
+        let submission = intake::check(form, &raw).map_err(Error::Validation)?;
+        if !form.accepts_notice(&submission.notice_version, &stored.notices) {
+            return Err(Error::StaleNotice);
+        }
+        let notice = stored.notices.iter().find(|n| n.version == submission.notice_version).expect("accepted above");
+        let (notice_lang, _, notice_sha) = notice.shown_in(lang, form.default_lang);
+        let subject = self.subject_id(&submission.email);
+        self.rate_limit(&format!("sub#{subject}"), self.settings.subject_limit, now).await?;
+
+        let now = proof::to_millis(now);
+        let receipt = Receipt::new(submission.purposes.clone(), submission.ignored_fields.clone(), lang);
+        let mut ids = ulid::Generator::new();
+        let facts: Vec<EventFacts> = form
+            .purposes
+            .iter()
+            .map(|p| EventFacts {
+                event_id: ids.generate().expect("ulid space").to_string(),
+                subject_id: subject.clone(),
+                seq: 0,
+                kind: submission.purposes[&p.id],
+                purpose: Some(p.id.clone()),
+                lawful_basis: Some(p.lawful_basis),
+                form_id: Some(form.id.clone()),
+                notice_version: Some(notice.version.clone()),
+                notice_sha256: Some(notice_sha.to_owned()),
+                notice_lang: Some(notice_lang),
+                lang,
+                channel: Channel::WebForm,
+                ip_prefix: network.clone(),
+                at: now,
+                receipt_id: Some(receipt.receipt_id.clone()),
+                refers_to: None,
+                prev_hash: String::new(),
+            })
+            .collect();
+        let profile = Profile { email: submission.email.clone(), lang, updated_at: now };
+        let content = (!submission.fields.is_empty()).then(|| SubmissionContent {
+            receipt_id: receipt.receipt_id.clone(),
+            form_id: form.id.clone(),
+            fields: submission.fields.clone(),
+            at: now,
+            expires_at: now + Duration::days(form.retention_days.into()),
+        });
+        let events = self.append_events(&subject, facts, Some(profile), content).await?;
+        tracing::info!(form = %form.id, receipt = %receipt.receipt_id, subject = %subject, status = ?receipt.status, "submission recorded");
+
+        self.after_submission(form, &submission.email, &subject, &events, &submission.fields, &receipt, now).await;
+        Ok(receipt)
+    }
+
+    /// Side effects of a stored submission. A failed mail is logged, not surfaced: the consent
+    /// is recorded and answering with an error would invite a duplicate submission.
+    #[allow(clippy::too_many_arguments)]
+    async fn after_submission(
+        &self,
+        form: &Form,
+        email: &EmailAddress,
+        subject: &SubjectId,
+        events: &[SealedEvent],
+        fields: &[(String, String)],
+        receipt: &Receipt,
+        now: Time,
+    ) {
+        let expires_at = now + self.settings.confirm_ttl;
+        let links: Vec<(PurposeId, String)> = events
+            .iter()
+            .filter(|e| e.facts.kind == EventKind::Requested)
+            .filter_map(|e| {
+                let purpose = e.facts.purpose.clone()?;
+                let claims = LinkClaims::new(
+                    LinkAction::Confirm,
+                    subject.clone(),
+                    Some(purpose.clone()),
+                    Some(e.facts.event_id.clone()),
+                    expires_at,
+                );
+                Some((purpose, self.link_url(&claims)))
+            })
+            .collect();
+        let mut messages = Vec::new();
+        if !links.is_empty() {
+            messages.push(Message::ConfirmRequest {
+                to: email.clone(),
+                lang: receipt.lang,
+                form_name: form.name.clone(),
+                links,
+                expires_at,
+            });
+        }
+        for owner in &form.notify {
+            messages.push(Message::OwnerNotice {
+                to: owner.clone(),
+                lang: form.default_lang,
+                form_name: form.name.clone(),
+                receipt_id: receipt.receipt_id.clone(),
+                at: now,
+                submitter: email.clone(),
+                fields: fields.to_vec(),
+                purposes: receipt.purposes.iter().map(|(p, k)| (p.clone(), *k)).collect(),
+            });
+        }
+        for m in &messages {
+            match self.mailer.send(m).await {
+                Ok(id) => tracing::info!(kind = m.kind(), message_id = %id, receipt = %receipt.receipt_id, "mail sent"),
+                Err(e) => tracing::error!(kind = m.kind(), receipt = %receipt.receipt_id, error = %e, "mail failed"),
+            }
+        }
+    }
+
+    /// The public URL of a signed link.
+    pub fn link_url(&self, claims: &LinkClaims) -> String {
+        format!("{}/v1/links/{}", self.settings.public_url.trim_end_matches('/'), token::sign(&self.keys.links, claims))
+    }
+
+    async fn rate_limit(&self, key: &str, limit: u64, now: Time) -> Result<(), Error> {
+        let window = self.settings.rate_window.num_seconds().max(1);
+        let window_end = chrono::DateTime::from_timestamp((now.timestamp() / window + 1) * window, 0).expect("in range");
+        let count = self.store.count_hit(key, window_end).await?;
+        if count > limit {
+            let retry_after_secs = (window_end - now).num_seconds().max(1) as u64;
+            tracing::warn!(limit_key = key.split('#').next().unwrap_or(""), "rate limited");
+            return Err(Error::RateLimited { retry_after_secs });
+        }
+        Ok(())
+    }
+
+    /// Seals `facts` onto the subject's chain, retrying if a concurrent writer got there first.
+    pub async fn append_events(
+        &self,
+        subject: &SubjectId,
+        facts: Vec<EventFacts>,
+        profile: Option<Profile>,
+        submission: Option<SubmissionContent>,
+    ) -> Result<Vec<SealedEvent>, Error> {
+        let mut last = AppendError::Conflict;
+        for _ in 0..APPEND_ATTEMPTS {
+            let head = self.store.load_head(subject).await?;
+            let (events, new_head) = proof::seal_chain(&self.keys.seals, head.as_ref().unwrap_or(&ChainHead::genesis()), facts.clone());
+            let states = events
+                .iter()
+                .filter_map(|e| {
+                    Some(PurposeState {
+                        purpose: e.facts.purpose.clone()?,
+                        status: e.facts.kind,
+                        since: e.facts.at,
+                        event_id: e.facts.event_id.clone(),
+                    })
+                })
+                .collect();
+            let append = Append {
+                subject: subject.clone(),
+                expected_head: head,
+                new_head,
+                events: events.clone(),
+                states,
+                profile: profile.clone(),
+                submission: submission.clone(),
+            };
+            match self.store.append(append).await {
+                Ok(()) => return Ok(events),
+                Err(AppendError::Conflict) => last = AppendError::Conflict,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last.into())
+    }
+
+    /// An operator's view of a subject: derived state, every event, and a fresh proof check.
+    pub async fn lookup(&self, email: &EmailAddress, now: Time) -> Result<SubjectView, Error> {
+        let subject = self.subject_id(email);
+        let record = self.store.load_subject(&subject).await?;
+        if record.profile.is_none() {
+            return Err(Error::SubjectNotFound);
+        }
+        let proof = proof::verify_chain(&self.keys.seals, &subject, &record.events, record.head.as_ref());
+        let mut events = record.events;
+        events.sort_by_key(|e| e.facts.seq);
+        let state = derive_state(&events, self.settings.confirm_ttl, now);
+        Ok(SubjectView { subject_id: subject, state, events, proof })
+    }
+}
+
+/// Each purpose's current state: its latest event, with an unconfirmed request past its time
+/// reported as expired.
+pub fn derive_state(events: &[SealedEvent], confirm_ttl: Duration, now: Time) -> BTreeMap<PurposeId, PurposeStatus> {
+    let mut state = BTreeMap::new();
+    for e in events {
+        let Some(p) = &e.facts.purpose else { continue };
+        let status = match e.facts.kind {
+            EventKind::Given => PurposeStatus::Given,
+            EventKind::Refused => PurposeStatus::Refused,
+            EventKind::Withdrawn => PurposeStatus::Withdrawn,
+            EventKind::Requested if e.facts.at + confirm_ttl <= now => PurposeStatus::Expired,
+            EventKind::Requested => PurposeStatus::Requested,
+            EventKind::Erased => continue,
+        };
+        state.insert(p.clone(), status);
+    }
+    state
+}

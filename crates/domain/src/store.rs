@@ -1,0 +1,124 @@
+//! Storage as the domain needs it. The DynamoDB adapter implements these traits; unit tests use
+//! in-memory fakes. Each method is one logical read or one atomic write.
+
+use std::future::Future;
+
+use crate::Time;
+use crate::email::EmailAddress;
+use crate::form::{Form, Notice};
+use crate::ids::{FormId, PurposeId, SubjectId};
+use crate::lang::Lang;
+use crate::proof::{ChainHead, EventKind, SealedEvent};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused the call; nothing was written.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A stored item could not be read back into its domain type.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A form with every notice version it has had.
+#[derive(Debug, Clone)]
+pub struct StoredForm {
+    pub form: Form,
+    pub notices: Vec<Notice>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SaveFormError {
+    #[error("a notice with this version and other text exists")]
+    NoticeVersionExists,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub trait FormStore: Send + Sync {
+    fn load_form(&self, id: &FormId) -> impl Future<Output = Result<Option<StoredForm>, StoreError>> + Send;
+    /// Stores the configuration and, if new, the notice version; an existing version with other
+    /// text is refused, atomically.
+    fn save_form(&self, form: &Form, notice: &Notice) -> impl Future<Output = Result<(), SaveFormError>> + Send;
+}
+
+/// The personal data of a subject: the only item that holds the e-mail address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub email: EmailAddress,
+    pub lang: Lang,
+    pub updated_at: Time,
+}
+
+/// What a form submission carried beyond consent: the declared fields only (Art. 5(1)(c)),
+/// kept for the form's retention period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmissionContent {
+    pub receipt_id: String,
+    pub form_id: FormId,
+    pub fields: Vec<(String, String)>,
+    pub at: Time,
+    pub expires_at: Time,
+}
+
+/// The current state of one purpose, derived from the events and kept for audience queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurposeState {
+    pub purpose: PurposeId,
+    pub status: EventKind,
+    pub since: Time,
+    pub event_id: String,
+}
+
+/// Everything stored about a subject, as read back.
+#[derive(Debug, Clone, Default)]
+pub struct SubjectRecord {
+    pub profile: Option<Profile>,
+    pub head: Option<ChainHead>,
+    pub events: Vec<SealedEvent>,
+}
+
+/// One atomic append to a subject's chain, with the personal data that came with it.
+#[derive(Debug, Clone)]
+pub struct Append {
+    pub subject: SubjectId,
+    /// The head the events were chained to; the write fails with `Conflict` if it moved.
+    pub expected_head: Option<ChainHead>,
+    pub new_head: ChainHead,
+    pub events: Vec<SealedEvent>,
+    pub states: Vec<PurposeState>,
+    pub profile: Option<Profile>,
+    pub submission: Option<SubmissionContent>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AppendError {
+    /// Another writer extended the chain first; re-read and retry.
+    #[error("the subject's chain moved")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub trait SubjectStore: Send + Sync {
+    fn load_head(&self, subject: &SubjectId) -> impl Future<Output = Result<Option<ChainHead>, StoreError>> + Send;
+    fn load_subject(&self, subject: &SubjectId) -> impl Future<Output = Result<SubjectRecord, StoreError>> + Send;
+    fn append(&self, append: Append) -> impl Future<Output = Result<(), AppendError>> + Send;
+}
+
+/// Short-lived guards: rate counters and one-time markers. Expired items are ignored on read.
+pub trait Guards: Send + Sync {
+    /// Adds one to the counter `key` for the window ending at `window_end` and returns the new count.
+    fn count_hit(&self, key: &str, window_end: Time) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Records `key` until `expires_at`; false if it was already recorded and has not expired.
+    fn first_use(&self, key: &str, expires_at: Time, now: Time) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Liveness of the storage, for `/healthz`.
+pub trait Health: Send + Sync {
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Everything zgoda stores, as one bound.
+pub trait Store: FormStore + SubjectStore + Guards + Health {}
+impl<T: FormStore + SubjectStore + Guards + Health> Store for T {}

@@ -1,0 +1,262 @@
+//! Signed link tokens for e-mail links (confirm, unsubscribe, erase, access).
+//!
+//! A token is self-contained and holds no personal data: version, key id, action, subject id,
+//! expiry, a 128-bit random id, an optional purpose and an optional reference, then an
+//! HMAC-SHA256 over all of it, base64url without padding. Checks run in the order ASVS 9 asks:
+//! canonical encoding, allowed key id, MAC in constant time, and only then the payload and expiry.
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use hmac::Mac;
+
+use crate::Time;
+use crate::ids::{Kid, PurposeId, SubjectId};
+use crate::keys::KeyRing;
+
+const VERSION: u8 = 1;
+const MAC_PREFIX: &[u8] = b"zgoda/link/v1\n";
+const MAC_LEN: usize = 32;
+/// Longer input is rejected before decoding: a real token is about 200 characters.
+const MAX_TOKEN_CHARS: usize = 400;
+
+/// What a link does when its page's button is pressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkAction {
+    Confirm,
+    Unsubscribe,
+    Erase,
+    Access,
+}
+
+impl LinkAction {
+    fn to_byte(self) -> u8 {
+        match self {
+            LinkAction::Confirm => 1,
+            LinkAction::Unsubscribe => 2,
+            LinkAction::Erase => 3,
+            LinkAction::Access => 4,
+        }
+    }
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            1 => LinkAction::Confirm,
+            2 => LinkAction::Unsubscribe,
+            3 => LinkAction::Erase,
+            4 => LinkAction::Access,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkAction::Confirm => "confirm",
+            LinkAction::Unsubscribe => "unsubscribe",
+            LinkAction::Erase => "erase",
+            LinkAction::Access => "access",
+        }
+    }
+}
+
+/// What a token grants. `purpose` is set for confirm and unsubscribe; `refers_to` names the event
+/// a confirmation answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkClaims {
+    pub action: LinkAction,
+    pub subject: SubjectId,
+    pub purpose: Option<PurposeId>,
+    pub refers_to: Option<String>,
+    pub expires_at: Time,
+    /// Unique per token; lets single-use actions record that this token was spent.
+    pub token_id: [u8; 16],
+}
+
+impl LinkClaims {
+    pub fn new(action: LinkAction, subject: SubjectId, purpose: Option<PurposeId>, refers_to: Option<String>, expires_at: Time) -> Self {
+        let mut token_id = [0u8; 16];
+        getrandom::fill(&mut token_id).expect("the OS random source is available");
+        Self { action, subject, purpose, refers_to, expires_at, token_id }
+    }
+
+    pub fn token_id_hex(&self) -> String {
+        hex::encode(self.token_id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not canonical base64url, truncated, or a layout we do not know.
+    #[error("the link is malformed")]
+    Malformed,
+    #[error("the link was signed with a key that is not accepted")]
+    UnknownKey,
+    #[error("the link's signature does not match")]
+    BadSignature,
+    /// Authentic but past its expiry; the claims are trustworthy and may be used to offer a new link.
+    #[error("the link has expired")]
+    Expired(Box<LinkClaims>),
+}
+
+fn mac_over(key: &crate::keys::SecretKey, body: &[u8]) -> crate::keys::HmacSha256 {
+    let mut mac = key.mac();
+    mac.update(MAC_PREFIX);
+    mac.update(body);
+    mac
+}
+
+/// Signs claims with the ring's current key.
+pub fn sign(ring: &KeyRing, claims: &LinkClaims) -> String {
+    let (kid, key) = ring.current();
+    let mut body = Vec::with_capacity(160);
+    body.push(VERSION);
+    body.push(kid.as_str().len() as u8);
+    body.extend_from_slice(kid.as_str().as_bytes());
+    body.push(claims.action.to_byte());
+    body.extend_from_slice(&claims.subject.to_bytes());
+    body.extend_from_slice(&claims.expires_at.timestamp().to_be_bytes());
+    body.extend_from_slice(&claims.token_id);
+    let purpose = claims.purpose.as_ref().map(|p| p.as_str()).unwrap_or("");
+    body.push(purpose.len() as u8);
+    body.extend_from_slice(purpose.as_bytes());
+    let refers = claims.refers_to.as_deref().unwrap_or("");
+    body.push(refers.len() as u8);
+    body.extend_from_slice(refers.as_bytes());
+    let tag = mac_over(key, &body).finalize().into_bytes();
+    body.extend_from_slice(&tag);
+    Base64UrlUnpadded::encode_string(&body)
+}
+
+/// A cursor over the token bytes that fails closed.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], TokenError> {
+        if self.0.len() < n {
+            return Err(TokenError::Malformed);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn byte(&mut self) -> Result<u8, TokenError> {
+        Ok(self.take(1)?[0])
+    }
+    fn short_str(&mut self) -> Result<&'a str, TokenError> {
+        let n = self.byte()? as usize;
+        std::str::from_utf8(self.take(n)?).map_err(|_| TokenError::Malformed)
+    }
+}
+
+/// Verifies a token and returns its claims. `now` decides expiry.
+pub fn verify(ring: &KeyRing, token: &str, now: Time) -> Result<LinkClaims, TokenError> {
+    if token.is_empty() || token.len() > MAX_TOKEN_CHARS {
+        return Err(TokenError::Malformed);
+    }
+    let bytes = Base64UrlUnpadded::decode_vec(token).map_err(|_| TokenError::Malformed)?;
+    // base64ct rejects padding and non-zero trailing bits, so each token has one spelling.
+    if bytes.len() <= MAC_LEN + 2 {
+        return Err(TokenError::Malformed);
+    }
+    let (body, tag) = bytes.split_at(bytes.len() - MAC_LEN);
+    let mut r = Reader(body);
+    if r.byte()? != VERSION {
+        return Err(TokenError::Malformed);
+    }
+    let kid = r.short_str()?;
+    let key = Kid::parse(kid).and_then(|k| ring.get(&k)).ok_or(TokenError::UnknownKey)?;
+    mac_over(key, body).verify_slice(tag).map_err(|_| TokenError::BadSignature)?;
+
+    // Authentic from here on; layout errors now would mean our own bug, still answered as malformed.
+    let action = LinkAction::from_byte(r.byte()?).ok_or(TokenError::Malformed)?;
+    let subject = SubjectId::from_digest(r.take(32)?);
+    let expiry = i64::from_be_bytes(r.take(8)?.try_into().expect("8 bytes"));
+    let token_id: [u8; 16] = r.take(16)?.try_into().expect("16 bytes");
+    let purpose = match r.short_str()? {
+        "" => None,
+        p => Some(PurposeId::parse(p).ok_or(TokenError::Malformed)?),
+    };
+    let refers_to = match r.short_str()? {
+        "" => None,
+        s => Some(s.to_owned()),
+    };
+    if !r.0.is_empty() {
+        return Err(TokenError::Malformed);
+    }
+    let expires_at = chrono::DateTime::from_timestamp(expiry, 0).ok_or(TokenError::Malformed)?;
+    let claims = LinkClaims { action, subject, purpose, refers_to, expires_at, token_id };
+    if now >= expires_at {
+        return Err(TokenError::Expired(Box::new(claims)));
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SecretKey;
+    use chrono::{Duration, Utc};
+
+    fn ring() -> KeyRing {
+        KeyRing::single("l1", SecretKey::new(vec![3; 32]))
+    }
+
+    fn claims(now: Time) -> LinkClaims {
+        LinkClaims::new(
+            LinkAction::Confirm,
+            SubjectId::parse(&"cd".repeat(32)).unwrap(),
+            PurposeId::parse("newsletter"),
+            Some("01JAAAAAAAAAAAAAAAAAAAAAAA".into()),
+            now + Duration::days(7),
+        )
+    }
+
+    #[test]
+    fn asvs_9_round_trip_keeps_every_claim() {
+        let now = Utc::now();
+        let c = claims(now);
+        let t = sign(&ring(), &c);
+        let back = verify(&ring(), &t, now).unwrap();
+        assert_eq!(back.action, c.action);
+        assert_eq!(back.subject, c.subject);
+        assert_eq!(back.purpose, c.purpose);
+        assert_eq!(back.refers_to, c.refers_to);
+        assert_eq!(back.expires_at.timestamp(), c.expires_at.timestamp());
+    }
+
+    #[test]
+    fn asvs_9_every_single_character_change_is_rejected() {
+        let now = Utc::now();
+        let t = sign(&ring(), &claims(now));
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        for i in 0..t.len() {
+            for &c in alphabet.iter().step_by(7) {
+                let mut m = t.clone().into_bytes();
+                if m[i] == c {
+                    continue;
+                }
+                m[i] = c;
+                let m = String::from_utf8(m).unwrap();
+                assert!(
+                    matches!(verify(&ring(), &m, now), Err(TokenError::Malformed | TokenError::BadSignature | TokenError::UnknownKey)),
+                    "mutation at {i} accepted"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn asvs_9_expired_unknown_key_and_padding_are_rejected() {
+        let now = Utc::now();
+        let t = sign(&ring(), &claims(now));
+        assert!(matches!(verify(&ring(), &t, now + Duration::days(8)), Err(TokenError::Expired(_))));
+        let other = KeyRing::single("l2", SecretKey::new(vec![3; 32]));
+        assert_eq!(verify(&other, &t, now), Err(TokenError::UnknownKey));
+        assert_eq!(verify(&ring(), &format!("{t}="), now), Err(TokenError::Malformed));
+        assert_eq!(verify(&ring(), "", now), Err(TokenError::Malformed));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn verify_never_panics_on_arbitrary_text(s in "\\PC{0,300}") {
+            let _ = verify(&ring(), &s, Utc::now());
+        }
+    }
+}

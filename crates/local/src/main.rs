@@ -1,0 +1,111 @@
+//! `zgoda-local`: `run` starts the emulator, provisions it, seeds the demo form and serves every
+//! route on loopback; `with-emulator -- CMD` runs a command (the test suite) beside one emulator.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use zgoda_aws::{Clients, Config};
+use zgoda_domain::Settings;
+use zgoda_local::emulator::{Emulator, free_port};
+use zgoda_local::server::{Local, serve};
+use zgoda_local::{envfile, provision};
+
+const REGION: &str = "eu-central-1";
+
+#[derive(Parser)]
+#[command(name = "zgoda-local", about = "zgoda's local stack on loopback")]
+struct Cli {
+    /// The emulator executable (moto server from the project's venv).
+    #[arg(long, global = true, default_value = ".venv/bin/moto_server")]
+    moto: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the emulator and the whole backend, seed the demo form, and serve until Ctrl-C.
+    Run {
+        /// Port on 127.0.0.1; a free one is chosen when it is taken.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Where to write the environment for the CLI and tests.
+        #[arg(long, default_value = ".zgoda/local.env")]
+        env_file: PathBuf,
+    },
+    /// Run a command with AWS_ENDPOINT_URL pointing at a fresh emulator, then stop it.
+    WithEmulator {
+        #[arg(trailing_var_arg = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { port, env_file } => run(&cli.moto, port, &env_file).await,
+        Command::WithEmulator { command } => {
+            let emulator = Emulator::start(&cli.moto).await?;
+            let status = tokio::process::Command::new(&command[0])
+                .args(&command[1..])
+                .env("AWS_ENDPOINT_URL", &emulator.endpoint)
+                .env("AWS_REGION", REGION)
+                .env("AWS_ACCESS_KEY_ID", "local")
+                .env("AWS_SECRET_ACCESS_KEY", "local")
+                .status()
+                .await
+                .with_context(|| format!("running {}", command[0]))?;
+            emulator.stop().await;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+    }
+}
+
+async fn run(moto: &std::path::Path, port: u16, env_file: &std::path::Path) -> anyhow::Result<()> {
+    zgoda_web::telemetry::init();
+    let emulator = Emulator::start(moto).await?;
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+        Ok(l) => l,
+        Err(_) => tokio::net::TcpListener::bind(("127.0.0.1", free_port()?)).await?,
+    };
+    let url = format!("http://{}", listener.local_addr()?);
+    let config = Config {
+        table: "zgoda-local".into(),
+        secrets_prefix: "zgoda-local/".into(),
+        sender: "zgoda@sklep.example.pl".into(),
+        settings: Settings { public_url: url.clone(), ..Settings::default() },
+    };
+    let clients = Clients::local(&emulator.endpoint, REGION).await;
+    let operator = provision::provision(&clients, &config).await?;
+    let app = zgoda_web::app::build(&config, &clients).await.map_err(anyhow::Error::msg)?;
+    provision::seed_demo(&app, chrono::Utc::now()).await?;
+
+    let vars = BTreeMap::from([
+        ("ZGODA_URL".to_owned(), url.clone()),
+        ("AWS_ENDPOINT_URL".to_owned(), emulator.endpoint.clone()),
+        ("AWS_REGION".to_owned(), REGION.to_owned()),
+        ("ZGODA_TABLE".to_owned(), config.table.clone()),
+        ("ZGODA_SECRETS_PREFIX".to_owned(), config.secrets_prefix.clone()),
+        ("ZGODA_OPERATOR_KID".to_owned(), operator.kid.clone()),
+        ("ZGODA_OPERATOR_KEY".to_owned(), operator.key_hex.clone()),
+    ]);
+    envfile::write(env_file, &vars)?;
+    let server = tokio::spawn(serve(listener, Arc::new(Local { app, emulator: Some(emulator.endpoint.clone()) })));
+
+    println!(
+        "\nzgoda is running on {url}\n\n  demo form     {url}/dev/form\n  mailbox       {url}/dev/mailbox\n  health        {url}/healthz\n  emulator      {}\n\n  operator key  kid={} key={}\n  (written to {}; the CLI reads it)\n\n  try:          target/debug/zgoda forms get demo\n                target/debug/zgoda subjects lookup you@example.pl\n\nCtrl-C stops everything.\n",
+        emulator.endpoint,
+        operator.kid,
+        operator.key_hex,
+        env_file.display()
+    );
+    tokio::signal::ctrl_c().await?;
+    server.abort();
+    emulator.stop().await;
+    println!("stopped");
+    Ok(())
+}

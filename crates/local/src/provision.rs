@@ -1,0 +1,62 @@
+//! Idempotent provisioning of an emulator (or any account): the table, the four key families
+//! and the SES sender identity; then the demo form.
+
+use anyhow::Context;
+use serde_json::json;
+use zgoda_aws::{Clients, Config, SesTransport, secrets, table};
+use zgoda_domain::Time;
+use zgoda_domain::form::FormInput;
+use zgoda_domain::ids::FormId;
+use zgoda_domain::keys::SecretKey;
+
+/// The operator key id `make run` creates.
+pub const LOCAL_OPERATOR: &str = "local-operator";
+/// The demo form's id.
+pub const DEMO_FORM: &str = "demo";
+
+/// The operator credentials that provisioning created or found.
+#[derive(Debug, Clone)]
+pub struct OperatorKey {
+    pub kid: String,
+    pub key_hex: String,
+}
+
+fn ring_json(kid: &str) -> String {
+    json!({"current": kid, "keys": {kid: SecretKey::generate_hex()}}).to_string()
+}
+
+/// Creates whatever is missing; never replaces an existing key.
+pub async fn provision(clients: &Clients, config: &Config) -> anyhow::Result<OperatorKey> {
+    table::ensure_table(&clients.dynamodb, &config.table).await.map_err(anyhow::Error::msg).context("creating the table")?;
+    for family in ["links", "seals", "pepper"] {
+        secrets::ensure_secret(&clients.secrets, &format!("{}{family}", config.secrets_prefix), &ring_json("k1"))
+            .await
+            .map_err(anyhow::Error::msg)?;
+    }
+    let operators = format!("{}operators", config.secrets_prefix);
+    secrets::ensure_secret(&clients.secrets, &operators, &ring_json(LOCAL_OPERATOR)).await.map_err(anyhow::Error::msg)?;
+    SesTransport::new(clients.ses.clone(), config.sender.clone(), None).ensure_identity().await.map_err(anyhow::Error::msg)?;
+
+    let text = clients.secrets.get_secret_value().secret_id(&operators).send().await?.secret_string().unwrap_or_default().to_owned();
+    let ring: serde_json::Value = serde_json::from_str(&text)?;
+    let kid = ring["current"].as_str().unwrap_or(LOCAL_OPERATOR).to_owned();
+    let key_hex = ring["keys"][&kid].as_str().context("operator key missing")?.to_owned();
+    Ok(OperatorKey { kid, key_hex })
+}
+
+/// The demo form's configuration, with the local stack's origin allowed.
+pub fn demo_form(public_url: &str) -> FormInput {
+    let mut input: FormInput = serde_json::from_str(include_str!("../assets/demo-form.json")).expect("demo form parses");
+    let origin = public_url.trim_end_matches('/').to_owned();
+    if !input.allowed_origins.contains(&origin) {
+        input.allowed_origins.push(origin);
+    }
+    input
+}
+
+/// Stores the demo form (same notice version and text each time, so re-seeding is harmless).
+pub async fn seed_demo(app: &zgoda_web::App, now: Time) -> anyhow::Result<()> {
+    let id = FormId::parse(DEMO_FORM).expect("valid id");
+    app.save_form(id, demo_form(&app.settings.public_url), now).await.map_err(|e| anyhow::anyhow!("seeding the demo form: {e}"))?;
+    Ok(())
+}

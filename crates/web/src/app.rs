@@ -1,0 +1,30 @@
+//! The composition of a running zgoda: clients, configuration and keys, built once per cold start
+//! and shared by every request.
+
+use zgoda_aws::{Clients, Config, DynamoStore, SesTransport};
+
+use crate::mailer::TemplatedMailer;
+
+pub use zgoda_domain::Zgoda;
+
+/// zgoda on AWS: DynamoDB for storage, SES (through the templates) for mail.
+pub type App = Zgoda<DynamoStore, TemplatedMailer<SesTransport>>;
+
+/// Builds the app from configuration; fails when the keys cannot be loaded.
+pub async fn build(config: &Config, clients: &Clients) -> Result<App, String> {
+    let keys = zgoda_aws::secrets::load_keys(&clients.secrets, &config.secrets_prefix).await?;
+    let transport = SesTransport::new(clients.ses.clone(), config.sender.clone(), None);
+    Ok(Zgoda {
+        store: DynamoStore::new(clients.dynamodb.clone(), config.table.clone()),
+        mailer: TemplatedMailer::new(transport, config.sender.clone()),
+        keys,
+        settings: config.settings.clone(),
+    })
+}
+
+/// What a Lambda `main` does first: configuration from the environment, clients, keys.
+pub async fn from_env() -> Result<App, String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let clients = Clients::from_env().await;
+    build(&config, &clients).await
+}

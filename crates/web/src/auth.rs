@@ -1,0 +1,39 @@
+//! Operator request authentication (API.md §4): signature, clock skew, then a replay guard.
+//! Every failure is the same bare 401; the reason goes to the log only.
+
+use chrono::Duration;
+use lambda_http::Request;
+use zgoda_domain::operator_sig::{self, MAX_SKEW_SECS};
+use zgoda_domain::store::Guards;
+use zgoda_domain::{Time, Zgoda};
+
+use crate::error::ApiError;
+use crate::request::{header, path_and_query};
+
+/// The authenticated operator: the key id that signed the request.
+#[derive(Debug, Clone)]
+pub struct Operator(pub String);
+
+pub async fn authenticate<S: Guards, M>(app: &Zgoda<S, M>, req: &Request, now: Time) -> Result<Operator, ApiError> {
+    let body = crate::body::bytes(req)?;
+    let signed = operator_sig::verify(
+        &app.keys.operators,
+        header(req, "authorization"),
+        now.timestamp(),
+        req.method().as_str(),
+        &path_and_query(req),
+        body,
+    )
+    .map_err(|reason| {
+        tracing::warn!(?reason, "operator request refused");
+        ApiError::Unauthorized
+    })?;
+    // A signature is good for the skew window on either side; remembering it a little longer
+    // than that makes every replay within its validity visible.
+    let expires = chrono::DateTime::from_timestamp(signed.ts, 0).unwrap_or(now) + Duration::seconds(MAX_SKEW_SECS + 60);
+    if !app.store.first_use(&format!("replay#{}", signed.sig), expires, now).await.map_err(zgoda_domain::Error::from)? {
+        tracing::warn!(reason = "Replayed", "operator request refused");
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(Operator(signed.kid))
+}

@@ -1,0 +1,150 @@
+//! Messages to MIME: render the pl/en templates, build a multipart text+HTML message with
+//! `mail-builder`, and hand the bytes to a transport. Header values are checked for CR/LF before
+//! anything is built, so no value, whatever its origin, can add a header.
+
+use mail_builder::MessageBuilder;
+use mail_builder::headers::raw::Raw;
+use serde_json::json;
+use zgoda_domain::email::EmailAddress;
+use zgoda_domain::lang::Lang;
+use zgoda_domain::mail::{MailError, MailTransport, Mailer, Message};
+
+use crate::pages::{render, text};
+
+/// A message ready for MIME: every header value is plain text of one line.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub to: EmailAddress,
+    pub subject: String,
+    pub lang: Lang,
+    pub text: String,
+    pub html: String,
+    pub reply_to: Option<EmailAddress>,
+}
+
+fn one_line(value: &str) -> Result<&str, MailError> {
+    if value.contains(['\r', '\n']) {
+        return Err(MailError("a header value contains a line break".into()));
+    }
+    Ok(value)
+}
+
+pub fn render_message(m: &Message) -> Rendered {
+    match m {
+        Message::ConfirmRequest { to, lang, form_name, links, expires_at } => {
+            let lang = *lang;
+            let ctx = json!({
+                "intro": text(lang, "confirm_intro", &[("form", form_name)]),
+                "expires": text(lang, "confirm_expires", &[("date", &expires_at.format("%Y-%m-%d %H:%M UTC").to_string())]),
+                "links": links.iter().map(|(p, url)| json!({"purpose": p.as_str(), "url": url})).collect::<Vec<_>>(),
+            });
+            Rendered {
+                to: to.clone(),
+                subject: text(lang, "confirm_subject", &[("form", form_name)]),
+                lang,
+                text: render("mail/confirm_request.txt", lang, ctx.clone()),
+                html: render("mail/confirm_request.html", lang, ctx),
+                reply_to: None,
+            }
+        }
+        Message::OwnerNotice { to, lang, form_name, receipt_id, at, submitter, fields, purposes } => {
+            let lang = *lang;
+            let ctx = json!({
+                "intro": text(lang, "owner_intro", &[("form", form_name)]),
+                "receipt_id": receipt_id,
+                "at": zgoda_domain::proof::format_time(at),
+                "submitter": submitter.as_str(),
+                "fields": fields.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
+                "purposes": purposes.iter().map(|(p, k)| json!({"purpose": p.as_str(), "status": k.as_str()})).collect::<Vec<_>>(),
+            });
+            Rendered {
+                to: to.clone(),
+                subject: text(lang, "owner_subject", &[("form", form_name)]),
+                lang,
+                text: render("mail/owner_notice.txt", lang, ctx.clone()),
+                html: render("mail/owner_notice.html", lang, ctx),
+                reply_to: Some(submitter.clone()),
+            }
+        }
+    }
+}
+
+/// Builds the MIME bytes of a rendered message.
+pub fn to_mime(from: &str, r: &Rendered) -> Result<Vec<u8>, MailError> {
+    let mut builder = MessageBuilder::new()
+        .from(("zgoda", one_line(from)?))
+        .to(one_line(r.to.as_str())?)
+        .subject(one_line(&r.subject)?)
+        .header("Content-Language", Raw::new(r.lang.code()))
+        .header("Auto-Submitted", Raw::new("auto-generated"))
+        .text_body(r.text.as_str())
+        .html_body(r.html.as_str());
+    if let Some(reply) = &r.reply_to {
+        builder = builder.reply_to(one_line(reply.as_str())?);
+    }
+    builder.write_to_vec().map_err(|e| MailError(e.to_string()))
+}
+
+/// The domain's `Mailer`: renders, builds MIME and sends through any transport.
+#[derive(Debug, Clone)]
+pub struct TemplatedMailer<T> {
+    transport: T,
+    from: String,
+}
+
+impl<T> TemplatedMailer<T> {
+    pub fn new(transport: T, from: String) -> Self {
+        Self { transport, from }
+    }
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+}
+
+impl<T: MailTransport> Mailer for TemplatedMailer<T> {
+    async fn send(&self, message: &Message) -> Result<String, MailError> {
+        let rendered = render_message(message);
+        let mime = to_mime(&self.from, &rendered)?;
+        self.transport.send_raw(&rendered.to, mime).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zgoda_domain::ids::PurposeId;
+    use zgoda_domain::proof::EventKind;
+
+    #[test]
+    fn owner_notice_carries_fields_in_the_body_only() {
+        let m = Message::OwnerNotice {
+            to: EmailAddress::parse("biuro@example.pl").unwrap(),
+            lang: Lang::Pl,
+            form_name: "Kontakt".into(),
+            receipt_id: "R1".into(),
+            at: chrono::Utc::now(),
+            submitter: EmailAddress::parse("jan@example.pl").unwrap(),
+            fields: vec![("name".into(), "Jan\r\nBcc: victim@example.com".into())],
+            purposes: vec![(PurposeId::parse("newsletter").unwrap(), EventKind::Requested)],
+        };
+        let mime = to_mime("zgoda@example.pl", &render_message(&m)).unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(&mime).unwrap();
+        assert!(parsed.bcc().is_none());
+        assert_eq!(parsed.header_raw("Content-Language").map(str::trim), Some("pl"));
+        assert!(parsed.body_text(0).unwrap().contains("victim@example.com"));
+        assert_eq!(parsed.reply_to().and_then(|a| a.first()).and_then(|a| a.address()), Some("jan@example.pl"));
+    }
+
+    #[test]
+    fn a_line_break_in_a_header_value_is_refused() {
+        let mut r = render_message(&Message::ConfirmRequest {
+            to: EmailAddress::parse("a@example.pl").unwrap(),
+            lang: Lang::En,
+            form_name: "x".into(),
+            links: vec![],
+            expires_at: chrono::Utc::now(),
+        });
+        r.subject = "Hi\r\nBcc: x@example.com".into();
+        assert!(to_mime("zgoda@example.pl", &r).is_err());
+    }
+}

@@ -1,0 +1,89 @@
+//! Pages and mail bodies from templates, in Polish and English. The template environment escapes
+//! every value in `.html` templates; texts come from `texts/<lang>.json` so wording lives in one place.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use http::StatusCode;
+use lambda_http::{Body, Response};
+use minijinja::Environment;
+use serde_json::{Value, json};
+use zgoda_domain::lang::Lang;
+
+use crate::error::ApiError;
+
+/// Compiled once per cold start; immutable afterwards.
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    for (name, source) in [
+        ("layout.html", include_str!("../templates/layout.html")),
+        ("thanks.html", include_str!("../templates/thanks.html")),
+        ("error.html", include_str!("../templates/error.html")),
+        ("mail/confirm_request.txt", include_str!("../templates/mail/confirm_request.txt")),
+        ("mail/confirm_request.html", include_str!("../templates/mail/confirm_request.html")),
+        ("mail/owner_notice.txt", include_str!("../templates/mail/owner_notice.txt")),
+        ("mail/owner_notice.html", include_str!("../templates/mail/owner_notice.html")),
+    ] {
+        env.add_template(name, source).expect("templates compile");
+    }
+    env
+});
+
+static TEXTS: LazyLock<BTreeMap<Lang, Value>> = LazyLock::new(|| {
+    BTreeMap::from([
+        (Lang::Pl, serde_json::from_str(include_str!("../texts/pl.json")).expect("pl texts parse")),
+        (Lang::En, serde_json::from_str(include_str!("../texts/en.json")).expect("en texts parse")),
+    ])
+});
+
+/// The texts of one language.
+pub fn texts(lang: Lang) -> &'static Value {
+    &TEXTS[&lang]
+}
+
+/// One text with `{name}` placeholders filled.
+pub fn text(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
+    let mut s = texts(lang)[key].as_str().unwrap_or(key).to_owned();
+    for (name, value) in args {
+        s = s.replace(&format!("{{{name}}}"), value);
+    }
+    s
+}
+
+/// Renders a template with the language's texts available as `t`.
+pub fn render(name: &str, lang: Lang, mut ctx: Value) -> String {
+    ctx["t"] = texts(lang).clone();
+    TEMPLATES.get_template(name).and_then(|t| t.render(&ctx)).unwrap_or_else(|e| panic!("template {name} renders: {e}"))
+}
+
+pub fn thanks(lang: Lang, pending: bool) -> Response<Body> {
+    crate::respond::html(StatusCode::OK, render("thanks.html", lang, json!({ "pending": pending })))
+}
+
+/// The built-in error page, with the error's own status.
+pub fn error(err: &ApiError, lang: Lang) -> Response<Body> {
+    err.log();
+    let fields = err.fields().map(|f| f.iter().map(|e| json!({"field": e.field, "code": e.code})).collect::<Vec<_>>());
+    let page = render("error.html", lang, json!({ "code": err.code(), "message": err.message(), "fields": fields }));
+    let mut resp = crate::respond::html(err.status(), page);
+    err.add_headers(&mut resp);
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_escape_values_and_speak_both_languages() {
+        let err = ApiError::Domain(zgoda_domain::Error::Validation(vec![zgoda_domain::FieldError::new("<script>", "invalid")]));
+        let pl = String::from_utf8(error(&err, Lang::Pl).body().to_vec()).unwrap();
+        assert!(pl.contains("&lt;script&gt;") && !pl.contains("<script>"));
+        assert!(pl.contains("Nie udało się"));
+        let en = String::from_utf8(thanks(Lang::En, true).body().to_vec()).unwrap();
+        assert!(en.contains("check your inbox"));
+        for lang in Lang::ALL {
+            assert_eq!(texts(lang)["errors"].as_object().unwrap().len(), texts(Lang::Pl)["errors"].as_object().unwrap().len());
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The intake function: website forms post here (API.md §1). Parses the request, checks the
+//! origin, hands the submission to the domain and maps the outcome to JSON or a redirect.
+
+use http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use zgoda_domain::ids::FormId;
+use zgoda_domain::lang::Lang;
+use zgoda_domain::mail::Mailer;
+use zgoda_domain::service::{Origin, ReceiptStatus};
+use zgoda_domain::store::{Store, StoredForm};
+use zgoda_domain::{Error, Time, Zgoda};
+use zgoda_web::body::{self, Encoding};
+use zgoda_web::request::{self, segments};
+use zgoda_web::{ApiError, respond};
+
+/// Routes one request. `now` is the request's time, read once by the caller.
+pub async fn handle<S, M>(app: &Zgoda<S, M>, req: Request, now: Time) -> Response<Body>
+where
+    S: Store,
+    M: Mailer,
+{
+    let segs = segments(&req);
+    match (req.method().clone(), segs.as_slice()) {
+        (Method::POST, ["v1", "forms", id, "submissions"]) => submit(app, &req, id, now).await,
+        (Method::OPTIONS, ["v1", "forms", id, "submissions"]) => preflight(app, &req, id).await,
+        (Method::GET | Method::HEAD, ["v1", "forms", id, "thanks"]) => thanks(app, &req, id).await,
+        (_, ["v1", "forms", _, "submissions" | "thanks"]) => ApiError::MethodNotAllowed.to_json_response(),
+        (Method::GET, ["healthz"]) => zgoda_web::respond::health(&app.store).await,
+        _ => ApiError::NotFound.to_json_response(),
+    }
+}
+
+async fn load_form<S: Store, M: Mailer>(app: &Zgoda<S, M>, id: &str) -> Result<StoredForm, ApiError> {
+    let id = FormId::parse(id).ok_or(Error::FormNotFound)?;
+    Ok(app.form(&id).await?)
+}
+
+/// CORS: echo an allowed origin, never `*`; caches must key on `Origin`.
+fn allow_origin(resp: &mut Response<Body>, origin: &str) {
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+async fn preflight<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request, id: &str) -> Response<Body> {
+    let form = match load_form(app, id).await {
+        Ok(f) => f.form,
+        Err(e) => return e.to_json_response(),
+    };
+    match request::origin(req).filter(|o| form.allows_origin(o)) {
+        None => ApiError::OriginNotAllowed.to_json_response(),
+        Some(origin) => {
+            let mut resp = respond::empty(StatusCode::NO_CONTENT);
+            allow_origin(&mut resp, &origin);
+            let h = resp.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS"));
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Content-Type, Accept, Accept-Language"));
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            resp
+        }
+    }
+}
+
+async fn submit<S, M>(app: &Zgoda<S, M>, req: &Request, id: &str, now: Time) -> Response<Body>
+where
+    S: Store,
+    M: Mailer,
+{
+    let lang_hint = request::accept_language(req);
+    let json_client = request::wants_json(req) || body::encoding(req) == Some(Encoding::Json);
+    let stored = match load_form(app, id).await {
+        Ok(f) => f,
+        Err(e) if json_client => return e.to_json_response(),
+        Err(e) => return zgoda_web::pages::error(&e, lang_hint.unwrap_or(Lang::Pl)),
+    };
+    let form = &stored.form;
+    let origin = request::origin(req).filter(|o| form.allows_origin(o));
+    let outcome = match &origin {
+        None => Err(ApiError::OriginNotAllowed),
+        Some(_) => match body::submission(req).await {
+            Err(e) => Err(e),
+            Ok((raw, _)) => {
+                let from = Origin { ip: request::client_ip(req), lang: lang_hint };
+                app.submit(&stored, raw, from, now).await.map_err(ApiError::from)
+            }
+        },
+    };
+    let lang = lang_hint.unwrap_or(form.default_lang);
+    let mut resp = match outcome {
+        Ok(receipt) if json_client => respond::json(StatusCode::CREATED, &json!(receipt)),
+        Ok(receipt) => {
+            let pending = receipt.status == ReceiptStatus::PendingConfirmation;
+            let target = form.success_url.clone().unwrap_or_else(|| {
+                let status = if pending { "pending_confirmation" } else { "recorded" };
+                format!(
+                    "{}/v1/forms/{}/thanks?status={status}&lang={}",
+                    app.settings.public_url.trim_end_matches('/'),
+                    form.id,
+                    receipt.lang
+                )
+            });
+            respond::see_other(&target)
+        }
+        Err(e) if json_client => e.to_json_response(),
+        Err(e) => match &form.error_url {
+            Some(url) => {
+                e.log();
+                let sep = if url.contains('?') { '&' } else { '?' };
+                respond::see_other(&format!("{url}{sep}error={}", e.code()))
+            }
+            None => zgoda_web::pages::error(&e, lang),
+        },
+    };
+    if let Some(o) = origin {
+        allow_origin(&mut resp, &o);
+    }
+    resp
+}
+
+async fn thanks<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request, id: &str) -> Response<Body> {
+    let query_lang = request::query_param(req, "lang").and_then(|l| l.parse().ok());
+    let fallback = query_lang.or(request::accept_language(req)).unwrap_or(Lang::Pl);
+    match load_form(app, id).await {
+        Err(e) => zgoda_web::pages::error(&e, fallback),
+        Ok(stored) => {
+            let lang = query_lang.or(request::accept_language(req)).unwrap_or(stored.form.default_lang);
+            let pending = request::query_param(req, "status").as_deref() == Some("pending_confirmation");
+            zgoda_web::pages::thanks(lang, pending)
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Every sample event in `events/` drives its function's handler, exactly as Lambda would deliver it.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use zgoda_tests::TestEnv;
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// What each sample must produce. A new sample without a line here fails the test.
+const EXPECTED: &[(&str, u16)] = &[
+    ("intake/submission-json.json", 201),
+    ("intake/submission-urlencoded.json", 303),
+    ("intake/submission-foreign-origin.json", 403),
+    ("intake/preflight.json", 204),
+    ("intake/thanks.json", 200),
+    ("intake/healthz.json", 200),
+    ("operator/get-form-unsigned.json", 401),
+];
+
+#[tokio::test]
+async fn every_sample_event_in_events_is_handled_as_documented() {
+    let env = TestEnv::spawn().await;
+    zgoda_local::provision::seed_demo(&env.local.app, chrono::Utc::now()).await.unwrap();
+    let mut seen = Vec::new();
+    for function in std::fs::read_dir(events_dir()).unwrap() {
+        let function = function.unwrap().path();
+        for file in std::fs::read_dir(&function).unwrap() {
+            let file = file.unwrap().path();
+            let rel = format!("{}/{}", function.file_name().unwrap().to_str().unwrap(), file.file_name().unwrap().to_str().unwrap());
+            let expected = EXPECTED.iter().find(|(n, _)| *n == rel).unwrap_or_else(|| panic!("{rel} has no expectation in events.rs")).1;
+            let text = std::fs::read_to_string(&file).unwrap();
+            serde_json::from_str::<Value>(&text).unwrap();
+            let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{rel} is not an API Gateway event: {e}"));
+            let now = chrono::Utc::now();
+            let resp = match rel.split('/').next().unwrap() {
+                "intake" => intake::handle(&env.local.app, req, now).await,
+                "operator" => operator::handle(&env.local.app, req, now).await,
+                other => panic!("no handler for events/{other}"),
+            };
+            assert_eq!(resp.status().as_u16(), expected, "{rel}: {:?}", String::from_utf8_lossy(resp.body().as_ref()));
+            seen.push(rel);
+        }
+    }
+    assert_eq!(seen.len(), EXPECTED.len(), "every expectation has its sample: {seen:?}");
+}

@@ -1,0 +1,425 @@
+//! API.md §1 through the real router, SDK and emulator.
+
+use serde_json::{Value, json};
+use zgoda_tests::{ORIGIN, TestEnv, address, contact_form, kinds, mails_to};
+
+async fn env_with_form() -> (TestEnv, String) {
+    let env = TestEnv::spawn().await;
+    let owner = address("owner");
+    env.put_form("kontakt", &contact_form(&owner)).await;
+    (env, owner)
+}
+
+fn url(env: &TestEnv) -> String {
+    format!("{}/v1/forms/kontakt/submissions", env.url)
+}
+
+async fn error_of(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "error body has a message: {body}");
+    (status, body["error"].clone())
+}
+
+#[tokio::test]
+async fn art7_1_json_submission_stores_one_sealed_event_per_purpose() {
+    let (env, _) = env_with_form().await;
+    let email = address("jan");
+    let resp = env
+        .submit_json(
+            "kontakt",
+            &json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "lang": "en", "name": "Jan"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.headers()["access-control-allow-origin"], ORIGIN);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "pending_confirmation");
+    assert_eq!(body["purposes"], json!({"newsletter": "requested", "contact_reply": "given"}));
+    assert_eq!(body["ignored_fields"], json!([]));
+
+    let subject = env.items("SUBJECT#").await;
+    let events: Vec<&Value> = subject.iter().filter(|i| i["sk"].as_str().unwrap().starts_with("EVENT#")).collect();
+    assert_eq!(events.len(), 2);
+    for e in &events {
+        assert_eq!(e["notice_version"], "2026-11");
+        assert_eq!(e["notice_lang"], "en");
+        assert_eq!(e["notice_sha256"], sha("Consent text"), "the hash of the exact text shown, in English");
+        assert_eq!(e["channel"], "web_form");
+        assert_eq!(e["ip_prefix"], "127.0.0.0/24");
+        assert!(e["seal"].as_str().unwrap().len() == 64 && e["kid"] == "k1");
+        assert!(e.get("email").is_none());
+    }
+    let basis: Vec<_> = events.iter().map(|e| e["lawful_basis"].as_str().unwrap()).collect();
+    assert!(basis.contains(&"consent") && basis.contains(&"contract"));
+}
+
+fn sha(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+#[tokio::test]
+async fn art4_11_urlencoded_html_form_redirects_and_unticked_box_is_refused() {
+    let (env, _) = env_with_form().await;
+    let email = address("ola");
+    let resp = env
+        .http
+        .post(url(&env))
+        .header("origin", ORIGIN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("email={}&consent=contact_reply&notice_version=2026-11", email.replace('@', "%40")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&format!("{}/v1/forms/kontakt/thanks?status=recorded", env.url)), "{location}");
+    let page = env.http.get(&location).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Dziękujemy"));
+    let (_, view) = env.lookup(&email).await;
+    assert_eq!(view["state"], json!({"newsletter": "refused", "contact_reply": "given"}));
+}
+
+#[tokio::test]
+async fn multipart_submission_is_accepted_and_a_file_part_is_415() {
+    let (env, _) = env_with_form().await;
+    let email = address("multi");
+    let body = format!(
+        "--B\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\n{email}\r\n--B\r\nContent-Disposition: form-data; name=\"consent\"\r\n\r\ncontact_reply\r\n--B\r\nContent-Disposition: form-data; name=\"notice_version\"\r\n\r\n2026-11\r\n--B--\r\n"
+    );
+    let resp = env
+        .http
+        .post(url(&env))
+        .header("origin", ORIGIN)
+        .header("accept", "application/json")
+        .header("content-type", "multipart/form-data; boundary=B")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let file = "--B\r\nContent-Disposition: form-data; name=\"cv\"; filename=\"cv.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4\r\n--B--\r\n";
+    let resp = env
+        .http
+        .post(url(&env))
+        .header("origin", ORIGIN)
+        .header("accept", "application/json")
+        .header("content-type", "multipart/form-data; boundary=B")
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    let (status, err) = error_of(resp).await;
+    assert_eq!((status, err["code"].as_str().unwrap()), (415, "unsupported_media_type"));
+}
+
+#[tokio::test]
+async fn foreign_origin_is_403_and_preflight_answers_only_allowed_origins() {
+    let (env, _) = env_with_form().await;
+    let before = env.state().await;
+    let body = json!({"email": address("x"), "consent": ["contact_reply"], "notice_version": "2026-11"});
+    let resp = env.http.post(url(&env)).header("origin", "https://evil.example").json(&body).send().await.unwrap();
+    let (status, err) = error_of(resp).await;
+    assert_eq!((status, err["code"].as_str().unwrap()), (403, "origin_not_allowed"));
+    assert_eq!(env.state().await, before, "a foreign origin writes nothing");
+
+    let pre = env
+        .http
+        .request(reqwest::Method::OPTIONS, url(&env))
+        .header("origin", ORIGIN)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), 204);
+    assert_eq!(pre.headers()["access-control-allow-origin"], ORIGIN);
+    assert!(pre.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert_eq!(pre.headers()["vary"], "Origin");
+    let bad = env.http.request(reqwest::Method::OPTIONS, url(&env)).header("origin", "null").send().await.unwrap();
+    assert_eq!(bad.status(), 403);
+    assert!(bad.headers().get("access-control-allow-origin").is_none());
+    // Without Origin, the Referer's origin decides.
+    let via_referer = env
+        .http
+        .post(url(&env))
+        .header("referer", format!("{ORIGIN}/kontakt?x=1"))
+        .json(&json!({"email": address("r"), "consent": ["contact_reply"], "notice_version": "2026-11"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(via_referer.status(), 201);
+}
+
+#[tokio::test]
+async fn art4_11_honeypot_gets_the_success_answer_and_nothing_is_stored_or_sent() {
+    let (env, owner) = env_with_form().await;
+    let email = address("bot");
+    let before = env.scan().await;
+    let resp = env
+        .submit_json(
+            "kontakt",
+            &json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "_gotcha": "http://spam"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "pending_confirmation");
+    assert_eq!(env.scan().await, before);
+    assert!(mails_to(&email).await.is_empty());
+    assert!(mails_to(&owner).await.is_empty());
+}
+
+#[tokio::test]
+async fn every_4xx_of_the_form_route_has_its_code_and_writes_nothing() {
+    let (env, _) = env_with_form().await;
+    let before = env.state().await;
+    let ok = || json!({"email": address("v"), "consent": ["contact_reply"], "notice_version": "2026-11"});
+
+    let resp = env.submit_json("no-such-form", &ok()).await;
+    assert_eq!(error_of(resp).await.1["code"], "form_not_found");
+
+    let mut stale = ok();
+    stale["notice_version"] = json!("2020-01");
+    let (status, err) = error_of(env.submit_json("kontakt", &stale).await).await;
+    assert_eq!((status, err["code"].as_str().unwrap()), (409, "stale_notice"));
+
+    let (status, err) = error_of(env.submit_json("kontakt", &json!({"email": "not an address", "name": "x".repeat(101)})).await).await;
+    assert_eq!((status, err["code"].as_str().unwrap()), (422, "validation_failed"));
+    let fields: Vec<(String, String)> = err["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["field"].as_str().unwrap().into(), f["code"].as_str().unwrap().into()))
+        .collect();
+    for want in [("email", "invalid"), ("notice_version", "required"), ("name", "too_long"), ("consent.contact_reply", "required")] {
+        assert!(fields.contains(&(want.0.into(), want.1.into())), "{want:?} in {fields:?}");
+    }
+
+    let big = env
+        .http
+        .post(url(&env))
+        .header("origin", ORIGIN)
+        .json(&json!({"email": address("b"), "message": "x".repeat(70_000)}))
+        .send()
+        .await
+        .unwrap();
+    let (status, err) = error_of(big).await;
+    assert_eq!((status, err["code"].as_str().unwrap()), (413, "payload_too_large"));
+    let text = env
+        .http
+        .post(url(&env))
+        .header("origin", ORIGIN)
+        .header("accept", "application/json")
+        .header("content-type", "text/plain")
+        .body("email=a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(text).await.0, 415);
+    let broken = env
+        .http
+        .post(url(&env))
+        .header("origin", ORIGIN)
+        .header("content-type", "application/json")
+        .body("{\"email\":")
+        .send()
+        .await
+        .unwrap();
+    let (status, err) = error_of(broken).await;
+    assert_eq!((status, err["code"].as_str().unwrap()), (400, "malformed_body"));
+    let bad_utf8 = env
+        .http
+        .post(url(&env))
+        .header("origin", ORIGIN)
+        .header("accept", "application/json")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(&b"email=%FF%FE"[..])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(bad_utf8).await.0, 400);
+
+    assert_eq!(env.state().await, before, "no refused request leaves an item behind");
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let env = TestEnv::spawn_with(|s| s.subject_limit = 2).await;
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    let email = address("often");
+    let body = json!({"email": email, "consent": ["contact_reply"], "notice_version": "2026-11"});
+    for _ in 0..2 {
+        assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+    }
+    let resp = env.submit_json("kontakt", &body).await;
+    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= 3600);
+    let (status, err) = error_of(resp).await;
+    assert_eq!((status, err["code"].as_str().unwrap()), (429, "rate_limited"));
+    let (_, view) = env.lookup(&email).await;
+    assert_eq!(view["events"].as_array().unwrap().len(), 4, "the refused third submission stored nothing");
+}
+
+#[tokio::test]
+async fn network_rate_limit_counts_the_truncated_network() {
+    let env = TestEnv::spawn_with(|s| s.network_limit = 3).await;
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    let mut statuses = vec![];
+    for _ in 0..4 {
+        let body = json!({"email": address("n"), "consent": ["contact_reply"], "notice_version": "2026-11"});
+        statuses.push(env.submit_json("kontakt", &body).await.status().as_u16());
+    }
+    assert_eq!(statuses, vec![201, 201, 201, 429]);
+}
+
+#[tokio::test]
+async fn art5_1c_undeclared_fields_are_named_in_the_answer_and_stored_nowhere() {
+    let (env, _) = env_with_form().await;
+    let email = address("min");
+    let resp = env
+        .submit_json(
+            "kontakt",
+            &json!({"email": email, "consent": ["contact_reply"], "notice_version": "2026-11",
+            "pesel": "90010112345", "phone_secret": "SEKRET-555", "name": "Zofia"}),
+        )
+        .await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["ignored_fields"], json!(["pesel", "phone_secret"]));
+    let dump = serde_json::to_string(&env.scan().await).unwrap();
+    assert!(!dump.contains("90010112345") && !dump.contains("SEKRET-555") && !dump.contains("pesel"));
+    assert!(dump.contains("Zofia"), "declared fields are kept");
+}
+
+#[tokio::test]
+async fn pke398_double_opt_in_sends_a_transactional_confirmation_mail_in_the_subjects_language() {
+    let (env, owner) = env_with_form().await;
+    let email = address("doi");
+    let resp = env
+        .submit_json(
+            "kontakt",
+            &json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "lang": "en"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let mails = mails_to(&email).await;
+    assert_eq!(mails.len(), 1);
+    let m = &mails[0];
+    assert!(m.subject().starts_with("Confirm your sign-up"));
+    assert_eq!(m.parsed().header_raw("Content-Language").map(str::trim), Some("en"));
+    let links = m.links();
+    assert_eq!(links.len(), 1);
+    assert!(links[0].starts_with(&format!("{}/v1/links/", env.url)));
+    assert!(!links[0].contains(&email) && !links[0].contains("%40"), "no address in the token");
+    let text = m.text().to_lowercase();
+    for marketing in ["offer", "discount", "promo", "sale"] {
+        assert!(!text.contains(marketing), "{marketing}");
+    }
+    assert!(m.parsed().body_html(0).is_some(), "text and HTML parts");
+    let owner_mail = mails_to(&owner).await;
+    assert_eq!(owner_mail.len(), 1);
+    assert!(owner_mail[0].text().contains(&email));
+}
+
+#[tokio::test]
+async fn a_crlf_bcc_in_any_field_cannot_add_a_header_to_the_owner_mail() {
+    let (env, owner) = env_with_form().await;
+    let victim = address("victim");
+    let email = address("inj");
+    // A one-line field refuses line breaks outright.
+    let resp = env
+        .submit_json(
+            "kontakt",
+            &json!({"email": email, "consent": ["contact_reply"], "notice_version": "2026-11",
+        "name": format!("Jan\r\nBcc: {victim}")}),
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    // A multi-line field keeps them, in the body only.
+    let resp = env
+        .submit_json(
+            "kontakt",
+            &json!({"email": email, "consent": ["contact_reply"], "notice_version": "2026-11",
+        "name": format!("Jan Bcc: {victim}"), "message": format!("hello\r\nBcc: {victim}\r\nSubject: pwned\r\n\r\nx")}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let mails = mails_to(&owner).await;
+    assert_eq!(mails.len(), 1);
+    let m = &mails[0];
+    assert_eq!(m.to, vec![owner.clone()], "the emulator delivered to the owner only");
+    let parsed = m.parsed();
+    assert!(parsed.bcc().is_none());
+    assert_eq!(parsed.subject(), Some("Nowe zgłoszenie: Newsletter"));
+    assert!(m.text().contains(&victim), "the text stays in the body");
+    assert!(mails_to(&victim).await.is_empty());
+}
+
+#[tokio::test]
+async fn html_errors_redirect_to_the_configured_error_url_only() {
+    let env = TestEnv::spawn().await;
+    let mut form = contact_form(&address("owner"));
+    form["error_url"] = json!("https://sklep.example.pl/blad");
+    form["success_url"] = json!("https://sklep.example.pl/dziekujemy?x=1");
+    env.put_form("kontakt", &form).await;
+    let resp = env
+        .http
+        .post(format!("{}?next=https://evil.example", url(&env)))
+        .header("origin", ORIGIN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=bad&next=https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "https://sklep.example.pl/blad?error=validation_failed");
+    let ok = env
+        .http
+        .post(url(&env))
+        .header("origin", ORIGIN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("email={}&consent=contact_reply&notice_version=2026-11", address("ok").replace('@', "%40")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.headers()["location"], "https://sklep.example.pl/dziekujemy?x=1");
+}
+
+#[tokio::test]
+async fn html_error_without_error_url_is_the_built_in_page_with_the_status() {
+    let (env, _) = env_with_form().await;
+    let resp = env
+        .http
+        .post(url(&env))
+        .header("origin", ORIGIN)
+        .header("accept-language", "en")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=nope&notice_version=2026-11")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    assert!(resp.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("The form could not be sent") && page.contains("consent.contact_reply"));
+}
+
+#[tokio::test]
+async fn each_submission_extends_one_chain_and_resubmitting_keeps_one_subject() {
+    let (env, _) = env_with_form().await;
+    let email = address("again");
+    for lang in ["pl", "en"] {
+        let body = json!({"email": email.to_uppercase(), "consent": ["contact_reply"], "notice_version": "2026-11", "lang": lang});
+        assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+    }
+    let items = env.items("SUBJECT#").await;
+    let k = kinds(&items);
+    assert_eq!(k["EVENT"], 4);
+    assert_eq!(k["PROFILE"], 1);
+    assert_eq!(k["HEAD"], 1);
+    let (_, view) = env.lookup(&email).await;
+    assert_eq!(view["proof"], json!({"verified": true, "events": 4, "broken_at": null}));
+    let seqs: Vec<u64> = view["events"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4]);
+}

@@ -1,0 +1,11 @@
+//! One integration-test binary against the emulator (started once by `make test`). Test names are
+//! sentences; where a test shows a legal rule, its name starts with the rule's id from LEGAL.md.
+
+mod demo;
+mod events;
+mod infra;
+mod intake;
+mod logs;
+mod openapi;
+mod operator;
+mod proofs;

@@ -1,0 +1,116 @@
+//! API.md §4 (forms, subjects) and the operator signature.
+
+use serde_json::{Value, json};
+use zgoda_tests::{TestEnv, address, contact_form};
+
+#[tokio::test]
+async fn put_form_returns_the_form_with_each_notice_texts_sha256_and_get_returns_the_same() {
+    let env = TestEnv::spawn().await;
+    let put = env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    assert_eq!(put["notice"]["version"], "2026-11");
+    assert_eq!(put["notice"]["sha256"]["pl"].as_str().unwrap().len(), 64);
+    assert_ne!(put["notice"]["sha256"]["pl"], put["notice"]["sha256"]["en"]);
+    let get: Value = env.operator("GET", "/v1/admin/forms/kontakt", None).await.json().await.unwrap();
+    assert_eq!(get, put);
+    let missing = env.operator("GET", "/v1/admin/forms/nope", None).await;
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn a_notice_version_is_immutable_and_old_versions_stay_listed_and_can_be_retired() {
+    let env = TestEnv::spawn().await;
+    let mut form = contact_form(&address("owner"));
+    env.put_form("kontakt", &form).await;
+    let before = env.state().await;
+    form["notice"]["texts"]["pl"] = json!("Inna treść");
+    let resp = env.operator("PUT", "/v1/admin/forms/kontakt", Some(&form)).await;
+    assert_eq!(resp.status(), 409);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "notice_version_exists");
+    assert_eq!(env.state().await, before, "the refused update changed nothing");
+
+    form["notice"]["version"] = json!("2026-12");
+    form["retired_notices"] = json!(["2026-11"]);
+    let stored = env.put_form("kontakt", &form).await;
+    assert_eq!(stored["notices"].as_array().unwrap().len(), 2);
+    assert_eq!(stored["notices"][0], json!({"version": "2026-11", "retired": true, "sha256": stored["notices"][0]["sha256"]}));
+    let old = env.submit_json("kontakt", &json!({"email": address("o"), "consent": ["contact_reply"], "notice_version": "2026-11"})).await;
+    assert_eq!(old.status(), 409, "a retired version is stale");
+    let new = env.submit_json("kontakt", &json!({"email": address("n"), "consent": ["contact_reply"], "notice_version": "2026-12"})).await;
+    assert_eq!(new.status(), 201);
+}
+
+#[tokio::test]
+async fn art7_2_form_validation_reports_every_field() {
+    let env = TestEnv::spawn().await;
+    let mut form = contact_form(&address("owner"));
+    form["purposes"][0]["required"] = json!(true);
+    form["allowed_origins"] = json!(["javascript:alert(1)"]);
+    form["success_url"] = json!("//evil.example");
+    form["name"] = json!("Formularz\r\nBcc: x@example.com");
+    let resp = env.operator("PUT", "/v1/admin/forms/kontakt", Some(&form)).await;
+    assert_eq!(resp.status(), 422);
+    let body: Value = resp.json().await.unwrap();
+    let fields: Vec<String> = body["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{}:{}", f["field"].as_str().unwrap(), f["code"].as_str().unwrap()))
+        .collect();
+    for want in ["purposes[0].required:consent_cannot_be_required", "allowed_origins[0]:invalid", "success_url:invalid", "name:invalid"] {
+        assert!(fields.contains(&want.to_owned()), "{want} in {fields:?}");
+    }
+    let unknown = env.operator("PUT", "/v1/admin/forms/kontakt", Some(&json!({"nam": "typo"}))).await;
+    assert_eq!(unknown.status(), 422);
+    assert!(env.items("FORM#").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_bad_signature_an_old_timestamp_and_a_replay_are_each_401() {
+    let env = TestEnv::spawn().await;
+    let path = "/v1/admin/forms/kontakt";
+    let now = chrono::Utc::now().timestamp();
+
+    let good = env.sign("GET", path, b"", now);
+    let ok = env.raw_operator("GET", path, vec![], &good).await;
+    assert_eq!(ok.status(), 404, "authenticated; the form just does not exist");
+    let replay = env.raw_operator("GET", path, vec![], &good).await;
+    assert_eq!(replay.status(), 401, "the same signature twice");
+
+    let mut tampered = env.sign("GET", path, b"", now + 1);
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == '0' { '1' } else { '0' });
+    assert_eq!(env.raw_operator("GET", path, vec![], &tampered).await.status(), 401);
+
+    let old = env.sign("GET", path, b"", now - 301);
+    assert_eq!(env.raw_operator("GET", path, vec![], &old).await.status(), 401);
+    let future = env.sign("GET", path, b"", now + 301);
+    assert_eq!(env.raw_operator("GET", path, vec![], &future).await.status(), 401);
+
+    let other_path = env.sign("GET", "/v1/admin/forms/other", b"", now + 2);
+    assert_eq!(env.raw_operator("GET", path, vec![], &other_path).await.status(), 401);
+    let body_signed = env.sign("PUT", path, b"{}", now + 3);
+    assert_eq!(env.raw_operator("PUT", path, b"{\"a\":1}".to_vec(), &body_signed).await.status(), 401);
+    let unknown_kid = good.replace(&format!("kid={}", env.operator.kid), "kid=somebody");
+    assert_eq!(env.raw_operator("GET", path, vec![], &unknown_kid).await.status(), 401);
+
+    let none = env.http.get(format!("{}{path}", env.url)).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    let body: Value = none.json().await.unwrap();
+    assert_eq!(body, json!({"error": {"code": "unauthorized", "message": "Unauthorized."}}), "no detail");
+}
+
+#[tokio::test]
+async fn lookup_of_an_unknown_subject_is_404_and_a_bad_address_is_422() {
+    let env = TestEnv::spawn().await;
+    let (status, body) = env.lookup(&address("nobody")).await;
+    assert_eq!((status, body["error"]["code"].as_str().unwrap()), (404, "subject_not_found"));
+    let (status, body) = env.lookup("not-an-address").await;
+    assert_eq!((status, body["error"]["fields"][0]["field"].as_str().unwrap()), (422, "email"));
+}
+
+#[tokio::test]
+async fn healthz_answers_when_the_table_is_reachable() {
+    let env = TestEnv::spawn().await;
+    let resp = env.http.get(format!("{}/healthz", env.url)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}

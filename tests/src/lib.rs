@@ -1,0 +1,299 @@
+//! Test support: `TestEnv::spawn()` gives each test its own table, keys and server inside the one
+//! emulator that `make test` starts, and helpers to sign operator requests, read the table back
+//! and read the mail the emulator's SES accepted.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Value, json};
+use zgoda_aws::{Clients, Config, item};
+use zgoda_domain::keys::SecretKey;
+use zgoda_domain::{Settings, operator_sig};
+use zgoda_local::provision::{self, OperatorKey};
+use zgoda_local::server::{Local, serve};
+
+pub const REGION: &str = "eu-central-1";
+pub const ORIGIN: &str = "https://sklep.example.pl";
+
+/// Every log line any test's server writes, for the leak checks.
+pub fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        zgoda_web::telemetry::init_with_writer(move || LogWriter(writer.clone()));
+        buf
+    })
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn emulator_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect("integration tests need the emulator: run them with `make test`")
+}
+
+/// A unique lower-case suffix for names.
+pub fn unique() -> String {
+    ulid::Ulid::new().to_string().to_lowercase()
+}
+
+/// A unique address on a domain of our own, so mailbox reads never see another test's mail.
+pub fn address(tag: &str) -> String {
+    format!("{tag}.{}@klient.example.pl", unique())
+}
+
+pub struct TestEnv {
+    pub url: String,
+    pub config: Config,
+    pub clients: Clients,
+    pub operator: OperatorKey,
+    pub http: reqwest::Client,
+    pub local: Arc<Local>,
+    server: tokio::task::JoinHandle<()>,
+    /// The last signature timestamp used: each request gets a later one, so two identical requests
+    /// in the same second are not mistaken for a replay (which the server rightly refuses).
+    last_ts: Mutex<i64>,
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestEnv {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with adjusted settings (rate limits, expiry).
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        captured_logs();
+        let id = unique();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mut settings = Settings { public_url: url.clone(), ..Settings::default() };
+        adjust(&mut settings);
+        let config = Config {
+            table: format!("zgoda-test-{id}"),
+            secrets_prefix: format!("zgoda-test-{id}/"),
+            sender: "zgoda@sklep.example.pl".into(),
+            settings,
+        };
+        let endpoint = emulator_endpoint();
+        let clients = Clients::local(&endpoint, REGION).await;
+        let operator = provision::provision(&clients, &config).await.expect("provisioning");
+        let app = zgoda_web::app::build(&config, &clients).await.expect("app builds");
+        let local = Arc::new(Local { app, emulator: Some(endpoint) });
+        let server = tokio::spawn(serve(listener, local.clone()));
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { url, config, clients, operator, http, local, server, last_ts: Mutex::new(0) }
+    }
+
+    /// A new app over the same table and secrets, as after a cold start (key rotation tests).
+    pub async fn restart(mut self) -> Self {
+        self.server.abort();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        self.url = format!("http://{}", listener.local_addr().unwrap());
+        self.config.settings.public_url = self.url.clone();
+        let app = zgoda_web::app::build(&self.config, &self.clients).await.expect("app builds");
+        self.local = Arc::new(Local { app, emulator: Some(emulator_endpoint()) });
+        self.server = tokio::spawn(serve(listener, self.local.clone()));
+        self
+    }
+
+    /// Signs and sends an operator request.
+    pub async fn operator(&self, method: &str, path: &str, body: Option<&Value>) -> reqwest::Response {
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
+        let ts = {
+            let mut last = self.last_ts.lock().unwrap();
+            *last = (*last + 1).max(chrono::Utc::now().timestamp());
+            *last
+        };
+        let auth = self.sign(method, path, &bytes, ts);
+        self.raw_operator(method, path, bytes, &auth).await
+    }
+
+    pub fn sign(&self, method: &str, path: &str, body: &[u8], ts: i64) -> String {
+        let key = SecretKey::from_hex(&self.operator.key_hex).unwrap();
+        operator_sig::authorization(&self.operator.kid, &key, ts, method, path, body)
+    }
+
+    pub async fn raw_operator(&self, method: &str, path: &str, body: Vec<u8>, authorization: &str) -> reqwest::Response {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.url))
+            .header("authorization", authorization)
+            .header("accept", "application/json");
+        if !body.is_empty() {
+            req = req.header("content-type", "application/json").body(body);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Stores a form through the operator API and returns its JSON.
+    pub async fn put_form(&self, id: &str, form: &Value) -> Value {
+        let resp = self.operator("PUT", &format!("/v1/admin/forms/{id}"), Some(form)).await;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(status, 200, "PUT form: {body}");
+        body
+    }
+
+    /// Posts JSON to a form from the allowed origin.
+    pub async fn submit_json(&self, form: &str, body: &Value) -> reqwest::Response {
+        self.http.post(format!("{}/v1/forms/{form}/submissions", self.url)).header("origin", ORIGIN).json(body).send().await.unwrap()
+    }
+
+    pub async fn lookup(&self, email: &str) -> (u16, Value) {
+        let resp = self.operator("POST", "/v1/admin/subjects/lookup", Some(&json!({ "email": email }))).await;
+        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Every item in this test's table, as JSON objects sorted by key.
+    pub async fn scan(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .clients
+                .dynamodb
+                .scan()
+                .table_name(&self.config.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            for i in page.items() {
+                out.push(Value::Object(i.iter().map(|(k, v)| (k.clone(), item::from_attr(v))).collect()));
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out.sort_by_key(|v| (v["pk"].as_str().unwrap_or("").to_owned(), v["sk"].as_str().unwrap_or("").to_owned()));
+        out
+    }
+
+    /// The table without the short-lived guards (rate counters, replay markers) that any request
+    /// may touch: what "nothing was written" is compared on.
+    pub async fn state(&self) -> Vec<Value> {
+        self.scan().await.into_iter().filter(|i| !i["pk"].as_str().unwrap_or("").starts_with("GUARD#")).collect()
+    }
+
+    /// Items whose key starts with `pk_prefix`.
+    pub async fn items(&self, pk_prefix: &str) -> Vec<Value> {
+        self.scan().await.into_iter().filter(|i| i["pk"].as_str().unwrap_or("").starts_with(pk_prefix)).collect()
+    }
+
+    pub async fn set_attribute(&self, pk: &str, sk: &str, name: &str, value: AttributeValue) {
+        self.clients
+            .dynamodb
+            .update_item()
+            .table_name(&self.config.table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .update_expression("SET #n = :v")
+            .expression_attribute_names("#n", name)
+            .expression_attribute_values(":v", value)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn delete_item(&self, pk: &str, sk: &str) {
+        self.clients
+            .dynamodb
+            .delete_item()
+            .table_name(&self.config.table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// A mail read back from the emulator.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: Vec<String>,
+    pub raw: String,
+}
+
+impl Mail {
+    pub fn parsed(&self) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default().parse(self.raw.as_bytes()).expect("MIME parses")
+    }
+    pub fn subject(&self) -> String {
+        self.parsed().subject().unwrap_or("").to_owned()
+    }
+    pub fn text(&self) -> String {
+        self.parsed().body_text(0).map(|b| b.into_owned()).unwrap_or_default()
+    }
+    /// Every link to our API in the text body.
+    pub fn links(&self) -> Vec<String> {
+        self.text().split_whitespace().filter(|w| w.starts_with("http") && w.contains("/v1/links/")).map(str::to_owned).collect()
+    }
+}
+
+/// Mails the emulator accepted for `to`, oldest first.
+pub async fn mails_to(to: &str) -> Vec<Mail> {
+    let data: Value = reqwest::get(format!("{}/moto-api/data.json", emulator_endpoint())).await.unwrap().json().await.unwrap();
+    data["ses"]["RawMessage"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| m["destinations"].as_array().is_some_and(|d| d.iter().any(|x| x.as_str() == Some(to))))
+        .map(|m| Mail {
+            // The emulator lists a raw message's recipient once per header and envelope; dedupe.
+            to: {
+                let mut to: Vec<String> =
+                    m["destinations"].as_array().unwrap().iter().filter_map(|x| x.as_str().map(str::to_owned)).collect();
+                to.sort();
+                to.dedup();
+                to
+            },
+            raw: m["raw_data"].as_str().unwrap_or("").to_owned(),
+        })
+        .collect()
+}
+
+/// The API.md example form, with a unique owner address so its notifications can be found.
+pub fn contact_form(owner: &str) -> Value {
+    json!({
+        "name": "Newsletter", "allowed_origins": [ORIGIN],
+        "success_url": null, "error_url": null, "default_lang": "pl",
+        "fields": [{"name": "name", "kind": "text", "required": false, "max_len": 100},
+                   {"name": "message", "kind": "textarea", "required": false, "max_len": 4000}],
+        "purposes": [{"id": "newsletter", "lawful_basis": "consent", "required": false, "double_opt_in": true},
+                     {"id": "contact_reply", "lawful_basis": "contract", "required": true, "double_opt_in": false}],
+        "notify": [owner], "retention_days": 365,
+        "notice": {"version": "2026-11", "texts": {"pl": "Treść zgody", "en": "Consent text"}}
+    })
+}
+
+/// Groups a full scan by item kind (the sort key's prefix), for compact assertions.
+pub fn kinds(items: &[Value]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for i in items {
+        let sk = i["sk"].as_str().unwrap_or("");
+        *out.entry(sk.split('#').next().unwrap_or("").to_owned()).or_insert(0) += 1;
+    }
+    out
+}
