@@ -5,6 +5,7 @@ mod demo;
 mod events;
 mod infra;
 mod intake;
+mod links;
 mod logs;
 mod openapi;
 mod operator;

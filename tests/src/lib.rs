@@ -114,6 +114,22 @@ impl TestEnv {
         self
     }
 
+    /// The key rings as the running app loaded them.
+    pub async fn keys(&self) -> zgoda_domain::keys::Keys {
+        zgoda_aws::secrets::load_keys(&self.clients.secrets, &self.config.secrets_prefix).await.unwrap()
+    }
+
+    /// Signs a link token exactly as the app would, for tokens the API would not hand out
+    /// (already expired, other purposes).
+    pub async fn token(&self, claims: &zgoda_domain::token::LinkClaims) -> String {
+        zgoda_domain::token::sign(&self.keys().await.links, claims)
+    }
+
+    pub async fn subject_id(&self, email: &str) -> zgoda_domain::ids::SubjectId {
+        let email = zgoda_domain::email::EmailAddress::parse(email).unwrap();
+        zgoda_domain::subject::subject_id(&self.keys().await.pepper, &email)
+    }
+
     /// Signs and sends an operator request.
     pub async fn operator(&self, method: &str, path: &str, body: Option<&Value>) -> reqwest::Response {
         let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();

@@ -9,18 +9,22 @@
 //! | `SUBJECT#<sid>`   | `HEAD`              | chain head: last sequence number and hash          |
 //! | `SUBJECT#<sid>`   | `EVENT#<ulid>`      | a sealed consent event (PII-free)                  |
 //! | `SUBJECT#<sid>`   | `STATE#<purpose>`   | current state; in `gsi1` under `AUDIENCE#<purpose>` while given |
+//! | `SUBJECT#<sid>`   | `REQUEST#<ulid>`    | a privacy request and its due date (PII-free)      |
+//! | `SUBJECT#<sid>`   | `SUPPRESSED`        | the subject was erased (PII-free)                  |
 //! | `GUARD#<key>`     | `W#<end>` / `ONCE`  | rate counters and one-time markers (TTL)           |
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
 use zgoda_domain::Time;
 use zgoda_domain::form::{Form, Notice};
+use zgoda_domain::ids::PurposeId;
 use zgoda_domain::ids::{FormId, SubjectId};
 use zgoda_domain::proof::{ChainHead, EventKind, SealedEvent, format_time};
 use zgoda_domain::store::{
-    Append, AppendError, FormStore, Guards, Profile, SaveFormError, StoreError, StoredForm, SubjectRecord, SubjectStore,
+    Append, AppendError, AudienceError, AudienceMember, Erasure, FormStore, Guards, PrivacyRequest, Profile, SaveFormError, StoreError,
+    StoredForm, SubjectRecord, SubjectStore, SubmissionContent,
 };
 
 use crate::item::{Item, from_item, get_s, n, s, to_item};
@@ -106,6 +110,16 @@ impl DynamoStore {
             }
         }
     }
+}
+
+#[derive(serde::Deserialize)]
+struct SubmissionItem {
+    form_id: FormId,
+    fields: std::collections::BTreeMap<String, String>,
+    #[serde(with = "zgoda_domain::proof::millis")]
+    at: Time,
+    #[serde(with = "zgoda_domain::proof::millis")]
+    expires_at: Time,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -201,7 +215,24 @@ impl SubjectStore for DynamoStore {
                     record.profile = Some(Profile { email: p.email, lang: p.lang, updated_at: p.updated_at });
                 }
                 "HEAD" => record.head = Some(head_from_item(&item)?),
+                "SUPPRESSED" => {
+                    record.suppressed_at = get_s(&item, "at").and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc())
+                }
                 sk if sk.starts_with("EVENT#") => record.events.push(event_from_item(&item)?),
+                sk if sk.starts_with("REQUEST#") => record.requests.push(from_item(&item).map_err(|e| corrupt("request", e))?),
+                sk if sk.starts_with("SUBMISSION#") => {
+                    let s: SubmissionItem = from_item(&item).map_err(|e| corrupt("submission", e))?;
+                    // DynamoDB deletes expired items late; an expired submission is already gone for us.
+                    if s.expires_at > chrono::Utc::now() {
+                        record.submissions.push(SubmissionContent {
+                            receipt_id: sk.trim_start_matches("SUBMISSION#").to_owned(),
+                            form_id: s.form_id,
+                            fields: s.fields.into_iter().collect(),
+                            at: s.at,
+                            expires_at: s.expires_at,
+                        });
+                    }
+                }
                 _ => {}
             }
         }
@@ -209,9 +240,135 @@ impl SubjectStore for DynamoStore {
     }
 
     async fn append(&self, a: Append) -> Result<(), AppendError> {
+        let writes = self.chain_writes(&a);
+        self.transact(writes).await
+    }
+
+    async fn erase(&self, e: Erasure) -> Result<(), AppendError> {
+        let pk = subject_pk(&e.append.subject);
+        let mut personal = Vec::new();
+        for item in self.partition(&pk).await? {
+            let sk = get_s(&item, SORT_KEY).unwrap_or("").to_owned();
+            if sk == "PROFILE" || sk.starts_with("SUBMISSION#") || sk.starts_with("STATE#") {
+                personal.push(sk);
+            }
+        }
+        let mut writes = self.chain_writes(&e.append);
+        // The token guard comes second so its cancellation reason is recognisable.
+        if let Some((key, expires)) = &e.spend_token {
+            writes.insert(1, once_put(&self.table, key, *expires, e.at));
+        }
+        writes.push(put(&self.table, keyed(pk.clone(), "SUPPRESSED".into(), Item::from([("at".to_owned(), s(format_time(&e.at)))])), None));
+        // A transaction holds 100 items; older submissions beyond that go first, in their own batches.
+        let room = 100usize.saturating_sub(writes.len());
+        let (now_batch, earlier) =
+            if personal.len() > room { personal.split_at(personal.len() - room) } else { (&personal[..0], &personal[..]) };
+        for chunk in now_batch.chunks(100) {
+            let deletes = chunk.iter().map(|sk| delete(&self.table, &pk, sk)).collect();
+            self.transact(deletes).await?;
+        }
+        writes.extend(earlier.iter().map(|sk| delete(&self.table, &pk, sk)));
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if condition_failed_at(&err, 0) || (e.spend_token.is_some() && condition_failed_at(&err, 1)) => {
+                Err(AppendError::Conflict)
+            }
+            Err(err) => Err(AppendError::Store(unavailable(err))),
+        }
+    }
+
+    async fn record_request(&self, subject: &SubjectId, request: &PrivacyRequest) -> Result<(), StoreError> {
+        let item = keyed(subject_pk(subject), format!("REQUEST#{}", request.request_id), to_item(request));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn audience(
+        &self,
+        purpose: &PurposeId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<AudienceMember>, Option<String>), AudienceError> {
+        let gsi_pk = format!("AUDIENCE#{purpose}");
+        let start = cursor.map(|c| decode_cursor(c, &gsi_pk)).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(crate::table::GSI)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", GSI_PARTITION_KEY)
+            .expression_attribute_values(":pk", s(&gsi_pk))
+            .set_exclusive_start_key(start)
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let states = out.items.unwrap_or_default();
+        let subjects: Vec<(SubjectId, Time)> = states
+            .iter()
+            .filter_map(|i| {
+                let sid = SubjectId::parse(get_s(i, PARTITION_KEY)?.strip_prefix("SUBJECT#")?)?;
+                let since = chrono::DateTime::parse_from_rfc3339(get_s(i, "since")?).ok()?.to_utc();
+                Some((sid, since))
+            })
+            .collect();
+        let profiles = self.profiles(subjects.iter().map(|(s, _)| s)).await?;
+        let members = subjects
+            .into_iter()
+            .filter_map(|(subject, given_at)| {
+                let p = profiles.get(&subject)?;
+                Some(AudienceMember { subject, email: p.email.clone(), lang: p.lang, given_at })
+            })
+            .collect();
+        let next = out.last_evaluated_key.filter(|k| !k.is_empty()).map(|k| encode_cursor(&k));
+        Ok((members, next))
+    }
+}
+
+impl DynamoStore {
+    async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<(), AppendError> {
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed_at(&e, 0) => Err(AppendError::Conflict),
+            Err(e) => Err(AppendError::Store(unavailable(e))),
+        }
+    }
+
+    /// Profiles of many subjects (BatchGetItem, 100 keys a call, unprocessed keys retried).
+    async fn profiles<'a>(
+        &self,
+        subjects: impl Iterator<Item = &'a SubjectId>,
+    ) -> Result<std::collections::HashMap<SubjectId, ProfileItem>, StoreError> {
+        let keys: Vec<Item> = subjects
+            .map(|s| {
+                Item::from([(PARTITION_KEY.to_owned(), super::item::s(subject_pk(s))), (SORT_KEY.to_owned(), super::item::s("PROFILE"))])
+            })
+            .collect();
+        let mut found = std::collections::HashMap::new();
+        for chunk in keys.chunks(100) {
+            let mut pending =
+                Some(KeysAndAttributes::builder().set_keys(Some(chunk.to_vec())).consistent_read(true).build().expect("keys set"));
+            for _ in 0..5 {
+                let Some(request) = pending.take() else { break };
+                let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(unavailable)?;
+                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    let sid = get_s(&item, PARTITION_KEY).and_then(|p| p.strip_prefix("SUBJECT#")).and_then(SubjectId::parse);
+                    if let (Some(sid), Ok(p)) = (sid, from_item::<ProfileItem>(&item)) {
+                        found.insert(sid, p);
+                    }
+                }
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The writes that extend a subject's chain, in a fixed order: the head first.
+    fn chain_writes(&self, a: &Append) -> Vec<TransactWriteItem> {
         let pk = subject_pk(&a.subject);
         let t = &self.table;
-        let mut writes = Vec::with_capacity(3 + 2 * a.events.len());
+        let mut writes = Vec::with_capacity(4 + 2 * a.events.len());
         let head =
             keyed(pk.clone(), "HEAD".into(), Item::from([("seq".to_owned(), n(a.new_head.seq)), ("hash".to_owned(), s(&a.new_head.hash))]));
         // The head moves only from the value the events were chained to: two writers cannot fork the chain.
@@ -286,12 +443,50 @@ impl SubjectStore for DynamoStore {
             );
             writes.push(put(t, item, None));
         }
-        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed_at(&e, 0) => Err(AppendError::Conflict),
-            Err(e) => Err(AppendError::Store(unavailable(e))),
+        if a.lift_suppression {
+            writes.push(delete(t, &pk, "SUPPRESSED"));
         }
+        writes
     }
+}
+
+fn delete(table: &str, pk: &str, sk: &str) -> TransactWriteItem {
+    let d = Delete::builder().table_name(table).key(PARTITION_KEY, s(pk)).key(SORT_KEY, s(sk)).build().expect("complete");
+    TransactWriteItem::builder().delete(d).build()
+}
+
+/// A single-use marker inside a transaction: fails the whole write if it exists and is unexpired.
+fn once_put(table: &str, key: &str, expires_at: Time, now: Time) -> TransactWriteItem {
+    let p = Put::builder()
+        .table_name(table)
+        .item(PARTITION_KEY, s(format!("GUARD#{key}")))
+        .item(SORT_KEY, s("ONCE"))
+        .item(TTL_ATTRIBUTE, n(expires_at.timestamp()))
+        .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+        .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+        .expression_attribute_values(":now", n(now.timestamp()))
+        .build()
+        .expect("complete");
+    TransactWriteItem::builder().put(p).build()
+}
+
+/// Audience cursors are the index's last key, base64url JSON; only keys of the same audience pass.
+fn encode_cursor(key: &Item) -> String {
+    let map: std::collections::BTreeMap<&str, &str> = key.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_s().ok()?.as_str()))).collect();
+    base64_url(serde_json::to_vec(&map).expect("serializes"))
+}
+
+fn decode_cursor(cursor: &str, gsi_pk: &str) -> Result<Item, AudienceError> {
+    let bytes = base64_url_decode(cursor).ok_or(AudienceError::BadCursor)?;
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| AudienceError::BadCursor)?;
+    let allowed = [PARTITION_KEY, SORT_KEY, GSI_PARTITION_KEY, GSI_SORT_KEY];
+    if map.len() != 4
+        || !map.keys().all(|k| allowed.contains(&k.as_str()))
+        || map.get(GSI_PARTITION_KEY).map(String::as_str) != Some(gsi_pk)
+    {
+        return Err(AudienceError::BadCursor);
+    }
+    Ok(map.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
 }
 
 fn head_from_item(item: &Item) -> Result<ChainHead, StoreError> {
@@ -353,4 +548,14 @@ impl zgoda_domain::store::Health for DynamoStore {
         self.client.describe_table().table_name(&self.table).send().await.map_err(unavailable)?;
         Ok(())
     }
+}
+
+fn base64_url(bytes: Vec<u8>) -> String {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    Base64UrlUnpadded::encode_string(&bytes)
+}
+
+fn base64_url_decode(text: &str) -> Option<Vec<u8>> {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    Base64UrlUnpadded::decode_vec(text).ok()
 }

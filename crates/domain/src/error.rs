@@ -16,6 +16,12 @@ pub enum Error {
     StaleNotice,
     #[error("a notice with this version and other text already exists")]
     NoticeVersionExists,
+    /// A link token that is malformed, tampered with, under an unknown key, or of another kind.
+    #[error("the link is not valid")]
+    InvalidLink,
+    /// An authentic link past its expiry (or whose request is no longer pending).
+    #[error("the link has expired")]
+    LinkExpired { renewable: bool },
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
     /// A dependency failed; nothing was half-written.

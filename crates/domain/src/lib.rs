@@ -9,6 +9,7 @@ pub mod ids;
 pub mod intake;
 pub mod keys;
 pub mod lang;
+pub mod links;
 pub mod mail;
 pub mod net;
 pub mod operator_sig;

@@ -14,6 +14,10 @@ use crate::proof::EventKind;
 pub enum Message {
     /// The double opt-in request (strictly transactional, pke398): one confirm link per purpose.
     ConfirmRequest { to: EmailAddress, lang: Lang, form_name: String, links: Vec<(PurposeId, String)>, expires_at: Time },
+    /// A link for the person's own request: access, erasure, or a fresh copy of an expired link.
+    ActionLink { to: EmailAddress, lang: Lang, action: crate::token::LinkAction, purpose: Option<PurposeId>, url: String, expires_at: Time },
+    /// The answer to a privacy request for an address zgoda holds nothing about.
+    NoDataHeld { to: EmailAddress, lang: Lang },
     /// Tells the business that its form received a submission.
     OwnerNotice {
         to: EmailAddress,
@@ -32,6 +36,8 @@ impl Message {
         match self {
             Message::ConfirmRequest { .. } => "confirm_request",
             Message::OwnerNotice { .. } => "owner_notice",
+            Message::ActionLink { .. } => "action_link",
+            Message::NoDataHeld { .. } => "no_data_held",
         }
     }
 }

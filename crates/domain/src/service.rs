@@ -34,6 +34,14 @@ pub struct Settings {
     /// Submissions per subject per window.
     pub subject_limit: u64,
     pub rate_window: Duration,
+    /// How long an unsubscribe link works: long, because mail is read late (RFC 8058).
+    pub unsubscribe_ttl: Duration,
+    /// How long an access or erasure link works: short, because it grants much.
+    pub privacy_link_ttl: Duration,
+    /// Privacy requests per address (and per network) per window.
+    pub privacy_limit: u64,
+    /// Origins allowed to post privacy requests besides zgoda's own page.
+    pub privacy_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -44,6 +52,10 @@ impl Default for Settings {
             network_limit: 30,
             subject_limit: 5,
             rate_window: Duration::hours(1),
+            unsubscribe_ttl: Duration::days(400),
+            privacy_link_ttl: Duration::hours(24),
+            privacy_limit: 3,
+            privacy_origins: Vec::new(),
         }
     }
 }
@@ -262,7 +274,7 @@ where
         format!("{}/v1/links/{}", self.settings.public_url.trim_end_matches('/'), token::sign(&self.keys.links, claims))
     }
 
-    async fn rate_limit(&self, key: &str, limit: u64, now: Time) -> Result<(), Error> {
+    pub(crate) async fn rate_limit(&self, key: &str, limit: u64, now: Time) -> Result<(), Error> {
         let window = self.settings.rate_window.num_seconds().max(1);
         let window_end = chrono::DateTime::from_timestamp((now.timestamp() / window + 1) * window, 0).expect("in range");
         let count = self.store.count_hit(key, window_end).await?;
@@ -282,6 +294,8 @@ where
         profile: Option<Profile>,
         submission: Option<SubmissionContent>,
     ) -> Result<Vec<SealedEvent>, Error> {
+        // Only the person's own new submission brings an erased subject back (issue: suppression).
+        let lift_suppression = submission.is_some() || profile.is_some();
         let mut last = AppendError::Conflict;
         for _ in 0..APPEND_ATTEMPTS {
             let head = self.store.load_head(subject).await?;
@@ -305,6 +319,7 @@ where
                 states,
                 profile: profile.clone(),
                 submission: submission.clone(),
+                lift_suppression,
             };
             match self.store.append(append).await {
                 Ok(()) => return Ok(events),

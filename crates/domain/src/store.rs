@@ -76,6 +76,50 @@ pub struct SubjectRecord {
     pub profile: Option<Profile>,
     pub head: Option<ChainHead>,
     pub events: Vec<SealedEvent>,
+    pub submissions: Vec<SubmissionContent>,
+    pub requests: Vec<PrivacyRequest>,
+    /// When the subject's data was erased; set until the person submits a form again.
+    pub suppressed_at: Option<Time>,
+}
+
+/// A data subject's request under Art. 15 or 17, kept with its statutory due date (Art. 12(3)).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PrivacyRequest {
+    pub request_id: String,
+    pub kind: PrivacyRequestKind,
+    #[serde(with = "crate::proof::millis")]
+    pub received_at: Time,
+    #[serde(with = "crate::proof::millis")]
+    pub due_at: Time,
+    /// `link_sent` or `no_data_held`.
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrivacyRequestKind {
+    Access,
+    Erasure,
+}
+
+/// One atomic erasure (Art. 17): the erasure event joins the chain, every item holding personal
+/// data goes, a suppression entry stays, and (for a link) the token is spent.
+#[derive(Debug, Clone)]
+pub struct Erasure {
+    pub append: Append,
+    pub at: Time,
+    /// A single-use marker for the link that asked for it; the erasure fails with `Conflict`
+    /// semantics if it was already spent.
+    pub spend_token: Option<(String, Time)>,
+}
+
+/// One row of an audience: a subject whose consent for the purpose is currently given.
+#[derive(Debug, Clone)]
+pub struct AudienceMember {
+    pub subject: SubjectId,
+    pub email: EmailAddress,
+    pub lang: Lang,
+    pub given_at: Time,
 }
 
 /// One atomic append to a subject's chain, with the personal data that came with it.
@@ -89,6 +133,8 @@ pub struct Append {
     pub states: Vec<PurposeState>,
     pub profile: Option<Profile>,
     pub submission: Option<SubmissionContent>,
+    /// The person acted again after an erasure: their new consent lifts the suppression.
+    pub lift_suppression: bool,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -104,6 +150,24 @@ pub trait SubjectStore: Send + Sync {
     fn load_head(&self, subject: &SubjectId) -> impl Future<Output = Result<Option<ChainHead>, StoreError>> + Send;
     fn load_subject(&self, subject: &SubjectId) -> impl Future<Output = Result<SubjectRecord, StoreError>> + Send;
     fn append(&self, append: Append) -> impl Future<Output = Result<(), AppendError>> + Send;
+    /// Erases atomically; `Conflict` when the chain moved or the token was already spent.
+    fn erase(&self, erasure: Erasure) -> impl Future<Output = Result<(), AppendError>> + Send;
+    fn record_request(&self, subject: &SubjectId, request: &PrivacyRequest) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A page of subjects whose consent for `purpose` is given; the cursor is opaque.
+    fn audience(
+        &self,
+        purpose: &PurposeId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Vec<AudienceMember>, Option<String>), AudienceError>> + Send;
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AudienceError {
+    #[error("the cursor is not one this service issued")]
+    BadCursor,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Short-lived guards: rate counters and one-time markers. Expired items are ignored on read.

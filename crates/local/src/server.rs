@@ -64,6 +64,8 @@ async fn route(local: &Local, req: Request, now: zgoda_domain::Time) -> Response
     let path = req.uri().path().to_owned();
     if path.starts_with("/v1/forms/") {
         intake::handle(&local.app, req, now).await
+    } else if path.starts_with("/v1/links/") || path == "/v1/privacy" || path == "/v1/privacy/requests" {
+        links::handle(&local.app, req, now).await
     } else if path.starts_with("/v1/admin/") {
         operator::handle(&local.app, req, now).await
     } else if path == "/healthz" {

@@ -47,6 +47,31 @@ pub fn render_message(m: &Message) -> Rendered {
                 reply_to: None,
             }
         }
+        Message::ActionLink { to, lang, action, purpose: _, url, expires_at } => {
+            let lang = *lang;
+            let kind = action.as_str();
+            let ctx = json!({
+                "intro": text(lang, &format!("mail_link.intro_{kind}"), &[]),
+                "url": url,
+                "expires": text(lang, "mail_link.expires", &[("date", &expires_at.format("%Y-%m-%d %H:%M UTC").to_string())]),
+            });
+            Rendered {
+                to: to.clone(),
+                subject: text(lang, &format!("mail_link.{kind}_subject"), &[]),
+                lang,
+                text: render("mail/action_link.txt", lang, ctx.clone()),
+                html: render("mail/action_link.html", lang, ctx),
+                reply_to: None,
+            }
+        }
+        Message::NoDataHeld { to, lang } => Rendered {
+            to: to.clone(),
+            subject: text(*lang, "nodata_subject", &[]),
+            lang: *lang,
+            text: render("mail/no_data_held.txt", *lang, json!({})),
+            html: render("mail/no_data_held.html", *lang, json!({})),
+            reply_to: None,
+        },
         Message::OwnerNotice { to, lang, form_name, receipt_id, at, submitter, fields, purposes } => {
             let lang = *lang;
             let ctx = json!({

@@ -23,6 +23,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("mail/confirm_request.html", include_str!("../templates/mail/confirm_request.html")),
         ("mail/owner_notice.txt", include_str!("../templates/mail/owner_notice.txt")),
         ("mail/owner_notice.html", include_str!("../templates/mail/owner_notice.html")),
+        ("mail/action_link.txt", include_str!("../templates/mail/action_link.txt")),
+        ("mail/action_link.html", include_str!("../templates/mail/action_link.html")),
+        ("mail/no_data_held.txt", include_str!("../templates/mail/no_data_held.txt")),
+        ("mail/no_data_held.html", include_str!("../templates/mail/no_data_held.html")),
+        ("link.html", include_str!("../templates/link.html")),
+        ("link_done.html", include_str!("../templates/link_done.html")),
+        ("link_error.html", include_str!("../templates/link_error.html")),
+        ("privacy.html", include_str!("../templates/privacy.html")),
     ] {
         env.add_template(name, source).expect("templates compile");
     }
@@ -41,9 +49,10 @@ pub fn texts(lang: Lang) -> &'static Value {
     &TEXTS[&lang]
 }
 
-/// One text with `{name}` placeholders filled.
+/// One text, by a dotted path (`link.erase.title`), with `{name}` placeholders filled.
 pub fn text(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
-    let mut s = texts(lang)[key].as_str().unwrap_or(key).to_owned();
+    let value = key.split('.').fold(texts(lang), |v, k| &v[k]);
+    let mut s = value.as_str().unwrap_or(key).to_owned();
     for (name, value) in args {
         s = s.replace(&format!("{{{name}}}"), value);
     }

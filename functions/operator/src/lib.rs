@@ -7,12 +7,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::form::FormInput;
-use zgoda_domain::ids::FormId;
+use zgoda_domain::ids::{FormId, PurposeId};
+use zgoda_domain::links::LinkOutcome;
 use zgoda_domain::mail::Mailer;
 use zgoda_domain::store::{Store, StoredForm};
-use zgoda_domain::{Error, Time, Zgoda};
+use zgoda_domain::token::LinkAction;
+use zgoda_domain::{Error, FieldError, Time, Zgoda};
 use zgoda_web::auth::authenticate;
-use zgoda_web::request::segments;
+use zgoda_web::request::{self, segments};
 use zgoda_web::{ApiError, body, respond};
 
 pub async fn handle<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: Request, now: Time) -> Response<Body> {
@@ -48,7 +50,69 @@ async fn route<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request, now: Time)
             tracing::info!(operator = %operator.0, subject = %view.subject_id, verified = view.proof.verified, "subject looked up");
             (StatusCode::OK, json!(view))
         }
-        (_, ["v1", "admin", "forms", _] | ["v1", "admin", "subjects", "lookup"]) => return Err(ApiError::MethodNotAllowed),
+        (Method::POST, ["v1", "admin", "subjects", "erase"]) => {
+            let body: EraseBody = body::json(req)?;
+            let email = EmailAddress::parse(&body.email).map_err(|_| Error::field("email", "invalid"))?;
+            let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty() && r.len() <= 500);
+            let reason = reason.ok_or_else(|| Error::field("reason", "required"))?;
+            let subject = app.subject_id(&email);
+            let already = matches!(app.erase_by_email(&email, now).await?, LinkOutcome::Erased { already: true });
+            // The reason is the operator's own words and may name the person: it is not logged.
+            tracing::info!(operator = %operator.0, subject = %subject, already, reason_len = reason.len(), "subject erased by operator");
+            (StatusCode::OK, json!({"subject_id": subject, "status": if already { "already_erased" } else { "erased" }}))
+        }
+        (Method::GET, ["v1", "admin", "audiences", purpose]) => {
+            let purpose = PurposeId::parse(purpose).ok_or_else(|| Error::field("purpose", "invalid"))?;
+            let cursor = request::query_param(req, "cursor");
+            let (rows, next) = app.audience(&purpose, cursor.as_deref(), now).await?;
+            tracing::info!(operator = %operator.0, purpose = %purpose, rows = rows.len(), "audience exported");
+            let items: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    json!({
+                        "subject_id": r.member.subject, "email": r.member.email, "lang": r.member.lang,
+                        "given_at": zgoda_domain::proof::format_time(&r.member.given_at),
+                        "unsubscribe_url": r.unsubscribe_url,
+                        "headers": {"List-Unsubscribe": format!("<{}>", r.unsubscribe_url), "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+                    })
+                })
+                .collect();
+            (StatusCode::OK, json!({"items": items, "next_cursor": next}))
+        }
+        (Method::POST, ["v1", "admin", "links"]) => {
+            let body: LinkBody = body::json(req)?;
+            let mut errors = Vec::new();
+            let email = EmailAddress::parse(&body.email).map_err(|_| errors.push(FieldError::new("email", "invalid"))).ok();
+            let action = match body.action.as_str() {
+                "unsubscribe" => Some(LinkAction::Unsubscribe),
+                "access" => Some(LinkAction::Access),
+                "erase" => Some(LinkAction::Erase),
+                _ => {
+                    errors.push(FieldError::new("action", "invalid"));
+                    None
+                }
+            };
+            let purpose = match body.purpose.as_deref() {
+                None => None,
+                Some(p) => PurposeId::parse(p).or_else(|| {
+                    errors.push(FieldError::new("purpose", "invalid"));
+                    None
+                }),
+            };
+            let (Some(email), Some(action)) = (email, action) else { return Err(Error::Validation(errors).into()) };
+            let link = app.issue_link(&email, action, purpose, now).await?;
+            tracing::info!(operator = %operator.0, action = action.as_str(), "link issued");
+            (StatusCode::OK, json!(link))
+        }
+        (
+            _,
+            ["v1", "admin", "forms", _]
+            | ["v1", "admin", "subjects", "lookup" | "erase"]
+            | ["v1", "admin", "audiences", _]
+            | ["v1", "admin", "links"],
+        ) => {
+            return Err(ApiError::MethodNotAllowed);
+        }
         _ => return Err(ApiError::NotFound),
     };
     Ok(respond::json(status, &value))
@@ -58,6 +122,21 @@ async fn route<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request, now: Time)
 #[serde(deny_unknown_fields)]
 struct EmailBody {
     email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EraseBody {
+    email: String,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkBody {
+    email: String,
+    action: String,
+    purpose: Option<String>,
 }
 
 /// The stored form as the operator API shows it: the configuration, the current notice with the

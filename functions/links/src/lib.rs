@@ -1,0 +1,189 @@
+//! The links function: pages and actions behind the signed links in e-mails (API.md §2), and the
+//! public privacy-request page (§3). GET and HEAD only ever read; POST acts. The token is the
+//! whole authorization, so nothing here needs a cookie or a login.
+
+use http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use zgoda_domain::email::EmailAddress;
+use zgoda_domain::lang::Lang;
+use zgoda_domain::links::LinkOutcome;
+use zgoda_domain::mail::Mailer;
+use zgoda_domain::store::{PrivacyRequestKind, Store};
+use zgoda_domain::{Error, FieldError, Time, Zgoda};
+use zgoda_web::body::{self, Encoding};
+use zgoda_web::pages::{render, text};
+use zgoda_web::request::{self, segments};
+use zgoda_web::{ApiError, respond};
+
+pub async fn handle<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: Request, now: Time) -> Response<Body> {
+    let segs = segments(&req);
+    match (req.method().clone(), segs.as_slice()) {
+        (Method::GET | Method::HEAD, ["v1", "links", token]) => link_page(app, &req, token, now).await,
+        (Method::POST, ["v1", "links", token]) => link_post(app, &req, token, now).await,
+        (_, ["v1", "links", _]) => ApiError::MethodNotAllowed.to_json_response(),
+        (Method::GET | Method::HEAD, ["v1", "privacy"]) => privacy_page(app, &req),
+        (Method::POST, ["v1", "privacy", "requests"]) => privacy_request(app, &req, now).await,
+        (_, ["v1", "privacy"] | ["v1", "privacy", "requests"]) => ApiError::MethodNotAllowed.to_json_response(),
+        (Method::GET, ["healthz"]) => respond::health(&app.store).await,
+        _ => ApiError::NotFound.to_json_response(),
+    }
+}
+
+/// `?lang=` wins, then `Accept-Language`, then what zgoda knows of the person, then Polish.
+fn page_lang(req: &Request, known: Option<Lang>) -> Lang {
+    request::query_param(req, "lang").and_then(|l| l.parse().ok()).or(request::accept_language(req)).or(known).unwrap_or(Lang::Pl)
+}
+
+fn link_error(err: ApiError, lang: Lang) -> Response<Body> {
+    err.log();
+    let (title, message, renew) = match &err {
+        ApiError::Domain(Error::InvalidLink) => (text(lang, "link.invalid_title", &[]), text(lang, "link.invalid_body", &[]), false),
+        ApiError::Domain(Error::LinkExpired { renewable: true }) => {
+            (text(lang, "link.expired_title", &[]), text(lang, "link.expired_body", &[]), true)
+        }
+        ApiError::Domain(Error::LinkExpired { renewable: false }) => {
+            (text(lang, "link.expired_title", &[]), text(lang, "link.expired_confirm", &[]), false)
+        }
+        _ => return zgoda_web::pages::error(&err, lang),
+    };
+    let page = render("link_error.html", lang, json!({"title": title, "message": message, "code": err.code(), "renew": renew}));
+    respond::html(err.status(), page)
+}
+
+async fn link_page<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request, token: &str, now: Time) -> Response<Body> {
+    let preview = match app.preview_link(token, now).await {
+        Ok(p) => p,
+        Err(e) => return link_error(e.into(), page_lang(req, None)),
+    };
+    let lang = page_lang(req, preview.lang);
+    let action = preview.claims.action.as_str();
+    let purpose = preview.claims.purpose.as_ref().map(|p| p.as_str()).unwrap_or("");
+    let ctx = json!({
+        "page": zgoda_web::pages::texts(lang)["link"][action],
+        "body": text(lang, &format!("link.{action}.body"), &[("purpose", purpose)]),
+    });
+    respond::html(StatusCode::OK, render("link.html", lang, ctx))
+}
+
+/// The body a link POST may carry: nothing, the page's button, or RFC 8058's
+/// `List-Unsubscribe=One-Click`, urlencoded or multipart. Returns whether it asks for renewal.
+async fn link_body(req: &Request) -> Result<bool, ApiError> {
+    let bytes = body::bytes(req)?;
+    if bytes.is_empty() {
+        return Ok(false);
+    }
+    let pairs = match body::encoding(req) {
+        Some(Encoding::UrlEncoded) => body::parse_urlencoded(bytes)?,
+        Some(Encoding::Multipart) => body::parse_multipart(request::header(req, "content-type").unwrap_or(""), bytes).await?,
+        _ => return Err(ApiError::UnsupportedMediaType),
+    };
+    Ok(pairs.iter().any(|(k, v)| k == "renew" && v == "1"))
+}
+
+async fn link_post<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request, token: &str, now: Time) -> Response<Body> {
+    let fallback = page_lang(req, None);
+    let renew = match link_body(req).await {
+        Ok(r) => r,
+        Err(e) => return link_error(e, fallback),
+    };
+    if renew {
+        return match app.renew_link(token, now).await {
+            Ok(()) => done_page(fallback, text(fallback, "link.expired_title", &[]), text(fallback, "link.renewed", &[]), "renewed"),
+            Err(e) => link_error(e.into(), fallback),
+        };
+    }
+    let (claims, outcome) = match app.act_on_link(token, request::client_ip(req), now).await {
+        Ok(r) => r,
+        Err(e) => return link_error(e.into(), fallback),
+    };
+    let lang = fallback;
+    let purpose = claims.purpose.as_ref().map(|p| p.as_str()).unwrap_or("");
+    let action = claims.action.as_str();
+    let title = text(lang, &format!("link.{action}.title"), &[]);
+    match outcome {
+        LinkOutcome::Export(export) => attachment(&export, now),
+        LinkOutcome::Withdrawn { already, .. } | LinkOutcome::Confirmed { already, .. } | LinkOutcome::Erased { already } => {
+            let key = if already { "already" } else { "done" };
+            done_page(lang, title, text(lang, &format!("link.{action}.{key}"), &[("purpose", purpose)]), key)
+        }
+    }
+}
+
+fn done_page(lang: Lang, title: String, message: String, outcome: &str) -> Response<Body> {
+    respond::html(StatusCode::OK, render("link_done.html", lang, json!({"title": title, "message": message, "outcome": outcome})))
+}
+
+/// The Art. 15/20 export as a file download.
+fn attachment(export: &Value, now: Time) -> Response<Body> {
+    let mut resp = respond::json(StatusCode::OK, export);
+    let name = format!("attachment; filename=\"zgoda-export-{}.json\"", now.format("%Y-%m-%d"));
+    resp.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&name).expect("ASCII"));
+    resp.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    resp
+}
+
+fn privacy_page<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request) -> Response<Body> {
+    let lang = page_lang(req, None);
+    let action = format!("{}/v1/privacy/requests", app.settings.public_url.trim_end_matches('/'));
+    respond::html(StatusCode::OK, render("privacy.html", lang, json!({ "action": action })))
+}
+
+/// The origins allowed to post privacy requests: zgoda's own page, plus any configured.
+fn privacy_origin_allowed<S, M>(app: &Zgoda<S, M>, origin: &str) -> bool {
+    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+    let own = app.settings.public_url.trim_end_matches('/').to_ascii_lowercase();
+    origin == own || app.settings.privacy_origins.contains(&origin)
+}
+
+async fn privacy_request<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request, now: Time) -> Response<Body> {
+    let json_client = request::wants_json(req) || body::encoding(req) == Some(Encoding::Json);
+    let lang_hint = page_lang(req, None);
+    let result = async {
+        let origin = request::origin(req).filter(|o| privacy_origin_allowed(app, o)).ok_or(ApiError::OriginNotAllowed)?;
+        let (raw, _) = body::submission(req).await?;
+        let get = |name: &str| raw.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned());
+        let mut errors = Vec::new();
+        let email = match get("email").map(|e| EmailAddress::parse(&e)) {
+            Some(Ok(e)) => Some(e),
+            Some(Err(_)) => {
+                errors.push(FieldError::new("email", "invalid"));
+                None
+            }
+            None => {
+                errors.push(FieldError::new("email", "required"));
+                None
+            }
+        };
+        let kind = match get("kind").as_deref() {
+            Some("access") => Some(PrivacyRequestKind::Access),
+            Some("erasure") => Some(PrivacyRequestKind::Erasure),
+            _ => {
+                errors.push(FieldError::new("kind", "invalid"));
+                None
+            }
+        };
+        let lang = get("lang").and_then(|l| l.parse().ok()).unwrap_or(lang_hint);
+        let (Some(email), Some(kind)) = (email, kind) else { return Err(ApiError::Domain(Error::Validation(errors))) };
+        app.privacy_request(&email, kind, lang, request::client_ip(req), now).await?;
+        Ok::<_, ApiError>((origin, lang))
+    }
+    .await;
+    match result {
+        Ok((origin, lang)) => {
+            let mut resp = if json_client {
+                respond::json(StatusCode::ACCEPTED, &json!({"status": "accepted"}))
+            } else {
+                let ctx = json!({"title": text(lang, "privacy.accepted_title", &[]), "message": text(lang, "privacy.accepted_body", &[]), "outcome": "accepted"});
+                respond::html(StatusCode::ACCEPTED, render("link_done.html", lang, ctx))
+            };
+            if let Ok(v) = HeaderValue::from_str(&origin) {
+                resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+                resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+            }
+            resp
+        }
+        Err(e) if json_client => e.to_json_response(),
+        Err(e) => zgoda_web::pages::error(&e, lang_hint),
+    }
+}

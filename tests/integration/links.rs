@@ -1,0 +1,413 @@
+//! API.md §2 (links), §3 (privacy requests) and the audience/links part of §4.
+
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+use zgoda_domain::ids::PurposeId;
+use zgoda_domain::token::{LinkAction, LinkClaims};
+use zgoda_tests::{ORIGIN, TestEnv, address, contact_form, mails_to};
+
+const SCANNER: &str = "Mozilla/5.0 (compatible; SafeLinks-Scanner/1.0; +https://scanner.example)";
+
+async fn env() -> TestEnv {
+    let env = TestEnv::spawn().await;
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    env
+}
+
+/// A subject with newsletter consent `given` (through the real confirm link) and its confirm URL.
+async fn confirmed(env: &TestEnv, email: &str) -> String {
+    let body = json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "name": "Zofia Testowa", "message": "Proszę o kontakt"});
+    assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+    let link = mails_to(email).await[0].links()[0].clone();
+    let resp = env.http.post(&link).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    link
+}
+
+async fn link_for(env: &TestEnv, email: &str, action: &str, purpose: Option<&str>) -> String {
+    let resp = env.operator("POST", "/v1/admin/links", Some(&json!({"email": email, "action": action, "purpose": purpose}))).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["expires_at"].as_str().is_some());
+    body["url"].as_str().unwrap().to_owned()
+}
+
+async fn state(env: &TestEnv, email: &str) -> Value {
+    env.lookup(email).await.1["state"].clone()
+}
+
+#[tokio::test]
+async fn scanners_get_and_head_on_every_action_repeated_change_nothing() {
+    let env = env().await;
+    let email = address("scan");
+    let body = json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11"});
+    env.submit_json("kontakt", &body).await;
+    let mut links = mails_to(&email).await[0].links();
+    for (action, purpose) in [("unsubscribe", Some("newsletter")), ("access", None), ("erase", None)] {
+        links.push(link_for(&env, &email, action, purpose).await);
+    }
+    let before = env.scan().await;
+    for link in &links {
+        for _ in 0..3 {
+            for lang in ["pl", "en"] {
+                let get = env.http.get(format!("{link}?lang={lang}")).header("user-agent", SCANNER).send().await.unwrap();
+                assert_eq!(get.status(), 200);
+                for (h, v) in [("cache-control", "no-store"), ("referrer-policy", "no-referrer"), ("x-robots-tag", "noindex")] {
+                    assert_eq!(get.headers()[h], v, "{h}");
+                }
+                assert!(get.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"));
+                let page = get.text().await.unwrap();
+                assert!(page.contains("<form method=\"post\">"), "one button that posts");
+            }
+            let head = env.http.head(link).header("user-agent", SCANNER).send().await.unwrap();
+            assert_eq!(head.status(), 200);
+        }
+    }
+    assert_eq!(env.scan().await, before, "GET and HEAD never write");
+    assert_eq!(state(&env, &email).await["newsletter"], "requested");
+}
+
+#[tokio::test]
+async fn asvs_9_every_single_byte_change_of_a_token_is_400() {
+    let env = env().await;
+    let email = address("mut");
+    confirmed(&env, &email).await;
+    let link = link_for(&env, &email, "unsubscribe", Some("newsletter")).await;
+    let (base, token) = link.rsplit_once('/').unwrap();
+    let before = env.scan().await;
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for i in 0..token.len() {
+        let mut t = token.as_bytes().to_vec();
+        t[i] = alphabet[(alphabet.iter().position(|&c| c == t[i]).unwrap() + 17) % alphabet.len()];
+        let mutated = format!("{base}/{}", String::from_utf8(t).unwrap());
+        let resp = env.http.post(&mutated).send().await.unwrap();
+        assert_eq!(resp.status(), 400, "byte {i}");
+        assert!(resp.text().await.unwrap().contains("data-code=\"invalid_link\""));
+    }
+    for bad in [format!("{token}="), token[..token.len() - 1].to_owned(), format!("{token}A"), "x".repeat(600)] {
+        assert_eq!(env.http.get(format!("{base}/{bad}")).send().await.unwrap().status(), 400);
+    }
+    assert_eq!(env.scan().await, before);
+    assert_eq!(state(&env, &email).await["newsletter"], "given");
+}
+
+#[tokio::test]
+async fn asvs_9_expired_is_410_with_a_fresh_link_and_unknown_key_is_400() {
+    let env = env().await;
+    let email = address("exp");
+    confirmed(&env, &email).await;
+    let subject = env.subject_id(&email).await;
+    let expired =
+        LinkClaims::new(LinkAction::Unsubscribe, subject.clone(), PurposeId::parse("newsletter"), None, Utc::now() - Duration::minutes(1));
+    let url = format!("{}/v1/links/{}", env.url, env.token(&expired).await);
+    let page = env.http.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 410);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("data-code=\"link_expired\"") && html.contains("name=\"renew\""));
+    assert_eq!(env.http.post(&url).send().await.unwrap().status(), 410, "an expired link does nothing");
+    assert_eq!(state(&env, &email).await["newsletter"], "given");
+    let renewed = env.http.post(&url).form(&[("renew", "1")]).send().await.unwrap();
+    assert_eq!(renewed.status(), 200);
+    let mails = mails_to(&email).await;
+    let fresh = mails.last().unwrap();
+    assert_eq!(fresh.subject(), "Link do wypisania się");
+    assert_eq!(env.http.post(&fresh.links()[0]).send().await.unwrap().status(), 200);
+    assert_eq!(state(&env, &email).await["newsletter"], "withdrawn");
+
+    let foreign = zgoda_domain::keys::KeyRing::single("k9", zgoda_domain::keys::SecretKey::new(vec![7; 32]));
+    let claims = LinkClaims::new(LinkAction::Access, subject, None, None, Utc::now() + Duration::hours(1));
+    let forged = zgoda_domain::token::sign(&foreign, &claims);
+    assert_eq!(env.http.post(format!("{}/v1/links/{forged}", env.url)).send().await.unwrap().status(), 400);
+}
+
+#[tokio::test]
+async fn a_token_signed_under_the_previous_key_still_works_after_rotation() {
+    let env = env().await;
+    let email = address("rotl");
+    confirmed(&env, &email).await;
+    let link = link_for(&env, &email, "unsubscribe", Some("newsletter")).await;
+    let name = format!("{}links", env.config.secrets_prefix);
+    let current = env.clients.secrets.get_secret_value().secret_id(&name).send().await.unwrap();
+    let mut ring: Value = serde_json::from_str(current.secret_string().unwrap()).unwrap();
+    ring["keys"]["k2"] = json!(zgoda_domain::keys::SecretKey::generate_hex());
+    ring["current"] = json!("k2");
+    zgoda_aws::secrets::put_secret(&env.clients.secrets, &name, &ring.to_string()).await.unwrap();
+    let env = env.restart().await;
+    let token = link.rsplit_once('/').unwrap().1;
+    let resp = env.http.post(format!("{}/v1/links/{token}", env.url)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(state(&env, &email).await["newsletter"], "withdrawn");
+}
+
+#[tokio::test]
+async fn rfc8058_one_click_post_urlencoded_and_multipart_withdraws_with_no_redirect() {
+    let env = env().await;
+    for multipart in [false, true] {
+        let email = address("oneclick");
+        confirmed(&env, &email).await;
+        let link = link_for(&env, &email, "unsubscribe", Some("newsletter")).await;
+        let req = env.http.post(&link).header("user-agent", "GoogleImageProxy");
+        let req = if multipart {
+            req.header("content-type", "multipart/form-data; boundary=xYzZY")
+                .body("--xYzZY\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--xYzZY--\r\n")
+        } else {
+            req.header("content-type", "application/x-www-form-urlencoded").body("List-Unsubscribe=One-Click")
+        };
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.headers().get("location").is_none());
+        assert!(resp.headers().get("set-cookie").is_none());
+        assert_eq!(state(&env, &email).await["newsletter"], "withdrawn", "multipart={multipart}");
+        let (_, view) = env.lookup(&email).await;
+        let last = view["events"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!((last["kind"].as_str(), last["channel"].as_str()), (Some("withdrawn"), Some("email_link")));
+        assert_eq!(view["proof"]["verified"], true);
+        let again = env
+            .http
+            .post(&link)
+            .body("List-Unsubscribe=One-Click")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 200, "idempotent");
+        assert_eq!(env.lookup(&email).await.1["events"].as_array().unwrap().len(), view["events"].as_array().unwrap().len());
+    }
+}
+
+#[tokio::test]
+async fn rfc8058_audience_headers_in_a_parsed_mail_give_a_working_one_click_post() {
+    let env = env().await;
+    let email = address("aud");
+    confirmed(&env, &email).await;
+    let other = address("aud-refused");
+    env.submit_json("kontakt", &json!({"email": other, "consent": ["contact_reply"], "notice_version": "2026-11"})).await;
+    let audience: Value = env.operator("GET", "/v1/admin/audiences/newsletter", None).await.json().await.unwrap();
+    let items = audience["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "only currently-given consent: {audience}");
+    let row = &items[0];
+    assert_eq!(row["email"], email.as_str());
+    assert_eq!(row["headers"]["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click");
+    let raw = format!(
+        "From: shop@sklep.example.pl\r\nTo: {email}\r\nSubject: Newsletter\r\nList-Unsubscribe: {}\r\nList-Unsubscribe-Post: {}\r\nContent-Type: text/plain\r\n\r\nNowości.\r\n",
+        row["headers"]["List-Unsubscribe"].as_str().unwrap(),
+        row["headers"]["List-Unsubscribe-Post"].as_str().unwrap()
+    );
+    let parsed = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+    let url = parsed.list_unsubscribe().as_address().and_then(|a| a.first()).and_then(|a| a.address()).unwrap().to_owned();
+    assert!(url.starts_with("http://127.0.0.1"));
+    let post_value = parsed.header_raw("List-Unsubscribe-Post").unwrap().trim().to_owned();
+    let resp = env.http.post(&url).header("content-type", "application/x-www-form-urlencoded").body(post_value).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(state(&env, &email).await["newsletter"], "withdrawn");
+    let audience: Value = env.operator("GET", "/v1/admin/audiences/newsletter", None).await.json().await.unwrap();
+    assert_eq!(audience["items"], json!([]));
+    let bad = env.operator("GET", "/v1/admin/audiences/newsletter?cursor=eyJ4IjoieSJ9", None).await;
+    assert_eq!(bad.status(), 422);
+}
+
+#[tokio::test]
+async fn audience_pages_with_a_cursor() {
+    let env = env().await;
+    let mut emails = Vec::new();
+    for _ in 0..3 {
+        let email = address("page");
+        confirmed(&env, &email).await;
+        emails.push(email);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let app = &env.local.app;
+    let purpose = PurposeId::parse("newsletter").unwrap();
+    loop {
+        // The store's page size is fixed at 100; a size of 2 exercises the cursor here.
+        use zgoda_domain::store::SubjectStore;
+        let (rows, next) = app.store.audience(&purpose, cursor.as_deref(), 2).await.unwrap();
+        seen.extend(rows.into_iter().map(|r| r.email.as_str().to_owned()));
+        match next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    seen.sort();
+    emails.sort();
+    assert_eq!(seen, emails);
+}
+
+#[tokio::test]
+async fn confirm_records_given_linked_to_its_request_and_is_idempotent() {
+    let env = env().await;
+    let email = address("conf");
+    env.submit_json(
+        "kontakt",
+        &json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "lang": "en"}),
+    )
+    .await;
+    let link = mails_to(&email).await[0].links()[0].clone();
+    let page = env.http.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Confirm your sign-up"), "the person's language");
+    let done = env.http.post(&link).send().await.unwrap();
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("data-outcome=\"done\""));
+    let again = env.http.post(&link).send().await.unwrap().text().await.unwrap();
+    assert!(again.contains("data-outcome=\"already\""));
+    let (_, view) = env.lookup(&email).await;
+    let events = view["events"].as_array().unwrap();
+    let requested = events.iter().find(|e| e["kind"] == "requested").unwrap();
+    let given: Vec<&Value> = events.iter().filter(|e| e["kind"] == "given" && e["purpose"] == "newsletter").collect();
+    assert_eq!(given.len(), 1);
+    assert_eq!(given[0]["refers_to"], requested["event_id"]);
+    assert_eq!(given[0]["channel"], "email_link");
+    assert_eq!(view["state"]["newsletter"], "given");
+}
+
+#[tokio::test]
+async fn art17_erase_leaves_no_pii_verifiable_events_no_audience_and_answers_already_erased() {
+    let env = env().await;
+    let email = address("erase");
+    confirmed(&env, &email).await;
+    let subject = env.subject_id(&email).await;
+    let link = link_for(&env, &email, "erase", None).await;
+    let page = env.http.post(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("data-outcome=\"done\""));
+
+    let dump = serde_json::to_string(&env.scan().await).unwrap();
+    for pii in [email.as_str(), email.split('@').next().unwrap(), "Zofia Testowa", "Proszę o kontakt"] {
+        assert!(!dump.contains(pii), "{pii} survived erasure");
+    }
+    let items = env.items(&format!("SUBJECT#{subject}")).await;
+    assert!(items.iter().any(|i| i["sk"] == "SUPPRESSED"));
+    assert!(!items.iter().any(|i| i["sk"] == "PROFILE"
+        || i["sk"].as_str().unwrap().starts_with("SUBMISSION#")
+        || i["sk"].as_str().unwrap().starts_with("STATE#")));
+    {
+        use zgoda_domain::store::SubjectStore;
+        let record = env.local.app.store.load_subject(&subject).await.unwrap();
+        let proof = zgoda_domain::proof::verify_chain(&env.keys().await.seals, &subject, &record.events, record.head.as_ref());
+        assert!(proof.verified && proof.events == 4, "{proof:?}");
+        assert_eq!(record.events.iter().filter(|e| e.facts.kind == zgoda_domain::proof::EventKind::Erased).count(), 1);
+    }
+    let audience: Value = env.operator("GET", "/v1/admin/audiences/newsletter", None).await.json().await.unwrap();
+    assert_eq!(audience["items"], json!([]));
+    let again = env.http.post(&link).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert!(again.text().await.unwrap().contains("data-outcome=\"already\""));
+    assert_eq!(env.lookup(&email).await.0, 404);
+    let relink = env.operator("POST", "/v1/admin/links", Some(&json!({"email": email, "action": "access"}))).await;
+    assert_eq!(relink.status(), 404, "an operator call cannot bring an erased person back");
+}
+
+#[tokio::test]
+async fn after_erasure_a_new_form_submission_is_new_consent_with_double_opt_in() {
+    let env = env().await;
+    let email = address("back");
+    confirmed(&env, &email).await;
+    let erase = env.operator("POST", "/v1/admin/subjects/erase", Some(&json!({"email": email, "reason": "request by phone"}))).await;
+    assert_eq!(erase.status(), 200);
+    assert_eq!(erase.json::<Value>().await.unwrap()["status"], "erased");
+    let again = env.operator("POST", "/v1/admin/subjects/erase", Some(&json!({"email": email, "reason": "again"}))).await;
+    assert_eq!(again.json::<Value>().await.unwrap()["status"], "already_erased");
+    env.submit_json("kontakt", &json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11"})).await;
+    let (status, view) = env.lookup(&email).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["state"]["newsletter"], "requested", "double opt-in again, nothing carried over");
+    assert_eq!(view["proof"]["verified"], true);
+    let subject = env.subject_id(&email).await;
+    assert!(!env.items(&format!("SUBJECT#{subject}")).await.iter().any(|i| i["sk"] == "SUPPRESSED"));
+}
+
+#[tokio::test]
+async fn art15_access_link_downloads_everything_held_with_seals() {
+    let env = env().await;
+    let email = address("access");
+    confirmed(&env, &email).await;
+    let link = link_for(&env, &email, "access", None).await;
+    let resp = env.http.post(&link).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-disposition"].to_str().unwrap().starts_with("attachment; filename=\"zgoda-export-"));
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let export: Value = resp.json().await.unwrap();
+    assert_eq!(export["profile"]["email"], email.as_str());
+    assert_eq!(export["submissions"][0]["fields"]["name"], "Zofia Testowa");
+    assert_eq!(export["events"].as_array().unwrap().len(), 3);
+    assert!(export["events"].as_array().unwrap().iter().all(|e| e["seal"].as_str().unwrap().len() == 64));
+    assert_eq!(export["proof"]["verified"], true);
+    assert_eq!(export["consent_state"]["newsletter"], "given");
+}
+
+#[tokio::test]
+async fn art12_3_privacy_requests_are_202_either_way_and_recorded_with_a_due_date() {
+    let env = env().await;
+    let known = address("known");
+    confirmed(&env, &known).await;
+    let unknown = address("unknown");
+    for (email, kind) in [(&known, "erasure"), (&unknown, "access")] {
+        let resp = env
+            .http
+            .post(format!("{}/v1/privacy/requests", env.url))
+            .header("origin", &env.url)
+            .json(&json!({"email": email, "kind": kind, "lang": "en"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+        assert_eq!(resp.json::<Value>().await.unwrap(), json!({"status": "accepted"}));
+    }
+    let known_mail = mails_to(&known).await.into_iter().last().unwrap();
+    assert_eq!(known_mail.subject(), "Erasing your data: please confirm");
+    let erase_link = known_mail.links()[0].clone();
+    assert!(env.http.get(&erase_link).send().await.unwrap().text().await.unwrap().contains("Erase my data"));
+    let unknown_mail = mails_to(&unknown).await;
+    assert_eq!(unknown_mail.len(), 1);
+    assert_eq!(unknown_mail[0].subject(), "We hold no data about you");
+    assert!(unknown_mail[0].links().is_empty());
+
+    let subject = env.subject_id(&unknown).await;
+    let requests = env.items(&format!("SUBJECT#{subject}")).await;
+    assert_eq!(requests.len(), 1, "only the request, no profile: {requests:?}");
+    let r = &requests[0];
+    assert_eq!((r["kind"].as_str(), r["outcome"].as_str()), (Some("access"), Some("no_data_held")));
+    let received = chrono::DateTime::parse_from_rfc3339(r["received_at"].as_str().unwrap()).unwrap();
+    let due = chrono::DateTime::parse_from_rfc3339(r["due_at"].as_str().unwrap()).unwrap();
+    assert!((28..=31).contains(&(due - received).num_days()), "one month");
+    assert!(!serde_json::to_string(&requests).unwrap().contains(&unknown), "the request record holds no address");
+
+    let page = env
+        .http
+        .post(format!("{}/v1/privacy/requests", env.url))
+        .header("origin", &env.url)
+        .form(&[("email", unknown.as_str()), ("kind", "access")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 202);
+    assert!(page.text().await.unwrap().contains("Sprawdź skrzynkę"));
+    let foreign = env
+        .http
+        .post(format!("{}/v1/privacy/requests", env.url))
+        .header("origin", ORIGIN)
+        .json(&json!({"email": unknown, "kind": "access"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    let bad = env
+        .http
+        .post(format!("{}/v1/privacy/requests", env.url))
+        .header("origin", &env.url)
+        .json(&json!({"email": "nope", "kind": "both"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+}
+
+#[tokio::test]
+async fn privacy_page_renders_in_both_languages() {
+    let env = env().await;
+    let pl = env.http.get(format!("{}/v1/privacy", env.url)).send().await.unwrap().text().await.unwrap();
+    assert!(pl.contains("Chcę usunąć moje dane"));
+    let en = env.http.get(format!("{}/v1/privacy?lang=en", env.url)).send().await.unwrap().text().await.unwrap();
+    assert!(en.contains("I want my data erased"));
+}
