@@ -14,7 +14,9 @@ export SAM_CLI_TELEMETRY := 0
 
 LOCAL := $(CARGO_TARGET_DIR)/debug/zgoda-local
 
-.PHONY: run test venv tools build unit integration lint-infra package bench clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test venv tools browser build lint-infra clean
 
 $(VENV)/.stamp: requirements/local.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +37,11 @@ venv: $(VENV)/.stamp
 
 tools: $(VENV)/.stamp $(SAM_VENV)/.stamp $(CHECKOV_VENV)/.stamp
 
+# Browser tests drive Debian's Chromium through chromedriver.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
 build:
 	cargo build --workspace --all-targets
 
@@ -43,7 +50,7 @@ run: venv
 	$(LOCAL) run
 
 # One build, one emulator for the whole run; every test makes its own table and secrets in it.
-test: tools build
+test: tools browser build
 	$(LOCAL) with-emulator -- cargo test --workspace --all-targets
 	$(MAKE) lint-infra
 	cargo fmt --all -- --check

@@ -18,6 +18,10 @@ const EXPECTED: &[(&str, u16)] = &[
     ("intake/thanks.json", 200),
     ("intake/healthz.json", 200),
     ("operator/get-form-unsigned.json", 401),
+    ("links/link-page-tampered.json", 400),
+    ("links/one-click-tampered.json", 400),
+    ("links/privacy-page.json", 200),
+    ("links/privacy-request-foreign-origin.json", 403),
 ];
 
 #[tokio::test]
@@ -38,6 +42,7 @@ async fn every_sample_event_in_events_is_handled_as_documented() {
             let resp = match rel.split('/').next().unwrap() {
                 "intake" => intake::handle(&env.local.app, req, now).await,
                 "operator" => operator::handle(&env.local.app, req, now).await,
+                "links" => links::handle(&env.local.app, req, now).await,
                 other => panic!("no handler for events/{other}"),
             };
             assert_eq!(resp.status().as_u16(), expected, "{rel}: {:?}", String::from_utf8_lossy(resp.body().as_ref()));

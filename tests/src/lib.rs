@@ -2,6 +2,8 @@
 //! emulator that `make test` starts, and helpers to sign operator requests, read the table back
 //! and read the mail the emulator's SES accepted.
 
+pub mod browser;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -45,6 +45,38 @@ enum Command {
         #[command(subcommand)]
         command: SubjectsCommand,
     },
+    /// Who may be mailed for a purpose, with ready unsubscribe headers.
+    Audience {
+        #[command(subcommand)]
+        command: AudienceCommand,
+    },
+    /// Signed links for a person (unsubscribe, access, erase).
+    Links {
+        #[command(subcommand)]
+        command: LinksCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AudienceCommand {
+    /// Every subject whose consent for PURPOSE is currently given (all pages).
+    Export {
+        purpose: String,
+        /// CSV on standard output (email, lang, given_at, unsubscribe_url, List-Unsubscribe, List-Unsubscribe-Post).
+        #[arg(long)]
+        csv: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum LinksCommand {
+    /// Create a link: ACTION is unsubscribe (with --purpose), access or erase.
+    Create {
+        email: String,
+        action: String,
+        #[arg(long)]
+        purpose: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -63,6 +95,13 @@ enum FormsCommand {
 enum SubjectsCommand {
     /// Show a subject's consent state, history and proof check.
     Lookup { email: String },
+    /// Erase a subject's personal data (Art. 17); keeps the PII-free proofs and a suppression entry.
+    Erase {
+        email: String,
+        /// Why (kept out of logs; for your records).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// A signed-request client for the operator API.
@@ -86,6 +125,12 @@ impl Api {
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Value> {
         let body = body.unwrap_or_default();
+        // Signatures carry whole seconds, and the server refuses one it has seen: a random
+        // parameter in the signed query keeps two identical commands in one second both valid.
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce)?;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let path = &format!("{path}{sep}_n={}", hex::encode(nonce));
         let ts = chrono::Utc::now().timestamp();
         let auth = operator_sig::authorization(&self.kid, &self.key, ts, method.as_str(), path, &body);
         let mut req =
@@ -188,6 +233,41 @@ fn print_subject(v: &Value) {
     println!("{}", table(rows, &["#", "at", "purpose", "event", "basis", "notice", "channel", "key"]));
 }
 
+fn print_erased(v: &Value) {
+    match v["status"].as_str() {
+        Some("already_erased") => println!("subject {} was already erased", s(&v["subject_id"])),
+        _ => println!("subject {} erased: personal data deleted; PII-free proofs and a suppression entry kept", s(&v["subject_id"])),
+    }
+}
+
+fn print_link(v: &Value) {
+    println!("{}\nvalid until {}", s(&v["url"]), s(&v["expires_at"]));
+}
+
+fn print_audience(v: &Value) {
+    let items = v["items"].as_array().cloned().unwrap_or_default();
+    let rows = items.iter().map(|i| vec![s(&i["email"]), s(&i["lang"]), s(&i["given_at"])]).collect();
+    println!("{}", table(rows, &["email", "lang", "consent given at"]));
+    println!("{} subjects; `--csv` adds each one's unsubscribe URL and List-Unsubscribe headers", items.len());
+}
+
+fn write_csv(v: &Value) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(std::io::stdout());
+    w.write_record(["email", "lang", "given_at", "unsubscribe_url", "List-Unsubscribe", "List-Unsubscribe-Post"])?;
+    for i in v["items"].as_array().cloned().unwrap_or_default() {
+        w.write_record([
+            s(&i["email"]),
+            s(&i["lang"]),
+            s(&i["given_at"]),
+            s(&i["unsubscribe_url"]),
+            s(&i["headers"]["List-Unsubscribe"]),
+            s(&i["headers"]["List-Unsubscribe-Post"]),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() {
     if let Err(e) = run(Cli::parse()).await {
@@ -211,6 +291,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Forms { command: FormsCommand::Get { id } } => {
             (api.call(reqwest::Method::GET, &format!("/v1/admin/forms/{id}"), None).await?, print_form)
+        }
+        Command::Subjects { command: SubjectsCommand::Erase { email, reason } } => {
+            let body = serde_json::to_vec(&serde_json::json!({ "email": email, "reason": reason }))?;
+            (api.call(reqwest::Method::POST, "/v1/admin/subjects/erase", Some(body)).await?, print_erased)
+        }
+        Command::Links { command: LinksCommand::Create { email, action, purpose } } => {
+            let body = serde_json::to_vec(&serde_json::json!({ "email": email, "action": action, "purpose": purpose }))?;
+            (api.call(reqwest::Method::POST, "/v1/admin/links", Some(body)).await?, print_link)
+        }
+        Command::Audience { command: AudienceCommand::Export { purpose, csv } } => {
+            let mut items = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let path = match &cursor {
+                    None => format!("/v1/admin/audiences/{purpose}"),
+                    Some(c) => format!("/v1/admin/audiences/{purpose}?cursor={c}"),
+                };
+                let page = api.call(reqwest::Method::GET, &path, None).await?;
+                items.extend(page["items"].as_array().cloned().unwrap_or_default());
+                match page["next_cursor"].as_str() {
+                    Some(c) => cursor = Some(c.to_owned()),
+                    None => break,
+                }
+            }
+            let all = serde_json::json!({ "items": items });
+            if *csv {
+                write_csv(&all)?;
+                return Ok(());
+            }
+            (all, print_audience)
         }
         Command::Subjects { command: SubjectsCommand::Lookup { email } } => {
             let body = serde_json::to_vec(&serde_json::json!({ "email": email }))?;

@@ -45,8 +45,8 @@ async fn form_page(local: &Local, req: &Request) -> Response<Body> {
         .get_template("form.html")
         .and_then(|t| t.render(json!({"form": stored.form, "lang": lang, "notice_text": text})))
         .expect("form page renders");
-    let mut resp = respond::html(StatusCode::OK, page);
-    // The demo page posts cross-route to the intake; its CSP allows that and nothing else.
+    let mut resp = respond::html_posting_form(StatusCode::OK, page);
+    // The demo page posts to the intake route; its CSP allows that and nothing else.
     resp.headers_mut().insert(
         http::header::CONTENT_SECURITY_POLICY,
         http::HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'"),

@@ -31,6 +31,14 @@ pub fn html(status: StatusCode, page: String) -> Response<Body> {
     r
 }
 
+/// For a page whose form posts to an origin-checked route: `no-referrer` would make browsers send
+/// `Origin: null` with the POST, which the check must refuse. This policy still hides paths.
+pub fn html_posting_form(status: StatusCode, page: String) -> Response<Body> {
+    let mut r = html(status, page);
+    r.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
+    r
+}
+
 /// `303 See Other` to a target that came from configuration, never from the request.
 pub fn see_other(location: &str) -> Response<Body> {
     let mut r = Response::new(Body::Empty);

@@ -126,7 +126,7 @@ fn attachment(export: &Value, now: Time) -> Response<Body> {
 fn privacy_page<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request) -> Response<Body> {
     let lang = page_lang(req, None);
     let action = format!("{}/v1/privacy/requests", app.settings.public_url.trim_end_matches('/'));
-    respond::html(StatusCode::OK, render("privacy.html", lang, json!({ "action": action })))
+    respond::html_posting_form(StatusCode::OK, render("privacy.html", lang, json!({ "action": action })))
 }
 
 /// The origins allowed to post privacy requests: zgoda's own page, plus any configured.

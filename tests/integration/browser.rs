@@ -1,0 +1,104 @@
+//! Browser tests in a real headless Chromium: what a person sees and clicks. Screenshots land in
+//! `artifacts/screenshots/`.
+
+use serde_json::{Value, json};
+use zgoda_tests::browser::Browser;
+use zgoda_tests::{TestEnv, address, mails_to};
+
+async fn state(env: &TestEnv, email: &str) -> Value {
+    env.lookup(email).await.1["state"].clone()
+}
+
+async fn operator_link(env: &TestEnv, email: &str, action: &str, purpose: Option<&str>) -> String {
+    let body: Value = env
+        .operator("POST", "/v1/admin/links", Some(&json!({"email": email, "action": action, "purpose": purpose})))
+        .await
+        .json()
+        .await
+        .unwrap();
+    body["url"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn scanners_a_person_submits_the_demo_form_confirms_and_uses_every_link_in_chromium() {
+    let env = TestEnv::spawn().await;
+    zgoda_local::provision::seed_demo(&env.local.app, chrono::Utc::now()).await.unwrap();
+    let email = address("browser");
+    let b = Browser::start("pl").await;
+
+    // The demo form: nothing pre-ticked; the person ticks both boxes and sends.
+    b.goto(&format!("{}/dev/form", env.url)).await;
+    assert!(!b.source().await.contains("checked"));
+    b.type_into("#email", &email).await;
+    b.type_into("#f-name", "Anna Przeglądarka").await;
+    b.click("#c-newsletter").await;
+    b.click("#c-contact_reply").await;
+    b.screenshot("01-demo-form-filled").await;
+    b.click("#submit").await;
+    assert!(b.url().await.contains("/v1/forms/demo/thanks?status=pending_confirmation"), "{}: {}", b.url().await, b.source().await);
+    assert!(b.text_of("h1").await.contains("Dziękujemy"));
+    b.screenshot("02-thanks-pending").await;
+    assert_eq!(state(&env, &email).await["newsletter"], "requested");
+
+    // The mailbox page shows the confirmation mail with a clickable link.
+    b.goto(&format!("{}/dev/mailbox", env.url)).await;
+    assert!(b.source().await.contains(&email));
+    b.screenshot("03-mailbox").await;
+    let confirm = mails_to(&email).await[0].links()[0].clone();
+
+    // Opening the link changes nothing; the button confirms.
+    let before = env.scan().await;
+    b.goto(&confirm).await;
+    assert_eq!(b.text_of("h1").await, "Potwierdź zapis");
+    assert_eq!(env.scan().await, before, "loading the page changed nothing");
+    b.screenshot("04-confirm-page").await;
+    b.click("#act").await;
+    assert!(b.source().await.contains("data-outcome=\"done\""));
+    b.screenshot("05-confirmed").await;
+    assert_eq!(state(&env, &email).await["newsletter"], "given");
+
+    // Every action's page in both languages; loading never writes.
+    let unsubscribe = operator_link(&env, &email, "unsubscribe", Some("newsletter")).await;
+    let access = operator_link(&env, &email, "access", None).await;
+    let erase = operator_link(&env, &email, "erase", None).await;
+    let before = env.scan().await;
+    for (name, link, pl, en) in [
+        ("unsubscribe", &unsubscribe, "Wypisz się", "Unsubscribe"),
+        ("access", &access, "Pobierz swoje dane", "Download your data"),
+        ("erase", &erase, "Usuń moje dane", "Erase my data"),
+    ] {
+        for (lang, title) in [("pl", pl), ("en", en)] {
+            b.goto(&format!("{link}?lang={lang}")).await;
+            assert_eq!(b.text_of("h1").await, title);
+            b.screenshot(&format!("06-{name}-{lang}")).await;
+        }
+    }
+    assert_eq!(env.scan().await, before, "no page load wrote anything");
+
+    b.goto(&format!("{unsubscribe}?lang=en")).await;
+    b.click("#act").await;
+    assert!(b.text_of("#result").await.contains("We withdrew your consent for newsletter"));
+    b.screenshot("07-unsubscribed-en").await;
+    assert_eq!(state(&env, &email).await["newsletter"], "withdrawn");
+
+    b.goto(&erase).await;
+    b.click("#act").await;
+    assert!(b.text_of("#result").await.contains("Twoje dane osobowe zostały usunięte"));
+    b.screenshot("08-erased-pl").await;
+    assert_eq!(env.lookup(&email).await.0, 404);
+
+    // The privacy page, as a person uses it: ask for a copy of the data.
+    let other = address("browser-privacy");
+    b.goto(&format!("{}/v1/privacy?lang=en", env.url)).await;
+    b.type_into("#email", &other).await;
+    b.screenshot("10-privacy-page-en").await;
+    b.click("#send").await;
+    assert_eq!(b.text_of("h1").await, "Check your inbox");
+    assert_eq!(mails_to(&other).await[0].subject(), "We hold no data about you");
+
+    // A damaged link gets a clear page, not an error dump.
+    b.goto(&format!("{}x", &erase[..erase.len() - 1])).await;
+    assert_eq!(b.text_of("h1").await, "Ten link jest nieprawidłowy");
+    b.screenshot("09-invalid-link").await;
+    b.quit().await;
+}
