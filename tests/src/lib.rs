@@ -64,6 +64,7 @@ pub struct TestEnv {
     pub http: reqwest::Client,
     pub local: Arc<Local>,
     server: tokio::task::JoinHandle<()>,
+    notifier: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The last signature timestamp used: each request gets a later one, so two identical requests
     /// in the same second are not mistaken for a replay (which the server rightly refuses).
     last_ts: Mutex<i64>,
@@ -72,6 +73,7 @@ pub struct TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         self.server.abort();
+        self.stop_notifier();
     }
 }
 
@@ -88,20 +90,22 @@ impl TestEnv {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let mut settings = Settings { public_url: url.clone(), ..Settings::default() };
         adjust(&mut settings);
-        let config = Config {
+        let mut config = Config {
             table: format!("zgoda-test-{id}"),
             secrets_prefix: format!("zgoda-test-{id}/"),
             sender: "zgoda@sklep.example.pl".into(),
+            queue_url: String::new(),
             settings,
         };
         let endpoint = emulator_endpoint();
         let clients = Clients::local(&endpoint, REGION).await;
-        let operator = provision::provision(&clients, &config).await.expect("provisioning");
+        // A short visibility timeout, so a job whose worker was killed comes back within seconds.
+        let operator = provision::provision(&clients, &mut config, 3).await.expect("provisioning");
         let app = zgoda_web::app::build(&config, &clients).await.expect("app builds");
         let local = Arc::new(Local { app, emulator: Some(endpoint) });
         let server = tokio::spawn(serve(listener, local.clone()));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { url, config, clients, operator, http, local, server, last_ts: Mutex::new(0) }
+        Self { url, config, clients, operator, http, local, server, notifier: Mutex::new(None), last_ts: Mutex::new(0) }
     }
 
     /// A new app over the same table and secrets, as after a cold start (key rotation tests).
@@ -114,6 +118,21 @@ impl TestEnv {
         self.local = Arc::new(Local { app, emulator: Some(emulator_endpoint()) });
         self.server = tokio::spawn(serve(listener, self.local.clone()));
         self
+    }
+
+    /// Starts the notifier (as the Lambda's event source would run it) at `rate` mails a second.
+    pub fn start_notifier(&self, rate: u32) {
+        let handle = zgoda_local::notifier_loop::spawn(self.local.clone(), self.clients.sqs.clone(), rate);
+        if let Some(old) = self.notifier.lock().unwrap().replace(handle) {
+            old.abort();
+        }
+    }
+
+    /// Kills the notifier wherever it is, as a crashed Lambda would stop.
+    pub fn stop_notifier(&self) {
+        if let Some(h) = self.notifier.lock().unwrap().take() {
+            h.abort();
+        }
     }
 
     /// The key rings as the running app loaded them.

@@ -12,6 +12,8 @@ pub struct Config {
     pub secrets_prefix: String,
     /// The `From` address of every mail (its domain must be a verified SES identity).
     pub sender: String,
+    /// The notifier's SQS queue.
+    pub queue_url: String,
     pub settings: Settings,
 }
 
@@ -35,7 +37,7 @@ fn number(name: &'static str, default: i64) -> Result<i64, ConfigError> {
 }
 
 impl Config {
-    /// Reads `ZGODA_TABLE`, `ZGODA_SECRETS_PREFIX`, `ZGODA_SENDER`, `ZGODA_PUBLIC_URL` and the
+    /// Reads `ZGODA_TABLE`, `ZGODA_SECRETS_PREFIX`, `ZGODA_SENDER`, `ZGODA_QUEUE_URL`, `ZGODA_PUBLIC_URL` and the
     /// optional limits `ZGODA_CONFIRM_TTL_DAYS`, `ZGODA_RATE_NETWORK`, `ZGODA_RATE_SUBJECT`,
     /// `ZGODA_RATE_WINDOW_SECS`, `ZGODA_UNSUBSCRIBE_TTL_DAYS`, `ZGODA_PRIVACY_LINK_TTL_HOURS`,
     /// `ZGODA_RATE_PRIVACY` and `ZGODA_PRIVACY_ORIGINS` (comma-separated).
@@ -45,6 +47,7 @@ impl Config {
             table: var("ZGODA_TABLE")?,
             secrets_prefix: var("ZGODA_SECRETS_PREFIX")?,
             sender: var("ZGODA_SENDER")?,
+            queue_url: var("ZGODA_QUEUE_URL")?,
             settings: Settings {
                 public_url: var("ZGODA_PUBLIC_URL")?,
                 confirm_ttl: Duration::days(number("ZGODA_CONFIRM_TTL_DAYS", defaults.confirm_ttl.num_days())?),

@@ -36,11 +36,11 @@ pub struct DynamoStore {
     table: String,
 }
 
-fn unavailable<E: std::error::Error>(e: E) -> StoreError {
+pub(crate) fn unavailable<E: std::error::Error>(e: E) -> StoreError {
     StoreError::Unavailable(crate::describe(&e))
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
@@ -52,19 +52,24 @@ pub fn subject_pk(id: &SubjectId) -> String {
     format!("SUBJECT#{id}")
 }
 
-fn keyed(pk: String, sk: String, mut item: Item) -> Item {
+pub(crate) fn keyed(pk: String, sk: String, mut item: Item) -> Item {
     item.insert(PARTITION_KEY.into(), s(pk));
     item.insert(SORT_KEY.into(), s(sk));
     item
 }
 
-fn put(table: &str, item: Item, condition: Option<&str>) -> TransactWriteItem {
+pub(crate) fn put(table: &str, item: Item, condition: Option<&str>) -> TransactWriteItem {
     let put = Put::builder().table_name(table).set_item(Some(item)).set_condition_expression(condition.map(str::to_owned));
     TransactWriteItem::builder().put(put.build().expect("complete")).build()
 }
 
+/// True when a single-item write failed its condition.
+pub(crate) fn condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
 /// True when a transaction was cancelled because the condition on item `index` failed.
-fn condition_failed_at(err: &SdkError<TransactWriteItemsError>, index: usize) -> bool {
+pub(crate) fn condition_failed_at(err: &SdkError<TransactWriteItemsError>, index: usize) -> bool {
     match err.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
             t.cancellation_reasons().get(index).and_then(|r| r.code()).is_some_and(|c| c == "ConditionalCheckFailed")
@@ -86,8 +91,33 @@ impl DynamoStore {
         &self.table
     }
 
+    /// One item, strongly consistent.
+    pub(crate) async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key(PARTITION_KEY, s(pk))
+            .key(SORT_KEY, s(sk))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
+    /// Writes an item unless one with its key exists (a retried write leaves the first alone).
+    pub(crate) async fn put_once(&self, item: Item) -> Result<(), StoreError> {
+        let result = self.client.put_item().table_name(&self.table).set_item(Some(item)).condition_expression("attribute_not_exists(pk)").send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// Every item under one partition key, strongly consistent, all pages.
-    async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -123,11 +153,11 @@ struct SubmissionItem {
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
-struct ProfileItem {
-    email: zgoda_domain::email::EmailAddress,
-    lang: zgoda_domain::lang::Lang,
+pub(crate) struct ProfileItem {
+    pub email: zgoda_domain::email::EmailAddress,
+    pub lang: zgoda_domain::lang::Lang,
     #[serde(with = "zgoda_domain::proof::millis")]
-    updated_at: Time,
+    pub updated_at: Time,
 }
 
 impl FormStore for DynamoStore {
@@ -537,7 +567,7 @@ impl Guards for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
     }

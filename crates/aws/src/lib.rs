@@ -2,15 +2,18 @@
 //! builds one SDK configuration per cold start, and implements the domain's storage, mail and key
 //! traits on DynamoDB, SES v2 and Secrets Manager.
 
+pub mod breaches;
 pub mod config;
 pub mod dynamo;
 pub mod item;
+pub mod queue;
 pub mod secrets;
 pub mod ses;
 pub mod table;
 
 pub use config::Config;
 pub use dynamo::DynamoStore;
+pub use queue::SqsQueue;
 pub use ses::SesTransport;
 
 use aws_config::BehaviorVersion;
@@ -59,6 +62,6 @@ impl Clients {
 }
 
 /// An SDK error as text for logs and 503 bodies: the service's code and message, never the request.
-pub(crate) fn describe<E: std::error::Error>(e: &E) -> String {
+pub fn describe<E: std::error::Error>(e: &E) -> String {
     aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
 }

@@ -9,6 +9,18 @@ pub enum Error {
     FormNotFound,
     #[error("no such subject")]
     SubjectNotFound,
+    #[error("no such breach")]
+    BreachNotFound,
+    #[error("no such escalation")]
+    EscalationNotFound,
+    #[error("no such notice")]
+    NoticeNotFound,
+    /// The idempotency key was used before with another body.
+    #[error("this Idempotency-Key was used with another request")]
+    IdempotencyConflict,
+    /// The first request with this key is still running.
+    #[error("a request with this Idempotency-Key is still in progress")]
+    IdempotencyInProgress,
     #[error("the input is not valid")]
     Validation(Vec<FieldError>),
     /// The page showed a notice version that is unknown or retired.

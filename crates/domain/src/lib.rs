@@ -2,8 +2,10 @@
 //! of HTTP or AWS. Time is always an argument (`now`), storage and mail are traits in domain terms,
 //! and every input type parses once so the rest of the code cannot hold an invalid value.
 
+pub mod breach;
 pub mod email;
 pub mod error;
+pub mod escalation;
 pub mod form;
 pub mod ids;
 pub mod intake;
@@ -14,7 +16,9 @@ pub mod mail;
 pub mod net;
 pub mod operator_sig;
 pub mod proof;
+pub mod report;
 pub mod service;
+pub mod severity;
 pub mod store;
 pub mod subject;
 pub mod token;
@@ -39,3 +43,9 @@ impl FieldError {
 
 pub use error::Error;
 pub use service::{Settings, Zgoda};
+
+/// serde names the offending field in its messages (`unknown field `x``, `missing field `y``):
+/// that name, never the message (which may quote input), is what goes back to a client.
+pub fn serde_field(message: &str) -> String {
+    message.split('`').nth(1).filter(|f| f.len() <= 64).unwrap_or("body").to_owned()
+}

@@ -14,7 +14,7 @@ use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
 use crate::proof::{self, ChainHead, Channel, EventFacts, EventKind, SealedEvent};
 use crate::service::{Zgoda, derive_state};
-use crate::store::{Append, AppendError, AudienceError, AudienceMember, Erasure, PrivacyRequest, PrivacyRequestKind, Store};
+use crate::store::{Append, AppendError, AudienceError, AudienceMember, Erasure, PrivacyRequest, PrivacyRequestKind, Store, WorkQueue};
 use crate::token::{self, LinkAction, LinkClaims, TokenError};
 
 /// What pressing a link's button did.
@@ -71,7 +71,7 @@ fn latest_for<'a>(events: &'a [SealedEvent], purpose: &PurposeId) -> Option<&'a 
     events.iter().filter(|e| e.facts.purpose.as_ref() == Some(purpose)).max_by_key(|e| e.facts.seq)
 }
 
-impl<S: Store, M: Mailer> Zgoda<S, M> {
+impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// Reads a link for its page. Never writes.
     pub async fn preview_link(&self, token: &str, now: Time) -> Result<LinkPreview, Error> {
         let claims = verify(&self.keys.links, token, now)?;

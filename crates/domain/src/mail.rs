@@ -18,6 +18,27 @@ pub enum Message {
     ActionLink { to: EmailAddress, lang: Lang, action: crate::token::LinkAction, purpose: Option<PurposeId>, url: String, expires_at: Time },
     /// The answer to a privacy request for an address zgoda holds nothing about.
     NoDataHeld { to: EmailAddress, lang: Lang },
+    /// Art. 34(2): a breach notice to one affected person, in plain language.
+    BreachNotice {
+        to: EmailAddress,
+        lang: Lang,
+        breach_id: String,
+        nature: String,
+        likely_consequences: Option<String>,
+        measures: Option<String>,
+        advice: String,
+        contact: crate::breach::ContactPoint,
+    },
+    /// The 72-hour deadline watch, to the breach's contact point.
+    DeadlineReminder {
+        to: EmailAddress,
+        lang: Lang,
+        breach_id: String,
+        title: String,
+        /// `24h`, `6h` or `passed`.
+        which: &'static str,
+        deadline: Time,
+    },
     /// Tells the business that its form received a submission.
     OwnerNotice {
         to: EmailAddress,
@@ -38,6 +59,8 @@ impl Message {
             Message::OwnerNotice { .. } => "owner_notice",
             Message::ActionLink { .. } => "action_link",
             Message::NoDataHeld { .. } => "no_data_held",
+            Message::BreachNotice { .. } => "breach_notice",
+            Message::DeadlineReminder { .. } => "deadline_reminder",
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::keys::Keys;
 use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
 use crate::proof::{self, ChainHead, Channel, EventFacts, EventKind, ProofReport, SealedEvent};
-use crate::store::{Append, AppendError, Profile, PurposeState, Store, StoredForm, SubmissionContent};
+use crate::store::{Append, AppendError, Profile, PurposeState, Store, StoredForm, SubmissionContent, WorkQueue};
 use crate::token::{self, LinkAction, LinkClaims};
 use crate::{Time, subject};
 
@@ -119,17 +119,19 @@ pub struct SubjectView {
 }
 
 /// zgoda's use cases over a store and a mailer.
-pub struct Zgoda<S, M> {
+pub struct Zgoda<S, M, Q> {
     pub store: S,
     pub mailer: M,
+    pub queue: Q,
     pub keys: Keys,
     pub settings: Settings,
 }
 
-impl<S, M> Zgoda<S, M>
+impl<S, M, Q> Zgoda<S, M, Q>
 where
     S: Store,
     M: Mailer,
+    Q: WorkQueue,
 {
     pub fn subject_id(&self, email: &EmailAddress) -> SubjectId {
         subject::subject_id(&self.keys.pepper, email)

@@ -184,5 +184,133 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything zgoda stores, as one bound.
-pub trait Store: FormStore + SubjectStore + Guards + Health {}
-impl<T: FormStore + SubjectStore + Guards + Health> Store for T {}
+pub trait Store: FormStore + SubjectStore + Guards + Health + BreachStore {}
+impl<T: FormStore + SubjectStore + Guards + Health + BreachStore> Store for T {}
+
+/// A breach as stored: the registration, its timeline and chain head, its escalations.
+#[derive(Debug, Clone)]
+pub struct BreachRecord {
+    pub breach: crate::breach::Breach,
+    pub timeline: Vec<crate::breach::TimelineEvent>,
+    pub head: (u64, String),
+    pub escalations: Vec<EscalationRecord>,
+}
+
+/// One escalation (Art. 34 fan-out) with its delivery counters.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EscalationRecord {
+    pub escalation_id: String,
+    pub breach_id: String,
+    pub total: u64,
+    pub unreachable_erased: u64,
+    pub sent: u64,
+    pub failed: u64,
+    #[serde(with = "crate::proof::millis")]
+    pub started_at: Time,
+    #[serde(with = "crate::proof::millis")]
+    pub last_update_at: Time,
+    pub public_id: Option<String>,
+    /// The operator's message to the people, per language.
+    pub messages: std::collections::BTreeMap<Lang, String>,
+    /// Language for recipients whose own is unknown.
+    pub default_lang: Lang,
+}
+
+/// Someone to notify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub subject: SubjectId,
+    pub email: EmailAddress,
+    pub lang: Lang,
+}
+
+/// One unit of notifier work: a recipient of an escalation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Job {
+    pub breach_id: String,
+    pub escalation_id: String,
+    pub subject: SubjectId,
+}
+
+/// The outcome of trying to claim a recipient for sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    Claimed(Recipient),
+    /// Sent or failed before: nothing to do.
+    Finished,
+    /// Another worker holds an unexpired lease.
+    Busy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent { message_id: String },
+    Failed { reason: String },
+}
+
+/// What the idempotency record says about a request (Powertools-style).
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdempotencyStart {
+    /// This caller owns the work now.
+    Started,
+    /// Done before with the same body: here is the answer.
+    Completed(serde_json::Value),
+    /// Another request with this key is still being processed.
+    InProgress,
+    /// The key was used with another body.
+    Mismatch,
+}
+
+/// A person's contact as far as zgoda knows it, for selecting breach recipients.
+#[derive(Debug, Clone, Default)]
+pub struct Contact {
+    pub profile: Option<Profile>,
+    pub suppressed: bool,
+}
+
+/// A public communication under Art. 34(3)(c).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PublicNotice {
+    pub public_id: String,
+    pub breach_id: String,
+    pub title: String,
+    pub nature: String,
+    pub likely_consequences: Option<String>,
+    pub measures: Option<String>,
+    pub contact_point: crate::breach::ContactPoint,
+    pub messages: std::collections::BTreeMap<Lang, String>,
+    #[serde(with = "crate::proof::millis")]
+    pub published_at: Time,
+}
+
+pub trait BreachStore: Send + Sync {
+    fn create_breach(&self, breach: &crate::breach::Breach, first: &crate::breach::TimelineEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn load_breach(&self, id: &str) -> impl Future<Output = Result<Option<BreachRecord>, StoreError>> + Send;
+    fn list_breaches(&self) -> impl Future<Output = Result<Vec<BreachRecord>, StoreError>> + Send;
+    /// Appends one entry if the head is still `expected`.
+    fn append_timeline(&self, expected: (u64, String), event: &crate::breach::TimelineEvent) -> impl Future<Output = Result<(), AppendError>> + Send;
+    fn begin_idempotent(&self, key: &str, request_hash: &str, now: Time, lease_until: Time) -> impl Future<Output = Result<IdempotencyStart, StoreError>> + Send;
+    fn finish_idempotent(&self, key: &str, response: &serde_json::Value, expires_at: Time) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Creates the escalation and its outbox; recipients already in the outbox are left alone,
+    /// so a retried creation never resets a sent recipient.
+    fn create_escalation(&self, escalation: &EscalationRecord, recipients: &[Recipient], notice: Option<&PublicNotice>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn claim(&self, job: &Job, now: Time, lease_until: Time) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+    /// Records the outcome and counts it on the escalation, atomically.
+    fn finish_recipient(&self, job: &Job, delivery: &Delivery, now: Time) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Gives a claimed recipient back for a later retry.
+    fn release(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn subjects_collected(
+        &self,
+        form: &FormId,
+        from: Option<Time>,
+        to: Option<Time>,
+        purposes: &[PurposeId],
+    ) -> impl Future<Output = Result<Vec<SubjectId>, StoreError>> + Send;
+    fn contacts(&self, subjects: &[SubjectId]) -> impl Future<Output = Result<std::collections::HashMap<SubjectId, Contact>, StoreError>> + Send;
+    fn public_notice(&self, public_id: &str) -> impl Future<Output = Result<Option<PublicNotice>, StoreError>> + Send;
+}
+
+/// Where notifier work goes (SQS in production and locally).
+pub trait WorkQueue: Send + Sync {
+    fn enqueue(&self, jobs: &[Job]) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -5,5 +5,6 @@
 pub mod dev;
 pub mod emulator;
 pub mod envfile;
+pub mod notifier_loop;
 pub mod provision;
 pub mod server;

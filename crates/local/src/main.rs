@@ -73,14 +73,15 @@ async fn run(moto: &std::path::Path, port: u16, env_file: &std::path::Path) -> a
         Err(_) => tokio::net::TcpListener::bind(("127.0.0.1", free_port()?)).await?,
     };
     let url = format!("http://{}", listener.local_addr()?);
-    let config = Config {
+    let mut config = Config {
         table: "zgoda-local".into(),
         secrets_prefix: "zgoda-local/".into(),
         sender: "zgoda@sklep.example.pl".into(),
+        queue_url: String::new(),
         settings: Settings { public_url: url.clone(), ..Settings::default() },
     };
     let clients = Clients::local(&emulator.endpoint, REGION).await;
-    let operator = provision::provision(&clients, &config).await?;
+    let operator = provision::provision(&clients, &mut config, provision::VISIBILITY_SECS).await?;
     let app = zgoda_web::app::build(&config, &clients).await.map_err(anyhow::Error::msg)?;
     provision::seed_demo(&app, chrono::Utc::now()).await?;
 
@@ -90,11 +91,15 @@ async fn run(moto: &std::path::Path, port: u16, env_file: &std::path::Path) -> a
         ("AWS_REGION".to_owned(), REGION.to_owned()),
         ("ZGODA_TABLE".to_owned(), config.table.clone()),
         ("ZGODA_SECRETS_PREFIX".to_owned(), config.secrets_prefix.clone()),
+        ("ZGODA_QUEUE_URL".to_owned(), config.queue_url.clone()),
         ("ZGODA_OPERATOR_KID".to_owned(), operator.kid.clone()),
         ("ZGODA_OPERATOR_KEY".to_owned(), operator.key_hex.clone()),
     ]);
     envfile::write(env_file, &vars)?;
-    let server = tokio::spawn(serve(listener, Arc::new(Local { app, emulator: Some(emulator.endpoint.clone()) })));
+    let local = Arc::new(Local { app, emulator: Some(emulator.endpoint.clone()) });
+    let server = tokio::spawn(serve(listener, local.clone()));
+    // The same notifier the Lambda runs, fed from the emulator's queue.
+    let notifier = zgoda_local::notifier_loop::spawn(local, clients.sqs.clone(), 50);
 
     println!(
         "\nzgoda is running on {url}\n\n  demo form     {url}/dev/form\n  mailbox       {url}/dev/mailbox\n  health        {url}/healthz\n  emulator      {}\n\n  operator key  kid={} key={}\n  (written to {}; the CLI reads it)\n\n  try:          target/debug/zgoda forms get demo\n                target/debug/zgoda subjects lookup you@example.pl\n\nCtrl-C stops everything.\n",
@@ -105,6 +110,7 @@ async fn run(moto: &std::path::Path, port: u16, env_file: &std::path::Path) -> a
     );
     tokio::signal::ctrl_c().await?;
     server.abort();
+    notifier.abort();
     emulator.stop().await;
     println!("stopped");
     Ok(())

@@ -64,9 +64,9 @@ async fn route(local: &Local, req: Request, now: zgoda_domain::Time) -> Response
     let path = req.uri().path().to_owned();
     if path.starts_with("/v1/forms/") {
         intake::handle(&local.app, req, now).await
-    } else if path.starts_with("/v1/links/") || path == "/v1/privacy" || path == "/v1/privacy/requests" {
+    } else if path.starts_with("/v1/links/") || path.starts_with("/v1/notices/") || path == "/v1/privacy" || path == "/v1/privacy/requests" {
         links::handle(&local.app, req, now).await
-    } else if path.starts_with("/v1/admin/") {
+    } else if path.starts_with("/v1/admin/") || path == "/v1/breaches" || path.starts_with("/v1/breaches/") {
         operator::handle(&local.app, req, now).await
     } else if path == "/healthz" {
         respond::health(&local.app.store).await

@@ -1,14 +1,14 @@
 //! The composition of a running zgoda: clients, configuration and keys, built once per cold start
 //! and shared by every request.
 
-use zgoda_aws::{Clients, Config, DynamoStore, SesTransport};
+use zgoda_aws::{Clients, Config, DynamoStore, SesTransport, SqsQueue};
 
 use crate::mailer::TemplatedMailer;
 
 pub use zgoda_domain::Zgoda;
 
-/// zgoda on AWS: DynamoDB for storage, SES (through the templates) for mail.
-pub type App = Zgoda<DynamoStore, TemplatedMailer<SesTransport>>;
+/// zgoda on AWS: DynamoDB for storage, SES (through the templates) for mail, SQS for fan-out.
+pub type App = Zgoda<DynamoStore, TemplatedMailer<SesTransport>, SqsQueue>;
 
 /// Builds the app from configuration; fails when the keys cannot be loaded.
 pub async fn build(config: &Config, clients: &Clients) -> Result<App, String> {
@@ -17,6 +17,7 @@ pub async fn build(config: &Config, clients: &Clients) -> Result<App, String> {
     Ok(Zgoda {
         store: DynamoStore::new(clients.dynamodb.clone(), config.table.clone()),
         mailer: TemplatedMailer::new(transport, config.sender.clone()),
+        queue: SqsQueue::new(clients.sqs.clone(), config.queue_url.clone()),
         keys,
         settings: config.settings.clone(),
     })

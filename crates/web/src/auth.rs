@@ -14,7 +14,7 @@ use crate::request::{header, path_and_query};
 #[derive(Debug, Clone)]
 pub struct Operator(pub String);
 
-pub async fn authenticate<S: Guards, M>(app: &Zgoda<S, M>, req: &Request, now: Time) -> Result<Operator, ApiError> {
+pub async fn authenticate<S: Guards, M, Q>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Result<Operator, ApiError> {
     let body = crate::body::bytes(req)?;
     let signed = operator_sig::verify(
         &app.keys.operators,

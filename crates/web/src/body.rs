@@ -146,17 +146,13 @@ pub fn json<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError
     }
     serde_json::from_slice(body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => {
-            zgoda_domain::Error::Validation(vec![FieldError::new(data_error_field(&e.to_string()), "invalid")]).into()
+            zgoda_domain::Error::Validation(vec![FieldError::new(serde_field(&e.to_string()), "invalid")]).into()
         }
         _ => ApiError::MalformedBody("invalid JSON"),
     })
 }
 
-/// serde names the offending field in its message (`unknown field `x``, `missing field `y``);
-/// the field, not the message, goes back to the client.
-fn data_error_field(message: &str) -> String {
-    message.split('`').nth(1).filter(|f| f.len() <= 64).unwrap_or("body").to_owned()
-}
+pub use zgoda_domain::serde_field;
 
 #[cfg(test)]
 mod tests {

@@ -30,7 +30,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Domain(e) => match e {
-                Error::FormNotFound | Error::SubjectNotFound => StatusCode::NOT_FOUND,
+                Error::FormNotFound | Error::SubjectNotFound | Error::BreachNotFound | Error::EscalationNotFound | Error::NoticeNotFound => {
+                    StatusCode::NOT_FOUND
+                }
+                Error::IdempotencyConflict | Error::IdempotencyInProgress => StatusCode::CONFLICT,
                 Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 Error::StaleNotice | Error::NoticeVersionExists => StatusCode::CONFLICT,
                 Error::InvalidLink => StatusCode::BAD_REQUEST,
@@ -53,6 +56,11 @@ impl ApiError {
             ApiError::Domain(e) => match e {
                 Error::FormNotFound => "form_not_found",
                 Error::SubjectNotFound => "subject_not_found",
+                Error::BreachNotFound => "breach_not_found",
+                Error::EscalationNotFound => "escalation_not_found",
+                Error::NoticeNotFound => "notice_not_found",
+                Error::IdempotencyConflict => "idempotency_conflict",
+                Error::IdempotencyInProgress => "idempotency_in_progress",
                 Error::Validation(_) => "validation_failed",
                 Error::StaleNotice => "stale_notice",
                 Error::NoticeVersionExists => "notice_version_exists",

@@ -64,6 +64,35 @@ pub fn render_message(m: &Message) -> Rendered {
                 reply_to: None,
             }
         }
+        Message::BreachNotice { to, lang, breach_id, nature, likely_consequences, measures, advice, contact } => {
+            let lang = *lang;
+            let ctx = json!({
+                "breach_id": breach_id, "nature": nature, "consequences": likely_consequences, "measures": measures, "advice": advice,
+                "contact": {"name": contact.name, "email": contact.email.as_str(), "phone": contact.phone},
+            });
+            Rendered {
+                to: to.clone(),
+                subject: text(lang, "breach.subject", &[]),
+                lang,
+                text: render("mail/breach_notice.txt", lang, ctx.clone()),
+                html: render("mail/breach_notice.html", lang, ctx),
+                reply_to: Some(contact.email.clone()),
+            }
+        }
+        Message::DeadlineReminder { to, lang, breach_id, title, which, deadline } => {
+            let lang = *lang;
+            let deadline = zgoda_domain::proof::format_time(deadline);
+            let args = [("title", title.as_str()), ("id", breach_id.as_str()), ("deadline", deadline.as_str())];
+            let ctx = json!({"which": which, "body": text(lang, "reminder.body", &args), "how": text(lang, "reminder.how", &args)});
+            Rendered {
+                to: to.clone(),
+                subject: text(lang, &format!("reminder.subject_{which}"), &[]),
+                lang,
+                text: render("mail/deadline_reminder.txt", lang, ctx.clone()),
+                html: render("mail/deadline_reminder.html", lang, ctx),
+                reply_to: None,
+            }
+        }
         Message::NoDataHeld { to, lang } => Rendered {
             to: to.clone(),
             subject: text(*lang, "nodata_subject", &[]),

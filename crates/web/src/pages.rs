@@ -31,6 +31,11 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("link_done.html", include_str!("../templates/link_done.html")),
         ("link_error.html", include_str!("../templates/link_error.html")),
         ("privacy.html", include_str!("../templates/privacy.html")),
+        ("notice.html", include_str!("../templates/notice.html")),
+        ("mail/breach_notice.txt", include_str!("../templates/mail/breach_notice.txt")),
+        ("mail/breach_notice.html", include_str!("../templates/mail/breach_notice.html")),
+        ("mail/deadline_reminder.txt", include_str!("../templates/mail/deadline_reminder.txt")),
+        ("mail/deadline_reminder.html", include_str!("../templates/mail/deadline_reminder.html")),
     ] {
         env.add_template(name, source).expect("templates compile");
     }

@@ -39,6 +39,14 @@ pub fn html_posting_form(status: StatusCode, page: String) -> Response<Body> {
     r
 }
 
+/// A Markdown document (the breach report draft).
+pub fn markdown(text: String) -> Response<Body> {
+    let mut r = Response::new(Body::Text(text));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/markdown; charset=utf-8"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
 /// `303 See Other` to a target that came from configuration, never from the request.
 pub fn see_other(location: &str) -> Response<Body> {
     let mut r = Response::new(Body::Empty);

@@ -8,17 +8,18 @@ use zgoda_domain::ids::FormId;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::mail::Mailer;
 use zgoda_domain::service::{Origin, ReceiptStatus};
-use zgoda_domain::store::{Store, StoredForm};
+use zgoda_domain::store::{Store, StoredForm, WorkQueue};
 use zgoda_domain::{Error, Time, Zgoda};
 use zgoda_web::body::{self, Encoding};
 use zgoda_web::request::{self, segments};
 use zgoda_web::{ApiError, respond};
 
 /// Routes one request. `now` is the request's time, read once by the caller.
-pub async fn handle<S, M>(app: &Zgoda<S, M>, req: Request, now: Time) -> Response<Body>
+pub async fn handle<S, M, Q>(app: &Zgoda<S, M, Q>, req: Request, now: Time) -> Response<Body>
 where
     S: Store,
     M: Mailer,
+    Q: WorkQueue,
 {
     let segs = segments(&req);
     match (req.method().clone(), segs.as_slice()) {
@@ -31,7 +32,7 @@ where
     }
 }
 
-async fn load_form<S: Store, M: Mailer>(app: &Zgoda<S, M>, id: &str) -> Result<StoredForm, ApiError> {
+async fn load_form<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, id: &str) -> Result<StoredForm, ApiError> {
     let id = FormId::parse(id).ok_or(Error::FormNotFound)?;
     Ok(app.form(&id).await?)
 }
@@ -44,7 +45,7 @@ fn allow_origin(resp: &mut Response<Body>, origin: &str) {
     resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
 }
 
-async fn preflight<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request, id: &str) -> Response<Body> {
+async fn preflight<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, id: &str) -> Response<Body> {
     let form = match load_form(app, id).await {
         Ok(f) => f.form,
         Err(e) => return e.to_json_response(),
@@ -63,10 +64,11 @@ async fn preflight<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request, id: &s
     }
 }
 
-async fn submit<S, M>(app: &Zgoda<S, M>, req: &Request, id: &str, now: Time) -> Response<Body>
+async fn submit<S, M, Q>(app: &Zgoda<S, M, Q>, req: &Request, id: &str, now: Time) -> Response<Body>
 where
     S: Store,
     M: Mailer,
+    Q: WorkQueue,
 {
     let lang_hint = request::accept_language(req);
     let json_client = request::wants_json(req) || body::encoding(req) == Some(Encoding::Json);
@@ -119,7 +121,7 @@ where
     resp
 }
 
-async fn thanks<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request, id: &str) -> Response<Body> {
+async fn thanks<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, id: &str) -> Response<Body> {
     let query_lang = request::query_param(req, "lang").and_then(|l| l.parse().ok());
     let fallback = query_lang.or(request::accept_language(req)).unwrap_or(Lang::Pl);
     match load_form(app, id).await {

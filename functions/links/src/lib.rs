@@ -9,14 +9,14 @@ use zgoda_domain::email::EmailAddress;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
 use zgoda_domain::mail::Mailer;
-use zgoda_domain::store::{PrivacyRequestKind, Store};
+use zgoda_domain::store::{PrivacyRequestKind, Store, WorkQueue};
 use zgoda_domain::{Error, FieldError, Time, Zgoda};
 use zgoda_web::body::{self, Encoding};
 use zgoda_web::pages::{render, text};
 use zgoda_web::request::{self, segments};
 use zgoda_web::{ApiError, respond};
 
-pub async fn handle<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: Request, now: Time) -> Response<Body> {
+pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: Request, now: Time) -> Response<Body> {
     let segs = segments(&req);
     match (req.method().clone(), segs.as_slice()) {
         (Method::GET | Method::HEAD, ["v1", "links", token]) => link_page(app, &req, token, now).await,
@@ -25,6 +25,7 @@ pub async fn handle<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: Request, now: T
         (Method::GET | Method::HEAD, ["v1", "privacy"]) => privacy_page(app, &req),
         (Method::POST, ["v1", "privacy", "requests"]) => privacy_request(app, &req, now).await,
         (_, ["v1", "privacy"] | ["v1", "privacy", "requests"]) => ApiError::MethodNotAllowed.to_json_response(),
+        (Method::GET | Method::HEAD, ["v1", "notices", id]) => public_notice(app, &req, id).await,
         (Method::GET, ["healthz"]) => respond::health(&app.store).await,
         _ => ApiError::NotFound.to_json_response(),
     }
@@ -51,7 +52,7 @@ fn link_error(err: ApiError, lang: Lang) -> Response<Body> {
     respond::html(err.status(), page)
 }
 
-async fn link_page<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request, token: &str, now: Time) -> Response<Body> {
+async fn link_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, token: &str, now: Time) -> Response<Body> {
     let preview = match app.preview_link(token, now).await {
         Ok(p) => p,
         Err(e) => return link_error(e.into(), page_lang(req, None)),
@@ -81,7 +82,7 @@ async fn link_body(req: &Request) -> Result<bool, ApiError> {
     Ok(pairs.iter().any(|(k, v)| k == "renew" && v == "1"))
 }
 
-async fn link_post<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request, token: &str, now: Time) -> Response<Body> {
+async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, token: &str, now: Time) -> Response<Body> {
     let fallback = page_lang(req, None);
     let renew = match link_body(req).await {
         Ok(r) => r,
@@ -123,20 +124,35 @@ fn attachment(export: &Value, now: Time) -> Response<Body> {
     resp
 }
 
-fn privacy_page<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request) -> Response<Body> {
+/// An Art. 34(3)(c) public communication.
+async fn public_notice<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, id: &str) -> Response<Body> {
+    let lang = page_lang(req, None);
+    match app.public_notice(id).await {
+        Ok(notice) => {
+            let advice = notice.messages.get(&lang).or_else(|| notice.messages.values().next()).cloned().unwrap_or_default();
+            let mut page = respond::html(StatusCode::OK, render("notice.html", lang, json!({"notice": notice, "advice": advice})));
+            // A public notice is meant to be found.
+            page.headers_mut().remove("x-robots-tag");
+            page
+        }
+        Err(e) => zgoda_web::pages::error(&e.into(), lang),
+    }
+}
+
+fn privacy_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request) -> Response<Body> {
     let lang = page_lang(req, None);
     let action = format!("{}/v1/privacy/requests", app.settings.public_url.trim_end_matches('/'));
     respond::html_posting_form(StatusCode::OK, render("privacy.html", lang, json!({ "action": action })))
 }
 
 /// The origins allowed to post privacy requests: zgoda's own page, plus any configured.
-fn privacy_origin_allowed<S, M>(app: &Zgoda<S, M>, origin: &str) -> bool {
+fn privacy_origin_allowed<S, M, Q>(app: &Zgoda<S, M, Q>, origin: &str) -> bool {
     let origin = origin.trim_end_matches('/').to_ascii_lowercase();
     let own = app.settings.public_url.trim_end_matches('/').to_ascii_lowercase();
     origin == own || app.settings.privacy_origins.contains(&origin)
 }
 
-async fn privacy_request<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request, now: Time) -> Response<Body> {
+async fn privacy_request<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Response<Body> {
     let json_client = request::wants_json(req) || body::encoding(req) == Some(Encoding::Json);
     let lang_hint = page_lang(req, None);
     let result = async {

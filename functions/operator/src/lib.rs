@@ -6,18 +6,20 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zgoda_domain::email::EmailAddress;
+use zgoda_domain::breach::{BreachInput, TimelineInput};
 use zgoda_domain::form::FormInput;
+use zgoda_domain::lang::Lang;
 use zgoda_domain::ids::{FormId, PurposeId};
 use zgoda_domain::links::LinkOutcome;
 use zgoda_domain::mail::Mailer;
-use zgoda_domain::store::{Store, StoredForm};
+use zgoda_domain::store::{Store, StoredForm, WorkQueue};
 use zgoda_domain::token::LinkAction;
 use zgoda_domain::{Error, FieldError, Time, Zgoda};
 use zgoda_web::auth::authenticate;
 use zgoda_web::request::{self, segments};
 use zgoda_web::{ApiError, body, respond};
 
-pub async fn handle<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: Request, now: Time) -> Response<Body> {
+pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: Request, now: Time) -> Response<Body> {
     if segments(&req).as_slice() == ["healthz"] {
         return respond::health(&app.store).await;
     }
@@ -27,7 +29,7 @@ pub async fn handle<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: Request, now: T
     }
 }
 
-async fn route<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request, now: Time) -> Result<Response<Body>, ApiError> {
+async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Result<Response<Body>, ApiError> {
     // Authenticate before routing, so an unsigned caller learns nothing about which routes exist.
     let operator = authenticate(app, req, now).await?;
     let segs = segments(req);
@@ -104,12 +106,45 @@ async fn route<S: Store, M: Mailer>(app: &Zgoda<S, M>, req: &Request, now: Time)
             tracing::info!(operator = %operator.0, action = action.as_str(), "link issued");
             (StatusCode::OK, json!(link))
         }
+        (Method::POST, ["v1", "breaches"]) => {
+            let raw: Value = body::json(req)?;
+            let input: BreachInput = serde_json::from_value(raw.clone()).map_err(|e| Error::field(body::serde_field(&e.to_string()), "invalid"))?;
+            (StatusCode::CREATED, app.register_breach(input, &raw, &operator.0, now).await?)
+        }
+        (Method::GET, ["v1", "breaches"]) => (StatusCode::OK, app.breaches(now).await?),
+        (Method::GET, ["v1", "breaches", id]) => (StatusCode::OK, app.breach(id, now).await?),
+        (Method::POST, ["v1", "breaches", id, "events"]) => {
+            let input: TimelineInput = body::json(req)?;
+            (StatusCode::CREATED, json!(app.add_timeline(id, input, &operator.0, now).await?))
+        }
+        (Method::POST, ["v1", "breaches", id, "escalations"]) => {
+            let key = request::header(req, "idempotency-key").unwrap_or("").trim().to_owned();
+            let raw: Value = body::json(req)?;
+            (StatusCode::ACCEPTED, app.escalate(id, &key, &raw, &operator.0, now).await?)
+        }
+        (Method::GET, ["v1", "breaches", id, "escalations", escalation]) => (StatusCode::OK, app.escalation_progress(id, escalation).await?),
+        (Method::GET, ["v1", "breaches", id, "report"]) => {
+            let lang = match request::query_param(req, "lang").as_deref() {
+                None => Lang::Pl,
+                Some(l) => l.parse().map_err(|_| Error::field("lang", "invalid"))?,
+            };
+            let report = app.report(id, lang, now).await?;
+            return match request::query_param(req, "format").as_deref() {
+                None | Some("md") => Ok(respond::markdown(report.to_markdown())),
+                Some("json") => Ok(respond::json(StatusCode::OK, &json!(report))),
+                Some(_) => Err(Error::field("format", "invalid").into()),
+            };
+        }
         (
             _,
             ["v1", "admin", "forms", _]
             | ["v1", "admin", "subjects", "lookup" | "erase"]
             | ["v1", "admin", "audiences", _]
-            | ["v1", "admin", "links"],
+            | ["v1", "admin", "links"]
+            | ["v1", "breaches"]
+            | ["v1", "breaches", _]
+            | ["v1", "breaches", _, "events" | "escalations" | "report"]
+            | ["v1", "breaches", _, "escalations", _],
         ) => {
             return Err(ApiError::MethodNotAllowed);
         }

@@ -1,0 +1,421 @@
+//! The breach register, escalations and their outbox on the one table. Records and timeline
+//! entries are stored as JSON text so their sealed bytes come back exactly as written.
+//!
+//! | pk                         | sk                  | what                                     |
+//! |----------------------------|---------------------|------------------------------------------|
+//! | `BREACH#<id>`              | `RECORD`            | the registration; `gsi1`: `BREACHES`     |
+//! | `BREACH#<id>`              | `HEAD`              | timeline chain head                      |
+//! | `BREACH#<id>`              | `EVENT#<ulid>`      | a sealed timeline entry                  |
+//! | `BREACH#<id>`              | `ESCALATION#<id>`   | an escalation and its counters           |
+//! | `OUTBOX#<esc>#<shard>`     | `R#<sid>`           | one recipient (16 shards by subject id)  |
+//! | `IDEMPOTENCY#<key>`        | `RECORD`            | Powertools-style idempotency record      |
+//! | `PUBLICNOTICE#<id>`        | `NOTICE`            | an Art. 34(3)(c) public communication    |
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
+use futures_util::{stream, StreamExt, TryStreamExt};
+use zgoda_domain::breach::{Breach, TimelineEvent};
+use zgoda_domain::email::EmailAddress;
+use zgoda_domain::ids::{FormId, PurposeId, SubjectId};
+use zgoda_domain::proof::format_time;
+use zgoda_domain::store::{
+    AppendError, BreachRecord, BreachStore, Claim, Contact, Delivery, EscalationRecord, IdempotencyStart, Job, Profile, PublicNotice, Recipient,
+    StoreError,
+};
+use zgoda_domain::Time;
+
+use crate::dynamo::{condition_failed, condition_failed_at, corrupt, keyed, put, subject_pk, unavailable, DynamoStore, ProfileItem};
+use crate::item::{get_s, n, s, Item};
+use crate::table::{GSI, GSI_PARTITION_KEY, GSI_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+
+/// Outbox writes in flight at once: enough to keep DynamoDB busy, few enough for one Lambda.
+const WRITE_CONCURRENCY: usize = 16;
+
+fn breach_pk(id: &str) -> String {
+    format!("BREACH#{id}")
+}
+
+fn outbox_key(job_escalation: &str, subject: &SubjectId) -> (String, String) {
+    // One partition takes about 1,000 writes a second; 16 shards keep a large fan-out below that.
+    let shard = &subject.as_str()[..1];
+    (format!("OUTBOX#{job_escalation}#{shard}"), format!("R#{subject}"))
+}
+
+fn parse_time(item: &Item, name: &str) -> Option<Time> {
+    get_s(item, name).and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc())
+}
+
+fn number(item: &Item, name: &str) -> u64 {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+impl DynamoStore {
+    fn escalation_from(item: &Item) -> Result<EscalationRecord, StoreError> {
+        let mut e: EscalationRecord = serde_json::from_str(get_s(item, "escalation").unwrap_or("")).map_err(|e| corrupt("escalation", e))?;
+        e.sent = number(item, "sent");
+        e.failed = number(item, "failed");
+        if let Some(t) = parse_time(item, "last_update_at") {
+            e.last_update_at = t;
+        }
+        Ok(e)
+    }
+}
+
+impl BreachStore for DynamoStore {
+    async fn create_breach(&self, breach: &Breach, first: &TimelineEvent) -> Result<(), StoreError> {
+        let pk = breach_pk(&breach.id);
+        let t = self.table();
+        let mut record = keyed(pk.clone(), "RECORD".into(), Item::from([("breach".to_owned(), s(serde_json::to_string(breach).expect("serializes")))]));
+        record.insert(GSI_PARTITION_KEY.into(), s("BREACHES"));
+        record.insert(GSI_SORT_KEY.into(), s(format!("{}#{}", format_time(&breach.aware_at), breach.id)));
+        let head = keyed(pk.clone(), "HEAD".into(), Item::from([("seq".to_owned(), n(first.seq)), ("hash".to_owned(), s(first.chain_hash()))]));
+        let writes = vec![put(t, record, Some("attribute_not_exists(pk)")), put(t, head, None), put(t, event_item(&pk, first), Some("attribute_not_exists(pk)"))];
+        self.client().transact_write_items().set_transact_items(Some(writes)).send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn load_breach(&self, id: &str) -> Result<Option<BreachRecord>, StoreError> {
+        let items = self.partition(&breach_pk(id)).await?;
+        let mut breach = None;
+        let mut head = (0, zgoda_domain::proof::GENESIS_HASH.to_owned());
+        let mut timeline = Vec::new();
+        let mut escalations = Vec::new();
+        for item in &items {
+            match get_s(item, SORT_KEY).unwrap_or("") {
+                "RECORD" => breach = Some(serde_json::from_str::<Breach>(get_s(item, "breach").unwrap_or("")).map_err(|e| corrupt("breach", e))?),
+                "HEAD" => head = (number(item, "seq"), get_s(item, "hash").unwrap_or("").to_owned()),
+                sk if sk.starts_with("EVENT#") => {
+                    timeline.push(serde_json::from_str::<TimelineEvent>(get_s(item, "event").unwrap_or("")).map_err(|e| corrupt("timeline", e))?)
+                }
+                sk if sk.starts_with("ESCALATION#") => escalations.push(Self::escalation_from(item)?),
+                _ => {}
+            }
+        }
+        timeline.sort_by_key(|e| e.seq);
+        escalations.sort_by_key(|e| e.started_at);
+        Ok(breach.map(|breach| BreachRecord { breach, timeline, head, escalations }))
+    }
+
+    async fn list_breaches(&self) -> Result<Vec<BreachRecord>, StoreError> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(GSI)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", GSI_PARTITION_KEY)
+                .expression_attribute_values(":pk", s("BREACHES"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            ids.extend(out.items().iter().filter_map(|i| get_s(i, PARTITION_KEY)?.strip_prefix("BREACH#").map(str::to_owned)));
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = self.load_breach(&id).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn append_timeline(&self, expected: (u64, String), event: &TimelineEvent) -> Result<(), AppendError> {
+        let pk = breach_pk(&event.breach_id);
+        let t = self.table();
+        let head = Put::builder()
+            .table_name(t)
+            .set_item(Some(keyed(pk.clone(), "HEAD".into(), Item::from([("seq".to_owned(), n(event.seq)), ("hash".to_owned(), s(event.chain_hash()))]))))
+            .condition_expression("#seq = :seq AND #hash = :hash")
+            .expression_attribute_names("#seq", "seq")
+            .expression_attribute_names("#hash", "hash")
+            .expression_attribute_values(":seq", n(expected.0))
+            .expression_attribute_values(":hash", s(&expected.1))
+            .build()
+            .expect("complete");
+        let writes = vec![TransactWriteItem::builder().put(head).build(), put(t, event_item(&pk, event), Some("attribute_not_exists(pk)"))];
+        match self.client().transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed_at(&e, 0) => Err(AppendError::Conflict),
+            Err(e) => Err(AppendError::Store(unavailable(e))),
+        }
+    }
+
+    async fn begin_idempotent(&self, key: &str, request_hash: &str, now: Time, lease_until: Time) -> Result<IdempotencyStart, StoreError> {
+        let pk = format!("IDEMPOTENCY#{key}");
+        let result = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(keyed(pk.clone(), "RECORD".into(), Item::from([
+                ("status".to_owned(), s("in_progress")),
+                ("request_hash".to_owned(), s(request_hash)),
+                ("lease_until".to_owned(), n(lease_until.timestamp())),
+                (TTL_ATTRIBUTE.to_owned(), n(lease_until.timestamp() + 86_400)),
+            ]))))
+            // New, expired, or an abandoned in-progress run of the same request (its lease ran out).
+            .condition_expression("attribute_not_exists(pk) OR #ttl < :now OR (#status = :progress AND lease_until < :now AND request_hash = :hash)")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":progress", s("in_progress"))
+            .expression_attribute_values(":hash", s(request_hash))
+            .send()
+            .await;
+        match result {
+            Ok(_) => return Ok(IdempotencyStart::Started),
+            Err(e) if condition_failed(&e) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        let item = self.get(&pk, "RECORD").await?.ok_or_else(|| corrupt("idempotency", "vanished"))?;
+        if get_s(&item, "request_hash") != Some(request_hash) {
+            return Ok(IdempotencyStart::Mismatch);
+        }
+        match get_s(&item, "status") {
+            Some("completed") => {
+                let answer = serde_json::from_str(get_s(&item, "response").unwrap_or("null")).map_err(|e| corrupt("idempotency", e))?;
+                Ok(IdempotencyStart::Completed(answer))
+            }
+            _ => Ok(IdempotencyStart::InProgress),
+        }
+    }
+
+    async fn finish_idempotent(&self, key: &str, response: &serde_json::Value, expires_at: Time) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .key(PARTITION_KEY, s(format!("IDEMPOTENCY#{key}")))
+            .key(SORT_KEY, s("RECORD"))
+            .update_expression("SET #status = :done, response = :r, #ttl = :ttl")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":done", s("completed"))
+            .expression_attribute_values(":r", s(response.to_string()))
+            .expression_attribute_values(":ttl", n(expires_at.timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn create_escalation(&self, e: &EscalationRecord, recipients: &[Recipient], notice: Option<&PublicNotice>) -> Result<(), StoreError> {
+        let item = keyed(breach_pk(&e.breach_id), format!("ESCALATION#{}", e.escalation_id), Item::from([
+            ("escalation".to_owned(), s(serde_json::to_string(e).expect("serializes"))),
+            ("sent".to_owned(), n(0)),
+            ("failed".to_owned(), n(0)),
+            ("last_update_at".to_owned(), s(format_time(&e.last_update_at))),
+        ]));
+        self.put_once(item).await?;
+        if let Some(notice) = notice {
+            let item = keyed(format!("PUBLICNOTICE#{}", notice.public_id), "NOTICE".into(), Item::from([("notice".to_owned(), s(serde_json::to_string(notice).expect("serializes")))]));
+            self.put_once(item).await?;
+        }
+        let items: Vec<Item> = recipients
+            .iter()
+            .map(|r| {
+                let (pk, sk) = outbox_key(&e.escalation_id, &r.subject);
+                keyed(pk, sk, Item::from([
+                    ("breach_id".to_owned(), s(&e.breach_id)),
+                    ("email".to_owned(), s(r.email.as_str())),
+                    ("lang".to_owned(), s(r.lang.code())),
+                    ("status".to_owned(), s("pending")),
+                ]))
+            })
+            .collect();
+        stream::iter(items)
+            .map(|item| {
+                let this = self.clone();
+                async move { this.put_once(item).await }
+            })
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn claim(&self, job: &Job, now: Time, lease_until: Time) -> Result<Claim, StoreError> {
+        let (pk, sk) = outbox_key(&job.escalation_id, &job.subject);
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(PARTITION_KEY, s(&pk))
+            .key(SORT_KEY, s(&sk))
+            .update_expression("SET #status = :sending, lease_until = :lease ADD attempts :one")
+            .condition_expression("#status = :pending OR (#status = :sending AND lease_until < :now)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":lease", n(lease_until.timestamp()))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                let email = get_s(&item, "email").and_then(|e| EmailAddress::parse(e).ok()).ok_or_else(|| corrupt("outbox", "no address"))?;
+                let lang = get_s(&item, "lang").and_then(|l| l.parse().ok()).unwrap_or(zgoda_domain::lang::Lang::Pl);
+                Ok(Claim::Claimed(Recipient { subject: job.subject.clone(), email, lang }))
+            }
+            Err(e) if condition_failed(&e) => match self.get(&pk, &sk).await?.as_ref().and_then(|i| get_s(i, "status").map(str::to_owned)).as_deref() {
+                Some("sending") => Ok(Claim::Busy),
+                _ => Ok(Claim::Finished),
+            },
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn finish_recipient(&self, job: &Job, delivery: &Delivery, now: Time) -> Result<(), StoreError> {
+        let (pk, sk) = outbox_key(&job.escalation_id, &job.subject);
+        let (status, counter, detail_name, detail) = match delivery {
+            Delivery::Sent { message_id } => ("sent", "sent", "message_id", message_id.as_str()),
+            Delivery::Failed { reason } => ("failed", "failed", "reason", reason.as_str()),
+        };
+        // The address is needed only until the notice is out (Art. 5(1)(c)).
+        let outbox = Update::builder()
+            .table_name(self.table())
+            .key(PARTITION_KEY, s(&pk))
+            .key(SORT_KEY, s(&sk))
+            .update_expression("SET #status = :status, #detail = :detail, finished_at = :now REMOVE email, lease_until")
+            .condition_expression("#status = :sending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#detail", detail_name)
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":detail", s(detail))
+            .expression_attribute_values(":now", s(format_time(&now)))
+            .expression_attribute_values(":sending", s("sending"))
+            .build()
+            .expect("complete");
+        let counters = Update::builder()
+            .table_name(self.table())
+            .key(PARTITION_KEY, s(breach_pk(&job.breach_id)))
+            .key(SORT_KEY, s(format!("ESCALATION#{}", job.escalation_id)))
+            .update_expression("ADD #counter :one SET last_update_at = :now")
+            .expression_attribute_names("#counter", counter)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(format_time(&now)))
+            .build()
+            .expect("complete");
+        let writes = vec![TransactWriteItem::builder().update(outbox).build(), TransactWriteItem::builder().update(counters).build()];
+        match self.client().transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed_at(&e, 0) => {
+                tracing::warn!(escalation = %job.escalation_id, subject = %job.subject, "recipient was finished by another worker");
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn release(&self, job: &Job) -> Result<(), StoreError> {
+        let (pk, sk) = outbox_key(&job.escalation_id, &job.subject);
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(PARTITION_KEY, s(pk))
+            .key(SORT_KEY, s(sk))
+            .update_expression("SET #status = :pending REMOVE lease_until")
+            .condition_expression("#status = :sending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":sending", s("sending"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn subjects_collected(&self, form: &FormId, from: Option<Time>, to: Option<Time>, purposes: &[PurposeId]) -> Result<Vec<SubjectId>, StoreError> {
+        let low = from.map(|f| format_time(&f)).unwrap_or_default();
+        // Sort keys are `<time>#<sid>`; `~` sorts after every character used in them.
+        let high = to.map(|t| format!("{}#~", format_time(&t))).unwrap_or_else(|| "~".into());
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(GSI)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+                .expression_attribute_names("#pk", GSI_PARTITION_KEY)
+                .expression_attribute_names("#sk", GSI_SORT_KEY)
+                .expression_attribute_values(":pk", s(format!("FORM#{form}#EVENTS")))
+                .expression_attribute_values(":low", s(low.clone()))
+                .expression_attribute_values(":high", s(high.clone()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items() {
+                let purpose_ok = purposes.is_empty() || get_s(item, "purpose").is_some_and(|p| purposes.iter().any(|x| x.as_str() == p));
+                if let (true, Some(sid)) = (purpose_ok, get_s(item, "subject_id").and_then(SubjectId::parse)) {
+                    out.push(sid);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    async fn contacts(&self, subjects: &[SubjectId]) -> Result<HashMap<SubjectId, Contact>, StoreError> {
+        let mut found: HashMap<SubjectId, Contact> = HashMap::new();
+        for chunk in subjects.chunks(50) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .flat_map(|sid| ["PROFILE", "SUPPRESSED"].map(|sk| Item::from([(PARTITION_KEY.to_owned(), s(subject_pk(sid))), (SORT_KEY.to_owned(), s(sk))])))
+                .collect();
+            let mut pending = Some(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().expect("keys set"));
+            while let Some(request) = pending.take() {
+                let out = self.client().batch_get_item().request_items(self.table(), request).send().await.map_err(unavailable)?;
+                for item in out.responses.unwrap_or_default().remove(self.table()).unwrap_or_default() {
+                    let Some(sid) = get_s(&item, PARTITION_KEY).and_then(|p| p.strip_prefix("SUBJECT#")).and_then(SubjectId::parse) else { continue };
+                    let entry = found.entry(sid).or_default();
+                    match get_s(&item, SORT_KEY) {
+                        Some("SUPPRESSED") => entry.suppressed = true,
+                        Some("PROFILE") => {
+                            if let Ok(p) = crate::item::from_item::<ProfileItem>(&item) {
+                                entry.profile = Some(Profile { email: p.email, lang: p.lang, updated_at: p.updated_at });
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(self.table())).filter(|k| !k.keys().is_empty());
+            }
+        }
+        Ok(found)
+    }
+
+    async fn public_notice(&self, public_id: &str) -> Result<Option<PublicNotice>, StoreError> {
+        let Some(item) = self.get(&format!("PUBLICNOTICE#{public_id}"), "NOTICE").await? else { return Ok(None) };
+        serde_json::from_str(get_s(&item, "notice").unwrap_or("")).map(Some).map_err(|e| corrupt("notice", e))
+    }
+}
+
+fn event_item(pk: &str, e: &TimelineEvent) -> Item {
+    keyed(pk.to_owned(), format!("EVENT#{}", e.event_id), Item::from([
+        ("seq".to_owned(), n(e.seq)),
+        ("type".to_owned(), s(serde_json::to_value(e.kind).expect("serializes").as_str().unwrap_or(""))),
+        ("event".to_owned(), s(serde_json::to_string(e).expect("serializes"))),
+    ]))
+}

@@ -1,0 +1,88 @@
+//! Notifier work on SQS: one message per recipient, sent in batches of ten.
+
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::Client;
+use futures_util::{stream, StreamExt, TryStreamExt};
+use zgoda_domain::store::{Job, StoreError, WorkQueue};
+
+/// SendMessageBatch calls in flight at once.
+const SEND_CONCURRENCY: usize = 8;
+
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        Self { client, url: url.into() }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn send_batch(&self, jobs: &[Job]) -> Result<(), StoreError> {
+        let mut entries: Vec<SendMessageBatchRequestEntry> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| {
+                SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(serde_json::to_string(j).expect("serializes")).build().expect("complete")
+            })
+            .collect();
+        // SQS may accept a batch in part; the rest is sent again, twice at most.
+        for _ in 0..3 {
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries.clone()))
+                .send()
+                .await
+                .map_err(|e| StoreError::Unavailable(crate::describe(&e)))?;
+            let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
+            if failed.is_empty() {
+                return Ok(());
+            }
+            entries.retain(|e| failed.contains(&e.id()));
+        }
+        Err(StoreError::Unavailable(format!("{} messages were not accepted by the queue", entries.len())))
+    }
+}
+
+impl WorkQueue for SqsQueue {
+    async fn enqueue(&self, jobs: &[Job]) -> Result<(), StoreError> {
+        // Owned chunks and a cloned client keep the futures free of borrowed lifetimes (and Send).
+        let chunks: Vec<Vec<Job>> = jobs.chunks(10).map(<[Job]>::to_vec).collect();
+        stream::iter(chunks)
+            .map(|chunk| {
+                let this = self.clone();
+                async move { this.send_batch(&chunk).await }
+            })
+            .buffer_unordered(SEND_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+}
+
+/// Creates the work queue and its dead-letter queue (redrive after `max_receives`), idempotently.
+/// Returns the work queue's URL.
+pub async fn ensure_queues(client: &Client, name: &str, visibility_secs: u32, max_receives: u32) -> Result<String, String> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let dlq = client.create_queue().queue_name(format!("{name}-dlq")).send().await.map_err(|e| crate::describe(&e))?;
+    let dlq_url = dlq.queue_url().unwrap_or_default().to_owned();
+    let attrs = client.get_queue_attributes().queue_url(&dlq_url).attribute_names(QueueAttributeName::QueueArn).send().await.map_err(|e| crate::describe(&e))?;
+    let dlq_arn = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string()}).to_string();
+    let queue = client
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility_secs.to_string())
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .send()
+        .await
+        .map_err(|e| crate::describe(&e))?;
+    Ok(queue.queue_url().unwrap_or_default().to_owned())
+}

@@ -1,0 +1,257 @@
+//! ENISA (2013) breach severity: SE = DPC × EI + CB, in exact integer arithmetic.
+//!
+//! Every input is a multiple of 1/100 (DPC) or 1/4 (EI, CB), so SE × 400 is an integer and band
+//! boundaries compare exactly. An input given as `"unknown"` or as a range `[lo, hi]` is resolved
+//! to the value giving the highest band (EDPB: in doubt, the higher level); since SE grows with
+//! every input, that is the top of the range (or of the input's scale).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::FieldError;
+
+/// Scale: SE × 400 is exact for DPC in hundredths and EI/CB in quarters.
+const SCALE: i64 = 400;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Band {
+    Low,
+    Medium,
+    High,
+    VeryHigh,
+}
+
+impl Band {
+    fn of(se_400: i64) -> Self {
+        match se_400 {
+            s if s < 2 * SCALE => Band::Low,
+            s if s < 3 * SCALE => Band::Medium,
+            s if s < 4 * SCALE => Band::High,
+            _ => Band::VeryHigh,
+        }
+    }
+}
+
+/// An input as sent: a number, `"unknown"`, or `[lo, hi]`.
+#[derive(Debug, Clone, PartialEq)]
+enum Given {
+    Exact(i64),
+    Unknown,
+    Range(i64, i64),
+}
+
+/// One input's scale, in its own units (hundredths for DPC, quarters for the rest).
+struct Scale {
+    name: &'static str,
+    units: i64,
+    allowed: &'static [i64],
+    min: i64,
+    max: i64,
+}
+
+const DPC: Scale = Scale { name: "dpc", units: 100, allowed: &[], min: 100, max: 400 };
+const EI: Scale = Scale { name: "ei", units: 4, allowed: &[1, 2, 3, 4], min: 1, max: 4 };
+const CIA: [Scale; 3] = [
+    Scale { name: "cb.confidentiality", units: 4, allowed: &[0, 1, 2], min: 0, max: 2 },
+    Scale { name: "cb.integrity", units: 4, allowed: &[0, 1, 2], min: 0, max: 2 },
+    Scale { name: "cb.availability", units: 4, allowed: &[0, 1, 2], min: 0, max: 2 },
+];
+
+impl Scale {
+    /// A JSON number into this scale's units, refusing values off the scale's grid.
+    fn units_of(&self, n: &serde_json::Number) -> Option<i64> {
+        let f = n.as_f64()?;
+        let u = (f * self.units as f64).round();
+        if ((u / self.units as f64) - f).abs() > 1e-9 {
+            return None;
+        }
+        let u = u as i64;
+        let ok = if self.allowed.is_empty() { (self.min..=self.max).contains(&u) } else { self.allowed.contains(&u) };
+        ok.then_some(u)
+    }
+
+    fn parse(&self, v: &Value, errors: &mut Vec<FieldError>) -> Given {
+        let bad = |errors: &mut Vec<FieldError>| {
+            errors.push(FieldError::new(format!("severity_inputs.{}", self.name), "invalid"));
+            Given::Unknown
+        };
+        match v {
+            Value::Number(n) => self.units_of(n).map(Given::Exact).unwrap_or_else(|| bad(errors)),
+            Value::String(s) if s == "unknown" => Given::Unknown,
+            Value::Array(a) if a.len() == 2 => match (a[0].as_number().and_then(|n| self.units_of(n)), a[1].as_number().and_then(|n| self.units_of(n))) {
+                (Some(lo), Some(hi)) if lo <= hi => Given::Range(lo, hi),
+                _ => bad(errors),
+            },
+            _ => bad(errors),
+        }
+    }
+
+    /// The value that gives the highest band, and a note when it had to be chosen.
+    fn resolve(&self, g: &Given, notes: &mut Vec<String>) -> i64 {
+        let show = |u: i64| format_units(u, self.units);
+        match *g {
+            Given::Exact(u) => u,
+            Given::Unknown => {
+                notes.push(format!("{} unknown → {}", self.name, show(self.max)));
+                self.max
+            }
+            Given::Range(lo, hi) => {
+                if lo != hi {
+                    notes.push(format!("{} in [{}, {}] → {}", self.name, show(lo), show(hi), show(hi)));
+                }
+                hi
+            }
+        }
+    }
+}
+
+fn format_units(u: i64, units: i64) -> String {
+    format!("{}", u as f64 / units as f64)
+}
+
+/// Parsed severity inputs, each possibly unknown or a range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeverityInputs {
+    dpc: Given,
+    ei: Given,
+    cia: [Given; 3],
+    malicious: Option<bool>,
+    /// The inputs as sent, kept for the record.
+    pub raw: Value,
+}
+
+/// The computed severity (API.md §4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Severity {
+    pub score: f64,
+    pub band: Band,
+    /// Which rule chose the band: the formula, and any inputs raised because they were unknown.
+    pub rule: String,
+}
+
+impl SeverityInputs {
+    /// Parses `{"dpc", "ei", "cb": {"confidentiality", "integrity", "availability", "malicious"}}`.
+    pub fn parse(v: &Value) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let Some(obj) = v.as_object() else {
+            return Err(vec![FieldError::new("severity_inputs", "required")]);
+        };
+        let missing = |k: &str| Value::String(if obj.contains_key(k) { String::new() } else { "unknown".into() });
+        let field = |k: &str| obj.get(k).cloned().unwrap_or_else(|| missing(k));
+        let dpc = DPC.parse(&field("dpc"), &mut errors);
+        let ei = EI.parse(&field("ei"), &mut errors);
+        let cb = obj.get("cb").cloned().unwrap_or(Value::Object(Default::default()));
+        let cb_field = |k: &str| cb.get(k).cloned().unwrap_or(Value::String("unknown".into()));
+        let cia = [
+            CIA[0].parse(&cb_field("confidentiality"), &mut errors),
+            CIA[1].parse(&cb_field("integrity"), &mut errors),
+            CIA[2].parse(&cb_field("availability"), &mut errors),
+        ];
+        let malicious = match cb.get("malicious") {
+            None => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(Value::String(s)) if s == "unknown" => None,
+            Some(_) => {
+                errors.push(FieldError::new("severity_inputs.cb.malicious", "invalid"));
+                None
+            }
+        };
+        if errors.is_empty() { Ok(Self { dpc, ei, cia, malicious, raw: v.clone() }) } else { Err(errors) }
+    }
+
+    /// SE and its band; unknowns and ranges resolve upward.
+    pub fn score(&self) -> Severity {
+        let mut notes = Vec::new();
+        let dpc = DPC.resolve(&self.dpc, &mut notes);
+        let ei = EI.resolve(&self.ei, &mut notes);
+        let cia: i64 = self.cia.iter().zip(CIA.iter()).map(|(g, s)| s.resolve(g, &mut notes)).sum();
+        let malicious = self.malicious.unwrap_or_else(|| {
+            notes.push("cb.malicious unknown → true".into());
+            true
+        });
+        // DPC (hundredths) × EI (quarters) is SE × 400; CB (quarters) × 100 is too.
+        let se_400 = dpc * ei + (cia + if malicious { 2 } else { 0 }) * 100;
+        let band = Band::of(se_400);
+        let mut rule = format!("ENISA 2013: SE = DPC × EI + CB = {} ({})", se_400 as f64 / SCALE as f64, band);
+        if !notes.is_empty() {
+            rule.push_str(&format!("; in doubt the higher level: {}", notes.join(", ")));
+        }
+        Severity { score: se_400 as f64 / SCALE as f64, band, rule }
+    }
+}
+
+impl fmt::Display for Band {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Band::Low => "low",
+            Band::Medium => "medium",
+            Band::High => "high",
+            Band::VeryHigh => "very_high",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn score(v: Value) -> Severity {
+        SeverityInputs::parse(&v).unwrap().score()
+    }
+
+    fn exact(dpc: f64, ei: f64, c: f64, malicious: bool) -> Severity {
+        score(json!({"dpc": dpc, "ei": ei, "cb": {"confidentiality": c, "integrity": 0, "availability": 0, "malicious": malicious}}))
+    }
+
+    #[test]
+    fn enisa_bands_at_every_boundary() {
+        // SE = DPC × 0.5 for these: 1.99, 2.0, 2.99, 3.0, 3.99, 4.0 exactly.
+        for (dpc, ei, c, m, se, band) in [
+            (3.98, 0.5, 0.0, false, 1.99, Band::Low),
+            (4.0, 0.5, 0.0, false, 2.0, Band::Medium),
+            (3.98, 0.75, 0.0, false, 2.985, Band::Medium),
+            (2.99, 1.0, 0.0, false, 2.99, Band::Medium),
+            (3.0, 1.0, 0.0, false, 3.0, Band::High),
+            (3.99, 1.0, 0.0, false, 3.99, Band::High),
+            (4.0, 1.0, 0.0, false, 4.0, Band::VeryHigh),
+            (1.49, 1.0, 0.0, true, 1.99, Band::Low),
+            (1.5, 1.0, 0.0, true, 2.0, Band::Medium),
+            (3.0, 0.75, 0.5, true, 3.25, Band::High),
+        ] {
+            let s = exact(dpc, ei, c, m);
+            assert_eq!((s.score, s.band), (se, band), "dpc {dpc} ei {ei} c {c} m {m}");
+            assert!(!s.rule.contains("in doubt"));
+        }
+    }
+
+    #[test]
+    fn enisa_api_example() {
+        let s = score(json!({"dpc": 3, "ei": 0.75, "cb": {"confidentiality": 0.5, "integrity": 0, "availability": 0, "malicious": true}}));
+        assert_eq!((s.score, s.band), (3.25, Band::High));
+    }
+
+    #[test]
+    fn seed_doubt_unknown_and_ranges_resolve_to_the_highest_band() {
+        let s = score(json!({"dpc": "unknown", "ei": 0.5, "cb": {"confidentiality": 0, "integrity": 0, "availability": 0, "malicious": false}}));
+        assert_eq!((s.score, s.band), (2.0, Band::Medium));
+        assert!(s.rule.contains("dpc unknown → 4"), "{}", s.rule);
+        let s = score(json!({"dpc": 2, "ei": [0.25, 1], "cb": {"confidentiality": [0, 0.5], "integrity": 0, "availability": 0, "malicious": "unknown"}}));
+        assert_eq!((s.score, s.band), (3.0, Band::High));
+        assert!(s.rule.contains("ei in [0.25, 1] → 1") && s.rule.contains("cb.confidentiality in [0, 0.5] → 0.5") && s.rule.contains("malicious unknown → true"));
+        let s = score(json!({}));
+        assert_eq!(s.band, Band::VeryHigh, "nothing known: the top");
+    }
+
+    #[test]
+    fn off_scale_inputs_are_field_errors() {
+        let errors = SeverityInputs::parse(&json!({"dpc": 5, "ei": 0.3, "cb": {"confidentiality": 0.75, "malicious": "yes"}})).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["severity_inputs.dpc", "severity_inputs.ei", "severity_inputs.cb.confidentiality", "severity_inputs.cb.malicious"]);
+        assert!(SeverityInputs::parse(&json!({"dpc": 2.555})).is_err(), "DPC has at most two decimals");
+        assert!(SeverityInputs::parse(&json!({"dpc": [3, 2]})).is_err(), "ranges run low to high");
+    }
+}

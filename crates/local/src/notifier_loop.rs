@@ -1,0 +1,68 @@
+//! The notifier as Lambda's SQS event source would drive it: long-poll the queue, hand each batch
+//! to the same handler the Lambda runs, delete what it finished, leave the rest for redelivery.
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use zgoda_web::App;
+
+/// The notifier over the app's own store, mailer and queue.
+pub type LocalNotifier<'a> = notifier::Notifier<'a, zgoda_aws::DynamoStore, zgoda_web::mailer::TemplatedMailer<zgoda_aws::SesTransport>, zgoda_aws::SqsQueue>;
+
+/// Polls until the task is dropped (aborting it is how tests "kill" the notifier).
+pub async fn run(notifier: &LocalNotifier<'_>, app: &App, sqs: &aws_sdk_sqs::Client) {
+    let url = app.queue.url().to_owned();
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await;
+        let messages = match received {
+            Ok(r) => r.messages.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %zgoda_aws::describe(&e), "notifier poll failed");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let mut event = SqsEvent::default();
+        event.records = messages
+            .iter()
+            .map(|m| {
+                let mut r = SqsMessage::default();
+                r.message_id = m.message_id.clone();
+                r.receipt_handle = m.receipt_handle.clone();
+                r.body = m.body.clone();
+                r.attributes = m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect()).unwrap_or_default();
+                r
+            })
+            .collect();
+        let response = notifier.handle(event, chrono::Utc::now()).await;
+        let retry: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+        let done: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .filter(|m| m.message_id.as_ref().is_some_and(|id| !retry.contains(id)))
+            .enumerate()
+            .filter_map(|(i, m)| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).set_receipt_handle(m.receipt_handle.clone()).build().ok())
+            .collect();
+        if !done.is_empty() {
+            if let Err(e) = sqs.delete_message_batch().queue_url(&url).set_entries(Some(done)).send().await {
+                tracing::warn!(error = %zgoda_aws::describe(&e), "deleting finished jobs failed; they will be offered again and found finished");
+            }
+        }
+    }
+}
+
+/// Runs the notifier for `local` until the returned task is aborted.
+pub fn spawn(local: std::sync::Arc<crate::server::Local>, sqs: aws_sdk_sqs::Client, rate_per_second: u32) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let notifier = LocalNotifier::new(&local.app, rate_per_second, crate::provision::MAX_RECEIVES - 1);
+        run(&notifier, &local.app, &sqs).await
+    })
+}

@@ -1,0 +1,14 @@
+//! The deadline watch: on a schedule, mails each open breach's contact point when its 72-hour
+//! authority deadline is 24 h and 6 h away and when it has passed; each reminder once.
+
+use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use serde_json::{json, Value};
+use zgoda_domain::mail::Mailer;
+use zgoda_domain::store::{Store, WorkQueue};
+use zgoda_domain::{Error, Zgoda};
+
+/// The event's own time is `now`, so a run can be replayed at any chosen moment.
+pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, event: CloudWatchEvent) -> Result<Value, Error> {
+    let sent = app.deadline_watch(event.time).await?;
+    Ok(json!({ "reminders": sent.iter().map(|(breach, which)| json!({"breach_id": breach, "reminder": which})).collect::<Vec<_>>() }))
+}

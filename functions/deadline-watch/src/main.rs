@@ -1,0 +1,15 @@
+//! Lambda entry point for the deadline watch (an EventBridge schedule).
+
+use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    zgoda_web::telemetry::init();
+    let app = zgoda_web::app::from_env().await?;
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<CloudWatchEvent>| async move {
+        deadline_watch::handle(app, event.payload).await.map_err(|e| Error::from(e.to_string()))
+    }))
+    .await
+}

@@ -1,0 +1,102 @@
+//! The notifier: SQS batches of breach-notice jobs, one recipient each. Reports partial batch
+//! failures so only the jobs that must be retried come back; paces sends under the SES quota.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use zgoda_domain::escalation::{JobOutcome, NoticeContent};
+use zgoda_domain::mail::Mailer;
+use zgoda_domain::store::{Job, Store, WorkQueue};
+use zgoda_domain::{Time, Zgoda};
+
+/// Spaces sends evenly at a fixed rate, across every concurrent job of this process.
+pub struct Pacer {
+    interval: Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    pub fn per_second(rate: u32) -> Self {
+        Self { interval: Duration::from_secs(1) / rate.max(1), next: tokio::sync::Mutex::new(tokio::time::Instant::now()) }
+    }
+
+    pub async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// One process's notifier: the app, the pacing, and what it has loaded about escalations.
+pub struct Notifier<'a, S, M, Q> {
+    app: &'a Zgoda<S, M, Q>,
+    pacer: Pacer,
+    /// The attempt after which a failing send is recorded as failed rather than retried (the
+    /// queue's redrive moves it to the dead-letter queue one attempt later).
+    max_attempts: u32,
+    contents: Mutex<HashMap<(String, String), Arc<NoticeContent>>>,
+}
+
+impl<'a, S: Store, M: Mailer, Q: WorkQueue> Notifier<'a, S, M, Q> {
+    pub fn new(app: &'a Zgoda<S, M, Q>, rate_per_second: u32, max_attempts: u32) -> Self {
+        Self { app, pacer: Pacer::per_second(rate_per_second), max_attempts, contents: Mutex::new(HashMap::new()) }
+    }
+
+    async fn content(&self, job: &Job) -> Result<Arc<NoticeContent>, zgoda_domain::Error> {
+        let key = (job.breach_id.clone(), job.escalation_id.clone());
+        if let Some(c) = self.contents.lock().expect("not poisoned").get(&key) {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(self.app.notice_content(&job.breach_id, &job.escalation_id).await?);
+        self.contents.lock().expect("not poisoned").insert(key, c.clone());
+        Ok(c)
+    }
+
+    async fn one(&self, message: &SqsMessage, now: Time) -> JobOutcome {
+        let Some(job) = message.body.as_deref().and_then(|b| serde_json::from_str::<Job>(b).ok()) else {
+            // Not ours; failing it sends it to the dead-letter queue for a person to look at.
+            tracing::error!(message_id = ?message.message_id, "malformed notifier job");
+            return JobOutcome::Retry;
+        };
+        let attempt: u32 = message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+        let content = match self.content(&job).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(escalation = %job.escalation_id, error = %e, "escalation unreadable");
+                return JobOutcome::Retry;
+            }
+        };
+        self.pacer.wait().await;
+        match self.app.deliver(&job, &content, attempt >= self.max_attempts, now).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(escalation = %job.escalation_id, subject = %job.subject, error = %e, "delivery step failed");
+                JobOutcome::Retry
+            }
+        }
+    }
+
+    /// Handles one SQS batch; the response lists the messages to be retried.
+    pub async fn handle(&self, event: SqsEvent, now: Time) -> SqsBatchResponse {
+        let outcomes = futures_util::future::join_all(event.records.iter().map(|m| self.one(m, now))).await;
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = event
+            .records
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, o)| *o == JobOutcome::Retry)
+            .filter_map(|(m, _)| {
+                let mut f = BatchItemFailure::default();
+                f.item_identifier = m.message_id.clone()?;
+                Some(f)
+            })
+            .collect();
+        response
+    }
+}
