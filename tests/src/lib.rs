@@ -102,7 +102,7 @@ impl TestEnv {
         // A short visibility timeout, so a job whose worker was killed comes back within seconds.
         let operator = provision::provision(&clients, &mut config, 3).await.expect("provisioning");
         let app = zgoda_web::app::build(&config, &clients).await.expect("app builds");
-        let local = Arc::new(Local { app, emulator: Some(endpoint) });
+        let local = Arc::new(Local { app: Arc::new(app), emulator: Some(endpoint) });
         let server = tokio::spawn(serve(listener, local.clone()));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self { url, config, clients, operator, http, local, server, notifier: Mutex::new(None), last_ts: Mutex::new(0) }
@@ -115,7 +115,7 @@ impl TestEnv {
         self.url = format!("http://{}", listener.local_addr().unwrap());
         self.config.settings.public_url = self.url.clone();
         let app = zgoda_web::app::build(&self.config, &self.clients).await.expect("app builds");
-        self.local = Arc::new(Local { app, emulator: Some(emulator_endpoint()) });
+        self.local = Arc::new(Local { app: Arc::new(app), emulator: Some(emulator_endpoint()) });
         self.server = tokio::spawn(serve(listener, self.local.clone()));
         self
     }
@@ -290,13 +290,17 @@ impl Mail {
 
 /// Mails the emulator accepted for `to`, oldest first.
 pub async fn mails_to(to: &str) -> Vec<Mail> {
+    all_mails().await.into_iter().filter(|m| m.to.iter().any(|x| x == to)).collect()
+}
+
+/// Every mail the emulator accepted, oldest first.
+pub async fn all_mails() -> Vec<Mail> {
     let data: Value = reqwest::get(format!("{}/moto-api/data.json", emulator_endpoint())).await.unwrap().json().await.unwrap();
     data["ses"]["RawMessage"]
         .as_array()
         .cloned()
         .unwrap_or_default()
         .iter()
-        .filter(|m| m["destinations"].as_array().is_some_and(|d| d.iter().any(|x| x.as_str() == Some(to))))
         .map(|m| Mail {
             // The emulator lists a raw message's recipient once per header and envelope; dedupe.
             to: {

@@ -13,20 +13,20 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
-use futures_util::{stream, StreamExt, TryStreamExt};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, ReturnValue, TransactWriteItem};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use zgoda_domain::Time;
 use zgoda_domain::breach::{Breach, TimelineEvent};
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::ids::{FormId, PurposeId, SubjectId};
 use zgoda_domain::proof::format_time;
 use zgoda_domain::store::{
-    AppendError, BreachRecord, BreachStore, Claim, Contact, Delivery, EscalationRecord, IdempotencyStart, Job, Profile, PublicNotice, Recipient,
-    StoreError,
+    AppendError, BreachRecord, BreachStore, Claim, Contact, Delivery, DeliveryCounts, EscalationRecord, IdempotencyStart, Job, Profile,
+    PublicNotice, Recipient, StoreError,
 };
-use zgoda_domain::Time;
 
-use crate::dynamo::{condition_failed, condition_failed_at, corrupt, keyed, put, subject_pk, unavailable, DynamoStore, ProfileItem};
-use crate::item::{get_s, n, s, Item};
+use crate::dynamo::{DynamoStore, ProfileItem, condition_failed, condition_failed_at, corrupt, keyed, put, subject_pk, unavailable};
+use crate::item::{Item, get_s, n, s};
 use crate::table::{GSI, GSI_PARTITION_KEY, GSI_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 
 /// Outbox writes in flight at once: enough to keep DynamoDB busy, few enough for one Lambda.
@@ -50,27 +50,24 @@ fn number(item: &Item, name: &str) -> u64 {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-impl DynamoStore {
-    fn escalation_from(item: &Item) -> Result<EscalationRecord, StoreError> {
-        let mut e: EscalationRecord = serde_json::from_str(get_s(item, "escalation").unwrap_or("")).map_err(|e| corrupt("escalation", e))?;
-        e.sent = number(item, "sent");
-        e.failed = number(item, "failed");
-        if let Some(t) = parse_time(item, "last_update_at") {
-            e.last_update_at = t;
-        }
-        Ok(e)
-    }
-}
+/// The outbox's 16 shards: the first hex digit of the subject id.
+const SHARDS: &str = "0123456789abcdef";
 
 impl BreachStore for DynamoStore {
     async fn create_breach(&self, breach: &Breach, first: &TimelineEvent) -> Result<(), StoreError> {
         let pk = breach_pk(&breach.id);
         let t = self.table();
-        let mut record = keyed(pk.clone(), "RECORD".into(), Item::from([("breach".to_owned(), s(serde_json::to_string(breach).expect("serializes")))]));
+        let mut record =
+            keyed(pk.clone(), "RECORD".into(), Item::from([("breach".to_owned(), s(serde_json::to_string(breach).expect("serializes")))]));
         record.insert(GSI_PARTITION_KEY.into(), s("BREACHES"));
         record.insert(GSI_SORT_KEY.into(), s(format!("{}#{}", format_time(&breach.aware_at), breach.id)));
-        let head = keyed(pk.clone(), "HEAD".into(), Item::from([("seq".to_owned(), n(first.seq)), ("hash".to_owned(), s(first.chain_hash()))]));
-        let writes = vec![put(t, record, Some("attribute_not_exists(pk)")), put(t, head, None), put(t, event_item(&pk, first), Some("attribute_not_exists(pk)"))];
+        let head =
+            keyed(pk.clone(), "HEAD".into(), Item::from([("seq".to_owned(), n(first.seq)), ("hash".to_owned(), s(first.chain_hash()))]));
+        let writes = vec![
+            put(t, record, Some("attribute_not_exists(pk)")),
+            put(t, head, None),
+            put(t, event_item(&pk, first), Some("attribute_not_exists(pk)")),
+        ];
         self.client().transact_write_items().set_transact_items(Some(writes)).send().await.map_err(unavailable)?;
         Ok(())
     }
@@ -80,15 +77,18 @@ impl BreachStore for DynamoStore {
         let mut breach = None;
         let mut head = (0, zgoda_domain::proof::GENESIS_HASH.to_owned());
         let mut timeline = Vec::new();
-        let mut escalations = Vec::new();
+        let mut escalations: Vec<EscalationRecord> = Vec::new();
         for item in &items {
             match get_s(item, SORT_KEY).unwrap_or("") {
-                "RECORD" => breach = Some(serde_json::from_str::<Breach>(get_s(item, "breach").unwrap_or("")).map_err(|e| corrupt("breach", e))?),
-                "HEAD" => head = (number(item, "seq"), get_s(item, "hash").unwrap_or("").to_owned()),
-                sk if sk.starts_with("EVENT#") => {
-                    timeline.push(serde_json::from_str::<TimelineEvent>(get_s(item, "event").unwrap_or("")).map_err(|e| corrupt("timeline", e))?)
+                "RECORD" => {
+                    breach = Some(serde_json::from_str::<Breach>(get_s(item, "breach").unwrap_or("")).map_err(|e| corrupt("breach", e))?)
                 }
-                sk if sk.starts_with("ESCALATION#") => escalations.push(Self::escalation_from(item)?),
+                "HEAD" => head = (number(item, "seq"), get_s(item, "hash").unwrap_or("").to_owned()),
+                sk if sk.starts_with("EVENT#") => timeline
+                    .push(serde_json::from_str::<TimelineEvent>(get_s(item, "event").unwrap_or("")).map_err(|e| corrupt("timeline", e))?),
+                sk if sk.starts_with("ESCALATION#") => {
+                    escalations.push(serde_json::from_str(get_s(item, "escalation").unwrap_or("")).map_err(|e| corrupt("escalation", e))?)
+                }
                 _ => {}
             }
         }
@@ -133,7 +133,11 @@ impl BreachStore for DynamoStore {
         let t = self.table();
         let head = Put::builder()
             .table_name(t)
-            .set_item(Some(keyed(pk.clone(), "HEAD".into(), Item::from([("seq".to_owned(), n(event.seq)), ("hash".to_owned(), s(event.chain_hash()))]))))
+            .set_item(Some(keyed(
+                pk.clone(),
+                "HEAD".into(),
+                Item::from([("seq".to_owned(), n(event.seq)), ("hash".to_owned(), s(event.chain_hash()))]),
+            )))
             .condition_expression("#seq = :seq AND #hash = :hash")
             .expression_attribute_names("#seq", "seq")
             .expression_attribute_names("#hash", "hash")
@@ -155,14 +159,20 @@ impl BreachStore for DynamoStore {
             .client()
             .put_item()
             .table_name(self.table())
-            .set_item(Some(keyed(pk.clone(), "RECORD".into(), Item::from([
-                ("status".to_owned(), s("in_progress")),
-                ("request_hash".to_owned(), s(request_hash)),
-                ("lease_until".to_owned(), n(lease_until.timestamp())),
-                (TTL_ATTRIBUTE.to_owned(), n(lease_until.timestamp() + 86_400)),
-            ]))))
+            .set_item(Some(keyed(
+                pk.clone(),
+                "RECORD".into(),
+                Item::from([
+                    ("status".to_owned(), s("in_progress")),
+                    ("request_hash".to_owned(), s(request_hash)),
+                    ("lease_until".to_owned(), n(lease_until.timestamp())),
+                    (TTL_ATTRIBUTE.to_owned(), n(lease_until.timestamp() + 86_400)),
+                ]),
+            )))
             // New, expired, or an abandoned in-progress run of the same request (its lease ran out).
-            .condition_expression("attribute_not_exists(pk) OR #ttl < :now OR (#status = :progress AND lease_until < :now AND request_hash = :hash)")
+            .condition_expression(
+                "attribute_not_exists(pk) OR #ttl < :now OR (#status = :progress AND lease_until < :now AND request_hash = :hash)",
+            )
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":now", n(now.timestamp()))
@@ -194,8 +204,9 @@ impl BreachStore for DynamoStore {
             .table_name(self.table())
             .key(PARTITION_KEY, s(format!("IDEMPOTENCY#{key}")))
             .key(SORT_KEY, s("RECORD"))
-            .update_expression("SET #status = :done, response = :r, #ttl = :ttl")
+            .update_expression("SET #status = :done, #response = :r, #ttl = :ttl")
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#response", "response")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":done", s("completed"))
             .expression_attribute_values(":r", s(response.to_string()))
@@ -206,38 +217,64 @@ impl BreachStore for DynamoStore {
         Ok(())
     }
 
-    async fn create_escalation(&self, e: &EscalationRecord, recipients: &[Recipient], notice: Option<&PublicNotice>) -> Result<(), StoreError> {
-        let item = keyed(breach_pk(&e.breach_id), format!("ESCALATION#{}", e.escalation_id), Item::from([
-            ("escalation".to_owned(), s(serde_json::to_string(e).expect("serializes"))),
-            ("sent".to_owned(), n(0)),
-            ("failed".to_owned(), n(0)),
-            ("last_update_at".to_owned(), s(format_time(&e.last_update_at))),
-        ]));
-        self.put_once(item).await?;
+    async fn create_escalation(
+        &self,
+        e: &EscalationRecord,
+        recipients: &[Recipient],
+        notice: Option<&PublicNotice>,
+    ) -> Result<(), StoreError> {
+        let item = keyed(
+            breach_pk(&e.breach_id),
+            format!("ESCALATION#{}", e.escalation_id),
+            Item::from([("escalation".to_owned(), s(serde_json::to_string(e).expect("serializes")))]),
+        );
+        let fresh = self.put_once(item).await?;
         if let Some(notice) = notice {
-            let item = keyed(format!("PUBLICNOTICE#{}", notice.public_id), "NOTICE".into(), Item::from([("notice".to_owned(), s(serde_json::to_string(notice).expect("serializes")))]));
+            let item = keyed(
+                format!("PUBLICNOTICE#{}", notice.public_id),
+                "NOTICE".into(),
+                Item::from([("notice".to_owned(), s(serde_json::to_string(notice).expect("serializes")))]),
+            );
             self.put_once(item).await?;
         }
         let items: Vec<Item> = recipients
             .iter()
             .map(|r| {
                 let (pk, sk) = outbox_key(&e.escalation_id, &r.subject);
-                keyed(pk, sk, Item::from([
-                    ("breach_id".to_owned(), s(&e.breach_id)),
-                    ("email".to_owned(), s(r.email.as_str())),
-                    ("lang".to_owned(), s(r.lang.code())),
-                    ("status".to_owned(), s("pending")),
-                ]))
+                keyed(
+                    pk,
+                    sk,
+                    Item::from([
+                        ("breach_id".to_owned(), s(&e.breach_id)),
+                        ("email".to_owned(), s(r.email.as_str())),
+                        ("lang".to_owned(), s(r.lang.code())),
+                        ("status".to_owned(), s("pending")),
+                    ]),
+                )
             })
             .collect();
-        stream::iter(items)
-            .map(|item| {
-                let this = self.clone();
-                async move { this.put_once(item).await }
-            })
-            .buffer_unordered(WRITE_CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
+        if fresh {
+            // Nothing of this escalation existed: plain batch writes, 25 items a call.
+            let chunks: Vec<Vec<Item>> = items.chunks(25).map(<[Item]>::to_vec).collect();
+            stream::iter(chunks)
+                .map(|chunk| {
+                    let this = self.clone();
+                    async move { this.batch_put(chunk).await }
+                })
+                .buffer_unordered(WRITE_CONCURRENCY)
+                .try_collect::<Vec<()>>()
+                .await?;
+        } else {
+            // A retried request taking over: never overwrite a recipient already in the outbox.
+            stream::iter(items)
+                .map(|item| {
+                    let this = self.clone();
+                    async move { this.put_once(item).await.map(|_| ()) }
+                })
+                .buffer_unordered(WRITE_CONCURRENCY)
+                .try_collect::<Vec<()>>()
+                .await?;
+        }
         Ok(())
     }
 
@@ -263,26 +300,32 @@ impl BreachStore for DynamoStore {
         match result {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
-                let email = get_s(&item, "email").and_then(|e| EmailAddress::parse(e).ok()).ok_or_else(|| corrupt("outbox", "no address"))?;
+                let email =
+                    get_s(&item, "email").and_then(|e| EmailAddress::parse(e).ok()).ok_or_else(|| corrupt("outbox", "no address"))?;
                 let lang = get_s(&item, "lang").and_then(|l| l.parse().ok()).unwrap_or(zgoda_domain::lang::Lang::Pl);
                 Ok(Claim::Claimed(Recipient { subject: job.subject.clone(), email, lang }))
             }
-            Err(e) if condition_failed(&e) => match self.get(&pk, &sk).await?.as_ref().and_then(|i| get_s(i, "status").map(str::to_owned)).as_deref() {
-                Some("sending") => Ok(Claim::Busy),
-                _ => Ok(Claim::Finished),
-            },
+            Err(e) if condition_failed(&e) => {
+                match self.get(&pk, &sk).await?.as_ref().and_then(|i| get_s(i, "status").map(str::to_owned)).as_deref() {
+                    Some("sending") => Ok(Claim::Busy),
+                    _ => Ok(Claim::Finished),
+                }
+            }
             Err(e) => Err(unavailable(e)),
         }
     }
 
     async fn finish_recipient(&self, job: &Job, delivery: &Delivery, now: Time) -> Result<(), StoreError> {
         let (pk, sk) = outbox_key(&job.escalation_id, &job.subject);
-        let (status, counter, detail_name, detail) = match delivery {
-            Delivery::Sent { message_id } => ("sent", "sent", "message_id", message_id.as_str()),
-            Delivery::Failed { reason } => ("failed", "failed", "reason", reason.as_str()),
+        let (status, detail_name, detail) = match delivery {
+            Delivery::Sent { message_id } => ("sent", "message_id", message_id.as_str()),
+            Delivery::Failed { reason } => ("failed", "reason", reason.as_str()),
         };
+        // One conditional write: the outcome is the outbox item itself, counted on read.
         // The address is needed only until the notice is out (Art. 5(1)(c)).
-        let outbox = Update::builder()
+        let result = self
+            .client()
+            .update_item()
             .table_name(self.table())
             .key(PARTITION_KEY, s(&pk))
             .key(SORT_KEY, s(&sk))
@@ -294,22 +337,11 @@ impl BreachStore for DynamoStore {
             .expression_attribute_values(":detail", s(detail))
             .expression_attribute_values(":now", s(format_time(&now)))
             .expression_attribute_values(":sending", s("sending"))
-            .build()
-            .expect("complete");
-        let counters = Update::builder()
-            .table_name(self.table())
-            .key(PARTITION_KEY, s(breach_pk(&job.breach_id)))
-            .key(SORT_KEY, s(format!("ESCALATION#{}", job.escalation_id)))
-            .update_expression("ADD #counter :one SET last_update_at = :now")
-            .expression_attribute_names("#counter", counter)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", s(format_time(&now)))
-            .build()
-            .expect("complete");
-        let writes = vec![TransactWriteItem::builder().update(outbox).build(), TransactWriteItem::builder().update(counters).build()];
-        match self.client().transact_write_items().set_transact_items(Some(writes)).send().await {
+            .send()
+            .await;
+        match result {
             Ok(_) => Ok(()),
-            Err(e) if condition_failed_at(&e, 0) => {
+            Err(e) if condition_failed(&e) => {
                 tracing::warn!(escalation = %job.escalation_id, subject = %job.subject, "recipient was finished by another worker");
                 Ok(())
             }
@@ -339,9 +371,15 @@ impl BreachStore for DynamoStore {
         }
     }
 
-    async fn subjects_collected(&self, form: &FormId, from: Option<Time>, to: Option<Time>, purposes: &[PurposeId]) -> Result<Vec<SubjectId>, StoreError> {
-        let low = from.map(|f| format_time(&f)).unwrap_or_default();
-        // Sort keys are `<time>#<sid>`; `~` sorts after every character used in them.
+    async fn subjects_collected(
+        &self,
+        form: &FormId,
+        from: Option<Time>,
+        to: Option<Time>,
+        purposes: &[PurposeId],
+    ) -> Result<Vec<SubjectId>, StoreError> {
+        // Sort keys are `<time>#<sid>`: `0` sorts before every time, `~` after every character used.
+        let low = from.map(|f| format_time(&f)).unwrap_or_else(|| "0".into());
         let high = to.map(|t| format!("{}#~", format_time(&t))).unwrap_or_else(|| "~".into());
         let mut out = Vec::new();
         let mut start = None;
@@ -382,13 +420,18 @@ impl BreachStore for DynamoStore {
         for chunk in subjects.chunks(50) {
             let keys: Vec<Item> = chunk
                 .iter()
-                .flat_map(|sid| ["PROFILE", "SUPPRESSED"].map(|sk| Item::from([(PARTITION_KEY.to_owned(), s(subject_pk(sid))), (SORT_KEY.to_owned(), s(sk))])))
+                .flat_map(|sid| {
+                    ["PROFILE", "SUPPRESSED"]
+                        .map(|sk| Item::from([(PARTITION_KEY.to_owned(), s(subject_pk(sid))), (SORT_KEY.to_owned(), s(sk))]))
+                })
                 .collect();
             let mut pending = Some(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().expect("keys set"));
             while let Some(request) = pending.take() {
                 let out = self.client().batch_get_item().request_items(self.table(), request).send().await.map_err(unavailable)?;
                 for item in out.responses.unwrap_or_default().remove(self.table()).unwrap_or_default() {
-                    let Some(sid) = get_s(&item, PARTITION_KEY).and_then(|p| p.strip_prefix("SUBJECT#")).and_then(SubjectId::parse) else { continue };
+                    let Some(sid) = get_s(&item, PARTITION_KEY).and_then(|p| p.strip_prefix("SUBJECT#")).and_then(SubjectId::parse) else {
+                        continue;
+                    };
                     let entry = found.entry(sid).or_default();
                     match get_s(&item, SORT_KEY) {
                         Some("SUPPRESSED") => entry.suppressed = true,
@@ -406,6 +449,42 @@ impl BreachStore for DynamoStore {
         Ok(found)
     }
 
+    async fn delivery_counts(&self, escalation_id: &str) -> Result<DeliveryCounts, StoreError> {
+        let mut counts = DeliveryCounts::default();
+        for shard in SHARDS.chars() {
+            let mut start = None;
+            loop {
+                let page = self
+                    .client()
+                    .query()
+                    .table_name(self.table())
+                    .consistent_read(true)
+                    .key_condition_expression("#pk = :pk")
+                    .projection_expression("#status, finished_at")
+                    .expression_attribute_names("#pk", PARTITION_KEY)
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":pk", s(format!("OUTBOX#{escalation_id}#{shard}")))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in page.items() {
+                    match get_s(item, "status") {
+                        Some("sent") => counts.sent += 1,
+                        Some("failed") => counts.failed += 1,
+                        _ => continue,
+                    }
+                    counts.last_finished_at = counts.last_finished_at.max(parse_time(item, "finished_at"));
+                }
+                match page.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start = Some(k),
+                    _ => break,
+                }
+            }
+        }
+        Ok(counts)
+    }
+
     async fn public_notice(&self, public_id: &str) -> Result<Option<PublicNotice>, StoreError> {
         let Some(item) = self.get(&format!("PUBLICNOTICE#{public_id}"), "NOTICE").await? else { return Ok(None) };
         serde_json::from_str(get_s(&item, "notice").unwrap_or("")).map(Some).map_err(|e| corrupt("notice", e))
@@ -413,9 +492,13 @@ impl BreachStore for DynamoStore {
 }
 
 fn event_item(pk: &str, e: &TimelineEvent) -> Item {
-    keyed(pk.to_owned(), format!("EVENT#{}", e.event_id), Item::from([
-        ("seq".to_owned(), n(e.seq)),
-        ("type".to_owned(), s(serde_json::to_value(e.kind).expect("serializes").as_str().unwrap_or(""))),
-        ("event".to_owned(), s(serde_json::to_string(e).expect("serializes"))),
-    ]))
+    keyed(
+        pk.to_owned(),
+        format!("EVENT#{}", e.event_id),
+        Item::from([
+            ("seq".to_owned(), n(e.seq)),
+            ("type".to_owned(), s(serde_json::to_value(e.kind).expect("serializes").as_str().unwrap_or(""))),
+            ("event".to_owned(), s(serde_json::to_string(e).expect("serializes"))),
+        ]),
+    )
 }

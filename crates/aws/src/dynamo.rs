@@ -107,13 +107,39 @@ impl DynamoStore {
     }
 
     /// Writes an item unless one with its key exists (a retried write leaves the first alone).
-    pub(crate) async fn put_once(&self, item: Item) -> Result<(), StoreError> {
-        let result = self.client.put_item().table_name(&self.table).set_item(Some(item)).condition_expression("attribute_not_exists(pk)").send().await;
+    /// Returns whether it wrote.
+    pub(crate) async fn put_once(&self, item: Item) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    /// Up to 25 unconditional puts in one call, retrying what DynamoDB leaves unprocessed.
+    pub(crate) async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let mut requests: Vec<WriteRequest> = items
+            .into_iter()
+            .map(|i| WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(i)).build().expect("item set")).build())
+            .collect();
+        for attempt in 0..8u32 {
+            let out = self.client.batch_write_item().request_items(&self.table, requests).send().await.map_err(unavailable)?;
+            requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+            if requests.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+        }
+        Err(StoreError::Unavailable("DynamoDB kept items of a batch unprocessed".into()))
     }
 
     /// Every item under one partition key, strongly consistent, all pages.

@@ -1,9 +1,9 @@
-//! Notifier work on SQS: one message per recipient, sent in batches of ten.
+//! Notifier work on SQS: one message per batch of recipients, sent ten messages a call.
 
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
-use futures_util::{stream, StreamExt, TryStreamExt};
-use zgoda_domain::store::{Job, StoreError, WorkQueue};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use zgoda_domain::store::{JobBatch, StoreError, WorkQueue};
 
 /// SendMessageBatch calls in flight at once.
 const SEND_CONCURRENCY: usize = 8;
@@ -23,12 +23,16 @@ impl SqsQueue {
         &self.url
     }
 
-    async fn send_batch(&self, jobs: &[Job]) -> Result<(), StoreError> {
+    async fn send_batch(&self, jobs: &[JobBatch]) -> Result<(), StoreError> {
         let mut entries: Vec<SendMessageBatchRequestEntry> = jobs
             .iter()
             .enumerate()
             .map(|(i, j)| {
-                SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(serde_json::to_string(j).expect("serializes")).build().expect("complete")
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(serde_json::to_string(j).expect("serializes"))
+                    .build()
+                    .expect("complete")
             })
             .collect();
         // SQS may accept a batch in part; the rest is sent again, twice at most.
@@ -52,9 +56,9 @@ impl SqsQueue {
 }
 
 impl WorkQueue for SqsQueue {
-    async fn enqueue(&self, jobs: &[Job]) -> Result<(), StoreError> {
+    async fn enqueue(&self, batches: &[JobBatch]) -> Result<(), StoreError> {
         // Owned chunks and a cloned client keep the futures free of borrowed lifetimes (and Send).
-        let chunks: Vec<Vec<Job>> = jobs.chunks(10).map(<[Job]>::to_vec).collect();
+        let chunks: Vec<Vec<JobBatch>> = batches.chunks(10).map(<[JobBatch]>::to_vec).collect();
         stream::iter(chunks)
             .map(|chunk| {
                 let this = self.clone();
@@ -73,7 +77,13 @@ pub async fn ensure_queues(client: &Client, name: &str, visibility_secs: u32, ma
     use aws_sdk_sqs::types::QueueAttributeName;
     let dlq = client.create_queue().queue_name(format!("{name}-dlq")).send().await.map_err(|e| crate::describe(&e))?;
     let dlq_url = dlq.queue_url().unwrap_or_default().to_owned();
-    let attrs = client.get_queue_attributes().queue_url(&dlq_url).attribute_names(QueueAttributeName::QueueArn).send().await.map_err(|e| crate::describe(&e))?;
+    let attrs = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| crate::describe(&e))?;
     let dlq_arn = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
     let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string()}).to_string();
     let queue = client

@@ -4,13 +4,13 @@
 use chrono::Duration;
 use hmac::Mac;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::email::EmailAddress;
 use crate::ids::Kid;
 use crate::keys::KeyRing;
-use crate::proof::{format_time, millis, GENESIS_HASH};
+use crate::proof::{GENESIS_HASH, format_time, millis};
 use crate::severity::{Band, Severity, SeverityInputs};
 use crate::{FieldError, Time};
 
@@ -450,7 +450,9 @@ impl TimelineInput {
                 }
             }
             "subjects_decision" => match self.decision.as_deref() {
-                Some("notify") => Some((TimelineKind::SubjectsDecision, json!({"decision": "notify", "justification": self.justification}))),
+                Some("notify") => {
+                    Some((TimelineKind::SubjectsDecision, json!({"decision": "notify", "justification": self.justification})))
+                }
                 Some("exempt") => {
                     // Art. 34(3): an exemption names its ground and says why.
                     let ground = match self.ground.as_deref() {
@@ -462,7 +464,9 @@ impl TimelineInput {
                     };
                     let justification = need("justification", &self.justification, &mut errors);
                     match (ground, justification) {
-                        (Some(g), Some(j)) => Some((TimelineKind::SubjectsDecision, json!({"decision": "exempt", "ground": g, "justification": j}))),
+                        (Some(g), Some(j)) => {
+                            Some((TimelineKind::SubjectsDecision, json!({"decision": "exempt", "ground": g, "justification": j})))
+                        }
                         _ => None,
                     }
                 }
@@ -522,7 +526,10 @@ pub fn assess(breach: &Breach, timeline: &[TimelineEvent], now: Time) -> Assessm
     let exemption = decision.filter(|e| e.body["decision"] == "exempt").map(|e| e.body.clone());
     let subjects_required = breach.severity.band >= Band::High && exemption.is_none();
     let notified = timeline.iter().find(|e| e.kind == TimelineKind::AuthorityNotified);
-    let notified_at = notified.and_then(|e| e.body["notified_at"].as_str()).and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc());
+    let notified_at = notified
+        .and_then(|e| e.body["notified_at"].as_str())
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.to_utc());
     let mut state = DeadlineState {
         authority_deadline: deadline,
         status: "open",
@@ -550,7 +557,12 @@ pub fn assess(breach: &Breach, timeline: &[TimelineEvent], now: Time) -> Assessm
             state.hours_left = Some(hours((deadline - now).num_seconds()));
         }
     }
-    Assessment { authority_notification_required: authority_required, subjects_notification_required: subjects_required, exemption, deadline: state }
+    Assessment {
+        authority_notification_required: authority_required,
+        subjects_notification_required: subjects_required,
+        exemption,
+        deadline: state,
+    }
 }
 
 /// Which deadline reminder is current at `now`, if any: at most one applies at any moment.
@@ -643,7 +655,10 @@ mod tests {
         assert!(late.parse(&b, now()).is_ok(), "on time: no reasons needed");
         let exempt: TimelineInput = serde_json::from_value(json!({"type": "subjects_decision", "decision": "exempt"})).unwrap();
         assert_eq!(codes(exempt.parse(&b, now()).unwrap_err()), vec![("ground".into(), "required"), ("justification".into(), "required")]);
-        let ok: TimelineInput = serde_json::from_value(json!({"type": "subjects_decision", "decision": "exempt", "ground": "a", "justification": "dane zaszyfrowane"})).unwrap();
+        let ok: TimelineInput = serde_json::from_value(
+            json!({"type": "subjects_decision", "decision": "exempt", "ground": "a", "justification": "dane zaszyfrowane"}),
+        )
+        .unwrap();
         let (kind, body) = ok.parse(&b, now()).unwrap();
         let ring = KeyRing::single("s1", SecretKey::new(vec![1; 32]));
         let e = TimelineEvent::seal_new(&ring, "B1", (0, GENESIS_HASH), kind, body, "ops", now());
@@ -654,7 +669,8 @@ mod tests {
     fn art33_5_timeline_edits_break_the_seal() {
         let ring = KeyRing::single("s1", SecretKey::new(vec![1; 32]));
         let a = TimelineEvent::seal_new(&ring, "B1", (0, GENESIS_HASH), TimelineKind::Measure, json!({"description": "x"}), "ops", now());
-        let b = TimelineEvent::seal_new(&ring, "B1", (1, &a.chain_hash()), TimelineKind::Measure, json!({"description": "y"}), "ops", now());
+        let b =
+            TimelineEvent::seal_new(&ring, "B1", (1, &a.chain_hash()), TimelineKind::Measure, json!({"description": "y"}), "ops", now());
         let head = (2, b.chain_hash());
         assert!(verify_timeline(&ring, &[a.clone(), b.clone()], Some((head.0, &head.1))).is_ok());
         let mut edited = a.clone();
@@ -667,8 +683,15 @@ mod tests {
     fn art33_4_facts_events_update_the_record_and_its_severity() {
         let b = parse(input()).unwrap();
         let ring = KeyRing::single("s1", SecretKey::new(vec![1; 32]));
-        let facts = TimelineEvent::seal_new(&ring, "B1", (0, GENESIS_HASH), TimelineKind::Facts,
-            json!({"updates": {"approx_subjects": 5000, "severity_inputs": {"dpc": 1, "ei": 0.25, "cb": {"confidentiality": 0, "integrity": 0, "availability": 0, "malicious": false}}}}), "ops", now());
+        let facts = TimelineEvent::seal_new(
+            &ring,
+            "B1",
+            (0, GENESIS_HASH),
+            TimelineKind::Facts,
+            json!({"updates": {"approx_subjects": 5000, "severity_inputs": {"dpc": 1, "ei": 0.25, "cb": {"confidentiality": 0, "integrity": 0, "availability": 0, "malicious": false}}}}),
+            "ops",
+            now(),
+        );
         let latest = b.as_of(&[facts]);
         assert_eq!(latest.approx_subjects, Some(5000));
         assert_eq!(latest.severity.band, Band::Low);

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Duration;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::breach::{self, Breach, BreachInput, TimelineEvent, TimelineInput, TimelineKind};
@@ -15,10 +15,13 @@ use crate::error::Error;
 use crate::ids::{FormId, PurposeId, SubjectId};
 use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
-use crate::proof::{format_time, GENESIS_HASH};
+use crate::proof::{GENESIS_HASH, format_time};
 use crate::report::{self, Report};
 use crate::service::Zgoda;
-use crate::store::{AppendError, BreachRecord, Claim, Delivery, EscalationRecord, IdempotencyStart, Job, PublicNotice, Recipient, Store, WorkQueue};
+use crate::store::{
+    AppendError, BreachRecord, Claim, Delivery, DeliveryCounts, EscalationRecord, IdempotencyStart, Job, JobBatch, PublicNotice, Recipient,
+    Store, WorkQueue,
+};
 use crate::{FieldError, Time};
 
 /// How long a claimed recipient stays with one worker before another may take it over.
@@ -70,7 +73,17 @@ fn parse_selection(s: SelectionInput, errors: &mut Vec<FieldError>) -> Selection
         }
     }
     let ids = |v: &[String], field: &str, errors: &mut Vec<FieldError>| -> Vec<String> {
-        v.iter().enumerate().filter_map(|(i, x)| if FormId::parse(x).is_some() { Some(x.clone()) } else { errors.push(FieldError::new(format!("subjects.{field}[{i}]"), "invalid")); None }).collect()
+        v.iter()
+            .enumerate()
+            .filter_map(|(i, x)| {
+                if FormId::parse(x).is_some() {
+                    Some(x.clone())
+                } else {
+                    errors.push(FieldError::new(format!("subjects.{field}[{i}]"), "invalid"));
+                    None
+                }
+            })
+            .collect()
     };
     let forms = ids(&s.forms, "forms", errors).iter().filter_map(|f| FormId::parse(f)).collect();
     let purposes = ids(&s.purposes, "purposes", errors).iter().filter_map(|p| PurposeId::parse(p)).collect();
@@ -132,12 +145,12 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let first = TimelineEvent::seal_new(&self.keys.seals, &id, (0, GENESIS_HASH), TimelineKind::Registered, raw.clone(), operator, now);
         self.store.create_breach(&breach, &first).await?;
         tracing::info!(operator, breach = %id, band = %breach.severity.band, "breach registered");
-        Ok(self.breach_view(&self.breach_record(&id).await?, now))
+        self.breach(&id, now).await
     }
 
     /// A breach as the API shows it: the latest facts, the deadline state, the timeline and the
     /// progress of each escalation.
-    pub fn breach_view(&self, r: &BreachRecord, now: Time) -> Value {
+    pub async fn breach_view(&self, r: &BreachRecord, now: Time) -> Result<Value, Error> {
         let current = r.breach.as_of(&r.timeline);
         let assessment = breach::assess(&current, &r.timeline, now);
         let verified = breach::verify_timeline(&self.keys.seals, &r.timeline, Some((r.head.0, &r.head.1)));
@@ -149,18 +162,26 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         v["deadline"] = json!(assessment.deadline);
         v["timeline"] = json!(r.timeline);
         v["timeline_proof"] = json!({"verified": verified.is_ok(), "entries": r.timeline.len(), "broken_at": verified.err().flatten()});
-        v["escalations"] = json!(r.escalations.iter().map(progress).collect::<Vec<_>>());
-        v
+        let mut escalations = Vec::with_capacity(r.escalations.len());
+        for e in &r.escalations {
+            escalations.push(progress(e, self.store.delivery_counts(&e.escalation_id).await?));
+        }
+        v["escalations"] = json!(escalations);
+        Ok(v)
     }
 
     pub async fn breach(&self, id: &str, now: Time) -> Result<Value, Error> {
-        Ok(self.breach_view(&self.breach_record(id).await?, now))
+        self.breach_view(&self.breach_record(id).await?, now).await
     }
 
     pub async fn breaches(&self, now: Time) -> Result<Value, Error> {
         let mut all = self.store.list_breaches().await?;
         all.sort_by(|a, b| b.breach.aware_at.cmp(&a.breach.aware_at));
-        Ok(json!({ "items": all.iter().map(|r| self.breach_view(r, now)).collect::<Vec<_>>() }))
+        let mut items = Vec::with_capacity(all.len());
+        for r in &all {
+            items.push(self.breach_view(r, now).await?);
+        }
+        Ok(json!({ "items": items }))
     }
 
     /// Appends to a breach's timeline (append-only; retried if a concurrent entry got there first).
@@ -195,7 +216,8 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             return Err(Error::field("Idempotency-Key", "required"));
         }
         let record = self.breach_record(id).await?;
-        let input: EscalationInput = serde_json::from_value(raw.clone()).map_err(|e| Error::field(crate::serde_field(&e.to_string()), "invalid"))?;
+        let input: EscalationInput =
+            serde_json::from_value(raw.clone()).map_err(|e| Error::field(crate::serde_field(&e.to_string()), "invalid"))?;
         let mut errors = Vec::new();
         let selection = parse_selection(input.subjects, &mut errors);
         if selection.emails.is_empty() && selection.forms.is_empty() {
@@ -233,23 +255,28 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             breach_id: id.to_owned(),
             total: recipients.len() as u64,
             unreachable_erased: unreachable,
-            sent: 0,
-            failed: 0,
             started_at: crate::proof::to_millis(now),
-            last_update_at: crate::proof::to_millis(now),
             public_id: notice.as_ref().map(|n| n.public_id.clone()),
             messages: input.message.clone(),
             default_lang,
         };
         // Outbox first, queue second: a crash in between leaves recipients a retry will enqueue.
         self.store.create_escalation(&escalation, &recipients, notice.as_ref()).await?;
-        let jobs: Vec<Job> = recipients.iter().map(|r| Job { breach_id: id.to_owned(), escalation_id: escalation_id.clone(), subject: r.subject.clone() }).collect();
-        self.queue.enqueue(&jobs).await?;
+        let batches: Vec<JobBatch> = recipients
+            .chunks(JobBatch::MAX)
+            .map(|c| JobBatch {
+                breach_id: id.to_owned(),
+                escalation_id: escalation_id.clone(),
+                subjects: c.iter().map(|r| r.subject.clone()).collect(),
+            })
+            .collect();
+        self.queue.enqueue(&batches).await?;
         let answer = json!({
             "escalation_id": escalation_id, "recipients": recipients.len(), "unreachable_erased": unreachable,
             "public_notice_url": notice.as_ref().map(|n| format!("{}/v1/notices/{}", self.settings.public_url.trim_end_matches('/'), n.public_id)),
         });
-        let already_logged = record.timeline.iter().any(|e| e.kind == TimelineKind::Escalated && e.body["escalation_id"] == json!(escalation_id));
+        let already_logged =
+            record.timeline.iter().any(|e| e.kind == TimelineKind::Escalated && e.body["escalation_id"] == json!(escalation_id));
         if !already_logged {
             self.log_escalation(id, &answer, operator, now).await?;
         }
@@ -261,7 +288,15 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     async fn log_escalation(&self, id: &str, answer: &Value, operator: &str, now: Time) -> Result<(), Error> {
         for _ in 0..4 {
             let r = self.breach_record(id).await?;
-            let e = TimelineEvent::seal_new(&self.keys.seals, id, (r.head.0, &r.head.1), TimelineKind::Escalated, answer.clone(), operator, now);
+            let e = TimelineEvent::seal_new(
+                &self.keys.seals,
+                id,
+                (r.head.0, &r.head.1),
+                TimelineKind::Escalated,
+                answer.clone(),
+                operator,
+                now,
+            );
             match self.store.append_timeline(r.head.clone(), &e).await {
                 Ok(()) => return Ok(()),
                 Err(AppendError::Conflict) => continue,
@@ -309,7 +344,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     pub async fn escalation_progress(&self, breach_id: &str, escalation_id: &str) -> Result<Value, Error> {
         let r = self.breach_record(breach_id).await?;
         let e = r.escalations.iter().find(|e| e.escalation_id == escalation_id).ok_or(Error::EscalationNotFound)?;
-        Ok(progress(e))
+        Ok(progress(e, self.store.delivery_counts(escalation_id).await?))
     }
 
     /// What every notice of an escalation is written from.
@@ -398,12 +433,13 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
 }
 
 /// An escalation's progress as the API shows it.
-pub fn progress(e: &EscalationRecord) -> Value {
-    let pending = e.total.saturating_sub(e.sent + e.failed);
+pub fn progress(e: &EscalationRecord, c: DeliveryCounts) -> Value {
+    let pending = e.total.saturating_sub(c.sent + c.failed);
+    let finished_at = (pending == 0).then(|| c.last_finished_at.unwrap_or(e.started_at));
     json!({
-        "escalation_id": e.escalation_id, "total": e.total, "sent": e.sent, "failed": e.failed, "pending": pending,
+        "escalation_id": e.escalation_id, "total": e.total, "sent": c.sent, "failed": c.failed, "pending": pending,
         "unreachable_erased": e.unreachable_erased, "started_at": format_time(&e.started_at),
-        "finished_at": (pending == 0).then(|| format_time(&e.last_update_at)),
+        "finished_at": finished_at.map(|t| format_time(&t)),
         "public_id": e.public_id,
     })
 }

@@ -95,12 +95,16 @@ pub fn draft(b: &Breach, timeline: &[TimelineEvent], a: &Assessment, lang: Lang,
             format_time(&a.deadline.authority_deadline),
         )),
     );
-    let cia = [("poufność", "confidentiality", b.cia.confidentiality), ("integralność", "integrity", b.cia.integrity), ("dostępność", "availability", b.cia.availability)]
-        .iter()
-        .filter(|(_, _, on)| *on)
-        .map(|(pl, en, _)| l(pl, en))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let cia = [
+        ("poufność", "confidentiality", b.cia.confidentiality),
+        ("integralność", "integrity", b.cia.integrity),
+        ("dostępność", "availability", b.cia.availability),
+    ]
+    .iter()
+    .filter(|(_, _, on)| *on)
+    .map(|(pl, en, _)| l(pl, en))
+    .collect::<Vec<_>>()
+    .join(", ");
     add(
         "nature",
         "Art. 33(3)(a); PUODO 4",
@@ -130,9 +134,19 @@ pub fn draft(b: &Breach, timeline: &[TimelineEvent], a: &Assessment, lang: Lang,
         "contact_point",
         "Art. 33(3)(b)",
         l("Inspektor ochrony danych lub punkt kontaktowy", "Data protection officer or contact point"),
-        Some(format!("{} <{}>{}", b.contact_point.name, b.contact_point.email.as_str(), b.contact_point.phone.as_ref().map(|p| format!(", {p}")).unwrap_or_default())),
+        Some(format!(
+            "{} <{}>{}",
+            b.contact_point.name,
+            b.contact_point.email.as_str(),
+            b.contact_point.phone.as_ref().map(|p| format!(", {p}")).unwrap_or_default()
+        )),
     );
-    add("consequences", "Art. 33(3)(c)", l("Możliwe konsekwencje naruszenia", "Likely consequences of the breach"), b.likely_consequences.clone());
+    add(
+        "consequences",
+        "Art. 33(3)(c)",
+        l("Możliwe konsekwencje naruszenia", "Likely consequences of the breach"),
+        b.likely_consequences.clone(),
+    );
     let taken: Vec<Option<String>> = timeline
         .iter()
         .filter(|e| e.kind == TimelineKind::Measure)

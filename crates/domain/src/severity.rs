@@ -81,10 +81,12 @@ impl Scale {
         match v {
             Value::Number(n) => self.units_of(n).map(Given::Exact).unwrap_or_else(|| bad(errors)),
             Value::String(s) if s == "unknown" => Given::Unknown,
-            Value::Array(a) if a.len() == 2 => match (a[0].as_number().and_then(|n| self.units_of(n)), a[1].as_number().and_then(|n| self.units_of(n))) {
-                (Some(lo), Some(hi)) if lo <= hi => Given::Range(lo, hi),
-                _ => bad(errors),
-            },
+            Value::Array(a) if a.len() == 2 => {
+                match (a[0].as_number().and_then(|n| self.units_of(n)), a[1].as_number().and_then(|n| self.units_of(n))) {
+                    (Some(lo), Some(hi)) if lo <= hi => Given::Range(lo, hi),
+                    _ => bad(errors),
+                }
+            }
             _ => bad(errors),
         }
     }
@@ -236,12 +238,20 @@ mod tests {
 
     #[test]
     fn seed_doubt_unknown_and_ranges_resolve_to_the_highest_band() {
-        let s = score(json!({"dpc": "unknown", "ei": 0.5, "cb": {"confidentiality": 0, "integrity": 0, "availability": 0, "malicious": false}}));
+        let s = score(
+            json!({"dpc": "unknown", "ei": 0.5, "cb": {"confidentiality": 0, "integrity": 0, "availability": 0, "malicious": false}}),
+        );
         assert_eq!((s.score, s.band), (2.0, Band::Medium));
         assert!(s.rule.contains("dpc unknown → 4"), "{}", s.rule);
-        let s = score(json!({"dpc": 2, "ei": [0.25, 1], "cb": {"confidentiality": [0, 0.5], "integrity": 0, "availability": 0, "malicious": "unknown"}}));
+        let s = score(
+            json!({"dpc": 2, "ei": [0.25, 1], "cb": {"confidentiality": [0, 0.5], "integrity": 0, "availability": 0, "malicious": "unknown"}}),
+        );
         assert_eq!((s.score, s.band), (3.0, Band::High));
-        assert!(s.rule.contains("ei in [0.25, 1] → 1") && s.rule.contains("cb.confidentiality in [0, 0.5] → 0.5") && s.rule.contains("malicious unknown → true"));
+        assert!(
+            s.rule.contains("ei in [0.25, 1] → 1")
+                && s.rule.contains("cb.confidentiality in [0, 0.5] → 0.5")
+                && s.rule.contains("malicious unknown → true")
+        );
         let s = score(json!({}));
         assert_eq!(s.band, Band::VeryHigh, "nothing known: the top");
     }
@@ -250,7 +260,10 @@ mod tests {
     fn off_scale_inputs_are_field_errors() {
         let errors = SeverityInputs::parse(&json!({"dpc": 5, "ei": 0.3, "cb": {"confidentiality": 0.75, "malicious": "yes"}})).unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, vec!["severity_inputs.dpc", "severity_inputs.ei", "severity_inputs.cb.confidentiality", "severity_inputs.cb.malicious"]);
+        assert_eq!(
+            fields,
+            vec!["severity_inputs.dpc", "severity_inputs.ei", "severity_inputs.cb.confidentiality", "severity_inputs.cb.malicious"]
+        );
         assert!(SeverityInputs::parse(&json!({"dpc": 2.555})).is_err(), "DPC has at most two decimals");
         assert!(SeverityInputs::parse(&json!({"dpc": [3, 2]})).is_err(), "ranges run low to high");
     }

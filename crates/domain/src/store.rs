@@ -196,19 +196,16 @@ pub struct BreachRecord {
     pub escalations: Vec<EscalationRecord>,
 }
 
-/// One escalation (Art. 34 fan-out) with its delivery counters.
+/// One escalation (Art. 34 fan-out). Its progress is counted from the outbox on read, so no
+/// counter can drift from what was actually sent.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EscalationRecord {
     pub escalation_id: String,
     pub breach_id: String,
     pub total: u64,
     pub unreachable_erased: u64,
-    pub sent: u64,
-    pub failed: u64,
     #[serde(with = "crate::proof::millis")]
     pub started_at: Time,
-    #[serde(with = "crate::proof::millis")]
-    pub last_update_at: Time,
     pub public_id: Option<String>,
     /// The operator's message to the people, per language.
     pub messages: std::collections::BTreeMap<Lang, String>,
@@ -224,12 +221,35 @@ pub struct Recipient {
     pub lang: Lang,
 }
 
-/// One unit of notifier work: a recipient of an escalation.
+/// One recipient of an escalation: the unit that is claimed, sent and recorded.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Job {
     pub breach_id: String,
     pub escalation_id: String,
     pub subject: SubjectId,
+}
+
+/// One queue message: up to `JobBatch::MAX` recipients of one escalation. Each is claimed on its
+/// own, so a redelivered batch re-sends only what is not finished.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JobBatch {
+    pub breach_id: String,
+    pub escalation_id: String,
+    pub subjects: Vec<SubjectId>,
+}
+
+impl JobBatch {
+    /// Recipients per message: few messages keep the queue cheap; small enough to finish well
+    /// inside one invocation at the SES send rate.
+    pub const MAX: usize = 50;
+
+    pub fn jobs(&self) -> impl Iterator<Item = Job> + '_ {
+        self.subjects.iter().map(|s| Job {
+            breach_id: self.breach_id.clone(),
+            escalation_id: self.escalation_id.clone(),
+            subject: s.clone(),
+        })
+    }
 }
 
 /// The outcome of trying to claim a recipient for sending.
@@ -284,18 +304,42 @@ pub struct PublicNotice {
 }
 
 pub trait BreachStore: Send + Sync {
-    fn create_breach(&self, breach: &crate::breach::Breach, first: &crate::breach::TimelineEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn create_breach(
+        &self,
+        breach: &crate::breach::Breach,
+        first: &crate::breach::TimelineEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn load_breach(&self, id: &str) -> impl Future<Output = Result<Option<BreachRecord>, StoreError>> + Send;
     fn list_breaches(&self) -> impl Future<Output = Result<Vec<BreachRecord>, StoreError>> + Send;
     /// Appends one entry if the head is still `expected`.
-    fn append_timeline(&self, expected: (u64, String), event: &crate::breach::TimelineEvent) -> impl Future<Output = Result<(), AppendError>> + Send;
-    fn begin_idempotent(&self, key: &str, request_hash: &str, now: Time, lease_until: Time) -> impl Future<Output = Result<IdempotencyStart, StoreError>> + Send;
-    fn finish_idempotent(&self, key: &str, response: &serde_json::Value, expires_at: Time) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn append_timeline(
+        &self,
+        expected: (u64, String),
+        event: &crate::breach::TimelineEvent,
+    ) -> impl Future<Output = Result<(), AppendError>> + Send;
+    fn begin_idempotent(
+        &self,
+        key: &str,
+        request_hash: &str,
+        now: Time,
+        lease_until: Time,
+    ) -> impl Future<Output = Result<IdempotencyStart, StoreError>> + Send;
+    fn finish_idempotent(
+        &self,
+        key: &str,
+        response: &serde_json::Value,
+        expires_at: Time,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Creates the escalation and its outbox; recipients already in the outbox are left alone,
     /// so a retried creation never resets a sent recipient.
-    fn create_escalation(&self, escalation: &EscalationRecord, recipients: &[Recipient], notice: Option<&PublicNotice>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn create_escalation(
+        &self,
+        escalation: &EscalationRecord,
+        recipients: &[Recipient],
+        notice: Option<&PublicNotice>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn claim(&self, job: &Job, now: Time, lease_until: Time) -> impl Future<Output = Result<Claim, StoreError>> + Send;
-    /// Records the outcome and counts it on the escalation, atomically.
+    /// Records a claimed recipient's outcome (and forgets their address).
     fn finish_recipient(&self, job: &Job, delivery: &Delivery, now: Time) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Gives a claimed recipient back for a later retry.
     fn release(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -306,11 +350,25 @@ pub trait BreachStore: Send + Sync {
         to: Option<Time>,
         purposes: &[PurposeId],
     ) -> impl Future<Output = Result<Vec<SubjectId>, StoreError>> + Send;
-    fn contacts(&self, subjects: &[SubjectId]) -> impl Future<Output = Result<std::collections::HashMap<SubjectId, Contact>, StoreError>> + Send;
+    fn contacts(
+        &self,
+        subjects: &[SubjectId],
+    ) -> impl Future<Output = Result<std::collections::HashMap<SubjectId, Contact>, StoreError>> + Send;
     fn public_notice(&self, public_id: &str) -> impl Future<Output = Result<Option<PublicNotice>, StoreError>> + Send;
+    /// Counts an escalation's outbox by outcome.
+    fn delivery_counts(&self, escalation_id: &str) -> impl Future<Output = Result<DeliveryCounts, StoreError>> + Send;
+}
+
+/// An escalation's outbox, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub sent: u64,
+    pub failed: u64,
+    /// When the last recipient was finished.
+    pub last_finished_at: Option<Time>,
 }
 
 /// Where notifier work goes (SQS in production and locally).
 pub trait WorkQueue: Send + Sync {
-    fn enqueue(&self, jobs: &[Job]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn enqueue(&self, batches: &[JobBatch]) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -96,7 +96,7 @@ async fn run(moto: &std::path::Path, port: u16, env_file: &std::path::Path) -> a
         ("ZGODA_OPERATOR_KEY".to_owned(), operator.key_hex.clone()),
     ]);
     envfile::write(env_file, &vars)?;
-    let local = Arc::new(Local { app, emulator: Some(emulator.endpoint.clone()) });
+    let local = Arc::new(Local { app: Arc::new(app), emulator: Some(emulator.endpoint.clone()) });
     let server = tokio::spawn(serve(listener, local.clone()));
     // The same notifier the Lambda runs, fed from the emulator's queue.
     let notifier = zgoda_local::notifier_loop::spawn(local, clients.sqs.clone(), 50);

@@ -6,10 +6,11 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeN
 use zgoda_web::App;
 
 /// The notifier over the app's own store, mailer and queue.
-pub type LocalNotifier<'a> = notifier::Notifier<'a, zgoda_aws::DynamoStore, zgoda_web::mailer::TemplatedMailer<zgoda_aws::SesTransport>, zgoda_aws::SqsQueue>;
+pub type LocalNotifier =
+    notifier::Notifier<zgoda_aws::DynamoStore, zgoda_web::mailer::TemplatedMailer<zgoda_aws::SesTransport>, zgoda_aws::SqsQueue>;
 
 /// Polls until the task is dropped (aborting it is how tests "kill" the notifier).
-pub async fn run(notifier: &LocalNotifier<'_>, app: &App, sqs: &aws_sdk_sqs::Client) {
+pub async fn run(notifier: &LocalNotifier, app: &App, sqs: &aws_sdk_sqs::Client) {
     let url = app.queue.url().to_owned();
     loop {
         let received = sqs
@@ -39,7 +40,8 @@ pub async fn run(notifier: &LocalNotifier<'_>, app: &App, sqs: &aws_sdk_sqs::Cli
                 r.message_id = m.message_id.clone();
                 r.receipt_handle = m.receipt_handle.clone();
                 r.body = m.body.clone();
-                r.attributes = m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect()).unwrap_or_default();
+                r.attributes =
+                    m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect()).unwrap_or_default();
                 r
             })
             .collect();
@@ -49,7 +51,9 @@ pub async fn run(notifier: &LocalNotifier<'_>, app: &App, sqs: &aws_sdk_sqs::Cli
             .iter()
             .filter(|m| m.message_id.as_ref().is_some_and(|id| !retry.contains(id)))
             .enumerate()
-            .filter_map(|(i, m)| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).set_receipt_handle(m.receipt_handle.clone()).build().ok())
+            .filter_map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).set_receipt_handle(m.receipt_handle.clone()).build().ok()
+            })
             .collect();
         if !done.is_empty() {
             if let Err(e) = sqs.delete_message_batch().queue_url(&url).set_entries(Some(done)).send().await {
@@ -62,7 +66,7 @@ pub async fn run(notifier: &LocalNotifier<'_>, app: &App, sqs: &aws_sdk_sqs::Cli
 /// Runs the notifier for `local` until the returned task is aborted.
 pub fn spawn(local: std::sync::Arc<crate::server::Local>, sqs: aws_sdk_sqs::Client, rate_per_second: u32) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let notifier = LocalNotifier::new(&local.app, rate_per_second, crate::provision::MAX_RECEIVES - 1);
+        let notifier = LocalNotifier::new(local.app.clone(), rate_per_second, crate::provision::MAX_RECEIVES - 1);
         run(&notifier, &local.app, &sqs).await
     })
 }

@@ -33,7 +33,8 @@ pub const MAX_RECEIVES: u32 = 5;
 /// Creates whatever is missing; never replaces an existing key. Fills in `config.queue_url`.
 pub async fn provision(clients: &Clients, config: &mut Config, visibility_secs: u32) -> anyhow::Result<OperatorKey> {
     let queue_name = config.table.replace(['.', '/'], "-") + "-notices";
-    config.queue_url = zgoda_aws::queue::ensure_queues(&clients.sqs, &queue_name, visibility_secs, MAX_RECEIVES).await.map_err(anyhow::Error::msg)?;
+    config.queue_url =
+        zgoda_aws::queue::ensure_queues(&clients.sqs, &queue_name, visibility_secs, MAX_RECEIVES).await.map_err(anyhow::Error::msg)?;
     table::ensure_table(&clients.dynamodb, &config.table).await.map_err(anyhow::Error::msg).context("creating the table")?;
     for family in ["links", "seals", "pepper"] {
         secrets::ensure_secret(&clients.secrets, &format!("{}{family}", config.secrets_prefix), &ring_json("k1"))

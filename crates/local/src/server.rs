@@ -23,7 +23,7 @@ const MAX_LOCAL_BODY: usize = 1024 * 1024;
 /// What the local server serves: the app, plus the emulator for the /dev pages (absent in tests
 /// that do not need them).
 pub struct Local {
-    pub app: App,
+    pub app: Arc<App>,
     pub emulator: Option<String>,
 }
 
@@ -64,7 +64,8 @@ async fn route(local: &Local, req: Request, now: zgoda_domain::Time) -> Response
     let path = req.uri().path().to_owned();
     if path.starts_with("/v1/forms/") {
         intake::handle(&local.app, req, now).await
-    } else if path.starts_with("/v1/links/") || path.starts_with("/v1/notices/") || path == "/v1/privacy" || path == "/v1/privacy/requests" {
+    } else if path.starts_with("/v1/links/") || path.starts_with("/v1/notices/") || path == "/v1/privacy" || path == "/v1/privacy/requests"
+    {
         links::handle(&local.app, req, now).await
     } else if path.starts_with("/v1/admin/") || path == "/v1/breaches" || path.starts_with("/v1/breaches/") {
         operator::handle(&local.app, req, now).await

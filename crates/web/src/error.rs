@@ -30,9 +30,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Domain(e) => match e {
-                Error::FormNotFound | Error::SubjectNotFound | Error::BreachNotFound | Error::EscalationNotFound | Error::NoticeNotFound => {
-                    StatusCode::NOT_FOUND
-                }
+                Error::FormNotFound
+                | Error::SubjectNotFound
+                | Error::BreachNotFound
+                | Error::EscalationNotFound
+                | Error::NoticeNotFound => StatusCode::NOT_FOUND,
                 Error::IdempotencyConflict | Error::IdempotencyInProgress => StatusCode::CONFLICT,
                 Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 Error::StaleNotice | Error::NoticeVersionExists => StatusCode::CONFLICT,

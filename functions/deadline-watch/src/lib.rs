@@ -2,7 +2,7 @@
 //! authority deadline is 24 h and 6 h away and when it has passed; each reminder once.
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zgoda_domain::mail::Mailer;
 use zgoda_domain::store::{Store, WorkQueue};
 use zgoda_domain::{Error, Zgoda};

@@ -1,15 +1,21 @@
-//! The notifier: SQS batches of breach-notice jobs, one recipient each. Reports partial batch
-//! failures so only the jobs that must be retried come back; paces sends under the SES quota.
+//! The notifier: SQS batches of breach-notice jobs, up to fifty recipients a message. Reports
+//! partial batch failures so only messages with unfinished recipients come back; paces sends
+//! under the SES quota.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use zgoda_domain::escalation::{JobOutcome, NoticeContent};
 use zgoda_domain::mail::Mailer;
-use zgoda_domain::store::{Job, Store, WorkQueue};
+use zgoda_domain::store::{Job, JobBatch, Store, WorkQueue};
 use zgoda_domain::{Time, Zgoda};
+
+/// Sends in flight at once within one message.
+const RECIPIENTS_AT_ONCE: usize = 10;
 
 /// Spaces sends evenly at a fixed rate, across every concurrent job of this process.
 pub struct Pacer {
@@ -34,8 +40,8 @@ impl Pacer {
 }
 
 /// One process's notifier: the app, the pacing, and what it has loaded about escalations.
-pub struct Notifier<'a, S, M, Q> {
-    app: &'a Zgoda<S, M, Q>,
+pub struct Notifier<S, M, Q> {
+    app: Arc<Zgoda<S, M, Q>>,
     pacer: Pacer,
     /// The attempt after which a failing send is recorded as failed rather than retried (the
     /// queue's redrive moves it to the dead-letter queue one attempt later).
@@ -43,8 +49,13 @@ pub struct Notifier<'a, S, M, Q> {
     contents: Mutex<HashMap<(String, String), Arc<NoticeContent>>>,
 }
 
-impl<'a, S: Store, M: Mailer, Q: WorkQueue> Notifier<'a, S, M, Q> {
-    pub fn new(app: &'a Zgoda<S, M, Q>, rate_per_second: u32, max_attempts: u32) -> Self {
+impl<S, M, Q> Notifier<S, M, Q>
+where
+    S: Store + 'static,
+    M: Mailer + 'static,
+    Q: WorkQueue + 'static,
+{
+    pub fn new(app: Arc<Zgoda<S, M, Q>>, rate_per_second: u32, max_attempts: u32) -> Self {
         Self { app, pacer: Pacer::per_second(rate_per_second), max_attempts, contents: Mutex::new(HashMap::new()) }
     }
 
@@ -58,13 +69,23 @@ impl<'a, S: Store, M: Mailer, Q: WorkQueue> Notifier<'a, S, M, Q> {
         Ok(c)
     }
 
-    async fn one(&self, message: &SqsMessage, now: Time) -> JobOutcome {
-        let Some(job) = message.body.as_deref().and_then(|b| serde_json::from_str::<Job>(b).ok()) else {
+    /// One message: every recipient in it, a few at a time; retried if any is unfinished.
+    async fn message(&self, message: &SqsMessage, now: Time) -> JobOutcome {
+        let Some(batch) = message.body.as_deref().and_then(|b| serde_json::from_str::<JobBatch>(b).ok()) else {
             // Not ours; failing it sends it to the dead-letter queue for a person to look at.
             tracing::error!(message_id = ?message.message_id, "malformed notifier job");
             return JobOutcome::Retry;
         };
         let attempt: u32 = message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+        let outcomes: Vec<JobOutcome> = futures_util::stream::iter(batch.jobs())
+            .map(|job| self.one(job, attempt, now))
+            .buffer_unordered(RECIPIENTS_AT_ONCE)
+            .collect()
+            .await;
+        if outcomes.contains(&JobOutcome::Retry) { JobOutcome::Retry } else { JobOutcome::Done }
+    }
+
+    async fn one(&self, job: Job, attempt: u32, now: Time) -> JobOutcome {
         let content = match self.content(&job).await {
             Ok(c) => c,
             Err(e) => {
@@ -73,9 +94,14 @@ impl<'a, S: Store, M: Mailer, Q: WorkQueue> Notifier<'a, S, M, Q> {
             }
         };
         self.pacer.wait().await;
-        match self.app.deliver(&job, &content, attempt >= self.max_attempts, now).await {
+        // Each delivery runs to its end even if this batch's handler is dropped, as concurrent
+        // invocations would: claiming, sending and recording one recipient is never cut short here.
+        let app = self.app.clone();
+        let final_attempt = attempt >= self.max_attempts;
+        let delivery = tokio::spawn(async move { app.deliver(&job, &content, final_attempt, now).await.map_err(|e| (job, e)) });
+        match delivery.await.unwrap_or(Ok(JobOutcome::Retry)) {
             Ok(outcome) => outcome,
-            Err(e) => {
+            Err((job, e)) => {
                 tracing::error!(escalation = %job.escalation_id, subject = %job.subject, error = %e, "delivery step failed");
                 JobOutcome::Retry
             }
@@ -84,7 +110,7 @@ impl<'a, S: Store, M: Mailer, Q: WorkQueue> Notifier<'a, S, M, Q> {
 
     /// Handles one SQS batch; the response lists the messages to be retried.
     pub async fn handle(&self, event: SqsEvent, now: Time) -> SqsBatchResponse {
-        let outcomes = futures_util::future::join_all(event.records.iter().map(|m| self.one(m, now))).await;
+        let outcomes = futures_util::future::join_all(event.records.iter().map(|m| self.message(m, now))).await;
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = event
             .records

@@ -1,7 +1,7 @@
 //! Lambda entry point for the notifier (SQS event source with ReportBatchItemFailures).
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -9,7 +9,7 @@ async fn main() -> Result<(), Error> {
     let app = zgoda_web::app::from_env().await?;
     let rate = std::env::var("ZGODA_SEND_RATE").ok().and_then(|r| r.parse().ok()).unwrap_or(14);
     let attempts = std::env::var("ZGODA_SEND_ATTEMPTS").ok().and_then(|r| r.parse().ok()).unwrap_or(4);
-    let notifier = notifier::Notifier::new(&app, rate, attempts);
+    let notifier = notifier::Notifier::new(std::sync::Arc::new(app), rate, attempts);
     let notifier = &notifier;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, std::convert::Infallible>(notifier.handle(event.payload, chrono::Utc::now()).await)

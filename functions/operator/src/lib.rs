@@ -5,11 +5,11 @@ use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use zgoda_domain::email::EmailAddress;
 use zgoda_domain::breach::{BreachInput, TimelineInput};
+use zgoda_domain::email::EmailAddress;
 use zgoda_domain::form::FormInput;
-use zgoda_domain::lang::Lang;
 use zgoda_domain::ids::{FormId, PurposeId};
+use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
 use zgoda_domain::mail::Mailer;
 use zgoda_domain::store::{Store, StoredForm, WorkQueue};
@@ -108,7 +108,8 @@ async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
         }
         (Method::POST, ["v1", "breaches"]) => {
             let raw: Value = body::json(req)?;
-            let input: BreachInput = serde_json::from_value(raw.clone()).map_err(|e| Error::field(body::serde_field(&e.to_string()), "invalid"))?;
+            let input: BreachInput =
+                serde_json::from_value(raw.clone()).map_err(|e| Error::field(body::serde_field(&e.to_string()), "invalid"))?;
             (StatusCode::CREATED, app.register_breach(input, &raw, &operator.0, now).await?)
         }
         (Method::GET, ["v1", "breaches"]) => (StatusCode::OK, app.breaches(now).await?),
@@ -122,7 +123,9 @@ async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
             let raw: Value = body::json(req)?;
             (StatusCode::ACCEPTED, app.escalate(id, &key, &raw, &operator.0, now).await?)
         }
-        (Method::GET, ["v1", "breaches", id, "escalations", escalation]) => (StatusCode::OK, app.escalation_progress(id, escalation).await?),
+        (Method::GET, ["v1", "breaches", id, "escalations", escalation]) => {
+            (StatusCode::OK, app.escalation_progress(id, escalation).await?)
+        }
         (Method::GET, ["v1", "breaches", id, "report"]) => {
             let lang = match request::query_param(req, "lang").as_deref() {
                 None => Lang::Pl,

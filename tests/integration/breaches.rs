@@ -1,0 +1,441 @@
+//! Breaches (API.md §4): register, timeline, report, deadline watch and escalation, through the
+//! operator API, the notifier and the emulator's queue and mailbox.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use zgoda_tests::{TestEnv, address, contact_form, mails_to};
+
+fn breach_body(aware_hours_ago: i64) -> Value {
+    let aware = (Utc::now() - chrono::Duration::hours(aware_hours_ago)).to_rfc3339();
+    json!({
+        "title": "Wyciek bazy newslettera", "nature": "Kopia bazy adresów była publicznie dostępna przez 2 dni.",
+        "cia": {"confidentiality": true, "integrity": false, "availability": false},
+        "occurred_at": aware, "detected_at": aware, "aware_at": aware,
+        "data_categories": ["adres e-mail", "imię"], "subject_categories": ["subskrybenci"],
+        "approx_subjects": 2000, "approx_records": 2000,
+        "likely_consequences": "Możliwe wiadomości phishingowe podszywające się pod sklep.",
+        "measures": "Usunięto kopię, zmieniono klucze dostępu.",
+        "contact_point": {"name": "IOD Anna Nowak", "email": address("iod"), "phone": "+48 22 000 00 00"},
+        "role": "controller",
+        "severity_inputs": {"dpc": 3, "ei": 0.75, "cb": {"confidentiality": 0.5, "integrity": 0, "availability": 0, "malicious": true}}
+    })
+}
+
+async fn register(env: &TestEnv, body: &Value) -> Value {
+    let resp = env.operator("POST", "/v1/breaches", Some(body)).await;
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(status, 201, "{v}");
+    v
+}
+
+async fn escalate(env: &TestEnv, id: &str, key: &str, body: &Value) -> (u16, Value) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let path = format!("/v1/breaches/{id}/escalations");
+    let ts = Utc::now().timestamp() + rand_offset();
+    let auth = env.sign("POST", &path, &bytes, ts);
+    let resp = env
+        .http
+        .post(format!("{}{path}", env.url))
+        .header("authorization", auth)
+        .header("idempotency-key", key)
+        .header("content-type", "application/json")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    if status >= 500 {
+        // Say which dependency failed: the detail is in the server's log, not the response.
+        let logs = String::from_utf8_lossy(&zgoda_tests::captured_logs().lock().unwrap()).into_owned();
+        eprintln!("{}", logs.lines().filter(|l| l.contains("dependency failed")).last().unwrap_or(""));
+    }
+    (status, resp.json().await.unwrap())
+}
+
+/// Distinct signatures for repeated identical requests within one second.
+fn rand_offset() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static N: AtomicI64 = AtomicI64::new(0);
+    -(N.fetch_add(1, Ordering::SeqCst) % 200)
+}
+
+async fn progress(env: &TestEnv, id: &str, esc: &str) -> Value {
+    env.operator("GET", &format!("/v1/breaches/{id}/escalations/{esc}"), None).await.json().await.unwrap()
+}
+
+async fn wait_finished(env: &TestEnv, id: &str, esc: &str, limit: Duration) -> Value {
+    let start = Instant::now();
+    loop {
+        let p = progress(env, id, esc).await;
+        if p["pending"] == 0 {
+            return p;
+        }
+        assert!(start.elapsed() < limit, "escalation did not finish: {p}");
+        // Each progress read counts the whole outbox; reading it less often leaves the emulator to the notifier.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Every mail the emulator holds, grouped by recipient (one read of its state).
+async fn all_mails() -> HashMap<String, Vec<zgoda_tests::Mail>> {
+    let mut out: HashMap<String, Vec<zgoda_tests::Mail>> = HashMap::new();
+    for m in zgoda_tests::all_mails().await {
+        for to in &m.to {
+            out.entry(to.clone()).or_default().push(m.clone());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn enisa_registration_answers_severity_deadline_and_what_is_required() {
+    let env = TestEnv::spawn().await;
+    let b = register(&env, &breach_body(10)).await;
+    assert_eq!(b["severity"]["band"], "high");
+    assert_eq!(b["severity"]["score"], 3.25);
+    assert!(b["severity"]["rule"].as_str().unwrap().starts_with("ENISA 2013"));
+    assert_eq!(b["authority_notification_required"], true);
+    assert_eq!(b["subjects_notification_required"], true);
+    let aware = chrono::DateTime::parse_from_rfc3339(b["aware_at"].as_str().unwrap()).unwrap();
+    let deadline = chrono::DateTime::parse_from_rfc3339(b["authority_deadline"].as_str().unwrap()).unwrap();
+    assert_eq!((deadline - aware).num_seconds(), 72 * 3600);
+    assert_eq!(b["deadline"]["status"], "open");
+    let left = b["deadline"]["seconds_left"].as_i64().unwrap();
+    assert!((61 * 3600..=62 * 3600).contains(&left), "{left}");
+    assert_eq!(b["timeline"][0]["type"], "registered");
+
+    let mut unknown = breach_body(1);
+    unknown["severity_inputs"] =
+        json!({"dpc": "unknown", "ei": [0.25, 0.5], "cb": {"confidentiality": 0, "integrity": 0, "availability": 0, "malicious": false}});
+    let u = register(&env, &unknown).await;
+    assert_eq!((u["severity"]["score"].as_f64(), u["severity"]["band"].as_str()), (Some(2.0), Some("medium")));
+    assert!(u["severity"]["rule"].as_str().unwrap().contains("dpc unknown → 4"));
+    assert_eq!(u["subjects_notification_required"], false);
+
+    let list: Value = env.operator("GET", "/v1/breaches", None).await.json().await.unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn awareness_each_registration_and_timeline_rule_is_a_422_with_its_field() {
+    let env = TestEnv::spawn().await;
+    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str, &str)> = vec![
+        (
+            Box::new(|b: &mut Value| b["aware_at"] = json!((Utc::now() - chrono::Duration::hours(20)).to_rfc3339())),
+            "aware_at",
+            "before_detection",
+        ),
+        (
+            Box::new(|b: &mut Value| {
+                let later = (Utc::now() - chrono::Duration::hours(5)).to_rfc3339();
+                b["aware_at"] = json!(later);
+            }),
+            "aware_justification",
+            "required",
+        ),
+        (
+            Box::new(|b: &mut Value| {
+                b["aware_at"] = json!((Utc::now() + chrono::Duration::hours(2)).to_rfc3339());
+                b["aware_justification"] = json!("x");
+            }),
+            "aware_at",
+            "in_future",
+        ),
+        (
+            Box::new(|b: &mut Value| b["cia"] = json!({"confidentiality": false, "integrity": false, "availability": false})),
+            "cia",
+            "none_affected",
+        ),
+        (Box::new(|b: &mut Value| b["severity_inputs"]["dpc"] = json!(7)), "severity_inputs.dpc", "invalid"),
+    ];
+    for (change, field, code) in cases {
+        let mut body = breach_body(10);
+        change(&mut body);
+        let resp = env.operator("POST", "/v1/breaches", Some(&body)).await;
+        assert_eq!(resp.status(), 422);
+        let err: Value = resp.json().await.unwrap();
+        let fields: Vec<(String, String)> = err["error"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["field"].as_str().unwrap().into(), f["code"].as_str().unwrap().into()))
+            .collect();
+        assert!(fields.contains(&(field.into(), code.into())), "{field}:{code} in {fields:?}");
+    }
+    assert!(env.items("BREACH#").await.is_empty(), "nothing half-written");
+
+    let late = register(&env, &breach_body(80)).await;
+    let id = late["id"].as_str().unwrap();
+    assert_eq!(late["deadline"]["status"], "late");
+    let path = format!("/v1/breaches/{id}/events");
+    let resp = env.operator("POST", &path, Some(&json!({"type": "authority_notified", "reference": "DKN.5130.1.2026"}))).await;
+    assert_eq!(resp.status(), 422, "late without delay_reasons");
+    let resp = env.operator("POST", &path, Some(&json!({"type": "subjects_decision", "decision": "exempt", "ground": "d"}))).await;
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["error"]["fields"], json!([{"field": "ground", "code": "required"}, {"field": "justification", "code": "required"}]));
+    let ok = env.operator("POST", &path, Some(&json!({"type": "authority_notified", "reference": "DKN.5130.1.2026", "delay_reasons": "Ustalenie zakresu wymagało analizy dostawcy."}))).await;
+    assert_eq!(ok.status(), 201);
+    let b: Value = env.operator("GET", &format!("/v1/breaches/{id}"), None).await.json().await.unwrap();
+    assert_eq!(b["deadline"]["status"], "notified_late");
+    assert!(b["deadline"]["late_by_seconds"].as_i64().unwrap() >= 8 * 3600 - 5);
+}
+
+#[tokio::test]
+async fn art33_5_the_timeline_is_append_only_and_an_edited_entry_is_detected() {
+    let env = TestEnv::spawn().await;
+    let b = register(&env, &breach_body(2)).await;
+    let id = b["id"].as_str().unwrap();
+    for d in ["Zablokowano dostęp", "Powiadomiono dostawcę"] {
+        let r = env.operator("POST", &format!("/v1/breaches/{id}/events"), Some(&json!({"type": "measure", "description": d}))).await;
+        assert_eq!(r.status(), 201);
+    }
+    let facts = env
+        .operator("POST", &format!("/v1/breaches/{id}/events"), Some(&json!({"type": "facts", "updates": {"approx_subjects": 2500}})))
+        .await;
+    assert_eq!(facts.status(), 201);
+    let v: Value = env.operator("GET", &format!("/v1/breaches/{id}"), None).await.json().await.unwrap();
+    assert_eq!(v["timeline"].as_array().unwrap().len(), 4);
+    assert_eq!(v["approx_subjects"], 2500, "art33_4: the latest facts");
+    assert_eq!(v["timeline_proof"]["verified"], true);
+    let second = v["timeline"][1]["event_id"].as_str().unwrap().to_owned();
+    let stored = env.items(&format!("BREACH#{id}")).await.into_iter().find(|i| i["sk"] == format!("EVENT#{second}")).unwrap();
+    let edited = stored["event"].as_str().unwrap().replace("Zablokowano", "Nie zablokowano");
+    env.set_attribute(&format!("BREACH#{id}"), &format!("EVENT#{second}"), "event", aws_sdk_dynamodb::types::AttributeValue::S(edited))
+        .await;
+    let v: Value = env.operator("GET", &format!("/v1/breaches/{id}"), None).await.json().await.unwrap();
+    assert_eq!(v["timeline_proof"]["verified"], false);
+    assert_eq!(v["timeline_proof"]["broken_at"], second.as_str());
+    let put = env.operator("PUT", &format!("/v1/breaches/{id}/events"), Some(&json!({}))).await;
+    assert_eq!(put.status(), 405, "no way to edit an entry");
+}
+
+#[tokio::test]
+async fn art33_3_report_draft_has_every_section_filled_or_marked_missing() {
+    let env = TestEnv::spawn().await;
+    let b = register(&env, &breach_body(3)).await;
+    let id = b["id"].as_str().unwrap();
+    let md = env.operator("GET", &format!("/v1/breaches/{id}/report?lang=pl"), None).await;
+    assert_eq!(md.headers()["content-type"], "text/markdown; charset=utf-8");
+    let md = md.text().await.unwrap();
+    for heading in [
+        "Podmiot zgłaszający",
+        "Charakter naruszenia",
+        "Inspektor ochrony danych lub punkt kontaktowy",
+        "Możliwe konsekwencje",
+        "Środki zastosowane lub proponowane",
+    ] {
+        assert!(md.contains(heading), "{heading}");
+    }
+    assert!(md.contains("BRAK — uzupełnij"), "the controller was not given");
+    assert!(md.contains("IOD Anna Nowak") && md.contains("Usunięto kopię"));
+    let json: Value = env.operator("GET", &format!("/v1/breaches/{id}/report?lang=en&format=json"), None).await.json().await.unwrap();
+    let ids: Vec<&str> = json["sections"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    for required in ["nature", "data", "subjects", "contact_point", "consequences", "measures"] {
+        assert!(ids.contains(&required), "{required}");
+    }
+    assert!(json["missing"].as_array().unwrap().contains(&json!("notifying_entity")));
+    let sections: HashMap<&str, &Value> = json["sections"].as_array().unwrap().iter().map(|s| (s["id"].as_str().unwrap(), s)).collect();
+    assert_eq!(sections["contact_point"]["answers"], "Art. 33(3)(b)");
+    assert_eq!(sections["consequences"]["missing"], false);
+}
+
+#[tokio::test]
+async fn deadline_watch_at_chosen_times_sends_each_reminder_once() {
+    let env = TestEnv::spawn().await;
+    let b = register(&env, &breach_body(1)).await;
+    let contact = b["contact_point"]["email"].as_str().unwrap().to_owned();
+    let deadline = chrono::DateTime::parse_from_rfc3339(b["authority_deadline"].as_str().unwrap()).unwrap().to_utc();
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/deadline-watch/schedule.json")).unwrap(),
+    )
+    .unwrap();
+    let run = |at: chrono::DateTime<Utc>| {
+        let mut event = fixture.clone();
+        event["time"] = json!(at.to_rfc3339());
+        let event = serde_json::from_value(event).unwrap();
+        let app = env.local.app.clone();
+        async move { deadline_watch::handle(&app, event).await.unwrap()["reminders"].as_array().unwrap().len() }
+    };
+    assert_eq!(run(deadline - chrono::Duration::hours(30)).await, 0);
+    assert_eq!(run(deadline - chrono::Duration::hours(23)).await, 1);
+    assert_eq!(run(deadline - chrono::Duration::hours(22)).await, 0, "the 24 h reminder once");
+    assert_eq!(run(deadline - chrono::Duration::hours(5)).await, 1);
+    assert_eq!(run(deadline - chrono::Duration::hours(1)).await, 0, "the 6 h reminder once");
+    assert_eq!(run(deadline + chrono::Duration::minutes(1)).await, 1);
+    assert_eq!(run(deadline + chrono::Duration::hours(3)).await, 0, "the passed reminder once");
+    let subjects: Vec<String> = mails_to(&contact).await.iter().map(|m| m.subject()).collect();
+    assert_eq!(
+        subjects,
+        vec![
+            "Zostały 24 godziny na zgłoszenie naruszenia do PUODO",
+            "Zostało 6 godzin na zgłoszenie naruszenia do PUODO",
+            "Minął termin 72 godzin na zgłoszenie naruszenia do PUODO",
+        ]
+    );
+
+    let notified = register(&env, &breach_body(1)).await;
+    let nid = notified["id"].as_str().unwrap();
+    env.operator("POST", &format!("/v1/breaches/{nid}/events"), Some(&json!({"type": "authority_notified", "reference": "X/1"}))).await;
+    assert_eq!(run(deadline + chrono::Duration::hours(4)).await, 0, "a notified breach gets no reminder");
+}
+
+#[tokio::test]
+async fn art34_1_escalation_to_2000_people_sends_exactly_one_notice_each_even_when_the_notifier_is_killed() {
+    let env = TestEnv::spawn().await;
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    // Twenty people collected through the form: half English; one unsubscribed from marketing; one erased.
+    let mut known = Vec::new();
+    for i in 0..20 {
+        let email = address(&format!("k{i}"));
+        let lang = if i % 2 == 0 { "pl" } else { "en" };
+        let body = json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "lang": lang});
+        assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+        known.push((email, lang));
+    }
+    let unsubscribed = known[2].0.clone();
+    let link = env
+        .operator("POST", "/v1/admin/links", Some(&json!({"email": unsubscribed, "action": "unsubscribe", "purpose": "newsletter"})))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    env.http.post(link["url"].as_str().unwrap()).send().await.unwrap();
+    let erased = known[3].0.clone();
+    env.operator("POST", "/v1/admin/subjects/erase", Some(&json!({"email": erased, "reason": "request"}))).await;
+    // And 1,981 addresses zgoda never held (a breach can expose people it never captured).
+    let tag = &zgoda_tests::unique()[20..];
+    let explicit: Vec<String> = (0..1981).map(|i| format!("{i}.{tag}@e.pl")).collect();
+
+    let b = register(&env, &breach_body(2)).await;
+    let id = b["id"].as_str().unwrap().to_owned();
+    let body = json!({
+        "subjects": {"emails": explicit, "forms": ["kontakt"]},
+        "message": {"pl": "Zmień hasło i uważaj na podejrzane wiadomości.", "en": "Change your password and watch for suspicious messages."},
+        "public_notice": true
+    });
+    let (status, answer) = escalate(&env, &id, "esc-1", &body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!((answer["recipients"].as_u64(), answer["unreachable_erased"].as_u64()), (Some(2000), Some(1)));
+    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+
+    // Start, kill mid-run, start again.
+    env.start_notifier(2000);
+    let start = Instant::now();
+    loop {
+        let p = progress(&env, &id, &esc).await;
+        if p["sent"].as_u64().unwrap() >= 400 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(240), "no progress: {p}");
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    env.stop_notifier();
+    let at_kill = progress(&env, &id, &esc).await;
+    assert!(at_kill["pending"].as_u64().unwrap() > 0, "killed mid-run: {at_kill}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    env.start_notifier(2000);
+    let done = wait_finished(&env, &id, &esc, Duration::from_secs(400)).await;
+    assert_eq!((done["total"].as_u64(), done["sent"].as_u64(), done["failed"].as_u64()), (Some(2000), Some(2000), Some(0)), "{done}");
+    assert!(done["finished_at"].is_string());
+
+    // Exactly one mail each, in the right language; none for the erased person.
+    let mails = all_mails().await;
+    for address in &explicit {
+        assert_eq!(mails.get(address).map(Vec::len), Some(1), "{address}");
+    }
+    for (email, lang) in &known {
+        if *email == erased {
+            assert!(
+                mails
+                    .get(email)
+                    .map(|m| m.iter().all(|x| !x.subject().contains("naruszenie") && !x.subject().contains("breach")))
+                    .unwrap_or(true)
+            );
+            continue;
+        }
+        let notices: Vec<&zgoda_tests::Mail> =
+            mails[email].iter().filter(|m| m.subject().contains("naruszenie") || m.subject().contains("breach")).collect();
+        assert_eq!(notices.len(), 1, "{email}");
+        assert_eq!(notices[0].parsed().header_raw("Content-Language").map(str::trim), Some(*lang), "{email}");
+    }
+    assert!(
+        mails[&unsubscribed].iter().any(|m| m.subject().contains("naruszenie") || m.subject().contains("breach")),
+        "marketing unsubscribe does not block a breach notice"
+    );
+
+    // The outbox no longer holds addresses once sent.
+    let outbox = env.items("OUTBOX#").await;
+    assert_eq!(outbox.len(), 2000);
+    assert!(outbox.iter().all(|o| o["status"] == "sent" && o.get("email").is_none()));
+
+    // Same key, same body: the same answer and nothing more sent. Another body: 409.
+    let (status, again) = escalate(&env, &id, "esc-1", &body).await;
+    assert_eq!((status, &again), (202, &answer));
+    let mut other = body.clone();
+    other["public_notice"] = json!(false);
+    let (status, conflict) = escalate(&env, &id, "esc-1", &other).await;
+    assert_eq!((status, conflict["error"]["code"].as_str()), (409, Some("idempotency_conflict")));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(progress(&env, &id, &esc).await["sent"], 2000);
+    assert_eq!(all_mails().await.get(&explicit[0]).map(Vec::len), Some(1));
+
+    // Art. 34(3)(c): the public notice.
+    let notice = env.http.get(answer["public_notice_url"].as_str().unwrap().to_owned() + "?lang=en").send().await.unwrap();
+    assert_eq!(notice.status(), 200);
+    assert!(notice.text().await.unwrap().contains("Change your password"));
+    let missing = env.http.get(format!("{}/v1/notices/nope", env.url)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn art34_2_a_breach_notice_parsed_back_has_the_required_sections() {
+    let env = TestEnv::spawn().await;
+    let b = register(&env, &breach_body(2)).await;
+    let id = b["id"].as_str().unwrap();
+    let pl = address("notice-pl");
+    let (status, answer) =
+        escalate(&env, id, "k", &json!({"subjects": {"emails": [pl]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}}))
+            .await;
+    assert_eq!(status, 202, "{answer}");
+    env.start_notifier(100);
+    wait_finished(&env, id, answer["escalation_id"].as_str().unwrap(), Duration::from_secs(60)).await;
+    let mail = &mails_to(&pl).await[0];
+    assert_eq!(mail.subject(), "Ważne: naruszenie ochrony Twoich danych osobowych");
+    let text = mail.text();
+    for section in ["Co się stało", "Możliwe konsekwencje", "Co zrobiliśmy", "Co możesz zrobić", "Kontakt w tej sprawie"] {
+        assert!(text.contains(section), "{section} in {text}");
+    }
+    for fact in ["Kopia bazy adresów", "phishingowe", "Usunięto kopię", "Zmień hasło.", "IOD Anna Nowak"] {
+        assert!(text.contains(fact), "{fact}");
+    }
+    assert!(mail.parsed().header_raw("List-Unsubscribe").is_none(), "a legal notice, not marketing");
+    assert_eq!(mail.parsed().reply_to().and_then(|a| a.first()).and_then(|a| a.address()), b["contact_point"]["email"].as_str());
+}
+
+#[tokio::test]
+async fn escalation_needs_an_idempotency_key_and_a_valid_selection() {
+    let env = TestEnv::spawn().await;
+    let b = register(&env, &breach_body(2)).await;
+    let id = b["id"].as_str().unwrap();
+    let body = json!({"subjects": {"emails": ["bad address"]}, "message": {"pl": ""}});
+    let (status, err) = escalate(&env, id, "k2", &body).await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = err["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, vec!["subjects.emails[0]", "subjects", "message"]);
+    let no_key = env
+        .operator(
+            "POST",
+            &format!("/v1/breaches/{id}/escalations"),
+            Some(&json!({"subjects": {"emails": [address("x")]}, "message": {"pl": "x"}})),
+        )
+        .await;
+    assert_eq!(no_key.status(), 422);
+    let (status, _) =
+        escalate(&env, "01JNOSUCHBREACH000000000000", "k", &json!({"subjects": {"emails": [address("x")]}, "message": {"pl": "x"}})).await;
+    assert_eq!(status, 404);
+    assert!(env.items("OUTBOX#").await.is_empty());
+}
