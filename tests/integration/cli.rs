@@ -103,3 +103,54 @@ async fn cli_explains_a_bad_key_and_an_unreachable_endpoint() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("no endpoint"));
 }
+
+#[tokio::test]
+async fn cli_walks_a_breach_from_first_report_to_the_last_notice() {
+    let env = TestEnv::spawn().await;
+    let key = env.operator.key_hex.clone();
+    let dir = std::env::temp_dir().join(format!("zgoda-cli-breach-{}", zgoda_tests::unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let aware = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    let breach = json!({
+        "title": "Zgubiony laptop", "nature": "Niezaszyfrowany laptop z bazą klientów zgubiony w pociągu.",
+        "cia": {"confidentiality": true, "integrity": false, "availability": true},
+        "detected_at": aware, "aware_at": aware, "data_categories": ["imię", "e-mail"], "subject_categories": ["klienci"],
+        "approx_subjects": 3, "contact_point": {"name": "IOD", "email": address("iod")}, "role": "controller",
+        "severity_inputs": {"dpc": 3, "ei": 1, "cb": {"confidentiality": 0.5, "integrity": 0, "availability": 0.25, "malicious": false}}
+    });
+    let file = dir.join("breach.json");
+    std::fs::write(&file, breach.to_string()).unwrap();
+    let created = zgoda(&env, &key, &["breach", "create", file.to_str().unwrap(), "--json"]).await;
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let id = serde_json::from_slice::<Value>(&created.stdout).unwrap()["id"].as_str().unwrap().to_owned();
+
+    let list = stdout(&zgoda(&env, &key, &["breach", "list"]).await);
+    assert!(list.contains(&id) && list.contains("h left"), "{list}");
+    let show = stdout(&zgoda(&env, &key, &["breach", "show", &id]).await);
+    assert!(show.contains("72-hour clock: 6") || show.contains("72-hour clock: 68"), "{show}");
+
+    let measure = dir.join("measure.json");
+    std::fs::write(&measure, json!({"type": "measure", "description": "Zdalnie zablokowano konta"}).to_string()).unwrap();
+    assert!(stdout(&zgoda(&env, &key, &["breach", "event", &id, measure.to_str().unwrap()]).await).contains("entry 2 added (measure)"));
+
+    let report = stdout(&zgoda(&env, &key, &["breach", "report", &id, "--lang", "en"]).await);
+    assert!(report.starts_with("# Personal data breach notification — draft") && report.contains("Zdalnie zablokowano konta"));
+
+    let people: Vec<String> = (0..3).map(|i| address(&format!("cli-b{i}"))).collect();
+    let escalation = dir.join("escalation.json");
+    std::fs::write(
+        &escalation,
+        json!({"subjects": {"emails": people}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}}).to_string(),
+    )
+    .unwrap();
+    env.start_notifier(100);
+    let out = zgoda(&env, &key, &["breach", "escalate", &id, escalation.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout(&out).contains("done at") && stdout(&out).contains("3 sent, 0 failed"), "{}", stdout(&out));
+    // The default key is the file's hash: running the same command again sends nothing more.
+    let again = zgoda(&env, &key, &["breach", "escalate", &id, escalation.to_str().unwrap()]).await;
+    assert!(stdout(&again).contains("3 sent"));
+    for p in &people {
+        assert_eq!(mails_to(p).await.len(), 1);
+    }
+}

@@ -55,6 +55,43 @@ enum Command {
         #[command(subcommand)]
         command: LinksCommand,
     },
+    /// Personal data breaches: register, timeline, escalation, the PUODO draft.
+    Breach {
+        #[command(subcommand)]
+        command: BreachCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BreachCommand {
+    /// Register a breach from a JSON file (see README, "Handling a breach").
+    Create { file: PathBuf },
+    /// Every breach with its deadline state.
+    List,
+    /// One breach: facts, severity, the 72-hour countdown, timeline and escalations.
+    Show { id: String },
+    /// Append a timeline entry from a JSON file (`measure`, `facts`, `authority_notified`, `subjects_decision`).
+    Event { id: String, file: PathBuf },
+    /// Notify the affected people (body from a JSON file) and follow the progress live.
+    Escalate {
+        id: String,
+        file: PathBuf,
+        /// Retry-safe key: the same key and file never send twice. Defaults to the file's SHA-256.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Return at once instead of following the progress.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// The Art. 33(3) notification draft for PUODO.
+    Report {
+        id: String,
+        #[arg(long, default_value = "pl")]
+        lang: String,
+        /// md or json.
+        #[arg(long, default_value = "md")]
+        format: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,6 +161,18 @@ impl Api {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Value> {
+        let text = self.call_text(method, path, body, &[]).await?;
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// A signed request; the answer's body as text (JSON, or Markdown for the report).
+    async fn call_text(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<String> {
         let body = body.unwrap_or_default();
         // Signatures carry whole seconds, and the server refuses one it has seen: a random
         // parameter in the signed query keeps two identical commands in one second both valid.
@@ -138,9 +187,13 @@ impl Api {
         if !body.is_empty() {
             req = req.header("content-type", "application/json").body(body);
         }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         let resp = req.send().await.map_err(|e| anyhow::anyhow!("cannot reach {}: {e}. Is the stack running (`make run`)?", self.url))?;
         let status = resp.status();
-        let value: Value = resp.json().await.unwrap_or(Value::Null);
+        let text = resp.text().await.unwrap_or_default();
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status.as_u16() == 401 {
             bail!("the server refused the request signature (401): check the key id and key, and this machine's clock");
         }
@@ -156,7 +209,7 @@ impl Api {
             let detail = if fields.is_empty() { String::new() } else { format!("\n  {}", fields.join("\n  ")) };
             bail!("{status} {code}: {message}{detail}");
         }
-        Ok(value)
+        Ok(text)
     }
 }
 
@@ -233,6 +286,64 @@ fn print_subject(v: &Value) {
     println!("{}", table(rows, &["#", "at", "purpose", "event", "basis", "notice", "channel", "key"]));
 }
 
+fn print_breach(v: &Value) {
+    println!("{} — {}", s(&v["id"]), s(&v["title"]));
+    println!("severity: {} (SE {}) — {}", s(&v["severity"]["band"]), s(&v["severity"]["score"]), s(&v["severity"]["rule"]));
+    println!(
+        "notify the authority: {}   notify the people: {}",
+        if v["authority_notification_required"] == true { "required" } else { "not required" },
+        if v["subjects_notification_required"] == true { "required" } else { "not required" }
+    );
+    let d = &v["deadline"];
+    let clock = match d["status"].as_str() {
+        Some("open") => format!("{} h left (deadline {})", s(&d["hours_left"]), s(&d["authority_deadline"])),
+        Some("late") => format!("LATE by {} h (deadline was {})", s(&d["late_by"]), s(&d["authority_deadline"])),
+        Some("notified") => format!("notified {}", s(&d["notified_at"])),
+        Some("notified_late") => format!("notified {} — {} h late", s(&d["notified_at"]), s(&d["late_by"])),
+        _ => "no authority notification required".into(),
+    };
+    println!("72-hour clock: {clock}");
+    if let Some(timeline) = v["timeline"].as_array() {
+        let rows = timeline.iter().map(|e| vec![s(&e["seq"]), s(&e["at"]), s(&e["type"]), s(&e["by"])]).collect();
+        println!("{}", table(rows, &["#", "at", "entry", "by"]));
+        if v["timeline_proof"]["verified"] != true {
+            println!("TIMELINE SEAL BROKEN at {}", s(&v["timeline_proof"]["broken_at"]));
+        }
+    }
+    for e in v["escalations"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "escalation {}: {} sent, {} failed, {} pending of {} ({} erased, unreachable)",
+            s(&e["escalation_id"]),
+            s(&e["sent"]),
+            s(&e["failed"]),
+            s(&e["pending"]),
+            s(&e["total"]),
+            s(&e["unreachable_erased"])
+        );
+    }
+}
+
+fn print_breaches(v: &Value) {
+    let items = v["items"].as_array().cloned().unwrap_or_default();
+    let rows = items
+        .iter()
+        .map(|b| {
+            let d = &b["deadline"];
+            let clock = match d["status"].as_str() {
+                Some("open") => format!("{} h left", s(&d["hours_left"])),
+                Some("late") => format!("late {} h", s(&d["late_by"])),
+                other => other.unwrap_or("").replace('_', " "),
+            };
+            vec![s(&b["id"]), s(&b["title"]), s(&b["severity"]["band"]), clock]
+        })
+        .collect();
+    println!("{}", table(rows, &["id", "title", "severity", "72-hour clock"]));
+}
+
+fn print_event(v: &Value) {
+    println!("entry {} added ({}), sealed with key {}", s(&v["seq"]), s(&v["type"]), s(&v["kid"]));
+}
+
 fn print_erased(v: &Value) {
     match v["status"].as_str() {
         Some("already_erased") => println!("subject {} was already erased", s(&v["subject_id"])),
@@ -266,6 +377,32 @@ fn write_csv(v: &Value) -> anyhow::Result<()> {
     }
     w.flush()?;
     Ok(())
+}
+
+fn read(file: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(file).with_context(|| format!("reading {}", file.display()))
+}
+
+/// A live progress bar until every recipient is sent or failed.
+async fn follow(api: &Api, breach: &str, escalation: &str, total: u64) -> anyhow::Result<()> {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} notices sent ({per_sec}, {eta} left) {msg}").expect("valid template"),
+    );
+    loop {
+        let p = api.call(reqwest::Method::GET, &format!("/v1/breaches/{breach}/escalations/{escalation}"), None).await?;
+        bar.set_position(p["sent"].as_u64().unwrap_or(0) + p["failed"].as_u64().unwrap_or(0));
+        let failed = p["failed"].as_u64().unwrap_or(0);
+        if failed > 0 {
+            bar.set_message(format!("{failed} failed"));
+        }
+        if p["pending"] == 0 {
+            bar.finish();
+            println!("done at {}: {} sent, {} failed", s(&p["finished_at"]), s(&p["sent"]), failed);
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
 }
 
 #[tokio::main]
@@ -322,6 +459,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             (all, print_audience)
         }
+        Command::Breach { command } => match command {
+            BreachCommand::Create { file } => (api.call(reqwest::Method::POST, "/v1/breaches", Some(read(file)?)).await?, print_breach),
+            BreachCommand::List => (api.call(reqwest::Method::GET, "/v1/breaches", None).await?, print_breaches),
+            BreachCommand::Show { id } => (api.call(reqwest::Method::GET, &format!("/v1/breaches/{id}"), None).await?, print_breach),
+            BreachCommand::Event { id, file } => {
+                (api.call(reqwest::Method::POST, &format!("/v1/breaches/{id}/events"), Some(read(file)?)).await?, print_event)
+            }
+            BreachCommand::Report { id, lang, format } => {
+                let text = api
+                    .call_text(reqwest::Method::GET, &format!("/v1/breaches/{id}/report?lang={lang}&format={format}"), None, &[])
+                    .await?;
+                print!("{text}");
+                return Ok(());
+            }
+            BreachCommand::Escalate { id, file, idempotency_key, no_wait } => {
+                let body = read(file)?;
+                let key = idempotency_key.clone().unwrap_or_else(|| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body)));
+                let text = api
+                    .call_text(reqwest::Method::POST, &format!("/v1/breaches/{id}/escalations"), Some(body), &[("idempotency-key", &key)])
+                    .await?;
+                let answer: Value = serde_json::from_str(&text)?;
+                if cli.json || *no_wait {
+                    println!("{}", serde_json::to_string_pretty(&answer)?);
+                    return Ok(());
+                }
+                println!(
+                    "escalation {}: {} recipients, {} erased and unreachable",
+                    s(&answer["escalation_id"]),
+                    s(&answer["recipients"]),
+                    s(&answer["unreachable_erased"])
+                );
+                follow(&api, id, answer["escalation_id"].as_str().unwrap_or(""), answer["recipients"].as_u64().unwrap_or(0)).await?;
+                return Ok(());
+            }
+        },
         Command::Subjects { command: SubjectsCommand::Lookup { email } } => {
             let body = serde_json::to_vec(&serde_json::json!({ "email": email }))?;
             (api.call(reqwest::Method::POST, "/v1/admin/subjects/lookup", Some(body)).await?, print_subject)
