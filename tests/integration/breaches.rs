@@ -439,3 +439,47 @@ async fn escalation_needs_an_idempotency_key_and_a_valid_selection() {
     assert_eq!(status, 404);
     assert!(env.items("OUTBOX#").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_send_that_keeps_failing_is_recorded_failed_and_a_poison_message_reaches_the_dead_letter_queue() {
+    // A sender domain that is not a verified identity: SES refuses every mail.
+    let domain = format!("unverified-{}.example.pl", &zgoda_tests::unique()[16..]);
+    let env = TestEnv::spawn_with(|c| c.sender = format!("zgoda@{domain}")).await;
+    env.clients.ses.delete_email_identity().email_identity(&domain).send().await.unwrap();
+    let b = register(&env, &breach_body(2)).await;
+    let id = b["id"].as_str().unwrap();
+    let people = [address("fail-a"), address("fail-b")];
+    let (status, answer) = escalate(&env, id, "fail", &json!({"subjects": {"emails": people}, "message": {"pl": "x"}})).await;
+    assert_eq!(status, 202);
+    env.clients.sqs.send_message().queue_url(&env.config.queue_url).message_body("not a job").send().await.unwrap();
+    env.start_notifier(100);
+    let done = wait_finished(&env, id, answer["escalation_id"].as_str().unwrap(), Duration::from_secs(90)).await;
+    assert_eq!((done["sent"].as_u64(), done["failed"].as_u64()), (Some(0), Some(2)), "{done}");
+    let outbox = env.items("OUTBOX#").await;
+    assert!(outbox.iter().all(|o| o["status"] == "failed" && o["reason"].as_str().is_some_and(|r| !r.is_empty())));
+    // The poison message is retried until SQS moves it to the dead-letter queue.
+    let dlq = env.config.queue_url.clone() + "-dlq";
+    let start = Instant::now();
+    loop {
+        let attrs = env
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&dlq)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .unwrap();
+        let n: u32 = attrs
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if n == 1 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the poison message never reached the DLQ");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(mails_to(&people[0]).await.is_empty());
+}

@@ -14,6 +14,19 @@ fn url(env: &TestEnv) -> String {
     format!("{}/v1/forms/kontakt/submissions", env.url)
 }
 
+/// A raw POST to the form from the allowed origin, as a JSON client.
+async fn post_raw(env: &TestEnv, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    env.http
+        .post(url(env))
+        .header("origin", ORIGIN)
+        .header("accept", "application/json")
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn error_of(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap();
@@ -89,29 +102,10 @@ async fn multipart_submission_is_accepted_and_a_file_part_is_415() {
     let body = format!(
         "--B\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\n{email}\r\n--B\r\nContent-Disposition: form-data; name=\"consent\"\r\n\r\ncontact_reply\r\n--B\r\nContent-Disposition: form-data; name=\"notice_version\"\r\n\r\n2026-11\r\n--B--\r\n"
     );
-    let resp = env
-        .http
-        .post(url(&env))
-        .header("origin", ORIGIN)
-        .header("accept", "application/json")
-        .header("content-type", "multipart/form-data; boundary=B")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let resp = post_raw(&env, "multipart/form-data; boundary=B", body).await;
     assert_eq!(resp.status(), 201);
     let file = "--B\r\nContent-Disposition: form-data; name=\"cv\"; filename=\"cv.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4\r\n--B--\r\n";
-    let resp = env
-        .http
-        .post(url(&env))
-        .header("origin", ORIGIN)
-        .header("accept", "application/json")
-        .header("content-type", "multipart/form-data; boundary=B")
-        .body(file)
-        .send()
-        .await
-        .unwrap();
-    let (status, err) = error_of(resp).await;
+    let (status, err) = error_of(post_raw(&env, "multipart/form-data; boundary=B", file).await).await;
     assert_eq!((status, err["code"].as_str().unwrap()), (415, "unsupported_media_type"));
 }
 
@@ -207,46 +201,17 @@ async fn every_4xx_of_the_form_route_has_its_code_and_writes_nothing() {
         .unwrap();
     let (status, err) = error_of(big).await;
     assert_eq!((status, err["code"].as_str().unwrap()), (413, "payload_too_large"));
-    let text = env
-        .http
-        .post(url(&env))
-        .header("origin", ORIGIN)
-        .header("accept", "application/json")
-        .header("content-type", "text/plain")
-        .body("email=a")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_of(text).await.0, 415);
-    let broken = env
-        .http
-        .post(url(&env))
-        .header("origin", ORIGIN)
-        .header("content-type", "application/json")
-        .body("{\"email\":")
-        .send()
-        .await
-        .unwrap();
-    let (status, err) = error_of(broken).await;
+    assert_eq!(error_of(post_raw(&env, "text/plain", "email=a").await).await.0, 415);
+    let (status, err) = error_of(post_raw(&env, "application/json", "{\"email\":").await).await;
     assert_eq!((status, err["code"].as_str().unwrap()), (400, "malformed_body"));
-    let bad_utf8 = env
-        .http
-        .post(url(&env))
-        .header("origin", ORIGIN)
-        .header("accept", "application/json")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(&b"email=%FF%FE"[..])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_of(bad_utf8).await.0, 400);
+    assert_eq!(error_of(post_raw(&env, "application/x-www-form-urlencoded", &b"email=%FF%FE"[..]).await).await.0, 400);
 
     assert_eq!(env.state().await, before, "no refused request leaves an item behind");
 }
 
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
-    let env = TestEnv::spawn_with(|s| s.subject_limit = 2).await;
+    let env = TestEnv::spawn_with(|c| c.settings.subject_limit = 2).await;
     env.put_form("kontakt", &contact_form(&address("owner"))).await;
     let email = address("often");
     let body = json!({"email": email, "consent": ["contact_reply"], "notice_version": "2026-11"});
@@ -264,7 +229,7 @@ async fn rate_limit_answers_429_with_retry_after() {
 
 #[tokio::test]
 async fn network_rate_limit_counts_the_truncated_network() {
-    let env = TestEnv::spawn_with(|s| s.network_limit = 3).await;
+    let env = TestEnv::spawn_with(|c| c.settings.network_limit = 3).await;
     env.put_form("kontakt", &contact_form(&address("owner"))).await;
     let mut statuses = vec![];
     for _ in 0..4 {

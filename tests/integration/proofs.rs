@@ -100,7 +100,7 @@ async fn events_sealed_under_an_old_key_id_still_verify_after_the_current_key_ch
 
 #[tokio::test]
 async fn art7_1_lookup_state_follows_the_latest_event_and_expires_unconfirmed_requests() {
-    let env = TestEnv::spawn_with(|s| s.confirm_ttl = chrono::Duration::seconds(1)).await;
+    let env = TestEnv::spawn_with(|c| c.settings.confirm_ttl = chrono::Duration::seconds(1)).await;
     env.put_form("kontakt", &contact_form(&address("owner"))).await;
     let email = address("exp");
     subject_with_events(&env, &email, 1).await;

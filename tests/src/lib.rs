@@ -82,21 +82,20 @@ impl TestEnv {
         Self::spawn_with(|_| {}).await
     }
 
-    /// Spawns with adjusted settings (rate limits, expiry).
-    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+    /// Spawns with an adjusted configuration (rate limits, expiry, sender).
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
         captured_logs();
         let id = unique();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let mut settings = Settings { public_url: url.clone(), ..Settings::default() };
-        adjust(&mut settings);
         let mut config = Config {
             table: format!("zgoda-test-{id}"),
             secrets_prefix: format!("zgoda-test-{id}/"),
             sender: "zgoda@sklep.example.pl".into(),
             queue_url: String::new(),
-            settings,
+            settings: Settings { public_url: url.clone(), ..Settings::default() },
         };
+        adjust(&mut config);
         let endpoint = emulator_endpoint();
         let clients = Clients::local(&endpoint, REGION).await;
         // A short visibility timeout, so a job whose worker was killed comes back within seconds.

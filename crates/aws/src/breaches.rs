@@ -98,27 +98,20 @@ impl BreachStore for DynamoStore {
     }
 
     async fn list_breaches(&self) -> Result<Vec<BreachRecord>, StoreError> {
-        let mut ids = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(GSI)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", GSI_PARTITION_KEY)
-                .expression_attribute_values(":pk", s("BREACHES"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            ids.extend(out.items().iter().filter_map(|i| get_s(i, PARTITION_KEY)?.strip_prefix("BREACH#").map(str::to_owned)));
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(GSI)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", GSI_PARTITION_KEY)
+            .expression_attribute_values(":pk", s("BREACHES"));
+        let ids: Vec<String> = self
+            .query_all(query)
+            .await?
+            .iter()
+            .filter_map(|i| get_s(i, PARTITION_KEY)?.strip_prefix("BREACH#").map(str::to_owned))
+            .collect();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(r) = self.load_breach(&id).await? {
@@ -381,35 +374,24 @@ impl BreachStore for DynamoStore {
         // Sort keys are `<time>#<sid>`: `0` sorts before every time, `~` after every character used.
         let low = from.map(|f| format_time(&f)).unwrap_or_else(|| "0".into());
         let high = to.map(|t| format!("{}#~", format_time(&t))).unwrap_or_else(|| "~".into());
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(GSI)
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
-                .expression_attribute_names("#pk", GSI_PARTITION_KEY)
-                .expression_attribute_names("#sk", GSI_SORT_KEY)
-                .expression_attribute_values(":pk", s(format!("FORM#{form}#EVENTS")))
-                .expression_attribute_values(":low", s(low.clone()))
-                .expression_attribute_values(":high", s(high.clone()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in page.items() {
-                let purpose_ok = purposes.is_empty() || get_s(item, "purpose").is_some_and(|p| purposes.iter().any(|x| x.as_str() == p));
-                if let (true, Some(sid)) = (purpose_ok, get_s(item, "subject_id").and_then(SubjectId::parse)) {
-                    out.push(sid);
-                }
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(GSI)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+            .expression_attribute_names("#pk", GSI_PARTITION_KEY)
+            .expression_attribute_names("#sk", GSI_SORT_KEY)
+            .expression_attribute_values(":pk", s(format!("FORM#{form}#EVENTS")))
+            .expression_attribute_values(":low", s(low))
+            .expression_attribute_values(":high", s(high));
+        let mut out: Vec<SubjectId> = self
+            .query_all(query)
+            .await?
+            .iter()
+            .filter(|item| purposes.is_empty() || get_s(item, "purpose").is_some_and(|p| purposes.iter().any(|x| x.as_str() == p)))
+            .filter_map(|item| get_s(item, "subject_id").and_then(SubjectId::parse))
+            .collect();
         out.sort();
         out.dedup();
         Ok(out)
@@ -452,34 +434,23 @@ impl BreachStore for DynamoStore {
     async fn delivery_counts(&self, escalation_id: &str) -> Result<DeliveryCounts, StoreError> {
         let mut counts = DeliveryCounts::default();
         for shard in SHARDS.chars() {
-            let mut start = None;
-            loop {
-                let page = self
-                    .client()
-                    .query()
-                    .table_name(self.table())
-                    .consistent_read(true)
-                    .key_condition_expression("#pk = :pk")
-                    .projection_expression("#status, finished_at")
-                    .expression_attribute_names("#pk", PARTITION_KEY)
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":pk", s(format!("OUTBOX#{escalation_id}#{shard}")))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in page.items() {
-                    match get_s(item, "status") {
-                        Some("sent") => counts.sent += 1,
-                        Some("failed") => counts.failed += 1,
-                        _ => continue,
-                    }
-                    counts.last_finished_at = counts.last_finished_at.max(parse_time(item, "finished_at"));
+            let query = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .consistent_read(true)
+                .key_condition_expression("#pk = :pk")
+                .projection_expression("#status, finished_at")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":pk", s(format!("OUTBOX#{escalation_id}#{shard}")));
+            for item in self.query_all(query).await? {
+                match get_s(&item, "status") {
+                    Some("sent") => counts.sent += 1,
+                    Some("failed") => counts.failed += 1,
+                    _ => continue,
                 }
-                match page.last_evaluated_key {
-                    Some(k) if !k.is_empty() => start = Some(k),
-                    _ => break,
-                }
+                counts.last_finished_at = counts.last_finished_at.max(parse_time(&item, "finished_at"));
             }
         }
         Ok(counts)

@@ -15,6 +15,7 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
 use zgoda_domain::Time;
@@ -142,29 +143,31 @@ impl DynamoStore {
         Err(StoreError::Unavailable("DynamoDB kept items of a batch unprocessed".into()))
     }
 
-    /// Every item under one partition key, strongly consistent, all pages.
-    pub(crate) async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+    /// Every page of a query's results.
+    pub(crate) async fn query_all(&self, query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-                .expression_attribute_values(":pk", s(pk))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
+            let out = query.clone().set_exclusive_start_key(start).send().await.map_err(unavailable)?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => return Ok(items),
             }
         }
+    }
+
+    /// Every item under one partition key, strongly consistent, all pages.
+    pub(crate) async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_values(":pk", s(pk));
+        self.query_all(query).await
     }
 }
 
@@ -312,7 +315,7 @@ impl SubjectStore for DynamoStore {
         let mut writes = self.chain_writes(&e.append);
         // The token guard comes second so its cancellation reason is recognisable.
         if let Some((key, expires)) = &e.spend_token {
-            writes.insert(1, once_put(&self.table, key, *expires, e.at));
+            writes.insert(1, TransactWriteItem::builder().put(once_marker(&self.table, key, *expires, e.at)).build());
         }
         writes.push(put(&self.table, keyed(pk.clone(), "SUPPRESSED".into(), Item::from([("at".to_owned(), s(format_time(&e.at)))])), None));
         // A transaction holds 100 items; older submissions beyond that go first, in their own batches.
@@ -511,9 +514,10 @@ fn delete(table: &str, pk: &str, sk: &str) -> TransactWriteItem {
     TransactWriteItem::builder().delete(d).build()
 }
 
-/// A single-use marker inside a transaction: fails the whole write if it exists and is unexpired.
-fn once_put(table: &str, key: &str, expires_at: Time, now: Time) -> TransactWriteItem {
-    let p = Put::builder()
+/// A single-use marker: the write fails if the marker exists and has not expired (an expired one
+/// that DynamoDB has not deleted yet does not count).
+fn once_marker(table: &str, key: &str, expires_at: Time, now: Time) -> Put {
+    Put::builder()
         .table_name(table)
         .item(PARTITION_KEY, s(format!("GUARD#{key}")))
         .item(SORT_KEY, s("ONCE"))
@@ -522,8 +526,7 @@ fn once_put(table: &str, key: &str, expires_at: Time, now: Time) -> TransactWrit
         .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
         .expression_attribute_values(":now", n(now.timestamp()))
         .build()
-        .expect("complete");
-    TransactWriteItem::builder().put(p).build()
+        .expect("complete")
 }
 
 /// Audience cursors are the index's last key, base64url JSON; only keys of the same audience pass.
@@ -578,17 +581,15 @@ impl Guards for DynamoStore {
     }
 
     async fn first_use(&self, key: &str, expires_at: Time, now: Time) -> Result<bool, StoreError> {
+        let marker = once_marker(&self.table, key, expires_at, now);
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item(PARTITION_KEY, s(format!("GUARD#{key}")))
-            .item(SORT_KEY, s("ONCE"))
-            .item(TTL_ATTRIBUTE, n(expires_at.timestamp()))
-            // An expired marker that DynamoDB has not deleted yet does not count.
-            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":now", n(now.timestamp()))
+            .set_item(Some(marker.item().clone()))
+            .set_condition_expression(marker.condition_expression().map(str::to_owned))
+            .set_expression_attribute_names(marker.expression_attribute_names().cloned())
+            .set_expression_attribute_values(marker.expression_attribute_values().cloned())
             .send()
             .await;
         match result {
