@@ -76,3 +76,48 @@ async fn the_local_table_matches_the_template() {
     assert_eq!(t["DeletionProtectionEnabled"].as_bool(), Some(true));
     assert_eq!(t["SSESpecification"]["SSEEnabled"].as_bool(), Some(true));
 }
+
+fn actions(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(a) => vec![a.clone()],
+        Value::Sequence(list) => list.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect(),
+        _ => vec![],
+    }
+}
+
+/// Least privilege, mechanically: each function's policy grants exactly the actions its code
+/// declares (`IAM_ACTIONS`), no wildcard, no policy template.
+#[test]
+fn each_function_is_granted_exactly_the_actions_its_code_declares() {
+    let t = template();
+    let declared: [(&str, &[&str]); 5] = [
+        ("intake", intake::IAM_ACTIONS),
+        ("links", links::IAM_ACTIONS),
+        ("operator", operator::IAM_ACTIONS),
+        ("notifier", notifier::IAM_ACTIONS),
+        ("deadline-watch", deadline_watch::IAM_ACTIONS),
+    ];
+    let resources = t["Resources"].as_mapping().unwrap();
+    let functions: Vec<&Value> = resources.values().filter(|r| r["Type"] == Value::from("AWS::Serverless::Function")).collect();
+    assert_eq!(functions.len(), declared.len(), "one function per crate in functions/");
+    for (binary, code) in declared {
+        let f = functions
+            .iter()
+            .find(|f| f["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+            .unwrap_or_else(|| panic!("{binary} is not in the template"));
+        let mut granted: Vec<String> = Vec::new();
+        for policy in f["Properties"]["Policies"].as_sequence().unwrap() {
+            assert!(policy.is_mapping() && policy.get("Statement").is_some(), "{binary}: inline statements only, no policy templates");
+            for st in policy["Statement"].as_sequence().unwrap() {
+                granted.extend(actions(&st["Action"]));
+            }
+        }
+        assert!(granted.iter().all(|a| !a.contains('*')), "{binary}: no wildcard actions");
+        let mut granted_sorted = granted.clone();
+        granted_sorted.sort();
+        granted_sorted.dedup();
+        let mut code_sorted: Vec<String> = code.iter().map(|a| a.to_string()).collect();
+        code_sorted.sort();
+        assert_eq!(granted_sorted, code_sorted, "{binary}: the template grants what the code declares, no more and no less");
+    }
+}

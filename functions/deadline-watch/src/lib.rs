@@ -12,3 +12,15 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, eve
     let sent = app.deadline_watch(event.time).await?;
     Ok(json!({ "reminders": sent.iter().map(|(breach, which)| json!({"breach_id": breach, "reminder": which})).collect::<Vec<_>>() }))
 }
+
+/// Every AWS action the code of the deadline watch calls (DynamoDB transactions need the per-item actions);
+/// `infra/template.yaml` grants exactly these, which a test checks.
+pub const IAM_ACTIONS: &[&str] = &[
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "secretsmanager:GetSecretValue",
+    "ses:SendEmail",
+];

@@ -133,3 +133,19 @@ async fn thanks<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &R
         }
     }
 }
+
+/// Every AWS action the code of form submissions calls (DynamoDB transactions need the per-item actions);
+/// `infra/template.yaml` grants exactly these, which a test checks.
+pub const IAM_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "secretsmanager:GetSecretValue",
+    "ses:SendEmail",
+];

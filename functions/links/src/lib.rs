@@ -203,3 +203,19 @@ async fn privacy_request<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>
         Err(e) => zgoda_web::pages::error(&e, lang_hint),
     }
 }
+
+/// Every AWS action the code of links, privacy requests and public notices calls (DynamoDB transactions need the per-item actions);
+/// `infra/template.yaml` grants exactly these, which a test checks.
+pub const IAM_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "secretsmanager:GetSecretValue",
+    "ses:SendEmail",
+];

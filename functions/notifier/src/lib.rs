@@ -126,3 +126,21 @@ where
         response
     }
 }
+
+/// Every AWS action the code of the notifier calls (DynamoDB transactions need the per-item actions);
+/// `infra/template.yaml` grants exactly these, which a test checks.
+pub const IAM_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "secretsmanager:GetSecretValue",
+    "ses:SendEmail",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+];

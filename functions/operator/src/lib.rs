@@ -197,3 +197,21 @@ pub fn form_view(stored: &StoredForm) -> Value {
         "updated_at": zgoda_domain::proof::format_time(&f.updated_at),
     })
 }
+
+/// Every AWS action the code of the operator API calls (DynamoDB transactions need the per-item actions);
+/// `infra/template.yaml` grants exactly these, which a test checks.
+pub const IAM_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "secretsmanager:GetSecretValue",
+    "sqs:SendMessage",
+];
