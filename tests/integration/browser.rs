@@ -35,14 +35,15 @@ async fn scanners_a_person_submits_the_demo_form_confirms_and_uses_every_link_in
     b.click("#c-contact_reply").await;
     b.screenshot("01-demo-form-filled").await;
     b.click("#submit").await;
+    b.wait_for("Dziękujemy").await;
     assert!(b.url().await.contains("/v1/forms/demo/thanks?status=pending_confirmation"), "{}: {}", b.url().await, b.source().await);
     assert!(b.text_of("h1").await.contains("Dziękujemy"));
     b.screenshot("02-thanks-pending").await;
     assert_eq!(state(&env, &email).await["newsletter"], "requested");
 
     // The mailbox page shows the confirmation mail with a clickable link.
-    b.goto(&format!("{}/dev/mailbox", env.url)).await;
-    assert!(b.source().await.contains(&email));
+    b.goto(&format!("{}/dev/mailbox?to={email}", env.url)).await;
+    b.wait_for(&email).await;
     b.screenshot("03-mailbox").await;
     let confirm = mails_to(&email).await[0].links()[0].clone();
 
@@ -53,7 +54,7 @@ async fn scanners_a_person_submits_the_demo_form_confirms_and_uses_every_link_in
     assert_eq!(env.scan().await, before, "loading the page changed nothing");
     b.screenshot("04-confirm-page").await;
     b.click("#act").await;
-    assert!(b.source().await.contains("data-outcome=\"done\""));
+    b.wait_for("data-outcome=\"done\"").await;
     b.screenshot("05-confirmed").await;
     assert_eq!(state(&env, &email).await["newsletter"], "given");
 
@@ -77,12 +78,14 @@ async fn scanners_a_person_submits_the_demo_form_confirms_and_uses_every_link_in
 
     b.goto(&format!("{unsubscribe}?lang=en")).await;
     b.click("#act").await;
+    b.wait_for("id=\"result\"").await;
     assert!(b.text_of("#result").await.contains("We withdrew your consent for newsletter"));
     b.screenshot("07-unsubscribed-en").await;
     assert_eq!(state(&env, &email).await["newsletter"], "withdrawn");
 
     b.goto(&erase).await;
     b.click("#act").await;
+    b.wait_for("id=\"result\"").await;
     assert!(b.text_of("#result").await.contains("Twoje dane osobowe zostały usunięte"));
     b.screenshot("08-erased-pl").await;
     assert_eq!(env.lookup(&email).await.0, 404);
@@ -93,7 +96,7 @@ async fn scanners_a_person_submits_the_demo_form_confirms_and_uses_every_link_in
     b.type_into("#email", &other).await;
     b.screenshot("10-privacy-page-en").await;
     b.click("#send").await;
-    assert_eq!(b.text_of("h1").await, "Check your inbox");
+    b.wait_for("Check your inbox").await;
     assert_eq!(mails_to(&other).await[0].subject(), "We hold no data about you");
 
     // A damaged link gets a clear page, not an error dump.

@@ -38,7 +38,7 @@ async fn art4_11_demo_form_posts_to_a_303_a_sealed_requested_event_and_a_mail_in
     assert_eq!(view["proof"]["verified"], true);
 
     assert_eq!(mails_to(&email).await.len(), 1);
-    let mailbox = env.http.get(format!("{}/dev/mailbox", env.url)).send().await.unwrap().text().await.unwrap();
+    let mailbox = env.http.get(format!("{}/dev/mailbox?to={email}", env.url)).send().await.unwrap().text().await.unwrap();
     assert!(mailbox.contains(&email) && mailbox.contains("Potwierdź zapis"));
     assert!(mailbox.contains("<a href=\"http://127.0.0.1"), "links are clickable");
 }

@@ -90,12 +90,13 @@ fn actions(v: &Value) -> Vec<String> {
 #[test]
 fn each_function_is_granted_exactly_the_actions_its_code_declares() {
     let t = template();
-    let declared: [(&str, &[&str]); 5] = [
+    let declared: [(&str, &[&str]); 6] = [
         ("intake", intake::IAM_ACTIONS),
         ("links", links::IAM_ACTIONS),
         ("operator", operator::IAM_ACTIONS),
         ("notifier", notifier::IAM_ACTIONS),
         ("deadline-watch", deadline_watch::IAM_ACTIONS),
+        ("ses-events", ses_events::IAM_ACTIONS),
     ];
     let resources = t["Resources"].as_mapping().unwrap();
     let functions: Vec<&Value> = resources.values().filter(|r| r["Type"] == Value::from("AWS::Serverless::Function")).collect();

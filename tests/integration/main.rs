@@ -13,3 +13,4 @@ mod logs;
 mod openapi;
 mod operator;
 mod proofs;
+mod ses_events;

@@ -98,6 +98,22 @@ impl Browser {
         self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None).await.as_str().unwrap_or("").to_owned()
     }
 
+    /// Waits (up to 15 s) until the page holds `needle`: a click that submits a form may return
+    /// before the next page has loaded.
+    pub async fn wait_for(&self, needle: &str) {
+        let start = std::time::Instant::now();
+        loop {
+            let source = self.source().await;
+            if source.contains(needle) {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(15) {
+                panic!("{needle:?} never appeared on {}:\n{source}", self.url().await);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn source(&self) -> String {
         self.call(reqwest::Method::GET, "/source", None).await.as_str().unwrap_or("").to_owned()
     }

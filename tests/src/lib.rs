@@ -93,6 +93,7 @@ impl TestEnv {
             secrets_prefix: format!("zgoda-test-{id}/"),
             sender: "zgoda@sklep.example.pl".into(),
             queue_url: String::new(),
+            configuration_set: None,
             settings: Settings { public_url: url.clone(), ..Settings::default() },
         };
         adjust(&mut config);

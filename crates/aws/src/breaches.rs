@@ -10,6 +10,8 @@
 //! | `OUTBOX#<esc>#<shard>`     | `R#<sid>`           | one recipient (16 shards by subject id)  |
 //! | `IDEMPOTENCY#<key>`        | `RECORD`            | Powertools-style idempotency record      |
 //! | `PUBLICNOTICE#<id>`        | `NOTICE`            | an Art. 34(3)(c) public communication    |
+//!
+//! A sent outbox item is in `gsi1` under `SESMSG#<message id>`, so SES feedback finds it.
 
 use std::collections::HashMap;
 
@@ -310,9 +312,10 @@ impl BreachStore for DynamoStore {
 
     async fn finish_recipient(&self, job: &Job, delivery: &Delivery, now: Time) -> Result<(), StoreError> {
         let (pk, sk) = outbox_key(&job.escalation_id, &job.subject);
-        let (status, detail_name, detail) = match delivery {
-            Delivery::Sent { message_id } => ("sent", "message_id", message_id.as_str()),
-            Delivery::Failed { reason } => ("failed", "reason", reason.as_str()),
+        let (status, detail_name, detail, index) = match delivery {
+            Delivery::Sent { message_id } => ("sent", "message_id", message_id.as_str(), format!("SESMSG#{message_id}")),
+            // Failed items are indexed under their own key: nothing will report on them.
+            Delivery::Failed { reason } => ("failed", "reason", reason.as_str(), format!("FAILED#{pk}#{sk}")),
         };
         // One conditional write: the outcome is the outbox item itself, counted on read.
         // The address is needed only until the notice is out (Art. 5(1)(c)).
@@ -322,10 +325,16 @@ impl BreachStore for DynamoStore {
             .table_name(self.table())
             .key(PARTITION_KEY, s(&pk))
             .key(SORT_KEY, s(&sk))
-            .update_expression("SET #status = :status, #detail = :detail, finished_at = :now REMOVE email, lease_until")
+            .update_expression(
+                "SET #status = :status, #detail = :detail, finished_at = :now, #gpk = :gpk, #gsk = :gsk REMOVE email, lease_until",
+            )
             .condition_expression("#status = :sending")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#detail", detail_name)
+            .expression_attribute_names("#gpk", GSI_PARTITION_KEY)
+            .expression_attribute_names("#gsk", GSI_SORT_KEY)
+            .expression_attribute_values(":gpk", s(index))
+            .expression_attribute_values(":gsk", s("OUTBOX"))
             .expression_attribute_values(":status", s(status))
             .expression_attribute_values(":detail", s(detail))
             .expression_attribute_values(":now", s(format_time(&now)))
@@ -399,11 +408,12 @@ impl BreachStore for DynamoStore {
 
     async fn contacts(&self, subjects: &[SubjectId]) -> Result<HashMap<SubjectId, Contact>, StoreError> {
         let mut found: HashMap<SubjectId, Contact> = HashMap::new();
-        for chunk in subjects.chunks(50) {
+        // BatchGetItem takes 100 keys: three per subject.
+        for chunk in subjects.chunks(33) {
             let keys: Vec<Item> = chunk
                 .iter()
                 .flat_map(|sid| {
-                    ["PROFILE", "SUPPRESSED"]
+                    ["PROFILE", "SUPPRESSED", "UNDELIVERABLE"]
                         .map(|sk| Item::from([(PARTITION_KEY.to_owned(), s(subject_pk(sid))), (SORT_KEY.to_owned(), s(sk))]))
                 })
                 .collect();
@@ -417,6 +427,7 @@ impl BreachStore for DynamoStore {
                     let entry = found.entry(sid).or_default();
                     match get_s(&item, SORT_KEY) {
                         Some("SUPPRESSED") => entry.suppressed = true,
+                        Some("UNDELIVERABLE") => entry.undeliverable = true,
                         Some("PROFILE") => {
                             if let Ok(p) = crate::item::from_item::<ProfileItem>(&item) {
                                 entry.profile = Some(Profile { email: p.email, lang: p.lang, updated_at: p.updated_at });
@@ -429,6 +440,43 @@ impl BreachStore for DynamoStore {
             }
         }
         Ok(found)
+    }
+
+    async fn record_feedback(&self, message_id: &str, feedback: &str, at: Time) -> Result<bool, StoreError> {
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(GSI)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", GSI_PARTITION_KEY)
+            .expression_attribute_values(":pk", s(format!("SESMSG#{message_id}")));
+        let items = self.query_all(query).await?;
+        for item in &items {
+            let (Some(pk), Some(sk)) = (get_s(item, PARTITION_KEY), get_s(item, SORT_KEY)) else { continue };
+            self.client()
+                .update_item()
+                .table_name(self.table())
+                .key(PARTITION_KEY, s(pk))
+                .key(SORT_KEY, s(sk))
+                .update_expression("SET feedback = :f, feedback_at = :at")
+                .expression_attribute_values(":f", s(feedback))
+                .expression_attribute_values(":at", s(format_time(&at)))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(!items.is_empty())
+    }
+
+    async fn mark_undeliverable(&self, subject: &SubjectId, at: Time) -> Result<(), StoreError> {
+        let item = keyed(
+            subject_pk(subject),
+            "UNDELIVERABLE".into(),
+            Item::from([("at".to_owned(), s(format_time(&at))), ("reason".to_owned(), s("hard_bounce"))]),
+        );
+        self.client().put_item().table_name(self.table()).set_item(Some(item)).send().await.map_err(unavailable)?;
+        Ok(())
     }
 
     async fn delivery_counts(&self, escalation_id: &str) -> Result<DeliveryCounts, StoreError> {

@@ -14,6 +14,8 @@ pub struct Config {
     pub sender: String,
     /// The notifier's SQS queue.
     pub queue_url: String,
+    /// The SES configuration set whose bounce, complaint and delivery events reach ses-events.
+    pub configuration_set: Option<String>,
     pub settings: Settings,
 }
 
@@ -48,6 +50,7 @@ impl Config {
             secrets_prefix: var("ZGODA_SECRETS_PREFIX")?,
             sender: var("ZGODA_SENDER")?,
             queue_url: var("ZGODA_QUEUE_URL")?,
+            configuration_set: std::env::var("ZGODA_SES_CONFIGURATION_SET").ok().filter(|c| !c.is_empty()),
             settings: Settings {
                 public_url: var("ZGODA_PUBLIC_URL")?,
                 confirm_ttl: Duration::days(number("ZGODA_CONFIRM_TTL_DAYS", defaults.confirm_ttl.num_days())?),

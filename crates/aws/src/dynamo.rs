@@ -11,6 +11,7 @@
 //! | `SUBJECT#<sid>`   | `STATE#<purpose>`   | current state; in `gsi1` under `AUDIENCE#<purpose>` while given |
 //! | `SUBJECT#<sid>`   | `REQUEST#<ulid>`    | a privacy request and its due date (PII-free)      |
 //! | `SUBJECT#<sid>`   | `SUPPRESSED`        | the subject was erased (PII-free)                  |
+//! | `SUBJECT#<sid>`   | `UNDELIVERABLE`     | the address hard-bounced (PII-free)                |
 //! | `GUARD#<key>`     | `W#<end>` / `ONCE`  | rate counters and one-time markers (TTL)           |
 
 use aws_sdk_dynamodb::Client;
@@ -503,7 +504,9 @@ impl DynamoStore {
             writes.push(put(t, item, None));
         }
         if a.lift_suppression {
+            // The person acted again with this address: it exists and they are back.
             writes.push(delete(t, &pk, "SUPPRESSED"));
+            writes.push(delete(t, &pk, "UNDELIVERABLE"));
         }
         writes
     }

@@ -369,6 +369,11 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             self.store.finish_recipient(job, &Delivery::Failed { reason: "erased".into() }, now).await?;
             return Ok(JobOutcome::Done);
         }
+        if contact.undeliverable {
+            // The address hard-bounced before: a notice cannot arrive, and resending hurts the sender's reputation.
+            self.store.finish_recipient(job, &Delivery::Failed { reason: "undeliverable".into() }, now).await?;
+            return Ok(JobOutcome::Done);
+        }
         let lang = recipient.lang;
         let messages = &content.escalation.messages;
         let advice = messages.get(&lang).or_else(|| messages.values().next()).cloned().unwrap_or_default();

@@ -6,6 +6,7 @@ pub mod breach;
 pub mod email;
 pub mod error;
 pub mod escalation;
+pub mod feedback;
 pub mod form;
 pub mod ids;
 pub mod intake;

@@ -54,6 +54,8 @@ pub enum Channel {
     WebForm,
     EmailLink,
     Operator,
+    /// The person marked a mail as spam (an SES complaint): treated as withdrawal.
+    MailComplaint,
 }
 
 impl Channel {
@@ -62,6 +64,7 @@ impl Channel {
             Channel::WebForm => "web_form",
             Channel::EmailLink => "email_link",
             Channel::Operator => "operator",
+            Channel::MailComplaint => "mail_complaint",
         }
     }
 }

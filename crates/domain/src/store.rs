@@ -286,6 +286,8 @@ pub enum IdempotencyStart {
 pub struct Contact {
     pub profile: Option<Profile>,
     pub suppressed: bool,
+    /// The address hard-bounced: mail to it cannot arrive.
+    pub undeliverable: bool,
 }
 
 /// A public communication under Art. 34(3)(c).
@@ -355,6 +357,10 @@ pub trait BreachStore: Send + Sync {
         subjects: &[SubjectId],
     ) -> impl Future<Output = Result<std::collections::HashMap<SubjectId, Contact>, StoreError>> + Send;
     fn public_notice(&self, public_id: &str) -> impl Future<Output = Result<Option<PublicNotice>, StoreError>> + Send;
+    /// Records what the mail provider said about a breach notice it accepted (by its message id).
+    fn record_feedback(&self, message_id: &str, feedback: &str, at: Time) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Marks an address (by subject id) as one that hard-bounced: no more mail goes to it.
+    fn mark_undeliverable(&self, subject: &SubjectId, at: Time) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Counts an escalation's outbox by outcome.
     fn delivery_counts(&self, escalation_id: &str) -> impl Future<Output = Result<DeliveryCounts, StoreError>> + Send;
 }

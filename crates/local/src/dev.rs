@@ -24,7 +24,7 @@ pub async fn handle(local: &Local, req: &Request) -> Response<Body> {
     match request::segments(req).as_slice() {
         ["dev", "form"] => form_page(local, req).await,
         ["dev", "mailbox"] => match &local.emulator {
-            Some(endpoint) => mailbox_page(endpoint).await,
+            Some(endpoint) => mailbox_page(endpoint, request::query_param(req, "to")).await,
             None => ApiError::NotFound.to_json_response(),
         },
         _ => ApiError::NotFound.to_json_response(),
@@ -100,19 +100,26 @@ pub async fn fetch_mails(endpoint: &str) -> anyhow::Result<Vec<Value>> {
         .collect())
 }
 
-async fn mailbox_page(endpoint: &str) -> Response<Body> {
+/// The newest mails shown at once; `?to=` narrows the page to one recipient.
+const MAILBOX_PAGE: usize = 200;
+
+async fn mailbox_page(endpoint: &str, to: Option<String>) -> Response<Body> {
     let mails = match fetch_mails(endpoint).await {
         Ok(m) => m,
         Err(e) => return ApiError::Domain(zgoda_domain::Error::Unavailable(e.to_string())).to_json_response(),
     };
+    let to = to.map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty());
     let messages: Vec<Value> = mails
         .into_iter()
+        .filter(|m| to.as_deref().is_none_or(|t| m["to"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(t))))
+        .take(MAILBOX_PAGE)
         .map(|mut m| {
             m["body"] = Value::String(linkify(m["text"].as_str().unwrap_or("")));
             m
         })
         .collect();
-    let page = TEMPLATES.get_template("mailbox.html").and_then(|t| t.render(json!({ "messages": messages }))).expect("mailbox renders");
+    let page =
+        TEMPLATES.get_template("mailbox.html").and_then(|t| t.render(json!({ "messages": messages, "to": to }))).expect("mailbox renders");
     let mut resp = respond::html(StatusCode::OK, page);
     resp.headers_mut().remove("x-robots-tag");
     resp

@@ -78,6 +78,7 @@ async fn run(moto: &std::path::Path, port: u16, env_file: &std::path::Path) -> a
         secrets_prefix: "zgoda-local/".into(),
         sender: "zgoda@sklep.example.pl".into(),
         queue_url: String::new(),
+        configuration_set: None,
         settings: Settings { public_url: url.clone(), ..Settings::default() },
     };
     let clients = Clients::local(&emulator.endpoint, REGION).await;

@@ -13,7 +13,7 @@ pub type App = Zgoda<DynamoStore, TemplatedMailer<SesTransport>, SqsQueue>;
 /// Builds the app from configuration; fails when the keys cannot be loaded.
 pub async fn build(config: &Config, clients: &Clients) -> Result<App, String> {
     let keys = zgoda_aws::secrets::load_keys(&clients.secrets, &config.secrets_prefix).await?;
-    let transport = SesTransport::new(clients.ses.clone(), config.sender.clone(), None);
+    let transport = SesTransport::new(clients.ses.clone(), config.sender.clone(), config.configuration_set.clone());
     Ok(Zgoda {
         store: DynamoStore::new(clients.dynamodb.clone(), config.table.clone()),
         mailer: TemplatedMailer::new(transport, config.sender.clone()),

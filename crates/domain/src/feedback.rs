@@ -1,0 +1,108 @@
+//! What the mail provider reports back (SES bounce, complaint and delivery notifications):
+//! delivery status for breach notices, undeliverable addresses, and complaints as withdrawals.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::Time;
+use crate::email::EmailAddress;
+use crate::error::Error;
+use crate::form::LawfulBasis;
+use crate::mail::Mailer;
+use crate::proof::Channel;
+use crate::service::{PurposeStatus, Zgoda, derive_state};
+use crate::store::{Store, WorkQueue};
+
+/// One notification, as SES publishes it (event publishing uses `eventType`, identity
+/// notifications `notificationType`; both are read).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SesNotification {
+    #[serde(alias = "notificationType")]
+    pub event_type: String,
+    pub mail: SesMail,
+    #[serde(default)]
+    pub bounce: Option<Value>,
+    #[serde(default)]
+    pub complaint: Option<Value>,
+    #[serde(default)]
+    pub delivery: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SesMail {
+    pub message_id: String,
+    #[serde(default)]
+    pub destination: Vec<String>,
+}
+
+/// What one notification changed, for logs and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FeedbackOutcome {
+    pub outbox_updated: bool,
+    pub undeliverable: usize,
+    pub withdrawn: usize,
+}
+
+fn addresses(v: &Option<Value>, list: &str) -> Vec<EmailAddress> {
+    v.as_ref()
+        .and_then(|v| v[list].as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r["emailAddress"].as_str())
+                .filter_map(|e| EmailAddress::parse(e.trim_matches(['<', '>'])).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
+    pub async fn mail_feedback(&self, n: &SesNotification, now: Time) -> Result<FeedbackOutcome, Error> {
+        let mut out = FeedbackOutcome::default();
+        match n.event_type.as_str() {
+            "Delivery" => out.outbox_updated = self.store.record_feedback(&n.mail.message_id, "delivered", now).await?,
+            "Bounce" => {
+                let permanent = n.bounce.as_ref().and_then(|b| b["bounceType"].as_str()) == Some("Permanent");
+                let kind = if permanent { "hard_bounce" } else { "soft_bounce" };
+                out.outbox_updated = self.store.record_feedback(&n.mail.message_id, kind, now).await?;
+                if permanent {
+                    for email in addresses(&n.bounce, "bouncedRecipients") {
+                        self.store.mark_undeliverable(&self.subject_id(&email), now).await?;
+                        out.undeliverable += 1;
+                    }
+                }
+            }
+            "Complaint" => {
+                out.outbox_updated = self.store.record_feedback(&n.mail.message_id, "complaint", now).await?;
+                for email in addresses(&n.complaint, "complainedRecipients") {
+                    out.withdrawn += self.withdraw_marketing(&email, now).await?;
+                }
+            }
+            _ => {}
+        }
+        tracing::info!(event = %n.event_type, message_id = %n.mail.message_id, ?out, "mail feedback");
+        Ok(out)
+    }
+
+    /// A spam complaint withdraws every consent-based purpose currently given or requested.
+    async fn withdraw_marketing(&self, email: &EmailAddress, now: Time) -> Result<usize, Error> {
+        let subject = self.subject_id(email);
+        let record = self.store.load_subject(&subject).await?;
+        let mut events = record.events;
+        events.sort_by_key(|e| e.facts.seq);
+        let state = derive_state(&events, self.settings.confirm_ttl, now);
+        let mut withdrawn = 0;
+        for (purpose, status) in state {
+            let consent_based = events.iter().rev().find(|e| e.facts.purpose.as_ref() == Some(&purpose)).and_then(|e| e.facts.lawful_basis)
+                == Some(LawfulBasis::Consent);
+            if consent_based && matches!(status, PurposeStatus::Given | PurposeStatus::Requested) {
+                let outcome = self.withdraw(&subject, &purpose, Channel::MailComplaint, None, now).await?;
+                if outcome == (crate::links::LinkOutcome::Withdrawn { purpose: purpose.clone(), already: false }) {
+                    withdrawn += 1;
+                }
+            }
+        }
+        Ok(withdrawn)
+    }
+}

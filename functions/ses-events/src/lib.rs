@@ -1,0 +1,36 @@
+//! SES bounce, complaint and delivery notifications, delivered through SNS: delivery status for
+//! breach notices, undeliverable addresses after hard bounces, complaints as withdrawals.
+
+use aws_lambda_events::event::sns::SnsEvent;
+use serde_json::{Value, json};
+use zgoda_domain::feedback::SesNotification;
+use zgoda_domain::mail::Mailer;
+use zgoda_domain::store::{Store, WorkQueue};
+use zgoda_domain::{Error, Time, Zgoda};
+
+/// Handles every record; a record that is not an SES notification is logged and skipped (SNS
+/// would redeliver it forever otherwise), a failing dependency fails the invocation for a retry.
+pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, event: SnsEvent, now: Time) -> Result<Value, Error> {
+    let mut outcomes = Vec::new();
+    for record in &event.records {
+        match serde_json::from_str::<SesNotification>(&record.sns.message) {
+            Ok(n) => outcomes.push(json!(app.mail_feedback(&n, now).await?)),
+            Err(_) => tracing::warn!(message_id = %record.sns.message_id, "not an SES notification; skipped"),
+        }
+    }
+    Ok(json!({ "handled": outcomes }))
+}
+
+/// Every AWS action the code of the SES feedback handler calls (DynamoDB transactions need the
+/// per-item actions); `infra/template.yaml` grants exactly these, which a test checks.
+pub const IAM_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "secretsmanager:GetSecretValue",
+];

@@ -1,0 +1,15 @@
+//! Lambda entry point for SES feedback (an SNS subscription).
+
+use aws_lambda_events::event::sns::SnsEvent;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    zgoda_web::telemetry::init();
+    let app = zgoda_web::app::from_env().await?;
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
+        ses_events::handle(app, event.payload, chrono::Utc::now()).await.map_err(|e| Error::from(e.to_string()))
+    }))
+    .await
+}
