@@ -16,7 +16,7 @@ LOCAL := $(CARGO_TARGET_DIR)/debug/zgoda-local
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test venv tools browser build lint-infra clean
+.PHONY: run test venv tools browser build lint-infra bench clean
 
 $(VENV)/.stamp: requirements/local.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,9 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
 
+# Benchmarks are built and run only by `make bench`, never by `make test`.
 build:
-	cargo build --workspace --all-targets
+	cargo build --workspace --lib --bins --tests
 
 run: venv
 	cargo build -p zgoda-local -p zgoda-cli
@@ -51,7 +52,7 @@ run: venv
 
 # One build, one emulator for the whole run; every test makes its own table and secrets in it.
 test: tools browser build
-	$(LOCAL) with-emulator -- cargo test --workspace --all-targets
+	$(LOCAL) with-emulator -- cargo test --workspace --lib --bins --tests
 	$(MAKE) lint-infra
 	cargo fmt --all -- --check
 
@@ -59,6 +60,11 @@ lint-infra: tools
 	$(SAM_VENV)/bin/sam validate --lint --template infra/template.yaml --region eu-central-1
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file infra/template.yaml
+
+# Release-mode benchmarks; rewrites BENCHMARKS.md (each figure beside a same-run baseline).
+bench:
+	cargo bench -p zgoda-domain --bench crypto -- --noplot --warm-up-time 1 --measurement-time 3
+	$(PYTHON) scripts/bench_report.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .zgoda

@@ -18,10 +18,6 @@ impl SesTransport {
         Self { client, from, configuration_set }
     }
 
-    pub fn from_address(&self) -> &str {
-        &self.from
-    }
-
     /// Verifies the sender's domain as an identity (the emulator requires it before sending).
     pub async fn ensure_identity(&self) -> Result<(), String> {
         let domain = self.from.rsplit_once('@').map(|(_, d)| d).unwrap_or(&self.from);

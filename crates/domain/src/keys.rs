@@ -1,24 +1,26 @@
 //! Key rings. Every key family (links, seals, operators, pepper) is a set of keys by id with one
 //! `current` for signing; verification accepts any listed id, which is what makes rotation safe.
-//! Key bytes live in `SecretKey`, whose `Debug` prints nothing.
+//! Keys live in `SecretKey`, whose `Debug` prints nothing.
 
 use std::collections::BTreeMap;
 
 use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretSlice};
 use sha2::Sha256;
 
 use crate::ids::Kid;
 
 pub type HmacSha256 = Hmac<Sha256>;
 
-/// Key bytes, never printed.
+/// A key, held only as the keyed HMAC state: deriving that state costs two SHA-256
+/// compressions, which every seal and token check would otherwise pay again. Never printed.
 #[derive(Clone)]
-pub struct SecretKey(SecretSlice<u8>);
+pub struct SecretKey {
+    keyed: HmacSha256,
+}
 
 impl SecretKey {
     pub fn new(bytes: Vec<u8>) -> Self {
-        Self(SecretSlice::from(bytes))
+        Self { keyed: HmacSha256::new_from_slice(&bytes).expect("HMAC takes keys of any length") }
     }
 
     /// Keys travel as hex in secrets and config; the MAC key is the decoded bytes.
@@ -37,8 +39,9 @@ impl SecretKey {
         hex::encode(bytes)
     }
 
+    /// A fresh MAC under this key (a copy of the keyed state).
     pub fn mac(&self) -> HmacSha256 {
-        HmacSha256::new_from_slice(self.0.expose_secret()).expect("HMAC takes keys of any length")
+        self.keyed.clone()
     }
 }
 

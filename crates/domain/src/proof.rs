@@ -342,4 +342,42 @@ mod tests {
         assert!(verify_chain(&rotated, &events[0].facts.subject_id, &events, Some(&head)).verified);
         assert!(!verify_chain(&ring("s2", 2), &events[0].facts.subject_id, &events, Some(&head)).verified);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_facts_sealed_verify_and_any_changed_text_breaks_the_seal(
+            version in "\\PC{0,40}", receipt in "\\PC{0,40}", ip in "\\PC{0,40}", other in "\\PC{1,40}", which in 0usize..3
+        ) {
+            let k = ring("s1", 9);
+            let mut f = facts(1);
+            f.notice_version = Some(version);
+            f.receipt_id = Some(receipt);
+            f.ip_prefix = Some(ip);
+            let sealed = f.seal(&k);
+            proptest::prop_assert!(sealed.seal_is_valid(&k));
+            let mut changed = sealed.clone();
+            let field = match which {
+                0 => &mut changed.facts.notice_version,
+                1 => &mut changed.facts.receipt_id,
+                _ => &mut changed.facts.ip_prefix,
+            };
+            if field.as_deref() != Some(other.as_str()) {
+                *field = Some(other);
+                proptest::prop_assert!(!changed.seal_is_valid(&k));
+            }
+        }
+
+        #[test]
+        fn none_and_empty_seal_differently(which in 0usize..3) {
+            let k = ring("s1", 9);
+            let mut a = facts(1);
+            let mut b = facts(1);
+            match which {
+                0 => { a.notice_version = None; b.notice_version = Some(String::new()); }
+                1 => { a.receipt_id = None; b.receipt_id = Some(String::new()); }
+                _ => { a.refers_to = None; b.refers_to = Some(String::new()); }
+            }
+            proptest::prop_assert_ne!(a.seal(&k).seal, b.seal(&k).seal);
+        }
+    }
 }

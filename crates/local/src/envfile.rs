@@ -1,4 +1,5 @@
-//! `.zgoda/local.env`: `KEY=value` lines that tell the CLI and the tests where the local stack is.
+//! `.zgoda/local.env`: `KEY=value` lines that tell the CLI where the local stack is (the CLI reads it
+//! itself, so it does not depend on this crate).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,14 +17,4 @@ pub fn write(path: &Path, vars: &BTreeMap<String, String>) -> std::io::Result<()
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(())
-}
-
-pub fn read(path: &Path) -> std::io::Result<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect())
 }

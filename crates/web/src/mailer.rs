@@ -150,9 +150,6 @@ impl<T> TemplatedMailer<T> {
     pub fn new(transport: T, from: String) -> Self {
         Self { transport, from }
     }
-    pub fn transport(&self) -> &T {
-        &self.transport
-    }
 }
 
 impl<T: MailTransport> Mailer for TemplatedMailer<T> {

@@ -83,22 +83,22 @@ async fn link_body(req: &Request) -> Result<bool, ApiError> {
 }
 
 async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, token: &str, now: Time) -> Response<Body> {
-    let fallback = page_lang(req, None);
+    // The page's button posts to its own URL, `?lang=` included, so the answer stays in its language.
+    let lang = page_lang(req, None);
     let renew = match link_body(req).await {
         Ok(r) => r,
-        Err(e) => return link_error(e, fallback),
+        Err(e) => return link_error(e, lang),
     };
     if renew {
         return match app.renew_link(token, now).await {
-            Ok(()) => done_page(fallback, text(fallback, "link.expired_title", &[]), text(fallback, "link.renewed", &[]), "renewed"),
-            Err(e) => link_error(e.into(), fallback),
+            Ok(()) => done_page(lang, text(lang, "link.expired_title", &[]), text(lang, "link.renewed", &[]), "renewed"),
+            Err(e) => link_error(e.into(), lang),
         };
     }
     let (claims, outcome) = match app.act_on_link(token, request::client_ip(req), now).await {
         Ok(r) => r,
-        Err(e) => return link_error(e.into(), fallback),
+        Err(e) => return link_error(e.into(), lang),
     };
-    let lang = fallback;
     let purpose = claims.purpose.as_ref().map(|p| p.as_str()).unwrap_or("");
     let action = claims.action.as_str();
     let title = text(lang, &format!("link.{action}.title"), &[]);

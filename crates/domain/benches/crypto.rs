@@ -1,0 +1,61 @@
+//! Crypto cost beside its floor, in one run: a raw SHA-256 of 100 bytes is the baseline; link
+//! tokens and consent seals are measured signing and verifying (target: verify ≤ 3× the baseline).
+
+use std::hint::black_box;
+
+use chrono::{Duration, Utc};
+use criterion::{Criterion, criterion_group, criterion_main};
+use sha2::{Digest, Sha256};
+use zgoda_domain::form::LawfulBasis;
+use zgoda_domain::ids::{FormId, PurposeId, SubjectId};
+use zgoda_domain::keys::{KeyRing, SecretKey};
+use zgoda_domain::lang::Lang;
+use zgoda_domain::proof::{Channel, EventFacts, EventKind, to_millis};
+use zgoda_domain::token::{self, LinkAction, LinkClaims};
+
+fn facts() -> EventFacts {
+    EventFacts {
+        event_id: "01JAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        subject_id: SubjectId::parse(&"ab".repeat(32)).unwrap(),
+        seq: 7,
+        kind: EventKind::Given,
+        purpose: PurposeId::parse("newsletter"),
+        lawful_basis: Some(LawfulBasis::Consent),
+        form_id: FormId::parse("kontakt"),
+        notice_version: Some("2026-11".into()),
+        notice_sha256: Some("cd".repeat(32)),
+        notice_lang: Some(Lang::Pl),
+        lang: Lang::Pl,
+        channel: Channel::WebForm,
+        ip_prefix: Some("203.0.113.0/24".into()),
+        at: to_millis(Utc::now()),
+        receipt_id: Some("01JBBBBBBBBBBBBBBBBBBBBBBB".into()),
+        refers_to: None,
+        prev_hash: "ef".repeat(32),
+    }
+}
+
+fn crypto(c: &mut Criterion) {
+    let ring = KeyRing::single("k1", SecretKey::new(vec![7; 32]));
+    let hundred = [0x5au8; 100];
+    c.bench_function("baseline_sha256_100b", |b| b.iter(|| Sha256::digest(black_box(&hundred))));
+
+    let claims = LinkClaims::new(
+        LinkAction::Unsubscribe,
+        SubjectId::parse(&"ab".repeat(32)).unwrap(),
+        PurposeId::parse("newsletter"),
+        None,
+        Utc::now() + Duration::days(400),
+    );
+    c.bench_function("token_sign", |b| b.iter(|| token::sign(black_box(&ring), black_box(&claims))));
+    let signed = token::sign(&ring, &claims);
+    let now = Utc::now();
+    c.bench_function("token_verify", |b| b.iter(|| token::verify(black_box(&ring), black_box(&signed), now).unwrap()));
+
+    c.bench_function("seal", |b| b.iter(|| black_box(facts()).seal(black_box(&ring))));
+    let sealed = facts().seal(&ring);
+    c.bench_function("seal_verify", |b| b.iter(|| assert!(black_box(&sealed).seal_is_valid(black_box(&ring)))));
+}
+
+criterion_group!(benches, crypto);
+criterion_main!(benches);
