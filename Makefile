@@ -46,8 +46,8 @@ browser:
 build:
 	cargo build --workspace --lib --bins --tests
 
-run: venv
-	cargo build -p zgoda-local -p zgoda-cli
+# The same build as `make test`, so the two share every compiled artifact.
+run: venv build
 	$(LOCAL) run
 
 # One build, one emulator for the whole run; every test makes its own table and secrets in it.

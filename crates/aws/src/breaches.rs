@@ -100,16 +100,8 @@ impl BreachStore for DynamoStore {
     }
 
     async fn list_breaches(&self) -> Result<Vec<BreachRecord>, StoreError> {
-        let query = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(GSI)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", GSI_PARTITION_KEY)
-            .expression_attribute_values(":pk", s("BREACHES"));
         let ids: Vec<String> = self
-            .query_all(query)
+            .gsi_partition("BREACHES")
             .await?
             .iter()
             .filter_map(|i| get_s(i, PARTITION_KEY)?.strip_prefix("BREACH#").map(str::to_owned))
@@ -443,15 +435,7 @@ impl BreachStore for DynamoStore {
     }
 
     async fn record_feedback(&self, message_id: &str, feedback: &str, at: Time) -> Result<bool, StoreError> {
-        let query = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(GSI)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", GSI_PARTITION_KEY)
-            .expression_attribute_values(":pk", s(format!("SESMSG#{message_id}")));
-        let items = self.query_all(query).await?;
+        let items = self.gsi_partition(&format!("SESMSG#{message_id}")).await?;
         for item in &items {
             let (Some(pk), Some(sk)) = (get_s(item, PARTITION_KEY), get_s(item, SORT_KEY)) else { continue };
             self.client()

@@ -158,6 +158,20 @@ impl DynamoStore {
         }
     }
 
+    /// Every item under one key of the secondary index, all pages (eventually consistent, as
+    /// every GSI read is).
+    pub(crate) async fn gsi_partition(&self, gsi_pk: &str) -> Result<Vec<Item>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(crate::table::GSI)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", GSI_PARTITION_KEY)
+            .expression_attribute_values(":pk", s(gsi_pk));
+        self.query_all(query).await
+    }
+
     /// Every item under one partition key, strongly consistent, all pages.
     pub(crate) async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
         let query = self
