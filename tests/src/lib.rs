@@ -293,9 +293,28 @@ pub async fn mails_to(to: &str) -> Vec<Mail> {
     all_mails().await.into_iter().filter(|m| m.to.iter().any(|x| x == to)).collect()
 }
 
+/// The emulator's whole state. Under load its dump endpoint sometimes answers with an error page
+/// instead of JSON (it serializes state that other requests are changing); a read is retried.
+async fn emulator_state() -> Value {
+    let url = format!("{}/moto-api/data.json", emulator_endpoint());
+    let mut last = String::new();
+    for attempt in 1..=10u64 {
+        match reqwest::get(&url).await {
+            Ok(resp) => match resp.text().await.map(|t| serde_json::from_str::<Value>(&t)) {
+                Ok(Ok(v)) => return v,
+                Ok(Err(e)) => last = e.to_string(),
+                Err(e) => last = e.to_string(),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+    }
+    panic!("the emulator's state could not be read: {last}")
+}
+
 /// Every mail the emulator accepted, oldest first.
 pub async fn all_mails() -> Vec<Mail> {
-    let data: Value = reqwest::get(format!("{}/moto-api/data.json", emulator_endpoint())).await.unwrap().json().await.unwrap();
+    let data = emulator_state().await;
     data["ses"]["RawMessage"]
         .as_array()
         .cloned()

@@ -83,7 +83,16 @@ fn linkify(text: &str) -> String {
 
 /// The mails the emulator holds, newest first, parsed back from their raw MIME.
 pub async fn fetch_mails(endpoint: &str) -> anyhow::Result<Vec<Value>> {
-    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json")).await?.json().await?;
+    // The emulator's state dump occasionally fails while other requests change that state: retry.
+    let mut attempt = 0;
+    let data: Value = loop {
+        attempt += 1;
+        match reqwest::get(format!("{endpoint}/moto-api/data.json")).await?.json().await {
+            Ok(v) => break v,
+            Err(e) if attempt >= 5 => return Err(e.into()),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await,
+        }
+    };
     let raw = data["ses"]["RawMessage"].as_array().cloned().unwrap_or_default();
     Ok(raw
         .iter()
