@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use zgoda_tests::{TestEnv, address, captured_logs, contact_form, mails_to};
+use zgoda_tests::{TestEnv, address, all_mails, captured_logs, contact_form};
 
 #[tokio::test]
 async fn asvs_every_hostile_request_in_the_corpus_is_refused_cleanly() {
@@ -45,8 +45,10 @@ async fn asvs_every_hostile_request_in_the_corpus_is_refused_cleanly() {
         assert_eq!(env.state().await, before, "{id}: something was written");
         addresses.push(email);
     }
+    // One read of the mailbox for all cases: each read dumps the emulator's whole state.
+    let mailed: Vec<String> = all_mails().await.into_iter().flat_map(|m| m.to).collect();
     for email in &addresses {
-        assert!(mails_to(email).await.is_empty(), "{email} got mail");
+        assert!(!mailed.contains(email), "{email} got mail");
     }
     let logs = String::from_utf8(captured_logs().lock().unwrap().clone()).unwrap();
     for email in &addresses {
