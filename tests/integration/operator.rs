@@ -1,6 +1,7 @@
 //! API.md §4 (forms, subjects) and the operator signature.
 
 use serde_json::{Value, json};
+use zgoda_domain::operator_sig::MAX_SKEW_SECS;
 use zgoda_tests::{TestEnv, address, contact_form};
 
 #[tokio::test]
@@ -81,9 +82,12 @@ async fn a_bad_signature_an_old_timestamp_and_a_replay_are_each_401() {
     tampered.push(if last == '0' { '1' } else { '0' });
     assert_eq!(env.raw_operator("GET", path, vec![], &tampered).await.status(), 401);
 
-    let old = env.sign("GET", path, b"", now - 301);
+    // Outside the skew window by a clear margin, measured from the clock as it is now: a slow
+    // machine must not let the test's own minutes drift a "future" signature back into the window.
+    let margin = MAX_SKEW_SECS + 30;
+    let old = env.sign("GET", path, b"", chrono::Utc::now().timestamp() - margin);
     assert_eq!(env.raw_operator("GET", path, vec![], &old).await.status(), 401);
-    let future = env.sign("GET", path, b"", now + 301);
+    let future = env.sign("GET", path, b"", chrono::Utc::now().timestamp() + margin);
     assert_eq!(env.raw_operator("GET", path, vec![], &future).await.status(), 401);
 
     let other_path = env.sign("GET", "/v1/admin/forms/other", b"", now + 2);
