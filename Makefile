@@ -16,7 +16,7 @@ LOCAL := $(CARGO_TARGET_DIR)/debug/zgoda-local
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test venv tools browser build lint-infra bench clean
+.PHONY: run test venv tools browser build lint-infra bench package deploy clean
 
 $(VENV)/.stamp: requirements/local.txt
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,17 @@ lint-infra: tools
 bench:
 	cargo bench -p zgoda-domain --bench crypto -- --noplot --warm-up-time 1 --measurement-time 3
 	$(PYTHON) scripts/bench_report.py
+
+# One arm64 zip per function (what SAM uploads), and their sizes against the 5 MB budget.
+FUNCTIONS := intake operator links notifier deadline-watch ses-events
+package: venv
+	cargo lambda build --release --arm64 --output-format zip $(addprefix -p ,$(FUNCTIONS))
+	$(PYTHON) scripts/package_sizes.py $(CARGO_TARGET_DIR)/lambda $(FUNCTIONS)
+
+# Deploys to the AWS account in your environment; the first run asks for the parameters.
+deploy: tools
+	$(SAM_VENV)/bin/sam build --beta-features --template infra/template.yaml
+	$(SAM_VENV)/bin/sam deploy $(if $(wildcard samconfig.toml),,--guided)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .zgoda

@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use zgoda_tests::{TestEnv, address, contact_form, mails_to};
 
-fn breach_body(aware_hours_ago: i64) -> Value {
+pub(crate) fn breach_body(aware_hours_ago: i64) -> Value {
     let aware = (Utc::now() - chrono::Duration::hours(aware_hours_ago)).to_rfc3339();
     json!({
         "title": "Wyciek bazy newslettera", "nature": "Kopia bazy adresów była publicznie dostępna przez 2 dni.",
@@ -24,7 +24,7 @@ fn breach_body(aware_hours_ago: i64) -> Value {
     })
 }
 
-async fn register(env: &TestEnv, body: &Value) -> Value {
+pub(crate) async fn register(env: &TestEnv, body: &Value) -> Value {
     let resp = env.operator("POST", "/v1/breaches", Some(body)).await;
     let status = resp.status();
     let v: Value = resp.json().await.unwrap();
@@ -32,11 +32,10 @@ async fn register(env: &TestEnv, body: &Value) -> Value {
     v
 }
 
-async fn escalate(env: &TestEnv, id: &str, key: &str, body: &Value) -> (u16, Value) {
+pub(crate) async fn escalate(env: &TestEnv, id: &str, key: &str, body: &Value) -> (u16, Value) {
     let bytes = serde_json::to_vec(body).unwrap();
     let path = format!("/v1/breaches/{id}/escalations");
-    let ts = Utc::now().timestamp() + rand_offset();
-    let auth = env.sign("POST", &path, &bytes, ts);
+    let auth = env.sign("POST", &path, &bytes, env.next_ts());
     let resp = env
         .http
         .post(format!("{}{path}", env.url))
@@ -56,18 +55,11 @@ async fn escalate(env: &TestEnv, id: &str, key: &str, body: &Value) -> (u16, Val
     (status, resp.json().await.unwrap())
 }
 
-/// Distinct signatures for repeated identical requests within one second.
-fn rand_offset() -> i64 {
-    use std::sync::atomic::{AtomicI64, Ordering};
-    static N: AtomicI64 = AtomicI64::new(0);
-    -(N.fetch_add(1, Ordering::SeqCst) % 200)
-}
-
-async fn progress(env: &TestEnv, id: &str, esc: &str) -> Value {
+pub(crate) async fn progress(env: &TestEnv, id: &str, esc: &str) -> Value {
     env.operator("GET", &format!("/v1/breaches/{id}/escalations/{esc}"), None).await.json().await.unwrap()
 }
 
-async fn wait_finished(env: &TestEnv, id: &str, esc: &str, limit: Duration) -> Value {
+pub(crate) async fn wait_finished(env: &TestEnv, id: &str, esc: &str, limit: Duration) -> Value {
     let start = Instant::now();
     loop {
         let p = progress(env, id, esc).await;
@@ -81,7 +73,7 @@ async fn wait_finished(env: &TestEnv, id: &str, esc: &str, limit: Duration) -> V
 }
 
 /// Every mail the emulator holds, grouped by recipient (one read of its state).
-async fn all_mails() -> HashMap<String, Vec<zgoda_tests::Mail>> {
+pub(crate) async fn all_mails() -> HashMap<String, Vec<zgoda_tests::Mail>> {
     let mut out: HashMap<String, Vec<zgoda_tests::Mail>> = HashMap::new();
     for m in zgoda_tests::all_mails().await {
         for to in &m.to {

@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod demo;
 mod events;
+mod faults;
 mod hostile;
 mod infra;
 mod intake;

@@ -3,6 +3,7 @@
 //! and read the mail the emulator's SES accepted.
 
 pub mod browser;
+pub mod fault;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -59,7 +60,12 @@ pub fn address(tag: &str) -> String {
 pub struct TestEnv {
     pub url: String,
     pub config: Config,
+    /// Straight to the emulator: the tests' own reads and writes.
     pub clients: Clients,
+    /// What the app uses: the same emulator, or the fault proxy in front of it.
+    app_clients: Clients,
+    /// Present when the app reaches the emulator through a proxy that can cut it off.
+    pub faults: Option<fault::FaultProxy>,
     pub operator: OperatorKey,
     pub http: reqwest::Client,
     pub local: Arc<Local>,
@@ -84,6 +90,15 @@ impl TestEnv {
 
     /// Spawns with an adjusted configuration (rate limits, expiry, sender).
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_inner(adjust, false).await
+    }
+
+    /// Spawns an app that reaches the emulator only through a [`fault::FaultProxy`] (`env.faults`).
+    pub async fn spawn_with_faults(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_inner(adjust, true).await
+    }
+
+    async fn spawn_inner(adjust: impl FnOnce(&mut Config), with_faults: bool) -> Self {
         captured_logs();
         let id = unique();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
@@ -101,11 +116,28 @@ impl TestEnv {
         let clients = Clients::local(&endpoint, REGION).await;
         // A short visibility timeout, so a job whose worker was killed comes back within seconds.
         let operator = provision::provision(&clients, &mut config, 3).await.expect("provisioning");
-        let app = zgoda_web::app::build(&config, &clients).await.expect("app builds");
+        let faults = if with_faults { Some(fault::FaultProxy::start(&endpoint).await) } else { None };
+        let app_clients = match &faults {
+            Some(proxy) => Clients::local(&proxy.url, REGION).await,
+            None => clients.clone(),
+        };
+        let app = zgoda_web::app::build(&config, &app_clients).await.expect("app builds");
         let local = Arc::new(Local { app: Arc::new(app), emulator: Some(endpoint) });
         let server = tokio::spawn(serve(listener, local.clone()));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { url, config, clients, operator, http, local, server, notifier: Mutex::new(None), last_ts: Mutex::new(0) }
+        Self {
+            url,
+            config,
+            clients,
+            app_clients,
+            faults,
+            operator,
+            http,
+            local,
+            server,
+            notifier: Mutex::new(None),
+            last_ts: Mutex::new(0),
+        }
     }
 
     /// A new app over the same table and secrets, as after a cold start (key rotation tests).
@@ -114,7 +146,7 @@ impl TestEnv {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         self.url = format!("http://{}", listener.local_addr().unwrap());
         self.config.settings.public_url = self.url.clone();
-        let app = zgoda_web::app::build(&self.config, &self.clients).await.expect("app builds");
+        let app = zgoda_web::app::build(&self.config, &self.app_clients).await.expect("app builds");
         self.local = Arc::new(Local { app: Arc::new(app), emulator: Some(emulator_endpoint()) });
         self.server = tokio::spawn(serve(listener, self.local.clone()));
         self
@@ -122,7 +154,7 @@ impl TestEnv {
 
     /// Starts the notifier (as the Lambda's event source would run it) at `rate` mails a second.
     pub fn start_notifier(&self, rate: u32) {
-        let handle = zgoda_local::notifier_loop::spawn(self.local.clone(), self.clients.sqs.clone(), rate);
+        let handle = zgoda_local::notifier_loop::spawn(self.local.clone(), self.app_clients.sqs.clone(), rate);
         if let Some(old) = self.notifier.lock().unwrap().replace(handle) {
             old.abort();
         }
@@ -154,13 +186,16 @@ impl TestEnv {
     /// Signs and sends an operator request.
     pub async fn operator(&self, method: &str, path: &str, body: Option<&Value>) -> reqwest::Response {
         let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
-        let ts = {
-            let mut last = self.last_ts.lock().unwrap();
-            *last = (*last + 1).max(chrono::Utc::now().timestamp());
-            *last
-        };
-        let auth = self.sign(method, path, &bytes, ts);
+        let auth = self.sign(method, path, &bytes, self.next_ts());
         self.raw_operator(method, path, bytes, &auth).await
+    }
+
+    /// A signature timestamp later than every one this env used before: identical requests sent
+    /// within a second still get distinct signatures (the server refuses a repeated one).
+    pub fn next_ts(&self) -> i64 {
+        let mut last = self.last_ts.lock().unwrap();
+        *last = (*last + 1).max(chrono::Utc::now().timestamp());
+        *last
     }
 
     pub fn sign(&self, method: &str, path: &str, body: &[u8], ts: i64) -> String {

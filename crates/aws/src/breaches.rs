@@ -185,6 +185,27 @@ impl BreachStore for DynamoStore {
         }
     }
 
+    async fn abandon_idempotent(&self, key: &str, request_hash: &str) -> Result<(), StoreError> {
+        let result = self
+            .client()
+            .delete_item()
+            .table_name(self.table())
+            .key(PARTITION_KEY, s(format!("IDEMPOTENCY#{key}")))
+            .key(SORT_KEY, s("RECORD"))
+            .condition_expression("#status = :progress AND request_hash = :hash")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":progress", s("in_progress"))
+            .expression_attribute_values(":hash", s(request_hash))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Completed meanwhile, or another request's record: not ours to remove.
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn finish_idempotent(&self, key: &str, response: &serde_json::Value, expires_at: Time) -> Result<(), StoreError> {
         self.client()
             .update_item()

@@ -42,7 +42,7 @@ impl Config {
     /// Reads `ZGODA_TABLE`, `ZGODA_SECRETS_PREFIX`, `ZGODA_SENDER`, `ZGODA_QUEUE_URL`, `ZGODA_PUBLIC_URL` and the
     /// optional limits `ZGODA_CONFIRM_TTL_DAYS`, `ZGODA_RATE_NETWORK`, `ZGODA_RATE_SUBJECT`,
     /// `ZGODA_RATE_WINDOW_SECS`, `ZGODA_UNSUBSCRIBE_TTL_DAYS`, `ZGODA_PRIVACY_LINK_TTL_HOURS`,
-    /// `ZGODA_RATE_PRIVACY` and `ZGODA_PRIVACY_ORIGINS` (comma-separated).
+    /// `ZGODA_RATE_PRIVACY`, `ZGODA_PRIVACY_ORIGINS` (comma-separated) and `ZGODA_ESCALATION_LEASE_SECS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let defaults = Settings::default();
         Ok(Self {
@@ -63,6 +63,7 @@ impl Config {
                 privacy_origins: std::env::var("ZGODA_PRIVACY_ORIGINS")
                     .map(|v| v.split(',').map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase()).filter(|o| !o.is_empty()).collect())
                     .unwrap_or_default(),
+                escalation_lease: Duration::seconds(number("ZGODA_ESCALATION_LEASE_SECS", defaults.escalation_lease.num_seconds())?),
             },
         })
     }

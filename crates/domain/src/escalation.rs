@@ -26,8 +26,6 @@ use crate::{FieldError, Time};
 
 /// How long a claimed recipient stays with one worker before another may take it over.
 pub const SEND_LEASE: i64 = 60;
-/// How long an in-progress escalation request holds its idempotency key.
-const IDEMPOTENCY_LEASE_MINUTES: i64 = 15;
 /// How long a completed escalation answers repeats of its key.
 const IDEMPOTENCY_KEEP_HOURS: i64 = 72;
 
@@ -53,6 +51,13 @@ pub struct EscalationInput {
     pub message: BTreeMap<Lang, String>,
     #[serde(default)]
     pub public_notice: bool,
+}
+
+/// A checked escalation request: who, and what they are told.
+struct Escalation {
+    selection: Selection,
+    message: BTreeMap<Lang, String>,
+    public_notice: bool,
 }
 
 /// A checked selection.
@@ -230,12 +235,38 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             return Err(Error::Validation(errors));
         }
         let idem_key = format!("escalation#{id}#{key}");
-        match self.store.begin_idempotent(&idem_key, &request_hash(raw), now, now + Duration::minutes(IDEMPOTENCY_LEASE_MINUTES)).await? {
+        let hash = request_hash(raw);
+        match self.store.begin_idempotent(&idem_key, &hash, now, now + self.settings.escalation_lease).await? {
             IdempotencyStart::Completed(answer) => return Ok(answer),
             IdempotencyStart::Mismatch => return Err(Error::IdempotencyConflict),
             IdempotencyStart::InProgress => return Err(Error::IdempotencyInProgress),
             IdempotencyStart::Started => {}
         }
+        let request = Escalation { selection, message: input.message, public_notice: input.public_notice };
+        let result = self.run_escalation(id, key, &idem_key, record, request, operator, now).await;
+        if result.is_err() {
+            // Every step of a run is safe to repeat, so a failed run hands its lease back at once and
+            // the caller's retry takes over. If the store is what failed, this fails too, and the
+            // retry waits for the lease to run out instead.
+            if let Err(e) = self.store.abandon_idempotent(&idem_key, &hash).await {
+                tracing::warn!(breach = %id, error = %e, "escalation lease not released; a retry waits for it to expire");
+            }
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_escalation(
+        &self,
+        id: &str,
+        key: &str,
+        idem_key: &str,
+        record: BreachRecord,
+        input: Escalation,
+        operator: &str,
+        now: Time,
+    ) -> Result<Value, Error> {
+        let selection = &input.selection;
         let escalation_id = derived_id("escalation", id, key);
         let (recipients, unreachable, default_lang) = self.select(&selection).await?;
         let current = record.breach.as_of(&record.timeline);
@@ -280,7 +311,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         if !already_logged {
             self.log_escalation(id, &answer, operator, now).await?;
         }
-        self.store.finish_idempotent(&idem_key, &answer, now + Duration::hours(IDEMPOTENCY_KEEP_HOURS)).await?;
+        self.store.finish_idempotent(idem_key, &answer, now + Duration::hours(IDEMPOTENCY_KEEP_HOURS)).await?;
         tracing::info!(operator, breach = %id, escalation = %escalation_id, recipients = recipients.len(), unreachable, "escalation started");
         Ok(answer)
     }

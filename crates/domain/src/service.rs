@@ -42,6 +42,10 @@ pub struct Settings {
     pub privacy_limit: u64,
     /// Origins allowed to post privacy requests besides zgoda's own page.
     pub privacy_origins: Vec<String>,
+    /// How long a started escalation holds its idempotency key against a concurrent repeat: at
+    /// least the longest a request can run (the operator function's timeout). A run that failed
+    /// releases it early; one that died holds it until then.
+    pub escalation_lease: Duration,
 }
 
 impl Default for Settings {
@@ -56,6 +60,7 @@ impl Default for Settings {
             privacy_link_ttl: Duration::hours(24),
             privacy_limit: 3,
             privacy_origins: Vec::new(),
+            escalation_lease: Duration::minutes(15),
         }
     }
 }

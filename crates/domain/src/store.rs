@@ -332,6 +332,8 @@ pub trait BreachStore: Send + Sync {
         response: &serde_json::Value,
         expires_at: Time,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Gives up a run's lease (only an in-progress record of the same request), so a retry can start.
+    fn abandon_idempotent(&self, key: &str, request_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Creates the escalation and its outbox; recipients already in the outbox are left alone,
     /// so a retried creation never resets a sent recipient.
     fn create_escalation(

@@ -1,0 +1,120 @@
+//! A proxy between the app and the emulator that can be told to stop answering, as if the
+//! emulator (or AWS) went away: after a budget of requests every further request has its
+//! connection dropped without a response, which the SDK sees as a transport failure, retries,
+//! and finally reports. The tests' own reads go to the emulator directly and are never cut.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the fault proxy dropped this request")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+struct State {
+    upstream: String,
+    client: reqwest::Client,
+    /// Requests still forwarded before the outage starts; never negative in effect.
+    budget: AtomicI64,
+    forwarded: AtomicU64,
+    dropped: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct FaultProxy {
+    pub url: String,
+    state: Arc<State>,
+    task: Arc<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.task) == 1 {
+            self.task.abort();
+        }
+    }
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(State {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            client: reqwest::Client::new(),
+            budget: AtomicI64::new(i64::MAX),
+            forwarded: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        });
+        let serving = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let state = serving.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| forward(state.clone(), req));
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Self { url, state, task: Arc::new(task) }
+    }
+
+    /// Everything passes (the emulator is back).
+    pub fn heal(&self) {
+        self.state.budget.store(i64::MAX, Ordering::SeqCst);
+    }
+
+    /// The next `n` requests pass, then the emulator is gone.
+    pub fn fail_after(&self, n: u64) {
+        self.state.budget.store(n as i64, Ordering::SeqCst);
+    }
+
+    pub fn forwarded(&self) -> u64 {
+        self.state.forwarded.load(Ordering::SeqCst)
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.state.dropped.load(Ordering::SeqCst)
+    }
+}
+
+async fn forward(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<hyper::Response<Full<Bytes>>, Dropped> {
+    if state.budget.fetch_sub(1, Ordering::SeqCst) <= 0 {
+        state.dropped.fetch_add(1, Ordering::SeqCst);
+        // An error from the service makes hyper close the connection without answering.
+        return Err(Dropped);
+    }
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut upstream = state.client.request(parts.method, format!("{}{path}", state.upstream)).body(body);
+    for (name, value) in &parts.headers {
+        if !matches!(name.as_str(), "host" | "content-length" | "connection" | "transfer-encoding") {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let answer = upstream.send().await.map_err(|_| Dropped)?;
+    let mut response = hyper::Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if !matches!(name.as_str(), "content-length" | "connection" | "transfer-encoding") {
+            response = response.header(name, value);
+        }
+    }
+    let bytes = answer.bytes().await.map_err(|_| Dropped)?;
+    state.forwarded.fetch_add(1, Ordering::SeqCst);
+    Ok(response.body(Full::new(bytes)).expect("valid response"))
+}
