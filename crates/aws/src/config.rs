@@ -44,27 +44,33 @@ impl Config {
     /// `ZGODA_RATE_WINDOW_SECS`, `ZGODA_UNSUBSCRIBE_TTL_DAYS`, `ZGODA_PRIVACY_LINK_TTL_HOURS`,
     /// `ZGODA_RATE_PRIVACY`, `ZGODA_PRIVACY_ORIGINS` (comma-separated) and `ZGODA_ESCALATION_LEASE_SECS`.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let defaults = Settings::default();
         Ok(Self {
             table: var("ZGODA_TABLE")?,
             secrets_prefix: var("ZGODA_SECRETS_PREFIX")?,
             sender: var("ZGODA_SENDER")?,
             queue_url: var("ZGODA_QUEUE_URL")?,
             configuration_set: std::env::var("ZGODA_SES_CONFIGURATION_SET").ok().filter(|c| !c.is_empty()),
-            settings: Settings {
-                public_url: var("ZGODA_PUBLIC_URL")?,
-                confirm_ttl: Duration::days(number("ZGODA_CONFIRM_TTL_DAYS", defaults.confirm_ttl.num_days())?),
-                network_limit: number("ZGODA_RATE_NETWORK", defaults.network_limit as i64)? as u64,
-                subject_limit: number("ZGODA_RATE_SUBJECT", defaults.subject_limit as i64)? as u64,
-                rate_window: Duration::seconds(number("ZGODA_RATE_WINDOW_SECS", defaults.rate_window.num_seconds())?),
-                unsubscribe_ttl: Duration::days(number("ZGODA_UNSUBSCRIBE_TTL_DAYS", defaults.unsubscribe_ttl.num_days())?),
-                privacy_link_ttl: Duration::hours(number("ZGODA_PRIVACY_LINK_TTL_HOURS", defaults.privacy_link_ttl.num_hours())?),
-                privacy_limit: number("ZGODA_RATE_PRIVACY", defaults.privacy_limit as i64)? as u64,
-                privacy_origins: std::env::var("ZGODA_PRIVACY_ORIGINS")
-                    .map(|v| v.split(',').map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase()).filter(|o| !o.is_empty()).collect())
-                    .unwrap_or_default(),
-                escalation_lease: Duration::seconds(number("ZGODA_ESCALATION_LEASE_SECS", defaults.escalation_lease.num_seconds())?),
-            },
+            settings: settings_from_env(var("ZGODA_PUBLIC_URL")?)?,
         })
     }
+}
+
+/// The limits and lifetimes, each from its optional variable (see [`Config::from_env`]) or its default.
+/// The local stack reads them too, so a benchmark can lift the rate limits.
+pub fn settings_from_env(public_url: String) -> Result<Settings, ConfigError> {
+    let defaults = Settings::default();
+    Ok(Settings {
+        public_url,
+            confirm_ttl: Duration::days(number("ZGODA_CONFIRM_TTL_DAYS", defaults.confirm_ttl.num_days())?),
+            network_limit: number("ZGODA_RATE_NETWORK", defaults.network_limit as i64)? as u64,
+            subject_limit: number("ZGODA_RATE_SUBJECT", defaults.subject_limit as i64)? as u64,
+            rate_window: Duration::seconds(number("ZGODA_RATE_WINDOW_SECS", defaults.rate_window.num_seconds())?),
+            unsubscribe_ttl: Duration::days(number("ZGODA_UNSUBSCRIBE_TTL_DAYS", defaults.unsubscribe_ttl.num_days())?),
+            privacy_link_ttl: Duration::hours(number("ZGODA_PRIVACY_LINK_TTL_HOURS", defaults.privacy_link_ttl.num_hours())?),
+            privacy_limit: number("ZGODA_RATE_PRIVACY", defaults.privacy_limit as i64)? as u64,
+            privacy_origins: std::env::var("ZGODA_PRIVACY_ORIGINS")
+                .map(|v| v.split(',').map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase()).filter(|o| !o.is_empty()).collect())
+                .unwrap_or_default(),
+            escalation_lease: Duration::seconds(number("ZGODA_ESCALATION_LEASE_SECS", defaults.escalation_lease.num_seconds())?),
+    })
 }

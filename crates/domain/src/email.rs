@@ -32,7 +32,15 @@ impl EmailAddress {
         if trimmed.len() > MAX_LEN {
             return Err(EmailError::TooLong);
         }
-        if trimmed.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        if trimmed.chars().any(|c| c.is_control() || c.is_whitespace() || is_invisible_or_lookalike(c)) {
+            return Err(EmailError::Invalid);
+        }
+        if trimmed.split(['@', '.']).any(mixes_scripts) {
+            return Err(EmailError::Invalid);
+        }
+        // Quoted local parts (`"a@b"@c.pl`) and RFC 2047 encoded words are legal or near-legal
+        // syntax that real people do not use and that mail software parses differently.
+        if trimmed.starts_with('"') || trimmed.contains("=?") {
             return Err(EmailError::Invalid);
         }
         let options = email_address::Options::default().with_required_tld().without_domain_literal().without_display_text();
@@ -55,6 +63,46 @@ impl EmailAddress {
     }
 }
 
+/// Characters that make two different strings look like one address: format characters
+/// (zero-width, bidi controls, soft hyphen, tag characters) and full-width compatibility forms.
+/// An address holding one is a spoof of another, or a way around a suppression entry.
+fn is_invisible_or_lookalike(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}'
+        | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}'
+        | '\u{FEFF}' | '\u{FF00}'..='\u{FFEF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+#[derive(PartialEq, Clone, Copy)]
+enum Script {
+    Latin,
+    Greek,
+    Cyrillic,
+}
+
+fn script(c: char) -> Option<Script> {
+    match c {
+        'a'..='z' | 'A'..='Z' | '\u{00C0}'..='\u{024F}' | '\u{1E00}'..='\u{1EFF}' => Some(Script::Latin),
+        '\u{0370}'..='\u{03FF}' | '\u{1F00}'..='\u{1FFF}' => Some(Script::Greek),
+        '\u{0400}'..='\u{052F}' | '\u{1C80}'..='\u{1C8F}' | '\u{2DE0}'..='\u{2DFF}' | '\u{A640}'..='\u{A69F}' => Some(Script::Cyrillic),
+        _ => None,
+    }
+}
+
+/// A label that mixes Latin, Greek and Cyrillic letters is the classic homograph (`pаypal` with
+/// a Cyrillic `а`); browsers refuse to show such domains and so do we, in the local part too.
+fn mixes_scripts(label: &str) -> bool {
+    let mut seen = None;
+    for s in label.chars().filter_map(script) {
+        match seen {
+            None => seen = Some(s),
+            Some(first) if first != s => return true,
+            Some(_) => {}
+        }
+    }
+    false
+}
+
 /// Addresses are personal data: `Debug` shows only the domain so a stray `{:?}` cannot leak one.
 impl fmt::Debug for EmailAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -75,7 +123,7 @@ mod tests {
 
     #[test]
     fn accepts_plain_polish_and_idn_addresses() {
-        for ok in ["jan@example.pl", "Jan.Kowalski@Example.PL", "zażółć@example.pl", "ala@żółw.pl"] {
+        for ok in ["jan@example.pl", "Jan.Kowalski@Example.PL", "zażółć@example.pl", "ala@żółw.pl", "иван@пример.рф", "jan@пример.рф"] {
             assert!(EmailAddress::parse(ok).is_ok(), "{ok}");
         }
         assert_eq!(EmailAddress::parse(" Jan@Example.PL ").unwrap().as_str(), "jan@example.pl");
@@ -93,6 +141,17 @@ mod tests {
             "jan@example.pl, ola@example.pl",
             "jan @example.pl",
             "a@1.2.3.4",
+            // Homographs and invisible characters.
+            "jan@exаmple.pl",
+            "jаn@example.pl",
+            "jan\u{200B}@example.pl",
+            "jan@example.pl\u{202E}",
+            "\u{FF4A}an@example.pl",
+            "jan\u{00AD}@example.pl",
+            "jan@\u{FEFF}example.pl",
+            "\"jan\\\"@\"@example.pl",
+            "\"jan\"@example.pl",
+            "=?utf-8?q?jan?=@example.pl",
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?}");
         }

@@ -179,13 +179,19 @@ fn valid_origin(o: &str) -> bool {
         && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// An absolute redirect target of the operator's own site.
-fn valid_redirect(u: &str) -> bool {
-    let lower = u.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://localhost").or_else(|| lower.strip_prefix("http://127.0.0.1")));
-    u.len() <= 2000 && rest.is_some_and(|r| !r.is_empty()) && !u.chars().any(|c| c.is_control() || c.is_whitespace())
+/// The origin of an absolute redirect target, if it is a clean one: a scheme, a host and perhaps
+/// a port, no user info (`https://shop.pl@evil.example`), no backslashes or white space.
+fn redirect_origin(u: &str) -> Option<String> {
+    if u.len() > 2000 || u.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+        return None;
+    }
+    let (scheme, rest) = u.split_once("://")?;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if authority.contains('@') {
+        return None;
+    }
+    let origin = format!("{}://{}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase());
+    valid_origin(&origin).then_some(origin)
 }
 
 fn valid_field_name(n: &str) -> bool {
@@ -220,9 +226,13 @@ impl FormInput {
                 errors.push(FieldError::new(format!("allowed_origins[{i}]"), "invalid"));
             }
         }
+        // ASVS 3.7.2: a form redirects only to its own site, one of the origins it accepts posts from.
         for (field, url) in [("success_url", &self.success_url), ("error_url", &self.error_url)] {
-            if url.as_deref().is_some_and(|u| !valid_redirect(u)) {
-                errors.push(FieldError::new(field, "invalid"));
+            match url.as_deref().map(redirect_origin) {
+                None => {}
+                Some(None) => errors.push(FieldError::new(field, "invalid")),
+                Some(Some(origin)) if !origins.contains(&origin) => errors.push(FieldError::new(field, "not_an_allowed_origin")),
+                Some(Some(_)) => {}
             }
         }
         if self.fields.len() > MAX_FIELDS {
@@ -346,5 +356,22 @@ mod tests {
         assert!(codes.contains(&("purposes[0].required", "consent_cannot_be_required")));
         assert!(codes.contains(&("allowed_origins[1]", "invalid")));
         assert!(codes.contains(&("success_url", "invalid")));
+    }
+
+    #[test]
+    fn asvs_3_7_2_redirects_go_only_to_the_forms_own_origins() {
+        let with = |success: &str| {
+            let mut input = demo_input();
+            input.success_url = Some(success.into());
+            input.parse(FormId::parse("demo").unwrap(), chrono::Utc::now()).err().map(|e| e[0].code)
+        };
+        assert_eq!(with("https://sklep.example.pl/dziekujemy?x=1"), None);
+        assert_eq!(with("https://SKLEP.example.pl"), None);
+        for foreign in ["https://evil.example/thanks", "https://sklep.example.pl:8443/", "https://sklep.example.pl.evil.example/"] {
+            assert_eq!(with(foreign), Some("not_an_allowed_origin"), "{foreign}");
+        }
+        for malformed in ["https://sklep.example.pl@evil.example/", "http://sklep.example.pl/", "//evil.example", "/\\evil.example", "javascript:alert(1)", "https://sklep.example.pl/a b"] {
+            assert_eq!(with(malformed), Some("invalid"), "{malformed}");
+        }
     }
 }

@@ -76,6 +76,11 @@ pub fn verify(
     if (now_unix - h.ts).abs() > MAX_SKEW_SECS {
         return Err(AuthFailure::ClockSkew);
     }
+    // One spelling per signature: the replay guard keys on the text, so an upper-case copy of a
+    // used signature must not pass as a new one.
+    if h.sig.len() != 64 || !h.sig.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(AuthFailure::BadSignature);
+    }
     let given = hex::decode(&h.sig).map_err(|_| AuthFailure::BadSignature)?;
     let mut mac = key.mac();
     mac.update(string_to_sign(h.ts, method, path_and_query, body).as_bytes());
@@ -100,5 +105,17 @@ mod tests {
         assert_eq!(verify(&ring, Some("Bearer x"), 1000, "PUT", "/", b""), Err(AuthFailure::MissingOrMalformed));
         let other = authorization("nobody", &key, 1000, "PUT", "/", b"");
         assert_eq!(verify(&ring, Some(&other), 1000, "PUT", "/", b""), Err(AuthFailure::UnknownKey));
+    }
+
+    #[test]
+    fn a_signature_has_one_spelling_so_a_recased_copy_is_not_a_new_one() {
+        let key = SecretKey::new(vec![3; 32]);
+        let ring = KeyRing::single("ops", key.clone());
+        let h = authorization("ops", &key, 1000, "GET", "/v1/breaches", b"");
+        let (head, sig) = h.rsplit_once("sig=").unwrap();
+        let upper = format!("{head}sig={}", sig.to_uppercase());
+        assert_eq!(verify(&ring, Some(&upper), 1000, "GET", "/v1/breaches", b""), Err(AuthFailure::BadSignature));
+        let short = format!("{head}sig={}", &sig[..62]);
+        assert_eq!(verify(&ring, Some(&short), 1000, "GET", "/v1/breaches", b""), Err(AuthFailure::BadSignature));
     }
 }

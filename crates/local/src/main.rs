@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use zgoda_aws::{Clients, Config};
-use zgoda_domain::Settings;
 use zgoda_local::emulator::{Emulator, free_port};
 use zgoda_local::server::{Local, serve};
 use zgoda_local::{envfile, provision};
@@ -79,7 +78,7 @@ async fn run(moto: &std::path::Path, port: u16, env_file: &std::path::Path) -> a
         sender: "zgoda@sklep.example.pl".into(),
         queue_url: String::new(),
         configuration_set: None,
-        settings: Settings { public_url: url.clone(), ..Settings::default() },
+        settings: zgoda_aws::config::settings_from_env(url.clone())?,
     };
     let clients = Clients::local(&emulator.endpoint, REGION).await;
     let operator = provision::provision(&clients, &mut config, provision::VISIBILITY_SECS).await?;

@@ -70,7 +70,7 @@ async fn route(local: &Local, req: Request, now: zgoda_domain::Time) -> Response
     } else if path.starts_with("/v1/admin/") || path == "/v1/breaches" || path.starts_with("/v1/breaches/") {
         operator::handle(&local.app, req, now).await
     } else if path == "/healthz" {
-        respond::health(&local.app.store).await
+        respond::healthz(req.method(), &local.app.store).await
     } else if path.starts_with("/dev/") {
         crate::dev::handle(local, &req).await
     } else {

@@ -36,7 +36,17 @@ fn media_type(req: &Request) -> Option<String> {
     header(req, "content-type").map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
 }
 
+/// Every text body is UTF-8: a declared charset other than that is refused, not guessed at.
+fn charset_is_utf8(content_type: &str) -> bool {
+    content_type.split(';').skip(1).filter_map(|p| p.split_once('=')).all(|(name, value)| {
+        !name.trim().eq_ignore_ascii_case("charset") || matches!(value.trim().trim_matches('"').to_ascii_lowercase().as_str(), "utf-8" | "utf8")
+    })
+}
+
 pub fn encoding(req: &Request) -> Option<Encoding> {
+    if !charset_is_utf8(header(req, "content-type")?) {
+        return None;
+    }
     match media_type(req)?.as_str() {
         "application/x-www-form-urlencoded" => Some(Encoding::UrlEncoded),
         "multipart/form-data" => Some(Encoding::Multipart),
@@ -95,8 +105,66 @@ pub async fn parse_multipart(content_type: &str, body: &[u8]) -> Result<Vec<(Str
     Ok(out)
 }
 
+/// Fails on the first object, at any depth, that names a key twice. Parsers disagree on which
+/// copy wins (first, last, both), so a body that depends on it is refused rather than read one way.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key) {
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(self)
+    }
+}
+
+/// JSON syntax and the duplicate-key rule, before the body is read for its meaning.
+fn check_json(body: &[u8]) -> Result<(), ApiError> {
+    serde_json::from_slice::<UniqueKeys>(body).map(|_| ()).map_err(|e| {
+        if e.to_string().starts_with("duplicate key") { ApiError::MalformedBody("duplicate key") } else { ApiError::MalformedBody("invalid JSON") }
+    })
+}
+
 /// A JSON object of strings; arrays of strings only for `consent`.
 pub fn parse_json_form(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    check_json(body)?;
     let value: Value = serde_json::from_slice(body).map_err(|_| ApiError::MalformedBody("invalid JSON"))?;
     let Value::Object(map) = value else { return Err(ApiError::MalformedBody("JSON body must be an object")) };
     if map.len() > MAX_PAIRS {
@@ -144,6 +212,7 @@ pub fn json<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError
     if encoding(req) != Some(Encoding::Json) {
         return Err(ApiError::UnsupportedMediaType);
     }
+    check_json(body)?;
     serde_json::from_slice(body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => {
             zgoda_domain::Error::Validation(vec![FieldError::new(serde_field(&e.to_string()), "invalid")]).into()
@@ -157,6 +226,25 @@ pub use zgoda_domain::serde_field;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_named_twice_at_any_depth_is_refused() {
+        for body in [&br#"{"email": "a@b.pl", "email": "c@d.pl"}"#[..], br#"{"a": {"b": 1, "b": 2}}"#, br#"[{"x": 1}, {"x": 1, "x": 2}]"#] {
+            assert!(matches!(check_json(body), Err(ApiError::MalformedBody("duplicate key"))), "{}", String::from_utf8_lossy(body));
+        }
+        assert!(check_json(br#"{"a": {"b": 1}, "b": [{"a": 2}, {"a": 3}]}"#).is_ok());
+        assert!(matches!(check_json(b"{"), Err(ApiError::MalformedBody("invalid JSON"))));
+    }
+
+    #[test]
+    fn a_charset_other_than_utf8_is_not_taken() {
+        assert!(charset_is_utf8("application/json"));
+        assert!(charset_is_utf8("application/json; charset=UTF-8"));
+        assert!(charset_is_utf8("application/x-www-form-urlencoded; charset=\"utf-8\""));
+        assert!(charset_is_utf8("multipart/form-data; boundary=x"));
+        assert!(!charset_is_utf8("application/x-www-form-urlencoded; charset=utf-16"));
+        assert!(!charset_is_utf8("application/json; charset=latin1"));
+    }
 
     #[test]
     fn urlencoded_is_strict_utf8_and_keeps_repeats() {

@@ -64,6 +64,15 @@ pub fn empty(status: StatusCode) -> Response<Body> {
     r
 }
 
+/// `/healthz` for any method: GET and HEAD are answered, anything else is 405.
+pub async fn healthz<S: zgoda_domain::store::Health>(method: &lambda_http::http::Method, store: &S) -> Response<Body> {
+    if method == lambda_http::http::Method::GET || method == lambda_http::http::Method::HEAD {
+        health(store).await
+    } else {
+        crate::ApiError::MethodNotAllowed.to_json_response()
+    }
+}
+
 /// `GET /healthz`: 200 when the table answers, 503 when it does not.
 pub async fn health<S: zgoda_domain::store::Health>(store: &S) -> Response<Body> {
     match store.ping().await {

@@ -21,7 +21,7 @@ use zgoda_web::{ApiError, body, respond};
 
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: Request, now: Time) -> Response<Body> {
     if segments(&req).as_slice() == ["healthz"] {
-        return respond::health(&app.store).await;
+        return respond::healthz(req.method(), &app.store).await;
     }
     match route(app, &req, now).await {
         Ok(resp) => resp,

@@ -1,0 +1,90 @@
+//! Cold start: exec of a function binary to its first completed invocation against the local
+//! Runtime API, then a run of warm invocations and the process's peak memory.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use crate::proc;
+use crate::runtime_api::RuntimeApi;
+
+pub struct Target {
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// A sample event from `events/`, delivered exactly as Lambda would.
+    pub event: PathBuf,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Measured {
+    pub name: String,
+    pub event: String,
+    pub cold_ms: Vec<f64>,
+    pub warm_us: Vec<f64>,
+    pub peak_rss_kib: Vec<u64>,
+}
+
+/// The variables the Lambda service sets in every sandbox (lambda_runtime reads them at start).
+fn sandbox_env(name: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_LAMBDA_FUNCTION_NAME", name),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+        ("RUST_LOG", "warn"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+pub async fn measure(target: &Target, env: &[(String, String)], runs: usize, warm: u64) -> anyhow::Result<Measured> {
+    let event = std::fs::read(&target.event).with_context(|| format!("reading {}", target.event.display()))?;
+    let mut out = Measured {
+        name: target.name.clone(),
+        event: target.event.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+        cold_ms: Vec::new(),
+        warm_us: Vec::new(),
+        peak_rss_kib: Vec::new(),
+    };
+    for _ in 0..runs {
+        let mut api = RuntimeApi::start(event.clone(), 1 + warm).await?;
+        let started = Instant::now();
+        let mut child = tokio::process::Command::new(&target.program)
+            .args(&target.args)
+            .envs(env.iter().cloned())
+            .envs(sandbox_env(&target.name))
+            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", target.program.display()))?;
+        let pid = child.id().context("no pid")?;
+        let mut next = async || tokio::time::timeout(Duration::from_secs(60), api.completions.recv()).await.ok().flatten();
+        let first = next().await.with_context(|| format!("{}: no first invocation", target.name))?;
+        if let Some(e) = first.error {
+            bail!("{} failed its first invocation: {e}", target.name);
+        }
+        let mut last = first.at;
+        for _ in 0..warm {
+            let c = next().await.with_context(|| format!("{}: a warm invocation never ended", target.name))?;
+            if let Some(e) = c.error {
+                bail!("{} failed a warm invocation: {e}", target.name);
+            }
+            last = c.at;
+        }
+        out.cold_ms.push((first.at - started).as_secs_f64() * 1000.0);
+        if warm > 0 {
+            out.warm_us.push((last - first.at).as_secs_f64() * 1e6 / warm as f64);
+        }
+        out.peak_rss_kib.push(proc::peak_rss_kib(pid)?);
+        child.kill().await.ok();
+    }
+    Ok(out)
+}

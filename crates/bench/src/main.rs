@@ -1,0 +1,247 @@
+//! `zgoda-bench`: the system benchmarks `make bench` runs after criterion's crypto benchmarks.
+//!
+//! - cold start: each function binary, exec to first completed invocation against a minimal
+//!   Runtime API on loopback, beside a hello-world `lambda_http` binary; then warm invocations and
+//!   the process's peak RSS;
+//! - request cost: the local stack (release) under a closed-loop load, the server's CPU per request
+//!   for a link page GET and a 1 KB urlencoded form POST, beside a bare hyper "hello" server.
+//!
+//! Everything runs on 127.0.0.1 against one emulator that the local stack starts. The figures go
+//! to a JSON file that `scripts/bench_report.py` turns into BENCHMARKS.md.
+
+mod cold;
+mod hello;
+mod load;
+mod proc;
+mod runtime_api;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use tokio::io::AsyncBufReadExt;
+use zgoda_domain::keys::SecretKey;
+use zgoda_domain::operator_sig;
+
+#[derive(Parser)]
+#[command(name = "zgoda-bench", about = "zgoda's system benchmarks (run by `make bench`)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve "hello" on a free loopback port (the request-cost baseline); prints the port.
+    HelloHttp,
+    /// Run as a hello-world `lambda_http` function (the cold-start baseline).
+    HelloLambda,
+    /// Measure cold starts and request cost; write the figures as JSON.
+    Run {
+        /// Where the release binaries are (zgoda-local and the six functions).
+        #[arg(long, default_value = "target/release")]
+        bin_dir: PathBuf,
+        #[arg(long, default_value = "events")]
+        events: PathBuf,
+        #[arg(long, default_value = ".venv/bin/moto_server")]
+        moto: PathBuf,
+        #[arg(long, default_value = "target/bench/system.json")]
+        out: PathBuf,
+        /// Fresh processes per binary (cold starts) and load runs per request kind.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Command::HelloHttp => runtime.block_on(hello::http_server()),
+        Command::HelloLambda => runtime.block_on(hello::lambda()).map_err(|e| anyhow!(e)),
+        Command::Run { bin_dir, events, moto, out, runs } => runtime.block_on(run(&bin_dir, &events, &moto, &out, runs)),
+    }
+}
+
+/// Invocations after each cold start, for the warm time and the peak memory under load.
+const WARM_INVOCATIONS: u64 = 100;
+/// Form posts per load run: each is a sealed transaction in the emulator, which slows as the table grows.
+const FORM_POSTS: u64 = 100;
+
+/// Rate limits lifted: the load comes from one address and would otherwise be refused.
+const UNLIMITED: [(&str, &str); 3] = [("ZGODA_RATE_NETWORK", "1000000000"), ("ZGODA_RATE_SUBJECT", "1000000000"), ("ZGODA_RATE_PRIVACY", "1000000000")];
+
+async fn run(bin_dir: &Path, events: &Path, moto: &Path, out: &Path, runs: usize) -> anyhow::Result<()> {
+    let dir = out.parent().context("--out has no directory")?;
+    std::fs::create_dir_all(dir)?;
+    let env_file = dir.join("local.env");
+    let _ = std::fs::remove_file(&env_file);
+    let stack = tokio::process::Command::new(bin_dir.join("zgoda-local"))
+        .arg("--moto")
+        .arg(moto)
+        .args(["run", "--port", "0", "--env-file"])
+        .arg(&env_file)
+        .envs(UNLIMITED)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting zgoda-local (release)")?;
+    let stack_pid = stack.id().context("no pid")?;
+    let result = measure_all(bin_dir, events, &env_file, stack_pid, runs).await;
+    // Ctrl-C lets the local stack stop its emulator too.
+    let _ = tokio::process::Command::new("kill").args(["-INT", &stack_pid.to_string()]).status().await;
+    let _ = tokio::time::timeout(Duration::from_secs(15), stack.wait_with_output()).await;
+    let figures = result?;
+    std::fs::write(out, serde_json::to_vec_pretty(&figures)?)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+async fn measure_all(bin_dir: &Path, events: &Path, env_file: &Path, stack_pid: u32, runs: usize) -> anyhow::Result<serde_json::Value> {
+    let vars = wait_for_stack(env_file).await?;
+    let url = vars.get("ZGODA_URL").context("no ZGODA_URL")?.clone();
+    let mut function_env: Vec<(String, String)> = ["AWS_ENDPOINT_URL", "AWS_REGION", "ZGODA_TABLE", "ZGODA_SECRETS_PREFIX", "ZGODA_QUEUE_URL"]
+        .iter()
+        .map(|k| Ok((k.to_string(), vars.get(*k).with_context(|| format!("{k} missing from the env file"))?.clone())))
+        .collect::<anyhow::Result<_>>()?;
+    function_env.extend(
+        [
+            ("ZGODA_SENDER", "zgoda@sklep.example.pl"),
+            ("ZGODA_PUBLIC_URL", url.as_str()),
+            ("AWS_ACCESS_KEY_ID", "local"),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .into_iter()
+        .chain(UNLIMITED)
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+
+    let me = std::env::current_exe()?;
+    let target = |name: &str, program: PathBuf, args: &[&str], event: &str| cold::Target {
+        name: name.to_owned(),
+        program,
+        args: args.iter().map(|a| a.to_string()).collect(),
+        event: events.join(event),
+    };
+    let targets = [
+        target("hello (lambda_http)", me.clone(), &["hello-lambda"], "links/privacy-page.json"),
+        target("intake", bin_dir.join("intake"), &[], "intake/submission-json.json"),
+        target("operator", bin_dir.join("operator"), &[], "operator/get-form-unsigned.json"),
+        target("links", bin_dir.join("links"), &[], "links/privacy-page.json"),
+        target("notifier", bin_dir.join("notifier"), &[], "notifier/sqs-batch.json"),
+        target("deadline-watch", bin_dir.join("deadline-watch"), &[], "deadline-watch/schedule.json"),
+        target("ses-events", bin_dir.join("ses-events"), &[], "ses-events/delivery.json"),
+    ];
+    let mut cold = Vec::new();
+    for t in &targets {
+        eprintln!("cold start: {}", t.name);
+        cold.push(cold::measure(t, &function_env, runs, WARM_INVOCATIONS).await?);
+    }
+
+    eprintln!("request cost: hello");
+    let (mut hello, hello_port) = start_hello(&me).await?;
+    let hello_pid = hello.id().context("no pid")?;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let hello_url = format!("http://127.0.0.1:{hello_port}/");
+    let mut hello_runs = Vec::new();
+    for _ in 0..runs {
+        hello_runs.push(load::drive(hello_pid, 30_000, 8, |_| client.get(&hello_url)).await?);
+    }
+    let hello_rss = proc::peak_rss_kib(hello_pid)?;
+    hello.kill().await.ok();
+
+    eprintln!("request cost: link page");
+    let link = unsubscribe_link(&client, &url, &vars).await?;
+    let mut get_runs = Vec::new();
+    for _ in 0..runs {
+        get_runs.push(load::drive(stack_pid, 2_000, 8, |_| client.get(&link)).await?);
+    }
+    eprintln!("request cost: form post");
+    let submissions = format!("{url}/v1/forms/demo/submissions");
+    let mut post_runs = Vec::new();
+    for run in 0..runs {
+        post_runs.push(
+            load::drive(stack_pid, FORM_POSTS, 8, |i| {
+                client
+                    .post(&submissions)
+                    .header("origin", &url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form_body(run as u64 * 1_000_000 + i))
+            })
+            .await?,
+        );
+    }
+    Ok(json!({
+        "cold_start": cold,
+        "request_cost": {"hello": hello_runs, "link_get": get_runs, "form_post": post_runs},
+        "peak_rss_kib": {"local_stack": proc::peak_rss_kib(stack_pid)?, "hello_http": hello_rss},
+    }))
+}
+
+/// Waits until the local stack has written its env file and answers its health check.
+async fn wait_for_stack(env_file: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(env_file) {
+            let vars: BTreeMap<String, String> =
+                text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+            if let Some(url) = vars.get("ZGODA_URL") {
+                if reqwest::get(format!("{url}/healthz")).await.is_ok_and(|r| r.status().is_success()) {
+                    return Ok(vars);
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("the local stack did not come up (env file {})", env_file.display());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn start_hello(me: &Path) -> anyhow::Result<(tokio::process::Child, u16)> {
+    let mut child =
+        tokio::process::Command::new(me).arg("hello-http").stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true).spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let line = tokio::io::BufReader::new(stdout).lines().next_line().await?.context("hello-http printed no port")?;
+    Ok((child, line.trim().parse()?))
+}
+
+/// A subscriber through the demo form, and an unsubscribe link for them from the operator API.
+async fn unsubscribe_link(client: &reqwest::Client, url: &str, vars: &BTreeMap<String, String>) -> anyhow::Result<String> {
+    let email = "bench@klient.example.pl";
+    let submit = json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11"});
+    let resp = client.post(format!("{url}/v1/forms/demo/submissions")).header("origin", url).json(&submit).send().await?;
+    if !resp.status().is_success() {
+        bail!("seeding a subscriber: {}", resp.status());
+    }
+    let path = "/v1/admin/links";
+    let body = serde_json::to_vec(&json!({"email": email, "action": "unsubscribe", "purpose": "newsletter"}))?;
+    let key = SecretKey::from_hex(vars.get("ZGODA_OPERATOR_KEY").context("no operator key")?).map_err(|e| anyhow!("{e:?}"))?;
+    let kid = vars.get("ZGODA_OPERATOR_KID").context("no operator kid")?;
+    let auth = operator_sig::authorization(kid, &key, chrono::Utc::now().timestamp(), "POST", path, &body);
+    let resp = client
+        .post(format!("{url}{path}"))
+        .header("authorization", auth)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    let answer: serde_json::Value = resp.json().await?;
+    Ok(answer["url"].as_str().with_context(|| format!("no link in {answer}"))?.to_owned())
+}
+
+/// About 1 KB of urlencoded form: a distinct address each time, consent, a name and a message.
+fn form_body(i: u64) -> String {
+    let message = "Dzien dobry, prosze o kontakt w sprawie zamowienia. ".repeat(17);
+    format!(
+        "email=load{i}%40klient.example.pl&consent=contact_reply&notice_version=2026-11&name=Jan+Kowalski&message={}&_gotcha=",
+        message.replace(' ', "+")
+    )
+}
