@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
+FUZZ_VENV := .venv-schemathesis
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Only loopback traffic, and never a real AWS account by accident.
@@ -16,7 +17,7 @@ LOCAL := $(CARGO_TARGET_DIR)/debug/zgoda-local
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test venv tools browser build lint-infra bench package deploy clean
+.PHONY: run test venv tools browser build fuzz-api lint-infra bench package deploy clean
 
 $(VENV)/.stamp: requirements/local.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +34,14 @@ $(CHECKOV_VENV)/.stamp: requirements/checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
 	touch $@
 
+$(FUZZ_VENV)/.stamp: requirements/schemathesis.txt
+	$(PYTHON) -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/schemathesis.txt
+	touch $@
+
 venv: $(VENV)/.stamp
 
-tools: $(VENV)/.stamp $(SAM_VENV)/.stamp $(CHECKOV_VENV)/.stamp
+tools: $(VENV)/.stamp $(SAM_VENV)/.stamp $(CHECKOV_VENV)/.stamp $(FUZZ_VENV)/.stamp
 
 # Browser tests drive Debian's Chromium through chromedriver.
 browser:
@@ -53,8 +59,13 @@ run: venv build
 # One build, one emulator for the whole run; every test makes its own table and secrets in it.
 test: tools browser build
 	$(LOCAL) with-emulator -- cargo test --workspace --lib --bins --tests
+	$(MAKE) fuzz-api
 	$(MAKE) lint-infra
 	cargo fmt --all -- --check
+
+# Schemathesis from openapi.yaml against a running local stack: no 5xx, everything as documented.
+fuzz-api: tools build
+	$(PYTHON) scripts/fuzz_api.py $(LOCAL) $(FUZZ_VENV)/bin/st
 
 lint-infra: tools
 	$(SAM_VENV)/bin/sam validate --lint --template infra/template.yaml --region eu-central-1
@@ -81,5 +92,5 @@ deploy: tools
 	$(SAM_VENV)/bin/sam deploy $(if $(wildcard samconfig.toml),,--guided)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .zgoda
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(FUZZ_VENV) .zgoda
 	cargo clean

@@ -60,7 +60,9 @@ fn corpus() -> Vec<Case> {
         let format = family["format"].as_str().unwrap();
         let vars: Vec<(String, Vec<String>)> = family["vars"]
             .as_object()
-            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_owned()).collect())).collect())
+            .map(|o| {
+                o.iter().map(|(k, v)| (k.clone(), v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_owned()).collect())).collect()
+            })
             .unwrap_or_default();
         let mut combos: Vec<BTreeMap<String, String>> = vec![BTreeMap::new()];
         for (name, values) in &vars {
@@ -166,7 +168,8 @@ async fn tokens(env: &TestEnv) -> (String, String, String) {
     let known = address("known");
     let body = json!({"email": known, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11"});
     assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
-    let link = env.operator("POST", "/v1/admin/links", Some(&json!({"email": known, "action": "unsubscribe", "purpose": "newsletter"}))).await;
+    let link =
+        env.operator("POST", "/v1/admin/links", Some(&json!({"email": known, "action": "unsubscribe", "purpose": "newsletter"}))).await;
     let url = link.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
     let valid = url.rsplit_once("/v1/links/").unwrap().1.to_owned();
     let subject = env.subject_id(&known).await;

@@ -61,16 +61,16 @@ pub fn settings_from_env(public_url: String) -> Result<Settings, ConfigError> {
     let defaults = Settings::default();
     Ok(Settings {
         public_url,
-            confirm_ttl: Duration::days(number("ZGODA_CONFIRM_TTL_DAYS", defaults.confirm_ttl.num_days())?),
-            network_limit: number("ZGODA_RATE_NETWORK", defaults.network_limit as i64)? as u64,
-            subject_limit: number("ZGODA_RATE_SUBJECT", defaults.subject_limit as i64)? as u64,
-            rate_window: Duration::seconds(number("ZGODA_RATE_WINDOW_SECS", defaults.rate_window.num_seconds())?),
-            unsubscribe_ttl: Duration::days(number("ZGODA_UNSUBSCRIBE_TTL_DAYS", defaults.unsubscribe_ttl.num_days())?),
-            privacy_link_ttl: Duration::hours(number("ZGODA_PRIVACY_LINK_TTL_HOURS", defaults.privacy_link_ttl.num_hours())?),
-            privacy_limit: number("ZGODA_RATE_PRIVACY", defaults.privacy_limit as i64)? as u64,
-            privacy_origins: std::env::var("ZGODA_PRIVACY_ORIGINS")
-                .map(|v| v.split(',').map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase()).filter(|o| !o.is_empty()).collect())
-                .unwrap_or_default(),
-            escalation_lease: Duration::seconds(number("ZGODA_ESCALATION_LEASE_SECS", defaults.escalation_lease.num_seconds())?),
+        confirm_ttl: Duration::days(number("ZGODA_CONFIRM_TTL_DAYS", defaults.confirm_ttl.num_days())?),
+        network_limit: number("ZGODA_RATE_NETWORK", defaults.network_limit as i64)? as u64,
+        subject_limit: number("ZGODA_RATE_SUBJECT", defaults.subject_limit as i64)? as u64,
+        rate_window: Duration::seconds(number("ZGODA_RATE_WINDOW_SECS", defaults.rate_window.num_seconds())?),
+        unsubscribe_ttl: Duration::days(number("ZGODA_UNSUBSCRIBE_TTL_DAYS", defaults.unsubscribe_ttl.num_days())?),
+        privacy_link_ttl: Duration::hours(number("ZGODA_PRIVACY_LINK_TTL_HOURS", defaults.privacy_link_ttl.num_hours())?),
+        privacy_limit: number("ZGODA_RATE_PRIVACY", defaults.privacy_limit as i64)? as u64,
+        privacy_origins: std::env::var("ZGODA_PRIVACY_ORIGINS")
+            .map(|v| v.split(',').map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase()).filter(|o| !o.is_empty()).collect())
+            .unwrap_or_default(),
+        escalation_lease: Duration::seconds(number("ZGODA_ESCALATION_LEASE_SECS", defaults.escalation_lease.num_seconds())?),
     })
 }

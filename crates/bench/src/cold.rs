@@ -17,6 +17,8 @@ pub struct Target {
     pub args: Vec<String>,
     /// A sample event from `events/`, delivered exactly as Lambda would.
     pub event: PathBuf,
+    /// Text in the event made distinct per invocation (see `RuntimeApi::start`).
+    pub vary: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,7 +55,7 @@ pub async fn measure(target: &Target, env: &[(String, String)], runs: usize, war
         peak_rss_kib: Vec::new(),
     };
     for _ in 0..runs {
-        let mut api = RuntimeApi::start(event.clone(), 1 + warm).await?;
+        let mut api = RuntimeApi::start(event.clone(), target.vary.clone(), 1 + warm).await?;
         let started = Instant::now();
         let mut child = tokio::process::Command::new(&target.program)
             .args(&target.args)

@@ -51,9 +51,12 @@ enum Command {
         moto: PathBuf,
         #[arg(long, default_value = "target/bench/system.json")]
         out: PathBuf,
-        /// Fresh processes per binary (cold starts) and load runs per request kind.
+        /// Fresh processes per binary (cold starts).
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Load runs per request kind.
+        #[arg(long, default_value_t = 3)]
+        load_runs: usize,
     },
 }
 
@@ -63,19 +66,32 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::HelloHttp => runtime.block_on(hello::http_server()),
         Command::HelloLambda => runtime.block_on(hello::lambda()).map_err(|e| anyhow!(e)),
-        Command::Run { bin_dir, events, moto, out, runs } => runtime.block_on(run(&bin_dir, &events, &moto, &out, runs)),
+        Command::Run { bin_dir, events, moto, out, runs, load_runs } => {
+            runtime.block_on(run(&bin_dir, &events, &moto, &out, Runs { cold: runs, load: load_runs }))
+        }
     }
 }
 
+#[derive(Clone, Copy)]
+struct Runs {
+    cold: usize,
+    load: usize,
+}
+
 /// Invocations after each cold start, for the warm time and the peak memory under load.
-const WARM_INVOCATIONS: u64 = 100;
-/// Form posts per load run: each is a sealed transaction in the emulator, which slows as the table grows.
-const FORM_POSTS: u64 = 100;
+const WARM_INVOCATIONS: u64 = 20;
+/// Requests per load run (server CPU is read to the nanosecond, so runs can be short).
+const HELLO_REQUESTS: u64 = 10_000;
+const LINK_GETS: u64 = 300;
+/// Form posts per load run: each is a sealed transaction, and the emulator copies the whole table
+/// for every transaction, so it slows as the table grows; the server's CPU does not.
+const FORM_POSTS: u64 = 20;
 
 /// Rate limits lifted: the load comes from one address and would otherwise be refused.
-const UNLIMITED: [(&str, &str); 3] = [("ZGODA_RATE_NETWORK", "1000000000"), ("ZGODA_RATE_SUBJECT", "1000000000"), ("ZGODA_RATE_PRIVACY", "1000000000")];
+const UNLIMITED: [(&str, &str); 3] =
+    [("ZGODA_RATE_NETWORK", "1000000000"), ("ZGODA_RATE_SUBJECT", "1000000000"), ("ZGODA_RATE_PRIVACY", "1000000000")];
 
-async fn run(bin_dir: &Path, events: &Path, moto: &Path, out: &Path, runs: usize) -> anyhow::Result<()> {
+async fn run(bin_dir: &Path, events: &Path, moto: &Path, out: &Path, runs: Runs) -> anyhow::Result<()> {
     let dir = out.parent().context("--out has no directory")?;
     std::fs::create_dir_all(dir)?;
     let env_file = dir.join("local.env");
@@ -103,13 +119,14 @@ async fn run(bin_dir: &Path, events: &Path, moto: &Path, out: &Path, runs: usize
     Ok(())
 }
 
-async fn measure_all(bin_dir: &Path, events: &Path, env_file: &Path, stack_pid: u32, runs: usize) -> anyhow::Result<serde_json::Value> {
+async fn measure_all(bin_dir: &Path, events: &Path, env_file: &Path, stack_pid: u32, runs: Runs) -> anyhow::Result<serde_json::Value> {
     let vars = wait_for_stack(env_file).await?;
     let url = vars.get("ZGODA_URL").context("no ZGODA_URL")?.clone();
-    let mut function_env: Vec<(String, String)> = ["AWS_ENDPOINT_URL", "AWS_REGION", "ZGODA_TABLE", "ZGODA_SECRETS_PREFIX", "ZGODA_QUEUE_URL"]
-        .iter()
-        .map(|k| Ok((k.to_string(), vars.get(*k).with_context(|| format!("{k} missing from the env file"))?.clone())))
-        .collect::<anyhow::Result<_>>()?;
+    let mut function_env: Vec<(String, String)> =
+        ["AWS_ENDPOINT_URL", "AWS_REGION", "ZGODA_TABLE", "ZGODA_SECRETS_PREFIX", "ZGODA_QUEUE_URL"]
+            .iter()
+            .map(|k| Ok((k.to_string(), vars.get(*k).with_context(|| format!("{k} missing from the env file"))?.clone())))
+            .collect::<anyhow::Result<_>>()?;
     function_env.extend(
         [
             ("ZGODA_SENDER", "zgoda@sklep.example.pl"),
@@ -129,10 +146,13 @@ async fn measure_all(bin_dir: &Path, events: &Path, env_file: &Path, stack_pid: 
         program,
         args: args.iter().map(|a| a.to_string()).collect(),
         event: events.join(event),
+        vary: None,
     };
     let targets = [
         target("hello (lambda_http)", me.clone(), &["hello-lambda"], "links/privacy-page.json"),
-        target("intake", bin_dir.join("intake"), &[], "intake/submission-json.json"),
+        // Each warm submission comes from another person, as in production; one subject's chain
+        // growing by a hundred events would measure the emulator's copying instead.
+        cold::Target { vary: Some("anna.nowak@example.pl".into()), ..target("intake", bin_dir.join("intake"), &[], "intake/submission-json.json") },
         target("operator", bin_dir.join("operator"), &[], "operator/get-form-unsigned.json"),
         target("links", bin_dir.join("links"), &[], "links/privacy-page.json"),
         target("notifier", bin_dir.join("notifier"), &[], "notifier/sqs-batch.json"),
@@ -142,7 +162,7 @@ async fn measure_all(bin_dir: &Path, events: &Path, env_file: &Path, stack_pid: 
     let mut cold = Vec::new();
     for t in &targets {
         eprintln!("cold start: {}", t.name);
-        cold.push(cold::measure(t, &function_env, runs, WARM_INVOCATIONS).await?);
+        cold.push(cold::measure(t, &function_env, runs.cold, WARM_INVOCATIONS).await?);
     }
 
     eprintln!("request cost: hello");
@@ -151,8 +171,8 @@ async fn measure_all(bin_dir: &Path, events: &Path, env_file: &Path, stack_pid: 
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     let hello_url = format!("http://127.0.0.1:{hello_port}/");
     let mut hello_runs = Vec::new();
-    for _ in 0..runs {
-        hello_runs.push(load::drive(hello_pid, 30_000, 8, |_| client.get(&hello_url)).await?);
+    for _ in 0..runs.load {
+        hello_runs.push(load::drive(hello_pid, HELLO_REQUESTS, 8, |_| client.get(&hello_url)).await?);
     }
     let hello_rss = proc::peak_rss_kib(hello_pid)?;
     hello.kill().await.ok();
@@ -160,13 +180,13 @@ async fn measure_all(bin_dir: &Path, events: &Path, env_file: &Path, stack_pid: 
     eprintln!("request cost: link page");
     let link = unsubscribe_link(&client, &url, &vars).await?;
     let mut get_runs = Vec::new();
-    for _ in 0..runs {
-        get_runs.push(load::drive(stack_pid, 2_000, 8, |_| client.get(&link)).await?);
+    for _ in 0..runs.load {
+        get_runs.push(load::drive(stack_pid, LINK_GETS, 8, |_| client.get(&link)).await?);
     }
     eprintln!("request cost: form post");
     let submissions = format!("{url}/v1/forms/demo/submissions");
     let mut post_runs = Vec::new();
-    for run in 0..runs {
+    for run in 0..runs.load {
         post_runs.push(
             load::drive(stack_pid, FORM_POSTS, 8, |i| {
                 client

@@ -4,18 +4,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-/// Linux reports CPU time in clock ticks of 1/100 s (USER_HZ) on every architecture we run on.
-const TICKS_PER_SECOND: u64 = 100;
-
-/// User plus system CPU time of every thread the process has run, exited ones included.
+/// CPU time of the process's live threads, to the nanosecond (the scheduler's own account in
+/// /proc/<pid>/task/*/schedstat). Threads that have exited are not in it; a tokio server's workers
+/// live as long as the process, so a difference over a load run is exact where /proc/<pid>/stat
+/// would round to 10 ms.
 pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading /proc/<pid>/stat")?;
-    // The command name may hold spaces; the fields after it start past its closing parenthesis.
-    let rest = &stat[stat.rfind(')').context("malformed stat")? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, so 11 and 12 counted from the state (field 3).
-    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-    Ok(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).context("reading /proc/<pid>/task")? {
+        let path = task?.path().join("schedstat");
+        // A thread may exit between listing and reading.
+        if let Ok(text) = std::fs::read_to_string(path) {
+            total += text.split_whitespace().next().context("empty schedstat")?.parse::<u64>()?;
+        }
+    }
+    Ok(Duration::from_nanos(total))
 }
 
 /// Peak resident set size (VmHWM), in KiB.

@@ -22,6 +22,9 @@ pub struct Completion {
 
 struct State {
     event: Bytes,
+    /// Text of the event replaced in each invocation by itself with the invocation's number
+    /// appended, so warm invocations are distinct requests (a new subscriber each time).
+    vary: Option<String>,
     remaining: AtomicU64,
     next_id: AtomicU64,
     done: mpsc::UnboundedSender<Completion>,
@@ -43,11 +46,12 @@ impl Drop for RuntimeApi {
 impl RuntimeApi {
     /// Serves `event` for `invocations` calls of `next`; after that `next` never answers, as an
     /// idle Lambda sandbox waits.
-    pub async fn start(event: Vec<u8>, invocations: u64) -> anyhow::Result<Self> {
+    pub async fn start(event: Vec<u8>, vary: Option<String>, invocations: u64) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?.to_string();
         let (done, completions) = mpsc::unbounded_channel();
-        let state = Arc::new(State { event: Bytes::from(event), remaining: AtomicU64::new(invocations), next_id: AtomicU64::new(0), done });
+        let state =
+            Arc::new(State { event: Bytes::from(event), vary, remaining: AtomicU64::new(invocations), next_id: AtomicU64::new(0), done });
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let state = state.clone();
@@ -58,6 +62,16 @@ impl RuntimeApi {
             }
         });
         Ok(Self { address, completions, task })
+    }
+}
+
+fn event_for(state: &State, id: u64) -> Bytes {
+    match &state.vary {
+        None => state.event.clone(),
+        Some(needle) => {
+            let text = String::from_utf8_lossy(&state.event).replace(needle.as_str(), &format!("{id}.{needle}"));
+            Bytes::from(text)
+        }
     }
 }
 
@@ -76,7 +90,7 @@ async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<hype
             .header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:eu-central-1:123456789012:function:bench")
             .header("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Sampled=0")
             .header("content-type", "application/json")
-            .body(Full::new(state.event.clone()))
+            .body(Full::new(event_for(&state, id)))
             .expect("valid response");
         return Ok(response);
     }

@@ -268,7 +268,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     ) -> Result<Value, Error> {
         let selection = &input.selection;
         let escalation_id = derived_id("escalation", id, key);
-        let (recipients, unreachable, default_lang) = self.select(&selection).await?;
+        let (recipients, unreachable, default_lang) = self.select(selection).await?;
         let current = record.breach.as_of(&record.timeline);
         let notice = input.public_notice.then(|| PublicNotice {
             public_id: derived_id("notice", id, key),

@@ -370,7 +370,14 @@ mod tests {
         for foreign in ["https://evil.example/thanks", "https://sklep.example.pl:8443/", "https://sklep.example.pl.evil.example/"] {
             assert_eq!(with(foreign), Some("not_an_allowed_origin"), "{foreign}");
         }
-        for malformed in ["https://sklep.example.pl@evil.example/", "http://sklep.example.pl/", "//evil.example", "/\\evil.example", "javascript:alert(1)", "https://sklep.example.pl/a b"] {
+        for malformed in [
+            "https://sklep.example.pl@evil.example/",
+            "http://sklep.example.pl/",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "https://sklep.example.pl/a b",
+        ] {
             assert_eq!(with(malformed), Some("invalid"), "{malformed}");
         }
     }

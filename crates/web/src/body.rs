@@ -39,7 +39,8 @@ fn media_type(req: &Request) -> Option<String> {
 /// Every text body is UTF-8: a declared charset other than that is refused, not guessed at.
 fn charset_is_utf8(content_type: &str) -> bool {
     content_type.split(';').skip(1).filter_map(|p| p.split_once('=')).all(|(name, value)| {
-        !name.trim().eq_ignore_ascii_case("charset") || matches!(value.trim().trim_matches('"').to_ascii_lowercase().as_str(), "utf-8" | "utf8")
+        !name.trim().eq_ignore_ascii_case("charset")
+            || matches!(value.trim().trim_matches('"').to_ascii_lowercase().as_str(), "utf-8" | "utf8")
     })
 }
 
@@ -158,7 +159,11 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeys {
 /// JSON syntax and the duplicate-key rule, before the body is read for its meaning.
 fn check_json(body: &[u8]) -> Result<(), ApiError> {
     serde_json::from_slice::<UniqueKeys>(body).map(|_| ()).map_err(|e| {
-        if e.to_string().starts_with("duplicate key") { ApiError::MalformedBody("duplicate key") } else { ApiError::MalformedBody("invalid JSON") }
+        if e.to_string().starts_with("duplicate key") {
+            ApiError::MalformedBody("duplicate key")
+        } else {
+            ApiError::MalformedBody("invalid JSON")
+        }
     })
 }
 
