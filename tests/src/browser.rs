@@ -5,7 +5,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use base64ct::{Base64, Encoding};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -125,7 +126,7 @@ impl Browser {
     /// Saves a PNG under `artifacts/screenshots/` for people to look at.
     pub async fn screenshot(&self, name: &str) {
         let data = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let png = Base64::decode_vec(data.as_str().unwrap()).unwrap();
+        let png = BASE64.decode(data.as_str().unwrap()).unwrap();
         let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../artifacts/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();

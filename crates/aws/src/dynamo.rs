@@ -625,11 +625,11 @@ impl zgoda_domain::store::Health for DynamoStore {
 }
 
 fn base64_url(bytes: Vec<u8>) -> String {
-    use base64ct::{Base64UrlUnpadded, Encoding};
-    Base64UrlUnpadded::encode_string(&bytes)
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn base64_url_decode(text: &str) -> Option<Vec<u8>> {
-    use base64ct::{Base64UrlUnpadded, Encoding};
-    Base64UrlUnpadded::decode_vec(text).ok()
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
 }

@@ -152,7 +152,10 @@ async fn measure_all(bin_dir: &Path, events: &Path, env_file: &Path, stack_pid: 
         target("hello (lambda_http)", me.clone(), &["hello-lambda"], "links/privacy-page.json"),
         // Each warm submission comes from another person, as in production; one subject's chain
         // growing by a hundred events would measure the emulator's copying instead.
-        cold::Target { vary: Some("anna.nowak@example.pl".into()), ..target("intake", bin_dir.join("intake"), &[], "intake/submission-json.json") },
+        cold::Target {
+            vary: Some("anna.nowak@example.pl".into()),
+            ..target("intake", bin_dir.join("intake"), &[], "intake/submission-json.json")
+        },
         target("operator", bin_dir.join("operator"), &[], "operator/get-form-unsigned.json"),
         target("links", bin_dir.join("links"), &[], "links/privacy-page.json"),
         target("notifier", bin_dir.join("notifier"), &[], "notifier/sqs-batch.json"),
