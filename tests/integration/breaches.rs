@@ -50,7 +50,7 @@ pub(crate) async fn escalate(env: &TestEnv, id: &str, key: &str, body: &Value) -
     if status >= 500 {
         // Say which dependency failed: the detail is in the server's log, not the response.
         let logs = String::from_utf8_lossy(&zgoda_tests::captured_logs().lock().unwrap()).into_owned();
-        eprintln!("{}", logs.lines().filter(|l| l.contains("dependency failed")).last().unwrap_or(""));
+        eprintln!("{}", logs.lines().rfind(|l| l.contains("dependency failed")).unwrap_or(""));
     }
     (status, resp.json().await.unwrap())
 }

@@ -12,7 +12,7 @@ fn template() -> Value {
 
 fn table_resource(t: &Value) -> Value {
     let resources = t["Resources"].as_mapping().unwrap();
-    let tables: Vec<&Value> = resources.values().filter(|r| r["Type"] == Value::from("AWS::DynamoDB::Table")).collect();
+    let tables: Vec<&Value> = resources.values().filter(|r| r["Type"] == "AWS::DynamoDB::Table").collect();
     assert_eq!(tables.len(), 1, "one table, defined once");
     tables[0]["Properties"].clone()
 }
@@ -99,7 +99,7 @@ fn each_function_is_granted_exactly_the_actions_its_code_declares() {
         ("ses-events", ses_events::IAM_ACTIONS),
     ];
     let resources = t["Resources"].as_mapping().unwrap();
-    let functions: Vec<&Value> = resources.values().filter(|r| r["Type"] == Value::from("AWS::Serverless::Function")).collect();
+    let functions: Vec<&Value> = resources.values().filter(|r| r["Type"] == "AWS::Serverless::Function").collect();
     assert_eq!(functions.len(), declared.len(), "one function per crate in functions/");
     for (binary, code) in declared {
         let f = functions

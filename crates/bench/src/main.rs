@@ -215,10 +215,10 @@ async fn wait_for_stack(env_file: &Path) -> anyhow::Result<BTreeMap<String, Stri
         if let Ok(text) = std::fs::read_to_string(env_file) {
             let vars: BTreeMap<String, String> =
                 text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-            if let Some(url) = vars.get("ZGODA_URL") {
-                if reqwest::get(format!("{url}/healthz")).await.is_ok_and(|r| r.status().is_success()) {
-                    return Ok(vars);
-                }
+            if let Some(url) = vars.get("ZGODA_URL")
+                && reqwest::get(format!("{url}/healthz")).await.is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(vars);
             }
         }
         if Instant::now() > deadline {

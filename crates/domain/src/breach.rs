@@ -186,10 +186,10 @@ impl BreachInput {
                 errors.push(FieldError::new(field, "in_future"));
             }
         }
-        if let (Some(o), Some(d)) = (occurred, detected) {
-            if o > d {
-                errors.push(FieldError::new("occurred_at", "after_detection"));
-            }
+        if let (Some(o), Some(d)) = (occurred, detected)
+            && o > d
+        {
+            errors.push(FieldError::new("occurred_at", "after_detection"));
         }
         if !text_ok(&self.contact_point.name, 200) {
             errors.push(FieldError::new("contact_point.name", "required"));
@@ -414,10 +414,10 @@ impl TimelineInput {
                 for (k, v) in &updates {
                     if !FACT_FIELDS.contains(&k.as_str()) {
                         errors.push(FieldError::new(format!("updates.{k}"), "not_updatable"));
-                    } else if k == "severity_inputs" {
-                        if let Err(e) = SeverityInputs::parse(v) {
-                            errors.extend(e);
-                        }
+                    } else if k == "severity_inputs"
+                        && let Err(e) = SeverityInputs::parse(v)
+                    {
+                        errors.extend(e);
                     }
                 }
                 let mut probe = serde_json::to_value(breach).expect("serializes");

@@ -103,10 +103,10 @@ fn parse_selection(s: SelectionInput, errors: &mut Vec<FieldError>) -> Selection
     };
     let from = time(&s.collected_from, "collected_from", errors);
     let to = time(&s.collected_to, "collected_to", errors);
-    if let (Some(f), Some(t)) = (from, to) {
-        if f > t {
-            errors.push(FieldError::new("subjects.collected_to", "before_collected_from"));
-        }
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        errors.push(FieldError::new("subjects.collected_to", "before_collected_from"));
     }
     Selection { emails, forms, purposes, from, to }
 }
@@ -181,7 +181,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
 
     pub async fn breaches(&self, now: Time) -> Result<Value, Error> {
         let mut all = self.store.list_breaches().await?;
-        all.sort_by(|a, b| b.breach.aware_at.cmp(&a.breach.aware_at));
+        all.sort_by_key(|r| std::cmp::Reverse(r.breach.aware_at));
         let mut items = Vec::with_capacity(all.len());
         for r in &all {
             items.push(self.breach_view(r, now).await?);
@@ -343,10 +343,10 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let mut default_lang = Lang::Pl;
         let mut from_forms: BTreeSet<SubjectId> = BTreeSet::new();
         for (i, form) in s.forms.iter().enumerate() {
-            if i == 0 {
-                if let Some(f) = self.store.load_form(form).await? {
-                    default_lang = f.form.default_lang;
-                }
+            if i == 0
+                && let Some(f) = self.store.load_form(form).await?
+            {
+                default_lang = f.form.default_lang;
             }
             from_forms.extend(self.store.subjects_collected(form, s.from, s.to, &s.purposes).await?);
         }

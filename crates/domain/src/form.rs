@@ -149,7 +149,7 @@ impl Form {
     /// Exact, case-insensitive match of a request's origin against the configured ones.
     pub fn allows_origin(&self, origin: &str) -> bool {
         let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-        self.allowed_origins.iter().any(|o| *o == origin)
+        self.allowed_origins.contains(&origin)
     }
 
     pub fn purpose(&self, id: &str) -> Option<&Purpose> {

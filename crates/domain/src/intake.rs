@@ -120,10 +120,10 @@ pub fn check(form: &Form, raw: &RawSubmission) -> Result<Submission, Vec<FieldEr
     if notice_version.is_none() {
         errors.push(FieldError::new("notice_version", "required"));
     }
-    if let Some(l) = raw.values("lang").next() {
-        if l.trim().parse::<Lang>().is_err() {
-            errors.push(FieldError::new("lang", "invalid"));
-        }
+    if let Some(l) = raw.values("lang").next()
+        && l.trim().parse::<Lang>().is_err()
+    {
+        errors.push(FieldError::new("lang", "invalid"));
     }
 
     let mut fields = Vec::new();

@@ -55,10 +55,10 @@ pub async fn run(notifier: &LocalNotifier, app: &App, sqs: &aws_sdk_sqs::Client)
                 DeleteMessageBatchRequestEntry::builder().id(i.to_string()).set_receipt_handle(m.receipt_handle.clone()).build().ok()
             })
             .collect();
-        if !done.is_empty() {
-            if let Err(e) = sqs.delete_message_batch().queue_url(&url).set_entries(Some(done)).send().await {
-                tracing::warn!(error = %zgoda_aws::describe(&e), "deleting finished jobs failed; they will be offered again and found finished");
-            }
+        if !done.is_empty()
+            && let Err(e) = sqs.delete_message_batch().queue_url(&url).set_entries(Some(done)).send().await
+        {
+            tracing::warn!(error = %zgoda_aws::describe(&e), "deleting finished jobs failed; they will be offered again and found finished");
         }
     }
 }

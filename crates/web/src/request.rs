@@ -12,10 +12,10 @@ pub struct PeerAddr(pub IpAddr);
 
 /// The client's IP as the edge saw it. `X-Forwarded-For` is never read: anyone can write it.
 pub fn client_ip(req: &Request) -> Option<IpAddr> {
-    if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() {
-        if let Some(ip) = ctx.http.source_ip.as_deref().and_then(|s| s.parse().ok()) {
-            return Some(ip);
-        }
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref()
+        && let Some(ip) = ctx.http.source_ip.as_deref().and_then(|s| s.parse().ok())
+    {
+        return Some(ip);
     }
     req.extensions().get::<PeerAddr>().map(|p| p.0)
 }
