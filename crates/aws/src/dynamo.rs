@@ -204,6 +204,11 @@ pub(crate) struct ProfileItem {
     pub updated_at: Time,
 }
 
+fn profile_from_item(item: &Item) -> Result<Profile, StoreError> {
+    let p: ProfileItem = from_item(item).map_err(|e| corrupt("profile", e))?;
+    Ok(Profile { email: p.email, lang: p.lang, updated_at: p.updated_at })
+}
+
 impl FormStore for DynamoStore {
     async fn load_form(&self, id: &FormId) -> Result<Option<StoredForm>, StoreError> {
         let items = self.partition(&form_pk(id)).await?;
@@ -280,14 +285,15 @@ impl SubjectStore for DynamoStore {
         out.item.map(|i| head_from_item(&i)).transpose()
     }
 
+    async fn load_profile(&self, subject: &SubjectId) -> Result<Option<Profile>, StoreError> {
+        self.get(&subject_pk(subject), "PROFILE").await?.map(|item| profile_from_item(&item)).transpose()
+    }
+
     async fn load_subject(&self, subject: &SubjectId) -> Result<SubjectRecord, StoreError> {
         let mut record = SubjectRecord::default();
         for item in self.partition(&subject_pk(subject)).await? {
             match get_s(&item, SORT_KEY).unwrap_or("") {
-                "PROFILE" => {
-                    let p: ProfileItem = from_item(&item).map_err(|e| corrupt("profile", e))?;
-                    record.profile = Some(Profile { email: p.email, lang: p.lang, updated_at: p.updated_at });
-                }
+                "PROFILE" => record.profile = Some(profile_from_item(&item)?),
                 "HEAD" => record.head = Some(head_from_item(&item)?),
                 "SUPPRESSED" => {
                     record.suppressed_at = get_s(&item, "at").and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc())

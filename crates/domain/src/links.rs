@@ -75,8 +75,8 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// Reads a link for its page. Never writes.
     pub async fn preview_link(&self, token: &str, now: Time) -> Result<LinkPreview, Error> {
         let claims = verify(&self.keys.links, token, now)?;
-        let record = self.store.load_subject(&claims.subject).await?;
-        Ok(LinkPreview { claims, lang: record.profile.map(|p| p.lang) })
+        let profile = self.store.load_profile(&claims.subject).await?;
+        Ok(LinkPreview { claims, lang: profile.map(|p| p.lang) })
     }
 
     /// For an expired link: mails a fresh link of the same kind to the address zgoda holds, if

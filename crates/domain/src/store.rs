@@ -149,6 +149,8 @@ pub enum AppendError {
 pub trait SubjectStore: Send + Sync {
     fn load_head(&self, subject: &SubjectId) -> impl Future<Output = Result<Option<ChainHead>, StoreError>> + Send;
     fn load_subject(&self, subject: &SubjectId) -> impl Future<Output = Result<SubjectRecord, StoreError>> + Send;
+    /// The profile alone (one item), for pages that need only the person's language.
+    fn load_profile(&self, subject: &SubjectId) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
     fn append(&self, append: Append) -> impl Future<Output = Result<(), AppendError>> + Send;
     /// Erases atomically; `Conflict` when the chain moved or the token was already spent.
     fn erase(&self, erasure: Erasure) -> impl Future<Output = Result<(), AppendError>> + Send;
