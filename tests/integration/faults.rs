@@ -69,6 +69,29 @@ async fn asvs_2_3_3_a_submission_cut_at_every_step_is_503_with_nothing_written_a
 }
 
 #[tokio::test]
+async fn throttling_is_retried_with_backoff_and_when_it_never_ends_the_caller_gets_503_with_nothing_written() {
+    let (env, faults) = env_with_faults(|_| {}).await;
+    // Two throttled answers in a row: the SDK's retry (three attempts, backoff) absorbs them.
+    let email = address("throttled");
+    faults.throttle(2);
+    let resp = env.submit_json("kontakt", &submission(&email)).await;
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    assert_eq!(faults.throttled(), 2);
+    assert_eq!(env.lookup(&email).await.0, 200);
+
+    // Throttled for good: the retries run out and the caller is told, with nothing half-written.
+    let email = address("starved");
+    let state = env.state().await;
+    faults.throttle(u64::MAX / 2);
+    let resp = env.submit_json("kontakt", &submission(&email)).await;
+    faults.heal();
+    assert_unavailable_json(resp, 0).await;
+    assert!(faults.throttled() >= 2 + 3, "every attempt of the first call was throttled: {}", faults.throttled());
+    assert_eq!(env.state().await, state);
+    assert_eq!(env.submit_json("kontakt", &submission(&email)).await.status(), 201, "a retry after it ends");
+}
+
+#[tokio::test]
 async fn asvs_2_3_4_an_erasure_cut_at_every_step_is_503_with_nothing_changed_and_the_same_link_completes_it() {
     let (env, faults) = env_with_faults(|_| {}).await;
     let email = address("erase");

@@ -1,7 +1,9 @@
 //! A proxy between the app and the emulator that can be told to stop answering, as if the
 //! emulator (or AWS) went away: after a budget of requests every further request has its
 //! connection dropped without a response, which the SDK sees as a transport failure, retries,
-//! and finally reports. The tests' own reads go to the emulator directly and are never cut.
+//! and finally reports. It can also throttle: answer the next requests with AWS's
+//! `ThrottlingException`, which the SDK must classify as retryable and retry with backoff.
+//! The tests' own reads go to the emulator directly and are never cut.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -29,8 +31,11 @@ struct State {
     client: reqwest::Client,
     /// Requests still forwarded before the outage starts; never negative in effect.
     budget: AtomicI64,
+    /// Requests still to be answered with a throttling error.
+    throttle: AtomicI64,
     forwarded: AtomicU64,
     dropped: AtomicU64,
+    throttled: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -56,8 +61,10 @@ impl FaultProxy {
             upstream: upstream.trim_end_matches('/').to_owned(),
             client: reqwest::Client::new(),
             budget: AtomicI64::new(i64::MAX),
+            throttle: AtomicI64::new(0),
             forwarded: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
         });
         let serving = state.clone();
         let task = tokio::spawn(async move {
@@ -76,6 +83,16 @@ impl FaultProxy {
     /// Everything passes (the emulator is back).
     pub fn heal(&self) {
         self.state.budget.store(i64::MAX, Ordering::SeqCst);
+        self.state.throttle.store(0, Ordering::SeqCst);
+    }
+
+    /// The next `n` requests are refused as throttled, then requests pass again.
+    pub fn throttle(&self, n: u64) {
+        self.state.throttle.store(n as i64, Ordering::SeqCst);
+    }
+
+    pub fn throttled(&self) -> u64 {
+        self.state.throttled.load(Ordering::SeqCst)
     }
 
     /// The next `n` requests pass, then the emulator is gone.
@@ -97,6 +114,17 @@ async fn forward(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<hyp
         state.dropped.fetch_add(1, Ordering::SeqCst);
         // An error from the service makes hyper close the connection without answering.
         return Err(Dropped);
+    }
+    if state.throttle.fetch_sub(1, Ordering::SeqCst) > 0 {
+        state.throttled.fetch_add(1, Ordering::SeqCst);
+        // The JSON protocols' error shape: the code in a header and in `__type`.
+        let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+        return Ok(hyper::Response::builder()
+            .status(400)
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amzn-errortype", "ThrottlingException")
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .expect("valid response"));
     }
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
