@@ -388,3 +388,41 @@ async fn each_submission_extends_one_chain_and_resubmitting_keeps_one_subject() 
     let seqs: Vec<u64> = view["events"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4]);
 }
+
+#[tokio::test]
+async fn art5_1_e_an_address_kept_only_for_an_unconfirmed_request_expires_with_it_and_a_confirmation_keeps_it() {
+    let confirm_ttl = chrono::Duration::seconds(8);
+    let env = TestEnv::spawn_with(|c| c.settings.confirm_ttl = confirm_ttl).await;
+    let mut form = contact_form(&address("owner"));
+    form["purposes"] = json!([{"id": "newsletter", "lawful_basis": "consent", "required": false, "double_opt_in": true}]);
+    form["fields"] = json!([]);
+    env.put_form("news", &form).await;
+    let (waiting, confirming) = (address("waiting"), address("confirming"));
+    let before = chrono::Utc::now();
+    for email in [&waiting, &confirming] {
+        let body = json!({"email": email, "consent": ["newsletter"], "notice_version": "2026-11"});
+        assert_eq!(env.submit_json("news", &body).await.status(), 201);
+    }
+    let profile_ttl = |items: Vec<Value>| items.into_iter().find(|i| i["sk"] == "PROFILE").map(|p| p["ttl"].as_i64());
+    for email in [&waiting, &confirming] {
+        let sid = env.subject_id(email).await;
+        let ttl = profile_ttl(env.items(&format!("SUBJECT#{sid}")).await).expect("a profile").expect("with a TTL");
+        let deadline = (before + confirm_ttl).timestamp();
+        assert!((deadline..deadline + 5).contains(&ttl), "the request's deadline {deadline}, not {ttl}");
+    }
+
+    // Confirming gives consent: the address is kept for it from now on.
+    let link = mails_to(&confirming).await[0].links()[0].clone();
+    assert_eq!(env.http.post(&link).send().await.unwrap().status(), 200);
+    let confirmed = env.subject_id(&confirming).await;
+    assert_eq!(profile_ttl(env.items(&format!("SUBJECT#{confirmed}")).await), Some(None), "no TTL once consent is given");
+
+    tokio::time::sleep((before + confirm_ttl - chrono::Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_secs(1)).await;
+    use zgoda_domain::store::SubjectStore;
+    let lapsed = env.subject_id(&waiting).await;
+    assert!(env.local.app.store.load_profile(&lapsed).await.unwrap().is_none(), "an expired profile reads as gone before DynamoDB deletes it");
+    assert!(env.local.app.store.load_subject(&lapsed).await.unwrap().profile.is_none());
+    assert_eq!(env.local.app.store.load_profile(&confirmed).await.unwrap().map(|p| p.email.as_str().to_owned()), Some(confirming.clone()));
+    let (status, view) = env.lookup(&confirming).await;
+    assert_eq!((status, view["state"]["newsletter"].as_str()), (200, Some("given")));
+}

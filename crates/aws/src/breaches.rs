@@ -23,11 +23,11 @@ use zgoda_domain::email::EmailAddress;
 use zgoda_domain::ids::{FormId, PurposeId, SubjectId};
 use zgoda_domain::proof::format_time;
 use zgoda_domain::store::{
-    AppendError, BreachRecord, BreachStore, Claim, Contact, Delivery, DeliveryCounts, EscalationRecord, IdempotencyStart, Job, Profile,
+    AppendError, BreachRecord, BreachStore, Claim, Contact, Delivery, DeliveryCounts, EscalationRecord, IdempotencyStart, Job,
     PublicNotice, Recipient, StoreError,
 };
 
-use crate::dynamo::{DynamoStore, ProfileItem, condition_failed, condition_failed_at, corrupt, keyed, put, subject_pk, unavailable};
+use crate::dynamo::{DynamoStore, condition_failed, condition_failed_at, corrupt, keyed, put, subject_pk, unavailable};
 use crate::item::{Item, get_s, n, s};
 use crate::table::{GSI, GSI_PARTITION_KEY, GSI_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 
@@ -441,11 +441,7 @@ impl BreachStore for DynamoStore {
                     match get_s(&item, SORT_KEY) {
                         Some("SUPPRESSED") => entry.suppressed = true,
                         Some("UNDELIVERABLE") => entry.undeliverable = true,
-                        Some("PROFILE") => {
-                            if let Ok(p) = crate::item::from_item::<ProfileItem>(&item) {
-                                entry.profile = Some(Profile { email: p.email, lang: p.lang, updated_at: p.updated_at });
-                            }
-                        }
+                        Some("PROFILE") => entry.profile = crate::dynamo::profile_from_item(&item, chrono::Utc::now()).ok().flatten(),
                         _ => {}
                     }
                 }

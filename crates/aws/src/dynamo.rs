@@ -197,16 +197,25 @@ struct SubmissionItem {
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
-pub(crate) struct ProfileItem {
+struct ProfileItem {
     pub email: zgoda_domain::email::EmailAddress,
     pub lang: zgoda_domain::lang::Lang,
     #[serde(with = "zgoda_domain::proof::millis")]
     pub updated_at: Time,
+    /// Unix seconds; present only on a profile kept for an unconfirmed request.
+    #[serde(default)]
+    pub ttl: Option<i64>,
 }
 
-fn profile_from_item(item: &Item) -> Result<Profile, StoreError> {
+/// A profile as read, or `None` once it has expired: DynamoDB deletes expired items late, and an
+/// expired profile is already gone for us.
+pub(crate) fn profile_from_item(item: &Item, now: Time) -> Result<Option<Profile>, StoreError> {
     let p: ProfileItem = from_item(item).map_err(|e| corrupt("profile", e))?;
-    Ok(Profile { email: p.email, lang: p.lang, updated_at: p.updated_at })
+    let expires_at = p.ttl.and_then(|t| chrono::DateTime::from_timestamp(t, 0));
+    if expires_at.is_some_and(|t| t <= now) {
+        return Ok(None);
+    }
+    Ok(Some(Profile { email: p.email, lang: p.lang, updated_at: p.updated_at, expires_at }))
 }
 
 impl FormStore for DynamoStore {
@@ -286,14 +295,14 @@ impl SubjectStore for DynamoStore {
     }
 
     async fn load_profile(&self, subject: &SubjectId) -> Result<Option<Profile>, StoreError> {
-        self.get(&subject_pk(subject), "PROFILE").await?.map(|item| profile_from_item(&item)).transpose()
+        Ok(self.get(&subject_pk(subject), "PROFILE").await?.map(|item| profile_from_item(&item, chrono::Utc::now())).transpose()?.flatten())
     }
 
     async fn load_subject(&self, subject: &SubjectId) -> Result<SubjectRecord, StoreError> {
         let mut record = SubjectRecord::default();
         for item in self.partition(&subject_pk(subject)).await? {
             match get_s(&item, SORT_KEY).unwrap_or("") {
-                "PROFILE" => record.profile = Some(profile_from_item(&item)?),
+                "PROFILE" => record.profile = profile_from_item(&item, chrono::Utc::now())?,
                 "HEAD" => record.head = Some(head_from_item(&item)?),
                 "SUPPRESSED" => {
                     record.suppressed_at = get_s(&item, "at").and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc())
@@ -496,16 +505,20 @@ impl DynamoStore {
             writes.push(put(t, item, None));
         }
         if let Some(p) = &a.profile {
-            let update = Update::builder()
+            let set = "SET email = :e, lang = :l, updated_at = :u, created_at = if_not_exists(created_at, :u)";
+            let mut update = Update::builder()
                 .table_name(t)
                 .key(PARTITION_KEY, s(&pk))
                 .key(SORT_KEY, s("PROFILE"))
-                .update_expression("SET email = :e, lang = :l, updated_at = :u, created_at = if_not_exists(created_at, :u)")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
                 .expression_attribute_values(":e", s(p.email.as_str()))
                 .expression_attribute_values(":l", s(p.lang.code()))
-                .expression_attribute_values(":u", s(format_time(&p.updated_at)))
-                .build()
-                .expect("complete");
+                .expression_attribute_values(":u", s(format_time(&p.updated_at)));
+            update = match p.expires_at {
+                Some(at) => update.update_expression(format!("{set}, #ttl = :ttl")).expression_attribute_values(":ttl", n(at.timestamp())),
+                None => update.update_expression(format!("{set} REMOVE #ttl")),
+            };
+            let update = update.build().expect("complete");
             writes.push(TransactWriteItem::builder().update(update).build());
         }
         if let Some(sub) = &a.submission {

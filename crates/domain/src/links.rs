@@ -176,7 +176,9 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             return Err(Error::LinkExpired { renewable: false });
         }
         let facts = follow_up(last, EventKind::Given, Channel::EmailLink, ip, now, record.profile.as_ref().map(|p| p.lang));
-        self.append_events(&claims.subject, vec![facts], None, None).await?;
+        // Consent given: the address is now kept for it, no longer only for the request.
+        let kept = record.profile.map(|p| crate::store::Profile { expires_at: None, ..p });
+        self.append_events(&claims.subject, vec![facts], kept, None).await?;
         Ok(LinkOutcome::Confirmed { purpose, already: false })
     }
 

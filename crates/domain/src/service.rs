@@ -202,7 +202,15 @@ where
                 prev_hash: String::new(),
             })
             .collect();
-        let profile = Profile { email: submission.email.clone(), lang, updated_at: now };
+        // Nothing given, only a confirmation awaited (or nothing at all): the address is kept no
+        // longer than the request it waits for.
+        let awaiting_only = !facts.iter().any(|f| f.kind == EventKind::Given);
+        let profile = Profile {
+            email: submission.email.clone(),
+            lang,
+            updated_at: now,
+            expires_at: awaiting_only.then(|| now + self.settings.confirm_ttl),
+        };
         let content = (!submission.fields.is_empty()).then(|| SubmissionContent {
             receipt_id: receipt.receipt_id.clone(),
             form_id: form.id.clone(),
@@ -307,6 +315,9 @@ where
         for _ in 0..APPEND_ATTEMPTS {
             let head = self.store.load_head(subject).await?;
             let (events, new_head) = proof::seal_chain(&self.keys.seals, head.as_ref().unwrap_or(&ChainHead::genesis()), facts.clone());
+            // Only a new subject's profile can be temporary: an existing one may hold consent given
+            // before, which this append knows nothing of.
+            let profile = profile.clone().map(|p| if head.is_some() { Profile { expires_at: None, ..p } } else { p });
             let states = events
                 .iter()
                 .filter_map(|e| {
@@ -324,7 +335,7 @@ where
                 new_head,
                 events: events.clone(),
                 states,
-                profile: profile.clone(),
+                profile,
                 submission: submission.clone(),
                 lift_suppression,
             };

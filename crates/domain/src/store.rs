@@ -48,6 +48,9 @@ pub struct Profile {
     pub email: EmailAddress,
     pub lang: Lang,
     pub updated_at: Time,
+    /// When nothing but an unconfirmed double opt-in request keeps the address: that request's
+    /// deadline, after which the profile is gone (Art. 5(1)(e)); `None` while anything else keeps it.
+    pub expires_at: Option<Time>,
 }
 
 /// What a form submission carried beyond consent: the declared fields only (Art. 5(1)(c)),
