@@ -159,6 +159,27 @@ def system_sections(d, missed):
         rate = statistics.median(r["requests_per_second"] for r in runs)
         shown = ", ".join(f"{n}× {s}" for s, n in sorted(answers.items()))
         lines.append(f"| {what} | {spread(cpu, us)} | {ratio:.1f} | {tgt} | {rate:.0f}/s | {shown} |")
+    m = d.get("mixed_load")
+    if m:
+        server_errors = sum(n for status, n in m["statuses"].items() if int(status) >= 500 or int(status) == 0)
+        flat = m["rss_last_10s_kib"] <= m["rss_first_10s_kib"] * 1.10
+        if server_errors:
+            missed.append("mixed load 5xx")
+        if not flat:
+            missed.append("mixed load memory")
+        shown = ", ".join(f"{n}× {s}" for s, n in sorted(m["statuses"].items()))
+        lines += [
+            "",
+            "## Mixed load",
+            "",
+            f"{m['seconds']} s of mixed traffic from 8 connections against the local stack (3 in 10 requests a",
+            "new form post, 4 a link page, 1 a one-click unsubscribe, 2 a signed operator read):",
+            "",
+            "| requests | achieved rate | answers | 5xx | RSS first 10 s → last 10 s | target: no 5xx, memory flat (≤ +10 %) |",
+            "|---|---|---|---|---|---|",
+            f"| {m['requests']} | {m['requests_per_second']:.0f}/s | {shown} | {server_errors} | "
+            f"{mib(m['rss_first_10s_kib'])} → {mib(m['rss_last_10s_kib'])} | {verdict(not server_errors and flat)} |",
+        ]
     rss = d["peak_rss_kib"]
     lines += ["", f"Peak RSS after the load: local stack {mib(rss['local_stack'])}, hello server {mib(rss['hello_http'])}."]
     return lines

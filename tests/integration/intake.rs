@@ -420,7 +420,10 @@ async fn art5_1_e_an_address_kept_only_for_an_unconfirmed_request_expires_with_i
     tokio::time::sleep((before + confirm_ttl - chrono::Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_secs(1)).await;
     use zgoda_domain::store::SubjectStore;
     let lapsed = env.subject_id(&waiting).await;
-    assert!(env.local.app.store.load_profile(&lapsed).await.unwrap().is_none(), "an expired profile reads as gone before DynamoDB deletes it");
+    assert!(
+        env.local.app.store.load_profile(&lapsed).await.unwrap().is_none(),
+        "an expired profile reads as gone before DynamoDB deletes it"
+    );
     assert!(env.local.app.store.load_subject(&lapsed).await.unwrap().profile.is_none());
     assert_eq!(env.local.app.store.load_profile(&confirmed).await.unwrap().map(|p| p.email.as_str().to_owned()), Some(confirming.clone()));
     let (status, view) = env.lookup(&confirming).await;

@@ -48,3 +48,68 @@ pub async fn drive(pid: u32, n: u64, concurrency: usize, make: impl Fn(u64) -> r
         requests_per_second: n as f64 / wall.as_secs_f64(),
     })
 }
+
+#[derive(Debug, Serialize)]
+pub struct Mixed {
+    pub seconds: u64,
+    pub requests: u64,
+    pub statuses: BTreeMap<u16, u64>,
+    pub requests_per_second: f64,
+    /// Mean resident memory over the first and the last ten seconds, KiB.
+    pub rss_first_10s_kib: u64,
+    pub rss_last_10s_kib: u64,
+}
+
+/// `concurrency` workers send requests built by `make(i)` until `seconds` have passed, while the
+/// server's resident memory is sampled every second.
+pub async fn mixed(
+    pid: u32,
+    seconds: u64,
+    concurrency: usize,
+    make: impl Fn(u64) -> reqwest::RequestBuilder + Sync,
+) -> anyhow::Result<Mixed> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
+    let next = AtomicU64::new(0);
+    let worker = || async {
+        let mut statuses = Vec::new();
+        while Instant::now() < deadline {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            statuses.push(match make(i).send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let _ = resp.bytes().await;
+                    status
+                }
+                Err(_) => 0,
+            });
+        }
+        statuses
+    };
+    let sampler = async {
+        let mut samples = Vec::new();
+        while Instant::now() < deadline {
+            samples.push(proc::rss_kib(pid).unwrap_or(0));
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        samples
+    };
+    let started = Instant::now();
+    let (per_worker, samples) = tokio::join!(futures_util::future::join_all((0..concurrency).map(|_| worker())), sampler);
+    let wall = started.elapsed();
+    let mut statuses = BTreeMap::new();
+    for s in per_worker.into_iter().flatten() {
+        *statuses.entry(s).or_insert(0) += 1;
+    }
+    let requests = statuses.values().sum();
+    let mean = |xs: &[u64]| if xs.is_empty() { 0 } else { xs.iter().sum::<u64>() / xs.len() as u64 };
+    let window = samples.len().min(10);
+    Ok(Mixed {
+        seconds,
+        requests,
+        statuses,
+        requests_per_second: requests as f64 / wall.as_secs_f64(),
+        rss_first_10s_kib: mean(&samples[..window]),
+        rss_last_10s_kib: mean(&samples[samples.len() - window..]),
+    })
+}

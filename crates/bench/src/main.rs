@@ -83,6 +83,8 @@ const WARM_INVOCATIONS: u64 = 20;
 /// Requests per load run (server CPU is read to the nanosecond, so runs can be short).
 const HELLO_REQUESTS: u64 = 10_000;
 const LINK_GETS: u64 = 300;
+/// The mixed load run's length.
+const MIXED_SECONDS: u64 = 60;
 /// Form posts per load run: each is a sealed transaction, and the emulator copies the whole table
 /// for every transaction, so it slows as the table grows; the server's CPU does not.
 const FORM_POSTS: u64 = 20;
@@ -201,11 +203,43 @@ async fn measure_all(bin_dir: &Path, events: &Path, env_file: &Path, stack_pid: 
             .await?,
         );
     }
+    eprintln!("mixed load: {MIXED_SECONDS} s");
+    let mixed = mixed_load(&client, &url, &link, &vars, stack_pid).await?;
     Ok(json!({
+        "mixed_load": mixed,
         "cold_start": cold,
         "request_cost": {"hello": hello_runs, "link_get": get_runs, "form_post": post_runs},
         "peak_rss_kib": {"local_stack": proc::peak_rss_kib(stack_pid)?, "hello_http": hello_rss},
     }))
+}
+
+/// Issue "Hostile input": a minute of mixed traffic — form posts, link pages and one-click posts,
+/// signed operator reads — with zero 5xx and flat memory expected.
+async fn mixed_load(
+    client: &reqwest::Client,
+    url: &str,
+    link: &str,
+    vars: &BTreeMap<String, String>,
+    stack_pid: u32,
+) -> anyhow::Result<load::Mixed> {
+    let key = SecretKey::from_hex(vars.get("ZGODA_OPERATOR_KEY").context("no operator key")?).map_err(|e| anyhow!("{e:?}"))?;
+    let kid = vars.get("ZGODA_OPERATOR_KID").context("no operator kid")?.clone();
+    let submissions = format!("{url}/v1/forms/demo/submissions");
+    load::mixed(stack_pid, MIXED_SECONDS, 8, |i| match i % 10 {
+        0..=2 => client
+            .post(&submissions)
+            .header("origin", url)
+            .json(&json!({"email": format!("mixed{i}@klient.example.pl"), "consent": ["contact_reply"], "notice_version": "2026-11"})),
+        3..=6 => client.get(link),
+        7 => client.post(link).header("content-type", "application/x-www-form-urlencoded").body("List-Unsubscribe=One-Click"),
+        _ => {
+            // A query of its own makes each signature distinct, so none is refused as a replay.
+            let path = format!("/v1/admin/forms/demo?n={i}");
+            let auth = operator_sig::authorization(&kid, &key, chrono::Utc::now().timestamp(), "GET", &path, b"");
+            client.get(format!("{url}{path}")).header("authorization", auth)
+        }
+    })
+    .await
 }
 
 /// Waits until the local stack has written its env file and answers its health check.

@@ -22,7 +22,16 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
 
 /// Peak resident set size (VmHWM), in KiB.
 pub fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// Resident set size now (VmRSS), in KiB.
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading /proc/<pid>/status")?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM")?;
+    let line = status.lines().find(|l| l.starts_with(field)).with_context(|| format!("no {field}"))?;
     Ok(line.split_whitespace().nth(1).context("no value")?.parse()?)
 }
