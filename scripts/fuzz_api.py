@@ -31,7 +31,8 @@ def wait_for_stack(env_file, deadline):
 
 
 def main():
-    local, st = sys.argv[1], sys.argv[2]
+    # Absolute, since the fuzzer runs in its own working directory.
+    local, st = (os.path.abspath(a) for a in sys.argv[1:3])
     WORK.mkdir(parents=True, exist_ok=True)
     env_file = WORK / "local.env"
     env_file.unlink(missing_ok=True)
