@@ -27,7 +27,7 @@ use zgoda_domain::store::{
     PublicNotice, Recipient, StoreError,
 };
 
-use crate::dynamo::{DynamoStore, condition_failed, condition_failed_at, corrupt, keyed, put, subject_pk, unavailable};
+use crate::dynamo::{DynamoStore, condition_failed, condition_failed_at, corrupt, keyed, put, subject_pk, unavailable, written};
 use crate::item::{Item, get_s, n, s};
 use crate::table::{GSI, GSI_PARTITION_KEY, GSI_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 
@@ -198,12 +198,8 @@ impl BreachStore for DynamoStore {
             .expression_attribute_values(":hash", s(request_hash))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Completed meanwhile, or another request's record: not ours to remove.
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        // Not removed when completed meanwhile, or another request's record: not ours to remove.
+        written(result).map(|_| ())
     }
 
     async fn finish_idempotent(&self, key: &str, response: &serde_json::Value, expires_at: Time) -> Result<(), StoreError> {
@@ -379,11 +375,7 @@ impl BreachStore for DynamoStore {
             .expression_attribute_values(":sending", s("sending"))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        written(result).map(|_| ())
     }
 
     async fn subjects_collected(

@@ -70,6 +70,20 @@ pub(crate) fn condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
     err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
+/// Whether a conditional write happened: `false` when its condition was not met, an error only
+/// when the store itself failed.
+pub(crate) fn written<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if condition_failed(&e) => Ok(false),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
 /// True when a transaction was cancelled because the condition on item `index` failed.
 pub(crate) fn condition_failed_at(err: &SdkError<TransactWriteItemsError>, index: usize) -> bool {
     match err.as_service_error() {
@@ -119,11 +133,7 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        written(result)
     }
 
     /// Up to 25 unconditional puts in one call, retrying what DynamoDB leaves unprocessed.
@@ -161,15 +171,18 @@ impl DynamoStore {
     /// Every item under one key of the secondary index, all pages (eventually consistent, as
     /// every GSI read is).
     pub(crate) async fn gsi_partition(&self, gsi_pk: &str) -> Result<Vec<Item>, StoreError> {
-        let query = self
-            .client
+        self.query_all(self.gsi_query(gsi_pk)).await
+    }
+
+    /// A query of one key of the secondary index.
+    fn gsi_query(&self, gsi_pk: &str) -> QueryFluentBuilder {
+        self.client
             .query()
             .table_name(&self.table)
             .index_name(crate::table::GSI)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", GSI_PARTITION_KEY)
-            .expression_attribute_values(":pk", s(gsi_pk));
-        self.query_all(query).await
+            .expression_attribute_values(":pk", s(gsi_pk))
     }
 
     /// Every item under one partition key, strongly consistent, all pages.
@@ -380,19 +393,7 @@ impl SubjectStore for DynamoStore {
     ) -> Result<(Vec<AudienceMember>, Option<String>), AudienceError> {
         let gsi_pk = format!("AUDIENCE#{purpose}");
         let start = cursor.map(|c| decode_cursor(c, &gsi_pk)).transpose()?;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(crate::table::GSI)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", GSI_PARTITION_KEY)
-            .expression_attribute_values(":pk", s(&gsi_pk))
-            .set_exclusive_start_key(start)
-            .limit(limit as i32)
-            .send()
-            .await
-            .map_err(unavailable)?;
+        let out = self.gsi_query(&gsi_pk).set_exclusive_start_key(start).limit(limit as i32).send().await.map_err(unavailable)?;
         let states = out.items.unwrap_or_default();
         let subjects: Vec<(SubjectId, Time)> = states
             .iter()
@@ -628,11 +629,7 @@ impl Guards for DynamoStore {
             .set_expression_attribute_values(marker.expression_attribute_values().cloned())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        written(result)
     }
 }
 
