@@ -3,7 +3,7 @@
 //! an erasure and an escalation meets an outage once. The caller gets a 503 with a clear code,
 //! nothing is half-written (the whole table compared), no mail leaves, and a retry completes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use zgoda_tests::fault::FaultProxy;
@@ -170,7 +170,7 @@ async fn art34_1_an_escalation_cut_at_every_step_and_a_notifier_losing_the_emula
     faults.fail_after(12);
     tokio::time::sleep(Duration::from_secs(4)).await;
     faults.heal();
-    let done = wait_finished(&env, &id, &esc, Duration::from_secs(180)).await;
+    let done = wait_finished(&env, &id, &esc, Duration::from_secs(240)).await;
     assert_eq!((done["sent"].as_u64(), done["failed"].as_u64()), (Some(30), Some(0)), "{done}");
     let timeline = env.operator("GET", &format!("/v1/breaches/{id}"), None).await.json::<Value>().await.unwrap();
     let escalated = timeline["timeline"].as_array().unwrap().iter().filter(|e| e["type"] == "escalated").count();
@@ -179,4 +179,34 @@ async fn art34_1_an_escalation_cut_at_every_step_and_a_notifier_losing_the_emula
     for person in &people {
         assert_eq!(mails.get(person).map(Vec::len), Some(1), "{person}: exactly one notice");
     }
+}
+
+#[tokio::test]
+async fn art34_1_a_notice_accepted_by_ses_just_before_the_store_goes_away_is_recorded_and_never_sent_twice() {
+    let (env, faults) = env_with_faults(|_| {}).await;
+    let person = format!("{}@f.pl", &zgoda_tests::unique()[20..]);
+    let breach = register(&env, &breach_body(2)).await;
+    let id = breach["id"].as_str().unwrap().to_owned();
+    let body = json!({"subjects": {"emails": [person]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+    let (status, answer) = escalate(&env, &id, "esc-after-send", &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+
+    // SES takes the notice; then the table is unreachable for a few seconds, so the first try to
+    // record it fails. Giving up would leave the lease to run out and a second notice to go.
+    faults.fail_after_call_to("/outbound-emails");
+    env.start_notifier(50);
+    let started = Instant::now();
+    while faults.dropped() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the notifier never reached the send");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Longer than the SDK's own retries of one call.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    faults.heal();
+    let done = wait_finished(&env, &id, &esc, Duration::from_secs(60)).await;
+    assert_eq!((done["sent"].as_u64(), done["failed"].as_u64()), (Some(1), Some(0)), "{done}");
+    // Past the send lease: a notice left unrecorded would have been sent again by now.
+    tokio::time::sleep(Duration::from_secs(zgoda_domain::escalation::SEND_LEASE as u64 + 5)).await;
+    assert_eq!(all_mails().await.get(&person).map(Vec::len), Some(1), "exactly one notice");
 }

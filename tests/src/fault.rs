@@ -35,6 +35,8 @@ struct State {
     throttle: AtomicI64,
     forwarded: AtomicU64,
     dropped: AtomicU64,
+    /// A path part: once a request to it has been answered, the outage starts.
+    cut_after: std::sync::Mutex<Option<String>>,
     throttled: AtomicU64,
 }
 
@@ -64,6 +66,7 @@ impl FaultProxy {
             throttle: AtomicI64::new(0),
             forwarded: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            cut_after: std::sync::Mutex::new(None),
             throttled: AtomicU64::new(0),
         });
         let serving = state.clone();
@@ -84,6 +87,7 @@ impl FaultProxy {
     pub fn heal(&self) {
         self.state.budget.store(i64::MAX, Ordering::SeqCst);
         self.state.throttle.store(0, Ordering::SeqCst);
+        *self.state.cut_after.lock().unwrap() = None;
     }
 
     /// The next `n` requests are refused as throttled, then requests pass again.
@@ -98,6 +102,12 @@ impl FaultProxy {
     /// The next `n` requests pass, then the emulator is gone.
     pub fn fail_after(&self, n: u64) {
         self.state.budget.store(n as i64, Ordering::SeqCst);
+    }
+
+    /// The outage starts right after the next request whose path contains `path_part` has been
+    /// answered: the call succeeded, and whatever the app does next fails.
+    pub fn fail_after_call_to(&self, path_part: &str) {
+        *self.state.cut_after.lock().unwrap() = Some(path_part.to_owned());
     }
 
     pub fn forwarded(&self) -> u64 {
@@ -144,5 +154,11 @@ async fn forward(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<hyp
     }
     let bytes = answer.bytes().await.map_err(|_| Dropped)?;
     state.forwarded.fetch_add(1, Ordering::SeqCst);
+    let mut cut_after = state.cut_after.lock().unwrap();
+    if cut_after.as_deref().is_some_and(|part| path.contains(part)) {
+        *cut_after = None;
+        state.budget.store(0, Ordering::SeqCst);
+    }
+    drop(cut_after);
     Ok(response.body(Full::new(bytes)).expect("valid response"))
 }

@@ -20,6 +20,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use zgoda_domain::Time;
 use zgoda_domain::breach::{Breach, TimelineEvent};
 use zgoda_domain::email::EmailAddress;
+use zgoda_domain::escalation::SEND_LEASE;
 use zgoda_domain::ids::{FormId, PurposeId, SubjectId};
 use zgoda_domain::proof::format_time;
 use zgoda_domain::store::{
@@ -320,43 +321,19 @@ impl BreachStore for DynamoStore {
     }
 
     async fn finish_recipient(&self, job: &Job, delivery: &Delivery, now: Time) -> Result<(), StoreError> {
-        let (pk, sk) = outbox_key(&job.escalation_id, &job.subject);
-        let (status, detail_name, detail, index) = match delivery {
-            Delivery::Sent { message_id } => ("sent", "message_id", message_id.as_str(), format!("SESMSG#{message_id}")),
-            // Failed items are indexed under their own key: nothing will report on them.
-            Delivery::Failed { reason } => ("failed", "reason", reason.as_str(), format!("FAILED#{pk}#{sk}")),
-        };
-        // One conditional write: the outcome is the outbox item itself, counted on read.
-        // The address is needed only until the notice is out (Art. 5(1)(c)).
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(PARTITION_KEY, s(&pk))
-            .key(SORT_KEY, s(&sk))
-            .update_expression(
-                "SET #status = :status, #detail = :detail, finished_at = :now, #gpk = :gpk, #gsk = :gsk REMOVE email, lease_until",
-            )
-            .condition_expression("#status = :sending")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#detail", detail_name)
-            .expression_attribute_names("#gpk", GSI_PARTITION_KEY)
-            .expression_attribute_names("#gsk", GSI_SORT_KEY)
-            .expression_attribute_values(":gpk", s(index))
-            .expression_attribute_values(":gsk", s("OUTBOX"))
-            .expression_attribute_values(":status", s(status))
-            .expression_attribute_values(":detail", s(detail))
-            .expression_attribute_values(":now", s(format_time(&now)))
-            .expression_attribute_values(":sending", s("sending"))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => {
-                tracing::warn!(escalation = %job.escalation_id, subject = %job.subject, "recipient was finished by another worker");
-                Ok(())
+        // After a sent notice, a lost record means the lease runs out and a second notice goes:
+        // keep trying through a short outage, well inside the lease no other worker can break.
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(SEND_LEASE as u64 / 2);
+        let mut pause = std::time::Duration::from_millis(250);
+        loop {
+            match self.record_outcome(job, delivery, now).await {
+                Err(StoreError::Unavailable(e)) if std::time::Instant::now() + pause < give_up => {
+                    tracing::warn!(escalation = %job.escalation_id, subject = %job.subject, error = %e, "recording a delivery failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(4));
+                }
+                outcome => return outcome,
             }
-            Err(e) => Err(unavailable(e)),
         }
     }
 
@@ -513,4 +490,48 @@ fn event_item(pk: &str, e: &TimelineEvent) -> Item {
             ("event".to_owned(), s(serde_json::to_string(e).expect("serializes"))),
         ]),
     )
+}
+
+impl DynamoStore {
+    /// One conditional write: the outcome is the outbox item itself, counted on read. The address
+    /// is needed only until the notice is out (Art. 5(1)(c)). Only a sent item joins the index,
+    /// under its SES message id, so feedback about that message finds it.
+    async fn record_outcome(&self, job: &Job, delivery: &Delivery, now: Time) -> Result<(), StoreError> {
+        let (pk, sk) = outbox_key(&job.escalation_id, &job.subject);
+        let update = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(PARTITION_KEY, s(&pk))
+            .key(SORT_KEY, s(&sk))
+            .condition_expression("#status = :sending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", s(format_time(&now)))
+            .expression_attribute_values(":sending", s("sending"));
+        let update = match delivery {
+            Delivery::Sent { message_id } => update
+                .update_expression(
+                    "SET #status = :sent, message_id = :id, finished_at = :now, #gpk = :gpk, #gsk = :gsk REMOVE email, lease_until",
+                )
+                .expression_attribute_names("#gpk", GSI_PARTITION_KEY)
+                .expression_attribute_names("#gsk", GSI_SORT_KEY)
+                .expression_attribute_values(":sent", s("sent"))
+                .expression_attribute_values(":id", s(message_id))
+                .expression_attribute_values(":gpk", s(format!("SESMSG#{message_id}")))
+                .expression_attribute_values(":gsk", s("OUTBOX")),
+            Delivery::Failed { reason } => update
+                .update_expression("SET #status = :failed, reason = :reason, finished_at = :now REMOVE email, lease_until")
+                .expression_attribute_values(":failed", s("failed"))
+                .expression_attribute_values(":reason", s(reason)),
+        };
+        match update.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => {
+                // Another worker finished it, or this call's own earlier attempt did and its answer was lost.
+                tracing::warn!(escalation = %job.escalation_id, subject = %job.subject, "recipient was already finished");
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
 }

@@ -387,14 +387,25 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
 
     /// Sends one recipient's notice, at most once: claim with a lease, re-check erasure, send,
     /// record. The only window for a duplicate is a crash after SES accepted the mail and before
-    /// `finish_recipient` stored it; the lease then expires and another worker sends again.
+    /// `finish_recipient` stored it (which keeps trying through a short outage); the lease then
+    /// expires and another worker sends again.
     pub async fn deliver(&self, job: &Job, content: &NoticeContent, final_attempt: bool, now: Time) -> Result<JobOutcome, Error> {
         let recipient = match self.store.claim(job, now, now + Duration::seconds(SEND_LEASE)).await? {
             Claim::Finished => return Ok(JobOutcome::Done),
             Claim::Busy => return Ok(JobOutcome::Retry),
             Claim::Claimed(r) => r,
         };
-        let contact = self.store.contacts(std::slice::from_ref(&recipient.subject)).await?.remove(&recipient.subject).unwrap_or_default();
+        let contact = match self.store.contacts(std::slice::from_ref(&recipient.subject)).await {
+            Ok(mut found) => found.remove(&recipient.subject).unwrap_or_default(),
+            Err(e) => {
+                // Nothing was sent: hand the claim back so the retry need not wait out the lease
+                // (if the store is gone for this too, the lease runs out instead).
+                if let Err(release) = self.store.release(job).await {
+                    tracing::warn!(escalation = %job.escalation_id, subject = %job.subject, error = %release, "claim not released");
+                }
+                return Err(e.into());
+            }
+        };
         if contact.suppressed && contact.profile.is_none() {
             // Erased after the escalation started: never mail them.
             self.store.finish_recipient(job, &Delivery::Failed { reason: "erased".into() }, now).await?;

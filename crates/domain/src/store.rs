@@ -348,7 +348,8 @@ pub trait BreachStore: Send + Sync {
         notice: Option<&PublicNotice>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn claim(&self, job: &Job, now: Time, lease_until: Time) -> impl Future<Output = Result<Claim, StoreError>> + Send;
-    /// Records a claimed recipient's outcome (and forgets their address).
+    /// Records a claimed recipient's outcome (and forgets their address). Keeps trying through a
+    /// short outage, well inside the send lease: after a sent notice, giving up means a second one.
     fn finish_recipient(&self, job: &Job, delivery: &Delivery, now: Time) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Gives a claimed recipient back for a later retry.
     fn release(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send;
