@@ -16,8 +16,36 @@ pub use dynamo::DynamoStore;
 pub use queue::SqsQueue;
 pub use ses::SesTransport;
 
+use std::time::Duration;
+
 use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+/// How every SDK call copes with a struggling service: throttling, 5xx and transport errors are
+/// retried with jittered exponential backoff (the SDK's standard mode, written out so a test can
+/// hold it to its word), three attempts in all.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_secs(1)).with_max_backoff(Duration::from_secs(20))
+}
+
+/// An attempt that hangs is cut after 4 s and retried; the whole call, retries included, gives up
+/// after 8 s, inside the functions' 10 s timeout, so the caller gets zgoda's 503 with its code
+/// rather than API Gateway's bare 5xx for a function that timed out.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(3100))
+        .operation_attempt_timeout(Duration::from_secs(4))
+        .operation_timeout(Duration::from_secs(8))
+        .build()
+}
+
+/// The one HTTPS client every SDK client uses: rustls with ring, which keeps the aws-lc C build
+/// out of the tree.
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
+}
 
 /// Clients for every service zgoda uses, built once per cold start from one SDK configuration.
 #[derive(Clone, Debug)]
@@ -30,19 +58,23 @@ pub struct Clients {
 
 impl Clients {
     /// Loads credentials, region and endpoint the standard way (`AWS_ENDPOINT_URL` points the
-    /// local stack and the tests at the emulator) over a rustls-ring HTTPS client, which keeps
-    /// the aws-lc C build out of the tree.
+    /// local stack and the tests at the emulator).
     pub async fn from_env() -> Self {
-        let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(http).load().await;
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client())
+            .retry_config(retry_config())
+            .timeout_config(timeout_config())
+            .load()
+            .await;
         Self::from_sdk(&sdk)
     }
 
     /// Clients for the local emulator: fixed endpoint, region and dummy credentials.
     pub async fn local(endpoint: &str, region: &str) -> Self {
-        let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
         let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
+            .http_client(http_client())
+            .retry_config(retry_config())
+            .timeout_config(timeout_config())
             .endpoint_url(endpoint)
             .region(aws_config::Region::new(region.to_owned()))
             .credentials_provider(aws_credential_types::Credentials::new("local", "local", None, None, "zgoda-local"))

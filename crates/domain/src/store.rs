@@ -10,7 +10,7 @@ use crate::ids::{FormId, PurposeId, SubjectId};
 use crate::lang::Lang;
 use crate::proof::{ChainHead, EventKind, SealedEvent};
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached or refused the call; nothing was written.
     #[error("storage unavailable: {0}")]
