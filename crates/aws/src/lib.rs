@@ -34,11 +34,18 @@ pub fn retry_config() -> RetryConfig {
 /// after 8 s, inside the functions' 10 s timeout, so the caller gets zgoda's 503 with its code
 /// rather than API Gateway's bare 5xx for a function that timed out.
 pub fn timeout_config() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_millis(3100))
-        .operation_attempt_timeout(Duration::from_secs(4))
-        .operation_timeout(Duration::from_secs(8))
-        .build()
+    timeouts(Duration::from_secs(4), Duration::from_secs(8))
+}
+
+/// The local emulator answers in milliseconds mostly, but copies the whole table for each
+/// transaction: on a table of thousands of items one call can take seconds. Its clients wait
+/// longer so a slow emulator is not mistaken for a hanging one.
+pub fn local_timeout_config() -> TimeoutConfig {
+    timeouts(Duration::from_secs(30), Duration::from_secs(90))
+}
+
+fn timeouts(attempt: Duration, call: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder().connect_timeout(Duration::from_millis(3100)).operation_attempt_timeout(attempt).operation_timeout(call).build()
 }
 
 /// The one HTTPS client every SDK client uses: rustls with ring, which keeps the aws-lc C build
@@ -74,7 +81,7 @@ impl Clients {
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http_client())
             .retry_config(retry_config())
-            .timeout_config(timeout_config())
+            .timeout_config(local_timeout_config())
             .endpoint_url(endpoint)
             .region(aws_config::Region::new(region.to_owned()))
             .credentials_provider(aws_credential_types::Credentials::new("local", "local", None, None, "zgoda-local"))

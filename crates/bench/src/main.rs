@@ -4,12 +4,15 @@
 //!   Runtime API on loopback, beside a hello-world `lambda_http` binary; then warm invocations and
 //!   the process's peak RSS;
 //! - request cost: the local stack (release) under a closed-loop load, the server's CPU per request
-//!   for a link page GET and a 1 KB urlencoded form POST, beside a bare hyper "hello" server.
+//!   for a link page GET and a 1 KB urlencoded form POST, beside a bare hyper "hello" server;
+//! - a minute of mixed traffic: 5xx count, rate, memory first vs last ten seconds;
+//! - fan-out: breach notices to 10,000 people, beside the emulator's direct rate (`fanout.rs`).
 //!
 //! Everything runs on 127.0.0.1 against one emulator that the local stack starts. The figures go
 //! to a JSON file that `scripts/bench_report.py` turns into BENCHMARKS.md.
 
 mod cold;
+mod fanout;
 mod hello;
 mod load;
 mod proc;
@@ -57,6 +60,9 @@ enum Command {
         /// Load runs per request kind.
         #[arg(long, default_value_t = 3)]
         load_runs: usize,
+        /// Only the fan-out (to try it alone).
+        #[arg(long)]
+        fanout_only: bool,
     },
 }
 
@@ -66,8 +72,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::HelloHttp => runtime.block_on(hello::http_server()),
         Command::HelloLambda => runtime.block_on(hello::lambda()).map_err(|e| anyhow!(e)),
-        Command::Run { bin_dir, events, moto, out, runs, load_runs } => {
-            runtime.block_on(run(&bin_dir, &events, &moto, &out, Runs { cold: runs, load: load_runs }))
+        Command::Run { bin_dir, events, moto, out, runs, load_runs, fanout_only } => {
+            runtime.block_on(run(&bin_dir, &events, &moto, &out, Runs { cold: runs, load: load_runs, fanout_only }))
         }
     }
 }
@@ -76,6 +82,7 @@ fn main() -> anyhow::Result<()> {
 struct Runs {
     cold: usize,
     load: usize,
+    fanout_only: bool,
 }
 
 /// Invocations after each cold start, for the warm time and the peak memory under load.
@@ -89,9 +96,14 @@ const MIXED_SECONDS: u64 = 60;
 /// for every transaction, so it slows as the table grows; the server's CPU does not.
 const FORM_POSTS: u64 = 20;
 
-/// Rate limits lifted: the load comes from one address and would otherwise be refused.
-const UNLIMITED: [(&str, &str); 3] =
-    [("ZGODA_RATE_NETWORK", "1000000000"), ("ZGODA_RATE_SUBJECT", "1000000000"), ("ZGODA_RATE_PRIVACY", "1000000000")];
+/// Rate limits lifted: the load comes from one address and would otherwise be refused; the
+/// notifier's send pacing too, so the fan-out measures the notifier, not the SES quota.
+const UNLIMITED: [(&str, &str); 4] = [
+    ("ZGODA_RATE_NETWORK", "1000000000"),
+    ("ZGODA_RATE_SUBJECT", "1000000000"),
+    ("ZGODA_RATE_PRIVACY", "1000000000"),
+    ("ZGODA_SEND_RATE", "1000000"),
+];
 
 async fn run(bin_dir: &Path, events: &Path, moto: &Path, out: &Path, runs: Runs) -> anyhow::Result<()> {
     let dir = out.parent().context("--out has no directory")?;
@@ -124,6 +136,10 @@ async fn run(bin_dir: &Path, events: &Path, moto: &Path, out: &Path, runs: Runs)
 
 async fn measure_all(bin_dir: &Path, events: &Path, env_file: &Path, stack_pid: u32, runs: Runs) -> anyhow::Result<serde_json::Value> {
     let vars = wait_for_stack(env_file).await?;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    if runs.fanout_only {
+        return Ok(json!({"fanout": fanout::measure(&client, &vars, stack_pid).await?}));
+    }
     let url = vars.get("ZGODA_URL").context("no ZGODA_URL")?.clone();
     let mut function_env: Vec<(String, String)> =
         ["AWS_ENDPOINT_URL", "AWS_REGION", "ZGODA_TABLE", "ZGODA_SECRETS_PREFIX", "ZGODA_QUEUE_URL"]
@@ -174,7 +190,6 @@ async fn measure_all(bin_dir: &Path, events: &Path, env_file: &Path, stack_pid: 
     eprintln!("request cost: hello");
     let (mut hello, hello_port) = start_hello(&me).await?;
     let hello_pid = hello.id().context("no pid")?;
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     let hello_url = format!("http://127.0.0.1:{hello_port}/");
     let mut hello_runs = Vec::new();
     for _ in 0..runs.load {
@@ -206,7 +221,9 @@ async fn measure_all(bin_dir: &Path, events: &Path, env_file: &Path, stack_pid: 
     }
     eprintln!("mixed load: {MIXED_SECONDS} s");
     let mixed = mixed_load(&client, &url, &link, &vars, stack_pid).await?;
+    let fanout = fanout::measure(&client, &vars, stack_pid).await?;
     Ok(json!({
+        "fanout": fanout,
         "mixed_load": mixed,
         "cold_start": cold,
         "request_cost": {"hello": hello_runs, "link_get": get_runs, "form_post": post_runs},

@@ -98,8 +98,10 @@ async fn run(moto: &std::path::Path, port: u16, env_file: &std::path::Path) -> a
     envfile::write(env_file, &vars)?;
     let local = Arc::new(Local { app: Arc::new(app), emulator: Some(emulator.endpoint.clone()) });
     let server = tokio::spawn(serve(listener, local.clone()));
-    // The same notifier the Lambda runs, fed from the emulator's queue.
-    let notifier = zgoda_local::notifier_loop::spawn(local, clients.sqs.clone(), 50);
+    // The same notifier the Lambda runs, fed from the emulator's queue, paced like the Lambda
+    // (`ZGODA_SEND_RATE`; a benchmark lifts it to measure the notifier rather than the pacing).
+    let rate = std::env::var("ZGODA_SEND_RATE").ok().and_then(|r| r.parse().ok()).unwrap_or(50);
+    let notifier = zgoda_local::notifier_loop::spawn(local, clients.sqs.clone(), rate);
 
     println!(
         "\nzgoda is running on {url}\n\n  demo form     {url}/dev/form\n  mailbox       {url}/dev/mailbox\n  health        {url}/healthz\n  emulator      {}\n\n  operator key  kid={} key={}\n  (written to {}; the CLI reads it)\n\n  try:          target/debug/zgoda forms get demo\n                target/debug/zgoda subjects lookup you@example.pl\n\nCtrl-C stops everything.\n",

@@ -1,0 +1,285 @@
+//! Fan-out: breach notices to 10,000 people through the local stack (operator API → outbox → SQS
+//! → the in-process notifier → SES), beside the emulator's own rate for the same SDK calls issued
+//! directly at the same concurrency.
+//!
+//! The 10,000 come as five escalations of 2,000 explicit addresses on one breach: the API's 64 KiB
+//! body holds about 2,000 addresses, and selecting 10,000 by form would first need 10,000 subjects
+//! captured, which the emulator (it copies the whole table for every transaction) takes most of an
+//! hour to store. The notifier's work per recipient is the same either way.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
+use aws_sdk_sesv2::types::{EmailContent, RawMessage};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use serde::Serialize;
+use serde_json::{Value, json};
+use zgoda_domain::keys::SecretKey;
+use zgoda_domain::operator_sig;
+
+use crate::proc;
+
+/// Recipients of the fan-out, and how they are split into escalations (see the module comment).
+pub const RECIPIENTS: usize = 10_000;
+const PER_ESCALATION: usize = 2_000;
+/// Recipients of the direct baseline: enough for a steady rate.
+const DIRECT_RECIPIENTS: usize = 2_000;
+/// The notifier's shape: up to 10 messages a poll, 50 recipients a message, 10 of them at once.
+const MESSAGES_PER_POLL: i32 = 10;
+const RECIPIENTS_PER_MESSAGE: usize = 50;
+const RECIPIENTS_AT_ONCE: usize = 10;
+/// Outbox writes in flight while an escalation is created (as the operator function does).
+const WRITE_CONCURRENCY: usize = 16;
+
+#[derive(Debug, Serialize)]
+pub struct FanOut {
+    pub recipients: usize,
+    pub escalations: usize,
+    pub seconds: f64,
+    pub recipients_per_second: f64,
+    pub sent: u64,
+    pub failed: u64,
+    /// The local stack's resident memory while it fanned out (the notifier runs in it), KiB.
+    pub peak_rss_kib: u64,
+    pub direct: Direct,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Direct {
+    pub recipients: usize,
+    pub seconds: f64,
+    pub recipients_per_second: f64,
+}
+
+/// Signs and sends operator requests.
+struct Operator<'a> {
+    client: &'a reqwest::Client,
+    url: &'a str,
+    kid: String,
+    key: SecretKey,
+}
+
+impl Operator<'_> {
+    async fn call(&self, method: &str, path: &str, body: Option<&Value>, extra: &[(&str, &str)]) -> anyhow::Result<(u16, Value)> {
+        let bytes = body.map(serde_json::to_vec).transpose()?.unwrap_or_default();
+        let auth = operator_sig::authorization(&self.kid, &self.key, chrono::Utc::now().timestamp(), method, path, &bytes);
+        let mut req = self.client.request(method.parse()?, format!("{}{path}", self.url)).header("authorization", auth);
+        for (name, value) in extra {
+            req = req.header(*name, *value);
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/json").body(bytes);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+}
+
+pub async fn measure(client: &reqwest::Client, vars: &BTreeMap<String, String>, stack_pid: u32) -> anyhow::Result<FanOut> {
+    let var = |k: &str| vars.get(k).with_context(|| format!("{k} missing from the env file")).cloned();
+    let clients = zgoda_aws::Clients::local(&var("AWS_ENDPOINT_URL")?, &var("AWS_REGION")?).await;
+    eprintln!("fan-out: the emulator's direct rate for {DIRECT_RECIPIENTS} recipients");
+    let direct = direct_rate(&clients, &var("ZGODA_TABLE")?).await?;
+
+    let url = var("ZGODA_URL")?;
+    let key = SecretKey::from_hex(&var("ZGODA_OPERATOR_KEY")?).map_err(|e| anyhow!("{e:?}"))?;
+    let op = Operator { client, url: &url, kid: var("ZGODA_OPERATOR_KID")?, key };
+    let (status, breach) = op.call("POST", "/v1/breaches", Some(&breach_body()), &[]).await?;
+    if status != 201 {
+        bail!("registering the benchmark breach: {status} {breach}");
+    }
+    let id = breach["id"].as_str().context("breach id")?.to_owned();
+
+    eprintln!("fan-out: {RECIPIENTS} recipients");
+    let started = Instant::now();
+    let mut escalations = Vec::new();
+    for part in 0..RECIPIENTS / PER_ESCALATION {
+        let emails: Vec<String> = (0..PER_ESCALATION).map(|i| format!("f{part}x{i}@odbiorca.example.pl")).collect();
+        let body = json!({"subjects": {"emails": emails}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+        let key = format!("bench-fanout-{part}");
+        let (status, answer) =
+            op.call("POST", &format!("/v1/breaches/{id}/escalations"), Some(&body), &[("idempotency-key", key.as_str())]).await?;
+        if status != 202 {
+            bail!("escalation {part}: {status} {answer}");
+        }
+        escalations.push(answer["escalation_id"].as_str().context("escalation id")?.to_owned());
+    }
+    // Each progress read counts an escalation's whole outbox in the emulator, which the notifier
+    // is busy with: read rarely, and stop reading an escalation once it is finished.
+    let (mut peak_rss, mut poll, mut sent, mut failed) = (0, 0u64, 0, 0);
+    let mut unfinished = escalations.clone();
+    while !unfinished.is_empty() {
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            peak_rss = peak_rss.max(proc::rss_kib(stack_pid)?);
+        }
+        let mut still = Vec::new();
+        for esc in unfinished {
+            poll += 1;
+            // A query of its own makes each signature distinct, so none is refused as a replay.
+            let (status, p) = op.call("GET", &format!("/v1/breaches/{id}/escalations/{esc}?poll={poll}"), None, &[]).await?;
+            if status != 200 {
+                bail!("progress: {status} {p}");
+            }
+            if p["pending"].as_u64().context("pending")? > 0 {
+                still.push(esc);
+            } else {
+                sent += p["sent"].as_u64().context("sent")?;
+                failed += p["failed"].as_u64().context("failed")?;
+            }
+        }
+        unfinished = still;
+        if started.elapsed() > Duration::from_secs(900) {
+            bail!("the fan-out did not finish in 15 minutes: {} escalations unfinished", unfinished.len());
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(FanOut {
+        recipients: RECIPIENTS,
+        escalations: escalations.len(),
+        seconds,
+        recipients_per_second: RECIPIENTS as f64 / seconds,
+        sent,
+        failed,
+        peak_rss_kib: peak_rss,
+        direct,
+    })
+}
+
+fn breach_body() -> Value {
+    let aware = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    json!({
+        "title": "Benchmark", "nature": "Kopia bazy adresów była publicznie dostępna.",
+        "cia": {"confidentiality": true, "integrity": false, "availability": false},
+        "occurred_at": aware, "detected_at": aware, "aware_at": aware,
+        "data_categories": ["adres e-mail"], "subject_categories": ["klienci"],
+        "approx_subjects": RECIPIENTS, "approx_records": RECIPIENTS,
+        "likely_consequences": "Możliwy phishing.", "measures": "Usunięto kopię.",
+        "contact_point": {"name": "IOD", "email": "iod@sklep.example.pl"},
+        "role": "controller",
+        "severity_inputs": {"dpc": 3, "ei": 0.75, "cb": {"confidentiality": 0.5, "integrity": 0, "availability": 0, "malicious": true}}
+    })
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// The notifier's SDK calls for `DIRECT_RECIPIENTS` people, issued straight at the emulator in the
+/// same shape: outbox items written 25 a call, 16 calls at once; one SQS message per 50; then
+/// polls of 10 messages, 10 recipients of each at once: a conditional claim, a three-key
+/// BatchGetItem, an SES raw send and a conditional finish; the finished messages deleted.
+async fn direct_rate(clients: &zgoda_aws::Clients, table: &str) -> anyhow::Result<Direct> {
+    let queue = clients.sqs.create_queue().queue_name("zgoda-bench-direct").send().await?.queue_url.context("queue url")?;
+    let started = Instant::now();
+    let items: Vec<WriteRequest> = (0..DIRECT_RECIPIENTS)
+        .map(|i| {
+            let item = [
+                ("pk", s(format!("BENCHDIRECT#{}", i % 16))),
+                ("sk", s(format!("R#{i}"))),
+                ("status", s("pending")),
+                ("email", s(format!("d{i}@odbiorca.example.pl"))),
+            ];
+            let put = PutRequest::builder().set_item(Some(item.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())).build();
+            Ok::<_, anyhow::Error>(WriteRequest::builder().put_request(put?).build())
+        })
+        .collect::<Result<_, _>>()?;
+    stream::iter(items.chunks(25).map(|c| c.to_vec()))
+        .map(|chunk| async move {
+            clients
+                .dynamodb
+                .batch_write_item()
+                .request_items(table, chunk)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| anyhow!(zgoda_aws::describe(&e)))
+        })
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let messages = DIRECT_RECIPIENTS.div_ceil(RECIPIENTS_PER_MESSAGE);
+    stream::iter(0..messages)
+        .map(|m| {
+            let queue = &queue;
+            async move { clients.sqs.send_message().queue_url(queue).message_body(m.to_string()).send().await.map(|_| ()) }
+        })
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let mut done = 0;
+    while done < messages {
+        let polled = clients.sqs.receive_message().queue_url(&queue).max_number_of_messages(MESSAGES_PER_POLL).send().await?;
+        let polled = polled.messages.unwrap_or_default();
+        futures_util::future::try_join_all(polled.iter().map(|m| async {
+            let first: usize = m.body().unwrap_or("0").parse::<usize>()? * RECIPIENTS_PER_MESSAGE;
+            let last = (first + RECIPIENTS_PER_MESSAGE).min(DIRECT_RECIPIENTS);
+            stream::iter(first..last)
+                .map(|i| deliver(clients, table, i))
+                .buffer_unordered(RECIPIENTS_AT_ONCE)
+                .try_collect::<Vec<()>>()
+                .await?;
+            clients.sqs.delete_message().queue_url(&queue).set_receipt_handle(m.receipt_handle.clone()).send().await?;
+            Ok::<_, anyhow::Error>(())
+        }))
+        .await?;
+        done += polled.len();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(Direct { recipients: DIRECT_RECIPIENTS, seconds, recipients_per_second: DIRECT_RECIPIENTS as f64 / seconds })
+}
+
+async fn deliver(clients: &zgoda_aws::Clients, table: &str, i: usize) -> anyhow::Result<()> {
+    let key = || [("pk".to_owned(), s(format!("BENCHDIRECT#{}", i % 16))), ("sk".to_owned(), s(format!("R#{i}")))];
+    let describe = |e: &dyn std::error::Error| anyhow!(zgoda_aws::describe(&e));
+    clients
+        .dynamodb
+        .update_item()
+        .table_name(table)
+        .set_key(Some(key().into()))
+        .update_expression("SET #status = :sending, lease_until = :lease")
+        .condition_expression("#status = :pending")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":sending", s("sending"))
+        .expression_attribute_values(":pending", s("pending"))
+        .expression_attribute_values(":lease", s("2099-01-01T00:00:00Z"))
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    let keys = ["PROFILE", "SUPPRESSED", "UNDELIVERABLE"]
+        .map(|sk| [("pk".to_owned(), s(format!("SUBJECT#d{i}"))), ("sk".to_owned(), s(sk))].into());
+    let keys = KeysAndAttributes::builder().set_keys(Some(keys.to_vec())).consistent_read(true).build()?;
+    clients.dynamodb.batch_get_item().request_items(table, keys).send().await.map_err(|e| describe(&e))?;
+    let mime = format!(
+        "From: zgoda@sklep.example.pl\r\nTo: d{i}@odbiorca.example.pl\r\nSubject: Naruszenie ochrony danych\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}",
+        "Informujemy o naruszeniu ochrony danych osobowych. ".repeat(30)
+    );
+    let raw = RawMessage::builder().data(aws_smithy_types::Blob::new(mime)).build()?;
+    let sent = clients
+        .ses
+        .send_email()
+        .from_email_address("zgoda@sklep.example.pl")
+        .destination(aws_sdk_sesv2::types::Destination::builder().to_addresses(format!("d{i}@odbiorca.example.pl")).build())
+        .content(EmailContent::builder().raw(raw).build())
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    clients
+        .dynamodb
+        .update_item()
+        .table_name(table)
+        .set_key(Some(key().into()))
+        .update_expression("SET #status = :sent, message_id = :id REMOVE email, lease_until")
+        .condition_expression("#status = :sending")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":sent", s("sent"))
+        .expression_attribute_values(":sending", s("sending"))
+        .expression_attribute_values(":id", s(sent.message_id.unwrap_or_default()))
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(())
+}
