@@ -112,10 +112,13 @@ async fn enisa_registration_answers_severity_deadline_and_what_is_required() {
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
 }
 
+/// A change to a valid registration, the field it must be refused on, and the code.
+type Breakage = (Box<dyn Fn(&mut Value)>, &'static str, &'static str);
+
 #[tokio::test]
 async fn awareness_each_registration_and_timeline_rule_is_a_422_with_its_field() {
     let env = TestEnv::spawn().await;
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str, &str)> = vec![
+    let cases: Vec<Breakage> = vec![
         (
             Box::new(|b: &mut Value| b["aware_at"] = json!((Utc::now() - chrono::Duration::hours(20)).to_rfc3339())),
             "aware_at",

@@ -39,6 +39,19 @@ impl Pacer {
     }
 }
 
+/// The batch's start time, advanced by the monotonic clock as the batch goes on.
+#[derive(Clone, Copy)]
+struct BatchClock {
+    at: Time,
+    started: tokio::time::Instant,
+}
+
+impl BatchClock {
+    fn now(&self) -> Time {
+        self.at + chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default()
+    }
+}
+
 /// One process's notifier: the app, the pacing, and what it has loaded about escalations.
 pub struct Notifier<S, M, Q> {
     app: Arc<Zgoda<S, M, Q>>,
@@ -70,7 +83,7 @@ where
     }
 
     /// One message: every recipient in it, a few at a time; retried if any is unfinished.
-    async fn message(&self, message: &SqsMessage, now: Time) -> JobOutcome {
+    async fn message(&self, message: &SqsMessage, clock: BatchClock) -> JobOutcome {
         let Some(batch) = message.body.as_deref().and_then(|b| serde_json::from_str::<JobBatch>(b).ok()) else {
             // Not ours; failing it sends it to the dead-letter queue for a person to look at.
             tracing::error!(message_id = ?message.message_id, "malformed notifier job");
@@ -78,14 +91,14 @@ where
         };
         let attempt: u32 = message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
         let outcomes: Vec<JobOutcome> = futures_util::stream::iter(batch.jobs())
-            .map(|job| self.one(job, attempt, now))
+            .map(|job| self.one(job, attempt, clock))
             .buffer_unordered(RECIPIENTS_AT_ONCE)
             .collect()
             .await;
         if outcomes.contains(&JobOutcome::Retry) { JobOutcome::Retry } else { JobOutcome::Done }
     }
 
-    async fn one(&self, job: Job, attempt: u32, now: Time) -> JobOutcome {
+    async fn one(&self, job: Job, attempt: u32, clock: BatchClock) -> JobOutcome {
         let content = match self.content(&job).await {
             Ok(c) => c,
             Err(e) => {
@@ -98,6 +111,9 @@ where
         // invocations would: claiming, sending and recording one recipient is never cut short here.
         let app = self.app.clone();
         let final_attempt = attempt >= self.max_attempts;
+        // The time of this delivery, not of the batch: a paced batch runs for tens of seconds, and
+        // a lease reckoned from its start would be shorter than it says.
+        let now = clock.now();
         let delivery = tokio::spawn(async move { app.deliver(&job, &content, final_attempt, now).await.map_err(|e| (job, e)) });
         match delivery.await.unwrap_or(Ok(JobOutcome::Retry)) {
             Ok(outcome) => outcome,
@@ -110,7 +126,8 @@ where
 
     /// Handles one SQS batch; the response lists the messages to be retried.
     pub async fn handle(&self, event: SqsEvent, now: Time) -> SqsBatchResponse {
-        let outcomes = futures_util::future::join_all(event.records.iter().map(|m| self.message(m, now))).await;
+        let clock = BatchClock { at: now, started: tokio::time::Instant::now() };
+        let outcomes = futures_util::future::join_all(event.records.iter().map(|m| self.message(m, clock))).await;
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = event
             .records
