@@ -1,6 +1,8 @@
 //! Fan-out: breach notices to 10,000 people through the local stack (operator API → outbox → SQS
-//! → the in-process notifier → SES), beside the emulator's own rate for the same SDK calls issued
-//! directly at the same concurrency.
+//! → the notifier → SES), beside the emulator's own rate for the same SDK calls issued directly at
+//! the same concurrency. The notifier runs as its own process (`zgoda-local notifier`), so its
+//! memory is its own; then a second 10,000 go out while that process is killed (SIGKILL) at random
+//! points and restarted, and the emulator's count of sent mail shows whether anyone got two.
 //!
 //! The 10,000 come as five escalations of 2,000 explicit addresses on one breach: the API's 64 KiB
 //! body holds about 2,000 addresses, and selecting 10,000 by form would first need 10,000 subjects
@@ -21,8 +23,7 @@ use zgoda_domain::operator_sig;
 
 use crate::proc;
 
-/// Recipients of the fan-out, and how they are split into escalations (see the module comment).
-pub const RECIPIENTS: usize = 10_000;
+/// How the recipients are split into escalations (see the module comment).
 const PER_ESCALATION: usize = 2_000;
 /// Recipients of the direct baseline: enough for a steady rate.
 const DIRECT_RECIPIENTS: usize = 2_000;
@@ -41,9 +42,49 @@ pub struct FanOut {
     pub recipients_per_second: f64,
     pub sent: u64,
     pub failed: u64,
-    /// The local stack's resident memory while it fanned out (the notifier runs in it), KiB.
-    pub peak_rss_kib: u64,
+    /// The notifier process's peak resident memory (VmHWM), KiB.
+    pub notifier_peak_rss_kib: u64,
     pub direct: Direct,
+    pub kill_run: KillRun,
+}
+
+/// A fan-out with the notifier killed at random points and restarted each time.
+#[derive(Debug, Serialize)]
+pub struct KillRun {
+    pub recipients: usize,
+    pub kills: usize,
+    pub seconds: f64,
+    pub sent: u64,
+    pub failed: u64,
+    /// Mails the emulator accepted during the run.
+    pub mails: u64,
+}
+
+/// Starts `zgoda-local notifier` processes against the running stack.
+pub struct NotifierCommand {
+    pub program: std::path::PathBuf,
+    pub moto: std::path::PathBuf,
+    pub env_file: std::path::PathBuf,
+    pub log: std::path::PathBuf,
+}
+
+impl NotifierCommand {
+    fn spawn(&self) -> anyhow::Result<tokio::process::Child> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        tokio::process::Command::new(&self.program)
+            .arg("--moto")
+            .arg(&self.moto)
+            .arg("notifier")
+            .arg("--env-file")
+            .arg(&self.env_file)
+            .env("ZGODA_SEND_RATE", "1000000")
+            .env("RUST_LOG", "warn")
+            .stdout(log)
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting zgoda-local notifier")
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -51,6 +92,8 @@ pub struct Direct {
     pub recipients: usize,
     pub seconds: f64,
     pub recipients_per_second: f64,
+    /// How many addresses the emulator counts for one mail (see `mails_sent`).
+    pub addresses_per_mail: u64,
 }
 
 /// Signs and sends operator requests.
@@ -78,85 +121,171 @@ impl Operator<'_> {
     }
 }
 
-pub async fn measure(client: &reqwest::Client, vars: &BTreeMap<String, String>, stack_pid: u32) -> anyhow::Result<FanOut> {
+/// Fans out to `recipients` (a multiple of 2,000) twice: measured, then with the notifier killed.
+pub async fn measure(
+    client: &reqwest::Client,
+    vars: &BTreeMap<String, String>,
+    notifier_command: &NotifierCommand,
+    recipients: usize,
+) -> anyhow::Result<FanOut> {
     let var = |k: &str| vars.get(k).with_context(|| format!("{k} missing from the env file")).cloned();
     let clients = zgoda_aws::Clients::local(&var("AWS_ENDPOINT_URL")?, &var("AWS_REGION")?).await;
     eprintln!("fan-out: the emulator's direct rate for {DIRECT_RECIPIENTS} recipients");
-    let direct = direct_rate(&clients, &var("ZGODA_TABLE")?).await?;
+    let before = mails_sent(client, &var("AWS_ENDPOINT_URL")?).await?;
+    let mut direct = direct_rate(&clients, &var("ZGODA_TABLE")?).await?;
+    direct.addresses_per_mail = (mails_sent(client, &var("AWS_ENDPOINT_URL")?).await? - before) / DIRECT_RECIPIENTS as u64;
 
     let url = var("ZGODA_URL")?;
     let key = SecretKey::from_hex(&var("ZGODA_OPERATOR_KEY")?).map_err(|e| anyhow!("{e:?}"))?;
     let op = Operator { client, url: &url, kid: var("ZGODA_OPERATOR_KID")?, key };
-    let (status, breach) = op.call("POST", "/v1/breaches", Some(&breach_body()), &[]).await?;
+    let (status, breach) = op.call("POST", "/v1/breaches", Some(&breach_body(recipients)), &[]).await?;
     if status != 201 {
         bail!("registering the benchmark breach: {status} {breach}");
     }
     let id = breach["id"].as_str().context("breach id")?.to_owned();
 
-    eprintln!("fan-out: {RECIPIENTS} recipients");
+    eprintln!("fan-out: {recipients} recipients");
+    let mut notifier = notifier_command.spawn()?;
+    let notifier_pid = notifier.id().context("notifier pid")?;
     let started = Instant::now();
-    let mut escalations = Vec::new();
-    for part in 0..RECIPIENTS / PER_ESCALATION {
-        let emails: Vec<String> = (0..PER_ESCALATION).map(|i| format!("f{part}x{i}@odbiorca.example.pl")).collect();
-        let body = json!({"subjects": {"emails": emails}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
-        let key = format!("bench-fanout-{part}");
-        let (status, answer) =
-            op.call("POST", &format!("/v1/breaches/{id}/escalations"), Some(&body), &[("idempotency-key", key.as_str())]).await?;
-        if status != 202 {
-            bail!("escalation {part}: {status} {answer}");
-        }
-        escalations.push(answer["escalation_id"].as_str().context("escalation id")?.to_owned());
-    }
-    // Each progress read counts an escalation's whole outbox in the emulator, which the notifier
-    // is busy with: read rarely, and stop reading an escalation once it is finished.
-    let (mut peak_rss, mut poll, mut sent, mut failed) = (0, 0u64, 0, 0);
-    let mut unfinished = escalations.clone();
-    while !unfinished.is_empty() {
-        for _ in 0..6 {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            peak_rss = peak_rss.max(proc::rss_kib(stack_pid)?);
-        }
-        let mut still = Vec::new();
-        for esc in unfinished {
-            poll += 1;
-            // A query of its own makes each signature distinct, so none is refused as a replay.
-            let (status, p) = op.call("GET", &format!("/v1/breaches/{id}/escalations/{esc}?poll={poll}"), None, &[]).await?;
-            if status != 200 {
-                bail!("progress: {status} {p}");
-            }
-            if p["pending"].as_u64().context("pending")? > 0 {
-                still.push(esc);
-            } else {
-                sent += p["sent"].as_u64().context("sent")?;
-                failed += p["failed"].as_u64().context("failed")?;
-            }
-        }
-        unfinished = still;
-        if started.elapsed() > Duration::from_secs(900) {
-            bail!("the fan-out did not finish in 15 minutes: {} escalations unfinished", unfinished.len());
-        }
-    }
+    let escalations = escalate_all(&op, &id, "f", recipients).await?;
+    let (sent, failed) = wait_all(&op, &id, escalations, || Ok(())).await?;
     let seconds = started.elapsed().as_secs_f64();
+    let notifier_peak_rss_kib = proc::peak_rss_kib(notifier_pid)?;
+    notifier.kill().await?;
+
+    eprintln!("fan-out: {recipients} recipients, the notifier killed at random points");
+    let mails_before = mails_sent(client, &var("AWS_ENDPOINT_URL")?).await?;
+    let kill_started = Instant::now();
+    let escalations = escalate_all(&op, &id, "k", recipients).await?;
+    let mut notifier = notifier_command.spawn()?;
+    let (mut kills, mut next_kill) = (0, random_between(Duration::from_secs(3), Duration::from_secs(12)));
+    let (kill_sent, kill_failed) = wait_all(&op, &id, escalations, || {
+        if kills < MAX_KILLS && kill_started.elapsed() >= next_kill {
+            // SIGKILL, as a Lambda dies: no cleanup, whatever it had claimed stays claimed.
+            notifier.start_kill()?;
+            notifier = notifier_command.spawn()?;
+            kills += 1;
+            next_kill = kill_started.elapsed() + random_between(Duration::from_secs(5), Duration::from_secs(15));
+        }
+        Ok(())
+    })
+    .await?;
+    let kill_seconds = kill_started.elapsed().as_secs_f64();
+    notifier.kill().await?;
+    // The emulator counts every address of a sent mail (envelope and header): per notice, as many
+    // as one of the baseline's mails has.
+    let mails = (mails_sent(client, &var("AWS_ENDPOINT_URL")?).await? - mails_before) / direct.addresses_per_mail.max(1);
     Ok(FanOut {
-        recipients: RECIPIENTS,
-        escalations: escalations.len(),
+        recipients,
+        escalations: recipients.div_ceil(PER_ESCALATION),
         seconds,
-        recipients_per_second: RECIPIENTS as f64 / seconds,
+        recipients_per_second: recipients as f64 / seconds,
         sent,
         failed,
-        peak_rss_kib: peak_rss,
+        notifier_peak_rss_kib,
         direct,
+        kill_run: KillRun { recipients, kills, seconds: kill_seconds, sent: kill_sent, failed: kill_failed, mails },
     })
 }
 
-fn breach_body() -> Value {
+/// Kills of the notifier in the kill run: each strands what it had claimed until the lease runs
+/// out, and each redelivery counts against the queue's five receives.
+const MAX_KILLS: usize = 4;
+
+fn random_between(low: Duration, high: Duration) -> Duration {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the OS has randomness");
+    low + Duration::from_millis(u64::from_le_bytes(bytes) % (high - low).as_millis().max(1) as u64)
+}
+
+/// `recipients` as escalations of up to PER_ESCALATION explicit addresses, `prefix` keeping each run's own.
+async fn escalate_all(op: &Operator<'_>, breach: &str, prefix: &str, recipients: usize) -> anyhow::Result<Vec<String>> {
+    let mut escalations = Vec::new();
+    for part in 0..recipients.div_ceil(PER_ESCALATION) {
+        let count = PER_ESCALATION.min(recipients - part * PER_ESCALATION);
+        let emails: Vec<String> = (0..count).map(|i| format!("{prefix}{part}x{i}@odbiorca.example.pl")).collect();
+        let body = json!({"subjects": {"emails": emails}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+        let key = format!("bench-{prefix}-{part}");
+        let (status, answer) =
+            op.call("POST", &format!("/v1/breaches/{breach}/escalations"), Some(&body), &[("idempotency-key", key.as_str())]).await?;
+        if status != 202 {
+            bail!("escalation {prefix}{part}: {status} {answer}");
+        }
+        escalations.push(answer["escalation_id"].as_str().context("escalation id")?.to_owned());
+    }
+    Ok(escalations)
+}
+
+/// Waits until every escalation has no recipient pending; `tick` runs twice a second meanwhile.
+/// Returns the sent and failed totals.
+async fn wait_all(
+    op: &Operator<'_>,
+    breach: &str,
+    escalations: Vec<String>,
+    mut tick: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<(u64, u64)> {
+    // Each progress read counts an escalation's whole outbox in the emulator, which the notifier
+    // is busy with: read rarely, and only the oldest unfinished escalation (the queue serves them
+    // roughly in order), moving on when it is done.
+    let started = Instant::now();
+    let (mut sent, mut failed) = (0, 0);
+    let mut unfinished = escalations.into_iter().peekable();
+    while let Some(esc) = unfinished.peek() {
+        // A query of its own makes each signature distinct, so none is refused as a replay.
+        let path = format!("/v1/breaches/{breach}/escalations/{esc}?at={}", started.elapsed().as_millis());
+        let (status, p) = op.call("GET", &path, None, &[]).await?;
+        if status != 200 {
+            bail!("progress: {status} {p}");
+        }
+        if p["pending"].as_u64().context("pending")? == 0 {
+            sent += p["sent"].as_u64().context("sent")?;
+            failed += p["failed"].as_u64().context("failed")?;
+            unfinished.next();
+            continue;
+        }
+        if started.elapsed() > Duration::from_secs(900) {
+            bail!("the fan-out did not finish in 15 minutes: {} escalations unfinished", unfinished.len());
+        }
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            tick()?;
+        }
+    }
+    Ok((sent, failed))
+}
+
+/// The emulator's count of addresses mailed so far (SES v1 `GetSendQuota`, which moto answers
+/// without checking the signature).
+async fn mails_sent(client: &reqwest::Client, endpoint: &str) -> anyhow::Result<u64> {
+    let answer = client
+        .post(format!("{endpoint}/"))
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=local/20260101/eu-central-1/ses/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("Action=GetSendQuota&Version=2010-12-01")
+        .send()
+        .await?
+        .text()
+        .await?;
+    let count = answer
+        .split("<SentLast24Hours>")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .with_context(|| format!("no SentLast24Hours in {answer}"))?;
+    Ok(count.parse::<f64>()? as u64)
+}
+
+fn breach_body(recipients: usize) -> Value {
     let aware = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     json!({
         "title": "Benchmark", "nature": "Kopia bazy adresów była publicznie dostępna.",
         "cia": {"confidentiality": true, "integrity": false, "availability": false},
         "occurred_at": aware, "detected_at": aware, "aware_at": aware,
         "data_categories": ["adres e-mail"], "subject_categories": ["klienci"],
-        "approx_subjects": RECIPIENTS, "approx_records": RECIPIENTS,
+        "approx_subjects": recipients, "approx_records": recipients,
         "likely_consequences": "Możliwy phishing.", "measures": "Usunięto kopię.",
         "contact_point": {"name": "IOD", "email": "iod@sklep.example.pl"},
         "role": "controller",
@@ -229,7 +358,7 @@ async fn direct_rate(clients: &zgoda_aws::Clients, table: &str) -> anyhow::Resul
         done += polled.len();
     }
     let seconds = started.elapsed().as_secs_f64();
-    Ok(Direct { recipients: DIRECT_RECIPIENTS, seconds, recipients_per_second: DIRECT_RECIPIENTS as f64 / seconds })
+    Ok(Direct { recipients: DIRECT_RECIPIENTS, seconds, recipients_per_second: DIRECT_RECIPIENTS as f64 / seconds, addresses_per_mail: 0 })
 }
 
 async fn deliver(clients: &zgoda_aws::Clients, table: &str, i: usize) -> anyhow::Result<()> {

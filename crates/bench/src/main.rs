@@ -63,6 +63,9 @@ enum Command {
         /// Only the fan-out (to try it alone).
         #[arg(long)]
         fanout_only: bool,
+        /// People each fan-out mails.
+        #[arg(long, default_value_t = 10_000)]
+        fanout_recipients: usize,
     },
 }
 
@@ -72,8 +75,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::HelloHttp => runtime.block_on(hello::http_server()),
         Command::HelloLambda => runtime.block_on(hello::lambda()).map_err(|e| anyhow!(e)),
-        Command::Run { bin_dir, events, moto, out, runs, load_runs, fanout_only } => {
-            runtime.block_on(run(&bin_dir, &events, &moto, &out, Runs { cold: runs, load: load_runs, fanout_only }))
+        Command::Run { bin_dir, events, moto, out, runs, load_runs, fanout_only, fanout_recipients } => {
+            runtime.block_on(run(&bin_dir, &events, &moto, &out, Runs { cold: runs, load: load_runs, fanout_only, fanout_recipients }))
         }
     }
 }
@@ -83,6 +86,7 @@ struct Runs {
     cold: usize,
     load: usize,
     fanout_only: bool,
+    fanout_recipients: usize,
 }
 
 /// Invocations after each cold start, for the warm time and the peak memory under load.
@@ -113,7 +117,7 @@ async fn run(bin_dir: &Path, events: &Path, moto: &Path, out: &Path, runs: Runs)
     let stack = tokio::process::Command::new(bin_dir.join("zgoda-local"))
         .arg("--moto")
         .arg(moto)
-        .args(["run", "--port", "0", "--env-file"])
+        .args(["run", "--no-notifier", "--port", "0", "--env-file"])
         .arg(&env_file)
         .envs(UNLIMITED)
         .env("RUST_LOG", "warn")
@@ -124,7 +128,15 @@ async fn run(bin_dir: &Path, events: &Path, moto: &Path, out: &Path, runs: Runs)
         .spawn()
         .context("starting zgoda-local (release)")?;
     let stack_pid = stack.id().context("no pid")?;
-    let result = measure_all(bin_dir, events, &env_file, stack_pid, runs).await;
+    // The notifier runs as its own process, started by the fan-out (which kills it too).
+    let notifier = fanout::NotifierCommand {
+        program: bin_dir.join("zgoda-local"),
+        moto: moto.to_owned(),
+        env_file: env_file.clone(),
+        log: dir.join("notifier.log"),
+    };
+    let _ = std::fs::remove_file(&notifier.log);
+    let result = measure_all(bin_dir, events, &env_file, stack_pid, &notifier, runs).await;
     // Ctrl-C lets the local stack stop its emulator too.
     let _ = tokio::process::Command::new("kill").args(["-INT", &stack_pid.to_string()]).status().await;
     let _ = tokio::time::timeout(Duration::from_secs(15), stack.wait_with_output()).await;
@@ -134,11 +146,18 @@ async fn run(bin_dir: &Path, events: &Path, moto: &Path, out: &Path, runs: Runs)
     Ok(())
 }
 
-async fn measure_all(bin_dir: &Path, events: &Path, env_file: &Path, stack_pid: u32, runs: Runs) -> anyhow::Result<serde_json::Value> {
+async fn measure_all(
+    bin_dir: &Path,
+    events: &Path,
+    env_file: &Path,
+    stack_pid: u32,
+    notifier: &fanout::NotifierCommand,
+    runs: Runs,
+) -> anyhow::Result<serde_json::Value> {
     let vars = wait_for_stack(env_file).await?;
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     if runs.fanout_only {
-        return Ok(json!({"fanout": fanout::measure(&client, &vars, stack_pid).await?}));
+        return Ok(json!({"fanout": fanout::measure(&client, &vars, notifier, runs.fanout_recipients).await?}));
     }
     let url = vars.get("ZGODA_URL").context("no ZGODA_URL")?.clone();
     let mut function_env: Vec<(String, String)> =
@@ -221,7 +240,7 @@ async fn measure_all(bin_dir: &Path, events: &Path, env_file: &Path, stack_pid: 
     }
     eprintln!("mixed load: {MIXED_SECONDS} s");
     let mixed = mixed_load(&client, &url, &link, &vars, stack_pid).await?;
-    let fanout = fanout::measure(&client, &vars, stack_pid).await?;
+    let fanout = fanout::measure(&client, &vars, notifier, runs.fanout_recipients).await?;
     Ok(json!({
         "fanout": fanout,
         "mixed_load": mixed,

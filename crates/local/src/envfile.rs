@@ -18,3 +18,9 @@ pub fn write(path: &Path, vars: &BTreeMap<String, String>) -> std::io::Result<()
     }
     Ok(())
 }
+
+/// The variables `write` wrote.
+pub fn read(path: &Path) -> std::io::Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+}

@@ -1,5 +1,6 @@
 //! `zgoda-local`: `run` starts the emulator, provisions it, seeds the demo form and serves every
-//! route on loopback; `with-emulator -- CMD` runs a command (the test suite) beside one emulator.
+//! route on loopback; `notifier` runs the notifier alone against a running stack (a process the
+//! benchmarks can kill); `with-emulator -- CMD` runs a command (the test suite) beside one emulator.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,6 +35,15 @@ enum Command {
         /// Where to write the environment for the CLI and tests.
         #[arg(long, default_value = ".zgoda/local.env")]
         env_file: PathBuf,
+        /// Leave the notice queue to a separate `zgoda-local notifier` process.
+        #[arg(long)]
+        no_notifier: bool,
+    },
+    /// Run the notifier alone against the stack `run` started (found through its env file), until
+    /// killed: as a Lambda would, it may die at any point and a new one picks up the queue.
+    Notifier {
+        #[arg(long, default_value = ".zgoda/local.env")]
+        env_file: PathBuf,
     },
     /// Run a command with AWS_ENDPOINT_URL pointing at a fresh emulator, then stop it.
     WithEmulator {
@@ -46,7 +56,8 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { port, env_file } => run(&cli.moto, port, &env_file).await,
+        Command::Run { port, env_file, no_notifier } => run(&cli.moto, port, &env_file, !no_notifier).await,
+        Command::Notifier { env_file } => notifier(&env_file).await,
         Command::WithEmulator { command } => {
             let emulator = Emulator::start(&cli.moto).await?;
             let status = tokio::process::Command::new(&command[0])
@@ -64,7 +75,16 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn run(moto: &std::path::Path, port: u16, env_file: &std::path::Path) -> anyhow::Result<()> {
+/// The `From` address of the local stack's mail (its domain is the verified SES identity).
+const SENDER: &str = "zgoda@sklep.example.pl";
+
+/// The notifier's send pacing, as the Lambda reads it (`ZGODA_SEND_RATE`; a benchmark lifts it to
+/// measure the notifier rather than the pacing).
+fn send_rate() -> u32 {
+    std::env::var("ZGODA_SEND_RATE").ok().and_then(|r| r.parse().ok()).unwrap_or(50)
+}
+
+async fn run(moto: &std::path::Path, port: u16, env_file: &std::path::Path, with_notifier: bool) -> anyhow::Result<()> {
     zgoda_web::telemetry::init();
     let emulator = Emulator::start(moto).await?;
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
@@ -75,7 +95,7 @@ async fn run(moto: &std::path::Path, port: u16, env_file: &std::path::Path) -> a
     let mut config = Config {
         table: "zgoda-local".into(),
         secrets_prefix: "zgoda-local/".into(),
-        sender: "zgoda@sklep.example.pl".into(),
+        sender: SENDER.into(),
         queue_url: String::new(),
         configuration_set: None,
         settings: zgoda_aws::config::settings_from_env(url.clone())?,
@@ -98,10 +118,8 @@ async fn run(moto: &std::path::Path, port: u16, env_file: &std::path::Path) -> a
     envfile::write(env_file, &vars)?;
     let local = Arc::new(Local { app: Arc::new(app), emulator: Some(emulator.endpoint.clone()) });
     let server = tokio::spawn(serve(listener, local.clone()));
-    // The same notifier the Lambda runs, fed from the emulator's queue, paced like the Lambda
-    // (`ZGODA_SEND_RATE`; a benchmark lifts it to measure the notifier rather than the pacing).
-    let rate = std::env::var("ZGODA_SEND_RATE").ok().and_then(|r| r.parse().ok()).unwrap_or(50);
-    let notifier = zgoda_local::notifier_loop::spawn(local, clients.sqs.clone(), rate);
+    // The same notifier the Lambda runs, fed from the emulator's queue.
+    let notifier = with_notifier.then(|| zgoda_local::notifier_loop::spawn(local, clients.sqs.clone(), send_rate()));
 
     println!(
         "\nzgoda is running on {url}\n\n  demo form     {url}/dev/form\n  mailbox       {url}/dev/mailbox\n  health        {url}/healthz\n  emulator      {}\n\n  operator key  kid={} key={}\n  (written to {}; the CLI reads it)\n\n  try:          target/debug/zgoda forms get demo\n                target/debug/zgoda subjects lookup you@example.pl\n\nCtrl-C stops everything.\n",
@@ -112,8 +130,29 @@ async fn run(moto: &std::path::Path, port: u16, env_file: &std::path::Path) -> a
     );
     tokio::signal::ctrl_c().await?;
     server.abort();
-    notifier.abort();
+    if let Some(n) = notifier {
+        n.abort();
+    }
     emulator.stop().await;
     println!("stopped");
+    Ok(())
+}
+
+async fn notifier(env_file: &std::path::Path) -> anyhow::Result<()> {
+    zgoda_web::telemetry::init();
+    let vars = envfile::read(env_file).with_context(|| format!("reading {} (is `zgoda-local run` up?)", env_file.display()))?;
+    let var = |k: &str| vars.get(k).cloned().with_context(|| format!("{k} missing from {}", env_file.display()));
+    let config = Config {
+        table: var("ZGODA_TABLE")?,
+        secrets_prefix: var("ZGODA_SECRETS_PREFIX")?,
+        sender: SENDER.into(),
+        queue_url: var("ZGODA_QUEUE_URL")?,
+        configuration_set: None,
+        settings: zgoda_aws::config::settings_from_env(var("ZGODA_URL")?)?,
+    };
+    let clients = Clients::local(&var("AWS_ENDPOINT_URL")?, REGION).await;
+    let app = zgoda_web::app::build(&config, &clients).await.map_err(anyhow::Error::msg)?;
+    let local = Arc::new(Local { app: Arc::new(app), emulator: Some(var("AWS_ENDPOINT_URL")?) });
+    zgoda_local::notifier_loop::spawn(local, clients.sqs.clone(), send_rate()).await?;
     Ok(())
 }
