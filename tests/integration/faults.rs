@@ -210,3 +210,27 @@ async fn art34_1_a_notice_accepted_by_ses_just_before_the_store_goes_away_is_rec
     tokio::time::sleep(Duration::from_secs(zgoda_domain::escalation::SEND_LEASE as u64 + 5)).await;
     assert_eq!(all_mails().await.get(&person).map(Vec::len), Some(1), "exactly one notice");
 }
+
+#[tokio::test]
+async fn asvs_2_3_3_a_replay_marker_written_whose_answer_was_lost_does_not_refuse_the_request_as_its_own_replay() {
+    let (env, faults) = env_with_faults(|_| {}).await;
+    // The operator's replay guard is the request's only PutItem: DynamoDB stores the marker, the
+    // answer is lost, and the SDK sends the same put again.
+    faults.lose_answer_to("DynamoDB_20120810.PutItem", 0);
+    let resp = env.operator("GET", "/v1/admin/forms/kontakt", None).await;
+    assert_eq!(faults.dropped(), 1, "the answer to the marker's put was lost");
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn art34_1_an_idempotency_record_written_whose_answer_was_lost_does_not_leave_the_escalation_in_progress() {
+    let (env, faults) = env_with_faults(|_| {}).await;
+    let breach = register(&env, &breach_body(2)).await;
+    let id = breach["id"].as_str().unwrap().to_owned();
+    let body = json!({"subjects": {"emails": ["lost.answer@f.pl"]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+    // The request's first PutItem is the replay guard's marker, its second the idempotency record.
+    faults.lose_answer_to("DynamoDB_20120810.PutItem", 1);
+    let (status, answer) = escalate(&env, &id, "esc-lost-answer", &body).await;
+    assert_eq!(faults.dropped(), 1, "the answer to the idempotency record's put was lost");
+    assert_eq!((status, answer["recipients"].as_u64()), (202, Some(1)), "{answer}");
+}

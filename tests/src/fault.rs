@@ -37,6 +37,9 @@ struct State {
     dropped: AtomicU64,
     /// A path part: once a request to it has been answered, the outage starts.
     cut_after: std::sync::Mutex<Option<String>>,
+    /// An operation (path part or `X-Amz-Target`): the next such request reaches the emulator,
+    /// and its answer is lost on the way back.
+    lose_answer: std::sync::Mutex<Option<(String, usize)>>,
     throttled: AtomicU64,
 }
 
@@ -67,6 +70,7 @@ impl FaultProxy {
             forwarded: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             cut_after: std::sync::Mutex::new(None),
+            lose_answer: std::sync::Mutex::new(None),
             throttled: AtomicU64::new(0),
         });
         let serving = state.clone();
@@ -110,6 +114,13 @@ impl FaultProxy {
         *self.state.cut_after.lock().unwrap() = Some(path_part.to_owned());
     }
 
+    /// After `skip` requests for `operation` (e.g. `DynamoDB_20120810.PutItem`) pass, the next one
+    /// is carried out by the emulator but the connection drops before its answer arrives: the SDK
+    /// retries a call that already took effect.
+    pub fn lose_answer_to(&self, operation: &str, skip: usize) {
+        *self.state.lose_answer.lock().unwrap() = Some((operation.to_owned(), skip));
+    }
+
     pub fn forwarded(&self) -> u64 {
         self.state.forwarded.load(Ordering::SeqCst)
     }
@@ -139,6 +150,7 @@ async fn forward(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<hyp
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let operation = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or(path).to_owned();
     let mut upstream = state.client.request(parts.method, format!("{}{path}", state.upstream)).body(body);
     for (name, value) in &parts.headers {
         if !matches!(name.as_str(), "host" | "content-length" | "connection" | "transfer-encoding") {
@@ -154,6 +166,19 @@ async fn forward(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<hyp
     }
     let bytes = answer.bytes().await.map_err(|_| Dropped)?;
     state.forwarded.fetch_add(1, Ordering::SeqCst);
+    {
+        let mut lose = state.lose_answer.lock().unwrap();
+        if let Some((op, skip)) = lose.as_mut()
+            && operation.contains(op.as_str())
+        {
+            if *skip == 0 {
+                *lose = None;
+                state.dropped.fetch_add(1, Ordering::SeqCst);
+                return Err(Dropped);
+            }
+            *skip -= 1;
+        }
+    }
     let mut cut_after = state.cut_after.lock().unwrap();
     if cut_after.as_deref().is_some_and(|part| path.contains(part)) {
         *cut_after = None;

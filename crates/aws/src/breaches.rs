@@ -143,6 +143,9 @@ impl BreachStore for DynamoStore {
 
     async fn begin_idempotent(&self, key: &str, request_hash: &str, now: Time, lease_until: Time) -> Result<IdempotencyStart, StoreError> {
         let pk = format!("IDEMPOTENCY#{key}");
+        // This run's own mark: a retried put whose first attempt landed finds it and goes on,
+        // instead of answering its own caller "in progress" until the lease runs out.
+        let run = ulid::Ulid::new().to_string();
         let result = self
             .client()
             .put_item()
@@ -153,14 +156,16 @@ impl BreachStore for DynamoStore {
                 Item::from([
                     ("status".to_owned(), s("in_progress")),
                     ("request_hash".to_owned(), s(request_hash)),
+                    ("run".to_owned(), s(&run)),
                     ("lease_until".to_owned(), n(lease_until.timestamp())),
                     (TTL_ATTRIBUTE.to_owned(), n(lease_until.timestamp() + 86_400)),
                 ]),
             )))
             // New, expired, or an abandoned in-progress run of the same request (its lease ran out).
             .condition_expression(
-                "attribute_not_exists(pk) OR #ttl < :now OR (#status = :progress AND lease_until < :now AND request_hash = :hash)",
+                "attribute_not_exists(pk) OR #ttl < :now OR (#status = :progress AND lease_until < :now AND request_hash = :hash) OR run = :run",
             )
+            .expression_attribute_values(":run", s(run))
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":now", n(now.timestamp()))

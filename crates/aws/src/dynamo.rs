@@ -553,15 +553,22 @@ fn delete(table: &str, pk: &str, sk: &str) -> TransactWriteItem {
 
 /// A single-use marker: the write fails if the marker exists and has not expired (an expired one
 /// that DynamoDB has not deleted yet does not count).
+/// A marker that `key` was used, unless it already is. Each marker carries a fresh nonce, and its
+/// condition lets the same nonce through: when the SDK retries a put whose first attempt landed
+/// but whose answer was lost, the retry finds its own marker and succeeds, instead of taking the
+/// caller's first use for a second one (a signed request refused as its own replay).
 fn once_marker(table: &str, key: &str, expires_at: Time, now: Time) -> Put {
+    let nonce = ulid::Ulid::new().to_string();
     Put::builder()
         .table_name(table)
         .item(PARTITION_KEY, s(format!("GUARD#{key}")))
         .item(SORT_KEY, s("ONCE"))
         .item(TTL_ATTRIBUTE, n(expires_at.timestamp()))
-        .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+        .item("nonce", s(&nonce))
+        .condition_expression("attribute_not_exists(pk) OR #ttl < :now OR nonce = :nonce")
         .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
         .expression_attribute_values(":now", n(now.timestamp()))
+        .expression_attribute_values(":nonce", s(nonce))
         .build()
         .expect("complete")
 }
