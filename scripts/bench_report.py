@@ -197,17 +197,22 @@ def system_sections(d, missed):
 def fanout_section(f, missed):
     """The fan-out, its direct baseline, and the run with the notifier killed."""
     mib = lambda kib: f"{kib / 1024:.1f} MB"
+    if "error" in f:
+        missed.append("fan-out")
+        return ["", "## Fan-out", "", f"**The fan-out broke off:** {f['error']}"]
     direct = f["direct"]
     ratio = f["recipients_per_second"] / direct["recipients_per_second"]
     rate_ok = ratio >= 0.70
     rss_ok = f["notifier_peak_rss_kib"] <= 64 * 1024
-    all_sent = f["sent"] == f["recipients"] and f["failed"] == 0
+    all_sent = f["sent"] == f["recipients"] and f["failed"] == 0 and f["pending"] == 0
     k = f["kill_run"]
-    once_each = k["sent"] == k["recipients"] and k["failed"] == 0 and k["mails"] == k["recipients"]
+    kp = k["progress"]
+    once_each = kp["sent"] == k["recipients"] and kp["failed"] == 0 and kp["pending"] == 0 and k["mails"] == k["recipients"]
     for ok, name in [(rate_ok, "fan-out rate"), (rss_ok, "fan-out memory"), (all_sent, "fan-out delivery"), (once_each, "kill run")]:
         if not ok:
             missed.append(name)
     per = f["recipients"] // f["escalations"]
+    left = f" ({f['pending']:,} still pending)" if f["pending"] else ""
     return [
         "",
         "## Fan-out",
@@ -224,7 +229,8 @@ def fanout_section(f, missed):
         "|---|---|---|---|---|---|---|---|---|",
         f"| {f['recipients']:,} | {f['seconds']:.0f} s | {f['recipients_per_second']:.1f}/s | "
         f"{direct['recipients_per_second']:.1f}/s | {ratio * 100:.0f} % | {verdict(rate_ok)} | "
-        f"{f['sent']:,} / {f['failed']} {'✓' if all_sent else '**missed**'} | {mib(f['notifier_peak_rss_kib'])} | {verdict(rss_ok)} |",
+        f"{f['sent']:,} / {f['failed']}{left} {'✓' if all_sent else '**missed**'} | "
+        f"{mib(f['notifier_peak_rss_kib'])} | {verdict(rss_ok)} |",
         "",
         "### Notifier killed at random points",
         "",
@@ -233,9 +239,10 @@ def fanout_section(f, missed):
         "its lease (60 s) and the queue's redelivery; the emulator's own count of mail sent during the",
         "run says how many notices left.",
         "",
-        "| recipients | kills | time | recorded sent / failed | mails the emulator sent | target: each exactly once |",
+        "| recipients | kills | time | recorded sent / failed / still pending | mails the emulator sent | target: each exactly once |",
         "|---|---|---|---|---|---|",
-        f"| {k['recipients']:,} | {k['kills']} | {k['seconds']:.0f} s | {k['sent']:,} / {k['failed']} | {k['mails']:,} | {verdict(once_each)} |",
+        f"| {k['recipients']:,} | {k['kills']} | {k['seconds']:.0f} s | {kp['sent']:,} / {kp['failed']} / {kp['pending']:,} | "
+        f"{k['mails']:,} | {verdict(once_each)} |",
     ]
 
 

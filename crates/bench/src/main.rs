@@ -240,7 +240,11 @@ async fn measure_all(
     }
     eprintln!("mixed load: {MIXED_SECONDS} s");
     let mixed = mixed_load(&client, &url, &link, &vars, stack_pid).await?;
-    let fanout = fanout::measure(&client, &vars, notifier, runs.fanout_recipients).await?;
+    // A fan-out that breaks is reported as such; the figures before it still count.
+    let fanout = match fanout::measure(&client, &vars, notifier, runs.fanout_recipients).await {
+        Ok(f) => serde_json::to_value(f)?,
+        Err(e) => json!({"error": format!("{e:#}")}),
+    };
     Ok(json!({
         "fanout": fanout,
         "mixed_load": mixed,
