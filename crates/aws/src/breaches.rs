@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, ReturnValue, TransactWriteItem};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use zgoda_domain::Time;
@@ -289,16 +290,10 @@ impl BreachStore for DynamoStore {
     }
 
     async fn claim(&self, job: &Job, now: Time, lease_until: Time) -> Result<Claim, StoreError> {
-        let (pk, sk) = outbox_key(&job.escalation_id, &job.subject);
         let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(PARTITION_KEY, s(&pk))
-            .key(SORT_KEY, s(&sk))
+            .outbox_update(job)
             .update_expression("SET #status = :sending, lease_until = :lease ADD attempts :one")
             .condition_expression("#status = :pending OR (#status = :sending AND lease_until < :now)")
-            .expression_attribute_names("#status", "status")
             .expression_attribute_values(":sending", s("sending"))
             .expression_attribute_values(":pending", s("pending"))
             .expression_attribute_values(":lease", n(lease_until.timestamp()))
@@ -316,6 +311,7 @@ impl BreachStore for DynamoStore {
                 Ok(Claim::Claimed(Recipient { subject: job.subject.clone(), email, lang }))
             }
             Err(e) if condition_failed(&e) => {
+                let (pk, sk) = outbox_key(&job.escalation_id, &job.subject);
                 match self.get(&pk, &sk).await?.as_ref().and_then(|i| get_s(i, "status").map(str::to_owned)).as_deref() {
                     Some("sending") => Ok(Claim::Busy),
                     _ => Ok(Claim::Finished),
@@ -343,16 +339,10 @@ impl BreachStore for DynamoStore {
     }
 
     async fn release(&self, job: &Job) -> Result<(), StoreError> {
-        let (pk, sk) = outbox_key(&job.escalation_id, &job.subject);
         let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(PARTITION_KEY, s(pk))
-            .key(SORT_KEY, s(sk))
+            .outbox_update(job)
             .update_expression("SET #status = :pending REMOVE lease_until")
             .condition_expression("#status = :sending")
-            .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", s("pending"))
             .expression_attribute_values(":sending", s("sending"))
             .send()
@@ -498,19 +488,24 @@ fn event_item(pk: &str, e: &TimelineEvent) -> Item {
 }
 
 impl DynamoStore {
+    /// An update of one recipient's outbox item; `#status` names its status.
+    fn outbox_update(&self, job: &Job) -> UpdateItemFluentBuilder {
+        let (pk, sk) = outbox_key(&job.escalation_id, &job.subject);
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .key(PARTITION_KEY, s(pk))
+            .key(SORT_KEY, s(sk))
+            .expression_attribute_names("#status", "status")
+    }
+
     /// One conditional write: the outcome is the outbox item itself, counted on read. The address
     /// is needed only until the notice is out (Art. 5(1)(c)). Only a sent item joins the index,
     /// under its SES message id, so feedback about that message finds it.
     async fn record_outcome(&self, job: &Job, delivery: &Delivery, now: Time) -> Result<(), StoreError> {
-        let (pk, sk) = outbox_key(&job.escalation_id, &job.subject);
         let update = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(PARTITION_KEY, s(&pk))
-            .key(SORT_KEY, s(&sk))
+            .outbox_update(job)
             .condition_expression("#status = :sending")
-            .expression_attribute_names("#status", "status")
             .expression_attribute_values(":now", s(format_time(&now)))
             .expression_attribute_values(":sending", s("sending"));
         let update = match delivery {

@@ -552,8 +552,7 @@ fn delete(table: &str, pk: &str, sk: &str) -> TransactWriteItem {
 }
 
 /// A single-use marker: the write fails if the marker exists and has not expired (an expired one
-/// that DynamoDB has not deleted yet does not count).
-/// A marker that `key` was used, unless it already is. Each marker carries a fresh nonce, and its
+/// that DynamoDB has not deleted yet does not count). Each marker carries a fresh nonce, and its
 /// condition lets the same nonce through: when the SDK retries a put whose first attempt landed
 /// but whose answer was lost, the retry finds its own marker and succeeds, instead of taking the
 /// caller's first use for a second one (a signed request refused as its own replay).

@@ -133,9 +133,7 @@ pub async fn measure(
     let var = |k: &str| vars.get(k).with_context(|| format!("{k} missing from the env file")).cloned();
     let clients = zgoda_aws::Clients::local(&var("AWS_ENDPOINT_URL")?, &var("AWS_REGION")?).await;
     eprintln!("fan-out: the emulator's direct rate for {DIRECT_RECIPIENTS} recipients");
-    let before = mails_sent(client, &var("AWS_ENDPOINT_URL")?).await?;
-    let mut direct = direct_rate(&clients, &var("ZGODA_TABLE")?).await?;
-    direct.addresses_per_mail = (mails_sent(client, &var("AWS_ENDPOINT_URL")?).await? - before) / DIRECT_RECIPIENTS as u64;
+    let direct = direct_rate(&clients, &var("ZGODA_TABLE")?, client, &var("AWS_ENDPOINT_URL")?).await?;
 
     let url = var("ZGODA_URL")?;
     let key = SecretKey::from_hex(&var("ZGODA_OPERATOR_KEY")?).map_err(|e| anyhow!("{e:?}"))?;
@@ -326,9 +324,11 @@ fn s(v: impl Into<String>) -> AttributeValue {
 /// The notifier's SDK calls for `DIRECT_RECIPIENTS` people, issued straight at the emulator in the
 /// same shape: outbox items written 25 a call, 16 calls at once; one SQS message per 50; then
 /// polls of 10 messages, 10 recipients of each at once: a conditional claim, a three-key
-/// BatchGetItem, an SES raw send and a conditional finish; the finished messages deleted.
-async fn direct_rate(clients: &zgoda_aws::Clients, table: &str) -> anyhow::Result<Direct> {
+/// BatchGetItem, an SES raw send and a conditional finish; the finished messages deleted. Also
+/// how many addresses the emulator counts per mail (`http` and `endpoint` reach its count).
+async fn direct_rate(clients: &zgoda_aws::Clients, table: &str, http: &reqwest::Client, endpoint: &str) -> anyhow::Result<Direct> {
     let queue = clients.sqs.create_queue().queue_name("zgoda-bench-direct").send().await?.queue_url.context("queue url")?;
+    let mails_before = mails_sent(http, endpoint).await?;
     let started = Instant::now();
     let items: Vec<WriteRequest> = (0..DIRECT_RECIPIENTS)
         .map(|i| {
@@ -384,20 +384,25 @@ async fn direct_rate(clients: &zgoda_aws::Clients, table: &str) -> anyhow::Resul
         done += polled.len();
     }
     let seconds = started.elapsed().as_secs_f64();
-    Ok(Direct { recipients: DIRECT_RECIPIENTS, seconds, recipients_per_second: DIRECT_RECIPIENTS as f64 / seconds, addresses_per_mail: 0 })
+    let addresses_per_mail = (mails_sent(http, endpoint).await? - mails_before) / DIRECT_RECIPIENTS as u64;
+    Ok(Direct { recipients: DIRECT_RECIPIENTS, seconds, recipients_per_second: DIRECT_RECIPIENTS as f64 / seconds, addresses_per_mail })
 }
 
 async fn deliver(clients: &zgoda_aws::Clients, table: &str, i: usize) -> anyhow::Result<()> {
-    let key = || [("pk".to_owned(), s(format!("BENCHDIRECT#{}", i % 16))), ("sk".to_owned(), s(format!("R#{i}")))];
     let describe = |e: &dyn std::error::Error| anyhow!(zgoda_aws::describe(&e));
-    clients
-        .dynamodb
-        .update_item()
-        .table_name(table)
-        .set_key(Some(key().into()))
+    // An update of this recipient's item; `#status` names its status.
+    let update = || {
+        clients
+            .dynamodb
+            .update_item()
+            .table_name(table)
+            .key("pk", s(format!("BENCHDIRECT#{}", i % 16)))
+            .key("sk", s(format!("R#{i}")))
+            .expression_attribute_names("#status", "status")
+    };
+    update()
         .update_expression("SET #status = :sending, lease_until = :lease")
         .condition_expression("#status = :pending")
-        .expression_attribute_names("#status", "status")
         .expression_attribute_values(":sending", s("sending"))
         .expression_attribute_values(":pending", s("pending"))
         .expression_attribute_values(":lease", s("2099-01-01T00:00:00Z"))
@@ -422,14 +427,9 @@ async fn deliver(clients: &zgoda_aws::Clients, table: &str, i: usize) -> anyhow:
         .send()
         .await
         .map_err(|e| describe(&e))?;
-    clients
-        .dynamodb
-        .update_item()
-        .table_name(table)
-        .set_key(Some(key().into()))
+    update()
         .update_expression("SET #status = :sent, message_id = :id REMOVE email, lease_until")
         .condition_expression("#status = :sending")
-        .expression_attribute_names("#status", "status")
         .expression_attribute_values(":sent", s("sent"))
         .expression_attribute_values(":sending", s("sending"))
         .expression_attribute_values(":id", s(sent.message_id.unwrap_or_default()))
