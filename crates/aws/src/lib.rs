@@ -21,6 +21,7 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::retry::RetryPartition;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 /// How every SDK call copes with a struggling service: throttling, 5xx and transport errors are
@@ -87,10 +88,25 @@ impl Clients {
             .credentials_provider(aws_credential_types::Credentials::new("local", "local", None, None, "zgoda-local"))
             .load()
             .await;
-        Self::from_sdk(&sdk)
+        // The SDK's retry budget (a token bucket that failed retries drain) is one per service per
+        // process. In AWS each function is its own process; locally one process hosts every test
+        // environment, so a fault injected in one would use up another's retries and turn its
+        // single lost answer into a 503. Each `local` set of clients stands for one execution
+        // environment and gets a budget of its own.
+        let own_budget = |service: &str| RetryPartition::custom(format!("zgoda-local-{service}")).build();
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk).retry_partition(own_budget("dynamodb")).build(),
+            ),
+            ses: aws_sdk_sesv2::Client::from_conf(aws_sdk_sesv2::config::Builder::from(&sdk).retry_partition(own_budget("ses")).build()),
+            sqs: aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&sdk).retry_partition(own_budget("sqs")).build()),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(&sdk).retry_partition(own_budget("secretsmanager")).build(),
+            ),
+        }
     }
 
-    pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
+    fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             ses: aws_sdk_sesv2::Client::new(sdk),
