@@ -122,3 +122,75 @@ fn each_function_is_granted_exactly_the_actions_its_code_declares() {
         assert_eq!(granted_sorted, code_sorted, "{binary}: the template grants what the code declares, no more and no less");
     }
 }
+
+/// A job that finds its recipients leased by a worker that died must come back after the lease,
+/// not before: every early return spends one of its receives on the way to the dead-letter queue.
+/// SQS also requires the visibility timeout to outlast the function that handles the batch.
+#[test]
+fn the_notice_queue_hides_a_job_longer_than_a_send_lease_and_the_notifiers_timeout() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().unwrap();
+    let visibility = resources.get("NoticeQueue").unwrap()["Properties"]["VisibilityTimeout"].as_i64().unwrap();
+    let notifier = resources
+        .values()
+        .find(|f| f["Metadata"]["BuildProperties"]["Binary"].as_str() == Some("notifier"))
+        .expect("the notifier is in the template");
+    let timeout = notifier["Properties"]["Timeout"].as_i64().unwrap();
+    let lease = zgoda_domain::escalation::SEND_LEASE;
+    assert!(visibility > lease && visibility > timeout, "deployed: visibility {visibility} s, lease {lease} s, timeout {timeout} s");
+    assert!(i64::from(zgoda_local::provision::VISIBILITY_SECS) > lease, "local stack: visibility shorter than the lease");
+}
+
+/// The tests and the benchmark's load lean on the emulator behaving like DynamoDB under
+/// concurrency. Unrepaired, moto fails a transaction with HTTP 500 when another request writes to
+/// the table while it copies it (`crates/local/src/emulator.py`); DynamoDB never does.
+#[tokio::test]
+async fn the_emulator_commits_concurrent_transactions_on_a_large_table_like_dynamodb() {
+    use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
+    let env = TestEnv::spawn().await;
+    let db = env.clients.dynamodb.clone();
+    let table = env.config.table.clone();
+    let item = |pk: String, sk: &str| {
+        std::collections::HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(pk)),
+            ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+            ("filler".to_owned(), AttributeValue::S("x".repeat(200))),
+        ])
+    };
+    for chunk in 0..60 {
+        let writes = (0..25)
+            .map(|i| {
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item(format!("FILL#{chunk}-{i}"), "x"))).build().unwrap())
+                    .build()
+            })
+            .collect();
+        db.batch_write_item().request_items(&table, writes).send().await.unwrap();
+    }
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (db, table) = (db.clone(), table.clone());
+            tokio::spawn(async move {
+                let mut failures = Vec::new();
+                for round in 0..8 {
+                    let put = |sk: &str| {
+                        let put = Put::builder().table_name(&table).set_item(Some(item(format!("TX#{w}-{round}"), sk))).build().unwrap();
+                        TransactWriteItem::builder().put(put).build()
+                    };
+                    if let Err(e) = db.transact_write_items().transact_items(put("a")).transact_items(put("b")).send().await {
+                        failures.push(zgoda_aws::describe(&e));
+                    }
+                    if let Err(e) = db.put_item().table_name(&table).set_item(Some(item(format!("PUT#{w}-{round}"), "x"))).send().await {
+                        failures.push(zgoda_aws::describe(&e));
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for writer in writers {
+        failures.extend(writer.await.unwrap());
+    }
+    assert!(failures.is_empty(), "{} of 128 writes failed, e.g. {:?}", failures.len(), failures.first());
+}

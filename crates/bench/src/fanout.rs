@@ -65,7 +65,7 @@ pub struct KillRun {
 /// Starts `zgoda-local notifier` processes against the running stack.
 pub struct NotifierCommand {
     pub program: std::path::PathBuf,
-    pub moto: std::path::PathBuf,
+    pub python: std::path::PathBuf,
     pub env_file: std::path::PathBuf,
     pub log: std::path::PathBuf,
 }
@@ -74,8 +74,8 @@ impl NotifierCommand {
     fn spawn(&self) -> anyhow::Result<tokio::process::Child> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
         tokio::process::Command::new(&self.program)
-            .arg("--moto")
-            .arg(&self.moto)
+            .arg("--python")
+            .arg(&self.python)
             .arg("notifier")
             .arg("--env-file")
             .arg(&self.env_file)

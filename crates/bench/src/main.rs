@@ -50,8 +50,8 @@ enum Command {
         bin_dir: PathBuf,
         #[arg(long, default_value = "events")]
         events: PathBuf,
-        #[arg(long, default_value = ".venv/bin/moto_server")]
-        moto: PathBuf,
+        #[arg(long, default_value = ".venv/bin/python")]
+        python: PathBuf,
         #[arg(long, default_value = "target/bench/system.json")]
         out: PathBuf,
         /// Fresh processes per binary (cold starts).
@@ -75,8 +75,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::HelloHttp => runtime.block_on(hello::http_server()),
         Command::HelloLambda => runtime.block_on(hello::lambda()).map_err(|e| anyhow!(e)),
-        Command::Run { bin_dir, events, moto, out, runs, load_runs, fanout_only, fanout_recipients } => {
-            runtime.block_on(run(&bin_dir, &events, &moto, &out, Runs { cold: runs, load: load_runs, fanout_only, fanout_recipients }))
+        Command::Run { bin_dir, events, python, out, runs, load_runs, fanout_only, fanout_recipients } => {
+            runtime.block_on(run(&bin_dir, &events, &python, &out, Runs { cold: runs, load: load_runs, fanout_only, fanout_recipients }))
         }
     }
 }
@@ -109,14 +109,14 @@ const UNLIMITED: [(&str, &str); 4] = [
     ("ZGODA_SEND_RATE", "1000000"),
 ];
 
-async fn run(bin_dir: &Path, events: &Path, moto: &Path, out: &Path, runs: Runs) -> anyhow::Result<()> {
+async fn run(bin_dir: &Path, events: &Path, python: &Path, out: &Path, runs: Runs) -> anyhow::Result<()> {
     let dir = out.parent().context("--out has no directory")?;
     std::fs::create_dir_all(dir)?;
     let env_file = dir.join("local.env");
     let _ = std::fs::remove_file(&env_file);
     let stack = tokio::process::Command::new(bin_dir.join("zgoda-local"))
-        .arg("--moto")
-        .arg(moto)
+        .arg("--python")
+        .arg(python)
         .args(["run", "--no-notifier", "--port", "0", "--env-file"])
         .arg(&env_file)
         .envs(UNLIMITED)
@@ -131,7 +131,7 @@ async fn run(bin_dir: &Path, events: &Path, moto: &Path, out: &Path, runs: Runs)
     // The notifier runs as its own process, started by the fan-out (which kills it too).
     let notifier = fanout::NotifierCommand {
         program: bin_dir.join("zgoda-local"),
-        moto: moto.to_owned(),
+        python: python.to_owned(),
         env_file: env_file.clone(),
         log: dir.join("notifier.log"),
     };

@@ -8,6 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
 
+/// moto's own `main`, after one repair of its DynamoDB.
+const LAUNCHER: &str = include_str!("emulator.py");
+
 /// A running emulator; killed when dropped.
 pub struct Emulator {
     child: Child,
@@ -20,16 +23,19 @@ pub fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Emulator {
-    /// Starts `moto_server` from the project's venv and waits until it answers.
-    pub async fn start(moto_server: &Path) -> anyhow::Result<Self> {
+    /// Starts the moto server with the venv's `python` (see `emulator.py` for the one repair it
+    /// makes) and waits until it answers.
+    pub async fn start(python: &Path) -> anyhow::Result<Self> {
         let port = free_port()?;
-        let child = Command::new(moto_server)
+        let child = Command::new(python)
+            .arg("-c")
+            .arg(LAUNCHER)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("starting {} (run `make venv` first)", moto_server.display()))?;
+            .with_context(|| format!("starting the emulator with {} (run `make venv` first)", python.display()))?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let mut emulator = Self { child, endpoint };
         emulator.wait_ready().await?;

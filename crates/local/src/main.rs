@@ -18,9 +18,9 @@ const REGION: &str = "eu-central-1";
 #[derive(Parser)]
 #[command(name = "zgoda-local", about = "zgoda's local stack on loopback")]
 struct Cli {
-    /// The emulator executable (moto server from the project's venv).
-    #[arg(long, global = true, default_value = ".venv/bin/moto_server")]
-    moto: PathBuf,
+    /// The Python of the project's venv, which runs the emulator (moto server).
+    #[arg(long, global = true, default_value = ".venv/bin/python")]
+    python: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,10 +56,10 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { port, env_file, no_notifier } => run(&cli.moto, port, &env_file, !no_notifier).await,
+        Command::Run { port, env_file, no_notifier } => run(&cli.python, port, &env_file, !no_notifier).await,
         Command::Notifier { env_file } => notifier(&env_file).await,
         Command::WithEmulator { command } => {
-            let emulator = Emulator::start(&cli.moto).await?;
+            let emulator = Emulator::start(&cli.python).await?;
             let status = tokio::process::Command::new(&command[0])
                 .args(&command[1..])
                 .env("AWS_ENDPOINT_URL", &emulator.endpoint)
@@ -84,9 +84,9 @@ fn send_rate() -> u32 {
     std::env::var("ZGODA_SEND_RATE").ok().and_then(|r| r.parse().ok()).unwrap_or(50)
 }
 
-async fn run(moto: &std::path::Path, port: u16, env_file: &std::path::Path, with_notifier: bool) -> anyhow::Result<()> {
+async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, with_notifier: bool) -> anyhow::Result<()> {
     zgoda_web::telemetry::init();
-    let emulator = Emulator::start(moto).await?;
+    let emulator = Emulator::start(python).await?;
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
         Ok(l) => l,
         Err(_) => tokio::net::TcpListener::bind(("127.0.0.1", free_port()?)).await?,

@@ -25,8 +25,12 @@ fn ring_json(kid: &str) -> String {
     json!({"current": kid, "keys": {kid: SecretKey::generate_hex()}}).to_string()
 }
 
-/// How long a received notifier job stays invisible before SQS offers it again.
-pub const VISIBILITY_SECS: u32 = 30;
+/// How long a received notifier job stays invisible before SQS offers it again. Longer than the
+/// send lease: a job whose recipients a killed worker still holds then comes back after the lease
+/// ran out, instead of finding them busy again and again and spending its five receives (the
+/// deployed queue has 180 s for the same reason). Longer, too, than a batch of ten jobs takes
+/// against the emulator.
+pub const VISIBILITY_SECS: u32 = 90;
 /// Deliveries of one job before SQS moves it to the dead-letter queue.
 pub const MAX_RECEIVES: u32 = 5;
 
