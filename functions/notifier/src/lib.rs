@@ -102,7 +102,7 @@ where
         let content = match self.content(&job).await {
             Ok(c) => c,
             Err(e) => {
-                tracing::error!(escalation = %job.escalation_id, error = %e, "escalation unreadable");
+                tracing::error!(escalation = %job.escalation_id, error = %e, detail = detail(&e), "escalation unreadable");
                 return JobOutcome::Retry;
             }
         };
@@ -118,7 +118,7 @@ where
         match delivery.await.unwrap_or(Ok(JobOutcome::Retry)) {
             Ok(outcome) => outcome,
             Err((job, e)) => {
-                tracing::error!(escalation = %job.escalation_id, subject = %job.subject, error = %e, "delivery step failed");
+                tracing::error!(escalation = %job.escalation_id, subject = %job.subject, error = %e, detail = detail(&e), "delivery step failed");
                 JobOutcome::Retry
             }
         }
@@ -141,6 +141,15 @@ where
             })
             .collect();
         response
+    }
+}
+
+/// Which dependency failed and how (the SDK's description, never the request), for the log: the
+/// error's own message says only that one did.
+fn detail(e: &zgoda_domain::Error) -> &str {
+    match e {
+        zgoda_domain::Error::Unavailable(detail) => detail,
+        _ => "",
     }
 }
 
