@@ -152,8 +152,8 @@ async fn the_emulator_commits_concurrent_transactions_on_a_large_table_like_dyna
     let table = env.config.table.clone();
     let item = |pk: String, sk: &str| {
         std::collections::HashMap::from([
-            ("pk".to_owned(), AttributeValue::S(pk)),
-            ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+            (zgoda_aws::table::PARTITION_KEY.to_owned(), AttributeValue::S(pk)),
+            (zgoda_aws::table::SORT_KEY.to_owned(), AttributeValue::S(sk.to_owned())),
             ("filler".to_owned(), AttributeValue::S("x".repeat(200))),
         ])
     };
