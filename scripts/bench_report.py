@@ -98,7 +98,7 @@ def system_sections(d, missed):
         "Each binary started by exec against a minimal Lambda Runtime API on loopback, timed to its first",
         "completed invocation of the sample event named (fresh process each run); then 20 warm invocations",
         "and the process's peak RSS. The functions load their four key rings from the emulator's Secrets",
-        "Manager before the first invocation; the hello binary loads nothing.",
+        "Manager (one BatchGetSecretValue call) before the first invocation; the hello binary loads nothing.",
         "",
         "| binary | event | cold min / median / max | × hello | target ≤ 2× and < 25 ms | warm invocation (median) | peak RSS (max) | target ≤ 40 MB |",
         "|---|---|---|---|---|---|---|---|",

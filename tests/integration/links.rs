@@ -139,6 +139,17 @@ async fn a_token_signed_under_the_previous_key_still_works_after_rotation() {
     assert_eq!(state(&env, &email).await["newsletter"], "withdrawn");
 }
 
+/// The four rings come in one call at a cold start; a ring that is missing stops the start with
+/// its name, rather than a function serving with a key it does not have.
+#[tokio::test]
+async fn a_cold_start_without_one_key_ring_fails_and_names_it() {
+    let env = env().await;
+    let name = format!("{}pepper", env.config.secrets_prefix);
+    env.clients.secrets.delete_secret().secret_id(&name).force_delete_without_recovery(true).send().await.unwrap();
+    let err = zgoda_web::app::build(&env.config, &env.clients).await.err().expect("no app without its pepper");
+    assert!(err.contains(&name), "the error names the missing ring: {err}");
+}
+
 #[tokio::test]
 async fn rfc8058_one_click_post_urlencoded_and_multipart_withdraws_with_no_redirect() {
     let env = env().await;

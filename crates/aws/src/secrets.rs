@@ -6,20 +6,25 @@ use zgoda_domain::keys::{KeyRing, Keys};
 /// The four families, each a secret named `<prefix><family>`.
 pub const FAMILIES: [&str; 4] = ["links", "seals", "operators", "pepper"];
 
-async fn ring(client: &Client, name: String) -> Result<KeyRing, String> {
-    let out = client.get_secret_value().secret_id(&name).send().await.map_err(|e| format!("{name}: {}", crate::describe(&e)))?;
-    let text = out.secret_string().ok_or_else(|| format!("{name}: not a string secret"))?;
-    KeyRing::from_json(text).map_err(|e| format!("{name}: {e}"))
-}
-
+/// The four rings in one `BatchGetSecretValue` call: one round trip of a cold start instead of four.
 pub async fn load_keys(client: &Client, prefix: &str) -> Result<Keys, String> {
-    let (links, seals, operators, pepper) = tokio::try_join!(
-        ring(client, format!("{prefix}links")),
-        ring(client, format!("{prefix}seals")),
-        ring(client, format!("{prefix}operators")),
-        ring(client, format!("{prefix}pepper")),
-    )?;
-    Ok(Keys { links, seals, operators, pepper })
+    let names = FAMILIES.map(|family| format!("{prefix}{family}"));
+    let out = client
+        .batch_get_secret_value()
+        .set_secret_id_list(Some(names.to_vec()))
+        .send()
+        .await
+        .map_err(|e| format!("key rings: {}", crate::describe(&e)))?;
+    if let Some(e) = out.errors().first() {
+        return Err(format!("{}: {}", e.secret_id().unwrap_or("a key ring"), e.message().or(e.error_code()).unwrap_or("not readable")));
+    }
+    let ring = |name: &str| -> Result<KeyRing, String> {
+        let entry = out.secret_values().iter().find(|v| v.name() == Some(name)).ok_or_else(|| format!("{name}: not returned"))?;
+        let text = entry.secret_string().ok_or_else(|| format!("{name}: not a string secret"))?;
+        KeyRing::from_json(text).map_err(|e| format!("{name}: {e}"))
+    };
+    let [links, seals, operators, pepper] = &names;
+    Ok(Keys { links: ring(links)?, seals: ring(seals)?, operators: ring(operators)?, pepper: ring(pepper)? })
 }
 
 /// Creates a secret or, when it exists, leaves it as it is. For provisioning the local stack.

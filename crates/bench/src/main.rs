@@ -60,9 +60,9 @@ enum Command {
         /// Load runs per request kind.
         #[arg(long, default_value_t = 3)]
         load_runs: usize,
-        /// Only the fan-out (to try it alone).
-        #[arg(long)]
-        fanout_only: bool,
+        /// Only one part (to try it alone); the JSON then holds that part only.
+        #[arg(long, value_enum, default_value_t = Part::All)]
+        only: Part,
         /// People each fan-out mails.
         #[arg(long, default_value_t = 10_000)]
         fanout_recipients: usize,
@@ -75,17 +75,24 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::HelloHttp => runtime.block_on(hello::http_server()),
         Command::HelloLambda => runtime.block_on(hello::lambda()).map_err(|e| anyhow!(e)),
-        Command::Run { bin_dir, events, python, out, runs, load_runs, fanout_only, fanout_recipients } => {
-            runtime.block_on(run(&bin_dir, &events, &python, &out, Runs { cold: runs, load: load_runs, fanout_only, fanout_recipients }))
+        Command::Run { bin_dir, events, python, out, runs, load_runs, only, fanout_recipients } => {
+            runtime.block_on(run(&bin_dir, &events, &python, &out, Runs { cold: runs, load: load_runs, only, fanout_recipients }))
         }
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    All,
+    ColdStart,
+    Fanout,
 }
 
 #[derive(Clone, Copy)]
 struct Runs {
     cold: usize,
     load: usize,
-    fanout_only: bool,
+    only: Part,
     fanout_recipients: usize,
 }
 
@@ -156,7 +163,7 @@ async fn measure_all(
 ) -> anyhow::Result<serde_json::Value> {
     let vars = wait_for_stack(env_file).await?;
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-    if runs.fanout_only {
+    if runs.only == Part::Fanout {
         return Ok(json!({"fanout": fanout::measure(&client, &vars, notifier, runs.fanout_recipients).await?}));
     }
     let url = vars.get("ZGODA_URL").context("no ZGODA_URL")?.clone();
@@ -204,6 +211,9 @@ async fn measure_all(
     for t in &targets {
         eprintln!("cold start: {}", t.name);
         cold.push(cold::measure(t, &function_env, runs.cold, WARM_INVOCATIONS).await?);
+    }
+    if runs.only == Part::ColdStart {
+        return Ok(json!({"cold_start": cold}));
     }
 
     eprintln!("request cost: hello");

@@ -163,6 +163,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "kms:Decrypt",
     "kms:Encrypt",
     "kms:GenerateDataKey",
+    "secretsmanager:BatchGetSecretValue",
     "secretsmanager:GetSecretValue",
     "ses:SendEmail",
     "sqs:ReceiveMessage",

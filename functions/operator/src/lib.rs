@@ -212,6 +212,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "kms:Decrypt",
     "kms:Encrypt",
     "kms:GenerateDataKey",
+    "secretsmanager:BatchGetSecretValue",
     "secretsmanager:GetSecretValue",
     "sqs:SendMessage",
 ];

@@ -32,5 +32,6 @@ pub const IAM_ACTIONS: &[&str] = &[
     "kms:Decrypt",
     "kms:Encrypt",
     "kms:GenerateDataKey",
+    "secretsmanager:BatchGetSecretValue",
     "secretsmanager:GetSecretValue",
 ];
