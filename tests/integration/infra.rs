@@ -194,3 +194,62 @@ async fn the_emulator_commits_concurrent_transactions_on_a_large_table_like_dyna
     }
     assert!(failures.is_empty(), "{} of 128 writes failed, e.g. {:?}", failures.len(), failures.first());
 }
+
+/// The emulator answers a Query from the queried partition alone (the second repair in
+/// `crates/local/src/emulator.py`; its speed is the benchmark's to show). The answer must stay
+/// DynamoDB's: that partition's items only, in sort-key order either way, paged by Limit and
+/// ExclusiveStartKey, an unknown partition empty — and an index query still sees the whole table.
+#[tokio::test]
+async fn the_emulator_answers_a_query_from_the_partition_alone_in_order_and_in_pages() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use zgoda_aws::table::{GSI_PARTITION_KEY, GSI_SORT_KEY, PARTITION_KEY, SORT_KEY};
+    let env = TestEnv::spawn().await;
+    let db = env.clients.dynamodb.clone();
+    let table = env.config.table.clone();
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    for p in ["QP#a", "QP#b", "QP#c"] {
+        // Written out of order, so the answer's order is the emulator's doing.
+        for i in [3, 0, 4, 1, 2] {
+            db.put_item()
+                .table_name(&table)
+                .item(PARTITION_KEY, s(p))
+                .item(SORT_KEY, s(&format!("item#{i}")))
+                .item(GSI_PARTITION_KEY, s("QP-INDEX"))
+                .item(GSI_SORT_KEY, s(&format!("{p}#{i}")))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let query = |p: &str| {
+        db.query()
+            .table_name(&table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_values(":pk", s(p))
+    };
+    let keys = |items: &[std::collections::HashMap<String, AttributeValue>]| -> Vec<String> {
+        items.iter().map(|i| format!("{}/{}", i[PARTITION_KEY].as_s().unwrap(), i[SORT_KEY].as_s().unwrap())).collect()
+    };
+    let all: Vec<String> = (0..5).map(|i| format!("QP#b/item#{i}")).collect();
+    let out = query("QP#b").send().await.unwrap();
+    assert_eq!(keys(out.items()), all);
+    let out = query("QP#b").scan_index_forward(false).send().await.unwrap();
+    assert_eq!(keys(out.items()), all.iter().rev().cloned().collect::<Vec<_>>());
+    let first = query("QP#b").limit(2).send().await.unwrap();
+    assert_eq!(keys(first.items()), all[..2]);
+    let rest = query("QP#b").set_exclusive_start_key(first.last_evaluated_key().cloned()).send().await.unwrap();
+    assert_eq!(keys(rest.items()), all[2..]);
+    assert!(query("QP#nothing").send().await.unwrap().items().is_empty());
+    let index = db
+        .query()
+        .table_name(&table)
+        .index_name(zgoda_aws::table::GSI)
+        .key_condition_expression("#pk = :pk")
+        .expression_attribute_names("#pk", GSI_PARTITION_KEY)
+        .expression_attribute_values(":pk", s("QP-INDEX"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(index.items().len(), 15, "the index query spans every partition");
+}
