@@ -478,3 +478,69 @@ async fn a_send_that_keeps_failing_is_recorded_failed_and_a_poison_message_reach
     }
     assert!(mails_to(&people[0]).await.is_empty());
 }
+
+/// The window a killed notifier leaves: SES accepted a notice, then the process died before it
+/// recorded it. SES's Send event (published through the configuration set; the emulator's here)
+/// carries the notice's tags to ses-events, which records it as sent, so the worker that takes the
+/// recipient over after the lease finds it finished. Without the event, that worker sends a second
+/// notice: the second person here shows the window is real.
+#[tokio::test]
+async fn art34_1_a_notice_ses_accepted_from_a_notifier_that_died_before_recording_it_is_not_sent_again() {
+    use zgoda_domain::escalation::{JobOutcome, SEND_LEASE, breach_notice};
+    use zgoda_domain::mail::Mailer;
+    use zgoda_domain::store::{BreachStore, Claim, Job};
+    let env = TestEnv::spawn().await;
+    let b = register(&env, &breach_body(2)).await;
+    let id = b["id"].as_str().unwrap().to_owned();
+    let (with_event, without_event) = (address("accepted"), address("unrecorded"));
+    let body =
+        json!({"subjects": {"emails": [with_event, without_event]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+    let (status, answer) = escalate(&env, &id, "esc-accepted", &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+    let app = &env.local.app;
+    let content = app.notice_content(&id, &esc).await.unwrap();
+
+    // A notifier's steps up to SES's answer, then death: claimed and sent, never recorded.
+    let now = Utc::now();
+    let died_after_sending = |email: String| {
+        let (env, id, esc, content) = (&env, &id, &esc, &content);
+        async move {
+            let job = Job { breach_id: id.clone(), escalation_id: esc.clone(), subject: env.subject_id(&email).await };
+            let Claim::Claimed(recipient) = app.store.claim(&job, now, now + chrono::Duration::seconds(SEND_LEASE)).await.unwrap() else {
+                panic!("the recipient is claimable")
+            };
+            let message_id = app.mailer.send(&breach_notice(&job, &recipient, content)).await.unwrap();
+            (job, message_id)
+        }
+    };
+    let (unrecorded, _) = died_after_sending(without_event.clone()).await;
+    // That notice's Send event is lost (or comes later than the lease): the events queue is emptied
+    // before ses-events starts.
+    let set = env.config.configuration_set.clone().unwrap();
+    let queue = env.clients.sqs.get_queue_url().queue_name(zgoda_local::ses_events_loop::queue_name(&set)).send().await.unwrap();
+    env.clients.sqs.purge_queue().set_queue_url(queue.queue_url).send().await.unwrap();
+    let _events = env.start_ses_events();
+    let (accepted, message_id) = died_after_sending(with_event.clone()).await;
+    let start = Instant::now();
+    let recorded = loop {
+        let items = env.items(&format!("OUTBOX#{esc}#")).await;
+        let item = items.iter().find(|i| i["sk"] == format!("R#{}", accepted.subject)).cloned().unwrap();
+        if item["status"] == "sent" {
+            break item;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the Send event was not recorded: {item}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(recorded["message_id"], message_id, "recorded under the message SES accepted");
+    assert!(recorded.get("email").is_none(), "the address is forgotten once the notice is out");
+
+    // The lease runs out and the job comes back to a notifier.
+    let later = now + chrono::Duration::seconds(SEND_LEASE + 1);
+    assert_eq!(app.deliver(&accepted, &content, false, later).await.unwrap(), JobOutcome::Done);
+    assert_eq!(app.deliver(&unrecorded, &content, false, later).await.unwrap(), JobOutcome::Done);
+    assert_eq!(mails_to(&with_event).await.len(), 1, "the Send event closed the window: one notice");
+    assert_eq!(mails_to(&without_event).await.len(), 2, "without the event the window is open: a second notice");
+    let counts = app.store.delivery_counts(&esc).await.unwrap();
+    assert_eq!((counts.sent, counts.failed), (2, 0));
+}

@@ -28,6 +28,7 @@ const EXPECTED: &[(&str, u16)] = &[
     ("ses-events/bounce-permanent.json", 1),
     ("ses-events/complaint.json", 1),
     ("ses-events/delivery.json", 1),
+    ("ses-events/send.json", 1),
 ];
 
 #[tokio::test]

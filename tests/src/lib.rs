@@ -160,6 +160,13 @@ impl TestEnv {
         }
     }
 
+    /// Hands SES's events (the emulator's Send events for this environment's mail) to the
+    /// ses-events handler, as the deployed SNS subscription does, until the environment is dropped.
+    pub fn start_ses_events(&self) -> tokio::task::AbortHandle {
+        let set = self.config.configuration_set.clone().expect("provisioning names a configuration set");
+        zgoda_local::ses_events_loop::spawn(self.local.clone(), self.app_clients.sqs.clone(), set).abort_handle()
+    }
+
     /// Kills the notifier wherever it is, as a crashed Lambda would stop.
     pub fn stop_notifier(&self) {
         if let Some(h) = self.notifier.lock().unwrap().take() {

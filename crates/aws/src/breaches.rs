@@ -333,9 +333,17 @@ impl BreachStore for DynamoStore {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(std::time::Duration::from_secs(4));
                 }
-                outcome => return outcome,
+                Ok(false) => {
+                    tracing::info!(escalation = %job.escalation_id, subject = %job.subject, "recipient was already recorded");
+                    return Ok(());
+                }
+                outcome => return outcome.map(|_| ()),
             }
         }
+    }
+
+    async fn record_accepted(&self, job: &Job, message_id: &str, now: Time) -> Result<bool, StoreError> {
+        self.record_outcome(job, &Delivery::Sent { message_id: message_id.to_owned() }, now).await
     }
 
     async fn release(&self, job: &Job) -> Result<(), StoreError> {
@@ -502,7 +510,8 @@ impl DynamoStore {
     /// One conditional write: the outcome is the outbox item itself, counted on read. The address
     /// is needed only until the notice is out (Art. 5(1)(c)). Only a sent item joins the index,
     /// under its SES message id, so feedback about that message finds it.
-    async fn record_outcome(&self, job: &Job, delivery: &Delivery, now: Time) -> Result<(), StoreError> {
+    /// Whether this call recorded it (false: it was no longer being sent).
+    async fn record_outcome(&self, job: &Job, delivery: &Delivery, now: Time) -> Result<bool, StoreError> {
         let update = self
             .outbox_update(job)
             .condition_expression("#status = :sending")
@@ -525,12 +534,10 @@ impl DynamoStore {
                 .expression_attribute_values(":reason", s(reason)),
         };
         match update.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => {
-                // Another worker finished it, or this call's own earlier attempt did and its answer was lost.
-                tracing::warn!(escalation = %job.escalation_id, subject = %job.subject, "recipient was already finished");
-                Ok(())
-            }
+            Ok(_) => Ok(true),
+            // Another worker or SES's Send event finished it, or this call's own earlier attempt
+            // did and its answer was lost.
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
     }

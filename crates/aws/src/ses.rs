@@ -2,7 +2,7 @@
 
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::primitives::Blob;
-use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
+use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::mail::{MailError, MailTransport};
 
@@ -30,8 +30,12 @@ impl SesTransport {
 }
 
 impl MailTransport for SesTransport {
-    async fn send_raw(&self, to: &EmailAddress, mime: Vec<u8>) -> Result<String, MailError> {
+    async fn send_raw(&self, to: &EmailAddress, mime: Vec<u8>, tags: &[(&'static str, String)]) -> Result<String, MailError> {
         let raw = RawMessage::builder().data(Blob::new(mime)).build().map_err(|e| MailError(e.to_string()))?;
+        let tags = tags
+            .iter()
+            .map(|(name, value)| MessageTag::builder().name(*name).value(value).build().map_err(|e| MailError(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
         let out = self
             .client
             .send_email()
@@ -39,6 +43,7 @@ impl MailTransport for SesTransport {
             .destination(Destination::builder().to_addresses(to.as_str()).build())
             .content(EmailContent::builder().raw(raw).build())
             .set_configuration_set_name(self.configuration_set.clone())
+            .set_email_tags((!tags.is_empty()).then_some(tags))
             .send()
             .await
             .map_err(|e| MailError(crate::describe(&e)))?;

@@ -83,7 +83,7 @@ async fn ses_throttling_is_retried_and_when_it_persists_the_mail_fails_with_the_
     let client = mock_client!(aws_sdk_sesv2, RuleMode::Sequential, [&send], |c| c.retry_config(retry_config()));
     let ses = SesTransport::new(client, "zgoda@example.pl".into(), None);
     let to = EmailAddress::parse("ola@example.pl").unwrap();
-    let err = ses.send_raw(&to, b"Subject: x\r\n\r\nx".to_vec()).await.expect_err("never accepted");
+    let err = ses.send_raw(&to, b"Subject: x\r\n\r\nx".to_vec(), &[]).await.expect_err("never accepted");
     assert!(err.0.contains("TooManyRequestsException"), "{}", err.0);
     assert_eq!(send.num_calls(), 3);
 }

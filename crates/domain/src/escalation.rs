@@ -138,6 +138,25 @@ pub enum JobOutcome {
     Retry,
 }
 
+/// The notice one recipient gets: the breach's facts and the escalation's advice in their
+/// language (or the first one written), tagged with the outbox entry it is sent for.
+pub fn breach_notice(job: &Job, recipient: &Recipient, content: &NoticeContent) -> Message {
+    let messages = &content.escalation.messages;
+    let advice = messages.get(&recipient.lang).or_else(|| messages.values().next()).cloned().unwrap_or_default();
+    let b = &content.breach;
+    Message::BreachNotice {
+        to: recipient.email.clone(),
+        lang: recipient.lang,
+        delivery: job.clone(),
+        breach_id: b.id.clone(),
+        nature: b.nature.clone(),
+        likely_consequences: b.likely_consequences.clone(),
+        measures: b.measures.clone(),
+        advice,
+        contact: b.contact_point.clone(),
+    }
+}
+
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     async fn breach_record(&self, id: &str) -> Result<BreachRecord, Error> {
         self.store.load_breach(id).await?.ok_or(Error::BreachNotFound)
@@ -416,20 +435,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             self.store.finish_recipient(job, &Delivery::Failed { reason: "undeliverable".into() }, now).await?;
             return Ok(JobOutcome::Done);
         }
-        let lang = recipient.lang;
-        let messages = &content.escalation.messages;
-        let advice = messages.get(&lang).or_else(|| messages.values().next()).cloned().unwrap_or_default();
-        let b = &content.breach;
-        let message = Message::BreachNotice {
-            to: recipient.email.clone(),
-            lang,
-            breach_id: b.id.clone(),
-            nature: b.nature.clone(),
-            likely_consequences: b.likely_consequences.clone(),
-            measures: b.measures.clone(),
-            advice,
-            contact: b.contact_point.clone(),
-        };
+        let message = breach_notice(job, &recipient, content);
         match self.mailer.send(&message).await {
             Ok(message_id) => {
                 self.store.finish_recipient(job, &Delivery::Sent { message_id }, now).await?;

@@ -8,10 +8,11 @@ use crate::Time;
 use crate::email::EmailAddress;
 use crate::error::Error;
 use crate::form::LawfulBasis;
-use crate::mail::Mailer;
+use crate::ids::SubjectId;
+use crate::mail::{Mailer, TAG_BREACH, TAG_ESCALATION, TAG_SUBJECT};
 use crate::proof::Channel;
 use crate::service::{PurposeStatus, Zgoda, derive_state};
-use crate::store::{Store, WorkQueue};
+use crate::store::{Job, Store, WorkQueue};
 
 /// One notification, as SES publishes it (event publishing uses `eventType`, identity
 /// notifications `notificationType`; both are read).
@@ -35,6 +36,17 @@ pub struct SesMail {
     pub message_id: String,
     #[serde(default)]
     pub destination: Vec<String>,
+    /// The message's tags (SES's own and those it was sent with), each name with its values.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl SesMail {
+    /// The outbox entry a breach notice was sent for, from its tags ([`crate::mail::Message::tags`]).
+    pub fn delivery(&self) -> Option<Job> {
+        let tag = |name: &str| self.tags.get(name).and_then(|v| v.first()).cloned();
+        Some(Job { breach_id: tag(TAG_BREACH)?, escalation_id: tag(TAG_ESCALATION)?, subject: SubjectId::parse(&tag(TAG_SUBJECT)?)? })
+    }
 }
 
 /// What one notification changed, for logs and tests.
@@ -61,6 +73,14 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     pub async fn mail_feedback(&self, n: &SesNotification, now: Time) -> Result<FeedbackOutcome, Error> {
         let mut out = FeedbackOutcome::default();
         match n.event_type.as_str() {
+            // SES accepted a breach notice. Usually the notifier has recorded it already; if the
+            // notifier died between SES's answer and its record, this records it, and the
+            // recipient is not sent a second notice when the lease runs out.
+            "Send" => {
+                if let Some(job) = n.mail.delivery() {
+                    out.outbox_updated = self.store.record_accepted(&job, &n.mail.message_id, now).await?;
+                }
+            }
             "Delivery" => out.outbox_updated = self.store.record_feedback(&n.mail.message_id, "delivered", now).await?,
             "Bounce" => {
                 let permanent = n.bounce.as_ref().and_then(|b| b["bounceType"].as_str()) == Some("Permanent");

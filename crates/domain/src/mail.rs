@@ -18,10 +18,12 @@ pub enum Message {
     ActionLink { to: EmailAddress, lang: Lang, action: crate::token::LinkAction, purpose: Option<PurposeId>, url: String, expires_at: Time },
     /// The answer to a privacy request for an address zgoda holds nothing about.
     NoDataHeld { to: EmailAddress, lang: Lang },
-    /// Art. 34(2): a breach notice to one affected person, in plain language.
+    /// Art. 34(2): a breach notice to one affected person, in plain language. `delivery` names
+    /// the outbox entry; it travels with the mail as provider tags (see [`Message::tags`]).
     BreachNotice {
         to: EmailAddress,
         lang: Lang,
+        delivery: crate::store::Job,
         breach_id: String,
         nature: String,
         likely_consequences: Option<String>,
@@ -65,6 +67,27 @@ impl Message {
     }
 }
 
+/// The provider tags naming a breach notice's outbox entry. SES repeats a message's tags in its
+/// events, so the *Send* event (the provider accepted the mail) can record the notice as sent even
+/// when the notifier that sent it died before recording it.
+pub const TAG_BREACH: &str = "zgoda-breach";
+pub const TAG_ESCALATION: &str = "zgoda-escalation";
+pub const TAG_SUBJECT: &str = "zgoda-subject";
+
+impl Message {
+    /// Name–value tags to send with the message (letters, digits, `-`, `_`, `.`, `@` only, as SES requires).
+    pub fn tags(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Message::BreachNotice { delivery, .. } => vec![
+                (TAG_BREACH, delivery.breach_id.clone()),
+                (TAG_ESCALATION, delivery.escalation_id.clone()),
+                (TAG_SUBJECT, delivery.subject.as_str().to_owned()),
+            ],
+            _ => Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("mail could not be sent: {0}")]
 pub struct MailError(pub String);
@@ -77,5 +100,10 @@ pub trait Mailer: Send + Sync {
 /// Delivers an already-built MIME message. Implemented by the SES adapter; the web crate renders
 /// messages and builds the MIME on top of it.
 pub trait MailTransport: Send + Sync {
-    fn send_raw(&self, to: &EmailAddress, mime: Vec<u8>) -> impl Future<Output = Result<String, MailError>> + Send;
+    fn send_raw(
+        &self,
+        to: &EmailAddress,
+        mime: Vec<u8>,
+        tags: &[(&'static str, String)],
+    ) -> impl Future<Output = Result<String, MailError>> + Send;
 }

@@ -11,13 +11,21 @@
 #    fan-out (16 shard queries) held the table for seconds and most of the emulator's time went
 #    there (profiled with py-spy). So such a Query sorts only its own partition.
 #
+# And one thing moto leaves out: SES's event publishing. A message sent through a configuration
+# set whose name has an SQS queue `<name>-events` puts SES's *Send* event (with the message's tags)
+# on that queue, as SES publishes it to the configuration set's SNS topic; the local stack hands
+# those to the ses-events handler.
+#
 # Run as `python -c <this file> -H host -p port`.
+import datetime
 import json
 import threading
 
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import main
+from moto.sesv2.responses import SESV2Response
+from moto.sqs.models import sqs_backends
 
 _locks = {}
 _locks_guard = threading.Lock()
@@ -89,4 +97,34 @@ def _query_one_partition(self, hash_key, *args, **kwargs):
 
 Table.all_items = _all_items_of_the_queried_partition
 Table.query = _query_one_partition
+
+_send_email = SESV2Response.send_email
+
+
+def _send_email_publishing_the_send_event(self):
+    answer = _send_email(self)
+    request = json.loads(self.body)
+    configuration_set = request.get("ConfigurationSetName")
+    sqs = sqs_backends[self.current_account][self.region]
+    queue = f"{configuration_set}-events"
+    if configuration_set and queue in sqs.queues:
+        tags = {t["Name"]: [t["Value"]] for t in request.get("EmailTags") or []}
+        tags["ses:configuration-set"] = [configuration_set]
+        destination = request.get("Destination") or {}
+        event = {
+            "eventType": "Send",
+            "mail": {
+                "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "source": request.get("FromEmailAddress"),
+                "messageId": json.loads(answer)["MessageId"],
+                "destination": destination.get("ToAddresses", []) + destination.get("CcAddresses", []) + destination.get("BccAddresses", []),
+                "tags": tags,
+            },
+            "send": {},
+        }
+        sqs.send_message(queue, json.dumps(event))
+    return answer
+
+
+SESV2Response.send_email = _send_email_publishing_the_send_event
 main()

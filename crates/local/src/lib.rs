@@ -8,3 +8,4 @@ pub mod envfile;
 pub mod notifier_loop;
 pub mod provision;
 pub mod server;
+pub mod ses_events_loop;

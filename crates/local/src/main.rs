@@ -112,6 +112,7 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
         ("ZGODA_TABLE".to_owned(), config.table.clone()),
         ("ZGODA_SECRETS_PREFIX".to_owned(), config.secrets_prefix.clone()),
         ("ZGODA_QUEUE_URL".to_owned(), config.queue_url.clone()),
+        ("ZGODA_SES_CONFIGURATION_SET".to_owned(), config.configuration_set.clone().unwrap_or_default()),
         ("ZGODA_OPERATOR_KID".to_owned(), operator.kid.clone()),
         ("ZGODA_OPERATOR_KEY".to_owned(), operator.key_hex.clone()),
     ]);
@@ -119,7 +120,9 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     let local = Arc::new(Local { app: Arc::new(app), emulator: Some(emulator.endpoint.clone()) });
     let server = tokio::spawn(serve(listener, local.clone()));
     // The same notifier the Lambda runs, fed from the emulator's queue.
-    let notifier = with_notifier.then(|| zgoda_local::notifier_loop::spawn(local, clients.sqs.clone(), send_rate()));
+    let notifier = with_notifier.then(|| zgoda_local::notifier_loop::spawn(local.clone(), clients.sqs.clone(), send_rate()));
+    // SES's events (the emulator's Send events) to the ses-events handler, as SNS would hand them.
+    let ses_events = config.configuration_set.clone().map(|set| zgoda_local::ses_events_loop::spawn(local, clients.sqs.clone(), set));
 
     println!(
         "\nzgoda is running on {url}\n\n  demo form     {url}/dev/form\n  mailbox       {url}/dev/mailbox\n  health        {url}/healthz\n  emulator      {}\n\n  operator key  kid={} key={}\n  (written to {}; the CLI reads it)\n\n  try:          target/debug/zgoda forms get demo\n                target/debug/zgoda subjects lookup you@example.pl\n\nCtrl-C stops everything.\n",
@@ -130,6 +133,9 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     );
     tokio::signal::ctrl_c().await?;
     server.abort();
+    if let Some(s) = ses_events {
+        s.abort();
+    }
     if let Some(n) = notifier {
         n.abort();
     }
@@ -147,7 +153,7 @@ async fn notifier(env_file: &std::path::Path) -> anyhow::Result<()> {
         secrets_prefix: var("ZGODA_SECRETS_PREFIX")?,
         sender: SENDER.into(),
         queue_url: var("ZGODA_QUEUE_URL")?,
-        configuration_set: None,
+        configuration_set: vars.get("ZGODA_SES_CONFIGURATION_SET").filter(|c| !c.is_empty()).cloned(),
         settings: zgoda_aws::config::settings_from_env(var("ZGODA_URL")?)?,
     };
     let clients = Clients::local(&var("AWS_ENDPOINT_URL")?, REGION).await;

@@ -39,6 +39,17 @@ pub async fn provision(clients: &Clients, config: &mut Config, visibility_secs: 
     let queue_name = config.table.replace(['.', '/'], "-") + "-notices";
     config.queue_url =
         zgoda_aws::queue::ensure_queues(&clients.sqs, &queue_name, visibility_secs, MAX_RECEIVES).await.map_err(anyhow::Error::msg)?;
+    // Mail goes through a configuration set, as deployed; the emulator puts SES's Send events for
+    // it on `<name>-events` (crates/local/src/emulator.py), which `ses_events_loop` consumes.
+    let configuration_set = config.table.replace(['.', '/'], "-") + "-mail";
+    clients
+        .sqs
+        .create_queue()
+        .queue_name(crate::ses_events_loop::queue_name(&configuration_set))
+        .send()
+        .await
+        .context("creating the SES events queue")?;
+    config.configuration_set = Some(configuration_set);
     table::ensure_table(&clients.dynamodb, &config.table).await.map_err(anyhow::Error::msg).context("creating the table")?;
     for family in ["links", "seals", "pepper"] {
         secrets::ensure_secret(&clients.secrets, &format!("{}{family}", config.secrets_prefix), &ring_json("k1"))

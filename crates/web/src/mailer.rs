@@ -64,7 +64,7 @@ pub fn render_message(m: &Message) -> Rendered {
                 reply_to: None,
             }
         }
-        Message::BreachNotice { to, lang, breach_id, nature, likely_consequences, measures, advice, contact } => {
+        Message::BreachNotice { to, lang, delivery: _, breach_id, nature, likely_consequences, measures, advice, contact } => {
             let lang = *lang;
             let ctx = json!({
                 "breach_id": breach_id, "nature": nature, "consequences": likely_consequences, "measures": measures, "advice": advice,
@@ -156,7 +156,7 @@ impl<T: MailTransport> Mailer for TemplatedMailer<T> {
     async fn send(&self, message: &Message) -> Result<String, MailError> {
         let rendered = render_message(message);
         let mime = to_mime(&self.from, &rendered)?;
-        self.transport.send_raw(&rendered.to, mime).await
+        self.transport.send_raw(&rendered.to, mime, &message.tags()).await
     }
 }
 

@@ -1,5 +1,6 @@
-//! SES bounce, complaint and delivery notifications, delivered through SNS: delivery status for
-//! breach notices, undeliverable addresses after hard bounces, complaints as withdrawals.
+//! SES send, bounce, complaint and delivery notifications, delivered through SNS: breach notices
+//! recorded as sent when SES accepted them (even if the notifier died first), delivery status,
+//! undeliverable addresses after hard bounces, complaints as withdrawals.
 
 use aws_lambda_events::event::sns::SnsEvent;
 use serde_json::{Value, json};

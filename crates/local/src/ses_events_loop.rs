@@ -1,0 +1,67 @@
+//! SES's events as the deployed stack receives them (configuration set → SNS → the ses-events
+//! function), fed from the queue the emulator publishes them to: each message wrapped in an SNS
+//! record and handed to the same handler the Lambda runs; deleted once handled, left for
+//! redelivery when the handler fails.
+
+use aws_lambda_events::event::sns::{SnsEvent, SnsMessage, SnsRecord};
+use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use zgoda_web::App;
+
+/// The queue the emulator puts the configuration set's events on (see `emulator.py`).
+pub fn queue_name(configuration_set: &str) -> String {
+    format!("{configuration_set}-events")
+}
+
+/// Polls until the task is dropped.
+pub async fn run(app: &App, sqs: &aws_sdk_sqs::Client, configuration_set: &str) {
+    let url = loop {
+        match sqs.get_queue_url().queue_name(queue_name(configuration_set)).send().await {
+            Ok(out) => break out.queue_url.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %zgoda_aws::describe(&e), "SES events queue not found; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    };
+    loop {
+        let received = sqs.receive_message().queue_url(&url).max_number_of_messages(10).wait_time_seconds(1).send().await;
+        let messages = match received {
+            Ok(r) => r.messages.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %zgoda_aws::describe(&e), "SES events poll failed");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let mut handled = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let mut sns = SnsMessage::default();
+            sns.message_id = m.message_id.clone().unwrap_or_default();
+            sns.message = m.body.clone().unwrap_or_default();
+            let mut record = SnsRecord::default();
+            record.sns = sns;
+            let mut event = SnsEvent::default();
+            event.records = vec![record];
+            match ses_events::handle(app, event, chrono::Utc::now()).await {
+                Ok(_) => handled.extend(
+                    DeleteMessageBatchRequestEntry::builder().id(i.to_string()).set_receipt_handle(m.receipt_handle.clone()).build().ok(),
+                ),
+                Err(e) => tracing::warn!(error = %e, "an SES event failed; it comes back after the queue's visibility timeout"),
+            }
+        }
+        if !handled.is_empty()
+            && let Err(e) = sqs.delete_message_batch().queue_url(&url).set_entries(Some(handled)).send().await
+        {
+            tracing::warn!(error = %zgoda_aws::describe(&e), "deleting handled SES events failed; they will be handled again");
+        }
+    }
+}
+
+/// Runs the loop for `local` until the returned task is aborted.
+pub fn spawn(
+    local: std::sync::Arc<crate::server::Local>,
+    sqs: aws_sdk_sqs::Client,
+    configuration_set: String,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move { run(&local.app, &sqs, &configuration_set).await })
+}
