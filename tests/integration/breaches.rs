@@ -492,9 +492,8 @@ async fn art34_1_a_notice_ses_accepted_from_a_notifier_that_died_before_recordin
     let env = TestEnv::spawn().await;
     let b = register(&env, &breach_body(2)).await;
     let id = b["id"].as_str().unwrap().to_owned();
-    let (with_event, without_event) = (address("accepted"), address("unrecorded"));
-    let body =
-        json!({"subjects": {"emails": [with_event, without_event]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+    let (with_event, without_event, handed_back) = (address("accepted"), address("unrecorded"), address("handedback"));
+    let body = json!({"subjects": {"emails": [with_event, without_event, handed_back]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
     let (status, answer) = escalate(&env, &id, "esc-accepted", &body).await;
     assert_eq!(status, 202, "{answer}");
     let esc = answer["escalation_id"].as_str().unwrap().to_owned();
@@ -522,25 +521,32 @@ async fn art34_1_a_notice_ses_accepted_from_a_notifier_that_died_before_recordin
     env.clients.sqs.purge_queue().set_queue_url(queue.queue_url).send().await.unwrap();
     let _events = env.start_ses_events();
     let (accepted, message_id) = died_after_sending(with_event.clone()).await;
-    let start = Instant::now();
-    let recorded = loop {
-        let items = env.items(&format!("OUTBOX#{esc}#")).await;
-        let item = items.iter().find(|i| i["sk"] == format!("R#{}", accepted.subject)).cloned().unwrap();
-        if item["status"] == "sent" {
-            break item;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "the Send event was not recorded: {item}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
-    assert_eq!(recorded["message_id"], message_id, "recorded under the message SES accepted");
-    assert!(recorded.get("email").is_none(), "the address is forgotten once the notice is out");
+    // And one whose worker lost SES's answer, took it for a failure and handed the recipient back.
+    let (released, released_id) = died_after_sending(handed_back.clone()).await;
+    app.store.release(&released).await.unwrap();
+    for (job, message_id) in [(&accepted, &message_id), (&released, &released_id)] {
+        let start = Instant::now();
+        let recorded = loop {
+            let items = env.items(&format!("OUTBOX#{esc}#")).await;
+            let item = items.iter().find(|i| i["sk"] == format!("R#{}", job.subject)).cloned().unwrap();
+            if item["status"] == "sent" {
+                break item;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "the Send event was not recorded: {item}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert_eq!(&recorded["message_id"], message_id, "recorded under the message SES accepted");
+        assert!(recorded.get("email").is_none(), "the address is forgotten once the notice is out");
+    }
 
     // The lease runs out and the job comes back to a notifier.
     let later = now + chrono::Duration::seconds(SEND_LEASE + 1);
     assert_eq!(app.deliver(&accepted, &content, false, later).await.unwrap(), JobOutcome::Done);
     assert_eq!(app.deliver(&unrecorded, &content, false, later).await.unwrap(), JobOutcome::Done);
+    assert_eq!(app.deliver(&released, &content, false, now).await.unwrap(), JobOutcome::Done);
     assert_eq!(mails_to(&with_event).await.len(), 1, "the Send event closed the window: one notice");
+    assert_eq!(mails_to(&handed_back).await.len(), 1, "a notice SES took is sent, whatever its worker thought");
     assert_eq!(mails_to(&without_event).await.len(), 2, "without the event the window is open: a second notice");
     let counts = app.store.delivery_counts(&esc).await.unwrap();
-    assert_eq!((counts.sent, counts.failed), (2, 0));
+    assert_eq!((counts.sent, counts.failed), (3, 0));
 }

@@ -54,6 +54,13 @@ fn number(item: &Item, name: &str) -> u64 {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
+/// Who records a recipient's outcome: the worker that claimed it, or SES's Send event for it.
+#[derive(Clone, Copy)]
+enum RecordedBy {
+    Worker,
+    SendEvent,
+}
+
 /// The outbox's 16 shards: the first hex digit of the subject id.
 const SHARDS: &str = "0123456789abcdef";
 
@@ -327,7 +334,7 @@ impl BreachStore for DynamoStore {
         let give_up = std::time::Instant::now() + std::time::Duration::from_secs(SEND_LEASE as u64 / 2);
         let mut pause = std::time::Duration::from_millis(250);
         loop {
-            match self.record_outcome(job, delivery, now).await {
+            match self.record_outcome(job, delivery, now, RecordedBy::Worker).await {
                 Err(StoreError::Unavailable(e)) if std::time::Instant::now() + pause < give_up => {
                     tracing::warn!(escalation = %job.escalation_id, subject = %job.subject, error = %e, "recording a delivery failed; retrying");
                     tokio::time::sleep(pause).await;
@@ -343,7 +350,7 @@ impl BreachStore for DynamoStore {
     }
 
     async fn record_accepted(&self, job: &Job, message_id: &str, now: Time) -> Result<bool, StoreError> {
-        self.record_outcome(job, &Delivery::Sent { message_id: message_id.to_owned() }, now).await
+        self.record_outcome(job, &Delivery::Sent { message_id: message_id.to_owned() }, now, RecordedBy::SendEvent).await
     }
 
     async fn release(&self, job: &Job) -> Result<(), StoreError> {
@@ -509,14 +516,21 @@ impl DynamoStore {
 
     /// One conditional write: the outcome is the outbox item itself, counted on read. The address
     /// is needed only until the notice is out (Art. 5(1)(c)). Only a sent item joins the index,
-    /// under its SES message id, so feedback about that message finds it.
-    /// Whether this call recorded it (false: it was no longer being sent).
-    async fn record_outcome(&self, job: &Job, delivery: &Delivery, now: Time) -> Result<bool, StoreError> {
+    /// under its SES message id, so feedback about that message finds it. True if this call
+    /// recorded it; false if it was finished already.
+    async fn record_outcome(&self, job: &Job, delivery: &Delivery, now: Time, by: RecordedBy) -> Result<bool, StoreError> {
         let update = self
             .outbox_update(job)
-            .condition_expression("#status = :sending")
             .expression_attribute_values(":now", s(format_time(&now)))
             .expression_attribute_values(":sending", s("sending"));
+        let update = match by {
+            RecordedBy::Worker => update.condition_expression("#status = :sending"),
+            // SES accepted it, so it is sent even if the worker had handed it back (SES's answer
+            // was lost and the worker took it for a failure).
+            RecordedBy::SendEvent => {
+                update.condition_expression("#status IN (:sending, :pending)").expression_attribute_values(":pending", s("pending"))
+            }
+        };
         let update = match delivery {
             Delivery::Sent { message_id } => update
                 .update_expression(

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use aws_sdk_sesv2::types::{EmailContent, RawMessage};
+use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -133,7 +134,8 @@ pub async fn measure(
     let var = |k: &str| vars.get(k).with_context(|| format!("{k} missing from the env file")).cloned();
     let clients = zgoda_aws::Clients::local(&var("AWS_ENDPOINT_URL")?, &var("AWS_REGION")?).await;
     eprintln!("fan-out: the emulator's direct rate for {DIRECT_RECIPIENTS} recipients");
-    let direct = direct_rate(&clients, &var("ZGODA_TABLE")?, client, &var("AWS_ENDPOINT_URL")?).await?;
+    let set = var("ZGODA_SES_CONFIGURATION_SET")?;
+    let direct = direct_rate(&clients, &var("ZGODA_TABLE")?, &set, client, &var("AWS_ENDPOINT_URL")?).await?;
 
     let url = var("ZGODA_URL")?;
     let key = SecretKey::from_hex(&var("ZGODA_OPERATOR_KEY")?).map_err(|e| anyhow!("{e:?}"))?;
@@ -324,10 +326,33 @@ fn s(v: impl Into<String>) -> AttributeValue {
 /// The notifier's SDK calls for `DIRECT_RECIPIENTS` people, issued straight at the emulator in the
 /// same shape: outbox items written 25 a call, 16 calls at once; one SQS message per 50; then
 /// polls of 10 messages, 10 recipients of each at once: a conditional claim, a three-key
-/// BatchGetItem, an SES raw send and a conditional finish; the finished messages deleted. Also
-/// how many addresses the emulator counts per mail (`http` and `endpoint` reach its count).
-async fn direct_rate(clients: &zgoda_aws::Clients, table: &str, http: &reqwest::Client, endpoint: &str) -> anyhow::Result<Direct> {
+/// BatchGetItem, an SES raw send through the configuration set and a conditional finish; the
+/// finished messages deleted. Meanwhile SES's Send events are consumed as ses-events does: polls
+/// of 10, a conditional write each, a batch delete. Also how many addresses the emulator counts
+/// per mail (`http` and `endpoint` reach its count).
+async fn direct_rate(
+    clients: &zgoda_aws::Clients,
+    table: &str,
+    configuration_set: &str,
+    http: &reqwest::Client,
+    endpoint: &str,
+) -> anyhow::Result<Direct> {
     let queue = clients.sqs.create_queue().queue_name("zgoda-bench-direct").send().await?.queue_url.context("queue url")?;
+    let events = clients
+        .sqs
+        .get_queue_url()
+        .queue_name(zgoda_local::ses_events_loop::queue_name(configuration_set))
+        .send()
+        .await?
+        .queue_url
+        .context("events queue url")?;
+    let consuming = tokio::spawn({
+        let (clients, table, events) = (clients.clone(), table.to_owned(), events.clone());
+        async move {
+            futures_util::future::join_all((0..zgoda_local::ses_events_loop::POLLERS).map(|_| consume_events(&clients, &table, &events)))
+                .await
+        }
+    });
     let mails_before = mails_sent(http, endpoint).await?;
     let started = Instant::now();
     let items: Vec<WriteRequest> = (0..DIRECT_RECIPIENTS)
@@ -373,7 +398,7 @@ async fn direct_rate(clients: &zgoda_aws::Clients, table: &str, http: &reqwest::
             let first: usize = m.body().unwrap_or("0").parse::<usize>()? * RECIPIENTS_PER_MESSAGE;
             let last = (first + RECIPIENTS_PER_MESSAGE).min(DIRECT_RECIPIENTS);
             stream::iter(first..last)
-                .map(|i| deliver(clients, table, i))
+                .map(|i| deliver(clients, table, configuration_set, i))
                 .buffer_unordered(RECIPIENTS_AT_ONCE)
                 .try_collect::<Vec<()>>()
                 .await?;
@@ -384,11 +409,52 @@ async fn direct_rate(clients: &zgoda_aws::Clients, table: &str, http: &reqwest::
         done += polled.len();
     }
     let seconds = started.elapsed().as_secs_f64();
+    consuming.abort();
     let addresses_per_mail = (mails_sent(http, endpoint).await? - mails_before) / DIRECT_RECIPIENTS as u64;
     Ok(Direct { recipients: DIRECT_RECIPIENTS, seconds, recipients_per_second: DIRECT_RECIPIENTS as f64 / seconds, addresses_per_mail })
 }
 
-async fn deliver(clients: &zgoda_aws::Clients, table: &str, i: usize) -> anyhow::Result<()> {
+/// ses-events' calls for the Send events: poll 10, record each (a conditional write, which finds
+/// the recipient finished, as it mostly does in the product), delete them in one batch.
+async fn consume_events(clients: &zgoda_aws::Clients, table: &str, queue: &str) {
+    loop {
+        let Ok(polled) = clients.sqs.receive_message().queue_url(queue).max_number_of_messages(10).wait_time_seconds(1).send().await else {
+            continue;
+        };
+        let messages = polled.messages.unwrap_or_default();
+        futures_util::future::join_all(messages.iter().map(|m| async move {
+            let event: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+            let Some(i) = event["mail"]["tags"]["zgoda-bench"][0].as_str() else { return };
+            let _ = clients
+                .dynamodb
+                .update_item()
+                .table_name(table)
+                .key("pk", s(format!("BENCHDIRECT#{}", i.parse::<usize>().unwrap_or(0) % 16)))
+                .key("sk", s(format!("R#{i}")))
+                .update_expression("SET #status = :sent")
+                .condition_expression("#status IN (:sending, :pending)")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":sent", s("sent"))
+                .expression_attribute_values(":sending", s("sending"))
+                .expression_attribute_values(":pending", s("pending"))
+                .send()
+                .await;
+        }))
+        .await;
+        let entries: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .enumerate()
+            .filter_map(|(n, m)| {
+                DeleteMessageBatchRequestEntry::builder().id(n.to_string()).set_receipt_handle(m.receipt_handle.clone()).build().ok()
+            })
+            .collect();
+        if !entries.is_empty() {
+            let _ = clients.sqs.delete_message_batch().queue_url(queue).set_entries(Some(entries)).send().await;
+        }
+    }
+}
+
+async fn deliver(clients: &zgoda_aws::Clients, table: &str, configuration_set: &str, i: usize) -> anyhow::Result<()> {
     let describe = |e: &dyn std::error::Error| anyhow!(zgoda_aws::describe(&e));
     // An update of this recipient's item; `#status` names its status.
     let update = || {
@@ -424,17 +490,22 @@ async fn deliver(clients: &zgoda_aws::Clients, table: &str, i: usize) -> anyhow:
         .from_email_address("zgoda@sklep.example.pl")
         .destination(aws_sdk_sesv2::types::Destination::builder().to_addresses(format!("d{i}@odbiorca.example.pl")).build())
         .content(EmailContent::builder().raw(raw).build())
+        .configuration_set_name(configuration_set)
+        .email_tags(aws_sdk_sesv2::types::MessageTag::builder().name("zgoda-bench").value(i.to_string()).build()?)
         .send()
         .await
         .map_err(|e| describe(&e))?;
-    update()
+    let finished = update()
         .update_expression("SET #status = :sent, message_id = :id REMOVE email, lease_until")
         .condition_expression("#status = :sending")
         .expression_attribute_values(":sent", s("sent"))
         .expression_attribute_values(":sending", s("sending"))
         .expression_attribute_values(":id", s(sent.message_id.unwrap_or_default()))
         .send()
-        .await
-        .map_err(|e| describe(&e))?;
-    Ok(())
+        .await;
+    match finished {
+        // The Send event got there first, as it can in the product.
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+        other => other.map(|_| ()).map_err(|e| describe(&e)),
+    }
 }

@@ -351,8 +351,8 @@ pub trait BreachStore: Send + Sync {
     /// Records a claimed recipient's outcome (and forgets their address). Keeps trying through a
     /// short outage, well inside the send lease: after a sent notice, giving up means a second one.
     fn finish_recipient(&self, job: &Job, delivery: &Delivery, now: Time) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Records as sent a recipient still being sent whose notice the mail provider reports it
-    /// accepted (SES's Send event); true if this recorded it, false if it was recorded already.
+    /// Records as sent a recipient whose notice the mail provider reports it accepted (SES's Send
+    /// event), unless it is finished already; true if this recorded it.
     fn record_accepted(&self, job: &Job, message_id: &str, now: Time) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Gives a claimed recipient back for a later retry.
     fn release(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -33,8 +33,8 @@ pub async fn run(app: &App, sqs: &aws_sdk_sqs::Client, configuration_set: &str) 
                 continue;
             }
         };
-        let mut handled = Vec::new();
-        for (i, m) in messages.iter().enumerate() {
+        // SNS invokes the function for each event concurrently; so are a batch's events handled here.
+        let outcomes = futures_util::future::join_all(messages.iter().map(|m| {
             let mut sns = SnsMessage::default();
             sns.message_id = m.message_id.clone().unwrap_or_default();
             sns.message = m.body.clone().unwrap_or_default();
@@ -42,7 +42,12 @@ pub async fn run(app: &App, sqs: &aws_sdk_sqs::Client, configuration_set: &str) 
             record.sns = sns;
             let mut event = SnsEvent::default();
             event.records = vec![record];
-            match ses_events::handle(app, event, chrono::Utc::now()).await {
+            ses_events::handle(app, event, chrono::Utc::now())
+        }))
+        .await;
+        let mut handled = Vec::new();
+        for (i, (m, outcome)) in messages.iter().zip(outcomes).enumerate() {
+            match outcome {
                 Ok(_) => handled.extend(
                     DeleteMessageBatchRequestEntry::builder().id(i.to_string()).set_receipt_handle(m.receipt_handle.clone()).build().ok(),
                 ),
@@ -57,11 +62,17 @@ pub async fn run(app: &App, sqs: &aws_sdk_sqs::Client, configuration_set: &str) 
     }
 }
 
+/// Polls in flight at once: the events must keep up with a fan-out's sends (one each), or the
+/// queue grows, and the emulator's receive slows with the length of the queue.
+pub const POLLERS: usize = 4;
+
 /// Runs the loop for `local` until the returned task is aborted.
 pub fn spawn(
     local: std::sync::Arc<crate::server::Local>,
     sqs: aws_sdk_sqs::Client,
     configuration_set: String,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move { run(&local.app, &sqs, &configuration_set).await })
+    tokio::spawn(async move {
+        futures_util::future::join_all((0..POLLERS).map(|_| run(&local.app, &sqs, &configuration_set))).await;
+    })
 }
