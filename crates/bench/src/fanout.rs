@@ -419,6 +419,7 @@ async fn direct_rate(
 async fn consume_events(clients: &zgoda_aws::Clients, table: &str, queue: &str) {
     loop {
         let Ok(polled) = clients.sqs.receive_message().queue_url(queue).max_number_of_messages(10).wait_time_seconds(1).send().await else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
         };
         let messages = polled.messages.unwrap_or_default();
