@@ -36,12 +36,14 @@ pub const MAX_RECEIVES: u32 = 5;
 
 /// Creates whatever is missing; never replaces an existing key. Fills in `config.queue_url`.
 pub async fn provision(clients: &Clients, config: &mut Config, visibility_secs: u32) -> anyhow::Result<OperatorKey> {
-    let queue_name = config.table.replace(['.', '/'], "-") + "-notices";
-    config.queue_url =
-        zgoda_aws::queue::ensure_queues(&clients.sqs, &queue_name, visibility_secs, MAX_RECEIVES).await.map_err(anyhow::Error::msg)?;
+    // Queue and configuration set names are the table's, in the characters they allow.
+    let stem = config.table.replace(['.', '/'], "-");
+    config.queue_url = zgoda_aws::queue::ensure_queues(&clients.sqs, &format!("{stem}-notices"), visibility_secs, MAX_RECEIVES)
+        .await
+        .map_err(anyhow::Error::msg)?;
     // Mail goes through a configuration set, as deployed; the emulator puts SES's Send events for
     // it on `<name>-events` (crates/local/src/emulator.py), which `ses_events_loop` consumes.
-    let configuration_set = config.table.replace(['.', '/'], "-") + "-mail";
+    let configuration_set = format!("{stem}-mail");
     clients
         .sqs
         .create_queue()
