@@ -136,7 +136,7 @@ def system_sections(d, missed):
     ]
     for key, what, target in [
         ("hello", "hello (hyper, baseline)", None),
-        ("link_get", "link page GET (token verify, subject read, page render)", 2.0),
+        ("link_get", "link page GET as a browser sends it, with Accept-Language (token verify, page render; no database read)", 2.0),
         ("form_post", "1 KB urlencoded form POST (checks, sealed transaction, mails)", 4.0),
     ]:
         runs = rc[key]

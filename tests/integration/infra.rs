@@ -253,3 +253,71 @@ async fn the_emulator_answers_a_query_from_the_partition_alone_in_order_and_in_p
         .unwrap();
     assert_eq!(index.items().len(), 15, "the index query spans every partition");
 }
+
+/// The emulator's transactions back up only the items they name (`emulator.py`, repair 5): a
+/// cancelled one must still leave every item as it was, a committed one apply every action.
+#[tokio::test]
+async fn the_emulator_cancels_a_transaction_leaving_every_item_as_it_was() {
+    use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
+    use zgoda_aws::table::{PARTITION_KEY, SORT_KEY};
+    let env = TestEnv::spawn().await;
+    let db = env.clients.dynamodb.clone();
+    let table = env.config.table.clone();
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    for (pk, v) in [("TX#kept", "1"), ("TX#deleted", "1")] {
+        db.put_item().table_name(&table).item(PARTITION_KEY, s(pk)).item(SORT_KEY, s("x")).item("v", s(v)).send().await.unwrap();
+    }
+    let key = |pk: &str| std::collections::HashMap::from([(PARTITION_KEY.to_owned(), s(pk)), (SORT_KEY.to_owned(), s("x"))]);
+    let update = |v: &str| {
+        TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(&table)
+                    .set_key(Some(key("TX#kept")))
+                    .update_expression("SET v = :v")
+                    .expression_attribute_values(":v", s(v))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let put_new = TransactWriteItem::builder()
+        .put(Put::builder().table_name(&table).item(PARTITION_KEY, s("TX#new")).item(SORT_KEY, s("x")).build().unwrap())
+        .build();
+    let delete =
+        TransactWriteItem::builder().delete(Delete::builder().table_name(&table).set_key(Some(key("TX#deleted"))).build().unwrap()).build();
+    let failing_check = TransactWriteItem::builder()
+        .condition_check(
+            ConditionCheck::builder()
+                .table_name(&table)
+                .set_key(Some(key("TX#absent")))
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let get = |pk: &'static str| {
+        let db = db.clone();
+        let table = table.clone();
+        async move { db.get_item().table_name(&table).set_key(Some(key(pk))).consistent_read(true).send().await.unwrap().item }
+    };
+
+    let cancelled = db
+        .transact_write_items()
+        .transact_items(update("2"))
+        .transact_items(put_new.clone())
+        .transact_items(delete.clone())
+        .transact_items(failing_check)
+        .send()
+        .await;
+    assert!(cancelled.unwrap_err().into_service_error().is_transaction_canceled_exception());
+    assert_eq!(get("TX#kept").await.unwrap()["v"], s("1"));
+    assert!(get("TX#new").await.is_none());
+    assert_eq!(get("TX#deleted").await.unwrap()["v"], s("1"));
+
+    db.transact_write_items().transact_items(update("3")).transact_items(put_new).transact_items(delete).send().await.unwrap();
+    assert_eq!(get("TX#kept").await.unwrap()["v"], s("3"));
+    assert!(get("TX#new").await.is_some());
+    assert!(get("TX#deleted").await.is_none());
+}

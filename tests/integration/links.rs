@@ -245,6 +245,36 @@ async fn audience_pages_with_a_cursor() {
     assert_eq!(seen, emails);
 }
 
+/// A page view is only a page: when the click names its language (a browser's `Accept-Language`,
+/// or `?lang=`), the page needs nothing from the database, so it shows even while DynamoDB is
+/// unreachable. Without a language the person's own is read.
+#[tokio::test]
+async fn a_link_page_in_the_browsers_language_shows_while_the_database_is_down() {
+    let env = TestEnv::spawn_with_faults(|_| {}).await;
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    let email = address("lang");
+    let body = json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "lang": "en"});
+    assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+    let link = mails_to(&email).await[0].links()[0].clone();
+    let faults = env.faults.as_ref().unwrap();
+
+    let unasked = env.http.get(&link).send().await.unwrap();
+    assert_eq!(unasked.status(), 200);
+    assert!(unasked.text().await.unwrap().contains("Confirm your sign-up"), "the person's language, read from their profile");
+
+    faults.fail_after(0);
+    let before = faults.dropped();
+    for (accept, title) in [("pl-PL,pl;q=0.9,en;q=0.8", "Potwierdź zapis"), ("en-GB,en;q=0.9", "Confirm your sign-up")] {
+        let page = env.http.get(&link).header("accept-language", accept).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{accept}");
+        assert!(page.text().await.unwrap().contains(title), "{accept}");
+    }
+    assert_eq!(faults.dropped(), before, "no request left for the database");
+    let unasked = env.http.get(&link).send().await.unwrap();
+    assert_eq!(unasked.status(), 503, "without a language the page needs the profile");
+    faults.heal();
+}
+
 #[tokio::test]
 async fn confirm_records_given_linked_to_its_request_and_is_idempotent() {
     let env = env().await;

@@ -85,6 +85,7 @@ fn main() -> anyhow::Result<()> {
 enum Part {
     All,
     ColdStart,
+    RequestCost,
     Fanout,
 }
 
@@ -101,6 +102,8 @@ const WARM_INVOCATIONS: u64 = 20;
 /// Requests per load run (server CPU is read to the nanosecond, so runs can be short).
 const HELLO_REQUESTS: u64 = 10_000;
 const LINK_GETS: u64 = 300;
+/// What a browser sends with a click on a link (the page then needs no database read).
+const BROWSER_LANGUAGES: &str = "pl-PL,pl;q=0.9,en-US;q=0.8,en;q=0.7";
 /// The mixed load run's length.
 const MIXED_SECONDS: u64 = 60;
 /// Form posts per load run: each is a sealed transaction, and the emulator copies the whole table
@@ -208,7 +211,8 @@ async fn measure_all(
         target("ses-events", bin_dir.join("ses-events"), &[], "ses-events/delivery.json"),
     ];
     let mut cold = Vec::new();
-    for t in &targets {
+    let cold_targets = if runs.only == Part::RequestCost { &[][..] } else { &targets[..] };
+    for t in cold_targets {
         eprintln!("cold start: {}", t.name);
         cold.push(cold::measure(t, &function_env, runs.cold, WARM_INVOCATIONS).await?);
     }
@@ -231,7 +235,7 @@ async fn measure_all(
     let link = unsubscribe_link(&client, &url, &vars).await?;
     let mut get_runs = Vec::new();
     for _ in 0..runs.load {
-        get_runs.push(load::drive(stack_pid, LINK_GETS, 8, |_| client.get(&link)).await?);
+        get_runs.push(load::drive(stack_pid, LINK_GETS, 8, |_| client.get(&link).header("accept-language", BROWSER_LANGUAGES)).await?);
     }
     eprintln!("request cost: form post");
     let submissions = format!("{url}/v1/forms/demo/submissions");
@@ -248,6 +252,10 @@ async fn measure_all(
             .await?,
         );
     }
+    let request_cost = json!({"hello": hello_runs, "link_get": get_runs, "form_post": post_runs});
+    if runs.only == Part::RequestCost {
+        return Ok(json!({"request_cost": request_cost}));
+    }
     eprintln!("mixed load: {MIXED_SECONDS} s");
     let mixed = mixed_load(&client, &url, &link, &vars, stack_pid).await?;
     // A fan-out that breaks is reported as such; the figures before it still count.
@@ -259,7 +267,7 @@ async fn measure_all(
         "fanout": fanout,
         "mixed_load": mixed,
         "cold_start": cold,
-        "request_cost": {"hello": hello_runs, "link_get": get_runs, "form_post": post_runs},
+        "request_cost": request_cost,
         "peak_rss_kib": {"local_stack": proc::peak_rss_kib(stack_pid)?, "hello_http": hello_rss},
     }))
 }
@@ -281,7 +289,7 @@ async fn mixed_load(
             .post(&submissions)
             .header("origin", url)
             .json(&json!({"email": format!("mixed{i}@klient.example.pl"), "consent": ["contact_reply"], "notice_version": "2026-11"})),
-        3..=6 => client.get(link),
+        3..=6 => client.get(link).header("accept-language", BROWSER_LANGUAGES),
         7 => client.post(link).header("content-type", "application/x-www-form-urlencoded").body("List-Unsubscribe=One-Click"),
         _ => {
             // A query of its own makes each signature distinct, so none is refused as a replay.

@@ -39,7 +39,8 @@ pub enum LinkOutcome {
 #[derive(Debug, Clone)]
 pub struct LinkPreview {
     pub claims: LinkClaims,
-    /// The person's language, when zgoda still holds it.
+    /// The page's language: the one the request asked for, else the person's when zgoda still
+    /// holds it.
     pub lang: Option<Lang>,
 }
 
@@ -72,11 +73,16 @@ fn latest_for<'a>(events: &'a [SealedEvent], purpose: &PurposeId) -> Option<&'a 
 }
 
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
-    /// Reads a link for its page. Never writes.
-    pub async fn preview_link(&self, token: &str, now: Time) -> Result<LinkPreview, Error> {
+    /// Reads a link for its page. Never writes. The person's language is read only when the
+    /// request names none (`asked`): a browser sends `Accept-Language` with every click, so a page
+    /// view usually costs no database read at all.
+    pub async fn preview_link(&self, token: &str, asked: Option<Lang>, now: Time) -> Result<LinkPreview, Error> {
         let claims = verify(&self.keys.links, token, now)?;
-        let profile = self.store.load_profile(&claims.subject).await?;
-        Ok(LinkPreview { claims, lang: profile.map(|p| p.lang) })
+        let lang = match asked {
+            Some(lang) => Some(lang),
+            None => self.store.load_profile(&claims.subject).await?.map(|p| p.lang),
+        };
+        Ok(LinkPreview { claims, lang })
     }
 
     /// For an expired link: mails a fresh link of the same kind to the address zgoda holds, if

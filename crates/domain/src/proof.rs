@@ -120,7 +120,9 @@ impl ChainHead {
 /// RFC 3339 with milliseconds, the one textual form of event times (so the canonical bytes of a
 /// stored event are exactly those that were sealed).
 pub fn format_time(t: &Time) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    // The same text as `%Y-%m-%dT%H:%M:%S%.3fZ`, without parsing a format string each time:
+    // every seal and verification formats one.
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 pub mod millis {
@@ -140,16 +142,18 @@ pub fn to_millis(t: Time) -> Time {
     chrono::DateTime::from_timestamp_millis(t.timestamp_millis()).expect("in range")
 }
 
-struct Canonical(Vec<u8>);
+/// Where the canonical encoding goes, field by field: the MAC or hash itself when sealing and
+/// verifying (no copy of the event is built), a buffer for [`EventFacts::canonical_bytes`].
+struct Canonical<F: FnMut(&[u8])>(F);
 
-impl Canonical {
+impl<F: FnMut(&[u8])> Canonical<F> {
     fn field(&mut self, tag: u8, value: Option<&[u8]>) {
-        self.0.push(tag);
         match value {
-            None => self.0.extend_from_slice(&u32::MAX.to_be_bytes()),
+            None => (self.0)(&[tag, 0xff, 0xff, 0xff, 0xff]),
             Some(v) => {
-                self.0.extend_from_slice(&(v.len() as u32).to_be_bytes());
-                self.0.extend_from_slice(v);
+                let len = (v.len() as u32).to_be_bytes();
+                (self.0)(&[tag, len[0], len[1], len[2], len[3]]);
+                (self.0)(v);
             }
         }
     }
@@ -159,8 +163,16 @@ impl EventFacts {
     /// The canonical encoding: tagged, length-prefixed fields in a fixed order; `None` differs
     /// from an empty string.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let mut c = Canonical(Vec::with_capacity(512));
-        let opt = |o: &Option<String>| o.as_ref().map(|s| s.as_bytes().to_vec());
+        let mut bytes = Vec::with_capacity(512);
+        self.encode(|part| bytes.extend_from_slice(part));
+        bytes
+    }
+
+    fn encode(&self, out: impl FnMut(&[u8])) {
+        let mut c = Canonical(out);
+        fn opt(o: &Option<String>) -> Option<&[u8]> {
+            o.as_deref().map(str::as_bytes)
+        }
         c.field(1, Some(self.event_id.as_bytes()));
         c.field(2, Some(self.subject_id.as_str().as_bytes()));
         c.field(3, Some(&self.seq.to_be_bytes()));
@@ -168,28 +180,32 @@ impl EventFacts {
         c.field(5, self.purpose.as_ref().map(|p| p.as_str().as_bytes()));
         c.field(6, self.lawful_basis.map(|b| b.as_str().as_bytes()));
         c.field(7, self.form_id.as_ref().map(|f| f.as_str().as_bytes()));
-        c.field(8, opt(&self.notice_version).as_deref());
-        c.field(9, opt(&self.notice_sha256).as_deref());
+        c.field(8, opt(&self.notice_version));
+        c.field(9, opt(&self.notice_sha256));
         c.field(10, self.notice_lang.map(|l| l.code().as_bytes()));
         c.field(11, Some(self.lang.code().as_bytes()));
         c.field(12, Some(self.channel.as_str().as_bytes()));
-        c.field(13, opt(&self.ip_prefix).as_deref());
+        c.field(13, opt(&self.ip_prefix));
         c.field(14, Some(format_time(&self.at).as_bytes()));
-        c.field(15, opt(&self.receipt_id).as_deref());
-        c.field(16, opt(&self.refers_to).as_deref());
+        c.field(15, opt(&self.receipt_id));
+        c.field(16, opt(&self.refers_to));
         c.field(17, Some(self.prev_hash.as_bytes()));
-        c.0
+    }
+
+    /// The seal's MAC over the facts under `kid`'s key.
+    fn mac(&self, kid: &Kid, key: &crate::keys::SecretKey) -> crate::keys::HmacSha256 {
+        let mut mac = key.mac();
+        mac.update(SEAL_PREFIX);
+        mac.update(kid.as_str().as_bytes());
+        mac.update(b"\n");
+        self.encode(|part| mac.update(part));
+        mac
     }
 
     /// Seals the facts with the ring's current key.
     pub fn seal(self, seals: &KeyRing) -> SealedEvent {
         let (kid, key) = seals.current();
-        let mut mac = key.mac();
-        mac.update(SEAL_PREFIX);
-        mac.update(kid.as_str().as_bytes());
-        mac.update(b"\n");
-        mac.update(&self.canonical_bytes());
-        let seal = hex::encode(mac.finalize().into_bytes());
+        let seal = hex::encode(self.mac(kid, key).finalize().into_bytes());
         SealedEvent { facts: self, kid: kid.clone(), seal }
     }
 }
@@ -198,20 +214,18 @@ impl SealedEvent {
     /// Whether the seal matches the facts under the key it names (constant-time comparison).
     pub fn seal_is_valid(&self, seals: &KeyRing) -> bool {
         let Some(key) = seals.get(&self.kid) else { return false };
-        let Ok(expected) = hex::decode(&self.seal) else { return false };
-        let mut mac = key.mac();
-        mac.update(SEAL_PREFIX);
-        mac.update(self.kid.as_str().as_bytes());
-        mac.update(b"\n");
-        mac.update(&self.facts.canonical_bytes());
-        mac.verify_slice(&expected).is_ok()
+        let mut expected = [0u8; 32];
+        if hex::decode_to_slice(&self.seal, &mut expected).is_err() {
+            return false;
+        }
+        self.facts.mac(&self.kid, key).verify_slice(&expected).is_ok()
     }
 
     /// The hash the next event chains to: over the canonical bytes and the seal.
     pub fn chain_hash(&self) -> String {
         let mut h = Sha256::new();
         h.update(CHAIN_PREFIX);
-        h.update(self.facts.canonical_bytes());
+        self.facts.encode(|part| h.update(part));
         h.update(self.kid.as_str().as_bytes());
         h.update(self.seal.as_bytes());
         hex::encode(h.finalize())
@@ -330,6 +344,28 @@ mod tests {
         assert_eq!(r.broken_at.as_deref(), Some(events[2].facts.event_id.as_str()));
         let without_last = vec![events[0].clone(), events[1].clone()];
         assert!(!verify_chain(&k, &sid, &without_last, Some(&head)).verified);
+    }
+
+    /// Proofs sealed years ago must still verify: the canonical bytes, seal and chain hash of a
+    /// fixed event are pinned to the values the first release computed.
+    #[test]
+    fn art7_1_a_stored_proof_keeps_its_seal_and_chain_hash() {
+        let mut f = facts(7);
+        f.at = "2026-11-22T10:15:30.123Z".parse().unwrap();
+        f.receipt_id = Some("01JBBBBBBBBBBBBBBBBBBBBBBB".into());
+        f.prev_hash = "ef".repeat(32);
+        let sealed = f.seal(&ring("s1", 9));
+        assert_eq!(sealed.seal, "d0344e390e178fda4f8c4868b3a61e36fcf0cd292d660332f9f832ca12908aa4");
+        assert_eq!(sealed.chain_hash(), "d83707c86ff785c8e553ba648bf1a8660935dec6d0ba9ff9665179f5dcd4829f");
+        assert!(sealed.seal_is_valid(&ring("s1", 9)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn event_times_are_written_as_they_always_were(millis in 0i64..253_402_300_799_999) {
+            let t = chrono::DateTime::from_timestamp_millis(millis).unwrap();
+            proptest::prop_assert_eq!(format_time(&t), t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+        }
     }
 
     #[test]

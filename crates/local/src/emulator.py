@@ -14,23 +14,42 @@
 #    datetime arithmetic per message; with a few hundred SES events queued that was most of the
 #    emulator's time during a fan-out. The same milliseconds now come from time.time().
 #
+# 4. The server under moto (werkzeug's) closes the connection after every answer, so each SDK call
+#    paid a new TCP connection and moto a new thread, where AWS keeps connections alive and the SDK
+#    pools them. Both showed in profiles: connection set-up in the local stack's CPU per request,
+#    thread start-up in the emulator's. Connections now stay open, except after a chunked request,
+#    whose end werkzeug cannot find (every SDK call sends a Content-Length, which moto reads whole).
+# 5. moto backs up every table a TransactWriteItems names by deep-copying it whole, so a
+#    transaction's cost grew with the table: a form post on the benchmark's table of tens of
+#    thousands of items took a quarter of a second. The backup now holds only the items the
+#    transaction names, which is all a cancelled transaction can have changed, and they are put
+#    back as they were when it is cancelled.
+#
 # And one thing moto leaves out: SES's event publishing. A message sent through a configuration
 # set whose name has an SQS queue `<name>-events` puts SES's *Send* event (with the message's tags)
 # on that queue, as SES publishes it to the configuration set's SNS topic; the local stack hands
 # those to the ses-events handler.
 #
 # Run as `python -c <this file> -H host -p port`.
+import copy
 import datetime
 import json
 import threading
 import time
+import types
+import uuid
 
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import main
 from moto.sesv2.responses import SESV2Response
 from moto.sqs import models as sqs_models
 from moto.sqs.models import sqs_backends
+from werkzeug import serving as werkzeug_serving
+from werkzeug.serving import WSGIRequestHandler
 
 _locks = {}
 _locks_guard = threading.Lock()
@@ -103,6 +122,61 @@ def _query_one_partition(self, hash_key, *args, **kwargs):
 Table.all_items = _all_items_of_the_queried_partition
 Table.query = _query_one_partition
 
+# Set while a transaction runs whose items are backed up here: moto's whole-table copy is skipped.
+_items_backed_up = threading.local()
+_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _deepcopy_unless_backed_up(value, memo=None):
+    if isinstance(value, Table) and getattr(_items_backed_up, "on", False):
+        return value
+    return copy.deepcopy(value, memo)
+
+
+dynamodb_models.copy = types.SimpleNamespace(deepcopy=_deepcopy_unless_backed_up)
+
+
+def _named_item(backend, transact_item):
+    """The table, key and a copy of the current item (None when absent) one action names."""
+    ((_, action),) = transact_item.items()
+    table = backend.tables[action["TableName"]]
+    key = action.get("Key") or action["Item"]
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    return table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value))
+
+
+def _put_back(table, hash_value, range_value, item):
+    if range_value is None:
+        if item is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = item
+    elif item is None:
+        table.items[hash_value].pop(range_value, None)
+    else:
+        table.items[hash_value][range_value] = item
+
+
+def _transact_backing_up_its_items(self, transact_items):
+    try:
+        named = [_named_item(self, item) for item in transact_items]
+    except Exception:
+        # Malformed (no such table, no key, two actions in one): moto's own path and error.
+        return _transact_write_items(self, transact_items)
+    _items_backed_up.on = True
+    try:
+        return _transact_write_items(self, transact_items)
+    except Exception:
+        for table, hash_value, range_value, item in reversed(named):
+            _put_back(table, hash_value, range_value, item)
+        raise
+    finally:
+        _items_backed_up.on = False
+
+
+DynamoDBBackend.transact_write_items = _transact_backing_up_its_items
+
 _send_email = SESV2Response.send_email
 
 
@@ -127,7 +201,11 @@ def _send_email_publishing_the_send_event(self):
             },
             "send": {},
         }
-        sqs.send_message(queue, json.dumps(event))
+        # Straight onto the queue: moto's send_message computes every queue attribute first,
+        # scanning all queued messages three times, so publishing slowed as a backlog grew.
+        message = sqs_models.Message(str(uuid.uuid4()), json.dumps(event))
+        message.mark_sent(delay_seconds=0)
+        sqs.queues[queue].add_message(message)
     return answer
 
 
@@ -141,4 +219,33 @@ def _unix_time_millis_from_the_clock(dt=None):
 
 
 sqs_models.unix_time_millis = _unix_time_millis_from_the_clock
+
+_send_header = WSGIRequestHandler.send_header
+
+
+def _send_header_keeping_the_connection(self, keyword, value):
+    chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+    if keyword.lower() == "connection" and value.lower() == "close" and not chunked:
+        return
+    _send_header(self, keyword, value)
+
+
+WSGIRequestHandler.send_header = _send_header_keeping_the_connection
+
+
+class _NothingLeftToDrain:
+    """werkzeug, sure the connection closes, reads the socket after each answer until it stays
+    quiet, which on a kept connection would swallow (or wait for) the next request."""
+
+    def register(self, *args):
+        pass
+
+    def select(self, timeout=None):
+        return []
+
+    def close(self):
+        pass
+
+
+werkzeug_serving.selectors = types.SimpleNamespace(DefaultSelector=_NothingLeftToDrain, EVENT_READ=1)
 main()

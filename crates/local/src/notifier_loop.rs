@@ -17,7 +17,7 @@ pub async fn run(notifier: &LocalNotifier, app: &App, sqs: &aws_sdk_sqs::Client)
             .receive_message()
             .queue_url(&url)
             .max_number_of_messages(10)
-            .wait_time_seconds(1)
+            .wait_time_seconds(crate::LONG_POLL_SECONDS)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
             .await;

@@ -24,7 +24,8 @@ pub async fn run(app: &App, sqs: &aws_sdk_sqs::Client, configuration_set: &str) 
         }
     };
     loop {
-        let received = sqs.receive_message().queue_url(&url).max_number_of_messages(10).wait_time_seconds(1).send().await;
+        let received =
+            sqs.receive_message().queue_url(&url).max_number_of_messages(10).wait_time_seconds(crate::LONG_POLL_SECONDS).send().await;
         let messages = match received {
             Ok(r) => r.messages.unwrap_or_default(),
             Err(e) => {

@@ -31,9 +31,14 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req
     }
 }
 
-/// `?lang=` wins, then `Accept-Language`, then what zgoda knows of the person, then Polish.
+/// The language a request asks for: `?lang=` wins, then `Accept-Language`.
+fn asked_lang(req: &Request) -> Option<Lang> {
+    request::query_param(req, "lang").and_then(|l| l.parse().ok()).or(request::accept_language(req))
+}
+
+/// The language a request asks for, then what zgoda knows of the person, then Polish.
 fn page_lang(req: &Request, known: Option<Lang>) -> Lang {
-    request::query_param(req, "lang").and_then(|l| l.parse().ok()).or(request::accept_language(req)).or(known).unwrap_or(Lang::Pl)
+    asked_lang(req).or(known).unwrap_or(Lang::Pl)
 }
 
 fn link_error(err: ApiError, lang: Lang) -> Response<Body> {
@@ -53,11 +58,11 @@ fn link_error(err: ApiError, lang: Lang) -> Response<Body> {
 }
 
 async fn link_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, token: &str, now: Time) -> Response<Body> {
-    let preview = match app.preview_link(token, now).await {
+    let preview = match app.preview_link(token, asked_lang(req), now).await {
         Ok(p) => p,
         Err(e) => return link_error(e.into(), page_lang(req, None)),
     };
-    let lang = page_lang(req, preview.lang);
+    let lang = preview.lang.unwrap_or(Lang::Pl);
     let action = preview.claims.action.as_str();
     let purpose = preview.claims.purpose.as_ref().map(|p| p.as_str()).unwrap_or("");
     let ctx = json!({
