@@ -106,8 +106,8 @@ const LINK_GETS: u64 = 300;
 const BROWSER_LANGUAGES: &str = "pl-PL,pl;q=0.9,en-US;q=0.8,en;q=0.7";
 /// The mixed load run's length.
 const MIXED_SECONDS: u64 = 60;
-/// Form posts per load run: each is a sealed transaction, and the emulator copies the whole table
-/// for every transaction, so it slows as the table grows; the server's CPU does not.
+/// Form posts per load run: each is a sealed transaction, two rate-limit writes and two mails,
+/// which the emulator serves at tens a second.
 const FORM_POSTS: u64 = 20;
 
 /// Rate limits lifted: the load comes from one address and would otherwise be refused; the

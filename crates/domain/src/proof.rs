@@ -346,8 +346,8 @@ mod tests {
         assert!(!verify_chain(&k, &sid, &without_last, Some(&head)).verified);
     }
 
-    /// Proofs sealed years ago must still verify: the canonical bytes, seal and chain hash of a
-    /// fixed event are pinned to the values the first release computed.
+    /// Proofs sealed years ago must still verify: the seal and chain hash of a fixed event are
+    /// pinned to what the code computed before sealing was made to stream the encoding.
     #[test]
     fn art7_1_a_stored_proof_keeps_its_seal_and_chain_hash() {
         let mut f = facts(7);
