@@ -226,8 +226,15 @@ _send_header = WSGIRequestHandler.send_header
 
 
 def _send_header_keeping_the_connection(self, keyword, value):
-    chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
-    if keyword.lower() == "connection" and value.lower() == "close" and not chunked:
+    # Only an answer to a well-formed HTTP/1.1 request keeps its connection: one refused before
+    # its headers were read (a bad request line) closes it, as werkzeug always did.
+    headers = getattr(self, "headers", None)
+    keep = (
+        headers is not None
+        and getattr(self, "request_version", None) == "HTTP/1.1"
+        and "chunked" not in (headers.get("Transfer-Encoding") or "").lower()
+    )
+    if keep and keyword.lower() == "connection" and value.lower() == "close":
         return
     _send_header(self, keyword, value)
 
