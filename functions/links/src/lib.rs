@@ -36,9 +36,9 @@ fn asked_lang(req: &Request) -> Option<Lang> {
     request::query_param(req, "lang").and_then(|l| l.parse().ok()).or(request::accept_language(req))
 }
 
-/// The language a request asks for, then what zgoda knows of the person, then Polish.
-fn page_lang(req: &Request, known: Option<Lang>) -> Lang {
-    asked_lang(req).or(known).unwrap_or(Lang::Pl)
+/// The language a request asks for, else Polish (a link's page adds the person's own between).
+fn page_lang(req: &Request) -> Lang {
+    asked_lang(req).unwrap_or(Lang::Pl)
 }
 
 fn link_error(err: ApiError, lang: Lang) -> Response<Body> {
@@ -60,7 +60,7 @@ fn link_error(err: ApiError, lang: Lang) -> Response<Body> {
 async fn link_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, token: &str, now: Time) -> Response<Body> {
     let preview = match app.preview_link(token, asked_lang(req), now).await {
         Ok(p) => p,
-        Err(e) => return link_error(e.into(), page_lang(req, None)),
+        Err(e) => return link_error(e.into(), page_lang(req)),
     };
     let lang = preview.lang.unwrap_or(Lang::Pl);
     let action = preview.claims.action.as_str();
@@ -89,7 +89,7 @@ async fn link_body(req: &Request) -> Result<bool, ApiError> {
 
 async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, token: &str, now: Time) -> Response<Body> {
     // The page's button posts to its own URL, `?lang=` included, so the answer stays in its language.
-    let lang = page_lang(req, None);
+    let lang = page_lang(req);
     let renew = match link_body(req).await {
         Ok(r) => r,
         Err(e) => return link_error(e, lang),
@@ -131,7 +131,7 @@ fn attachment(export: &Value, now: Time) -> Response<Body> {
 
 /// An Art. 34(3)(c) public communication.
 async fn public_notice<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, id: &str) -> Response<Body> {
-    let lang = page_lang(req, None);
+    let lang = page_lang(req);
     match app.public_notice(id).await {
         Ok(notice) => {
             let advice = notice.messages.get(&lang).or_else(|| notice.messages.values().next()).cloned().unwrap_or_default();
@@ -145,7 +145,7 @@ async fn public_notice<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, 
 }
 
 fn privacy_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request) -> Response<Body> {
-    let lang = page_lang(req, None);
+    let lang = page_lang(req);
     let action = format!("{}/v1/privacy/requests", app.settings.public_url.trim_end_matches('/'));
     respond::html_posting_form(StatusCode::OK, render("privacy.html", lang, json!({ "action": action })))
 }
@@ -159,7 +159,7 @@ fn privacy_origin_allowed<S, M, Q>(app: &Zgoda<S, M, Q>, origin: &str) -> bool {
 
 async fn privacy_request<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Response<Body> {
     let json_client = request::wants_json(req) || body::encoding(req) == Some(Encoding::Json);
-    let lang_hint = page_lang(req, None);
+    let lang_hint = page_lang(req);
     let result = async {
         let origin = request::origin(req).filter(|o| privacy_origin_allowed(app, o)).ok_or(ApiError::OriginNotAllowed)?;
         let (raw, _) = body::submission(req).await?;
