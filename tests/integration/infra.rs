@@ -321,3 +321,54 @@ async fn the_emulator_cancels_a_transaction_leaving_every_item_as_it_was() {
     assert!(get("TX#new").await.is_some());
     assert!(get("TX#deleted").await.is_none());
 }
+
+/// The emulator parses each UpdateExpression text once (`emulator.py`, repair 6): the same text
+/// must still apply each request's own names and values, to its own item, and a text that does
+/// not parse must fail every time.
+#[tokio::test]
+async fn the_emulator_applies_a_repeated_update_expression_with_each_requests_own_values() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use zgoda_aws::table::{PARTITION_KEY, SORT_KEY};
+    let env = TestEnv::spawn().await;
+    let db = env.clients.dynamodb.clone();
+    let table = env.config.table.clone();
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let update = |pk: &str, attribute: &str, value: &str| {
+        db.update_item()
+            .table_name(&table)
+            .key(PARTITION_KEY, s(pk))
+            .key(SORT_KEY, s("x"))
+            .update_expression("SET #a = :v, seen = if_not_exists(seen, :v)")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":v", s(value))
+            .send()
+    };
+    update("EXPR#1", "colour", "red").await.unwrap();
+    update("EXPR#2", "shape", "round").await.unwrap();
+    update("EXPR#1", "colour", "blue").await.unwrap();
+    let get = |pk: &'static str| {
+        let (db, table) = (db.clone(), table.clone());
+        async move { db.get_item().table_name(&table).key(PARTITION_KEY, s(pk)).key(SORT_KEY, s("x")).send().await.unwrap().item.unwrap() }
+    };
+    let first = get("EXPR#1").await;
+    assert_eq!((first["colour"].clone(), first["seen"].clone()), (s("blue"), s("red")));
+    assert!(!first.contains_key("shape"));
+    let second = get("EXPR#2").await;
+    assert_eq!((second["shape"].clone(), second["seen"].clone()), (s("round"), s("round")));
+    assert!(!second.contains_key("colour"));
+
+    for _ in 0..2 {
+        let refused = db
+            .update_item()
+            .table_name(&table)
+            .key(PARTITION_KEY, s("EXPR#1"))
+            .key(SORT_KEY, s("x"))
+            .update_expression("SET colour = = :v")
+            .expression_attribute_values(":v", s("green"))
+            .send()
+            .await;
+        let error = refused.unwrap_err().into_service_error();
+        assert_eq!(error.meta().code(), Some("ValidationException"), "{error:?}");
+    }
+    assert_eq!(get("EXPR#1").await["colour"], s("blue"));
+}

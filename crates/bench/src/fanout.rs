@@ -1,26 +1,31 @@
 //! Fan-out: breach notices to 10,000 people through the local stack (operator API → outbox → SQS
 //! → the notifier → SES), beside the emulator's own rate for the same SDK calls issued directly at
-//! the same concurrency. The notifier runs as its own process (`zgoda-local notifier`), so its
+//! the same concurrency (through the product's own store and mailer, `direct_rate`). The notifier runs as its own process (`zgoda-local notifier`), so its
 //! memory is its own; then a second 10,000 go out while that process is killed (SIGKILL) at random
 //! points and restarted, and the emulator's count of sent mail shows whether anyone got two.
 //!
 //! The 10,000 come as five escalations of 2,000 explicit addresses on one breach: the API's 64 KiB
 //! body holds about 2,000 addresses, and selecting 10,000 by form would first need 10,000 subjects
-//! captured, which the emulator (it copies the whole table for every transaction) takes most of an
-//! hour to store. The notifier's work per recipient is the same either way.
+//! captured, which at the emulator's tens of form posts a second would take longer than the
+//! fan-out itself. The notifier's work per recipient is the same either way.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
-use aws_sdk_sesv2::types::{EmailContent, RawMessage};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::{Value, json};
+use zgoda_domain::breach::ContactPoint;
+use zgoda_domain::email::EmailAddress;
+use zgoda_domain::feedback::SesMail;
+use zgoda_domain::ids::SubjectId;
 use zgoda_domain::keys::SecretKey;
+use zgoda_domain::mail::{Mailer, Message};
 use zgoda_domain::operator_sig;
+use zgoda_domain::store::{BreachStore, Claim, Delivery, Job};
 
 use crate::proc;
 
@@ -147,22 +152,25 @@ pub async fn measure(
     let id = breach["id"].as_str().context("breach id")?.to_owned();
 
     eprintln!("fan-out: {recipients} recipients");
+    let endpoint = var("AWS_ENDPOINT_URL")?;
+    let mails = MailCount { client, endpoint: &endpoint, per_notice: direct.addresses_per_mail.max(1) };
     let mut notifier = notifier_command.spawn()?;
     let notifier_pid = notifier.id().context("notifier pid")?;
+    let mails_before = mails.addresses().await?;
     let started = Instant::now();
     let escalations = escalate_all(&op, &id, "f", recipients).await?;
-    let fanned = wait_all(&op, &id, escalations, Duration::from_secs(900), || Ok(())).await?;
+    let fanned = wait_all(&op, &id, escalations, &mails, mails_before, Duration::from_secs(900), || Ok(())).await?;
     let seconds = started.elapsed().as_secs_f64();
     let notifier_peak_rss_kib = proc::peak_rss_kib(notifier_pid)?;
     notifier.kill().await?;
 
     eprintln!("fan-out: {recipients} recipients, the notifier killed at random points");
-    let mails_before = mails_sent(client, &var("AWS_ENDPOINT_URL")?).await?;
+    let mails_before = mails.addresses().await?;
     let kill_started = Instant::now();
     let escalations = escalate_all(&op, &id, "k", recipients).await?;
     let mut notifier = notifier_command.spawn()?;
     let (mut kills, mut next_kill) = (0, random_between(Duration::from_secs(3), Duration::from_secs(12)));
-    let killed = wait_all(&op, &id, escalations, Duration::from_secs(600), || {
+    let killed = wait_all(&op, &id, escalations, &mails, mails_before, Duration::from_secs(600), || {
         if kills < MAX_KILLS && kill_started.elapsed() >= next_kill {
             // SIGKILL, as a Lambda dies: no cleanup, whatever it had claimed stays claimed.
             notifier.start_kill()?;
@@ -175,9 +183,7 @@ pub async fn measure(
     .await?;
     let kill_seconds = kill_started.elapsed().as_secs_f64();
     notifier.kill().await?;
-    // The emulator counts every address of a sent mail (envelope and header): per notice, as many
-    // as one of the baseline's mails has.
-    let mails = (mails_sent(client, &var("AWS_ENDPOINT_URL")?).await? - mails_before) / direct.addresses_per_mail.max(1);
+    let mails = (mails.addresses().await? - mails_before) / mails.per_notice;
     Ok(FanOut {
         recipients,
         escalations: recipients.div_ceil(PER_ESCALATION),
@@ -203,7 +209,8 @@ fn random_between(low: Duration, high: Duration) -> Duration {
 }
 
 /// `recipients` as escalations of up to PER_ESCALATION explicit addresses, `prefix` keeping each run's own.
-async fn escalate_all(op: &Operator<'_>, breach: &str, prefix: &str, recipients: usize) -> anyhow::Result<Vec<String>> {
+/// Each escalation's id and how many people it mails.
+async fn escalate_all(op: &Operator<'_>, breach: &str, prefix: &str, recipients: usize) -> anyhow::Result<Vec<(String, usize)>> {
     let mut escalations = Vec::new();
     for part in 0..recipients.div_ceil(PER_ESCALATION) {
         let count = PER_ESCALATION.min(recipients - part * PER_ESCALATION);
@@ -215,7 +222,7 @@ async fn escalate_all(op: &Operator<'_>, breach: &str, prefix: &str, recipients:
         if status != 202 {
             bail!("escalation {prefix}{part}: {status} {answer}");
         }
-        escalations.push(answer["escalation_id"].as_str().context("escalation id")?.to_owned());
+        escalations.push((answer["escalation_id"].as_str().context("escalation id")?.to_owned(), count));
     }
     Ok(escalations)
 }
@@ -231,30 +238,45 @@ pub struct Progress {
 
 /// Waits until every escalation has no recipient pending, or `limit` passes; `tick` runs twice a
 /// second meanwhile.
+///
+/// A progress read counts an escalation's whole outbox (16 queries over every recipient). Read
+/// every few seconds, that was a quarter of the time of the emulator the notifier shares
+/// (py-spy): the observer slowed what it measured, and only on the product's side, as the
+/// baseline counts its own work. So an escalation's progress is read only once the emulator's
+/// count of mail sent (one cheap call, `MailCount`) says all its notices have left, or every
+/// `PROGRESS_FALLBACK` in case some fail without a mail; from then on twice a second, to the last
+/// recipient recorded.
 async fn wait_all(
     op: &Operator<'_>,
     breach: &str,
-    escalations: Vec<String>,
+    escalations: Vec<(String, usize)>,
+    mails: &MailCount<'_>,
+    mails_before: u64,
     limit: Duration,
     mut tick: impl FnMut() -> anyhow::Result<()>,
 ) -> anyhow::Result<Progress> {
-    // Each progress read counts an escalation's whole outbox in the emulator, which the notifier
-    // is busy with: read rarely, and only the oldest unfinished escalation (the queue serves them
-    // roughly in order), moving on when it is done.
     let started = Instant::now();
     let mut done = Progress::default();
+    // The queue serves the escalations roughly in order: wait for the oldest unfinished one.
     let mut unfinished = escalations.into_iter().peekable();
-    while let Some(esc) = unfinished.peek() {
-        let p = progress(op, breach, esc, started).await?;
-        if p.pending == 0 {
-            done.sent += p.sent;
-            done.failed += p.failed;
-            unfinished.next();
-            continue;
+    let mut notices_before_it = 0;
+    let mut last_read: Option<Instant> = None;
+    while let Some((esc, count)) = unfinished.peek() {
+        let all_mailed = mails.addresses().await? >= mails_before + (notices_before_it + *count as u64) * mails.per_notice;
+        if all_mailed || last_read.is_none_or(|at| at.elapsed() >= PROGRESS_FALLBACK) {
+            last_read = Some(Instant::now());
+            let p = progress(op, breach, esc, started).await?;
+            if p.pending == 0 {
+                done.sent += p.sent;
+                done.failed += p.failed;
+                notices_before_it += *count as u64;
+                unfinished.next();
+                continue;
+            }
         }
         if started.elapsed() > limit {
             // Count what the unfinished ones hold, and report rather than fail the whole benchmark.
-            for esc in unfinished {
+            for (esc, _) in unfinished {
                 let p = progress(op, breach, &esc, started).await?;
                 done.sent += p.sent;
                 done.failed += p.failed;
@@ -262,13 +284,14 @@ async fn wait_all(
             }
             return Ok(done);
         }
-        for _ in 0..6 {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            tick()?;
-        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tick()?;
     }
     Ok(done)
 }
+
+/// How often an escalation's progress is read while its notices are still leaving.
+const PROGRESS_FALLBACK: Duration = Duration::from_secs(30);
 
 async fn progress(op: &Operator<'_>, breach: &str, esc: &str, started: Instant) -> anyhow::Result<Progress> {
     // A query of its own makes each signature distinct, so none is refused as a replay.
@@ -281,8 +304,22 @@ async fn progress(op: &Operator<'_>, breach: &str, esc: &str, started: Instant) 
     Ok(Progress { sent: count("sent")?, failed: count("failed")?, pending: count("pending")? })
 }
 
+/// The emulator's count of mail sent. It counts every address of a mail, envelope and header, so
+/// a notice counts as many as one of the baseline's mails (`per_notice`).
+struct MailCount<'a> {
+    client: &'a reqwest::Client,
+    endpoint: &'a str,
+    per_notice: u64,
+}
+
+impl MailCount<'_> {
+    async fn addresses(&self) -> anyhow::Result<u64> {
+        mails_sent(self.client, self.endpoint).await
+    }
+}
+
 /// The emulator's count of addresses mailed so far (SES v1 `GetSendQuota`, which moto answers
-/// without checking the signature).
+/// from a counter, without checking the signature).
 async fn mails_sent(client: &reqwest::Client, endpoint: &str) -> anyhow::Result<u64> {
     let answer = client
         .post(format!("{endpoint}/"))
@@ -324,12 +361,14 @@ fn s(v: impl Into<String>) -> AttributeValue {
 }
 
 /// The notifier's SDK calls for `DIRECT_RECIPIENTS` people, issued straight at the emulator in the
-/// same shape: outbox items written 25 a call, 16 calls at once; one SQS message per 50; then
-/// polls of 10 messages, 10 recipients of each at once: a conditional claim, a three-key
-/// BatchGetItem, an SES raw send through the configuration set and a conditional finish; the
-/// finished messages deleted. Meanwhile SES's Send events are consumed as ses-events does: polls
-/// of 10, a conditional write each, a batch delete. Also how many addresses the emulator counts
-/// per mail (`http` and `endpoint` reach its count).
+/// same shape and through the product's own adapters, so the calls cannot drift from the
+/// notifier's: outbox items as an escalation writes them (25 a call, 16 calls at once); one SQS
+/// message per 50; then polls of 10 messages, 10 recipients of each at once: the store's claim,
+/// contact read and finish, and the mailer's rendered, tagged notice sent through the
+/// configuration set; the finished messages deleted. Meanwhile SES's Send events are consumed as
+/// ses-events does: polls of 10, the store's `record_accepted` each, a batch delete. What the
+/// notifier adds is only its own work: the SQS event handling, pacing, and its process.
+/// Also how many addresses the emulator counts per mail (`http` and `endpoint` reach its count).
 async fn direct_rate(
     clients: &zgoda_aws::Clients,
     table: &str,
@@ -337,6 +376,9 @@ async fn direct_rate(
     http: &reqwest::Client,
     endpoint: &str,
 ) -> anyhow::Result<Direct> {
+    let store = zgoda_aws::DynamoStore::new(clients.dynamodb.clone(), table);
+    let transport = zgoda_aws::SesTransport::new(clients.ses.clone(), SENDER.to_owned(), Some(configuration_set.to_owned()));
+    let mailer = zgoda_web::mailer::TemplatedMailer::new(transport, SENDER.to_owned());
     let queue = clients.sqs.create_queue().queue_name("zgoda-bench-direct").send().await?.queue_url.context("queue url")?;
     let events = clients
         .sqs
@@ -347,9 +389,9 @@ async fn direct_rate(
         .queue_url
         .context("events queue url")?;
     let consuming = tokio::spawn({
-        let (clients, table, events) = (clients.clone(), table.to_owned(), events.clone());
+        let (store, clients, events) = (store.clone(), clients.clone(), events.clone());
         async move {
-            futures_util::future::join_all((0..zgoda_local::ses_events_loop::POLLERS).map(|_| consume_events(&clients, &table, &events)))
+            futures_util::future::join_all((0..zgoda_local::ses_events_loop::POLLERS).map(|_| consume_events(&store, &clients, &events)))
                 .await
         }
     });
@@ -358,10 +400,12 @@ async fn direct_rate(
     let items: Vec<WriteRequest> = (0..DIRECT_RECIPIENTS)
         .map(|i| {
             let item = [
-                ("pk", s(format!("BENCHDIRECT#{}", i % 16))),
-                ("sk", s(format!("R#{i}"))),
+                ("pk", s(format!("OUTBOX#{DIRECT_ESCALATION}#{:x}", i % 16))),
+                ("sk", s(format!("R#{}", direct_subject(i).as_str()))),
+                ("breach_id", s(DIRECT_BREACH)),
+                ("email", s(direct_address(i))),
+                ("lang", s("pl")),
                 ("status", s("pending")),
-                ("email", s(format!("d{i}@odbiorca.example.pl"))),
             ];
             let put = PutRequest::builder().set_item(Some(item.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())).build();
             Ok::<_, anyhow::Error>(WriteRequest::builder().put_request(put?).build())
@@ -398,7 +442,7 @@ async fn direct_rate(
             let first: usize = m.body().unwrap_or("0").parse::<usize>()? * RECIPIENTS_PER_MESSAGE;
             let last = (first + RECIPIENTS_PER_MESSAGE).min(DIRECT_RECIPIENTS);
             stream::iter(first..last)
-                .map(|i| deliver(clients, table, configuration_set, i))
+                .map(|i| deliver(&store, &mailer, i))
                 .buffer_unordered(RECIPIENTS_AT_ONCE)
                 .try_collect::<Vec<()>>()
                 .await?;
@@ -414,9 +458,24 @@ async fn direct_rate(
     Ok(Direct { recipients: DIRECT_RECIPIENTS, seconds, recipients_per_second: DIRECT_RECIPIENTS as f64 / seconds, addresses_per_mail })
 }
 
-/// ses-events' calls for the Send events: poll 10, record each (a conditional write, which finds
-/// the recipient finished, as it mostly does in the product), delete them in one batch.
-async fn consume_events(clients: &zgoda_aws::Clients, table: &str, queue: &str) {
+/// The sender the local stack's SES identity is verified for.
+const SENDER: &str = "zgoda@sklep.example.pl";
+const DIRECT_BREACH: &str = "BENCHDIRECT";
+const DIRECT_ESCALATION: &str = "benchdirect";
+
+/// A subject id for direct recipient `i`, spread over the outbox's 16 shards as hashed ids are.
+fn direct_subject(i: usize) -> SubjectId {
+    SubjectId::parse(&format!("{:x}{i:063x}", i % 16)).expect("64 hex digits")
+}
+
+fn direct_address(i: usize) -> String {
+    format!("d{i}@odbiorca.example.pl")
+}
+
+/// ses-events' calls for the Send events: poll 10, record each with the store (a conditional
+/// write, which finds the recipient finished, as it mostly does in the product), delete them in
+/// one batch.
+async fn consume_events(store: &zgoda_aws::DynamoStore, clients: &zgoda_aws::Clients, queue: &str) {
     loop {
         let Ok(polled) = clients.sqs.receive_message().queue_url(queue).max_number_of_messages(10).wait_time_seconds(1).send().await else {
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -425,21 +484,9 @@ async fn consume_events(clients: &zgoda_aws::Clients, table: &str, queue: &str) 
         let messages = polled.messages.unwrap_or_default();
         futures_util::future::join_all(messages.iter().map(|m| async move {
             let event: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
-            let Some(i) = event["mail"]["tags"]["zgoda-bench"][0].as_str() else { return };
-            let _ = clients
-                .dynamodb
-                .update_item()
-                .table_name(table)
-                .key("pk", s(format!("BENCHDIRECT#{}", i.parse::<usize>().unwrap_or(0) % 16)))
-                .key("sk", s(format!("R#{i}")))
-                .update_expression("SET #status = :sent")
-                .condition_expression("#status IN (:sending, :pending)")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":sent", s("sent"))
-                .expression_attribute_values(":sending", s("sending"))
-                .expression_attribute_values(":pending", s("pending"))
-                .send()
-                .await;
+            let Ok(mail) = serde_json::from_value::<SesMail>(event["mail"].clone()) else { return };
+            let Some(job) = mail.delivery() else { return };
+            let _ = store.record_accepted(&job, &mail.message_id, chrono::Utc::now()).await;
         }))
         .await;
         let entries: Vec<DeleteMessageBatchRequestEntry> = messages
@@ -455,58 +502,28 @@ async fn consume_events(clients: &zgoda_aws::Clients, table: &str, queue: &str) 
     }
 }
 
-async fn deliver(clients: &zgoda_aws::Clients, table: &str, configuration_set: &str, i: usize) -> anyhow::Result<()> {
-    let describe = |e: &dyn std::error::Error| anyhow!(zgoda_aws::describe(&e));
-    // An update of this recipient's item; `#status` names its status.
-    let update = || {
-        clients
-            .dynamodb
-            .update_item()
-            .table_name(table)
-            .key("pk", s(format!("BENCHDIRECT#{}", i % 16)))
-            .key("sk", s(format!("R#{i}")))
-            .expression_attribute_names("#status", "status")
+/// One recipient, as the notifier delivers it (`Zgoda::deliver` without its rarer branches).
+async fn deliver(store: &zgoda_aws::DynamoStore, mailer: &impl Mailer, i: usize) -> anyhow::Result<()> {
+    let job = Job { breach_id: DIRECT_BREACH.into(), escalation_id: DIRECT_ESCALATION.into(), subject: direct_subject(i) };
+    let now = chrono::Utc::now();
+    let recipient = match store.claim(&job, now, now + chrono::Duration::seconds(60)).await? {
+        Claim::Claimed(recipient) => recipient,
+        other => bail!("direct recipient {i} not claimable: {other:?}"),
     };
-    update()
-        .update_expression("SET #status = :sending, lease_until = :lease")
-        .condition_expression("#status = :pending")
-        .expression_attribute_values(":sending", s("sending"))
-        .expression_attribute_values(":pending", s("pending"))
-        .expression_attribute_values(":lease", s("2099-01-01T00:00:00Z"))
-        .send()
-        .await
-        .map_err(|e| describe(&e))?;
-    let keys = ["PROFILE", "SUPPRESSED", "UNDELIVERABLE"]
-        .map(|sk| [("pk".to_owned(), s(format!("SUBJECT#d{i}"))), ("sk".to_owned(), s(sk))].into());
-    let keys = KeysAndAttributes::builder().set_keys(Some(keys.to_vec())).consistent_read(true).build()?;
-    clients.dynamodb.batch_get_item().request_items(table, keys).send().await.map_err(|e| describe(&e))?;
-    let mime = format!(
-        "From: zgoda@sklep.example.pl\r\nTo: d{i}@odbiorca.example.pl\r\nSubject: Naruszenie ochrony danych\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}",
-        "Informujemy o naruszeniu ochrony danych osobowych. ".repeat(30)
-    );
-    let raw = RawMessage::builder().data(aws_smithy_types::Blob::new(mime)).build()?;
-    let sent = clients
-        .ses
-        .send_email()
-        .from_email_address("zgoda@sklep.example.pl")
-        .destination(aws_sdk_sesv2::types::Destination::builder().to_addresses(format!("d{i}@odbiorca.example.pl")).build())
-        .content(EmailContent::builder().raw(raw).build())
-        .configuration_set_name(configuration_set)
-        .email_tags(aws_sdk_sesv2::types::MessageTag::builder().name("zgoda-bench").value(i.to_string()).build()?)
-        .send()
-        .await
-        .map_err(|e| describe(&e))?;
-    let finished = update()
-        .update_expression("SET #status = :sent, message_id = :id REMOVE email, lease_until")
-        .condition_expression("#status = :sending")
-        .expression_attribute_values(":sent", s("sent"))
-        .expression_attribute_values(":sending", s("sending"))
-        .expression_attribute_values(":id", s(sent.message_id.unwrap_or_default()))
-        .send()
-        .await;
-    match finished {
-        // The Send event got there first, as it can in the product.
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-        other => other.map(|_| ()).map_err(|e| describe(&e)),
-    }
+    store.contacts(std::slice::from_ref(&job.subject)).await?;
+    let message = Message::BreachNotice {
+        to: recipient.email.clone(),
+        lang: recipient.lang,
+        delivery: job.clone(),
+        breach_id: DIRECT_BREACH.into(),
+        nature: "Kopia bazy adresów była publicznie dostępna.".into(),
+        likely_consequences: Some("Możliwy phishing.".into()),
+        measures: Some("Usunięto kopię.".into()),
+        advice: "Zmień hasło.".into(),
+        contact: ContactPoint { name: "IOD".into(), email: EmailAddress::parse("iod@sklep.example.pl")?, phone: None },
+    };
+    let message_id = mailer.send(&message).await.map_err(|e| anyhow!(e.0))?;
+    // The Send event may get there first, as it can in the product; the store then records nothing.
+    store.finish_recipient(&job, &Delivery::Sent { message_id }, now).await?;
+    Ok(())
 }

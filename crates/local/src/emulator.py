@@ -1,4 +1,4 @@
-# The moto server, with five repairs where it departs from AWS.
+# The moto server, with five repairs where it departs from AWS, and one where it repeats itself.
 #
 # 1. moto copies a table for every TransactWriteItems without holding a lock; a write to that table
 #    from another request thread during the copy makes the transaction fail with HTTP 500
@@ -26,6 +26,13 @@
 #    thousands of items took a quarter of a second. The backup now holds only the items the
 #    transaction names, which is all a cancelled transaction can have changed, and they are put
 #    back as they were when it is cancelled.
+# 6. moto repeats work on every request whose answer never changes while it runs: to route a
+#    request it lists its own package directory twice (a listdir and some 150 stat calls each), it
+#    lists the handler class's methods through `inspect`, and it parses an UpdateExpression string
+#    twice. A fan-out sends the same few expressions thousands of times. Those answers are now
+#    computed once (profiled with cProfile: an UpdateItem went from 2.8 to 2.0 ms of moto's time).
+#    A parsed expression is safe to share: moto's validator works on its own deep copy of it, and
+#    an expression that does not parse is not remembered, so it fails every time, as before.
 #
 # And one thing moto leaves out: SES's event publishing. A message sent through a configuration
 # set whose name has an SQS queue `<name>-events` puts SES's *Send* event (with the message's tags)
@@ -35,16 +42,20 @@
 # Run as `python -c <this file> -H host -p port`.
 import copy
 import datetime
+import functools
 import json
 import threading
 import time
 import types
 import uuid
 
+import moto.backends
+import moto.core.responses
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import main
 from moto.sesv2.responses import SESV2Response
@@ -258,4 +269,14 @@ class _NothingLeftToDrain:
 
 
 werkzeug_serving.selectors = types.SimpleNamespace(DefaultSelector=_NothingLeftToDrain, EVENT_READ=1)
+
+_moto_modules = tuple(moto.backends.list_of_moto_modules())
+moto.backends.list_of_moto_modules = lambda: _moto_modules
+moto.core.responses.method_names_from_class = functools.cache(moto.core.responses.method_names_from_class)
+_parse_update_expression = UpdateExpressionParser.make.__func__
+_update_expressions = functools.lru_cache(maxsize=1024)(lambda text: _parse_update_expression(UpdateExpressionParser, text))
+UpdateExpressionParser.make = classmethod(
+    lambda cls, text: _update_expressions(text) if cls is UpdateExpressionParser else _parse_update_expression(cls, text)
+)
+
 main()
