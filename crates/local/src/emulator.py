@@ -275,7 +275,6 @@ class _NothingLeftToDrain:
 werkzeug_serving.selectors = types.SimpleNamespace(DefaultSelector=_NothingLeftToDrain, EVENT_READ=1)
 
 
-
 def _retained(self, queue_name, message):
     """Whether `message` is inside its queue's retention period (moto's own test, one attribute read)."""
     retention_period = self.get_queue(queue_name).message_retention_period
