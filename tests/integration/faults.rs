@@ -234,3 +234,28 @@ async fn art34_1_an_idempotency_record_written_whose_answer_was_lost_does_not_le
     assert_eq!(faults.dropped(), 1, "the answer to the idempotency record's put was lost");
     assert_eq!((status, answer["recipients"].as_u64()), (202, Some(1)), "{answer}");
 }
+
+/// SES took a notice and its answer was lost on the way back. The SDK's own retry would send it
+/// again at once, before SES's Send event could record the first; a notice is tried once, the
+/// recipient handed back, and the Send event records it as sent.
+#[tokio::test]
+async fn art34_1_a_notice_whose_answer_from_ses_was_lost_is_sent_once() {
+    let (env, faults) = env_with_faults(|_| {}).await;
+    let breach = register(&env, &breach_body(1)).await;
+    let id = breach["id"].as_str().unwrap().to_owned();
+    let person = "lost.send@f.pl";
+    let body = json!({"subjects": {"emails": [person]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+    let (status, answer) = escalate(&env, &id, "esc-lost-send", &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+    let _events = env.start_ses_events();
+    faults.lose_answer_to("/v2/email/outbound-emails", 0);
+    env.start_notifier(100);
+    let done = wait_finished(&env, &id, &esc, Duration::from_secs(60)).await;
+    assert_eq!(faults.dropped(), 1, "SES's answer to the notice was lost");
+    assert_eq!((done["sent"].as_u64(), done["failed"].as_u64()), (Some(1), Some(0)), "{done}");
+    // The Send event records the notice within a second; an SDK retry would come after its
+    // backoff, so look only once a whole call's time (8 s) has passed.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert_eq!(all_mails().await.get(person).map(Vec::len), Some(1), "exactly one notice");
+}

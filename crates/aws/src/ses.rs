@@ -1,6 +1,7 @@
 //! Sends built MIME messages through SES v2 as raw content, so every header we set survives.
 
 use aws_sdk_sesv2::Client;
+use aws_sdk_sesv2::config::retry::RetryConfig;
 use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 use zgoda_domain::email::EmailAddress;
@@ -36,17 +37,26 @@ impl MailTransport for SesTransport {
             .iter()
             .map(|(name, value)| MessageTag::builder().name(*name).value(value).build().map_err(|e| MailError(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
-        let out = self
+        let recorded_by_its_send_event = !tags.is_empty();
+        let send = self
             .client
             .send_email()
             .from_email_address(&self.from)
             .destination(Destination::builder().to_addresses(to.as_str()).build())
             .content(EmailContent::builder().raw(raw).build())
             .set_configuration_set_name(self.configuration_set.clone())
-            .set_email_tags((!tags.is_empty()).then_some(tags))
-            .send()
-            .await
-            .map_err(|e| MailError(crate::describe(&e)))?;
+            .set_email_tags(recorded_by_its_send_event.then_some(tags));
+        let out = if recorded_by_its_send_event {
+            // A tagged mail (a breach notice) is tried once. When SES took it but its answer was
+            // lost (a timeout, a dropped connection), the SDK's retry would send it again at once,
+            // before SES's Send event could record the first; failing instead hands the recipient
+            // back, the event records the notice as sent, and the retry finds it finished. A
+            // refusal SES did answer is retried the same way, after the queue's visibility timeout.
+            send.customize().config_override(aws_sdk_sesv2::config::Builder::default().retry_config(RetryConfig::disabled())).send().await
+        } else {
+            send.send().await
+        };
+        let out = out.map_err(|e| MailError(crate::describe(&e)))?;
         Ok(out.message_id().unwrap_or_default().to_owned())
     }
 }

@@ -86,6 +86,13 @@ async fn ses_throttling_is_retried_and_when_it_persists_the_mail_fails_with_the_
     let err = ses.send_raw(&to, b"Subject: x\r\n\r\nx".to_vec(), &[]).await.expect_err("never accepted");
     assert!(err.0.contains("TooManyRequestsException"), "{}", err.0);
     assert_eq!(send.num_calls(), 3);
+
+    // A tagged mail (a breach notice, recorded by its Send event) is tried once: the notifier hands
+    // the recipient back instead, since an SDK retry of a send SES took would be a second mail.
+    let tags = [("zgoda-breach", "B1".to_owned())];
+    let err = ses.send_raw(&to, b"Subject: x\r\n\r\nx".to_vec(), &tags).await.expect_err("never accepted");
+    assert!(err.0.contains("TooManyRequestsException"), "{}", err.0);
+    assert_eq!(send.num_calls(), 4, "one more call, not three");
 }
 
 /// A socket that accepts connections and never answers: a service that hangs.
