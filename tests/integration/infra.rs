@@ -17,6 +17,17 @@ fn table_resource(t: &Value) -> Value {
     tables[0]["Properties"].clone()
 }
 
+/// A fresh test environment's DynamoDB client and table, for the emulator's own tests.
+async fn emulator_table() -> (TestEnv, aws_sdk_dynamodb::Client, String) {
+    let env = TestEnv::spawn().await;
+    let (db, table) = (env.clients.dynamodb.clone(), env.config.table.clone());
+    (env, db, table)
+}
+
+fn s(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned())
+}
+
 fn keys(v: &Value) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = v
         .as_sequence()
@@ -147,9 +158,7 @@ fn the_notice_queue_hides_a_job_longer_than_a_send_lease_and_the_notifiers_timeo
 #[tokio::test]
 async fn the_emulator_commits_concurrent_transactions_on_a_large_table_like_dynamodb() {
     use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
-    let env = TestEnv::spawn().await;
-    let db = env.clients.dynamodb.clone();
-    let table = env.config.table.clone();
+    let (_env, db, table) = emulator_table().await;
     let item = |pk: String, sk: &str| {
         std::collections::HashMap::from([
             (zgoda_aws::table::PARTITION_KEY.to_owned(), AttributeValue::S(pk)),
@@ -203,10 +212,7 @@ async fn the_emulator_commits_concurrent_transactions_on_a_large_table_like_dyna
 async fn the_emulator_answers_a_query_from_the_partition_alone_in_order_and_in_pages() {
     use aws_sdk_dynamodb::types::AttributeValue;
     use zgoda_aws::table::{GSI_PARTITION_KEY, GSI_SORT_KEY, PARTITION_KEY, SORT_KEY};
-    let env = TestEnv::spawn().await;
-    let db = env.clients.dynamodb.clone();
-    let table = env.config.table.clone();
-    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let (_env, db, table) = emulator_table().await;
     for p in ["QP#a", "QP#b", "QP#c"] {
         // Written out of order, so the answer's order is the emulator's doing.
         for i in [3, 0, 4, 1, 2] {
@@ -258,12 +264,9 @@ async fn the_emulator_answers_a_query_from_the_partition_alone_in_order_and_in_p
 /// cancelled one must still leave every item as it was, a committed one apply every action.
 #[tokio::test]
 async fn the_emulator_cancels_a_transaction_leaving_every_item_as_it_was() {
-    use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
+    use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
     use zgoda_aws::table::{PARTITION_KEY, SORT_KEY};
-    let env = TestEnv::spawn().await;
-    let db = env.clients.dynamodb.clone();
-    let table = env.config.table.clone();
-    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let (_env, db, table) = emulator_table().await;
     for (pk, v) in [("TX#kept", "1"), ("TX#deleted", "1")] {
         db.put_item().table_name(&table).item(PARTITION_KEY, s(pk)).item(SORT_KEY, s("x")).item("v", s(v)).send().await.unwrap();
     }
@@ -327,12 +330,8 @@ async fn the_emulator_cancels_a_transaction_leaving_every_item_as_it_was() {
 /// not parse must fail every time.
 #[tokio::test]
 async fn the_emulator_applies_a_repeated_update_expression_with_each_requests_own_values() {
-    use aws_sdk_dynamodb::types::AttributeValue;
     use zgoda_aws::table::{PARTITION_KEY, SORT_KEY};
-    let env = TestEnv::spawn().await;
-    let db = env.clients.dynamodb.clone();
-    let table = env.config.table.clone();
-    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let (_env, db, table) = emulator_table().await;
     let update = |pk: &str, attribute: &str, value: &str| {
         db.update_item()
             .table_name(&table)

@@ -99,6 +99,10 @@ pub trait Mailer: Send + Sync {
 
 /// Delivers an already-built MIME message. Implemented by the SES adapter; the web crate renders
 /// messages and builds the MIME on top of it.
+///
+/// A message with `tags` ([`Message::tags`]) is one whose delivery the provider's Send event
+/// records: a transport sends it at most once per call and reports an unknown outcome (a lost
+/// answer) as an error, so that the event, not a blind resend, settles it.
 pub trait MailTransport: Send + Sync {
     fn send_raw(
         &self,
