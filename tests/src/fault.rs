@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use zgoda_aws::LocalEndpoints;
 
 #[derive(Debug)]
 struct Dropped;
@@ -27,7 +28,7 @@ impl std::fmt::Display for Dropped {
 impl std::error::Error for Dropped {}
 
 struct State {
-    upstream: String,
+    upstream: LocalEndpoints,
     client: reqwest::Client,
     /// Requests still forwarded before the outage starts; never negative in effect.
     budget: AtomicI64,
@@ -59,11 +60,13 @@ impl Drop for FaultProxy {
 }
 
 impl FaultProxy {
-    pub async fn start(upstream: &str) -> Self {
+    /// A proxy in front of both emulator processes: each request goes on to the one that serves
+    /// its service, so the app behind it needs only the proxy's address.
+    pub async fn start(upstream: &LocalEndpoints) -> Self {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(State {
-            upstream: upstream.trim_end_matches('/').to_owned(),
+            upstream: upstream.clone(),
             client: reqwest::Client::new(),
             budget: AtomicI64::new(i64::MAX),
             throttle: AtomicI64::new(0),
@@ -150,8 +153,11 @@ async fn forward(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<hyp
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let operation = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or(path).to_owned();
-    let mut upstream = state.client.request(parts.method, format!("{}{path}", state.upstream)).body(body);
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    // Only DynamoDB's protocol names its operations `DynamoDB_<version>.<Operation>`.
+    let emulator = if target.is_some_and(|t| t.starts_with("DynamoDB_")) { &state.upstream.dynamodb } else { &state.upstream.other };
+    let operation = target.unwrap_or(path).to_owned();
+    let mut upstream = state.client.request(parts.method, format!("{}{path}", emulator.trim_end_matches('/'))).body(body);
     for (name, value) in &parts.headers {
         if !matches!(name.as_str(), "host" | "content-length" | "connection" | "transfer-encoding") {
             upstream = upstream.header(name, value);

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use zgoda_aws::{Clients, Config, item};
+use zgoda_aws::{Clients, Config, LocalEndpoints, item};
 use zgoda_domain::keys::SecretKey;
 use zgoda_domain::{Settings, operator_sig};
 use zgoda_local::provision::{self, OperatorKey};
@@ -43,8 +43,8 @@ impl Write for LogWriter {
     }
 }
 
-pub fn emulator_endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL").expect("integration tests need the emulator: run them with `make test`")
+pub fn emulator_endpoints() -> LocalEndpoints {
+    LocalEndpoints::from_vars(|k| std::env::var(k).ok()).expect("integration tests need the emulator: run them with `make test`")
 }
 
 /// A unique lower-case suffix for names.
@@ -112,17 +112,17 @@ impl TestEnv {
             settings: Settings { public_url: url.clone(), ..Settings::default() },
         };
         adjust(&mut config);
-        let endpoint = emulator_endpoint();
-        let clients = Clients::local(&endpoint, REGION).await;
+        let endpoints = emulator_endpoints();
+        let clients = Clients::local(&endpoints, REGION).await;
         // A short visibility timeout, so a job whose worker was killed comes back within seconds.
         let operator = provision::provision(&clients, &mut config, 3).await.expect("provisioning");
-        let faults = if with_faults { Some(fault::FaultProxy::start(&endpoint).await) } else { None };
+        let faults = if with_faults { Some(fault::FaultProxy::start(&endpoints).await) } else { None };
         let app_clients = match &faults {
-            Some(proxy) => Clients::local(&proxy.url, REGION).await,
+            Some(proxy) => Clients::local(&LocalEndpoints::single(&proxy.url), REGION).await,
             None => clients.clone(),
         };
         let app = zgoda_web::app::build(&config, &app_clients).await.expect("app builds");
-        let local = Arc::new(Local { app: Arc::new(app), emulator: Some(endpoint) });
+        let local = Arc::new(Local { app: Arc::new(app), emulator: Some(endpoints.other) });
         let server = tokio::spawn(serve(listener, local.clone()));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self {
@@ -147,7 +147,7 @@ impl TestEnv {
         self.url = format!("http://{}", listener.local_addr().unwrap());
         self.config.settings.public_url = self.url.clone();
         let app = zgoda_web::app::build(&self.config, &self.app_clients).await.expect("app builds");
-        self.local = Arc::new(Local { app: Arc::new(app), emulator: Some(emulator_endpoint()) });
+        self.local = Arc::new(Local { app: Arc::new(app), emulator: Some(emulator_endpoints().other) });
         self.server = tokio::spawn(serve(listener, self.local.clone()));
         self
     }
@@ -338,7 +338,7 @@ pub async fn mails_to(to: &str) -> Vec<Mail> {
 /// The emulator's whole state. Under load its dump endpoint sometimes answers with an error page
 /// instead of JSON (it serializes state that other requests are changing); a read is retried.
 async fn emulator_state() -> Value {
-    let url = format!("{}/moto-api/data.json", emulator_endpoint());
+    let url = format!("{}/moto-api/data.json", emulator_endpoints().other);
     let mut last = String::new();
     for attempt in 1..=10u64 {
         match reqwest::get(&url).await {

@@ -64,6 +64,40 @@ pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).tls_context(context).build_https()
 }
 
+/// Where the local emulator answers. DynamoDB runs in a moto process of its own and every other
+/// service in a second one: moto serves one request at a time per process (Python's lock), and a
+/// breach fan-out keeps DynamoDB and SES/SQS about equally busy, so two processes use two cores.
+/// Deployed functions never see this: in AWS the SDK finds each service's endpoint itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalEndpoints {
+    pub dynamodb: String,
+    /// SES, SQS and Secrets Manager, and moto's own API (its mailbox and state dump).
+    pub other: String,
+}
+
+impl LocalEndpoints {
+    /// The environment variables the SDK itself reads (`AWS_ENDPOINT_URL_DYNAMODB` wins over
+    /// `AWS_ENDPOINT_URL` for DynamoDB), so a function binary started with them finds both.
+    pub const DYNAMODB_VAR: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+    pub const OTHER_VAR: &str = "AWS_ENDPOINT_URL";
+
+    /// Every service behind one address (a proxy, a test's stand-in server).
+    pub fn single(url: &str) -> Self {
+        Self { dynamodb: url.to_owned(), other: url.to_owned() }
+    }
+
+    /// From variables named as [`Self::env_vars`] writes them; DynamoDB falls back to the shared
+    /// endpoint, as the SDK's own lookup does.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let other = var(Self::OTHER_VAR)?;
+        Some(Self { dynamodb: var(Self::DYNAMODB_VAR).unwrap_or_else(|| other.clone()), other })
+    }
+
+    pub fn env_vars(&self) -> [(&'static str, &str); 2] {
+        [(Self::OTHER_VAR, &self.other), (Self::DYNAMODB_VAR, &self.dynamodb)]
+    }
+}
+
 /// Clients for every service zgoda uses, built once per cold start from one SDK configuration.
 #[derive(Clone, Debug)]
 pub struct Clients {
@@ -90,13 +124,12 @@ impl Clients {
         Self::from_sdk(&loader.load().await)
     }
 
-    /// Clients for the local emulator: fixed endpoint, region and dummy credentials.
-    pub async fn local(endpoint: &str, region: &str) -> Self {
+    /// Clients for the local emulator: fixed endpoints, region and dummy credentials.
+    pub async fn local(endpoints: &LocalEndpoints, region: &str) -> Self {
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http_client())
             .retry_config(retry_config())
             .timeout_config(local_timeout_config())
-            .endpoint_url(endpoint)
             .region(aws_config::Region::new(region.to_owned()))
             .credentials_provider(aws_credential_types::Credentials::new("local", "local", None, None, "zgoda-local"))
             .load()
@@ -107,14 +140,28 @@ impl Clients {
         // single lost answer into a 503. Each `local` set of clients stands for one execution
         // environment and gets a budget of its own.
         let own_budget = |service: &str| RetryPartition::custom(format!("zgoda-local-{service}")).build();
+        // Each endpoint is set on its service's own configuration: set there it wins over an
+        // `AWS_ENDPOINT_URL_<SERVICE>` in the environment, so clients meant for the tests' fault
+        // proxy never reach around it.
+        let other = &endpoints.other;
         Self {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&sdk).retry_partition(own_budget("dynamodb")).build(),
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .endpoint_url(&endpoints.dynamodb)
+                    .retry_partition(own_budget("dynamodb"))
+                    .build(),
             ),
-            ses: aws_sdk_sesv2::Client::from_conf(aws_sdk_sesv2::config::Builder::from(&sdk).retry_partition(own_budget("ses")).build()),
-            sqs: aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&sdk).retry_partition(own_budget("sqs")).build()),
+            ses: aws_sdk_sesv2::Client::from_conf(
+                aws_sdk_sesv2::config::Builder::from(&sdk).endpoint_url(other).retry_partition(own_budget("ses")).build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&sdk).endpoint_url(other).retry_partition(own_budget("sqs")).build(),
+            ),
             secrets: aws_sdk_secretsmanager::Client::from_conf(
-                aws_sdk_secretsmanager::config::Builder::from(&sdk).retry_partition(own_budget("secretsmanager")).build(),
+                aws_sdk_secretsmanager::config::Builder::from(&sdk)
+                    .endpoint_url(other)
+                    .retry_partition(own_budget("secretsmanager"))
+                    .build(),
             ),
         }
     }

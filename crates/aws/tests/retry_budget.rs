@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
-use zgoda_aws::{Clients, DynamoStore};
+use zgoda_aws::{Clients, DynamoStore, LocalEndpoints};
 use zgoda_domain::store::{Guards, StoreError};
 
 /// A "service" that takes every request and hangs up without answering; it counts the attempts.
@@ -42,7 +42,7 @@ async fn an_environment_that_drained_its_retry_budget_does_not_drain_anothers() 
     let (url, attempts) = hang_up_server().await;
 
     // One environment meets an outage long enough to drain its own retry budget.
-    let stormy = DynamoStore::new(Clients::local(&url, "eu-central-1").await.dynamodb, "zgoda");
+    let stormy = DynamoStore::new(Clients::local(&LocalEndpoints::single(&url), "eu-central-1").await.dynamodb, "zgoda");
     let calls = 80;
     let outcomes = futures_util::future::join_all((0..calls).map(|_| one_call(&stormy))).await;
     assert!(outcomes.iter().all(|o| matches!(o, Err(StoreError::Unavailable(_)))), "every call fails while the service hangs up");
@@ -52,7 +52,7 @@ async fn an_environment_that_drained_its_retry_budget_does_not_drain_anothers() 
     assert_eq!(attempts.load(Ordering::SeqCst) - before, 1, "a drained budget: no retry");
 
     // Another environment in the same process still retries its first failure in full.
-    let calm = DynamoStore::new(Clients::local(&url, "eu-central-1").await.dynamodb, "zgoda");
+    let calm = DynamoStore::new(Clients::local(&LocalEndpoints::single(&url), "eu-central-1").await.dynamodb, "zgoda");
     let before = attempts.load(Ordering::SeqCst);
     assert!(matches!(one_call(&calm).await, Err(StoreError::Unavailable(_))));
     assert_eq!(attempts.load(Ordering::SeqCst) - before, 3, "its own budget: three attempts");

@@ -4,7 +4,7 @@
 
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
-use zgoda_aws::Clients;
+use zgoda_aws::{Clients, LocalEndpoints};
 
 #[tokio::test]
 async fn the_https_client_loads_its_trust_roots_and_opens_a_tls_handshake() {
@@ -16,7 +16,7 @@ async fn the_https_client_loads_its_trust_roots_and_opens_a_tls_handshake() {
         let mut buf = [0u8; 5];
         socket.read_exact(&mut buf).await.map(|_| buf)
     });
-    let clients = Clients::local(&url, "eu-central-1").await;
+    let clients = Clients::local(&LocalEndpoints::single(&url), "eu-central-1").await;
     let call = clients.dynamodb.list_tables().send().await;
     assert!(call.is_err(), "the server hangs up, so the call fails (and does not panic)");
     let hello = first_bytes.await.expect("server task").expect("the client wrote");

@@ -137,10 +137,11 @@ pub async fn measure(
     recipients: usize,
 ) -> anyhow::Result<FanOut> {
     let var = |k: &str| vars.get(k).with_context(|| format!("{k} missing from the env file")).cloned();
-    let clients = zgoda_aws::Clients::local(&var("AWS_ENDPOINT_URL")?, &var("AWS_REGION")?).await;
+    let endpoints = zgoda_aws::LocalEndpoints::from_vars(|k| vars.get(k).cloned()).context("no emulator endpoint in the env file")?;
+    let clients = zgoda_aws::Clients::local(&endpoints, &var("AWS_REGION")?).await;
     eprintln!("fan-out: the emulator's direct rate for {DIRECT_RECIPIENTS} recipients");
     let set = var("ZGODA_SES_CONFIGURATION_SET")?;
-    let direct = direct_rate(&clients, &var("ZGODA_TABLE")?, &set, client, &var("AWS_ENDPOINT_URL")?).await?;
+    let direct = direct_rate(&clients, &var("ZGODA_TABLE")?, &set, client, &endpoints.other).await?;
 
     let url = var("ZGODA_URL")?;
     let key = SecretKey::from_hex(&var("ZGODA_OPERATOR_KEY")?).map_err(|e| anyhow!("{e:?}"))?;
@@ -152,8 +153,7 @@ pub async fn measure(
     let id = breach["id"].as_str().context("breach id")?.to_owned();
 
     eprintln!("fan-out: {recipients} recipients");
-    let endpoint = var("AWS_ENDPOINT_URL")?;
-    let mails = MailCount { client, endpoint: &endpoint, per_notice: direct.addresses_per_mail.max(1) };
+    let mails = MailCount { client, endpoint: &endpoints.other, per_notice: direct.addresses_per_mail.max(1) };
     let mut notifier = notifier_command.spawn()?;
     let notifier_pid = notifier.id().context("notifier pid")?;
     let mails_before = mails.addresses().await?;

@@ -171,7 +171,7 @@ async fn measure_all(
     }
     let url = vars.get("ZGODA_URL").context("no ZGODA_URL")?.clone();
     let mut function_env: Vec<(String, String)> =
-        ["AWS_ENDPOINT_URL", "AWS_REGION", "ZGODA_TABLE", "ZGODA_SECRETS_PREFIX", "ZGODA_QUEUE_URL"]
+        ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_REGION", "ZGODA_TABLE", "ZGODA_SECRETS_PREFIX", "ZGODA_QUEUE_URL"]
             .iter()
             .map(|k| Ok((k.to_string(), vars.get(*k).with_context(|| format!("{k} missing from the env file"))?.clone())))
             .collect::<anyhow::Result<_>>()?;

@@ -1,4 +1,5 @@
-//! The AWS emulator (moto server) as a child process on a free loopback port.
+//! The AWS emulator (moto server) as two child processes on free loopback ports: one for DynamoDB,
+//! one for every other service (see [`LocalEndpoints`] for why two).
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
@@ -7,14 +8,16 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
+use zgoda_aws::LocalEndpoints;
 
-/// moto's own `main`, after one repair of its DynamoDB.
+/// moto's own `main`, after the repairs `emulator.py` lists.
 const LAUNCHER: &str = include_str!("emulator.py");
 
-/// A running emulator; killed when dropped.
+/// A running emulator; its processes are killed when it is dropped.
 pub struct Emulator {
-    child: Child,
-    pub endpoint: String,
+    dynamodb: Child,
+    other: Child,
+    pub endpoints: LocalEndpoints,
 }
 
 /// A port nobody listens on right now.
@@ -23,40 +26,45 @@ pub fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Emulator {
-    /// Starts the moto server with the venv's `python` (see `emulator.py` for the one repair it
-    /// makes) and waits until it answers.
+    /// Starts both moto servers with the venv's `python` and waits until each answers.
     pub async fn start(python: &Path) -> anyhow::Result<Self> {
-        let port = free_port()?;
-        let child = Command::new(python)
-            .arg("-c")
-            .arg(LAUNCHER)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting the emulator with {} (run `make venv` first)", python.display()))?;
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let mut emulator = Self { child, endpoint };
-        emulator.wait_ready().await?;
-        Ok(emulator)
-    }
-
-    async fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let http = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("the emulator exited at start ({status})");
-            }
-            if http.get(format!("{}/moto-api/", self.endpoint)).send().await.is_ok() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        bail!("the emulator did not answer within 30 s")
+        let (mut dynamodb, dynamodb_url) = spawn(python)?;
+        let (mut other, other_url) = spawn(python)?;
+        let (a, b) = tokio::join!(wait_ready(&mut dynamodb, &dynamodb_url), wait_ready(&mut other, &other_url));
+        a.and(b)?;
+        Ok(Self { dynamodb, other, endpoints: LocalEndpoints { dynamodb: dynamodb_url, other: other_url } })
     }
 
     pub async fn stop(mut self) {
-        let _ = self.child.kill().await;
+        let _ = self.dynamodb.kill().await;
+        let _ = self.other.kill().await;
     }
+}
+
+fn spawn(python: &Path) -> anyhow::Result<(Child, String)> {
+    let port = free_port()?;
+    let child = Command::new(python)
+        .arg("-c")
+        .arg(LAUNCHER)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting the emulator with {} (run `make venv` first)", python.display()))?;
+    Ok((child, format!("http://127.0.0.1:{port}")))
+}
+
+async fn wait_ready(child: &mut Child, url: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait()? {
+            bail!("the emulator exited at start ({status})");
+        }
+        if http.get(format!("{url}/moto-api/")).send().await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the emulator did not answer within 30 s")
 }

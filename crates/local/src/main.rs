@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use zgoda_aws::{Clients, Config};
+use zgoda_aws::{Clients, Config, LocalEndpoints};
 use zgoda_local::emulator::{Emulator, free_port};
 use zgoda_local::server::{Local, serve};
 use zgoda_local::{envfile, provision};
@@ -45,7 +45,8 @@ enum Command {
         #[arg(long, default_value = ".zgoda/local.env")]
         env_file: PathBuf,
     },
-    /// Run a command with AWS_ENDPOINT_URL pointing at a fresh emulator, then stop it.
+    /// Run a command with AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_DYNAMODB) pointing at a fresh
+    /// emulator, then stop it.
     WithEmulator {
         #[arg(trailing_var_arg = true, required = true)]
         command: Vec<String>,
@@ -62,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
             let emulator = Emulator::start(&cli.python).await?;
             let status = tokio::process::Command::new(&command[0])
                 .args(&command[1..])
-                .env("AWS_ENDPOINT_URL", &emulator.endpoint)
+                .envs(emulator.endpoints.env_vars())
                 .env("AWS_REGION", REGION)
                 .env("AWS_ACCESS_KEY_ID", "local")
                 .env("AWS_SECRET_ACCESS_KEY", "local")
@@ -100,14 +101,13 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
         configuration_set: None,
         settings: zgoda_aws::config::settings_from_env(url.clone())?,
     };
-    let clients = Clients::local(&emulator.endpoint, REGION).await;
+    let clients = Clients::local(&emulator.endpoints, REGION).await;
     let operator = provision::provision(&clients, &mut config, provision::VISIBILITY_SECS).await?;
     let app = zgoda_web::app::build(&config, &clients).await.map_err(anyhow::Error::msg)?;
     provision::seed_demo(&app, chrono::Utc::now()).await?;
 
-    let vars = BTreeMap::from([
+    let mut vars = BTreeMap::from([
         ("ZGODA_URL".to_owned(), url.clone()),
-        ("AWS_ENDPOINT_URL".to_owned(), emulator.endpoint.clone()),
         ("AWS_REGION".to_owned(), REGION.to_owned()),
         ("ZGODA_TABLE".to_owned(), config.table.clone()),
         ("ZGODA_SECRETS_PREFIX".to_owned(), config.secrets_prefix.clone()),
@@ -116,8 +116,9 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
         ("ZGODA_OPERATOR_KID".to_owned(), operator.kid.clone()),
         ("ZGODA_OPERATOR_KEY".to_owned(), operator.key_hex.clone()),
     ]);
+    vars.extend(emulator.endpoints.env_vars().map(|(k, v)| (k.to_owned(), v.to_owned())));
     envfile::write(env_file, &vars)?;
-    let local = Arc::new(Local { app: Arc::new(app), emulator: Some(emulator.endpoint.clone()) });
+    let local = Arc::new(Local { app: Arc::new(app), emulator: Some(emulator.endpoints.other.clone()) });
     let server = tokio::spawn(serve(listener, local.clone()));
     // The same notifier the Lambda runs, fed from the emulator's queue.
     let notifier = with_notifier.then(|| zgoda_local::notifier_loop::spawn(local.clone(), clients.sqs.clone(), send_rate()));
@@ -125,8 +126,9 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     let ses_events = config.configuration_set.clone().map(|set| zgoda_local::ses_events_loop::spawn(local, clients.sqs.clone(), set));
 
     println!(
-        "\nzgoda is running on {url}\n\n  demo form     {url}/dev/form\n  mailbox       {url}/dev/mailbox\n  health        {url}/healthz\n  emulator      {}\n\n  operator key  kid={} key={}\n  (written to {}; the CLI reads it)\n\n  try:          target/debug/zgoda forms get demo\n                target/debug/zgoda subjects lookup you@example.pl\n\nCtrl-C stops everything.\n",
-        emulator.endpoint,
+        "\nzgoda is running on {url}\n\n  demo form     {url}/dev/form\n  mailbox       {url}/dev/mailbox\n  health        {url}/healthz\n  emulator      {} (DynamoDB {})\n\n  operator key  kid={} key={}\n  (written to {}; the CLI reads it)\n\n  try:          target/debug/zgoda forms get demo\n                target/debug/zgoda subjects lookup you@example.pl\n\nCtrl-C stops everything.\n",
+        emulator.endpoints.other,
+        emulator.endpoints.dynamodb,
         operator.kid,
         operator.key_hex,
         env_file.display()
@@ -156,9 +158,11 @@ async fn notifier(env_file: &std::path::Path) -> anyhow::Result<()> {
         configuration_set: vars.get("ZGODA_SES_CONFIGURATION_SET").filter(|c| !c.is_empty()).cloned(),
         settings: zgoda_aws::config::settings_from_env(var("ZGODA_URL")?)?,
     };
-    let clients = Clients::local(&var("AWS_ENDPOINT_URL")?, REGION).await;
+    let endpoints = LocalEndpoints::from_vars(|k| vars.get(k).cloned())
+        .with_context(|| format!("{} missing from {}", LocalEndpoints::OTHER_VAR, env_file.display()))?;
+    let clients = Clients::local(&endpoints, REGION).await;
     let app = zgoda_web::app::build(&config, &clients).await.map_err(anyhow::Error::msg)?;
-    let local = Arc::new(Local { app: Arc::new(app), emulator: Some(var("AWS_ENDPOINT_URL")?) });
+    let local = Arc::new(Local { app: Arc::new(app), emulator: Some(endpoints.other) });
     zgoda_local::notifier_loop::spawn(local, clients.sqs.clone(), send_rate()).await?;
     Ok(())
 }
