@@ -65,9 +65,10 @@ pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
 }
 
 /// Where the local emulator answers. DynamoDB runs in a moto process of its own and every other
-/// service in a second one: moto serves one request at a time per process (Python's lock), and a
-/// breach fan-out keeps DynamoDB and SES/SQS about equally busy, so two processes use two cores.
-/// Deployed functions never see this: in AWS the SDK finds each service's endpoint itself.
+/// service in a second one: a moto process runs one request's Python at a time (the interpreter's
+/// lock), so one process kept one core busy and the other idle. DynamoDB is most of moto's work
+/// (about four fifths of it in a breach fan-out); split, SES and SQS requests no longer queue
+/// behind it. Deployed functions never see this: in AWS the SDK finds each service's endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalEndpoints {
     pub dynamodb: String,
@@ -185,6 +186,19 @@ pub fn describe<E: std::error::Error>(e: &E) -> String {
 mod tests {
     use base64::Engine;
     use sha2::{Digest, Sha256};
+
+    use super::LocalEndpoints;
+
+    #[test]
+    fn local_endpoints_read_back_what_they_export_and_dynamodb_falls_back_to_the_shared_one() {
+        let split = LocalEndpoints { dynamodb: "http://127.0.0.1:1".into(), other: "http://127.0.0.1:2".into() };
+        let exported = split.env_vars();
+        let read = |vars: &[(&str, &str)], k: &str| vars.iter().find(|(name, _)| *name == k).map(|(_, v)| v.to_string());
+        assert_eq!(LocalEndpoints::from_vars(|k| read(&exported, k)), Some(split));
+        let shared = [("AWS_ENDPOINT_URL", "http://127.0.0.1:3")];
+        assert_eq!(LocalEndpoints::from_vars(|k| read(&shared, k)), Some(LocalEndpoints::single("http://127.0.0.1:3")));
+        assert_eq!(LocalEndpoints::from_vars(|_| None), None);
+    }
 
     /// The bundled roots are exactly Amazon Trust Services' (SHA-256 fingerprints as published
     /// at amazontrust.com/repository and in Debian's ca-certificates): a changed or added
