@@ -335,8 +335,9 @@ pub async fn mails_to(to: &str) -> Vec<Mail> {
     all_mails().await.into_iter().filter(|m| m.to.iter().any(|x| x == to)).collect()
 }
 
-/// The emulator's whole state. Under load its dump endpoint sometimes answers with an error page
-/// instead of JSON (it serializes state that other requests are changing); a read is retried.
+/// The whole state of the emulator process that serves SES (where its mail is). Under load its
+/// dump endpoint sometimes answers with an error page instead of JSON (it serializes state that
+/// other requests are changing); a read is retried.
 async fn emulator_state() -> Value {
     let url = format!("{}/moto-api/data.json", emulator_endpoints().other);
     let mut last = String::new();
