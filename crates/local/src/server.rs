@@ -24,6 +24,7 @@ const MAX_LOCAL_BODY: usize = 1024 * 1024;
 /// that do not need them).
 pub struct Local {
     pub app: Arc<App>,
+    /// The emulator process that serves SES, whose mailbox the /dev pages read.
     pub emulator: Option<String>,
 }
 
