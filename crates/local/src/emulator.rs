@@ -22,14 +22,22 @@ pub struct Emulator {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?.local_addr()?.port())
+    Ok(any_loopback_port()?.local_addr()?.port())
+}
+
+fn any_loopback_port() -> std::io::Result<TcpListener> {
+    TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
 }
 
 impl Emulator {
     /// Starts both moto servers with the venv's `python` and waits until each answers.
     pub async fn start(python: &Path) -> anyhow::Result<Self> {
-        let (mut dynamodb, dynamodb_url) = spawn(python)?;
-        let (mut other, other_url) = spawn(python)?;
+        // Both ports are picked while both are held, so the two cannot be handed the same one.
+        let picks = [any_loopback_port()?, any_loopback_port()?];
+        let [dynamodb_port, other_port] = [picks[0].local_addr()?.port(), picks[1].local_addr()?.port()];
+        drop(picks);
+        let (mut dynamodb, dynamodb_url) = spawn(python, dynamodb_port)?;
+        let (mut other, other_url) = spawn(python, other_port)?;
         let (a, b) = tokio::join!(wait_ready(&mut dynamodb, &dynamodb_url), wait_ready(&mut other, &other_url));
         a.and(b)?;
         Ok(Self { dynamodb, other, endpoints: LocalEndpoints { dynamodb: dynamodb_url, other: other_url } })
@@ -41,8 +49,7 @@ impl Emulator {
     }
 }
 
-fn spawn(python: &Path) -> anyhow::Result<(Child, String)> {
-    let port = free_port()?;
+fn spawn(python: &Path, port: u16) -> anyhow::Result<(Child, String)> {
     let child = Command::new(python)
         .arg("-c")
         .arg(LAUNCHER)
