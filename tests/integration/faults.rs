@@ -254,8 +254,8 @@ async fn art34_1_a_notice_whose_answer_from_ses_was_lost_is_sent_once() {
     let done = wait_finished(&env, &id, &esc, Duration::from_secs(60)).await;
     assert_eq!(faults.dropped(), 1, "SES's answer to the notice was lost");
     assert_eq!((done["sent"].as_u64(), done["failed"].as_u64()), (Some(1), Some(0)), "{done}");
-    // The Send event records the notice within a second; an SDK retry would come after its
-    // backoff, so look only once a whole call's time (8 s) has passed.
+    // The Send event records the notice within a second; an SDK retry would come within its
+    // backoff (1 s, then up to 2 s: `retry_config`), so look only once that has surely passed.
     tokio::time::sleep(Duration::from_secs(9)).await;
     assert_eq!(all_mails().await.get(person).map(Vec::len), Some(1), "exactly one notice");
 }
