@@ -371,3 +371,34 @@ async fn the_emulator_applies_a_repeated_update_expression_with_each_requests_ow
     }
     assert_eq!(get("EXPR#1").await["colour"], s("blue"));
 }
+
+/// The emulator reads plain request headers itself and hands any other shape to the email
+/// parser, as Python's HTTP server does: both must reach moto as the same request.
+#[tokio::test]
+async fn the_emulator_reads_plain_and_folded_request_headers_alike() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_env, _db, table) = emulator_table().await;
+    let endpoint = zgoda_tests::emulator_endpoints().dynamodb;
+    let address = endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let body = serde_json::json!({ "TableName": table }).to_string();
+    let describe = |extra: &str| {
+        format!(
+            "POST / HTTP/1.1\r\nHost: {address}\r\n{extra}X-Amz-Target: DynamoDB_20120810.DescribeTable\r\n\
+             Content-Type: application/x-amz-json-1.0\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=local/20260101/eu-central-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    for (shape, extra) in [("plain", ""), ("folded", "X-Note: one\r\n  two\r\n"), ("repeated", "X-Note: one\r\nx-note:two\r\n")] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(describe(extra).as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{shape}: {answer}");
+        assert!(
+            answer.contains(&format!("\"TableName\": \"{table}\"")) || answer.contains(&format!("\"TableName\":\"{table}\"")),
+            "{shape}: {answer}"
+        );
+    }
+}
