@@ -350,6 +350,14 @@ impl BreachStore for DynamoStore {
     }
 
     async fn record_accepted(&self, job: &Job, message_id: &str, now: Time) -> Result<bool, StoreError> {
+        // The Send event nearly always comes after the worker recorded the notice, and a
+        // conditional write that finds it finished still costs a write unit, several times a
+        // read's price: so read first. An eventually consistent read is enough: `sent` and
+        // `failed` are final, and an older state only leads on to the conditional write, which
+        // decides.
+        if matches!(self.outbox_status(job).await?.as_deref(), Some("sent" | "failed")) {
+            return Ok(false);
+        }
         self.record_outcome(job, &Delivery::Sent { message_id: message_id.to_owned() }, now, RecordedBy::SendEvent).await
     }
 
@@ -512,6 +520,23 @@ impl DynamoStore {
             .key(PARTITION_KEY, s(pk))
             .key(SORT_KEY, s(sk))
             .expression_attribute_names("#status", "status")
+    }
+
+    /// A recipient's outbox status, from an eventually consistent read (None without an item).
+    async fn outbox_status(&self, job: &Job) -> Result<Option<String>, StoreError> {
+        let (pk, sk) = outbox_key(&job.escalation_id, &job.subject);
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(PARTITION_KEY, s(pk))
+            .key(SORT_KEY, s(sk))
+            .projection_expression("#status")
+            .expression_attribute_names("#status", "status")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item.as_ref().and_then(|item| get_s(item, "status")).map(str::to_owned))
     }
 
     /// One conditional write: the outcome is the outbox item itself, counted on read. The address
