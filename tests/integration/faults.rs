@@ -259,3 +259,42 @@ async fn art34_1_a_notice_whose_answer_from_ses_was_lost_is_sent_once() {
     tokio::time::sleep(Duration::from_secs(9)).await;
     assert_eq!(all_mails().await.get(person).map(Vec::len), Some(1), "exactly one notice");
 }
+
+/// The same lost answer on the notifier's last attempt: the worker, with no retry left, records a
+/// failure; SES's Send event then records what happened, a notice sent, and nothing goes twice.
+#[tokio::test]
+async fn art34_1_a_notice_whose_answer_from_ses_was_lost_on_the_last_attempt_is_recorded_sent() {
+    let (env, faults) = env_with_faults(|_| {}).await;
+    let breach = register(&env, &breach_body(1)).await;
+    let id = breach["id"].as_str().unwrap().to_owned();
+    let person = address("last.attempt");
+    let body = json!({"subjects": {"emails": [person]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+    let (status, answer) = escalate(&env, &id, "esc-lost-last", &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+    // Three receives spent without work: the notifier's receive is the job's last attempt.
+    let queue = env.local.app.queue.url().to_owned();
+    for _ in 0..3 {
+        let got = env.clients.sqs.receive_message().queue_url(&queue).visibility_timeout(0).send().await.unwrap();
+        assert_eq!(got.messages().len(), 1, "the job is on the queue");
+    }
+    faults.lose_answer_to("/v2/email/outbound-emails", 0);
+    env.start_notifier(100);
+    let failed = wait_finished(&env, &id, &esc, Duration::from_secs(60)).await;
+    assert_eq!(faults.dropped(), 1, "SES's answer to the notice was lost");
+    assert_eq!((failed["sent"].as_u64(), failed["failed"].as_u64()), (Some(0), Some(1)), "no retry left: {failed}");
+
+    let _events = env.start_ses_events();
+    let start = Instant::now();
+    let done = loop {
+        let p = wait_finished(&env, &id, &esc, Duration::from_secs(5)).await;
+        if p["sent"] == 1 || start.elapsed() > Duration::from_secs(30) {
+            break p;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!((done["sent"].as_u64(), done["failed"].as_u64()), (Some(1), Some(0)), "the Send event corrects it: {done}");
+    let item = env.items(&format!("OUTBOX#{esc}")).await.pop().unwrap();
+    assert!(item.get("reason").is_none() && item["message_id"].is_string(), "{item}");
+    assert_eq!(all_mails().await.get(&person).map(Vec::len), Some(1), "exactly one notice");
+}

@@ -351,11 +351,10 @@ impl BreachStore for DynamoStore {
 
     async fn record_accepted(&self, job: &Job, message_id: &str, now: Time) -> Result<bool, StoreError> {
         // The Send event nearly always comes after the worker recorded the notice, and a
-        // conditional write that finds it finished still costs a write unit, several times a
-        // read's price: so read first. An eventually consistent read is enough: `sent` and
-        // `failed` are final, and an older state only leads on to the conditional write, which
-        // decides.
-        if matches!(self.outbox_status(job).await?.as_deref(), Some("sent" | "failed")) {
+        // conditional write that finds it sent still costs a write unit, several times a read's
+        // price: so read first. An eventually consistent read is enough: `sent` is final, and an
+        // older state only leads on to the conditional write, which decides.
+        if self.outbox_status(job).await?.as_deref() == Some("sent") {
             return Ok(false);
         }
         self.record_outcome(job, &Delivery::Sent { message_id: message_id.to_owned() }, now, RecordedBy::SendEvent).await
@@ -550,16 +549,17 @@ impl DynamoStore {
             .expression_attribute_values(":sending", s("sending"));
         let update = match by {
             RecordedBy::Worker => update.condition_expression("#status = :sending"),
-            // SES accepted it, so it is sent even if the worker had handed it back (SES's answer
-            // was lost and the worker took it for a failure).
-            RecordedBy::SendEvent => {
-                update.condition_expression("#status IN (:sending, :pending)").expression_attribute_values(":pending", s("pending"))
-            }
+            // SES accepted it, so it is sent even if the worker took SES's lost answer for a
+            // failure: it handed the recipient back, or on its last attempt recorded it failed.
+            RecordedBy::SendEvent => update
+                .condition_expression("#status IN (:sending, :pending, :failed)")
+                .expression_attribute_values(":pending", s("pending"))
+                .expression_attribute_values(":failed", s("failed")),
         };
         let update = match delivery {
             Delivery::Sent { message_id } => update
                 .update_expression(
-                    "SET #status = :sent, message_id = :id, finished_at = :now, #gpk = :gpk, #gsk = :gsk REMOVE email, lease_until",
+                    "SET #status = :sent, message_id = :id, finished_at = :now, #gpk = :gpk, #gsk = :gsk REMOVE email, lease_until, reason",
                 )
                 .expression_attribute_names("#gpk", GSI_PARTITION_KEY)
                 .expression_attribute_names("#gsk", GSI_SORT_KEY)

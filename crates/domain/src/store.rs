@@ -352,7 +352,8 @@ pub trait BreachStore: Send + Sync {
     /// short outage, well inside the send lease: after a sent notice, giving up means a second one.
     fn finish_recipient(&self, job: &Job, delivery: &Delivery, now: Time) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records as sent a recipient whose notice the mail provider reports it accepted (SES's Send
-    /// event), unless it is finished already; true if this recorded it.
+    /// event), unless it is recorded sent already; true if this recorded it. A recorded failure
+    /// gives way: the worker took a lost answer for one, and the person has the notice.
     fn record_accepted(&self, job: &Job, message_id: &str, now: Time) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Gives a claimed recipient back for a later retry.
     fn release(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send;
