@@ -73,10 +73,11 @@ lint-infra: tools
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file infra/template.yaml
 
 # Release-mode benchmarks; rewrites BENCHMARKS.md (each figure beside a same-run baseline).
-# Then cold starts and request cost of the release binaries against one emulator (zgoda-bench).
+# One build: criterion's crypto benchmarks run inside zgoda-bench, which then measures cold
+# starts, request cost, load and fan-out of the release binaries against one emulator.
 bench: venv
-	cargo bench -p zgoda-domain --bench crypto -- --noplot --warm-up-time 1 --measurement-time 3
 	cargo build --profile measure -p zgoda-bench -p zgoda-local $(addprefix -p ,$(FUNCTIONS))
+	$(CARGO_TARGET_DIR)/measure/zgoda-bench crypto
 	$(CARGO_TARGET_DIR)/measure/zgoda-bench run --bin-dir $(CARGO_TARGET_DIR)/measure --out $(CARGO_TARGET_DIR)/bench/system.json
 	$(PYTHON) scripts/bench_report.py
 

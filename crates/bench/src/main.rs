@@ -1,5 +1,6 @@
-//! `zgoda-bench`: the system benchmarks `make bench` runs after criterion's crypto benchmarks.
+//! `zgoda-bench`: the benchmarks `make bench` runs.
 //!
+//! - crypto (`zgoda-bench crypto`): criterion's link token and seal benchmarks (`crypto.rs`);
 //! - cold start: each function binary, exec to first completed invocation against a minimal
 //!   Runtime API on loopback, beside a hello-world `lambda_http` binary; then warm invocations and
 //!   the process's peak RSS;
@@ -12,6 +13,7 @@
 //! to a JSON file that `scripts/bench_report.py` turns into BENCHMARKS.md.
 
 mod cold;
+mod crypto;
 mod fanout;
 mod hello;
 mod load;
@@ -39,6 +41,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Criterion's crypto benchmarks beside a raw SHA-256 (samples under $CARGO_TARGET_DIR/criterion).
+    Crypto,
     /// Serve "hello" on a free loopback port (the request-cost baseline); prints the port.
     HelloHttp,
     /// Run as a hello-world `lambda_http` function (the cold-start baseline).
@@ -73,6 +77,10 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
+        Command::Crypto => {
+            crypto::run();
+            Ok(())
+        }
         Command::HelloHttp => runtime.block_on(hello::http_server()),
         Command::HelloLambda => runtime.block_on(hello::lambda()).map_err(|e| anyhow!(e)),
         Command::Run { bin_dir, events, python, out, runs, load_runs, only, fanout_recipients } => {
