@@ -472,9 +472,9 @@ fn direct_address(i: usize) -> String {
     format!("d{i}@odbiorca.example.pl")
 }
 
-/// ses-events' calls for the Send events: poll 10, record each with the store (a conditional
-/// write, which finds the recipient finished, as it mostly does in the product), delete them in
-/// one batch.
+/// ses-events' calls for the Send events: poll 10, record each with the store (a read, which
+/// mostly finds the recipient recorded sent, as in the product, and otherwise the conditional
+/// write), delete them in one batch.
 async fn consume_events(store: &zgoda_aws::DynamoStore, clients: &zgoda_aws::Clients, queue: &str) {
     loop {
         let Ok(polled) = clients.sqs.receive_message().queue_url(queue).max_number_of_messages(10).wait_time_seconds(1).send().await else {
