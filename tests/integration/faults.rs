@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use zgoda_tests::fault::FaultProxy;
 use zgoda_tests::{TestEnv, address, contact_form};
 
-use crate::breaches::{all_mails, breach_body, escalate, register, wait_finished};
+use crate::breaches::{all_mails, breach_body, escalate, progress, register, wait_finished};
 
 fn submission(email: &str) -> Value {
     json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "name": "Zofia Testowa", "message": "Proszę o kontakt"})
@@ -287,7 +287,7 @@ async fn art34_1_a_notice_whose_answer_from_ses_was_lost_on_the_last_attempt_is_
     let _events = env.start_ses_events();
     let start = Instant::now();
     let done = loop {
-        let p = wait_finished(&env, &id, &esc, Duration::from_secs(5)).await;
+        let p = progress(&env, &id, &esc).await;
         if p["sent"] == 1 || start.elapsed() > Duration::from_secs(30) {
             break p;
         }
