@@ -13,7 +13,10 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
 
-LOCAL := $(CARGO_TARGET_DIR)/debug/zgoda-local
+# One build serves `make run`, `make test` and `make bench` (Cargo.toml's `local` profile).
+PROFILE := local
+BIN := $(CARGO_TARGET_DIR)/$(PROFILE)
+LOCAL := $(BIN)/zgoda-local
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -48,17 +51,17 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
 
-# Benchmarks are built and run only by `make bench`, never by `make test`.
+# Everything, tests included, in the one profile: the benchmarks run the binaries the tests
+# passed on (they are run only by `make bench`, never by `make test`).
 build:
-	cargo build --workspace --lib --bins --tests
+	cargo build --profile $(PROFILE) --workspace --lib --bins --tests
 
-# The same build as `make test`, so the two share every compiled artifact.
 run: venv build
 	$(LOCAL) run
 
 # One build, one emulator for the whole run; every test makes its own table and secrets in it.
 test: tools browser build
-	$(LOCAL) with-emulator -- cargo test --workspace --lib --bins --tests
+	$(LOCAL) with-emulator -- cargo test --profile $(PROFILE) --workspace --lib --bins --tests
 	$(MAKE) fuzz-api
 	$(MAKE) lint-infra
 	cargo fmt --all -- --check
@@ -73,12 +76,12 @@ lint-infra: tools
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file infra/template.yaml
 
 # Release-mode benchmarks; rewrites BENCHMARKS.md (each figure beside a same-run baseline).
-# One build: criterion's crypto benchmarks run inside zgoda-bench, which then measures cold
-# starts, request cost, load and fan-out of the release binaries against one emulator.
-bench: venv
-	cargo build --profile measure -p zgoda-bench -p zgoda-local $(addprefix -p ,$(FUNCTIONS))
-	$(CARGO_TARGET_DIR)/measure/zgoda-bench crypto
-	$(CARGO_TARGET_DIR)/measure/zgoda-bench run --bin-dir $(CARGO_TARGET_DIR)/measure --out $(CARGO_TARGET_DIR)/bench/system.json
+# The build is `make test`'s, so after it nothing compiles: criterion's crypto benchmarks run
+# inside zgoda-bench, which then measures cold starts, request cost, load and fan-out of the same
+# binaries against one emulator.
+bench: venv build
+	$(BIN)/zgoda-bench crypto
+	$(BIN)/zgoda-bench run --bin-dir $(BIN) --out $(CARGO_TARGET_DIR)/bench/system.json
 	$(PYTHON) scripts/bench_report.py
 
 # One arm64 zip per function (what SAM uploads), and their sizes against the 5 MB budget.

@@ -126,12 +126,13 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     let ses_events = config.configuration_set.clone().map(|set| zgoda_local::ses_events_loop::spawn(local, clients.sqs.clone(), set));
 
     println!(
-        "\nzgoda is running on {url}\n\n  demo form     {url}/dev/form\n  mailbox       {url}/dev/mailbox\n  health        {url}/healthz\n  emulator      {} (DynamoDB {})\n\n  operator key  kid={} key={}\n  (written to {}; the CLI reads it)\n\n  try:          target/debug/zgoda forms get demo\n                target/debug/zgoda subjects lookup you@example.pl\n\nCtrl-C stops everything.\n",
+        "\nzgoda is running on {url}\n\n  demo form     {url}/dev/form\n  mailbox       {url}/dev/mailbox\n  health        {url}/healthz\n  emulator      {} (DynamoDB {})\n\n  operator key  kid={} key={}\n  (written to {}; the CLI reads it)\n\n  try:          {cli} forms get demo\n                {cli} subjects lookup you@example.pl\n\nCtrl-C stops everything.\n",
         emulator.endpoints.other,
         emulator.endpoints.dynamodb,
         operator.kid,
         operator.key_hex,
-        env_file.display()
+        env_file.display(),
+        cli = cli_path(),
     );
     tokio::signal::ctrl_c().await?;
     server.abort();
@@ -144,6 +145,13 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     emulator.stop().await;
     println!("stopped");
     Ok(())
+}
+
+/// The operator CLI beside this binary (one `make` build makes both), as a path to type from here.
+fn cli_path() -> String {
+    let Ok(cli) = std::env::current_exe().map(|exe| exe.with_file_name("zgoda")) else { return "zgoda".into() };
+    let here = std::env::current_dir().unwrap_or_default();
+    cli.strip_prefix(&here).unwrap_or(&cli).display().to_string()
 }
 
 async fn notifier(env_file: &std::path::Path) -> anyhow::Result<()> {
