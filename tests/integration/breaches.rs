@@ -253,7 +253,7 @@ async fn deadline_watch_at_chosen_times_sends_each_reminder_once() {
         event["time"] = json!(at.to_rfc3339());
         let event = serde_json::from_value(event).unwrap();
         let app = env.local.app.clone();
-        async move { deadline_watch::handle(&app, event).await.unwrap()["reminders"].as_array().unwrap().len() }
+        async move { deadline_watch::handle_app(&app, event).await.unwrap()["reminders"].as_array().unwrap().len() }
     };
     assert_eq!(run(deadline - chrono::Duration::hours(30)).await, 0);
     assert_eq!(run(deadline - chrono::Duration::hours(23)).await, 1);

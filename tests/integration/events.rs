@@ -48,20 +48,20 @@ async fn every_sample_event_in_events_is_handled_as_documented() {
             if function_name == "notifier" {
                 // Both jobs are retried: one names no escalation, one is not a job at all.
                 let n = notifier::Notifier::new(env.local.app.clone(), 100, 4);
-                let response = n.handle(serde_json::from_str(&text).unwrap(), chrono::Utc::now()).await;
+                let response = notifier::handle_app(&n, serde_json::from_str(&text).unwrap(), chrono::Utc::now()).await;
                 assert_eq!(response.batch_item_failures.len() as u16, expected, "{rel}");
                 seen.push(rel);
                 continue;
             }
             if function_name == "ses-events" {
                 // Nothing of this message is in a fresh table; the notification is still read and answered.
-                let out = ses_events::handle(&env.local.app, serde_json::from_str(&text).unwrap(), chrono::Utc::now()).await.unwrap();
+                let out = ses_events::handle_app(&env.local.app, serde_json::from_str(&text).unwrap(), chrono::Utc::now()).await.unwrap();
                 assert_eq!(out["handled"].as_array().unwrap().len() as u16, expected, "{rel}");
                 seen.push(rel);
                 continue;
             }
             if function_name == "deadline-watch" {
-                let out = deadline_watch::handle(&env.local.app, serde_json::from_str(&text).unwrap()).await.unwrap();
+                let out = deadline_watch::handle_app(&env.local.app, serde_json::from_str(&text).unwrap()).await.unwrap();
                 assert_eq!(out["reminders"].as_array().unwrap().len() as u16, expected, "{rel}");
                 seen.push(rel);
                 continue;
@@ -69,9 +69,9 @@ async fn every_sample_event_in_events_is_handled_as_documented() {
             let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{rel} is not an API Gateway event: {e}"));
             let now = chrono::Utc::now();
             let resp = match rel.split('/').next().unwrap() {
-                "intake" => intake::handle(&env.local.app, req, now).await,
-                "operator" => operator::handle(&env.local.app, req, now).await,
-                "links" => links::handle(&env.local.app, req, now).await,
+                "intake" => intake::handle_app(&env.local.app, req, now).await,
+                "operator" => operator::handle_app(&env.local.app, req, now).await,
+                "links" => links::handle_app(&env.local.app, req, now).await,
                 other => panic!("no handler for events/{other}"),
             };
             assert_eq!(resp.status().as_u16(), expected, "{rel}: {:?}", String::from_utf8_lossy(resp.body().as_ref()));

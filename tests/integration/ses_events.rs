@@ -73,12 +73,13 @@ async fn ses_delivery_and_a_hard_bounce_update_the_outbox_and_stop_further_mail(
     let person = person.as_str();
     let sent = notice_sent(&env, "one", person).await;
     let message_id = sent["message_id"].as_str().unwrap();
-    let out = ses_events::handle(&env.local.app, fixture("delivery.json", message_id, person), chrono::Utc::now()).await.unwrap();
+    let out = ses_events::handle_app(&env.local.app, fixture("delivery.json", message_id, person), chrono::Utc::now()).await.unwrap();
     assert_eq!(out["handled"][0]["outbox_updated"], true);
     let item = env.items("OUTBOX#").await.into_iter().find(|i| i["message_id"] == message_id).unwrap();
     assert_eq!(item["feedback"], "delivered");
 
-    let out = ses_events::handle(&env.local.app, fixture("bounce-permanent.json", message_id, person), chrono::Utc::now()).await.unwrap();
+    let out =
+        ses_events::handle_app(&env.local.app, fixture("bounce-permanent.json", message_id, person), chrono::Utc::now()).await.unwrap();
     assert_eq!(out["handled"][0]["undeliverable"], 1);
     let item = env.items("OUTBOX#").await.into_iter().find(|i| i["message_id"] == message_id).unwrap();
     assert_eq!(item["feedback"], "hard_bounce");
@@ -104,10 +105,13 @@ async fn ses_a_complaint_withdraws_marketing_consent_with_a_sealed_event() {
     env.http.post(&confirm).send().await.unwrap();
     assert_eq!(env.lookup(person).await.1["state"]["newsletter"], "given");
 
-    let out =
-        ses_events::handle(&env.local.app, fixture("complaint.json", "010701938a2e6f4c-not-a-breach-notice", person), chrono::Utc::now())
-            .await
-            .unwrap();
+    let out = ses_events::handle_app(
+        &env.local.app,
+        fixture("complaint.json", "010701938a2e6f4c-not-a-breach-notice", person),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(out["handled"][0]["withdrawn"], 1);
     let (_, view) = env.lookup(person).await;
     assert_eq!(view["state"], json!({"newsletter": "withdrawn", "contact_reply": "given"}), "only consent-based purposes");

@@ -5,12 +5,8 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use zgoda_web::App;
 
-/// The notifier over the app's own store, mailer and queue.
-pub type LocalNotifier =
-    notifier::Notifier<zgoda_aws::DynamoStore, zgoda_web::mailer::TemplatedMailer<zgoda_aws::SesTransport>, zgoda_aws::SqsQueue>;
-
 /// Polls until the task is dropped (aborting it is how tests "kill" the notifier).
-pub async fn run(notifier: &LocalNotifier, app: &App, sqs: &aws_sdk_sqs::Client) {
+pub async fn run(notifier: &notifier::AppNotifier, app: &App, sqs: &aws_sdk_sqs::Client) {
     let url = app.queue.url().to_owned();
     loop {
         let received = sqs
@@ -45,7 +41,7 @@ pub async fn run(notifier: &LocalNotifier, app: &App, sqs: &aws_sdk_sqs::Client)
                 r
             })
             .collect();
-        let response = notifier.handle(event, chrono::Utc::now()).await;
+        let response = notifier::handle_app(notifier, event, chrono::Utc::now()).await;
         let retry: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
         let done: Vec<DeleteMessageBatchRequestEntry> = messages
             .iter()
@@ -66,7 +62,7 @@ pub async fn run(notifier: &LocalNotifier, app: &App, sqs: &aws_sdk_sqs::Client)
 /// Runs the notifier for `local` until the returned task is aborted.
 pub fn spawn(local: std::sync::Arc<crate::server::Local>, sqs: aws_sdk_sqs::Client, rate_per_second: u32) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let notifier = LocalNotifier::new(local.app.clone(), rate_per_second, crate::provision::MAX_RECEIVES - 1);
+        let notifier = notifier::AppNotifier::new(local.app.clone(), rate_per_second, crate::provision::MAX_RECEIVES - 1);
         run(&notifier, &local.app, &sqs).await
     })
 }

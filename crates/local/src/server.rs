@@ -64,12 +64,12 @@ pub async fn dispatch(local: &Local, req: Request) -> Response<Body> {
 async fn route(local: &Local, req: Request, now: zgoda_domain::Time) -> Response<Body> {
     let path = req.uri().path().to_owned();
     if path.starts_with("/v1/forms/") {
-        intake::handle(&local.app, req, now).await
+        intake::handle_app(&local.app, req, now).await
     } else if path.starts_with("/v1/links/") || path.starts_with("/v1/notices/") || path == "/v1/privacy" || path == "/v1/privacy/requests"
     {
-        links::handle(&local.app, req, now).await
+        links::handle_app(&local.app, req, now).await
     } else if path.starts_with("/v1/admin/") || path == "/v1/breaches" || path.starts_with("/v1/breaches/") {
-        operator::handle(&local.app, req, now).await
+        operator::handle_app(&local.app, req, now).await
     } else if path == "/healthz" {
         respond::healthz(req.method(), &local.app.store).await
     } else if path.starts_with("/dev/") {

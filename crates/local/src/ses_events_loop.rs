@@ -43,7 +43,7 @@ pub async fn run(app: &App, sqs: &aws_sdk_sqs::Client, configuration_set: &str) 
             record.sns = sns;
             let mut event = SnsEvent::default();
             event.records = vec![record];
-            ses_events::handle(app, event, chrono::Utc::now())
+            ses_events::handle_app(app, event, chrono::Utc::now())
         }))
         .await;
         let mut handled = Vec::new();

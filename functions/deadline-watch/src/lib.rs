@@ -7,6 +7,13 @@ use zgoda_domain::mail::Mailer;
 use zgoda_domain::store::{Store, WorkQueue};
 use zgoda_domain::{Error, Zgoda};
 
+/// [`handle`] over the deployed adapters, compiled once, here: the Lambda binary, the local stack
+/// and the tests call this rather than each compiling its own copy of the handler (an optimized
+/// build instantiates a generic anew in each crate that names it).
+pub async fn handle_app(app: &zgoda_web::App, event: CloudWatchEvent) -> Result<Value, Error> {
+    handle(app, event).await
+}
+
 /// The event's own time is `now`, so a run can be replayed at any chosen moment.
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, event: CloudWatchEvent) -> Result<Value, Error> {
     let sent = app.deadline_watch(event.time).await?;

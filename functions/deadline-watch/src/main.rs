@@ -9,7 +9,7 @@ async fn main() -> Result<(), Error> {
     let app = zgoda_web::app::from_env().await?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<CloudWatchEvent>| async move {
-        deadline_watch::handle(app, event.payload).await.map_err(|e| Error::from(e.to_string()))
+        deadline_watch::handle_app(app, event.payload).await.map_err(|e| Error::from(e.to_string()))
     }))
     .await
 }

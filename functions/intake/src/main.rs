@@ -8,7 +8,7 @@ async fn main() -> Result<(), Error> {
     let app = zgoda_web::app::from_env().await?;
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, std::convert::Infallible>(intake::handle(app, req, chrono::Utc::now()).await)
+        Ok::<_, std::convert::Infallible>(intake::handle_app(app, req, chrono::Utc::now()).await)
     }))
     .await
 }

@@ -144,6 +144,16 @@ where
     }
 }
 
+/// The notifier over the deployed adapters.
+pub type AppNotifier = Notifier<zgoda_aws::DynamoStore, zgoda_web::mailer::TemplatedMailer<zgoda_aws::SesTransport>, zgoda_aws::SqsQueue>;
+
+/// [`Notifier::handle`] over the deployed adapters, compiled once, here: the Lambda binary, the
+/// local stack and the tests call this rather than each compiling its own copy of the handler (an
+/// optimized build instantiates a generic anew in each crate that names it).
+pub async fn handle_app(notifier: &AppNotifier, event: SqsEvent, now: Time) -> SqsBatchResponse {
+    notifier.handle(event, now).await
+}
+
 /// Which dependency failed and how (the SDK's description, never the request), for the log: the
 /// error's own message says only that one did.
 fn detail(e: &zgoda_domain::Error) -> &str {

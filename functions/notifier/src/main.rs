@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     let notifier = notifier::Notifier::new(std::sync::Arc::new(app), rate, attempts);
     let notifier = &notifier;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, std::convert::Infallible>(notifier.handle(event.payload, chrono::Utc::now()).await)
+        Ok::<_, std::convert::Infallible>(notifier::handle_app(notifier, event.payload, chrono::Utc::now()).await)
     }))
     .await
 }

@@ -19,6 +19,13 @@ use zgoda_web::auth::authenticate;
 use zgoda_web::request::{self, segments};
 use zgoda_web::{ApiError, body, respond};
 
+/// [`handle`] over the deployed adapters, compiled once, here: the Lambda binary, the local stack
+/// and the tests call this rather than each compiling its own copy of the handler (an optimized
+/// build instantiates a generic anew in each crate that names it).
+pub async fn handle_app(app: &zgoda_web::App, req: Request, now: Time) -> Response<Body> {
+    handle(app, req, now).await
+}
+
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: Request, now: Time) -> Response<Body> {
     if segments(&req).as_slice() == ["healthz"] {
         return respond::healthz(req.method(), &app.store).await;

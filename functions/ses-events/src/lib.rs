@@ -9,6 +9,13 @@ use zgoda_domain::mail::Mailer;
 use zgoda_domain::store::{Store, WorkQueue};
 use zgoda_domain::{Error, Time, Zgoda};
 
+/// [`handle`] over the deployed adapters, compiled once, here: the Lambda binary, the local stack
+/// and the tests call this rather than each compiling its own copy of the handler (an optimized
+/// build instantiates a generic anew in each crate that names it).
+pub async fn handle_app(app: &zgoda_web::App, event: SnsEvent, now: Time) -> Result<Value, Error> {
+    handle(app, event, now).await
+}
+
 /// Handles every record; a record that is not an SES notification is logged and skipped (SNS
 /// would redeliver it forever otherwise), a failing dependency fails the invocation for a retry.
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, event: SnsEvent, now: Time) -> Result<Value, Error> {

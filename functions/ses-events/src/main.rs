@@ -9,7 +9,7 @@ async fn main() -> Result<(), Error> {
     let app = zgoda_web::app::from_env().await?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
-        ses_events::handle(app, event.payload, chrono::Utc::now()).await.map_err(|e| Error::from(e.to_string()))
+        ses_events::handle_app(app, event.payload, chrono::Utc::now()).await.map_err(|e| Error::from(e.to_string()))
     }))
     .await
 }
