@@ -109,7 +109,7 @@ struct Runs {
 const WARM_INVOCATIONS: u64 = 20;
 /// Requests per load run (server CPU is read to the nanosecond, so runs can be short).
 const HELLO_REQUESTS: u64 = 10_000;
-const LINK_GETS: u64 = 300;
+const LINK_GETS: u64 = 3_000;
 /// What a browser sends with a click on a link (the page then needs no database read).
 const BROWSER_LANGUAGES: &str = "pl-PL,pl;q=0.9,en-US;q=0.8,en;q=0.7";
 /// The mixed load run's length.

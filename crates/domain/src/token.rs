@@ -22,7 +22,7 @@ const MAX_TOKEN_CHARS: usize = 400;
 const MAX_TOKEN_BYTES: usize = MAX_TOKEN_CHARS * 3 / 4;
 
 /// What a link does when its page's button is pressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkAction {
     Confirm,

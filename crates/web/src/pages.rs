@@ -1,14 +1,15 @@
 //! Pages and mail bodies from templates, in Polish and English. The template environment escapes
 //! every value in `.html` templates; texts come from `texts/<lang>.json` so wording lives in one place.
 
-use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{LazyLock, Mutex};
 
 use http::StatusCode;
 use lambda_http::{Body, Response};
 use minijinja::Environment;
 use serde_json::{Value, json};
 use zgoda_domain::lang::Lang;
+use zgoda_domain::token::LinkAction;
 
 use crate::error::ApiError;
 
@@ -75,6 +76,33 @@ pub fn render(name: &str, lang: Lang, ctx: Value) -> String {
     TEMPLATES.get_template(name).and_then(|t| t.render(ctx)).unwrap_or_else(|e| panic!("template {name} renders: {e}"))
 }
 
+/// How many distinct link pages are kept rendered (see [`link_page`]).
+const LINK_PAGES_KEPT: usize = 256;
+
+/// Link pages already rendered, by what they show.
+static LINK_PAGES: LazyLock<Mutex<HashMap<(Lang, LinkAction, String), String>>> = LazyLock::new(Default::default);
+
+/// The page a signed link opens on: what the button will do, in `lang`. It shows the language, the
+/// action and the purpose, never the person, so each is rendered once per warm container and then
+/// served from memory: the clicks of one mailing land on a handful of pages, and rendering was most
+/// of such a click's CPU (perf). Only verified tokens reach here, so the purposes are those zgoda
+/// issued links for; past [`LINK_PAGES_KEPT`] a page is rendered each time instead.
+pub fn link_page(lang: Lang, action: LinkAction, purpose: &str) -> String {
+    let key = (lang, action, purpose.to_owned());
+    if let Some(page) = LINK_PAGES.lock().expect("not poisoned").get(&key) {
+        return page.clone();
+    }
+    let action_name = action.as_str();
+    let body = text(lang, &format!("link.{action_name}.body"), &[("purpose", purpose)]);
+    // The page's own texts are looked up in the template, in the texts every render shares (`t`).
+    let page = render("link.html", lang, json!({ "action": action_name, "body": body }));
+    let mut pages = LINK_PAGES.lock().expect("not poisoned");
+    if pages.len() < LINK_PAGES_KEPT {
+        pages.insert(key, page.clone());
+    }
+    page
+}
+
 pub fn thanks(lang: Lang, pending: bool) -> Response<Body> {
     crate::respond::html(StatusCode::OK, render("thanks.html", lang, json!({ "pending": pending })))
 }
@@ -104,5 +132,26 @@ mod tests {
         for lang in Lang::ALL {
             assert_eq!(texts(lang)["errors"].as_object().unwrap().len(), texts(Lang::Pl)["errors"].as_object().unwrap().len());
         }
+    }
+
+    #[test]
+    fn a_link_page_is_the_same_remembered_as_rendered_and_shows_its_own_purpose_language_and_action() {
+        let first = link_page(Lang::En, LinkAction::Unsubscribe, "newsletter");
+        assert_eq!(link_page(Lang::En, LinkAction::Unsubscribe, "newsletter"), first);
+        assert!(first.contains("consent for: newsletter") && first.contains("Unsubscribe me"));
+        let other = link_page(Lang::En, LinkAction::Unsubscribe, "offers");
+        assert!(other.contains("consent for: offers") && !other.contains("newsletter"));
+        let pl = link_page(Lang::Pl, LinkAction::Unsubscribe, "newsletter");
+        assert!(pl.contains(r#"<html lang="pl">"#) && !first.contains(r#"<html lang="pl">"#));
+        assert!(link_page(Lang::En, LinkAction::Erase, "").contains("Erase my data"));
+    }
+
+    #[test]
+    fn link_pages_past_the_bound_are_rendered_each_time_and_still_right() {
+        for i in 0..LINK_PAGES_KEPT + 10 {
+            let page = link_page(Lang::En, LinkAction::Confirm, &format!("purpose-{i}"));
+            assert!(page.contains(&format!("consent for: purpose-{i}.")), "{i}");
+        }
+        assert!(LINK_PAGES.lock().unwrap().len() <= LINK_PAGES_KEPT);
     }
 }

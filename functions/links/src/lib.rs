@@ -70,13 +70,8 @@ async fn link_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
         Err(e) => return link_error(e.into(), page_lang(req)),
     };
     let lang = preview.lang.unwrap_or(Lang::Pl);
-    let action = preview.claims.action.as_str();
     let purpose = preview.claims.purpose.as_ref().map(|p| p.as_str()).unwrap_or("");
-    let ctx = json!({
-        "page": zgoda_web::pages::texts(lang)["link"][action],
-        "body": text(lang, &format!("link.{action}.body"), &[("purpose", purpose)]),
-    });
-    respond::html(StatusCode::OK, render("link.html", lang, ctx))
+    respond::html(StatusCode::OK, zgoda_web::pages::link_page(lang, preview.claims.action, purpose))
 }
 
 /// The body a link POST may carry: nothing, the page's button, or RFC 8058's
