@@ -11,12 +11,24 @@ use zgoda_tests::{TestEnv, address, contact_form, mails_to};
 /// emulator's mailbox never read each other's mail.
 const FIXTURE_ADDRESS: &str = "jan.kowalski@example.pl";
 
-fn fixture(name: &str, message_id: &str, person: &str) -> aws_lambda_events::event::sns::SnsEvent {
+/// A fixture about the mail `message_id` to `person`: a breach notice's, tagged with its outbox
+/// entry as SES reports every event of a message sent with tags (`notice`: its outbox item), or
+/// other mail's, with zgoda's tags taken out.
+fn fixture(name: &str, message_id: &str, person: &str, notice: Option<&Value>) -> aws_lambda_events::event::sns::SnsEvent {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../events/ses-events/{name}"));
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let message = v["Records"][0]["Sns"]["Message"].as_str().unwrap().replace(FIXTURE_ADDRESS, person);
     let mut inner: Value = serde_json::from_str(&message).unwrap();
     inner["mail"]["messageId"] = json!(message_id);
+    let tags = inner["mail"]["tags"].as_object_mut().unwrap();
+    tags.retain(|name, _| !name.starts_with("zgoda-"));
+    if let Some(item) = notice {
+        let escalation = item["pk"].as_str().unwrap().split('#').nth(1).unwrap();
+        let subject = item["sk"].as_str().unwrap().strip_prefix("R#").unwrap();
+        tags.insert("zgoda-breach".into(), json!([item["breach_id"]]));
+        tags.insert("zgoda-escalation".into(), json!([escalation]));
+        tags.insert("zgoda-subject".into(), json!([subject]));
+    }
     v["Records"][0]["Sns"]["Message"] = json!(inner.to_string());
     serde_json::from_value(v).unwrap()
 }
@@ -73,13 +85,20 @@ async fn ses_delivery_and_a_hard_bounce_update_the_outbox_and_stop_further_mail(
     let person = person.as_str();
     let sent = notice_sent(&env, "one", person).await;
     let message_id = sent["message_id"].as_str().unwrap();
-    let out = ses_events::handle_app(&env.local.app, fixture("delivery.json", message_id, person), chrono::Utc::now()).await.unwrap();
+    // Feedback on another message of the same notice (a second one, say) is not this one's.
+    let other = fixture("delivery.json", "010701938a2e6f4c-another-message", person, Some(&sent));
+    let out = ses_events::handle_app(&env.local.app, other, chrono::Utc::now()).await.unwrap();
+    assert_eq!(out["handled"][0]["outbox_updated"], false);
+    let out = ses_events::handle_app(&env.local.app, fixture("delivery.json", message_id, person, Some(&sent)), chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(out["handled"][0]["outbox_updated"], true);
     let item = env.items("OUTBOX#").await.into_iter().find(|i| i["message_id"] == message_id).unwrap();
     assert_eq!(item["feedback"], "delivered");
 
-    let out =
-        ses_events::handle_app(&env.local.app, fixture("bounce-permanent.json", message_id, person), chrono::Utc::now()).await.unwrap();
+    let out = ses_events::handle_app(&env.local.app, fixture("bounce-permanent.json", message_id, person, Some(&sent)), chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(out["handled"][0]["undeliverable"], 1);
     let item = env.items("OUTBOX#").await.into_iter().find(|i| i["message_id"] == message_id).unwrap();
     assert_eq!(item["feedback"], "hard_bounce");
@@ -107,7 +126,7 @@ async fn ses_a_complaint_withdraws_marketing_consent_with_a_sealed_event() {
 
     let out = ses_events::handle_app(
         &env.local.app,
-        fixture("complaint.json", "010701938a2e6f4c-not-a-breach-notice", person),
+        fixture("complaint.json", "010701938a2e6f4c-not-a-breach-notice", person, None),
         chrono::Utc::now(),
     )
     .await

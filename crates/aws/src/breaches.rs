@@ -11,7 +11,7 @@
 //! | `IDEMPOTENCY#<key>`        | `RECORD`            | Powertools-style idempotency record      |
 //! | `PUBLICNOTICE#<id>`        | `NOTICE`            | an Art. 34(3)(c) public communication    |
 //!
-//! A sent outbox item is in `gsi1` under `SESMSG#<message id>`, so SES feedback finds it.
+//! SES feedback finds a breach notice's outbox item by the message's tags, which name it.
 
 use std::collections::HashMap;
 
@@ -437,23 +437,22 @@ impl BreachStore for DynamoStore {
         Ok(found)
     }
 
-    async fn record_feedback(&self, message_id: &str, feedback: &str, at: Time) -> Result<bool, StoreError> {
-        let items = self.gsi_partition(&format!("SESMSG#{message_id}")).await?;
-        for item in &items {
-            let (Some(pk), Some(sk)) = (get_s(item, PARTITION_KEY), get_s(item, SORT_KEY)) else { continue };
-            self.client()
-                .update_item()
-                .table_name(self.table())
-                .key(PARTITION_KEY, s(pk))
-                .key(SORT_KEY, s(sk))
-                .update_expression("SET feedback = :f, feedback_at = :at")
-                .expression_attribute_values(":f", s(feedback))
-                .expression_attribute_values(":at", s(format_time(&at)))
-                .send()
-                .await
-                .map_err(unavailable)?;
+    async fn record_feedback(&self, job: &Job, message_id: &str, feedback: &str, at: Time) -> Result<bool, StoreError> {
+        let result = self
+            .outbox_update(job)
+            .update_expression("SET feedback = :f, feedback_at = :at")
+            .condition_expression("#status = :sent AND message_id = :id")
+            .expression_attribute_values(":f", s(feedback))
+            .expression_attribute_values(":at", s(format_time(&at)))
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":id", s(message_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
         }
-        Ok(!items.is_empty())
     }
 
     async fn mark_undeliverable(&self, subject: &SubjectId, at: Time) -> Result<(), StoreError> {
@@ -539,9 +538,8 @@ impl DynamoStore {
     }
 
     /// One conditional write: the outcome is the outbox item itself, counted on read. The address
-    /// is needed only until the notice is out (Art. 5(1)(c)). Only a sent item joins the index,
-    /// under its SES message id, so feedback about that message finds it. True if this call
-    /// recorded it; false if it was finished already.
+    /// is needed only until the notice is out (Art. 5(1)(c)). True if this call recorded it;
+    /// false if it was finished already.
     async fn record_outcome(&self, job: &Job, delivery: &Delivery, now: Time, by: RecordedBy) -> Result<bool, StoreError> {
         let update = self
             .outbox_update(job)
@@ -558,15 +556,9 @@ impl DynamoStore {
         };
         let update = match delivery {
             Delivery::Sent { message_id } => update
-                .update_expression(
-                    "SET #status = :sent, message_id = :id, finished_at = :now, #gpk = :gpk, #gsk = :gsk REMOVE email, lease_until, reason",
-                )
-                .expression_attribute_names("#gpk", GSI_PARTITION_KEY)
-                .expression_attribute_names("#gsk", GSI_SORT_KEY)
+                .update_expression("SET #status = :sent, message_id = :id, finished_at = :now REMOVE email, lease_until, reason")
                 .expression_attribute_values(":sent", s("sent"))
-                .expression_attribute_values(":id", s(message_id))
-                .expression_attribute_values(":gpk", s(format!("SESMSG#{message_id}")))
-                .expression_attribute_values(":gsk", s("OUTBOX")),
+                .expression_attribute_values(":id", s(message_id)),
             Delivery::Failed { reason } => update
                 .update_expression("SET #status = :failed, reason = :reason, finished_at = :now REMOVE email, lease_until")
                 .expression_attribute_values(":failed", s("failed"))

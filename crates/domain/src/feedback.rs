@@ -81,11 +81,11 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                     out.outbox_updated = self.store.record_accepted(&job, &n.mail.message_id, now).await?;
                 }
             }
-            "Delivery" => out.outbox_updated = self.store.record_feedback(&n.mail.message_id, "delivered", now).await?,
+            "Delivery" => out.outbox_updated = self.record_on_notice(&n.mail, "delivered", now).await?,
             "Bounce" => {
                 let permanent = n.bounce.as_ref().and_then(|b| b["bounceType"].as_str()) == Some("Permanent");
                 let kind = if permanent { "hard_bounce" } else { "soft_bounce" };
-                out.outbox_updated = self.store.record_feedback(&n.mail.message_id, kind, now).await?;
+                out.outbox_updated = self.record_on_notice(&n.mail, kind, now).await?;
                 if permanent {
                     for email in addresses(&n.bounce, "bouncedRecipients") {
                         self.store.mark_undeliverable(&self.subject_id(&email), now).await?;
@@ -94,7 +94,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 }
             }
             "Complaint" => {
-                out.outbox_updated = self.store.record_feedback(&n.mail.message_id, "complaint", now).await?;
+                out.outbox_updated = self.record_on_notice(&n.mail, "complaint", now).await?;
                 for email in addresses(&n.complaint, "complainedRecipients") {
                     out.withdrawn += self.withdraw_marketing(&email, now).await?;
                 }
@@ -103,6 +103,14 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         }
         tracing::info!(event = %n.event_type, message_id = %n.mail.message_id, ?out, "mail feedback");
         Ok(out)
+    }
+
+    /// Records feedback on the breach notice a mail was, if it was one. Its tags name the outbox
+    /// entry, so nothing is looked up by message id, and feedback on other mail (confirmations,
+    /// owner notices) reads and writes nothing.
+    async fn record_on_notice(&self, mail: &SesMail, feedback: &str, now: Time) -> Result<bool, Error> {
+        let Some(job) = mail.delivery() else { return Ok(false) };
+        Ok(self.store.record_feedback(&job, &mail.message_id, feedback, now).await?)
     }
 
     /// A spam complaint withdraws every consent-based purpose currently given or requested.

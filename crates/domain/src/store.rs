@@ -369,8 +369,16 @@ pub trait BreachStore: Send + Sync {
         subjects: &[SubjectId],
     ) -> impl Future<Output = Result<std::collections::HashMap<SubjectId, Contact>, StoreError>> + Send;
     fn public_notice(&self, public_id: &str) -> impl Future<Output = Result<Option<PublicNotice>, StoreError>> + Send;
-    /// Records what the mail provider said about a breach notice it accepted (by its message id).
-    fn record_feedback(&self, message_id: &str, feedback: &str, at: Time) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records what the mail provider said about a breach notice it accepted, on the notice's
+    /// outbox entry if that entry was sent as `message_id`. False when it was not (another
+    /// message, or no such entry).
+    fn record_feedback(
+        &self,
+        job: &Job,
+        message_id: &str,
+        feedback: &str,
+        at: Time,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Marks an address (by subject id) as one that hard-bounced: no more mail goes to it.
     fn mark_undeliverable(&self, subject: &SubjectId, at: Time) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Counts an escalation's outbox by outcome.
