@@ -4,8 +4,9 @@
 //! - cold start: each function binary, exec to first completed invocation against a minimal
 //!   Runtime API on loopback, beside a hello-world `lambda_http` binary; then warm invocations and
 //!   the process's peak RSS;
-//! - request cost: the local stack (release) under a closed-loop load, the server's CPU per request
-//!   for a link page GET and a 1 KB urlencoded form POST, beside a bare hyper "hello" server;
+//! - request cost: the local stack (optimized) under a closed-loop load, the server's CPU per
+//!   request for a link page GET, a health check (one SDK call) and a 1 KB urlencoded form POST,
+//!   beside a bare hyper "hello" server;
 //! - a minute of mixed traffic: 5xx count, rate, memory first vs last ten seconds;
 //! - fan-out: breach notices to 10,000 people, beside the emulator's direct rate (`fanout.rs`).
 //!
@@ -49,8 +50,8 @@ enum Command {
     HelloLambda,
     /// Measure cold starts and request cost; write the figures as JSON.
     Run {
-        /// Where the release binaries are (zgoda-local and the six functions).
-        #[arg(long, default_value = "target/release")]
+        /// Where the optimized binaries are (zgoda-local and the six functions).
+        #[arg(long, default_value = "target/local")]
         bin_dir: PathBuf,
         #[arg(long, default_value = "events")]
         events: PathBuf,
@@ -110,6 +111,9 @@ const WARM_INVOCATIONS: u64 = 20;
 /// Requests per load run (server CPU is read to the nanosecond, so runs can be short).
 const HELLO_REQUESTS: u64 = 10_000;
 const LINK_GETS: u64 = 3_000;
+/// Health checks per load run: each is one DynamoDB call (DescribeTable), so its CPU is what one
+/// SDK call costs the server, the unit a form post's cost is made of.
+const HEALTH_CHECKS: u64 = 300;
 /// What a browser sends with a click on a link (the page then needs no database read).
 const BROWSER_LANGUAGES: &str = "pl-PL,pl;q=0.9,en-US;q=0.8,en;q=0.7";
 /// The mixed load run's length.
@@ -245,6 +249,12 @@ async fn measure_all(
     for _ in 0..runs.load {
         get_runs.push(load::drive(stack_pid, LINK_GETS, 8, |_| client.get(&link).header("accept-language", BROWSER_LANGUAGES)).await?);
     }
+    eprintln!("request cost: health check");
+    let health = format!("{url}/healthz");
+    let mut health_runs = Vec::new();
+    for _ in 0..runs.load {
+        health_runs.push(load::drive(stack_pid, HEALTH_CHECKS, 8, |_| client.get(&health)).await?);
+    }
     eprintln!("request cost: form post");
     let submissions = format!("{url}/v1/forms/demo/submissions");
     let mut post_runs = Vec::new();
@@ -260,7 +270,7 @@ async fn measure_all(
             .await?,
         );
     }
-    let request_cost = json!({"hello": hello_runs, "link_get": get_runs, "form_post": post_runs});
+    let request_cost = json!({"hello": hello_runs, "link_get": get_runs, "health": health_runs, "form_post": post_runs});
     if runs.only == Part::RequestCost {
         return Ok(json!({"request_cost": request_cost}));
     }
