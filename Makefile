@@ -80,7 +80,7 @@ lint-infra: tools
 # inside zgoda-bench, which then measures cold starts, request cost, load and fan-out of the same
 # binaries against one emulator.
 bench: venv build
-	$(BIN)/zgoda-bench crypto
+	$(BIN)/zgoda-bench crypto --out $(CARGO_TARGET_DIR)/criterion
 	$(BIN)/zgoda-bench run --bin-dir $(BIN) --out $(CARGO_TARGET_DIR)/bench/system.json
 	$(PYTHON) scripts/bench_report.py
 

@@ -45,48 +45,64 @@ fn sandbox_env(name: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-pub async fn measure(target: &Target, env: &[(String, String)], runs: usize, warm: u64) -> anyhow::Result<Measured> {
-    let event = std::fs::read(&target.event).with_context(|| format!("reading {}", target.event.display()))?;
-    let mut out = Measured {
-        name: target.name.clone(),
-        event: target.event.file_name().unwrap_or_default().to_string_lossy().into_owned(),
-        cold_ms: Vec::new(),
-        warm_us: Vec::new(),
-        peak_rss_kib: Vec::new(),
-    };
-    for _ in 0..runs {
-        let mut api = RuntimeApi::start(event.clone(), target.vary.clone(), 1 + warm).await?;
-        let started = Instant::now();
-        let mut child = tokio::process::Command::new(&target.program)
-            .args(&target.args)
-            .envs(env.iter().cloned())
-            .envs(sandbox_env(&target.name))
-            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", target.program.display()))?;
-        let pid = child.id().context("no pid")?;
-        let mut next = async || tokio::time::timeout(Duration::from_secs(60), api.completions.recv()).await.ok().flatten();
-        let first = next().await.with_context(|| format!("{}: no first invocation", target.name))?;
-        if let Some(e) = first.error {
-            bail!("{} failed its first invocation: {e}", target.name);
-        }
-        let mut last = first.at;
-        for _ in 0..warm {
-            let c = next().await.with_context(|| format!("{}: a warm invocation never ended", target.name))?;
-            if let Some(e) = c.error {
-                bail!("{} failed a warm invocation: {e}", target.name);
-            }
-            last = c.at;
-        }
-        out.cold_ms.push((first.at - started).as_secs_f64() * 1000.0);
-        if warm > 0 {
-            out.warm_us.push((last - first.at).as_secs_f64() * 1e6 / warm as f64);
-        }
-        out.peak_rss_kib.push(proc::peak_rss_kib(pid)?);
-        child.kill().await.ok();
+/// Each target started `rounds` times, a round starting every target once in turn: each round's
+/// ratio of a function to the baseline (the report takes their median) then compares starts taken
+/// moments apart, where the shared machine's speed drifts over the run.
+pub async fn measure_rounds(targets: &[Target], env: &[(String, String)], rounds: usize, warm: u64) -> anyhow::Result<Vec<Measured>> {
+    let mut measured = Vec::new();
+    let mut events = Vec::new();
+    for target in targets {
+        events.push(std::fs::read(&target.event).with_context(|| format!("reading {}", target.event.display()))?);
+        measured.push(Measured {
+            name: target.name.clone(),
+            event: target.event.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+            cold_ms: Vec::new(),
+            warm_us: Vec::new(),
+            peak_rss_kib: Vec::new(),
+        });
     }
-    Ok(out)
+    for round in 0..rounds {
+        eprintln!("cold start: round {} of {rounds}", round + 1);
+        for ((target, event), out) in targets.iter().zip(&events).zip(&mut measured) {
+            start_once(target, event, env, warm, out).await?;
+        }
+    }
+    Ok(measured)
+}
+
+/// One fresh process of `target`: its first invocation's time from exec, then `warm` more.
+async fn start_once(target: &Target, event: &[u8], env: &[(String, String)], warm: u64, out: &mut Measured) -> anyhow::Result<()> {
+    let mut api = RuntimeApi::start(event.to_vec(), target.vary.clone(), 1 + warm).await?;
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(&target.program)
+        .args(&target.args)
+        .envs(env.iter().cloned())
+        .envs(sandbox_env(&target.name))
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", target.program.display()))?;
+    let pid = child.id().context("no pid")?;
+    let mut next = async || tokio::time::timeout(Duration::from_secs(60), api.completions.recv()).await.ok().flatten();
+    let first = next().await.with_context(|| format!("{}: no first invocation", target.name))?;
+    if let Some(e) = first.error {
+        bail!("{} failed its first invocation: {e}", target.name);
+    }
+    let mut last = first.at;
+    for _ in 0..warm {
+        let c = next().await.with_context(|| format!("{}: a warm invocation never ended", target.name))?;
+        if let Some(e) = c.error {
+            bail!("{} failed a warm invocation: {e}", target.name);
+        }
+        last = c.at;
+    }
+    out.cold_ms.push((first.at - started).as_secs_f64() * 1000.0);
+    if warm > 0 {
+        out.warm_us.push((last - first.at).as_secs_f64() * 1e6 / warm as f64);
+    }
+    out.peak_rss_kib.push(proc::peak_rss_kib(pid)?);
+    child.kill().await.ok();
+    Ok(())
 }

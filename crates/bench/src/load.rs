@@ -1,7 +1,7 @@
 //! A closed-loop load generator on loopback that reports the server process's CPU per request.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -16,9 +16,27 @@ pub struct Run {
     pub requests_per_second: f64,
 }
 
+/// What a load run's CPU account covers after the last answer.
+#[derive(Clone, Copy)]
+pub enum Tail {
+    /// Nothing: the requests leave no work behind (a page, a health check).
+    None,
+    /// The server's work on what the requests set going, until it is idle: a form post's mails
+    /// come back as SES events, which the local stack handles as the ses-events function would.
+    UntilIdle,
+}
+
+/// A window of the server's CPU below this is idle. An idle local stack still uses about 0.6 ms a
+/// window (its runtime wakes ten times a second while the queue pollers' long polls wait); one SES
+/// event handled takes more than this.
+const IDLE_CPU_PER_WINDOW: Duration = Duration::from_millis(3);
+const IDLE_WINDOW: Duration = Duration::from_millis(250);
+/// A tail longer than this means the server is stuck, not finishing.
+const MAX_TAIL: Duration = Duration::from_secs(30);
+
 /// Sends `n` requests, `concurrency` at a time, built by `make(i)`; reads every body so the
-/// connections are reused.
-pub async fn drive(pid: u32, n: u64, concurrency: usize, make: impl Fn(u64) -> reqwest::RequestBuilder) -> anyhow::Result<Run> {
+/// connections are reused. The rate is over the requests alone; the CPU includes the `tail`.
+pub async fn drive(pid: u32, n: u64, concurrency: usize, tail: Tail, make: impl Fn(u64) -> reqwest::RequestBuilder) -> anyhow::Result<Run> {
     let cpu_before = proc::cpu_time(pid)?;
     let started = Instant::now();
     let statuses: Vec<u16> = futures_util::stream::iter((0..n).map(&make))
@@ -36,6 +54,9 @@ pub async fn drive(pid: u32, n: u64, concurrency: usize, make: impl Fn(u64) -> r
         .collect()
         .await;
     let wall = started.elapsed();
+    if let Tail::UntilIdle = tail {
+        wait_until_idle(pid).await?;
+    }
     let cpu = proc::cpu_time(pid)? - cpu_before;
     let mut counts = BTreeMap::new();
     for s in statuses {
@@ -47,6 +68,23 @@ pub async fn drive(pid: u32, n: u64, concurrency: usize, make: impl Fn(u64) -> r
         server_cpu_us_per_request: cpu.as_secs_f64() * 1e6 / n as f64,
         requests_per_second: n as f64 / wall.as_secs_f64(),
     })
+}
+
+/// Waits until a window passes in which the server used next to no CPU.
+async fn wait_until_idle(pid: u32) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut before = proc::cpu_time(pid)?;
+    loop {
+        tokio::time::sleep(IDLE_WINDOW).await;
+        let now = proc::cpu_time(pid)?;
+        if now.saturating_sub(before) < IDLE_CPU_PER_WINDOW {
+            return Ok(());
+        }
+        if started.elapsed() > MAX_TAIL {
+            anyhow::bail!("the server was still busy {MAX_TAIL:?} after the last answer");
+        }
+        before = now;
+    }
 }
 
 #[derive(Debug, Serialize)]

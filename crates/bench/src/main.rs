@@ -33,6 +33,8 @@ use tokio::io::AsyncBufReadExt;
 use zgoda_domain::keys::SecretKey;
 use zgoda_domain::operator_sig;
 
+use crate::load::Tail;
+
 #[derive(Parser)]
 #[command(name = "zgoda-bench", about = "zgoda's system benchmarks (run by `make bench`)")]
 struct Cli {
@@ -42,8 +44,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Criterion's crypto benchmarks beside a raw SHA-256 (samples under $CARGO_TARGET_DIR/criterion).
-    Crypto,
+    /// Criterion's crypto benchmarks beside a raw SHA-256, in rounds.
+    Crypto {
+        /// Where criterion writes its samples (emptied first); the report reads them there.
+        #[arg(long, default_value = "target/criterion")]
+        out: PathBuf,
+    },
     /// Serve "hello" on a free loopback port (the request-cost baseline); prints the port.
     HelloHttp,
     /// Run as a hello-world `lambda_http` function (the cold-start baseline).
@@ -59,11 +65,11 @@ enum Command {
         python: PathBuf,
         #[arg(long, default_value = "target/bench/system.json")]
         out: PathBuf,
-        /// Fresh processes per binary (cold starts).
+        /// Fresh processes per binary (cold starts), one of each binary a round.
         #[arg(long, default_value_t = 5)]
         runs: usize,
-        /// Load runs per request kind.
-        #[arg(long, default_value_t = 3)]
+        /// Rounds of load runs, one of each request kind a round.
+        #[arg(long, default_value_t = 5)]
         load_runs: usize,
         /// Only one part (to try it alone); the JSON then holds that part only.
         #[arg(long, value_enum, default_value_t = Part::All)]
@@ -78,10 +84,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
-        Command::Crypto => {
-            crypto::run();
-            Ok(())
-        }
+        Command::Crypto { out } => crypto::run(&out),
         Command::HelloHttp => runtime.block_on(hello::http_server()),
         Command::HelloLambda => runtime.block_on(hello::lambda()).map_err(|e| anyhow!(e)),
         Command::Run { bin_dir, events, python, out, runs, load_runs, only, fanout_recipients } => {
@@ -110,7 +113,7 @@ struct Runs {
 const WARM_INVOCATIONS: u64 = 20;
 /// Requests per load run (server CPU is read to the nanosecond, so runs can be short).
 const HELLO_REQUESTS: u64 = 10_000;
-const LINK_GETS: u64 = 3_000;
+const LINK_GETS: u64 = 10_000;
 /// Health checks per load run: each is one DynamoDB call (DescribeTable), so its CPU is what one
 /// SDK call costs the server, the unit a form post's cost is made of.
 const HEALTH_CHECKS: u64 = 300;
@@ -222,54 +225,43 @@ async fn measure_all(
         target("deadline-watch", bin_dir.join("deadline-watch"), &[], "deadline-watch/schedule.json"),
         target("ses-events", bin_dir.join("ses-events"), &[], "ses-events/delivery.json"),
     ];
-    let mut cold = Vec::new();
     let cold_targets = if runs.only == Part::RequestCost { &[][..] } else { &targets[..] };
-    for t in cold_targets {
-        eprintln!("cold start: {}", t.name);
-        cold.push(cold::measure(t, &function_env, runs.cold, WARM_INVOCATIONS).await?);
-    }
+    let cold = cold::measure_rounds(cold_targets, &function_env, runs.cold, WARM_INVOCATIONS).await?;
     if runs.only == Part::ColdStart {
         return Ok(json!({"cold_start": cold}));
     }
 
-    eprintln!("request cost: hello");
+    // In rounds, each a run of every request kind with the hello baseline first: on a shared
+    // machine the speed drifts over a minute by more than a target's margin, so each ratio compares
+    // runs taken seconds apart, and the report takes the median round's.
     let (mut hello, hello_port) = start_hello(&me).await?;
     let hello_pid = hello.id().context("no pid")?;
     let hello_url = format!("http://127.0.0.1:{hello_port}/");
-    let mut hello_runs = Vec::new();
-    for _ in 0..runs.load {
-        hello_runs.push(load::drive(hello_pid, HELLO_REQUESTS, 8, |_| client.get(&hello_url)).await?);
-    }
-    let hello_rss = proc::peak_rss_kib(hello_pid)?;
-    hello.kill().await.ok();
-
-    eprintln!("request cost: link page");
     let link = unsubscribe_link(&client, &url, &vars).await?;
-    let mut get_runs = Vec::new();
-    for _ in 0..runs.load {
-        get_runs.push(load::drive(stack_pid, LINK_GETS, 8, |_| client.get(&link).header("accept-language", BROWSER_LANGUAGES)).await?);
-    }
-    eprintln!("request cost: health check");
     let health = format!("{url}/healthz");
-    let mut health_runs = Vec::new();
-    for _ in 0..runs.load {
-        health_runs.push(load::drive(stack_pid, HEALTH_CHECKS, 8, |_| client.get(&health)).await?);
-    }
-    eprintln!("request cost: form post");
     let submissions = format!("{url}/v1/forms/demo/submissions");
-    let mut post_runs = Vec::new();
-    for run in 0..runs.load {
+    let (mut hello_runs, mut get_runs, mut health_runs, mut post_runs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..runs.load {
+        eprintln!("request cost: round {} of {}", round + 1, runs.load);
+        hello_runs.push(load::drive(hello_pid, HELLO_REQUESTS, 8, Tail::None, |_| client.get(&hello_url)).await?);
+        get_runs.push(
+            load::drive(stack_pid, LINK_GETS, 8, Tail::None, |_| client.get(&link).header("accept-language", BROWSER_LANGUAGES)).await?,
+        );
+        health_runs.push(load::drive(stack_pid, HEALTH_CHECKS, 8, Tail::None, |_| client.get(&health)).await?);
+        // Last in the round: its mails' SES events are handled before the next round begins.
         post_runs.push(
-            load::drive(stack_pid, FORM_POSTS, 8, |i| {
+            load::drive(stack_pid, FORM_POSTS, 8, Tail::UntilIdle, |i| {
                 client
                     .post(&submissions)
                     .header("origin", &url)
                     .header("content-type", "application/x-www-form-urlencoded")
-                    .body(form_body(run as u64 * 1_000_000 + i))
+                    .body(form_body(round as u64 * 1_000_000 + i))
             })
             .await?,
         );
     }
+    let hello_rss = proc::peak_rss_kib(hello_pid)?;
+    hello.kill().await.ok();
     let request_cost = json!({"hello": hello_runs, "link_get": get_runs, "health": health_runs, "form_post": post_runs});
     if runs.only == Part::RequestCost {
         return Ok(json!({"request_cost": request_cost}));
