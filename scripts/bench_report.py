@@ -33,6 +33,12 @@ def crypto_rounds():
     return rounds
 
 
+def round_ratio(values, baselines):
+    """The median over rounds of a figure over its baseline in the same round (the lists are
+    per round, in order)."""
+    return statistics.median(x / b for x, b in zip(values, baselines, strict=True))
+
+
 def fmt(ns):
     return f"{ns / 1000:.2f} µs" if ns >= 1000 else f"{ns:.0f} ns"
 
@@ -72,7 +78,7 @@ def main():
     for name, what, target in ROWS:
         xs = [x for r in rounds for x in r[name]]
         med = statistics.median(xs)
-        ratio = statistics.median(statistics.median(r[name]) / statistics.median(r[BASELINE]) for r in rounds)
+        ratio = round_ratio([statistics.median(r[name]) for r in rounds], [statistics.median(r[BASELINE]) for r in rounds])
         verdict = "—" if target is None else (f"≤ {target:g}× ✓" if ratio <= target else f"≤ {target:g}× **missed**")
         if target is not None and ratio > target:
             missed.append(name)
@@ -129,7 +135,7 @@ def system_sections(d, missed):
         med = statistics.median(c["cold_ms"])
         rss = max(c["peak_rss_kib"])
         is_hello = c is cold[0]
-        ratio = statistics.median(x / h for x, h in zip(c["cold_ms"], hello))
+        ratio = round_ratio(c["cold_ms"], hello)
         cold_ok = ratio <= 2 and med < 25
         rss_ok = rss <= 40 * 1024
         if not is_hello:
@@ -148,9 +154,7 @@ def system_sections(d, missed):
     hello_cpu = [r["server_cpu_us_per_request"] for r in rc["hello"]]
 
     def paired_ratio(key):
-        """The median over rounds of a request's CPU over hello's in the same round."""
-        cpu = [r["server_cpu_us_per_request"] for r in rc[key]]
-        return statistics.median(x / h for x, h in zip(cpu, hello_cpu))
+        return round_ratio([r["server_cpu_us_per_request"] for r in rc[key]], hello_cpu)
 
     lines += [
         "",
