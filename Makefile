@@ -20,7 +20,7 @@ LOCAL := $(BIN)/zgoda-local
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test venv tools browser build fuzz-api lint-infra bench package deploy clean
+.PHONY: run test check lint venv tools browser build fuzz-api lint-infra bench package deploy clean
 
 $(VENV)/.stamp: requirements/local.txt
 	$(PYTHON) -m venv $(VENV)
@@ -59,12 +59,22 @@ build:
 run: venv build
 	$(LOCAL) run
 
+# Formatting and lints first: they fail in seconds to minutes, before the long build.
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --profile $(PROFILE) --workspace --all-targets -- -D warnings
+
+# The fast loop: lints and the tests that need no emulator (unit tests, the adapters' tests over
+# scripted SDK responses). The integration tests, the template's policy evaluation among them,
+# run in `make test`.
+check: lint
+	cargo test --profile $(PROFILE) --workspace --lib --bins --tests --exclude zgoda-tests
+
 # One build, one emulator for the whole run; every test makes its own table and secrets in it.
-test: tools browser build
+test: lint tools browser build
 	$(LOCAL) with-emulator -- cargo test --profile $(PROFILE) --workspace --lib --bins --tests
 	$(MAKE) fuzz-api
 	$(MAKE) lint-infra
-	cargo fmt --all -- --check
 
 # Schemathesis from openapi.yaml against a running local stack: no 5xx, everything as documented.
 fuzz-api: tools build

@@ -252,7 +252,7 @@ async fn deadline_watch_at_chosen_times_sends_each_reminder_once() {
         let mut event = fixture.clone();
         event["time"] = json!(at.to_rfc3339());
         let event = serde_json::from_value(event).unwrap();
-        let app = env.local.app.clone();
+        let app = env.local.apps.deadline_watch.clone();
         async move { deadline_watch::handle_app(&app, event).await.unwrap()["reminders"].as_array().unwrap().len() }
     };
     assert_eq!(run(deadline - chrono::Duration::hours(30)).await, 0);
@@ -497,7 +497,7 @@ async fn art34_1_a_notice_ses_accepted_from_a_notifier_that_died_before_recordin
     let (status, answer) = escalate(&env, &id, "esc-accepted", &body).await;
     assert_eq!(status, 202, "{answer}");
     let esc = answer["escalation_id"].as_str().unwrap().to_owned();
-    let app = &env.local.app;
+    let app = &env.local.apps.notifier;
     let content = app.notice_content(&id, &esc).await.unwrap();
 
     // A notifier's steps up to SES's answer, then death: claimed and sent, never recorded.
@@ -549,4 +549,76 @@ async fn art34_1_a_notice_ses_accepted_from_a_notifier_that_died_before_recordin
     assert_eq!(mails_to(&without_event).await.len(), 2, "without the event the window is open: a second notice");
     let counts = app.store.delivery_counts(&esc).await.unwrap();
     assert_eq!((counts.sent, counts.failed), (3, 0));
+}
+
+/// Security review M9: an unfinished recipient's outbox item holds an address. Erasing the person
+/// finishes their unsent notice as the notifier would (`failed`, `erased`) and removes the
+/// address at once; every other unfinished item carries a TTL, so one whose job never ends is
+/// deleted rather than kept for ever.
+#[tokio::test]
+async fn m9_erasure_finishes_an_unsent_notice_and_unfinished_outbox_items_expire() {
+    let env = TestEnv::spawn().await;
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    let (person, other) = (address("erased"), address("other"));
+    let body = json!({"email": person, "consent": ["contact_reply"], "notice_version": "2026-11", "message": "Proszę o kontakt"});
+    assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+    let b = register(&env, &breach_body(2)).await;
+    let id = b["id"].as_str().unwrap().to_owned();
+    let body = json!({"subjects": {"emails": [person, other]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+    let (status, answer) = escalate(&env, &id, "esc-m9", &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+
+    // The person erases themselves through their own link, before any notifier ran.
+    let link = env.operator("POST", "/v1/admin/links", Some(&json!({"email": person, "action": "erase"}))).await;
+    let url = link.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
+    assert_eq!(env.http.post(&url).send().await.unwrap().status(), 200);
+
+    let outbox: Vec<Value> =
+        env.scan().await.into_iter().filter(|i| i["pk"].as_str().unwrap().starts_with(&format!("OUTBOX#{esc}#"))).collect();
+    let (erased_sid, other_sid) = (env.subject_id(&person).await, env.subject_id(&other).await);
+    let of = |sid: &zgoda_domain::ids::SubjectId| outbox.iter().find(|i| i["sk"] == format!("R#{sid}")).unwrap().clone();
+    let erased = of(&erased_sid);
+    assert_eq!((erased["status"].as_str(), erased["reason"].as_str()), (Some("failed"), Some("erased")), "{erased}");
+    assert!(erased.get("email").is_none() && erased.get("ttl").is_none(), "address gone at once: {erased}");
+    let pending = of(&other_sid);
+    assert_eq!(pending["status"], "pending");
+    assert_eq!(pending["email"], other.as_str());
+    let ttl = pending["ttl"].as_i64().unwrap();
+    let in_30_days = (Utc::now() + chrono::Duration::days(30)).timestamp();
+    assert!((in_30_days - 600..=in_30_days).contains(&ttl), "deleted 30 days after the escalation began: {pending}");
+    assert!(!serde_json::to_string(&env.scan().await).unwrap().contains(&person), "the erased address is nowhere in the table");
+}
+
+/// Security review M6: SES throttles every breach notice for a minute in the middle of a
+/// 2,000-person escalation, on the notifier's last attempt included. Throttling passes, so it is
+/// never a final failure: throttled recipients go back on the queue as new, delayed messages, and
+/// every person still gets exactly one notice, none recorded `failed`.
+#[tokio::test]
+async fn m6_a_minute_of_ses_throttling_in_a_2000_person_escalation_still_sends_one_notice_each_and_fails_none() {
+    let env = TestEnv::spawn_with_faults(|_| {}).await;
+    let faults = env.faults.clone().expect("a fault proxy");
+    let tag = &zgoda_tests::unique()[20..];
+    let explicit: Vec<String> = (0..2000).map(|i| format!("{i}.{tag}@t.pl")).collect();
+    let b = register(&env, &breach_body(2)).await;
+    let id = b["id"].as_str().unwrap().to_owned();
+    let body = json!({"subjects": {"emails": explicit}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+    let (status, answer) = escalate(&env, &id, "esc-throttled", &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+
+    env.start_notifier(2000);
+    let start = Instant::now();
+    while progress(&env, &id, &esc).await["sent"].as_u64().unwrap() < 200 {
+        assert!(start.elapsed() < Duration::from_secs(120), "no progress before the throttling");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    faults.throttle_mail_for(Duration::from_secs(60));
+    let done = wait_finished(&env, &id, &esc, Duration::from_secs(480)).await;
+    assert_eq!((done["sent"].as_u64(), done["failed"].as_u64()), (Some(2000), Some(0)), "{done}");
+    assert!(faults.mail_throttled() > 0, "SES did throttle");
+    let mails = all_mails().await;
+    for address in &explicit {
+        assert_eq!(mails.get(address).map(Vec::len), Some(1), "{address}");
+    }
 }

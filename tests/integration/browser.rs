@@ -22,7 +22,7 @@ async fn operator_link(env: &TestEnv, email: &str, action: &str, purpose: Option
 #[tokio::test]
 async fn scanners_a_person_submits_the_demo_form_confirms_and_uses_every_link_in_chromium() {
     let env = TestEnv::spawn().await;
-    zgoda_local::provision::seed_demo(&env.local.app, chrono::Utc::now()).await.unwrap();
+    zgoda_local::provision::seed_demo(&env.local.apps.operator, chrono::Utc::now()).await.unwrap();
     let email = address("browser");
     let b = Browser::start("pl").await;
 

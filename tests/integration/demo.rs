@@ -7,7 +7,7 @@ use zgoda_tests::{TestEnv, address, mails_to};
 #[tokio::test]
 async fn art4_11_demo_form_posts_to_a_303_a_sealed_requested_event_and_a_mail_in_the_mailbox() {
     let env = TestEnv::spawn().await;
-    zgoda_local::provision::seed_demo(&env.local.app, chrono::Utc::now()).await.unwrap();
+    zgoda_local::provision::seed_demo(&env.local.apps.operator, chrono::Utc::now()).await.unwrap();
     let page = env.http.get(format!("{}/dev/form?lang=pl", env.url)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();

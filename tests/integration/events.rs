@@ -34,7 +34,7 @@ const EXPECTED: &[(&str, u16)] = &[
 #[tokio::test]
 async fn every_sample_event_in_events_is_handled_as_documented() {
     let env = TestEnv::spawn().await;
-    zgoda_local::provision::seed_demo(&env.local.app, chrono::Utc::now()).await.unwrap();
+    zgoda_local::provision::seed_demo(&env.local.apps.operator, chrono::Utc::now()).await.unwrap();
     let mut seen = Vec::new();
     for function in std::fs::read_dir(events_dir()).unwrap() {
         let function = function.unwrap().path();
@@ -47,7 +47,7 @@ async fn every_sample_event_in_events_is_handled_as_documented() {
             let function_name = rel.split('/').next().unwrap();
             if function_name == "notifier" {
                 // Both jobs are retried: one names no escalation, one is not a job at all.
-                let n = notifier::Notifier::new(env.local.app.clone(), 100, 4);
+                let n = notifier::Notifier::new(env.local.apps.notifier.clone(), 100, 4);
                 let response = notifier::handle_app(&n, serde_json::from_str(&text).unwrap(), chrono::Utc::now()).await;
                 assert_eq!(response.batch_item_failures.len() as u16, expected, "{rel}");
                 seen.push(rel);
@@ -55,13 +55,15 @@ async fn every_sample_event_in_events_is_handled_as_documented() {
             }
             if function_name == "ses-events" {
                 // Nothing of this message is in a fresh table; the notification is still read and answered.
-                let out = ses_events::handle_app(&env.local.app, serde_json::from_str(&text).unwrap(), chrono::Utc::now()).await.unwrap();
+                let out = ses_events::handle_app(&env.local.apps.ses_events, serde_json::from_str(&text).unwrap(), chrono::Utc::now())
+                    .await
+                    .unwrap();
                 assert_eq!(out["handled"].as_array().unwrap().len() as u16, expected, "{rel}");
                 seen.push(rel);
                 continue;
             }
             if function_name == "deadline-watch" {
-                let out = deadline_watch::handle_app(&env.local.app, serde_json::from_str(&text).unwrap()).await.unwrap();
+                let out = deadline_watch::handle_app(&env.local.apps.deadline_watch, serde_json::from_str(&text).unwrap()).await.unwrap();
                 assert_eq!(out["reminders"].as_array().unwrap().len() as u16, expected, "{rel}");
                 seen.push(rel);
                 continue;
@@ -69,9 +71,9 @@ async fn every_sample_event_in_events_is_handled_as_documented() {
             let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{rel} is not an API Gateway event: {e}"));
             let now = chrono::Utc::now();
             let resp = match rel.split('/').next().unwrap() {
-                "intake" => intake::handle_app(&env.local.app, req, now).await,
-                "operator" => operator::handle_app(&env.local.app, req, now).await,
-                "links" => links::handle_app(&env.local.app, req, now).await,
+                "intake" => intake::handle_app(&env.local.apps.intake, req, now).await,
+                "operator" => operator::handle_app(&env.local.apps.operator, req, now).await,
+                "links" => links::handle_app(&env.local.apps.links, req, now).await,
                 other => panic!("no handler for events/{other}"),
             };
             assert_eq!(resp.status().as_u16(), expected, "{rel}: {:?}", String::from_utf8_lossy(resp.body().as_ref()));

@@ -273,7 +273,7 @@ async fn art34_1_a_notice_whose_answer_from_ses_was_lost_on_the_last_attempt_is_
     assert_eq!(status, 202, "{answer}");
     let esc = answer["escalation_id"].as_str().unwrap().to_owned();
     // Three receives spent without work: the notifier's receive is the job's last attempt.
-    let queue = env.local.app.queue.url().to_owned();
+    let queue = env.local.apps.operator.queue.url().to_owned();
     for _ in 0..3 {
         let got = env.clients.sqs.receive_message().queue_url(&queue).visibility_timeout(0).send().await.unwrap();
         assert_eq!(got.messages().len(), 1, "the job is on the queue");

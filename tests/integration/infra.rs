@@ -1,8 +1,11 @@
 //! The table the local stack creates is the table the SAM template deploys.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_yaml::Value;
+use zgoda_aws::access::{AwsCall, Resource};
+use zgoda_domain::keys::KeyFamily;
 use zgoda_tests::TestEnv;
 
 fn template() -> Value {
@@ -88,50 +91,256 @@ async fn the_local_table_matches_the_template() {
     assert_eq!(t["SSESpecification"]["SSEEnabled"].as_bool(), Some(true));
 }
 
-fn actions(v: &Value) -> Vec<String> {
+/// What CloudFormation would make of the stack in one account and region: the values the
+/// policies' `!Ref`, `!GetAtt` and `!Sub` resolve to, named as the template names them.
+fn deployed_names() -> BTreeMap<&'static str, String> {
+    let (region, account) = ("eu-central-1", "111122223333");
+    let arn = |service: &str, rest: &str| format!("arn:aws:{service}:{region}:{account}:{rest}");
+    let mut names = BTreeMap::from([
+        ("AWS::Partition", "aws".to_owned()),
+        ("AWS::Region", region.to_owned()),
+        ("AWS::AccountId", account.to_owned()),
+        ("AWS::StackName", "zgoda".to_owned()),
+        ("AWS::URLSuffix", "amazonaws.com".to_owned()),
+        ("SenderDomain", "sklep.example.pl".to_owned()),
+        ("Table.Arn", arn("dynamodb", "table/zgoda-Table-1Q2W3E4R5T6Y")),
+        ("DataKey.Arn", arn("kms", "key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")),
+        ("NoticeQueue.Arn", arn("sqs", "zgoda-NoticeQueue-7U8I9O0P")),
+        ("FeedbackDeadLetterQueue.Arn", arn("sqs", "zgoda-FeedbackDeadLetterQueue-Z9X8C7V6")),
+        ("SesConfigurationSet", "zgoda-SesConfigurationSet-A1S2D3F4".to_owned()),
+    ]);
+    for family in KeyFamily::ALL {
+        let resource: &'static str = match family {
+            KeyFamily::Links => "LinksSecret",
+            KeyFamily::Seals => "SealsSecret",
+            KeyFamily::Operators => "OperatorsSecret",
+            KeyFamily::Pepper => "PepperSecret",
+        };
+        // A secret's `Ref` is its ARN, which ends in six random characters.
+        names.insert(resource, arn("secretsmanager", &format!("secret:zgoda/{}-Ab12Cd", family.name())));
+    }
+    names
+}
+
+/// A policy value with CloudFormation's intrinsics resolved: a string, a list, `!Ref`, `!GetAtt`
+/// and `!Sub` (with `${Name}` and `${Name.Attribute}`). Anything else fails the test by name.
+fn resolve(v: &Value, names: &BTreeMap<&'static str, String>) -> Vec<String> {
+    use serde_yaml::value::TaggedValue;
+    let lookup = |name: &str| names.get(name).cloned().unwrap_or_else(|| panic!("the test does not know what {name} resolves to"));
     match v {
-        Value::String(a) => vec![a.clone()],
-        Value::Sequence(list) => list.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect(),
-        _ => vec![],
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(list) => list.iter().flat_map(|x| resolve(x, names)).collect(),
+        Value::Tagged(t) => {
+            let TaggedValue { tag, value } = t.as_ref();
+            let text = value.as_str().unwrap_or_else(|| panic!("!{tag} of a non-string: {value:?}"));
+            match tag.to_string().trim_start_matches('!') {
+                "Ref" | "GetAtt" => vec![lookup(text)],
+                "Sub" => {
+                    let mut out = String::new();
+                    let mut rest = text;
+                    while let Some(i) = rest.find("${") {
+                        let end = rest[i..].find('}').expect("a closed ${}") + i;
+                        out.push_str(&rest[..i]);
+                        out.push_str(&lookup(&rest[i + 2..end]));
+                        rest = &rest[end + 1..];
+                    }
+                    out.push_str(rest);
+                    vec![out]
+                }
+                other => panic!("unsupported intrinsic {other}"),
+            }
+        }
+        other => panic!("unsupported policy value {other:?}"),
     }
 }
 
-/// Least privilege, mechanically: each function's policy grants exactly the actions its code
-/// declares (`IAM_ACTIONS`), no wildcard, no policy template.
-#[test]
-fn each_function_is_granted_exactly_the_actions_its_code_declares() {
-    let t = template();
-    let declared: [(&str, &[&str]); 6] = [
-        ("intake", intake::IAM_ACTIONS),
-        ("links", links::IAM_ACTIONS),
-        ("operator", operator::IAM_ACTIONS),
-        ("notifier", notifier::IAM_ACTIONS),
-        ("deadline-watch", deadline_watch::IAM_ACTIONS),
-        ("ses-events", ses_events::IAM_ACTIONS),
-    ];
+/// The ARN a call's resource has in that deployment.
+fn resource_arn(resource: Resource, names: &BTreeMap<&'static str, String>) -> String {
+    let sub = |text: &str| {
+        resolve(
+            &Value::Tagged(Box::new(serde_yaml::value::TaggedValue {
+                tag: serde_yaml::value::Tag::new("Sub"),
+                value: Value::String(text.into()),
+            })),
+            names,
+        )
+        .remove(0)
+    };
+    match resource {
+        Resource::Table => sub("${Table.Arn}"),
+        Resource::TableIndex => sub("${Table.Arn}/index/gsi1"),
+        Resource::NoticeQueue => sub("${NoticeQueue.Arn}"),
+        Resource::FeedbackDeadLetterQueue => sub("${FeedbackDeadLetterQueue.Arn}"),
+        Resource::Secret(family) => {
+            names.iter().find(|(k, _)| k.ends_with("Secret") && k.to_lowercase().starts_with(family.name())).unwrap().1.clone()
+        }
+        // An action without resource-level permissions: only a statement on "*" covers it, so the
+        // request names a resource no narrower statement would.
+        Resource::Unscoped => sub("arn:aws:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:no-particular-secret-000000"),
+        Resource::SenderIdentity => sub("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderDomain}"),
+        Resource::ConfigurationSet => {
+            sub("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${SesConfigurationSet}")
+        }
+        Resource::DataKey => sub("${DataKey.Arn}"),
+    }
+}
+
+/// Every function's calls, as its crate declares them (`AWS_CALLS`).
+const FUNCTIONS: [(&str, &[AwsCall]); 6] = [
+    ("intake", intake::AWS_CALLS),
+    ("links", links::AWS_CALLS),
+    ("operator", operator::AWS_CALLS),
+    ("notifier", notifier::AWS_CALLS),
+    ("deadline-watch", deadline_watch::AWS_CALLS),
+    ("ses-events", ses_events::AWS_CALLS),
+];
+
+/// One function's inline policy statements, with the intrinsics resolved: (effect, actions,
+/// resources) each.
+fn statements(t: &Value, binary: &str, names: &BTreeMap<&'static str, String>) -> Vec<(String, Vec<String>, Vec<String>)> {
     let resources = t["Resources"].as_mapping().unwrap();
-    let functions: Vec<&Value> = resources.values().filter(|r| r["Type"] == "AWS::Serverless::Function").collect();
-    assert_eq!(functions.len(), declared.len(), "one function per crate in functions/");
-    for (binary, code) in declared {
-        let f = functions
-            .iter()
-            .find(|f| f["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
-            .unwrap_or_else(|| panic!("{binary} is not in the template"));
-        let mut granted: Vec<String> = Vec::new();
-        for policy in f["Properties"]["Policies"].as_sequence().unwrap() {
-            assert!(policy.is_mapping() && policy.get("Statement").is_some(), "{binary}: inline statements only, no policy templates");
-            for st in policy["Statement"].as_sequence().unwrap() {
-                granted.extend(actions(&st["Action"]));
+    let f = resources
+        .values()
+        .find(|f| f["Type"] == "AWS::Serverless::Function" && f["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+        .unwrap_or_else(|| panic!("{binary} is not in the template"));
+    let mut out = Vec::new();
+    for policy in f["Properties"]["Policies"].as_sequence().cloned().unwrap_or_default() {
+        assert!(policy.is_mapping() && policy.get("Statement").is_some(), "{binary}: inline statements only, no policy templates");
+        for st in policy["Statement"].as_sequence().unwrap() {
+            assert!(st.get("NotAction").is_none() && st.get("NotResource").is_none(), "{binary}: no NotAction or NotResource");
+            out.push((st["Effect"].as_str().unwrap().to_owned(), resolve(&st["Action"], names), resolve(&st["Resource"], names)));
+        }
+    }
+    out
+}
+
+fn policy_of(statements: &[(String, Vec<String>, Vec<String>)]) -> iam_rs::IAMPolicy {
+    let statements: Vec<serde_json::Value> = statements
+        .iter()
+        .map(|(effect, action, resource)| serde_json::json!({"Effect": effect, "Action": action, "Resource": resource}))
+        .collect();
+    iam_rs::IAMPolicy::from_json(&serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string())
+        .expect("the policy parses")
+}
+
+fn decide(policy: &iam_rs::IAMPolicy, binary: &str, action: &str, resource: &str) -> iam_rs::Decision {
+    let role = iam_rs::Principal::Aws(iam_rs::PrincipalId::String(format!("arn:aws:iam::111122223333:role/zgoda-{binary}")));
+    let request = iam_rs::IAMRequest::new(role, action, iam_rs::Arn::parse(resource).expect("a valid ARN"));
+    iam_rs::evaluate_policy(policy, &request).expect("the policy evaluates")
+}
+
+/// Security review C1 and H1, by evaluation rather than by comparing lists: for every call each
+/// function makes (`AWS_CALLS`, which the local stack holds the code to), with the ARN it touches
+/// in a deployed stack, the function's policy in the template must decide Allow; and every action
+/// on every resource the policy grants must be one of those calls (least privilege). A call added
+/// to the code without a grant fails the first half, a grant nobody uses the second.
+#[test]
+fn each_functions_policy_allows_every_call_it_makes_and_nothing_else() {
+    let t = template();
+    let names = deployed_names();
+    let functions = t["Resources"].as_mapping().unwrap().values().filter(|r| r["Type"] == "AWS::Serverless::Function").count();
+    assert_eq!(functions, FUNCTIONS.len(), "one function per crate in functions/");
+    let mut refused = Vec::new();
+    let mut unused = Vec::new();
+    for (binary, calls) in FUNCTIONS {
+        let statements = statements(&t, binary, &names);
+        let policy = policy_of(&statements);
+        for call in calls {
+            let arn = resource_arn(call.resource, &names);
+            if decide(&policy, binary, call.action, &arn) != iam_rs::Decision::Allow {
+                refused.push(format!("{binary}: {} on {arn}", call.action));
             }
         }
-        assert!(granted.iter().all(|a| !a.contains('*')), "{binary}: no wildcard actions");
-        let mut granted_sorted = granted.clone();
-        granted_sorted.sort();
-        granted_sorted.dedup();
-        let mut code_sorted: Vec<String> = code.iter().map(|a| a.to_string()).collect();
-        code_sorted.sort();
-        assert_eq!(granted_sorted, code_sorted, "{binary}: the template grants what the code declares, no more and no less");
+        for (_, actions, resources) in statements.iter().filter(|(effect, ..)| effect == "Allow") {
+            for action in actions {
+                assert!(!action.contains('*'), "{binary}: no wildcard actions ({action})");
+                for resource in resources {
+                    let used = calls.iter().any(|c| {
+                        c.action == action
+                            && if resource == "*" {
+                                c.resource == Resource::Unscoped
+                            } else {
+                                resource_arn(c.resource, &names) == *resource
+                            }
+                    });
+                    if !used {
+                        unused.push(format!("{binary}: {action} on {resource}"));
+                    }
+                }
+            }
+        }
     }
+    assert!(
+        refused.is_empty() && unused.is_empty(),
+        "the template refuses calls the code makes:\n{}\n\nthe template grants what no call needs:\n{}",
+        refused.join("\n"),
+        unused.join("\n")
+    );
+}
+
+/// The evaluator decides as IAM does in the cases the policy check leans on: a resource must
+/// match (the identity does not cover the configuration set beside it), an explicit Deny wins
+/// over an Allow, wildcards match within their segment, and nothing granted is refused.
+#[test]
+fn the_policy_evaluator_decides_as_iam_does() {
+    use iam_rs::Decision::{Allow, Deny, NotApplicable};
+    let names = deployed_names();
+    let identity = resource_arn(Resource::SenderIdentity, &names);
+    let set = resource_arn(Resource::ConfigurationSet, &names);
+    let st = |effect: &str, action: &str, resource: &str| (effect.to_owned(), vec![action.to_owned()], vec![resource.to_owned()]);
+    let only_identity = policy_of(&[st("Allow", "ses:SendEmail", &identity)]);
+    assert_eq!(decide(&only_identity, "t", "ses:SendEmail", &identity), Allow);
+    assert_eq!(decide(&only_identity, "t", "ses:SendEmail", &set), NotApplicable, "C1: the identity's grant does not cover the set");
+    assert_eq!(decide(&only_identity, "t", "ses:SendRawEmail", &identity), NotApplicable);
+    let denied = policy_of(&[st("Allow", "ses:*", "*"), st("Deny", "ses:SendEmail", &set)]);
+    assert_eq!(decide(&denied, "t", "ses:SendEmail", &set), Deny);
+    assert_eq!(decide(&denied, "t", "ses:SendEmail", &identity), Allow);
+    let table = resource_arn(Resource::Table, &names);
+    let table_only = policy_of(&[st("Allow", "dynamodb:Query", &table)]);
+    assert_eq!(
+        decide(&table_only, "t", "dynamodb:Query", &resource_arn(Resource::TableIndex, &names)),
+        NotApplicable,
+        "an index is its own resource"
+    );
+    let indexes = policy_of(&[st("Allow", "dynamodb:Query", &format!("{table}/index/*"))]);
+    assert_eq!(decide(&indexes, "t", "dynamodb:Query", &resource_arn(Resource::TableIndex, &names)), Allow);
+}
+
+/// The resolver reads the template's intrinsics as CloudFormation does.
+#[test]
+fn the_template_resolver_substitutes_refs_attributes_and_subs() {
+    let names = deployed_names();
+    let yaml: Value = serde_yaml::from_str(
+        "- !Ref LinksSecret\n- !GetAtt Table.Arn\n- !Sub \"arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderDomain}\"\n- plain",
+    )
+    .unwrap();
+    assert_eq!(
+        resolve(&yaml, &names),
+        [
+            "arn:aws:secretsmanager:eu-central-1:111122223333:secret:zgoda/links-Ab12Cd",
+            "arn:aws:dynamodb:eu-central-1:111122223333:table/zgoda-Table-1Q2W3E4R5T6Y",
+            "arn:aws:ses:eu-central-1:111122223333:identity/sklep.example.pl",
+            "plain",
+        ]
+    );
+}
+
+/// Security review M6: the notifier's instances share the account's SES rate, each pacing itself
+/// to `ZGODA_SEND_RATE / ZGODA_SEND_CONCURRENCY`; that divisor must be the most instances that can
+/// run at once, or together they overrun the rate.
+#[test]
+fn the_notifiers_send_rate_is_shared_by_the_most_instances_that_can_run() {
+    let t = template();
+    let notifier = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|f| f["Metadata"]["BuildProperties"]["Binary"].as_str() == Some("notifier"))
+        .expect("the notifier is in the template");
+    let p = &notifier["Properties"];
+    let shares = p["Environment"]["Variables"]["ZGODA_SEND_CONCURRENCY"].as_i64().expect("the notifier knows how many share the rate");
+    assert_eq!(p["ReservedConcurrentExecutions"].as_i64(), Some(shares));
+    assert_eq!(p["Events"]["Notices"]["Properties"]["ScalingConfig"]["MaximumConcurrency"].as_i64(), Some(shares));
 }
 
 /// A job that finds its recipients leased by a worker that died must come back after the lease,

@@ -425,10 +425,10 @@ async fn art5_1_e_an_address_kept_only_for_an_unconfirmed_request_expires_with_i
     let expiry = chrono::DateTime::from_timestamp(ttl, 0).unwrap();
     tokio::time::sleep((expiry - chrono::Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_secs(1)).await;
     assert!(
-        short.local.app.store.load_profile(&lapsed).await.unwrap().is_none(),
+        short.local.apps.operator.store.load_profile(&lapsed).await.unwrap().is_none(),
         "an expired profile reads as gone before DynamoDB deletes it"
     );
-    assert!(short.local.app.store.load_subject(&lapsed).await.unwrap().profile.is_none());
+    assert!(short.local.apps.operator.store.load_subject(&lapsed).await.unwrap().profile.is_none());
 
     // Confirming gives consent: from then on the address is kept for it.
     let env = env_with_newsletter(|_| {}).await;

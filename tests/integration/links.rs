@@ -139,15 +139,44 @@ async fn a_token_signed_under_the_previous_key_still_works_after_rotation() {
     assert_eq!(state(&env, &email).await["newsletter"], "withdrawn");
 }
 
-/// The four rings come in one call at a cold start; a ring that is missing stops the start with
-/// its name, rather than a function serving with a key it does not have.
+/// A function's rings come in one call at a cold start; a ring that is missing stops the start
+/// with its name, rather than a function serving with a key it does not have.
 #[tokio::test]
 async fn a_cold_start_without_one_key_ring_fails_and_names_it() {
     let env = env().await;
     let name = format!("{}pepper", env.config.secrets_prefix);
     env.clients.secrets.delete_secret().secret_id(&name).force_delete_without_recovery(true).send().await.unwrap();
-    let err = zgoda_web::app::build(&env.config, &env.clients).await.err().expect("no app without its pepper");
+    let err = zgoda_web::app::build(&env.config, &env.clients, links::AWS_CALLS).await.err().expect("no app without its pepper");
     assert!(err.contains(&name), "the error names the missing ring: {err}");
+}
+
+/// Security review H1: each function loads only the rings it uses. Without the operators ring the
+/// public functions and the feedback handler still start, and hold no operator key; the operator
+/// function does not start. With no ring at all, the notifier and the deadline watch still start.
+#[tokio::test]
+async fn each_function_loads_only_its_own_key_rings() {
+    use zgoda_domain::keys::KeyFamily;
+    let env = env().await;
+    let delete = |family: KeyFamily| {
+        let secrets = env.clients.secrets.clone();
+        let name = format!("{}{}", env.config.secrets_prefix, family.name());
+        async move { secrets.delete_secret().secret_id(name).force_delete_without_recovery(true).send().await.unwrap() }
+    };
+    let build = |calls| zgoda_web::app::build(&env.config, &env.clients, calls);
+    delete(KeyFamily::Operators).await;
+    for (function, calls) in [("intake", intake::AWS_CALLS), ("links", links::AWS_CALLS), ("ses-events", ses_events::AWS_CALLS)] {
+        let app = build(calls).await.unwrap_or_else(|e| panic!("{function} starts without the operators ring: {e}"));
+        assert!(!app.keys.families().contains(&KeyFamily::Operators), "{function} holds no operator key");
+    }
+    let err = build(operator::AWS_CALLS).await.err().expect("the operator function needs the operators ring");
+    assert!(err.contains("operators"), "{err}");
+    for family in [KeyFamily::Links, KeyFamily::Seals, KeyFamily::Pepper] {
+        delete(family).await;
+    }
+    for (function, calls) in [("notifier", notifier::AWS_CALLS), ("deadline-watch", deadline_watch::AWS_CALLS)] {
+        let app = build(calls).await.unwrap_or_else(|e| panic!("{function} starts with no ring at all: {e}"));
+        assert!(app.keys.families().is_empty(), "{function} holds no key");
+    }
 }
 
 #[tokio::test]
@@ -228,7 +257,7 @@ async fn audience_pages_with_a_cursor() {
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
-    let app = &env.local.app;
+    let app = &env.local.apps.operator;
     let purpose = PurposeId::parse("newsletter").unwrap();
     loop {
         // The store's page size is fixed at 100; a size of 2 exercises the cursor here.
@@ -324,8 +353,8 @@ async fn art17_erase_leaves_no_pii_verifiable_events_no_audience_and_answers_alr
         || i["sk"].as_str().unwrap().starts_with("STATE#")));
     {
         use zgoda_domain::store::SubjectStore;
-        let record = env.local.app.store.load_subject(&subject).await.unwrap();
-        let proof = zgoda_domain::proof::verify_chain(&env.keys().await.seals, &subject, &record.events, record.head.as_ref());
+        let record = env.local.apps.operator.store.load_subject(&subject).await.unwrap();
+        let proof = zgoda_domain::proof::verify_chain(env.keys().await.seals(), &subject, &record.events, record.head.as_ref());
         assert!(proof.verified && proof.events == 4, "{proof:?}");
         assert_eq!(record.events.iter().filter(|e| e.facts.kind == zgoda_domain::proof::EventKind::Erased).count(), 1);
     }
@@ -375,6 +404,89 @@ async fn art15_access_link_downloads_everything_held_with_seals() {
     assert!(export["events"].as_array().unwrap().iter().all(|e| e["seal"].as_str().unwrap().len() == 64));
     assert_eq!(export["proof"]["verified"], true);
     assert_eq!(export["consent_state"]["newsletter"], "given");
+}
+
+/// Security review M5: an access link hands over everything held, and mail is forwarded and
+/// archived, so it works once and for an hour. A second use answers 410 `link_used` with a page
+/// that says why and where to ask again.
+#[tokio::test]
+async fn m5_an_access_link_works_once_and_for_an_hour() {
+    let env = env().await;
+    let email = address("once");
+    confirmed(&env, &email).await;
+    let issued = env.operator("POST", "/v1/admin/links", Some(&json!({"email": email, "action": "access"}))).await;
+    let issued: Value = issued.json().await.unwrap();
+    let expires: chrono::DateTime<Utc> = issued["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!(expires <= Utc::now() + Duration::minutes(61), "an access link lives an hour at most: {expires}");
+    let link = issued["url"].as_str().unwrap();
+    assert_eq!(env.http.post(link).send().await.unwrap().status(), 200);
+    let again = env.http.post(format!("{link}?lang=en")).send().await.unwrap();
+    assert_eq!(again.status(), 410);
+    let page = again.text().await.unwrap();
+    assert!(page.contains("This link has been used") && page.contains("link_used"), "{page}");
+    assert!(!page.contains(&email), "no data on a second use");
+}
+
+/// Security review L5: an erase link used once, then again after the person came back, is spent:
+/// 410 `link_used`, and the person who came back is not erased by the old link.
+#[tokio::test]
+async fn l5_an_erase_link_used_again_after_the_person_came_back_is_spent_not_a_503() {
+    let env = env().await;
+    let email = address("return");
+    confirmed(&env, &email).await;
+    let link = link_for(&env, &email, "erase", None).await;
+    assert_eq!(env.http.post(&link).send().await.unwrap().status(), 200);
+    // The person comes back: a new submission, confirmed through its own (newest) mail.
+    let body = json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "message": "Wracam"});
+    assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+    let confirm = mails_to(&email).await.last().unwrap().links()[0].clone();
+    assert_eq!(env.http.post(&confirm).send().await.unwrap().status(), 200);
+    let again = env.http.post(&link).send().await.unwrap();
+    assert_eq!(again.status(), 410);
+    assert!(again.text().await.unwrap().contains("link_used"));
+    assert_eq!(state(&env, &email).await["newsletter"], "given", "the old link erased nobody");
+}
+
+/// Security review M7: anyone can ask in anyone's name, so asking often must not lock the person
+/// out of their own rights. Past the hourly limit (3) the route still answers 202; the first
+/// request past it gets one mail with both an access and an erasure link, the rest of the hour's
+/// requests are recorded and folded into it (no mail), and its erasure link works.
+#[tokio::test]
+async fn m7_requests_in_someones_name_never_lock_them_out_and_fold_into_one_mail() {
+    let env = env().await;
+    let victim = address("victim");
+    confirmed(&env, &victim).await;
+    for _ in 0..6 {
+        let resp = env
+            .http
+            .post(format!("{}/v1/privacy/requests", env.url))
+            .header("origin", &env.url)
+            .json(&json!({"email": victim, "kind": "access", "lang": "en"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202, "never 429: the person's own request may be among them");
+    }
+    let mails = mails_to(&victim).await;
+    let subjects: Vec<String> = mails.iter().map(|m| m.subject()).filter(|s| s.starts_with("Your data")).collect();
+    let download = "Your data: download link";
+    assert_eq!(subjects, [download, download, download, "Your data: links to see or erase it"]);
+    let both = mails.iter().find(|m| m.subject() == "Your data: links to see or erase it").unwrap();
+    assert_eq!(both.links().len(), 2, "an access and an erasure link");
+    let erase = both.links()[1].clone();
+    let page = env.http.post(&erase).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("data-outcome=\"done\""));
+    let subject = env.subject_id(&victim).await;
+    let mut outcomes: Vec<String> = env
+        .items(&format!("SUBJECT#{subject}"))
+        .await
+        .iter()
+        .filter(|i| i["sk"].as_str().unwrap().starts_with("REQUEST#"))
+        .map(|i| i["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    outcomes.sort();
+    assert_eq!(outcomes, ["folded", "folded", "link_sent", "link_sent", "link_sent", "links_sent"], "every request recorded");
 }
 
 #[tokio::test]

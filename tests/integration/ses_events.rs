@@ -87,18 +87,23 @@ async fn ses_delivery_and_a_hard_bounce_update_the_outbox_and_stop_further_mail(
     let message_id = sent["message_id"].as_str().unwrap();
     // Feedback on another message of the same notice (a second one, say) is not this one's.
     let other = fixture("delivery.json", "010701938a2e6f4c-another-message", person, Some(&sent));
-    let out = ses_events::handle_app(&env.local.app, other, chrono::Utc::now()).await.unwrap();
+    let out = ses_events::handle_app(&env.local.apps.ses_events, other, chrono::Utc::now()).await.unwrap();
     assert_eq!(out["handled"][0]["outbox_updated"], false);
-    let out = ses_events::handle_app(&env.local.app, fixture("delivery.json", message_id, person, Some(&sent)), chrono::Utc::now())
-        .await
-        .unwrap();
+    let out =
+        ses_events::handle_app(&env.local.apps.ses_events, fixture("delivery.json", message_id, person, Some(&sent)), chrono::Utc::now())
+            .await
+            .unwrap();
     assert_eq!(out["handled"][0]["outbox_updated"], true);
     let item = env.items("OUTBOX#").await.into_iter().find(|i| i["message_id"] == message_id).unwrap();
     assert_eq!(item["feedback"], "delivered");
 
-    let out = ses_events::handle_app(&env.local.app, fixture("bounce-permanent.json", message_id, person, Some(&sent)), chrono::Utc::now())
-        .await
-        .unwrap();
+    let out = ses_events::handle_app(
+        &env.local.apps.ses_events,
+        fixture("bounce-permanent.json", message_id, person, Some(&sent)),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(out["handled"][0]["undeliverable"], 1);
     let item = env.items("OUTBOX#").await.into_iter().find(|i| i["message_id"] == message_id).unwrap();
     assert_eq!(item["feedback"], "hard_bounce");
@@ -125,7 +130,7 @@ async fn ses_a_complaint_withdraws_marketing_consent_with_a_sealed_event() {
     assert_eq!(env.lookup(person).await.1["state"]["newsletter"], "given");
 
     let out = ses_events::handle_app(
-        &env.local.app,
+        &env.local.apps.ses_events,
         fixture("complaint.json", "010701938a2e6f4c-not-a-breach-notice", person, None),
         chrono::Utc::now(),
     )

@@ -42,6 +42,9 @@ struct State {
     /// and its answer is lost on the way back.
     lose_answer: std::sync::Mutex<Option<(String, usize)>>,
     throttled: AtomicU64,
+    /// Until then, every SES send is refused with SES's own throttling answer.
+    mail_throttled_until: std::sync::Mutex<Option<std::time::Instant>>,
+    mail_throttled: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -75,6 +78,8 @@ impl FaultProxy {
             cut_after: std::sync::Mutex::new(None),
             lose_answer: std::sync::Mutex::new(None),
             throttled: AtomicU64::new(0),
+            mail_throttled_until: std::sync::Mutex::new(None),
+            mail_throttled: AtomicU64::new(0),
         });
         let serving = state.clone();
         let task = tokio::spawn(async move {
@@ -104,6 +109,17 @@ impl FaultProxy {
 
     pub fn throttled(&self) -> u64 {
         self.state.throttled.load(Ordering::SeqCst)
+    }
+
+    /// For `how_long` from now, SES refuses every send with `TooManyRequestsException` (HTTP 429,
+    /// "Maximum sending rate exceeded"), as it does past the account's rate; then sends pass.
+    pub fn throttle_mail_for(&self, how_long: std::time::Duration) {
+        *self.state.mail_throttled_until.lock().unwrap() = Some(std::time::Instant::now() + how_long);
+    }
+
+    /// How many sends were refused so.
+    pub fn mail_throttled(&self) -> u64 {
+        self.state.mail_throttled.load(Ordering::SeqCst)
     }
 
     /// The next `n` requests pass, then the emulator is gone.
@@ -147,6 +163,18 @@ async fn forward(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<hyp
             .status(400)
             .header("content-type", "application/x-amz-json-1.0")
             .header("x-amzn-errortype", "ThrottlingException")
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .expect("valid response"));
+    }
+    let until = *state.mail_throttled_until.lock().unwrap();
+    if until.is_some_and(|t| std::time::Instant::now() < t) && req.uri().path().contains("/v2/email/outbound-emails") {
+        state.mail_throttled.fetch_add(1, Ordering::SeqCst);
+        // SES v2 is a REST-JSON API: the code in a header, the status 429.
+        let body = r#"{"message":"Maximum sending rate exceeded."}"#;
+        return Ok(hyper::Response::builder()
+            .status(429)
+            .header("content-type", "application/json")
+            .header("x-amzn-errortype", "TooManyRequestsException")
             .body(Full::new(Bytes::from_static(body.as_bytes())))
             .expect("valid response"));
     }

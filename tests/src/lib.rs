@@ -15,7 +15,7 @@ use zgoda_aws::{Clients, Config, LocalEndpoints, item};
 use zgoda_domain::keys::SecretKey;
 use zgoda_domain::{Settings, operator_sig};
 use zgoda_local::provision::{self, OperatorKey};
-use zgoda_local::server::{Local, serve};
+use zgoda_local::server::{Apps, Local, serve};
 
 pub const REGION: &str = "eu-central-1";
 pub const ORIGIN: &str = "https://sklep.example.pl";
@@ -80,6 +80,11 @@ impl Drop for TestEnv {
     fn drop(&mut self) {
         self.server.abort();
         self.stop_notifier();
+        // A call AWS would refuse fails the test that made it, even where the code went on.
+        let refused = self.local.apps.refusals();
+        if !refused.is_empty() && !std::thread::panicking() {
+            panic!("calls the deployed policies would refuse:\n{}", refused.join("\n"));
+        }
     }
 }
 
@@ -121,8 +126,12 @@ impl TestEnv {
             Some(proxy) => Clients::local(&LocalEndpoints::single(&proxy.url), REGION).await,
             None => clients.clone(),
         };
-        let app = zgoda_web::app::build(&config, &app_clients).await.expect("app builds");
-        let local = Arc::new(Local { app: Arc::new(app), emulator: Some(endpoints.other) });
+        let app_endpoints = match &faults {
+            Some(proxy) => LocalEndpoints::single(&proxy.url),
+            None => endpoints.clone(),
+        };
+        let apps = Apps::build(&config, &app_endpoints, REGION).await.expect("apps build");
+        let local = Arc::new(Local { apps, emulator: Some(endpoints.other) });
         let server = tokio::spawn(serve(listener, local.clone()));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self {
@@ -146,10 +155,18 @@ impl TestEnv {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         self.url = format!("http://{}", listener.local_addr().unwrap());
         self.config.settings.public_url = self.url.clone();
-        let app = zgoda_web::app::build(&self.config, &self.app_clients).await.expect("app builds");
-        self.local = Arc::new(Local { app: Arc::new(app), emulator: Some(emulator_endpoints().other) });
+        let apps = Apps::build(&self.config, &self.app_endpoints(), REGION).await.expect("apps build");
+        self.local = Arc::new(Local { apps, emulator: Some(emulator_endpoints().other) });
         self.server = tokio::spawn(serve(listener, self.local.clone()));
         self
+    }
+
+    /// Where the apps reach the emulator: straight, or through the fault proxy.
+    fn app_endpoints(&self) -> LocalEndpoints {
+        match &self.faults {
+            Some(proxy) => LocalEndpoints::single(&proxy.url),
+            None => emulator_endpoints(),
+        }
     }
 
     /// Starts the notifier (as the Lambda's event source would run it) at `rate` mails a second.
@@ -174,20 +191,21 @@ impl TestEnv {
         }
     }
 
-    /// The key rings as the running app loaded them.
+    /// Every key ring of this environment, as the functions load them.
     pub async fn keys(&self) -> zgoda_domain::keys::Keys {
-        zgoda_aws::secrets::load_keys(&self.clients.secrets, &self.config.secrets_prefix).await.unwrap()
+        let families = zgoda_domain::keys::KeyFamily::ALL;
+        zgoda_aws::secrets::load_keys(&self.clients.secrets, &self.config.secrets_prefix, &families).await.unwrap()
     }
 
     /// Signs a link token exactly as the app would, for tokens the API would not hand out
     /// (already expired, other purposes).
     pub async fn token(&self, claims: &zgoda_domain::token::LinkClaims) -> String {
-        zgoda_domain::token::sign(&self.keys().await.links, claims)
+        zgoda_domain::token::sign(self.keys().await.links(), claims)
     }
 
     pub async fn subject_id(&self, email: &str) -> zgoda_domain::ids::SubjectId {
         let email = zgoda_domain::email::EmailAddress::parse(email).unwrap();
-        zgoda_domain::subject::subject_id(&self.keys().await.pepper, &email)
+        zgoda_domain::subject::subject_id(self.keys().await.pepper(), &email)
     }
 
     /// Signs and sends an operator request.

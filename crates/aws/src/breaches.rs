@@ -7,7 +7,8 @@
 //! | `BREACH#<id>`              | `HEAD`              | timeline chain head                      |
 //! | `BREACH#<id>`              | `EVENT#<ulid>`      | a sealed timeline entry                  |
 //! | `BREACH#<id>`              | `ESCALATION#<id>`   | an escalation and its counters           |
-//! | `OUTBOX#<esc>#<shard>`     | `R#<sid>`           | one recipient (16 shards by subject id)  |
+//! | `OUTBOX#<esc>#<shard>`     | `R#<sid>`           | one recipient (16 shards by subject id); |
+//! |                            |                     | `ttl` (and the address) until finished   |
 //! | `IDEMPOTENCY#<key>`        | `RECORD`            | Powertools-style idempotency record      |
 //! | `PUBLICNOTICE#<id>`        | `NOTICE`            | an Art. 34(3)(c) public communication    |
 //!
@@ -32,6 +33,10 @@ use zgoda_domain::store::{
 use crate::dynamo::{DynamoStore, condition_failed, condition_failed_at, corrupt, keyed, put, subject_pk, unavailable, written};
 use crate::item::{Item, get_s, n, s};
 use crate::table::{GSI, GSI_PARTITION_KEY, GSI_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+
+/// How long an unfinished recipient's outbox item (which holds their address) may outlive the
+/// escalation's start: far longer than any escalation runs, short of keeping it for ever.
+pub const OUTBOX_KEPT: chrono::Duration = chrono::Duration::days(30);
 
 /// Outbox writes in flight at once: enough to keep DynamoDB busy, few enough for one Lambda.
 const WRITE_CONCURRENCY: usize = 16;
@@ -267,6 +272,11 @@ impl BreachStore for DynamoStore {
                         ("email".to_owned(), s(r.email.as_str())),
                         ("lang".to_owned(), s(r.lang.code())),
                         ("status".to_owned(), s("pending")),
+                        // An unfinished recipient holds an address; one whose job never ends
+                        // (dead letters) is deleted after OUTBOX_KEPT rather than kept for ever
+                        // (security review M9). Finishing it removes the address and the TTL,
+                        // so the record of who was told stays.
+                        (TTL_ATTRIBUTE.to_owned(), n((e.started_at + OUTBOX_KEPT).timestamp())),
                     ]),
                 )
             })
@@ -294,6 +304,35 @@ impl BreachStore for DynamoStore {
                 .await?;
         }
         Ok(())
+    }
+
+    async fn forget_recipient(&self, subject: &SubjectId, now: Time) -> Result<usize, StoreError> {
+        let mut forgotten = 0;
+        for r in self.list_breaches().await? {
+            for e in &r.escalations {
+                let job = Job { breach_id: e.breach_id.clone(), escalation_id: e.escalation_id.clone(), subject: subject.clone() };
+                // Finished as the notifier finishes an erased person, had it come to them first.
+                // A recipient being sent to now is left to its worker, which re-checks erasure
+                // on every claim and then removes the address.
+                let result = self
+                    .outbox_update(&job)
+                    .update_expression("SET #status = :failed, reason = :erased, finished_at = :now REMOVE email, lease_until, #ttl")
+                    .condition_expression("#status = :pending")
+                    .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                    .expression_attribute_values(":pending", s("pending"))
+                    .expression_attribute_values(":failed", s("failed"))
+                    .expression_attribute_values(":erased", s("erased"))
+                    .expression_attribute_values(":now", s(format_time(&now)))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => forgotten += 1,
+                    Err(err) if condition_failed(&err) => {}
+                    Err(err) => return Err(unavailable(err)),
+                }
+            }
+        }
+        Ok(forgotten)
     }
 
     async fn claim(&self, job: &Job, now: Time, lease_until: Time) -> Result<Claim, StoreError> {
@@ -543,6 +582,7 @@ impl DynamoStore {
     async fn record_outcome(&self, job: &Job, delivery: &Delivery, now: Time, by: RecordedBy) -> Result<bool, StoreError> {
         let update = self
             .outbox_update(job)
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":now", s(format_time(&now)))
             .expression_attribute_values(":sending", s("sending"));
         let update = match by {
@@ -556,11 +596,11 @@ impl DynamoStore {
         };
         let update = match delivery {
             Delivery::Sent { message_id } => update
-                .update_expression("SET #status = :sent, message_id = :id, finished_at = :now REMOVE email, lease_until, reason")
+                .update_expression("SET #status = :sent, message_id = :id, finished_at = :now REMOVE email, lease_until, reason, #ttl")
                 .expression_attribute_values(":sent", s("sent"))
                 .expression_attribute_values(":id", s(message_id)),
             Delivery::Failed { reason } => update
-                .update_expression("SET #status = :failed, reason = :reason, finished_at = :now REMOVE email, lease_until")
+                .update_expression("SET #status = :failed, reason = :reason, finished_at = :now REMOVE email, lease_until, #ttl")
                 .expression_attribute_values(":failed", s("failed"))
                 .expression_attribute_values(":reason", s(reason)),
         };

@@ -41,7 +41,7 @@ fn number(name: &'static str, default: i64) -> Result<i64, ConfigError> {
 impl Config {
     /// Reads `ZGODA_TABLE`, `ZGODA_SECRETS_PREFIX`, `ZGODA_SENDER`, `ZGODA_QUEUE_URL`, `ZGODA_PUBLIC_URL` and the
     /// optional limits `ZGODA_CONFIRM_TTL_DAYS`, `ZGODA_RATE_NETWORK`, `ZGODA_RATE_SUBJECT`,
-    /// `ZGODA_RATE_WINDOW_SECS`, `ZGODA_UNSUBSCRIBE_TTL_DAYS`, `ZGODA_PRIVACY_LINK_TTL_HOURS`,
+    /// `ZGODA_RATE_WINDOW_SECS`, `ZGODA_UNSUBSCRIBE_TTL_DAYS`, `ZGODA_PRIVACY_LINK_TTL_HOURS`, `ZGODA_ACCESS_LINK_TTL_MINUTES`,
     /// `ZGODA_RATE_PRIVACY`, `ZGODA_PRIVACY_ORIGINS` (comma-separated) and `ZGODA_ESCALATION_LEASE_SECS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
@@ -67,6 +67,7 @@ pub fn settings_from_env(public_url: String) -> Result<Settings, ConfigError> {
         rate_window: Duration::seconds(number("ZGODA_RATE_WINDOW_SECS", defaults.rate_window.num_seconds())?),
         unsubscribe_ttl: Duration::days(number("ZGODA_UNSUBSCRIBE_TTL_DAYS", defaults.unsubscribe_ttl.num_days())?),
         privacy_link_ttl: Duration::hours(number("ZGODA_PRIVACY_LINK_TTL_HOURS", defaults.privacy_link_ttl.num_hours())?),
+        access_link_ttl: Duration::minutes(number("ZGODA_ACCESS_LINK_TTL_MINUTES", defaults.access_link_ttl.num_minutes())?),
         privacy_limit: number("ZGODA_RATE_PRIVACY", defaults.privacy_limit as i64)? as u64,
         privacy_origins: std::env::var("ZGODA_PRIVACY_ORIGINS")
             .map(|v| v.split(',').map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase()).filter(|o| !o.is_empty()).collect())

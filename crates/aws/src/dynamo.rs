@@ -372,9 +372,8 @@ impl SubjectStore for DynamoStore {
         writes.extend(earlier.iter().map(|sk| delete(&self.table, &pk, sk)));
         match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(()),
-            Err(err) if condition_failed_at(&err, 0) || (e.spend_token.is_some() && condition_failed_at(&err, 1)) => {
-                Err(AppendError::Conflict)
-            }
+            Err(err) if e.spend_token.is_some() && condition_failed_at(&err, 1) => Err(AppendError::Spent),
+            Err(err) if condition_failed_at(&err, 0) => Err(AppendError::Conflict),
             Err(err) => Err(AppendError::Store(unavailable(err))),
         }
     }

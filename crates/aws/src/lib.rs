@@ -2,6 +2,7 @@
 //! builds one SDK configuration per cold start, and implements the domain's storage, mail and key
 //! traits on DynamoDB, SES v2 and Secrets Manager.
 
+pub mod access;
 pub mod breaches;
 pub mod config;
 pub mod dynamo;
@@ -125,8 +126,15 @@ impl Clients {
         Self::from_sdk(&loader.load().await)
     }
 
-    /// Clients for the local emulator: fixed endpoints, region and dummy credentials.
+    /// Clients for the local emulator: fixed endpoints, region and dummy credentials, with no
+    /// access check (provisioning, and the tests' own reads and writes).
     pub async fn local(endpoints: &LocalEndpoints, region: &str) -> Self {
+        Self::local_checked(endpoints, region, None).await
+    }
+
+    /// Clients for one function in the local stack: every request first passes `check`, as it
+    /// would pass the function's IAM policy in AWS.
+    pub async fn local_checked(endpoints: &LocalEndpoints, region: &str, check: Option<access::AccessCheck>) -> Self {
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http_client())
             .retry_config(retry_config())
@@ -145,25 +153,20 @@ impl Clients {
         // `AWS_ENDPOINT_URL_<SERVICE>` in the environment, so clients meant for the tests' fault
         // proxy never reach around it.
         let other = &endpoints.other;
+        macro_rules! client {
+            ($sdk_crate:ident, $endpoint:expr, $service:literal) => {{
+                let mut builder = $sdk_crate::config::Builder::from(&sdk).endpoint_url($endpoint).retry_partition(own_budget($service));
+                if let Some(check) = &check {
+                    builder = builder.interceptor(check.clone());
+                }
+                $sdk_crate::Client::from_conf(builder.build())
+            }};
+        }
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&sdk)
-                    .endpoint_url(&endpoints.dynamodb)
-                    .retry_partition(own_budget("dynamodb"))
-                    .build(),
-            ),
-            ses: aws_sdk_sesv2::Client::from_conf(
-                aws_sdk_sesv2::config::Builder::from(&sdk).endpoint_url(other).retry_partition(own_budget("ses")).build(),
-            ),
-            sqs: aws_sdk_sqs::Client::from_conf(
-                aws_sdk_sqs::config::Builder::from(&sdk).endpoint_url(other).retry_partition(own_budget("sqs")).build(),
-            ),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(
-                aws_sdk_secretsmanager::config::Builder::from(&sdk)
-                    .endpoint_url(other)
-                    .retry_partition(own_budget("secretsmanager"))
-                    .build(),
-            ),
+            dynamodb: client!(aws_sdk_dynamodb, &endpoints.dynamodb, "dynamodb"),
+            ses: client!(aws_sdk_sesv2, other, "ses"),
+            sqs: client!(aws_sdk_sqs, other, "sqs"),
+            secrets: client!(aws_sdk_secretsmanager, other, "secretsmanager"),
         }
     }
 

@@ -69,7 +69,22 @@ impl WorkQueue for SqsQueue {
             .await?;
         Ok(())
     }
+
+    async fn enqueue_later(&self, batch: &JobBatch, delay: std::time::Duration) -> Result<(), StoreError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(serde_json::to_string(batch).expect("serializes"))
+            .delay_seconds(delay.as_secs().min(MAX_DELAY_SECS) as i32)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(crate::describe(&e)))?;
+        Ok(())
+    }
 }
+
+/// The longest SQS delays a message.
+const MAX_DELAY_SECS: u64 = 900;
 
 /// Creates the work queue and its dead-letter queue (redrive after `max_receives`), idempotently.
 /// Returns the work queue's URL.

@@ -1,30 +1,32 @@
 //! Key rings from Secrets Manager, loaded once per cold start.
 
 use aws_sdk_secretsmanager::Client;
-use zgoda_domain::keys::{KeyRing, Keys};
+use zgoda_domain::keys::{KeyFamily, KeyRing, Keys};
 
-/// The four families, each a secret named `<prefix><family>`.
-pub const FAMILIES: [&str; 4] = ["links", "seals", "operators", "pepper"];
-
-/// The four rings in one `BatchGetSecretValue` call: one round trip of a cold start instead of four.
-pub async fn load_keys(client: &Client, prefix: &str) -> Result<Keys, String> {
-    let names = FAMILIES.map(|family| format!("{prefix}{family}"));
+/// The rings of `families`, each a secret named `<prefix><family>`, in one `BatchGetSecretValue`
+/// call: one round trip of a cold start however many. No family, no call (the notifier and the
+/// deadline watch sign nothing and read no secret).
+pub async fn load_keys(client: &Client, prefix: &str, families: &[KeyFamily]) -> Result<Keys, String> {
+    if families.is_empty() {
+        return Ok(Keys::default());
+    }
+    let name = |family: KeyFamily| format!("{prefix}{}", family.name());
     let out = client
         .batch_get_secret_value()
-        .set_secret_id_list(Some(names.to_vec()))
+        .set_secret_id_list(Some(families.iter().map(|f| name(*f)).collect()))
         .send()
         .await
         .map_err(|e| format!("key rings: {}", crate::describe(&e)))?;
     if let Some(e) = out.errors().first() {
         return Err(format!("{}: {}", e.secret_id().unwrap_or("a key ring"), e.message().or(e.error_code()).unwrap_or("not readable")));
     }
-    let ring = |name: &str| -> Result<KeyRing, String> {
-        let entry = out.secret_values().iter().find(|v| v.name() == Some(name)).ok_or_else(|| format!("{name}: not returned"))?;
+    let ring = |family: KeyFamily| -> Result<(KeyFamily, KeyRing), String> {
+        let name = name(family);
+        let entry = out.secret_values().iter().find(|v| v.name() == Some(name.as_str())).ok_or_else(|| format!("{name}: not returned"))?;
         let text = entry.secret_string().ok_or_else(|| format!("{name}: not a string secret"))?;
-        KeyRing::from_json(text).map_err(|e| format!("{name}: {e}"))
+        Ok((family, KeyRing::from_json(text).map_err(|e| format!("{name}: {e}"))?))
     };
-    let [links, seals, operators, pepper] = &names;
-    Ok(Keys { links: ring(links)?, seals: ring(seals)?, operators: ring(operators)?, pepper: ring(pepper)? })
+    Ok(Keys::from_rings(families.iter().map(|f| ring(*f)).collect::<Result<Vec<_>, _>>()?))
 }
 
 /// Creates a secret or, when it exists, leaves it as it is. For provisioning the local stack.

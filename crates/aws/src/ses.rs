@@ -2,6 +2,7 @@
 
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::config::retry::RetryConfig;
+use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 use zgoda_domain::email::EmailAddress;
@@ -32,10 +33,10 @@ impl SesTransport {
 
 impl MailTransport for SesTransport {
     async fn send_raw(&self, to: &EmailAddress, mime: Vec<u8>, tags: &[(&'static str, String)]) -> Result<String, MailError> {
-        let raw = RawMessage::builder().data(Blob::new(mime)).build().map_err(|e| MailError(e.to_string()))?;
+        let raw = RawMessage::builder().data(Blob::new(mime)).build().map_err(|e| MailError::new(e.to_string()))?;
         let tags = tags
             .iter()
-            .map(|(name, value)| MessageTag::builder().name(*name).value(value).build().map_err(|e| MailError(e.to_string())))
+            .map(|(name, value)| MessageTag::builder().name(*name).value(value).build().map_err(|e| MailError::new(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         let recorded_by_its_send_event = !tags.is_empty();
         let send = self
@@ -56,7 +57,29 @@ impl MailTransport for SesTransport {
         } else {
             send.send().await
         };
-        let out = out.map_err(|e| MailError(crate::describe(&e)))?;
+        let out = out.map_err(|e| failure(&e))?;
         Ok(out.message_id().unwrap_or_default().to_owned())
     }
 }
+
+/// What an SES failure may say in a log line or a stored outbox record: SES's error code, or the
+/// kind of failure when SES did not answer. Never SES's message, which can quote the recipient's
+/// address ("… the following identities failed the check …: jan@example.pl"; security review M3).
+pub fn failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> MailError {
+    let what = match e {
+        SdkError::ServiceError(_) if e.code().is_some_and(|c| THROTTLING.contains(&c)) => {
+            return MailError::throttled(e.code().unwrap_or_default());
+        }
+        SdkError::ServiceError(_) => e.code().unwrap_or("UnknownServiceError"),
+        SdkError::TimeoutError(_) => "Timeout",
+        SdkError::DispatchFailure(_) => "DispatchFailure",
+        SdkError::ResponseError(_) => "UnreadableResponse",
+        SdkError::ConstructionFailure(_) => "ConstructionFailure",
+        _ => "UnknownFailure",
+    };
+    MailError::new(what)
+}
+
+/// SES's refusals for the sending rate (`TooManyRequestsException`) or the daily quota
+/// (`LimitExceededException`), and the generic throttling codes: each passes with time.
+const THROTTLING: [&str; 4] = ["TooManyRequestsException", "LimitExceededException", "ThrottlingException", "Throttling"];

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use zgoda_aws::{DynamoStore, SesTransport, retry_config, timeout_config};
 use zgoda_domain::email::EmailAddress;
-use zgoda_domain::mail::MailTransport;
+use zgoda_domain::mail::{MailError, MailTransport};
 use zgoda_domain::store::{Guards, StoreError};
 
 const THROTTLED: &str =
@@ -74,7 +74,7 @@ async fn a_failed_condition_is_an_answer_and_is_not_retried() {
 }
 
 #[tokio::test]
-async fn ses_throttling_is_retried_and_when_it_persists_the_mail_fails_with_the_reason() {
+async fn ses_throttling_is_retried_and_when_it_persists_the_mail_fails_as_throttled() {
     let send = mock!(aws_sdk_sesv2::Client::send_email)
         .sequence()
         .http_status(429, Some(r#"{"__type":"TooManyRequestsException","message":"Maximum sending rate exceeded."}"#.into()))
@@ -84,14 +84,14 @@ async fn ses_throttling_is_retried_and_when_it_persists_the_mail_fails_with_the_
     let ses = SesTransport::new(client, "zgoda@example.pl".into(), None);
     let to = EmailAddress::parse("ola@example.pl").unwrap();
     let err = ses.send_raw(&to, b"Subject: x\r\n\r\nx".to_vec(), &[]).await.expect_err("never accepted");
-    assert!(err.0.contains("TooManyRequestsException"), "{}", err.0);
+    assert_eq!(err, MailError::throttled("TooManyRequestsException"));
     assert_eq!(send.num_calls(), 3);
 
     // A tagged mail (a breach notice, recorded by its Send event) is tried once: the notifier hands
     // the recipient back instead, since an SDK retry of a send SES took would be a second mail.
     let tags = [("zgoda-breach", "B1".to_owned())];
     let err = ses.send_raw(&to, b"Subject: x\r\n\r\nx".to_vec(), &tags).await.expect_err("never accepted");
-    assert!(err.0.contains("TooManyRequestsException"), "{}", err.0);
+    assert_eq!(err, MailError::throttled("TooManyRequestsException"));
     assert_eq!(send.num_calls(), 4, "one more call, not three");
 }
 

@@ -522,7 +522,7 @@ async fn deliver(store: &zgoda_aws::DynamoStore, mailer: &impl Mailer, i: usize)
         advice: "Zmień hasło.".into(),
         contact: ContactPoint { name: "IOD".into(), email: EmailAddress::parse("iod@sklep.example.pl")?, phone: None },
     };
-    let message_id = mailer.send(&message).await.map_err(|e| anyhow!(e.0))?;
+    let message_id = mailer.send(&message).await.map_err(|e| anyhow!(e.reason))?;
     // The Send event may get there first, as it can in the product; the store then records nothing.
     store.finish_recipient(&job, &Delivery::Sent { message_id }, now).await?;
     Ok(())

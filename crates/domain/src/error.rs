@@ -34,6 +34,9 @@ pub enum Error {
     /// An authentic link past its expiry (or whose request is no longer pending).
     #[error("the link has expired")]
     LinkExpired { renewable: bool },
+    /// An authentic, single-use link (access, erase) that was used before.
+    #[error("the link was used before")]
+    LinkUsed,
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
     /// A dependency failed; nothing was half-written.
@@ -66,6 +69,7 @@ impl From<AppendError> for Error {
     fn from(e: AppendError) -> Self {
         match e {
             AppendError::Conflict => Error::Unavailable("the subject's chain kept moving".into()),
+            AppendError::Spent => Error::LinkUsed,
             AppendError::Store(s) => s.into(),
         }
     }

@@ -136,6 +136,10 @@ pub enum JobOutcome {
     Done,
     /// Try again later (SQS redelivers after the visibility timeout).
     Retry,
+    /// The provider refused the send for its rate or quota: the recipient is handed back, to be
+    /// sent later without spending one of its attempts, for as long as the throttling lasts
+    /// (security review M6).
+    Throttled,
 }
 
 /// The notice one recipient gets: the breach's facts and the escalation's advice in their
@@ -166,7 +170,8 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     pub async fn register_breach(&self, input: BreachInput, raw: &Value, operator: &str, now: Time) -> Result<Value, Error> {
         let id = ulid::Ulid::new().to_string();
         let breach = input.parse(id.clone(), operator, now).map_err(Error::Validation)?;
-        let first = TimelineEvent::seal_new(&self.keys.seals, &id, (0, GENESIS_HASH), TimelineKind::Registered, raw.clone(), operator, now);
+        let first =
+            TimelineEvent::seal_new(self.keys.seals(), &id, (0, GENESIS_HASH), TimelineKind::Registered, raw.clone(), operator, now);
         self.store.create_breach(&breach, &first).await?;
         tracing::info!(operator, breach = %id, band = %breach.severity.band, "breach registered");
         self.breach(&id, now).await
@@ -177,7 +182,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     pub async fn breach_view(&self, r: &BreachRecord, now: Time) -> Result<Value, Error> {
         let current = r.breach.as_of(&r.timeline);
         let assessment = breach::assess(&current, &r.timeline, now);
-        let verified = breach::verify_timeline(&self.keys.seals, &r.timeline, Some((r.head.0, &r.head.1)));
+        let verified = breach::verify_timeline(self.keys.seals(), &r.timeline, Some((r.head.0, &r.head.1)));
         let mut v = serde_json::to_value(&current).expect("serializes");
         v["authority_deadline"] = json!(format_time(&current.authority_deadline()));
         v["authority_notification_required"] = json!(assessment.authority_notification_required);
@@ -214,14 +219,14 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             let r = self.breach_record(id).await?;
             let current = r.breach.as_of(&r.timeline);
             let (kind, body) = input.clone().parse(&current, now).map_err(Error::Validation)?;
-            let event = TimelineEvent::seal_new(&self.keys.seals, id, (r.head.0, &r.head.1), kind, body, operator, now);
+            let event = TimelineEvent::seal_new(self.keys.seals(), id, (r.head.0, &r.head.1), kind, body, operator, now);
             match self.store.append_timeline(r.head.clone(), &event).await {
                 Ok(()) => {
                     tracing::info!(operator, breach = %id, kind = ?event.kind, "breach timeline entry added");
                     return Ok(event);
                 }
                 Err(AppendError::Conflict) => continue,
-                Err(AppendError::Store(e)) => return Err(e.into()),
+                Err(e) => return Err(e.into()),
             }
         }
         Err(Error::Unavailable("the breach timeline kept moving".into()))
@@ -318,6 +323,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 breach_id: id.to_owned(),
                 escalation_id: escalation_id.clone(),
                 subjects: c.iter().map(|r| r.subject.clone()).collect(),
+                throttled: 0,
             })
             .collect();
         self.queue.enqueue(&batches).await?;
@@ -339,7 +345,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         for _ in 0..4 {
             let r = self.breach_record(id).await?;
             let e = TimelineEvent::seal_new(
-                &self.keys.seals,
+                self.keys.seals(),
                 id,
                 (r.head.0, &r.head.1),
                 TimelineKind::Escalated,
@@ -350,7 +356,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             match self.store.append_timeline(r.head.clone(), &e).await {
                 Ok(()) => return Ok(()),
                 Err(AppendError::Conflict) => continue,
-                Err(AppendError::Store(s)) => return Err(s.into()),
+                Err(e) => return Err(e.into()),
             }
         }
         Err(Error::Unavailable("the breach timeline kept moving".into()))
@@ -441,9 +447,15 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 self.store.finish_recipient(job, &Delivery::Sent { message_id }, now).await?;
                 Ok(JobOutcome::Done)
             }
+            Err(e) if e.throttled => {
+                // Not the notice's failure but the sending rate's, which passes: never final.
+                tracing::warn!(escalation = %job.escalation_id, subject = %job.subject, error = %e, "breach notice throttled; will send later");
+                self.store.release(job).await?;
+                Ok(JobOutcome::Throttled)
+            }
             Err(e) if final_attempt => {
                 tracing::error!(escalation = %job.escalation_id, subject = %job.subject, error = %e, "breach notice failed for good");
-                self.store.finish_recipient(job, &Delivery::Failed { reason: e.0 }, now).await?;
+                self.store.finish_recipient(job, &Delivery::Failed { reason: e.reason }, now).await?;
                 Ok(JobOutcome::Done)
             }
             Err(e) => {

@@ -112,18 +112,90 @@ impl KeyRing {
     }
 }
 
-/// The four key families a running zgoda needs.
-#[derive(Debug, Clone)]
-pub struct Keys {
+/// The four key families. Each function loads only the families it uses (its AWS calls name
+/// them, and its IAM policy reads only those secrets): a leak of the public functions' memory
+/// then holds no operator key, and the notifier's none at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyFamily {
     /// Signs link tokens.
-    pub links: KeyRing,
-    /// Seals consent events.
-    pub seals: KeyRing,
+    Links,
+    /// Seals consent events and breach timelines.
+    Seals,
     /// Operators' request-signing keys; the key id names the operator.
-    pub operators: KeyRing,
+    Operators,
     /// Derives subject ids from e-mail addresses. Only `current` is used: a new pepper would give
     /// every person a new subject id, so it is rotated only together with a re-keying of the table.
-    pub pepper: KeyRing,
+    Pepper,
+}
+
+impl KeyFamily {
+    pub const ALL: [KeyFamily; 4] = [KeyFamily::Links, KeyFamily::Seals, KeyFamily::Operators, KeyFamily::Pepper];
+
+    /// The family's name, the last part of its secret's name (`<prefix><name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyFamily::Links => "links",
+            KeyFamily::Seals => "seals",
+            KeyFamily::Operators => "operators",
+            KeyFamily::Pepper => "pepper",
+        }
+    }
+}
+
+/// The key rings one function loaded: only the families it uses. Asking for a family the function
+/// did not load is a defect in the code (its AWS calls do not name the family), not an input
+/// error, and panics with the family's name; every route of every function runs in the tests
+/// with exactly the rings its deployed twin loads, so such a defect fails a test, not a person.
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    rings: BTreeMap<KeyFamily, KeyRing>,
+}
+
+impl Keys {
+    /// Every family (the tests' and the CLI's view of a whole deployment).
+    pub fn new(links: KeyRing, seals: KeyRing, operators: KeyRing, pepper: KeyRing) -> Self {
+        Self::from_rings([
+            (KeyFamily::Links, links),
+            (KeyFamily::Seals, seals),
+            (KeyFamily::Operators, operators),
+            (KeyFamily::Pepper, pepper),
+        ])
+    }
+
+    pub fn from_rings(rings: impl IntoIterator<Item = (KeyFamily, KeyRing)>) -> Self {
+        Self { rings: rings.into_iter().collect() }
+    }
+
+    /// The families loaded, in order.
+    pub fn families(&self) -> Vec<KeyFamily> {
+        self.rings.keys().copied().collect()
+    }
+
+    fn ring(&self, family: KeyFamily) -> &KeyRing {
+        self.rings
+            .get(&family)
+            .unwrap_or_else(|| panic!("the {} key ring is not loaded by this function: name it in its AWS calls", family.name()))
+    }
+
+    /// Signs link tokens.
+    pub fn links(&self) -> &KeyRing {
+        self.ring(KeyFamily::Links)
+    }
+
+    /// Seals consent events and breach timelines.
+    pub fn seals(&self) -> &KeyRing {
+        self.ring(KeyFamily::Seals)
+    }
+
+    /// Operators' request-signing keys.
+    pub fn operators(&self) -> &KeyRing {
+        self.ring(KeyFamily::Operators)
+    }
+
+    /// Derives subject ids.
+    pub fn pepper(&self) -> &KeyRing {
+        self.ring(KeyFamily::Pepper)
+    }
 }
 
 #[cfg(test)]

@@ -77,7 +77,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// request names none (`asked`): a browser sends `Accept-Language` with every click, so a page
     /// view usually costs no database read at all.
     pub async fn preview_link(&self, token: &str, asked: Option<Lang>, now: Time) -> Result<LinkPreview, Error> {
-        let claims = verify(&self.keys.links, token, now)?;
+        let claims = verify(self.keys.links(), token, now)?;
         let lang = match asked {
             Some(lang) => Some(lang),
             None => self.store.load_profile(&claims.subject).await?.map(|p| p.lang),
@@ -88,7 +88,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// For an expired link: mails a fresh link of the same kind to the address zgoda holds, if
     /// any. Expired confirmations are not renewed: the request itself has lapsed.
     pub async fn renew_link(&self, token: &str, now: Time) -> Result<(), Error> {
-        let claims = match token::verify(&self.keys.links, token, now) {
+        let claims = match token::verify(self.keys.links(), token, now) {
             Ok(_) => return Ok(()),
             Err(TokenError::Expired(c)) => *c,
             Err(_) => return Err(Error::InvalidLink),
@@ -117,7 +117,8 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         match action {
             LinkAction::Unsubscribe => self.settings.unsubscribe_ttl,
             LinkAction::Confirm => self.settings.confirm_ttl,
-            LinkAction::Erase | LinkAction::Access => self.settings.privacy_link_ttl,
+            LinkAction::Erase => self.settings.privacy_link_ttl,
+            LinkAction::Access => self.settings.access_link_ttl,
         }
     }
 
@@ -130,7 +131,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
 
     /// Performs a link's action (the page's button, or an RFC 8058 one-click POST).
     pub async fn act_on_link(&self, token: &str, ip: Option<IpAddr>, now: Time) -> Result<(LinkClaims, LinkOutcome), Error> {
-        let claims = verify(&self.keys.links, token, now)?;
+        let claims = verify(self.keys.links(), token, now)?;
         let outcome = match claims.action {
             LinkAction::Unsubscribe => {
                 let purpose = claims.purpose.clone().ok_or(Error::InvalidLink)?;
@@ -138,7 +139,15 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             }
             LinkAction::Confirm => self.confirm(&claims, ip, now).await?,
             LinkAction::Erase => self.erase(&claims.subject, Channel::EmailLink, Some(&claims), now).await?,
-            LinkAction::Access => LinkOutcome::Export(self.export(&claims.subject, now).await?),
+            LinkAction::Access => {
+                // Single use (security review M5): the link is a bearer credential for everything
+                // held, and mail is forwarded, archived and shared; spent before the export is
+                // built, so two clicks at once give one export.
+                if !self.store.first_use(&format!("link#{}", claims.token_id_hex()), claims.expires_at, now).await? {
+                    return Err(Error::LinkUsed);
+                }
+                LinkOutcome::Export(self.export(&claims.subject, now).await?)
+            }
         };
         tracing::info!(action = claims.action.as_str(), subject = %claims.subject, "link used");
         Ok((claims, outcome))
@@ -217,7 +226,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 refers_to: None,
                 prev_hash: String::new(),
             };
-            let (events, new_head) = proof::seal_chain(&self.keys.seals, head.as_ref().unwrap_or(&ChainHead::genesis()), vec![facts]);
+            let (events, new_head) = proof::seal_chain(self.keys.seals(), head.as_ref().unwrap_or(&ChainHead::genesis()), vec![facts]);
             let erasure = Erasure {
                 append: Append {
                     subject: subject.clone(),
@@ -235,24 +244,36 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             match self.store.erase(erasure).await {
                 Ok(()) => {
                     tracing::info!(subject = %subject, channel = channel.as_str(), "subject erased");
+                    // The erasure itself is done; an outbox entry left with the address is still
+                    // refused by the notifier and deleted with its TTL (security review M9).
+                    match self.store.forget_recipient(subject, now).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(subject = %subject, notices = n, "unsent breach notices of an erased subject finished"),
+                        Err(e) => tracing::warn!(subject = %subject, error = %e, "unsent breach notices not finished; the notifier will"),
+                    }
                     return Ok(LinkOutcome::Erased { already: false });
                 }
                 Err(AppendError::Conflict) => continue,
+                Err(AppendError::Spent) => {
+                    // A double click (the first erased the person: "already erased"), or an old
+                    // erase link used again after the person came back: that one is spent, and
+                    // says so, rather than erasing them a second time (security review L5).
+                    let record = self.store.load_subject(subject).await?;
+                    return match record.profile {
+                        None => Ok(LinkOutcome::Erased { already: true }),
+                        Some(_) => Err(Error::LinkUsed),
+                    };
+                }
                 Err(AppendError::Store(e)) => return Err(e.into()),
             }
         }
-        // Either the chain kept moving or the token was spent by a concurrent erase.
-        let record = self.store.load_subject(subject).await?;
-        match record.profile {
-            None => Ok(LinkOutcome::Erased { already: true }),
-            Some(_) => Err(Error::Unavailable("the subject's chain kept moving".into())),
-        }
+        Err(Error::Unavailable("the subject's chain kept moving".into()))
     }
 
     /// Everything held about a subject, as structured JSON (Art. 15 and 20).
     pub async fn export(&self, subject: &SubjectId, now: Time) -> Result<Value, Error> {
         let record = self.store.load_subject(subject).await?;
-        let report = proof::verify_chain(&self.keys.seals, subject, &record.events, record.head.as_ref());
+        let report = proof::verify_chain(self.keys.seals(), subject, &record.events, record.head.as_ref());
         let mut events = record.events.clone();
         events.sort_by_key(|e| e.facts.seq);
         let state = derive_state(&events, self.settings.confirm_ttl, now);
@@ -289,20 +310,33 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             self.rate_limit(&format!("privacy-net#{net}"), self.settings.network_limit, now).await?;
         }
         let subject = self.subject_id(email);
-        self.rate_limit(&format!("privacy#{subject}"), self.settings.privacy_limit, now).await?;
+        // Anyone can ask in anyone's name, so the per-address limit never refuses (a 429 would let
+        // a stranger spend the person's own requests; security review M7). Up to the limit each
+        // request gets its own mail; the first past it gets one mail with both links, which stay
+        // valid past the window's end; the rest of the window's requests are recorded and folded
+        // into that mail.
+        let (asked, _) = self.count_in_window(&format!("privacy#{subject}"), now).await?;
+        let limit = self.settings.privacy_limit;
         let record = self.store.load_subject(&subject).await?;
         let held = record.profile.is_some();
-        let message = if held {
-            let action = match kind {
+        let link = |action: LinkAction| {
+            let claims = LinkClaims::new(action, subject.clone(), None, None, now + self.ttl_for(action));
+            // The request's language may differ from the one on file: the page opens in the mail's.
+            (action, format!("{}?lang={lang}", self.link_url(&claims)), claims.expires_at)
+        };
+        let (message, outcome) = if asked > limit + 1 {
+            (None, "folded")
+        } else if !held {
+            (Some(Message::NoDataHeld { to: email.clone(), lang }), "no_data_held")
+        } else if asked == limit + 1 {
+            let links = vec![link(LinkAction::Access), link(LinkAction::Erase)];
+            (Some(Message::PrivacyLinks { to: email.clone(), lang, links }), "links_sent")
+        } else {
+            let (action, url, expires_at) = link(match kind {
                 PrivacyRequestKind::Access => LinkAction::Access,
                 PrivacyRequestKind::Erasure => LinkAction::Erase,
-            };
-            let claims = LinkClaims::new(action, subject.clone(), None, None, now + self.settings.privacy_link_ttl);
-            // The request's language may differ from the one on file: the page opens in the mail's.
-            let url = format!("{}?lang={lang}", self.link_url(&claims));
-            Message::ActionLink { to: email.clone(), lang, action, purpose: None, url, expires_at: claims.expires_at }
-        } else {
-            Message::NoDataHeld { to: email.clone(), lang }
+            });
+            (Some(Message::ActionLink { to: email.clone(), lang, action, purpose: None, url, expires_at }), "link_sent")
         };
         let now = proof::to_millis(now);
         let request = PrivacyRequest {
@@ -310,11 +344,13 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             kind,
             received_at: now,
             due_at: now.checked_add_months(chrono::Months::new(1)).unwrap_or(now + Duration::days(30)),
-            outcome: if held { "link_sent" } else { "no_data_held" }.into(),
+            outcome: outcome.into(),
         };
         self.store.record_request(&subject, &request).await?;
         tracing::info!(subject = %subject, kind = ?kind, outcome = %request.outcome, due = %proof::format_time(&request.due_at), "privacy request recorded");
-        self.send_logged(&message).await;
+        if let Some(message) = message {
+            self.send_logged(&message).await;
+        }
         Ok(())
     }
 

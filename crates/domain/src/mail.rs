@@ -18,6 +18,11 @@ pub enum Message {
     ActionLink { to: EmailAddress, lang: Lang, action: crate::token::LinkAction, purpose: Option<PurposeId>, url: String, expires_at: Time },
     /// The answer to a privacy request for an address zgoda holds nothing about.
     NoDataHeld { to: EmailAddress, lang: Lang },
+    /// The one answer to privacy requests past the hourly limit for an address: both an access
+    /// and an erasure link, so that requests made in someone else's name can never leave the
+    /// person without a way to use either right (security review M7). `links` are (action, URL,
+    /// valid until).
+    PrivacyLinks { to: EmailAddress, lang: Lang, links: Vec<(crate::token::LinkAction, String, Time)> },
     /// Art. 34(2): a breach notice to one affected person, in plain language. `delivery` names
     /// the outbox entry; it travels with the mail as provider tags (see [`Message::tags`]).
     BreachNotice {
@@ -61,6 +66,7 @@ impl Message {
             Message::OwnerNotice { .. } => "owner_notice",
             Message::ActionLink { .. } => "action_link",
             Message::NoDataHeld { .. } => "no_data_held",
+            Message::PrivacyLinks { .. } => "privacy_links",
             Message::BreachNotice { .. } => "breach_notice",
             Message::DeadlineReminder { .. } => "deadline_reminder",
         }
@@ -88,9 +94,26 @@ impl Message {
     }
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("mail could not be sent: {0}")]
-pub struct MailError(pub String);
+/// Why a mail was not sent: a short reason (the provider's error code, never its message, which
+/// can quote the address; security review M3), and whether the provider refused it only for the
+/// sending rate or quota, which passes: such a mail is sent later, and a breach notice refused so
+/// is never recorded as failed (M6).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("mail could not be sent: {reason}")]
+pub struct MailError {
+    pub reason: String,
+    pub throttled: bool,
+}
+
+impl MailError {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), throttled: false }
+    }
+
+    pub fn throttled(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), throttled: true }
+    }
+}
 
 /// Sends one message; returns the provider's message id.
 pub trait Mailer: Send + Sync {

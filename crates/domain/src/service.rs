@@ -36,8 +36,11 @@ pub struct Settings {
     pub rate_window: Duration,
     /// How long an unsubscribe link works: long, because mail is read late (RFC 8058).
     pub unsubscribe_ttl: Duration,
-    /// How long an access or erasure link works: short, because it grants much.
+    /// How long an erasure link works: short, because it grants much. It works once.
     pub privacy_link_ttl: Duration,
+    /// How long an access link works: shorter still, because it hands over everything held. It
+    /// works once (security review M5).
+    pub access_link_ttl: Duration,
     /// Privacy requests per address (and per network) per window.
     pub privacy_limit: u64,
     /// Origins allowed to post privacy requests besides zgoda's own page.
@@ -58,6 +61,7 @@ impl Default for Settings {
             rate_window: Duration::hours(1),
             unsubscribe_ttl: Duration::days(400),
             privacy_link_ttl: Duration::hours(24),
+            access_link_ttl: Duration::hours(1),
             privacy_limit: 3,
             privacy_origins: Vec::new(),
             escalation_lease: Duration::minutes(15),
@@ -139,7 +143,7 @@ where
     Q: WorkQueue,
 {
     pub fn subject_id(&self, email: &EmailAddress) -> SubjectId {
-        subject::subject_id(&self.keys.pepper, email)
+        subject::subject_id(self.keys.pepper(), email)
     }
 
     pub async fn form(&self, id: &FormId) -> Result<StoredForm, Error> {
@@ -286,19 +290,25 @@ where
 
     /// The public URL of a signed link.
     pub fn link_url(&self, claims: &LinkClaims) -> String {
-        format!("{}/v1/links/{}", self.settings.public_url.trim_end_matches('/'), token::sign(&self.keys.links, claims))
+        format!("{}/v1/links/{}", self.settings.public_url.trim_end_matches('/'), token::sign(self.keys.links(), claims))
     }
 
     pub(crate) async fn rate_limit(&self, key: &str, limit: u64, now: Time) -> Result<(), Error> {
-        let window = self.settings.rate_window.num_seconds().max(1);
-        let window_end = chrono::DateTime::from_timestamp((now.timestamp() / window + 1) * window, 0).expect("in range");
-        let count = self.store.count_hit(key, window_end).await?;
+        let (count, window_end) = self.count_in_window(key, now).await?;
         if count > limit {
             let retry_after_secs = (window_end - now).num_seconds().max(1) as u64;
             tracing::warn!(limit_key = key.split('#').next().unwrap_or(""), "rate limited");
             return Err(Error::RateLimited { retry_after_secs });
         }
         Ok(())
+    }
+
+    /// Counts one more hit on `key` in the rate window `now` falls in: the count so far, and when
+    /// the window ends.
+    pub(crate) async fn count_in_window(&self, key: &str, now: Time) -> Result<(u64, Time), Error> {
+        let window = self.settings.rate_window.num_seconds().max(1);
+        let window_end = chrono::DateTime::from_timestamp((now.timestamp() / window + 1) * window, 0).expect("in range");
+        Ok((self.store.count_hit(key, window_end).await?, window_end))
     }
 
     /// Seals `facts` onto the subject's chain, retrying if a concurrent writer got there first.
@@ -314,7 +324,7 @@ where
         let mut last = AppendError::Conflict;
         for _ in 0..APPEND_ATTEMPTS {
             let head = self.store.load_head(subject).await?;
-            let (events, new_head) = proof::seal_chain(&self.keys.seals, head.as_ref().unwrap_or(&ChainHead::genesis()), facts.clone());
+            let (events, new_head) = proof::seal_chain(self.keys.seals(), head.as_ref().unwrap_or(&ChainHead::genesis()), facts.clone());
             // Only a new subject's profile can be temporary: an existing one may hold consent given
             // before, which this append knows nothing of.
             let profile = profile.clone().map(|p| if head.is_some() { Profile { expires_at: None, ..p } } else { p });
@@ -355,7 +365,7 @@ where
         if record.profile.is_none() {
             return Err(Error::SubjectNotFound);
         }
-        let proof = proof::verify_chain(&self.keys.seals, &subject, &record.events, record.head.as_ref());
+        let proof = proof::verify_chain(self.keys.seals(), &subject, &record.events, record.head.as_ref());
         let mut events = record.events;
         events.sort_by_key(|e| e.facts.seq);
         let state = derive_state(&events, self.settings.confirm_ttl, now);

@@ -145,6 +145,9 @@ pub enum AppendError {
     /// Another writer extended the chain first; re-read and retry.
     #[error("the subject's chain moved")]
     Conflict,
+    /// The single-use link the change was made through has been used before.
+    #[error("the link was used before")]
+    Spent,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -241,6 +244,14 @@ pub struct JobBatch {
     pub breach_id: String,
     pub escalation_id: String,
     pub subjects: Vec<SubjectId>,
+    /// How many times in a row these recipients' notices were throttled by the mail provider:
+    /// each time they come back later, by a backoff that grows with this count.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub throttled: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl JobBatch {
@@ -348,6 +359,9 @@ pub trait BreachStore: Send + Sync {
         notice: Option<&PublicNotice>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn claim(&self, job: &Job, now: Time, lease_until: Time) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+    /// An erased person's notices not yet claimed: finished as `failed` (`erased`), the address
+    /// removed. Returns how many.
+    fn forget_recipient(&self, subject: &SubjectId, now: Time) -> impl Future<Output = Result<usize, StoreError>> + Send;
     /// Records a claimed recipient's outcome (and forgets their address). Keeps trying through a
     /// short outage, well inside the send lease: after a sent notice, giving up means a second one.
     fn finish_recipient(&self, job: &Job, delivery: &Delivery, now: Time) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -397,4 +411,6 @@ pub struct DeliveryCounts {
 /// Where notifier work goes (SQS in production and locally).
 pub trait WorkQueue: Send + Sync {
     fn enqueue(&self, batches: &[JobBatch]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// One batch, offered to workers only after `delay` (at most 15 minutes, as SQS allows).
+    fn enqueue_later(&self, batch: &JobBatch, delay: std::time::Duration) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -34,7 +34,7 @@ pub async fn handle(local: &Local, req: &Request) -> Response<Body> {
 async fn form_page(local: &Local, req: &Request) -> Response<Body> {
     let id = FormId::parse(&request::query_param(req, "form").unwrap_or_else(|| crate::provision::DEMO_FORM.into()));
     let Some(id) = id else { return ApiError::Domain(zgoda_domain::Error::FormNotFound).to_json_response() };
-    let stored = match local.app.form(&id).await {
+    let stored = match local.apps.intake.form(&id).await {
         Ok(s) => s,
         Err(e) => return ApiError::from(e).to_json_response(),
     };

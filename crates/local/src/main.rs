@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use zgoda_aws::{Clients, Config, LocalEndpoints};
 use zgoda_local::emulator::{Emulator, free_port};
-use zgoda_local::server::{Local, serve};
+use zgoda_local::server::{Apps, Local, serve};
 use zgoda_local::{envfile, provision};
 
 const REGION: &str = "eu-central-1";
@@ -103,8 +103,8 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     };
     let clients = Clients::local(&emulator.endpoints, REGION).await;
     let operator = provision::provision(&clients, &mut config, provision::VISIBILITY_SECS).await?;
-    let app = zgoda_web::app::build(&config, &clients).await.map_err(anyhow::Error::msg)?;
-    provision::seed_demo(&app, chrono::Utc::now()).await?;
+    let apps = Apps::build(&config, &emulator.endpoints, REGION).await.map_err(anyhow::Error::msg)?;
+    provision::seed_demo(&apps.operator, chrono::Utc::now()).await?;
 
     let mut vars = BTreeMap::from([
         ("ZGODA_URL".to_owned(), url.clone()),
@@ -118,7 +118,7 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     ]);
     vars.extend(emulator.endpoints.env_vars().map(|(k, v)| (k.to_owned(), v.to_owned())));
     envfile::write(env_file, &vars)?;
-    let local = Arc::new(Local { app: Arc::new(app), emulator: Some(emulator.endpoints.other.clone()) });
+    let local = Arc::new(Local { apps, emulator: Some(emulator.endpoints.other.clone()) });
     let server = tokio::spawn(serve(listener, local.clone()));
     // The same notifier the Lambda runs, fed from the emulator's queue.
     let notifier = with_notifier.then(|| zgoda_local::notifier_loop::spawn(local.clone(), clients.sqs.clone(), send_rate()));
@@ -169,8 +169,8 @@ async fn notifier(env_file: &std::path::Path) -> anyhow::Result<()> {
     let endpoints = LocalEndpoints::from_vars(|k| vars.get(k).cloned())
         .with_context(|| format!("{} missing from {}", LocalEndpoints::OTHER_VAR, env_file.display()))?;
     let clients = Clients::local(&endpoints, REGION).await;
-    let app = zgoda_web::app::build(&config, &clients).await.map_err(anyhow::Error::msg)?;
-    let local = Arc::new(Local { app: Arc::new(app), emulator: Some(endpoints.other) });
+    let apps = Apps::build(&config, &endpoints, REGION).await.map_err(anyhow::Error::msg)?;
+    let local = Arc::new(Local { apps, emulator: Some(endpoints.other) });
     zgoda_local::notifier_loop::spawn(local, clients.sqs.clone(), send_rate()).await?;
     Ok(())
 }

@@ -3,6 +3,8 @@
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use std::time::Duration;
+
 use zgoda_web::App;
 
 /// Polls until the task is dropped (aborting it is how tests "kill" the notifier).
@@ -59,10 +61,18 @@ pub async fn run(notifier: &notifier::AppNotifier, app: &App, sqs: &aws_sdk_sqs:
     }
 }
 
+/// Throttled notices come back within seconds locally (the tests throttle for a minute at most).
+pub const LOCAL_BACKOFF: notifier::Backoff = notifier::Backoff { first: Duration::from_secs(1), most: Duration::from_secs(8) };
+
 /// Runs the notifier for `local` until the returned task is aborted.
 pub fn spawn(local: std::sync::Arc<crate::server::Local>, sqs: aws_sdk_sqs::Client, rate_per_second: u32) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let notifier = notifier::AppNotifier::new(local.app.clone(), rate_per_second, crate::provision::MAX_RECEIVES - 1);
-        run(&notifier, &local.app, &sqs).await
+        let notifier = notifier::AppNotifier::with(
+            local.apps.notifier.clone(),
+            notifier::Pacer::per_second(rate_per_second),
+            LOCAL_BACKOFF,
+            crate::provision::MAX_RECEIVES - 1,
+        );
+        run(&notifier, &local.apps.notifier, &sqs).await
     })
 }

@@ -14,18 +14,63 @@ use hyper_util::rt::TokioIo;
 use lambda_http::{Body, Request, Response};
 use tokio::net::TcpListener;
 use tracing::Instrument;
+use zgoda_aws::access::AccessCheck;
+use zgoda_aws::{Clients, Config, LocalEndpoints};
 use zgoda_web::request::PeerAddr;
 use zgoda_web::{ApiError, App, respond};
 
 /// API Gateway's own payload limit is far above ours; this only bounds local memory.
 const MAX_LOCAL_BODY: usize = 1024 * 1024;
 
-/// What the local server serves: the app, plus the emulator for the /dev pages (absent in tests
-/// that do not need them).
+/// What the local server serves: each function's app, plus the emulator for the /dev pages
+/// (absent in tests that do not need them).
 pub struct Local {
-    pub app: Arc<App>,
+    pub apps: Apps,
     /// The emulator process that serves SES, whose mailbox the /dev pages read.
     pub emulator: Option<String>,
+}
+
+/// One app per function, as in AWS: each loads only its own key rings, and each reaches AWS
+/// through clients that refuse any call its `AWS_CALLS` does not list (what its IAM policy would
+/// refuse in AWS). A route that needs another function's keys or grants fails here, not there.
+pub struct Apps {
+    pub intake: Arc<App>,
+    pub links: Arc<App>,
+    pub operator: Arc<App>,
+    pub notifier: Arc<App>,
+    pub deadline_watch: Arc<App>,
+    pub ses_events: Arc<App>,
+    checks: Vec<AccessCheck>,
+}
+
+impl Apps {
+    /// Builds every function's app over the emulator at `endpoints` (or a proxy in front of it).
+    pub async fn build(config: &Config, endpoints: &LocalEndpoints, region: &str) -> Result<Self, String> {
+        let checks: Vec<AccessCheck> = [
+            ("intake", intake::AWS_CALLS),
+            ("links", links::AWS_CALLS),
+            ("operator", operator::AWS_CALLS),
+            ("notifier", notifier::AWS_CALLS),
+            ("deadline-watch", deadline_watch::AWS_CALLS),
+            ("ses-events", ses_events::AWS_CALLS),
+        ]
+        .into_iter()
+        .map(|(name, calls)| AccessCheck::new(name, calls, config))
+        .collect();
+        let mut apps = Vec::with_capacity(checks.len());
+        for check in &checks {
+            let clients = Clients::local_checked(endpoints, region, Some(check.clone())).await;
+            let app = zgoda_web::app::build(config, &clients, check.calls()).await.map_err(|e| format!("{}: {e}", check.function()))?;
+            apps.push(Arc::new(app));
+        }
+        let [intake, links, operator, notifier, deadline_watch, ses_events] = apps.try_into().map_err(|_| "six functions")?;
+        Ok(Self { intake, links, operator, notifier, deadline_watch, ses_events, checks })
+    }
+
+    /// Every AWS call any function made that its `AWS_CALLS` does not list (and AWS would refuse).
+    pub fn refusals(&self) -> Vec<String> {
+        self.checks.iter().flat_map(AccessCheck::refusals).collect()
+    }
 }
 
 /// Serves until the task is dropped.
@@ -64,14 +109,14 @@ pub async fn dispatch(local: &Local, req: Request) -> Response<Body> {
 async fn route(local: &Local, req: Request, now: zgoda_domain::Time) -> Response<Body> {
     let path = req.uri().path().to_owned();
     if path.starts_with("/v1/forms/") {
-        intake::handle_app(&local.app, req, now).await
+        intake::handle_app(&local.apps.intake, req, now).await
     } else if path.starts_with("/v1/links/") || path.starts_with("/v1/notices/") || path == "/v1/privacy" || path == "/v1/privacy/requests"
     {
-        links::handle_app(&local.app, req, now).await
+        links::handle_app(&local.apps.links, req, now).await
     } else if path.starts_with("/v1/admin/") || path == "/v1/breaches" || path.starts_with("/v1/breaches/") {
-        operator::handle_app(&local.app, req, now).await
+        operator::handle_app(&local.apps.operator, req, now).await
     } else if path == "/healthz" {
-        respond::healthz(req.method(), &local.app.store).await
+        respond::healthz(req.method(), &local.apps.intake.store).await
     } else if path.starts_with("/dev/") {
         crate::dev::handle(local, &req).await
     } else {

@@ -74,6 +74,6 @@ pub fn spawn(
     configuration_set: String,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        futures_util::future::join_all((0..POLLERS).map(|_| run(&local.app, &sqs, &configuration_set))).await;
+        futures_util::future::join_all((0..POLLERS).map(|_| run(&local.apps.ses_events, &sqs, &configuration_set))).await;
     })
 }

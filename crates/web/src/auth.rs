@@ -17,7 +17,7 @@ pub struct Operator(pub String);
 pub async fn authenticate<S: Guards, M, Q>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Result<Operator, ApiError> {
     let body = crate::body::bytes(req)?;
     let signed = operator_sig::verify(
-        &app.keys.operators,
+        app.keys.operators(),
         header(req, "authorization"),
         now.timestamp(),
         req.method().as_str(),

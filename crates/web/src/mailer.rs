@@ -4,7 +4,7 @@
 
 use mail_builder::MessageBuilder;
 use mail_builder::headers::raw::Raw;
-use serde_json::json;
+use serde_json::{Value, json};
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::mail::{MailError, MailTransport, Mailer, Message};
@@ -24,7 +24,7 @@ pub struct Rendered {
 
 fn one_line(value: &str) -> Result<&str, MailError> {
     if value.contains(['\r', '\n']) {
-        return Err(MailError("a header value contains a line break".into()));
+        return Err(MailError::new("a header value contains a line break"));
     }
     Ok(value)
 }
@@ -93,6 +93,29 @@ pub fn render_message(m: &Message) -> Rendered {
                 reply_to: None,
             }
         }
+        Message::PrivacyLinks { to, lang, links } => {
+            let lang = *lang;
+            let links: Vec<Value> = links
+                .iter()
+                .map(|(action, url, expires_at)| {
+                    let date = expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
+                    json!({
+                        "intro": text(lang, &format!("mail_links.{}", action.as_str()), &[]),
+                        "url": url,
+                        "expires": text(lang, "mail_links.valid_until", &[("date", &date)]),
+                    })
+                })
+                .collect();
+            let ctx = json!({"intro": text(lang, "mail_links.intro", &[]), "links": links, "outro": text(lang, "mail_links.outro", &[])});
+            Rendered {
+                to: to.clone(),
+                subject: text(lang, "mail_links.subject", &[]),
+                lang,
+                text: render("mail/privacy_links.txt", lang, ctx.clone()),
+                html: render("mail/privacy_links.html", lang, ctx),
+                reply_to: None,
+            }
+        }
         Message::NoDataHeld { to, lang } => Rendered {
             to: to.clone(),
             subject: text(*lang, "nodata_subject", &[]),
@@ -136,7 +159,7 @@ pub fn to_mime(from: &str, r: &Rendered) -> Result<Vec<u8>, MailError> {
     if let Some(reply) = &r.reply_to {
         builder = builder.reply_to(one_line(reply.as_str())?);
     }
-    builder.write_to_vec().map_err(|e| MailError(e.to_string()))
+    builder.write_to_vec().map_err(|e| MailError::new(e.to_string()))
 }
 
 /// The domain's `Mailer`: renders, builds MIME and sends through any transport.

@@ -28,6 +28,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("mail/action_link.html", include_str!("../templates/mail/action_link.html")),
         ("mail/no_data_held.txt", include_str!("../templates/mail/no_data_held.txt")),
         ("mail/no_data_held.html", include_str!("../templates/mail/no_data_held.html")),
+        ("mail/privacy_links.txt", include_str!("../templates/mail/privacy_links.txt")),
+        ("mail/privacy_links.html", include_str!("../templates/mail/privacy_links.html")),
         ("link.html", include_str!("../templates/link.html")),
         ("link_done.html", include_str!("../templates/link_done.html")),
         ("link_error.html", include_str!("../templates/link_error.html")),
@@ -79,8 +81,11 @@ pub fn render(name: &str, lang: Lang, ctx: Value) -> String {
 /// How many distinct link pages are kept rendered (see [`link_page`]).
 const LINK_PAGES_KEPT: usize = 256;
 
+/// What a link page shows: its language, action and purpose.
+type LinkPageKey = (Lang, LinkAction, String);
+
 /// Link pages already rendered, by what they show.
-static LINK_PAGES: LazyLock<Mutex<HashMap<(Lang, LinkAction, String), String>>> = LazyLock::new(Default::default);
+static LINK_PAGES: LazyLock<Mutex<HashMap<LinkPageKey, String>>> = LazyLock::new(Default::default);
 
 /// The page a signed link opens on: what the button will do, in `lang`. It shows the language, the
 /// action and the purpose, never the person, so each is rendered once per warm container and then

@@ -4,7 +4,9 @@
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
+use zgoda_aws::access::{AwsCall, DATA_KEY_USE, READ_SECRETS, Resource, SEND_MAIL, call};
 use zgoda_domain::ids::FormId;
+use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::mail::Mailer;
 use zgoda_domain::service::{Origin, ReceiptStatus};
@@ -141,19 +143,24 @@ async fn thanks<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &R
     }
 }
 
-/// Every AWS action the code of form submissions calls (DynamoDB transactions need the per-item actions);
-/// `infra/template.yaml` grants exactly these, which a test checks.
-pub const IAM_ACTIONS: &[&str] = &[
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:DescribeTable",
-    "kms:Decrypt",
-    "kms:Encrypt",
-    "kms:GenerateDataKey",
-    "secretsmanager:BatchGetSecretValue",
-    "secretsmanager:GetSecretValue",
-    "ses:SendEmail",
+/// Every AWS call of the intake, by IAM action and resource: what its code calls, what Lambda does
+/// with its role on its behalf, and the key rings it loads (no other). `infra/template.yaml` must
+/// allow each and grant nothing else, which `tests/integration/infra.rs` evaluates; the local
+/// stack refuses any call not listed (`zgoda_aws::access`).
+pub const AWS_CALLS: &[AwsCall] = &[
+    call("dynamodb:GetItem", Resource::Table),
+    call("dynamodb:Query", Resource::Table),
+    call("dynamodb:PutItem", Resource::Table),
+    call("dynamodb:UpdateItem", Resource::Table),
+    call("dynamodb:DeleteItem", Resource::Table),
+    call("dynamodb:DescribeTable", Resource::Table),
+    DATA_KEY_USE[0],
+    DATA_KEY_USE[1],
+    DATA_KEY_USE[2],
+    READ_SECRETS,
+    call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Links)),
+    call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Seals)),
+    call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Pepper)),
+    SEND_MAIL[0],
+    SEND_MAIL[1],
 ];

@@ -3,8 +3,10 @@
 //! under the SES quota.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use zgoda_aws::access::{AwsCall, DATA_KEY_USE, Resource, SEND_MAIL, call};
 
 use futures_util::StreamExt;
 
@@ -25,7 +27,14 @@ pub struct Pacer {
 
 impl Pacer {
     pub fn per_second(rate: u32) -> Self {
-        Self { interval: Duration::from_secs(1) / rate.max(1), next: tokio::sync::Mutex::new(tokio::time::Instant::now()) }
+        Self::shared(rate, 1)
+    }
+
+    /// This process's share of `rate` mails a second, sent by up to `instances` processes at once:
+    /// the account's SES rate is one, however many notifiers run (security review M6).
+    pub fn shared(rate: u32, instances: u32) -> Self {
+        let interval = Duration::from_secs(u64::from(instances.max(1))) / rate.max(1);
+        Self { interval, next: tokio::sync::Mutex::new(tokio::time::Instant::now()) }
     }
 
     pub async fn wait(&self) {
@@ -52,10 +61,29 @@ impl BatchClock {
     }
 }
 
+/// When throttled recipients come back: after `first`, doubling with each throttling in a row, up
+/// to `most`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub first: Duration,
+    pub most: Duration,
+}
+
+impl Backoff {
+    /// In AWS: half a minute, then up to SQS's longest delay, 15 minutes.
+    pub const DEPLOYED: Backoff = Backoff { first: Duration::from_secs(30), most: Duration::from_secs(900) };
+
+    /// The delay after the `n`th throttling in a row (the first is n = 0).
+    pub fn after(&self, n: u32) -> Duration {
+        self.first.saturating_mul(1 << n.min(16)).min(self.most)
+    }
+}
+
 /// One process's notifier: the app, the pacing, and what it has loaded about escalations.
 pub struct Notifier<S, M, Q> {
     app: Arc<Zgoda<S, M, Q>>,
     pacer: Pacer,
+    backoff: Backoff,
     /// The attempt after which a failing send is recorded as failed rather than retried (the
     /// queue's redrive moves it to the dead-letter queue one attempt later).
     max_attempts: u32,
@@ -69,7 +97,11 @@ where
     Q: WorkQueue + 'static,
 {
     pub fn new(app: Arc<Zgoda<S, M, Q>>, rate_per_second: u32, max_attempts: u32) -> Self {
-        Self { app, pacer: Pacer::per_second(rate_per_second), max_attempts, contents: Mutex::new(HashMap::new()) }
+        Self::with(app, Pacer::per_second(rate_per_second), Backoff::DEPLOYED, max_attempts)
+    }
+
+    pub fn with(app: Arc<Zgoda<S, M, Q>>, pacer: Pacer, backoff: Backoff, max_attempts: u32) -> Self {
+        Self { app, pacer, backoff, max_attempts, contents: Mutex::new(HashMap::new()) }
     }
 
     async fn content(&self, job: &Job) -> Result<Arc<NoticeContent>, zgoda_domain::Error> {
@@ -90,15 +122,43 @@ where
             return JobOutcome::Retry;
         };
         let attempt: u32 = message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
-        let outcomes: Vec<JobOutcome> = futures_util::stream::iter(batch.jobs())
-            .map(|job| self.one(job, attempt, clock))
+        let throttled = AtomicBool::new(false);
+        let throttled = &throttled;
+        let outcomes: Vec<(Job, JobOutcome)> = futures_util::stream::iter(batch.jobs())
+            .map(|job| async move { (job.clone(), self.one(job, attempt, clock, throttled).await) })
             .buffer_unordered(RECIPIENTS_AT_ONCE)
             .collect()
             .await;
-        if outcomes.contains(&JobOutcome::Retry) { JobOutcome::Retry } else { JobOutcome::Done }
+        if outcomes.iter().any(|(_, o)| *o == JobOutcome::Retry) {
+            return JobOutcome::Retry;
+        }
+        let throttled: Vec<_> = outcomes.into_iter().filter(|(_, o)| *o == JobOutcome::Throttled).map(|(job, _)| job.subject).collect();
+        if throttled.is_empty() {
+            return JobOutcome::Done;
+        }
+        // Throttling passes, so it spends none of the message's receives (after which it would go
+        // to the dead-letter queue): the throttled recipients go back on the queue as a new
+        // message, later each time, for as long as the throttling lasts.
+        let later = JobBatch { subjects: throttled, throttled: batch.throttled.saturating_add(1), ..batch };
+        let delay = self.backoff.after(batch.throttled);
+        match self.app.queue.enqueue_later(&later, delay).await {
+            Ok(()) => {
+                tracing::warn!(escalation = %later.escalation_id, recipients = later.subjects.len(), delay_secs = delay.as_secs(), "throttled notices queued for later");
+                JobOutcome::Done
+            }
+            Err(e) => {
+                tracing::error!(escalation = %later.escalation_id, error = %e, "throttled notices could not be queued; the message comes back");
+                JobOutcome::Retry
+            }
+        }
     }
 
-    async fn one(&self, job: Job, attempt: u32, clock: BatchClock) -> JobOutcome {
+    /// One recipient. Once SES throttled a send of this message (`throttled`), the recipients
+    /// not yet tried are deferred with it unclaimed: SES is asked to slow down, not pressed.
+    async fn one(&self, job: Job, attempt: u32, clock: BatchClock, throttled: &AtomicBool) -> JobOutcome {
+        if throttled.load(Ordering::Relaxed) {
+            return JobOutcome::Throttled;
+        }
         let content = match self.content(&job).await {
             Ok(c) => c,
             Err(e) => {
@@ -107,6 +167,9 @@ where
             }
         };
         self.pacer.wait().await;
+        if throttled.load(Ordering::Relaxed) {
+            return JobOutcome::Throttled;
+        }
         // Each delivery runs to its end even if this batch's handler is dropped, as concurrent
         // invocations would: claiming, sending and recording one recipient is never cut short here.
         let app = self.app.clone();
@@ -116,6 +179,10 @@ where
         let now = clock.now();
         let delivery = tokio::spawn(async move { app.deliver(&job, &content, final_attempt, now).await.map_err(|e| (job, e)) });
         match delivery.await.unwrap_or(Ok(JobOutcome::Retry)) {
+            Ok(JobOutcome::Throttled) => {
+                throttled.store(true, Ordering::Relaxed);
+                JobOutcome::Throttled
+            }
             Ok(outcome) => outcome,
             Err((job, e)) => {
                 tracing::error!(escalation = %job.escalation_id, subject = %job.subject, error = %e, detail = detail(&e), "delivery step failed");
@@ -163,21 +230,40 @@ fn detail(e: &zgoda_domain::Error) -> &str {
     }
 }
 
-/// Every AWS action the code of the notifier calls (DynamoDB transactions need the per-item actions);
-/// `infra/template.yaml` grants exactly these, which a test checks.
-pub const IAM_ACTIONS: &[&str] = &[
-    "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:Query",
-    "dynamodb:UpdateItem",
-    "kms:Decrypt",
-    "kms:Encrypt",
-    "kms:GenerateDataKey",
-    "secretsmanager:BatchGetSecretValue",
-    "secretsmanager:GetSecretValue",
-    "ses:SendEmail",
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:ChangeMessageVisibility",
-    "sqs:GetQueueAttributes",
+/// Every AWS call of the notifier, by IAM action and resource: what its code calls, what Lambda does
+/// with its role on its behalf, and the key rings it loads (no other). `infra/template.yaml` must
+/// allow each and grant nothing else, which `tests/integration/infra.rs` evaluates; the local
+/// stack refuses any call not listed (`zgoda_aws::access`).
+pub const AWS_CALLS: &[AwsCall] = &[
+    call("dynamodb:GetItem", Resource::Table),
+    call("dynamodb:BatchGetItem", Resource::Table),
+    call("dynamodb:Query", Resource::Table),
+    call("dynamodb:UpdateItem", Resource::Table),
+    DATA_KEY_USE[0],
+    DATA_KEY_USE[1],
+    DATA_KEY_USE[2],
+    SEND_MAIL[0],
+    SEND_MAIL[1],
+    // Throttled recipients go back on the queue as a new, delayed message.
+    call("sqs:SendMessage", Resource::NoticeQueue),
+    call("sqs:ReceiveMessage", Resource::NoticeQueue),
+    call("sqs:DeleteMessage", Resource::NoticeQueue),
+    call("sqs:ChangeMessageVisibility", Resource::NoticeQueue),
+    call("sqs:GetQueueAttributes", Resource::NoticeQueue),
 ];
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Backoff, Pacer};
+
+    #[test]
+    fn instances_share_the_rate_and_throttled_recipients_back_off_to_sqs_longest_delay() {
+        assert_eq!(Pacer::shared(14, 4).interval, Duration::from_secs(4) / 14, "four instances at 3.5 a second make 14");
+        assert_eq!(Pacer::per_second(10).interval, Duration::from_millis(100));
+        let delays: Vec<u64> = (0..7).map(|n| Backoff::DEPLOYED.after(n).as_secs()).collect();
+        assert_eq!(delays, [30, 60, 120, 240, 480, 900, 900]);
+        assert_eq!(Backoff::DEPLOYED.after(u32::MAX), Duration::from_secs(900));
+    }
+}

@@ -6,10 +6,12 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     zgoda_web::telemetry::init();
-    let app = zgoda_web::app::from_env().await?;
-    let rate = std::env::var("ZGODA_SEND_RATE").ok().and_then(|r| r.parse().ok()).unwrap_or(14);
-    let attempts = std::env::var("ZGODA_SEND_ATTEMPTS").ok().and_then(|r| r.parse().ok()).unwrap_or(4);
-    let notifier = notifier::Notifier::new(std::sync::Arc::new(app), rate, attempts);
+    let app = zgoda_web::app::from_env(notifier::AWS_CALLS).await?;
+    let number = |name: &str, default: u32| std::env::var(name).ok().and_then(|r| r.parse().ok()).unwrap_or(default);
+    // The account's send rate, shared by every instance that may run at once.
+    let pacer = notifier::Pacer::shared(number("ZGODA_SEND_RATE", 14), number("ZGODA_SEND_CONCURRENCY", 1));
+    let attempts = number("ZGODA_SEND_ATTEMPTS", 4);
+    let notifier = notifier::Notifier::with(std::sync::Arc::new(app), pacer, notifier::Backoff::DEPLOYED, attempts);
     let notifier = &notifier;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, std::convert::Infallible>(notifier::handle_app(notifier, event.payload, chrono::Utc::now()).await)

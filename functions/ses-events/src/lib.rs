@@ -4,7 +4,9 @@
 
 use aws_lambda_events::event::sns::SnsEvent;
 use serde_json::{Value, json};
+use zgoda_aws::access::{AwsCall, DATA_KEY_USE, READ_SECRETS, Resource, call};
 use zgoda_domain::feedback::SesNotification;
+use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::mail::Mailer;
 use zgoda_domain::store::{Store, WorkQueue};
 use zgoda_domain::{Error, Time, Zgoda};
@@ -29,17 +31,23 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, eve
     Ok(json!({ "handled": outcomes }))
 }
 
-/// Every AWS action the code of the SES feedback handler calls (DynamoDB transactions need the
-/// per-item actions); `infra/template.yaml` grants exactly these, which a test checks.
-pub const IAM_ACTIONS: &[&str] = &[
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "kms:Decrypt",
-    "kms:Encrypt",
-    "kms:GenerateDataKey",
-    "secretsmanager:BatchGetSecretValue",
-    "secretsmanager:GetSecretValue",
+/// Every AWS call of the SES feedback handler, by IAM action and resource: what its code calls, what Lambda does
+/// with its role on its behalf, and the key rings it loads (no other). `infra/template.yaml` must
+/// allow each and grant nothing else, which `tests/integration/infra.rs` evaluates; the local
+/// stack refuses any call not listed (`zgoda_aws::access`).
+pub const AWS_CALLS: &[AwsCall] = &[
+    call("dynamodb:GetItem", Resource::Table),
+    call("dynamodb:Query", Resource::Table),
+    call("dynamodb:PutItem", Resource::Table),
+    call("dynamodb:UpdateItem", Resource::Table),
+    call("dynamodb:DeleteItem", Resource::Table),
+    call("dynamodb:Query", Resource::TableIndex),
+    DATA_KEY_USE[0],
+    DATA_KEY_USE[1],
+    DATA_KEY_USE[2],
+    READ_SECRETS,
+    call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Seals)),
+    call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Pepper)),
+    // Lambda, with this role, puts an event it gave up on into the failure destination.
+    call("sqs:SendMessage", Resource::FeedbackDeadLetterQueue),
 ];

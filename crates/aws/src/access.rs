@@ -1,0 +1,332 @@
+//! What each function may do in AWS, as data: every call its code (or its event source) makes, by
+//! IAM action and by the resource the template names. Two checks hold the pieces together:
+//! - `tests/integration/infra.rs` evaluates each function's policy in `infra/template.yaml` with
+//!   an IAM policy evaluator against every call of its list (allowed), and every statement of the
+//!   policy against the list (nothing granted that no call needs);
+//! - the local stack and the tests give each function clients with an [`AccessCheck`]: a call the
+//!   code makes that its list does not name fails as AWS would fail it, with AccessDenied.
+//!
+//! So a call added to the code without a line here fails the tests that reach it, and a line here
+//! without a grant in the template fails the policy evaluation.
+
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use serde_json::Value;
+use zgoda_domain::keys::KeyFamily;
+
+use crate::Config;
+use crate::table::GSI;
+
+/// A resource of the stack, named as `infra/template.yaml` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// The one DynamoDB table (`Table`).
+    Table,
+    /// Its secondary index, `gsi1` (`${Table.Arn}/index/gsi1`).
+    TableIndex,
+    /// The breach-notice queue (`NoticeQueue`).
+    NoticeQueue,
+    /// Where Lambda puts SES feedback events ses-events could not record (`FeedbackDeadLetterQueue`).
+    FeedbackDeadLetterQueue,
+    /// One key ring's secret (`LinksSecret`, `SealsSecret`, `OperatorsSecret`, `PepperSecret`).
+    Secret(KeyFamily),
+    /// An action that names no resource (`*`), such as `BatchGetSecretValue`.
+    Unscoped,
+    /// The sender's domain as a verified SES identity (`identity/${SenderDomain}`).
+    SenderIdentity,
+    /// The SES configuration set every mail names (`SesConfigurationSet`).
+    ConfigurationSet,
+    /// The customer-managed key under the table, secrets, queue and environment (`DataKey`).
+    DataKey,
+}
+
+/// One IAM action on one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AwsCall {
+    pub action: &'static str,
+    pub resource: Resource,
+}
+
+pub const fn call(action: &'static str, resource: Resource) -> AwsCall {
+    AwsCall { action, resource }
+}
+
+/// Every function's environment variables are encrypted with the data key; Lambda decrypts them
+/// with the function's own role at each cold start.
+pub const ENVIRONMENT: AwsCall = call("kms:Decrypt", Resource::DataKey);
+
+/// What DynamoDB, Secrets Manager and SQS do with the data key on a caller's behalf, checked
+/// against the caller's role: reading encrypted items, secrets or messages, and writing them.
+pub const DATA_KEY_USE: [AwsCall; 3] =
+    [call("kms:Decrypt", Resource::DataKey), call("kms:Encrypt", Resource::DataKey), call("kms:GenerateDataKey", Resource::DataKey)];
+
+/// Reading key rings: one `BatchGetSecretValue` (which names no resource) and, for each secret it
+/// returns, `GetSecretValue` on that secret.
+pub const READ_SECRETS: AwsCall = call("secretsmanager:BatchGetSecretValue", Resource::Unscoped);
+
+/// Sending one mail through SES v2 with a configuration set: SES authorizes the identity **and**
+/// the configuration set (security review C1), so both need the grant.
+pub const SEND_MAIL: [AwsCall; 2] = [call("ses:SendEmail", Resource::SenderIdentity), call("ses:SendEmail", Resource::ConfigurationSet)];
+
+/// The key families a function's calls read, in order: what it loads at a cold start.
+pub fn families(calls: &[AwsCall]) -> Vec<KeyFamily> {
+    KeyFamily::ALL
+        .into_iter()
+        .filter(|f| calls.iter().any(|c| c.action == "secretsmanager:GetSecretValue" && c.resource == Resource::Secret(*f)))
+        .collect()
+}
+
+/// The names behind each [`Resource`] in one deployment (or one test's stack).
+#[derive(Debug, Clone)]
+struct Names {
+    table: String,
+    secrets_prefix: String,
+    queue_url: String,
+    configuration_set: Option<String>,
+    sender_domain: String,
+}
+
+/// An SDK interceptor that refuses, before it is sent, any request whose (action, resource) is not
+/// in the function's list. For the local stack and the tests only: in AWS, IAM does this.
+#[derive(Debug, Clone)]
+pub struct AccessCheck {
+    function: &'static str,
+    calls: &'static [AwsCall],
+    names: Names,
+    /// Every refusal so far, shared by the clones the SDK clients hold: code that tolerates a
+    /// failed call (a log line and go on) would otherwise hide a missing grant from the tests.
+    refused: Arc<Mutex<Vec<String>>>,
+}
+
+impl AccessCheck {
+    pub fn new(function: &'static str, calls: &'static [AwsCall], config: &Config) -> Self {
+        let sender_domain = config.sender.rsplit_once('@').map(|(_, d)| d).unwrap_or(&config.sender).to_ascii_lowercase();
+        let names = Names {
+            table: config.table.clone(),
+            secrets_prefix: config.secrets_prefix.clone(),
+            queue_url: config.queue_url.clone(),
+            configuration_set: config.configuration_set.clone(),
+            sender_domain,
+        };
+        Self { function, calls, names, refused: Arc::default() }
+    }
+
+    pub fn function(&self) -> &'static str {
+        self.function
+    }
+
+    pub fn calls(&self) -> &'static [AwsCall] {
+        self.calls
+    }
+
+    /// Every call refused so far, each as the error it failed with.
+    pub fn refusals(&self) -> Vec<String> {
+        self.refused.lock().expect("not poisoned").clone()
+    }
+
+    /// The (action, resource) pairs one request needs, or why it names something unknown.
+    pub fn needs(&self, service: &str, operation: &str, body: &Value) -> Result<Vec<AwsCall>, String> {
+        let n = &self.names;
+        let text = |field: &str| body.get(field).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let table = |name: &str, index: Option<&str>| -> Result<Resource, String> {
+            match index {
+                _ if name != n.table => Err(format!("table {name}")),
+                None => Ok(Resource::Table),
+                Some(GSI) => Ok(Resource::TableIndex),
+                Some(other) => Err(format!("index {other}")),
+            }
+        };
+        let dynamodb = |action: &'static str, item: &Value| -> Result<AwsCall, String> {
+            let name = item.get("TableName").and_then(Value::as_str).unwrap_or_default();
+            Ok(call(action, table(name, item.get("IndexName").and_then(Value::as_str))?))
+        };
+        let actions = |op: &str| -> &'static str {
+            match op {
+                "GetItem" | "Get" => "dynamodb:GetItem",
+                "PutItem" | "Put" => "dynamodb:PutItem",
+                "UpdateItem" | "Update" => "dynamodb:UpdateItem",
+                "DeleteItem" | "Delete" => "dynamodb:DeleteItem",
+                "ConditionCheck" => "dynamodb:ConditionCheckItem",
+                "Query" => "dynamodb:Query",
+                "Scan" => "dynamodb:Scan",
+                "DescribeTable" => "dynamodb:DescribeTable",
+                "BatchGetItem" => "dynamodb:BatchGetItem",
+                "BatchWriteItem" => "dynamodb:BatchWriteItem",
+                _ => "dynamodb:(unlisted operation)",
+            }
+        };
+        // The SDK names services "DynamoDB", "SESv2", "SQS", "Secrets Manager".
+        match (service.to_ascii_lowercase().replace(' ', "").as_str(), operation) {
+            ("dynamodb", "TransactWriteItems" | "TransactGetItems") => {
+                // A transaction is authorized item by item, each under its own action.
+                let items = body.get("TransactItems").and_then(Value::as_array).cloned().unwrap_or_default();
+                let mut out = Vec::new();
+                for item in &items {
+                    for (kind, inner) in item.as_object().into_iter().flatten() {
+                        out.push(dynamodb(actions(kind), inner)?);
+                    }
+                }
+                Ok(out)
+            }
+            ("dynamodb", "BatchGetItem" | "BatchWriteItem") => {
+                let tables = body.get("RequestItems").and_then(Value::as_object).cloned().unwrap_or_default();
+                tables.keys().map(|name| Ok(call(actions(operation), table(name, None)?))).collect()
+            }
+            ("dynamodb", op) => Ok(vec![dynamodb(actions(op), body)?]),
+            ("sesv2", "SendEmail") => {
+                let from = text("FromEmailAddress");
+                let domain = from.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+                if domain != n.sender_domain {
+                    return Err(format!("sender domain {domain}"));
+                }
+                let mut out = vec![SEND_MAIL[0]];
+                match body.get("ConfigurationSetName").and_then(Value::as_str) {
+                    None => {}
+                    Some(set) if Some(set) == n.configuration_set.as_deref() => out.push(SEND_MAIL[1]),
+                    Some(set) => return Err(format!("configuration set {set}")),
+                }
+                Ok(out)
+            }
+            ("sqs", op) => {
+                if text("QueueUrl") != n.queue_url {
+                    return Err(format!("queue {}", text("QueueUrl")));
+                }
+                // A batch is authorized as the single action it repeats.
+                let action = match op {
+                    "SendMessage" | "SendMessageBatch" => "sqs:SendMessage",
+                    "ReceiveMessage" => "sqs:ReceiveMessage",
+                    "DeleteMessage" | "DeleteMessageBatch" => "sqs:DeleteMessage",
+                    "ChangeMessageVisibility" | "ChangeMessageVisibilityBatch" => "sqs:ChangeMessageVisibility",
+                    "GetQueueAttributes" => "sqs:GetQueueAttributes",
+                    _ => "sqs:(unlisted operation)",
+                };
+                Ok(vec![call(action, Resource::NoticeQueue)])
+            }
+            ("secretsmanager", "BatchGetSecretValue") => {
+                let ids = body.get("SecretIdList").and_then(Value::as_array).cloned().unwrap_or_default();
+                let mut out = vec![READ_SECRETS];
+                for id in ids.iter().filter_map(Value::as_str) {
+                    out.push(call("secretsmanager:GetSecretValue", self.secret(id)?));
+                }
+                Ok(out)
+            }
+            ("secretsmanager", "GetSecretValue") => Ok(vec![call("secretsmanager:GetSecretValue", self.secret(&text("SecretId"))?)]),
+            (service, op) => Err(format!("{service}:{op}")),
+        }
+    }
+
+    fn secret(&self, id: &str) -> Result<Resource, String> {
+        let family = id.strip_prefix(&self.names.secrets_prefix).and_then(|f| KeyFamily::ALL.into_iter().find(|k| k.name() == f));
+        family.map(Resource::Secret).ok_or_else(|| format!("secret {id}"))
+    }
+
+    /// Why a request is refused, or `None` when every pair it needs is in the list.
+    pub fn refusal(&self, service: &str, operation: &str, body: &Value) -> Option<String> {
+        let denied = match self.needs(service, operation, body) {
+            Ok(needs) => {
+                needs.into_iter().filter(|n| !self.calls.contains(n)).map(|n| format!("{} on {:?}", n.action, n.resource)).collect()
+            }
+            Err(unknown) => vec![format!("{service}:{operation} on {unknown}, which is not this stack's")],
+        };
+        (!denied.is_empty())
+            .then(|| format!("AccessDenied: {} may not call {} (add it to its AWS_CALLS and its policy)", self.function, denied.join(", ")))
+    }
+}
+
+impl Intercept for AccessCheck {
+    fn name(&self) -> &'static str {
+        "AccessCheck"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(meta) = cfg.load::<Metadata>() else { return Err("AccessDenied: a request with no operation metadata".into()) };
+        let body = context.request().body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
+        match self.refusal(meta.service(), meta.name(), &body) {
+            None => Ok(()),
+            Some(why) => {
+                tracing::error!(function = self.function, "{why}");
+                self.refused.lock().expect("not poisoned").push(why.clone());
+                Err(why.into())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use zgoda_domain::Settings;
+
+    use super::*;
+
+    const CALLS: &[AwsCall] = &[
+        call("dynamodb:GetItem", Resource::Table),
+        call("dynamodb:PutItem", Resource::Table),
+        call("dynamodb:Query", Resource::TableIndex),
+        READ_SECRETS,
+        call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Links)),
+        SEND_MAIL[0],
+        SEND_MAIL[1],
+    ];
+
+    fn check() -> AccessCheck {
+        let config = Config {
+            table: "t".into(),
+            secrets_prefix: "p/".into(),
+            sender: "zgoda@Sklep.example.pl".into(),
+            queue_url: "http://q/1/notices".into(),
+            configuration_set: Some("set".into()),
+            settings: Settings::default(),
+        };
+        AccessCheck::new("intake", CALLS, &config)
+    }
+
+    #[test]
+    fn listed_calls_pass_and_others_are_refused_naming_what_is_missing() {
+        let c = check();
+        assert_eq!(c.refusal("DynamoDB", "GetItem", &json!({"TableName": "t"})), None);
+        assert_eq!(c.refusal("DynamoDB", "Query", &json!({"TableName": "t", "IndexName": "gsi1"})), None);
+        let query = c.refusal("DynamoDB", "Query", &json!({"TableName": "t"})).unwrap();
+        assert!(query.contains("dynamodb:Query on Table"), "{query}");
+        let other = c.refusal("DynamoDB", "GetItem", &json!({"TableName": "someone-elses"})).unwrap();
+        assert!(other.contains("table someone-elses"), "{other}");
+    }
+
+    #[test]
+    fn a_transaction_needs_each_items_action_and_a_condition_check_its_own() {
+        let c = check();
+        let tx = json!({"TransactItems": [{"Put": {"TableName": "t"}}, {"ConditionCheck": {"TableName": "t"}}]});
+        let refused = c.refusal("DynamoDB", "TransactWriteItems", &tx).unwrap();
+        assert!(refused.contains("dynamodb:ConditionCheckItem on Table") && !refused.contains("PutItem"), "{refused}");
+    }
+
+    #[test]
+    fn a_mail_with_a_configuration_set_needs_the_set_as_well_as_the_identity() {
+        let c = check();
+        let mail = json!({"FromEmailAddress": "zgoda@sklep.example.pl", "ConfigurationSetName": "set"});
+        assert_eq!(c.needs("SESv2", "SendEmail", &mail).unwrap(), SEND_MAIL.to_vec());
+        assert_eq!(c.refusal("SESv2", "SendEmail", &mail), None);
+        let other_set = json!({"FromEmailAddress": "zgoda@sklep.example.pl", "ConfigurationSetName": "other"});
+        assert!(c.refusal("SESv2", "SendEmail", &other_set).unwrap().contains("configuration set other"));
+    }
+
+    #[test]
+    fn reading_rings_needs_each_secret_and_families_follow_the_list() {
+        let c = check();
+        assert_eq!(c.refusal("Secrets Manager", "BatchGetSecretValue", &json!({"SecretIdList": ["p/links"]})), None);
+        let refused = c.refusal("Secrets Manager", "BatchGetSecretValue", &json!({"SecretIdList": ["p/links", "p/operators"]})).unwrap();
+        assert!(refused.contains("GetSecretValue on Secret(Operators)"), "{refused}");
+        assert_eq!(families(CALLS), vec![KeyFamily::Links]);
+    }
+}
