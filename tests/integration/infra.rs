@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_yaml::Value;
-use zgoda_aws::access::{AwsCall, Resource};
+use zgoda_aws::access::Resource;
 use zgoda_domain::keys::KeyFamily;
+use zgoda_local::server::FUNCTIONS;
 use zgoda_tests::TestEnv;
 
 fn template() -> Value {
@@ -185,16 +186,6 @@ fn resource_arn(resource: Resource, names: &BTreeMap<&'static str, String>) -> S
     }
 }
 
-/// Every function's calls, as its crate declares them (`AWS_CALLS`).
-const FUNCTIONS: [(&str, &[AwsCall]); 6] = [
-    ("intake", intake::AWS_CALLS),
-    ("links", links::AWS_CALLS),
-    ("operator", operator::AWS_CALLS),
-    ("notifier", notifier::AWS_CALLS),
-    ("deadline-watch", deadline_watch::AWS_CALLS),
-    ("ses-events", ses_events::AWS_CALLS),
-];
-
 /// One function's inline policy statements, with the intrinsics resolved: (effect, actions,
 /// resources) each.
 fn statements(t: &Value, binary: &str, names: &BTreeMap<&'static str, String>) -> Vec<(String, Vec<String>, Vec<String>)> {
@@ -230,7 +221,7 @@ fn decide(policy: &iam_rs::IAMPolicy, binary: &str, action: &str, resource: &str
 }
 
 /// Security review C1 and H1, by evaluation rather than by comparing lists: for every call each
-/// function makes (`AWS_CALLS`, which the local stack holds the code to), with the ARN it touches
+/// function makes (its `ACCESS`, which the local stack holds the code to), with the ARN it touches
 /// in a deployed stack, the function's policy in the template must decide Allow; and every action
 /// on every resource the policy grants must be one of those calls (least privilege). A call added
 /// to the code without a grant fails the first half, a grant nobody uses the second.
@@ -242,10 +233,11 @@ fn each_functions_policy_allows_every_call_it_makes_and_nothing_else() {
     assert_eq!(functions, FUNCTIONS.len(), "one function per crate in functions/");
     let mut refused = Vec::new();
     let mut unused = Vec::new();
-    for (binary, calls) in FUNCTIONS {
+    for (binary, access) in FUNCTIONS {
+        let calls = access.calls();
         let statements = statements(&t, binary, &names);
         let policy = policy_of(&statements);
-        for call in calls {
+        for call in &calls {
             let arn = resource_arn(call.resource, &names);
             if decide(&policy, binary, call.action, &arn) != iam_rs::Decision::Allow {
                 refused.push(format!("{binary}: {} on {arn}", call.action));

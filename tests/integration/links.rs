@@ -146,7 +146,7 @@ async fn a_cold_start_without_one_key_ring_fails_and_names_it() {
     let env = env().await;
     let name = format!("{}pepper", env.config.secrets_prefix);
     env.clients.secrets.delete_secret().secret_id(&name).force_delete_without_recovery(true).send().await.unwrap();
-    let err = zgoda_web::app::build(&env.config, &env.clients, links::AWS_CALLS).await.err().expect("no app without its pepper");
+    let err = zgoda_web::app::build(&env.config, &env.clients, &links::ACCESS).await.err().expect("no app without its pepper");
     assert!(err.contains(&name), "the error names the missing ring: {err}");
 }
 
@@ -162,19 +162,20 @@ async fn each_function_loads_only_its_own_key_rings() {
         let name = format!("{}{}", env.config.secrets_prefix, family.name());
         async move { secrets.delete_secret().secret_id(name).force_delete_without_recovery(true).send().await.unwrap() }
     };
-    let build = |calls| zgoda_web::app::build(&env.config, &env.clients, calls);
+    let env = &env;
+    let build = |access: zgoda_aws::access::Access| async move { zgoda_web::app::build(&env.config, &env.clients, &access).await };
     delete(KeyFamily::Operators).await;
-    for (function, calls) in [("intake", intake::AWS_CALLS), ("links", links::AWS_CALLS), ("ses-events", ses_events::AWS_CALLS)] {
-        let app = build(calls).await.unwrap_or_else(|e| panic!("{function} starts without the operators ring: {e}"));
+    for (function, access) in [("intake", intake::ACCESS), ("links", links::ACCESS), ("ses-events", ses_events::ACCESS)] {
+        let app = build(access).await.unwrap_or_else(|e| panic!("{function} starts without the operators ring: {e}"));
         assert!(!app.keys.families().contains(&KeyFamily::Operators), "{function} holds no operator key");
     }
-    let err = build(operator::AWS_CALLS).await.err().expect("the operator function needs the operators ring");
+    let err = build(operator::ACCESS).await.err().expect("the operator function needs the operators ring");
     assert!(err.contains("operators"), "{err}");
     for family in [KeyFamily::Links, KeyFamily::Seals, KeyFamily::Pepper] {
         delete(family).await;
     }
-    for (function, calls) in [("notifier", notifier::AWS_CALLS), ("deadline-watch", deadline_watch::AWS_CALLS)] {
-        let app = build(calls).await.unwrap_or_else(|e| panic!("{function} starts with no ring at all: {e}"));
+    for (function, access) in [("notifier", notifier::ACCESS), ("deadline-watch", deadline_watch::ACCESS)] {
+        let app = build(access).await.unwrap_or_else(|e| panic!("{function} starts with no ring at all: {e}"));
         assert!(app.keys.families().is_empty(), "{function} holds no key");
     }
 }

@@ -1,5 +1,6 @@
-//! What each function may do in AWS, as data: every call its code (or its event source) makes, by
-//! IAM action and by the resource the template names. Two checks hold the pieces together:
+//! What each function may do in AWS, as data ([`Access`], one `ACCESS` per function crate): every
+//! call its code (or Lambda on its behalf) makes, by IAM action and by the resource the template
+//! names. Two checks hold the pieces together:
 //! - `tests/integration/infra.rs` evaluates each function's policy in `infra/template.yaml` with
 //!   an IAM policy evaluator against every call of its list (allowed), and every statement of the
 //!   policy against the list (nothing granted that no call needs);
@@ -57,30 +58,68 @@ pub const fn call(action: &'static str, resource: Resource) -> AwsCall {
     AwsCall { action, resource }
 }
 
-/// Every function's environment variables are encrypted with the data key; Lambda decrypts them
-/// with the function's own role at each cold start.
-pub const ENVIRONMENT: AwsCall = call("kms:Decrypt", Resource::DataKey);
+/// What one function may do in AWS, by kind; [`Access::calls`] spells it out call by call.
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    /// DynamoDB actions on the table (`dynamodb:GetItem`, …; a transaction needs its items').
+    pub table: &'static [&'static str],
+    /// Queries of the table's index.
+    pub index: bool,
+    /// The key rings it loads at a cold start, and may read: no other.
+    pub key_rings: &'static [KeyFamily],
+    /// Whether it sends mail (through the configuration set).
+    pub mail: bool,
+    /// SQS actions on the notice queue (its own, or its event source's on its behalf).
+    pub notice_queue: &'static [&'static str],
+    /// Whether Lambda puts events it gave up on into the feedback dead-letter queue for it.
+    pub feedback_dead_letters: bool,
+}
 
-/// What DynamoDB, Secrets Manager and SQS do with the data key on a caller's behalf, checked
-/// against the caller's role: reading encrypted items, secrets or messages, and writing them.
-pub const DATA_KEY_USE: [AwsCall; 3] =
+/// Reading and writing single items (and the health check's DescribeTable): what the public
+/// functions do with the table.
+pub const ITEM_READ_WRITE: &[&str] =
+    &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable"];
+
+impl Access {
+    /// Nothing but the data key every function needs; a function's own [`Access`] adds to it.
+    pub const NONE: Access =
+        Access { table: &[], index: false, key_rings: &[], mail: false, notice_queue: &[], feedback_dead_letters: false };
+
+    /// Every (action, resource) pair.
+    pub fn calls(&self) -> Vec<AwsCall> {
+        let mut calls: Vec<AwsCall> = self.table.iter().map(|a| call(a, Resource::Table)).collect();
+        if self.index {
+            calls.push(call("dynamodb:Query", Resource::TableIndex));
+        }
+        calls.extend(DATA_KEY_USE);
+        if !self.key_rings.is_empty() {
+            calls.push(READ_SECRETS);
+            calls.extend(self.key_rings.iter().map(|f| call("secretsmanager:GetSecretValue", Resource::Secret(*f))));
+        }
+        if self.mail {
+            calls.extend(SEND_MAIL);
+        }
+        calls.extend(self.notice_queue.iter().map(|a| call(a, Resource::NoticeQueue)));
+        if self.feedback_dead_letters {
+            calls.push(call("sqs:SendMessage", Resource::FeedbackDeadLetterQueue));
+        }
+        calls
+    }
+}
+
+/// The data key encrypts the table, the secrets, the queues and every function's environment:
+/// what DynamoDB, Secrets Manager and SQS do with it on a caller's behalf is checked against the
+/// caller's role, and Lambda decrypts the environment with it at each cold start.
+const DATA_KEY_USE: [AwsCall; 3] =
     [call("kms:Decrypt", Resource::DataKey), call("kms:Encrypt", Resource::DataKey), call("kms:GenerateDataKey", Resource::DataKey)];
 
 /// Reading key rings: one `BatchGetSecretValue` (which names no resource) and, for each secret it
 /// returns, `GetSecretValue` on that secret.
-pub const READ_SECRETS: AwsCall = call("secretsmanager:BatchGetSecretValue", Resource::Unscoped);
+const READ_SECRETS: AwsCall = call("secretsmanager:BatchGetSecretValue", Resource::Unscoped);
 
 /// Sending one mail through SES v2 with a configuration set: SES authorizes the identity **and**
 /// the configuration set (security review C1), so both need the grant.
-pub const SEND_MAIL: [AwsCall; 2] = [call("ses:SendEmail", Resource::SenderIdentity), call("ses:SendEmail", Resource::ConfigurationSet)];
-
-/// The key families a function's calls read, in order: what it loads at a cold start.
-pub fn families(calls: &[AwsCall]) -> Vec<KeyFamily> {
-    KeyFamily::ALL
-        .into_iter()
-        .filter(|f| calls.iter().any(|c| c.action == "secretsmanager:GetSecretValue" && c.resource == Resource::Secret(*f)))
-        .collect()
-}
+const SEND_MAIL: [AwsCall; 2] = [call("ses:SendEmail", Resource::SenderIdentity), call("ses:SendEmail", Resource::ConfigurationSet)];
 
 /// The names behind each [`Resource`] in one deployment (or one test's stack).
 #[derive(Debug, Clone)]
@@ -97,7 +136,8 @@ struct Names {
 #[derive(Debug, Clone)]
 pub struct AccessCheck {
     function: &'static str,
-    calls: &'static [AwsCall],
+    access: Access,
+    calls: Vec<AwsCall>,
     names: Names,
     /// Every refusal so far, shared by the clones the SDK clients hold: code that tolerates a
     /// failed call (a log line and go on) would otherwise hide a missing grant from the tests.
@@ -105,7 +145,7 @@ pub struct AccessCheck {
 }
 
 impl AccessCheck {
-    pub fn new(function: &'static str, calls: &'static [AwsCall], config: &Config) -> Self {
+    pub fn new(function: &'static str, access: Access, config: &Config) -> Self {
         let sender_domain = config.sender.rsplit_once('@').map(|(_, d)| d).unwrap_or(&config.sender).to_ascii_lowercase();
         let names = Names {
             table: config.table.clone(),
@@ -114,15 +154,15 @@ impl AccessCheck {
             configuration_set: config.configuration_set.clone(),
             sender_domain,
         };
-        Self { function, calls, names, refused: Arc::default() }
+        Self { function, access, calls: access.calls(), names, refused: Arc::default() }
     }
 
     pub fn function(&self) -> &'static str {
         self.function
     }
 
-    pub fn calls(&self) -> &'static [AwsCall] {
-        self.calls
+    pub fn access(&self) -> Access {
+        self.access
     }
 
     /// Every call refused so far, each as the error it failed with.
@@ -235,7 +275,7 @@ impl AccessCheck {
             Err(unknown) => vec![format!("{service}:{operation} on {unknown}, which is not this stack's")],
         };
         (!denied.is_empty())
-            .then(|| format!("AccessDenied: {} may not call {} (add it to its AWS_CALLS and its policy)", self.function, denied.join(", ")))
+            .then(|| format!("AccessDenied: {} may not call {} (add it to its ACCESS and its policy)", self.function, denied.join(", ")))
     }
 }
 
@@ -270,15 +310,13 @@ mod tests {
 
     use super::*;
 
-    const CALLS: &[AwsCall] = &[
-        call("dynamodb:GetItem", Resource::Table),
-        call("dynamodb:PutItem", Resource::Table),
-        call("dynamodb:Query", Resource::TableIndex),
-        READ_SECRETS,
-        call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Links)),
-        SEND_MAIL[0],
-        SEND_MAIL[1],
-    ];
+    const ACCESS: Access = Access {
+        table: &["dynamodb:GetItem", "dynamodb:PutItem"],
+        index: true,
+        key_rings: &[KeyFamily::Links],
+        mail: true,
+        ..Access::NONE
+    };
 
     fn check() -> AccessCheck {
         let config = Config {
@@ -289,7 +327,7 @@ mod tests {
             configuration_set: Some("set".into()),
             settings: Settings::default(),
         };
-        AccessCheck::new("intake", CALLS, &config)
+        AccessCheck::new("intake", ACCESS, &config)
     }
 
     #[test]
@@ -322,11 +360,10 @@ mod tests {
     }
 
     #[test]
-    fn reading_rings_needs_each_secret_and_families_follow_the_list() {
+    fn reading_rings_needs_each_secret() {
         let c = check();
         assert_eq!(c.refusal("Secrets Manager", "BatchGetSecretValue", &json!({"SecretIdList": ["p/links"]})), None);
         let refused = c.refusal("Secrets Manager", "BatchGetSecretValue", &json!({"SecretIdList": ["p/links", "p/operators"]})).unwrap();
         assert!(refused.contains("GetSecretValue on Secret(Operators)"), "{refused}");
-        assert_eq!(families(CALLS), vec![KeyFamily::Links]);
     }
 }

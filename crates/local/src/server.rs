@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use lambda_http::{Body, Request, Response};
 use tokio::net::TcpListener;
 use tracing::Instrument;
-use zgoda_aws::access::AccessCheck;
+use zgoda_aws::access::{Access, AccessCheck};
 use zgoda_aws::{Clients, Config, LocalEndpoints};
 use zgoda_web::request::PeerAddr;
 use zgoda_web::{ApiError, App, respond};
@@ -30,8 +30,18 @@ pub struct Local {
     pub emulator: Option<String>,
 }
 
+/// Every function, by its binary's name, with what it may do in AWS.
+pub const FUNCTIONS: [(&str, Access); 6] = [
+    ("intake", intake::ACCESS),
+    ("links", links::ACCESS),
+    ("operator", operator::ACCESS),
+    ("notifier", notifier::ACCESS),
+    ("deadline-watch", deadline_watch::ACCESS),
+    ("ses-events", ses_events::ACCESS),
+];
+
 /// One app per function, as in AWS: each loads only its own key rings, and each reaches AWS
-/// through clients that refuse any call its `AWS_CALLS` does not list (what its IAM policy would
+/// through clients that refuse any call its `ACCESS` does not list (what its IAM policy would
 /// refuse in AWS). A route that needs another function's keys or grants fails here, not there.
 pub struct Apps {
     pub intake: Arc<App>,
@@ -46,28 +56,18 @@ pub struct Apps {
 impl Apps {
     /// Builds every function's app over the emulator at `endpoints` (or a proxy in front of it).
     pub async fn build(config: &Config, endpoints: &LocalEndpoints, region: &str) -> Result<Self, String> {
-        let checks: Vec<AccessCheck> = [
-            ("intake", intake::AWS_CALLS),
-            ("links", links::AWS_CALLS),
-            ("operator", operator::AWS_CALLS),
-            ("notifier", notifier::AWS_CALLS),
-            ("deadline-watch", deadline_watch::AWS_CALLS),
-            ("ses-events", ses_events::AWS_CALLS),
-        ]
-        .into_iter()
-        .map(|(name, calls)| AccessCheck::new(name, calls, config))
-        .collect();
+        let checks: Vec<AccessCheck> = FUNCTIONS.into_iter().map(|(name, access)| AccessCheck::new(name, access, config)).collect();
         let mut apps = Vec::with_capacity(checks.len());
         for check in &checks {
             let clients = Clients::local_checked(endpoints, region, Some(check.clone())).await;
-            let app = zgoda_web::app::build(config, &clients, check.calls()).await.map_err(|e| format!("{}: {e}", check.function()))?;
+            let app = zgoda_web::app::build(config, &clients, &check.access()).await.map_err(|e| format!("{}: {e}", check.function()))?;
             apps.push(Arc::new(app));
         }
         let [intake, links, operator, notifier, deadline_watch, ses_events] = apps.try_into().map_err(|_| "six functions")?;
         Ok(Self { intake, links, operator, notifier, deadline_watch, ses_events, checks })
     }
 
-    /// Every AWS call any function made that its `AWS_CALLS` does not list (and AWS would refuse).
+    /// Every AWS call any function made that its `ACCESS` does not list (and AWS would refuse).
     pub fn refusals(&self) -> Vec<String> {
         self.checks.iter().flat_map(AccessCheck::refusals).collect()
     }

@@ -1,7 +1,7 @@
 //! The composition of a running zgoda: clients, configuration and keys, built once per cold start
 //! and shared by every request.
 
-use zgoda_aws::access::{self, AwsCall};
+use zgoda_aws::access::Access;
 use zgoda_aws::{Clients, Config, DynamoStore, SesTransport, SqsQueue};
 
 use crate::mailer::TemplatedMailer;
@@ -11,10 +11,10 @@ pub use zgoda_domain::Zgoda;
 /// zgoda on AWS: DynamoDB for storage, SES (through the templates) for mail, SQS for fan-out.
 pub type App = Zgoda<DynamoStore, TemplatedMailer<SesTransport>, SqsQueue>;
 
-/// Builds one function's app from configuration, with the key rings its `calls` read; fails when
-/// one of them cannot be loaded.
-pub async fn build(config: &Config, clients: &Clients, calls: &[AwsCall]) -> Result<App, String> {
-    let keys = zgoda_aws::secrets::load_keys(&clients.secrets, &config.secrets_prefix, &access::families(calls)).await?;
+/// Builds one function's app from configuration, with the key rings its `access` names; fails
+/// when one of them cannot be loaded.
+pub async fn build(config: &Config, clients: &Clients, access: &Access) -> Result<App, String> {
+    let keys = zgoda_aws::secrets::load_keys(&clients.secrets, &config.secrets_prefix, access.key_rings).await?;
     let transport = SesTransport::new(clients.ses.clone(), config.sender.clone(), config.configuration_set.clone());
     Ok(Zgoda {
         store: DynamoStore::new(clients.dynamodb.clone(), config.table.clone()),
@@ -25,10 +25,10 @@ pub async fn build(config: &Config, clients: &Clients, calls: &[AwsCall]) -> Res
     })
 }
 
-/// What a Lambda `main` does first: configuration from the environment, clients, the keys its
-/// `calls` read.
-pub async fn from_env(calls: &[AwsCall]) -> Result<App, String> {
+/// What a Lambda `main` does first: configuration from the environment, clients, the key rings
+/// its `access` names.
+pub async fn from_env(access: &Access) -> Result<App, String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     let clients = Clients::from_env().await;
-    build(&config, &clients, calls).await
+    build(&config, &clients, access).await
 }

@@ -3,7 +3,7 @@
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use serde_json::{Value, json};
-use zgoda_aws::access::{AwsCall, DATA_KEY_USE, Resource, SEND_MAIL, call};
+use zgoda_aws::access::Access;
 use zgoda_domain::mail::Mailer;
 use zgoda_domain::store::{Store, WorkQueue};
 use zgoda_domain::{Error, Zgoda};
@@ -21,17 +21,5 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, eve
     Ok(json!({ "reminders": sent.iter().map(|(breach, which)| json!({"breach_id": breach, "reminder": which})).collect::<Vec<_>>() }))
 }
 
-/// Every AWS call of the deadline watch, by IAM action and resource: what its code calls, what Lambda does
-/// with its role on its behalf, and the key rings it loads (no other). `infra/template.yaml` must
-/// allow each and grant nothing else, which `tests/integration/infra.rs` evaluates; the local
-/// stack refuses any call not listed (`zgoda_aws::access`).
-pub const AWS_CALLS: &[AwsCall] = &[
-    call("dynamodb:Query", Resource::Table),
-    call("dynamodb:PutItem", Resource::Table),
-    call("dynamodb:Query", Resource::TableIndex),
-    DATA_KEY_USE[0],
-    DATA_KEY_USE[1],
-    DATA_KEY_USE[2],
-    SEND_MAIL[0],
-    SEND_MAIL[1],
-];
+/// What the deadline watch may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
+pub const ACCESS: Access = Access { table: &["dynamodb:Query", "dynamodb:PutItem"], index: true, mail: true, ..Access::NONE };

@@ -6,7 +6,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     zgoda_web::telemetry::init();
-    let app = zgoda_web::app::from_env(deadline_watch::AWS_CALLS).await?;
+    let app = zgoda_web::app::from_env(&deadline_watch::ACCESS).await?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<CloudWatchEvent>| async move {
         deadline_watch::handle_app(app, event.payload).await.map_err(|e| Error::from(e.to_string()))

@@ -4,7 +4,7 @@
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use zgoda_aws::access::{AwsCall, DATA_KEY_USE, READ_SECRETS, Resource, SEND_MAIL, call};
+use zgoda_aws::access::{Access, ITEM_READ_WRITE};
 use zgoda_domain::ids::FormId;
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
@@ -143,24 +143,6 @@ async fn thanks<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &R
     }
 }
 
-/// Every AWS call of the intake, by IAM action and resource: what its code calls, what Lambda does
-/// with its role on its behalf, and the key rings it loads (no other). `infra/template.yaml` must
-/// allow each and grant nothing else, which `tests/integration/infra.rs` evaluates; the local
-/// stack refuses any call not listed (`zgoda_aws::access`).
-pub const AWS_CALLS: &[AwsCall] = &[
-    call("dynamodb:GetItem", Resource::Table),
-    call("dynamodb:Query", Resource::Table),
-    call("dynamodb:PutItem", Resource::Table),
-    call("dynamodb:UpdateItem", Resource::Table),
-    call("dynamodb:DeleteItem", Resource::Table),
-    call("dynamodb:DescribeTable", Resource::Table),
-    DATA_KEY_USE[0],
-    DATA_KEY_USE[1],
-    DATA_KEY_USE[2],
-    READ_SECRETS,
-    call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Links)),
-    call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Seals)),
-    call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Pepper)),
-    SEND_MAIL[0],
-    SEND_MAIL[1],
-];
+/// What the intake may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
+pub const ACCESS: Access =
+    Access { table: ITEM_READ_WRITE, key_rings: &[KeyFamily::Links, KeyFamily::Seals, KeyFamily::Pepper], mail: true, ..Access::NONE };

@@ -5,7 +5,7 @@ use lambda_http::{Error, Request, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     zgoda_web::telemetry::init();
-    let app = zgoda_web::app::from_env(intake::AWS_CALLS).await?;
+    let app = zgoda_web::app::from_env(&intake::ACCESS).await?;
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, std::convert::Infallible>(intake::handle_app(app, req, chrono::Utc::now()).await)

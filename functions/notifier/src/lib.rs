@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use zgoda_aws::access::{AwsCall, DATA_KEY_USE, Resource, SEND_MAIL, call};
+use zgoda_aws::access::Access;
 
 use futures_util::StreamExt;
 
@@ -230,27 +230,15 @@ fn detail(e: &zgoda_domain::Error) -> &str {
     }
 }
 
-/// Every AWS call of the notifier, by IAM action and resource: what its code calls, what Lambda does
-/// with its role on its behalf, and the key rings it loads (no other). `infra/template.yaml` must
-/// allow each and grant nothing else, which `tests/integration/infra.rs` evaluates; the local
-/// stack refuses any call not listed (`zgoda_aws::access`).
-pub const AWS_CALLS: &[AwsCall] = &[
-    call("dynamodb:GetItem", Resource::Table),
-    call("dynamodb:BatchGetItem", Resource::Table),
-    call("dynamodb:Query", Resource::Table),
-    call("dynamodb:UpdateItem", Resource::Table),
-    DATA_KEY_USE[0],
-    DATA_KEY_USE[1],
-    DATA_KEY_USE[2],
-    SEND_MAIL[0],
-    SEND_MAIL[1],
-    // Throttled recipients go back on the queue as a new, delayed message.
-    call("sqs:SendMessage", Resource::NoticeQueue),
-    call("sqs:ReceiveMessage", Resource::NoticeQueue),
-    call("sqs:DeleteMessage", Resource::NoticeQueue),
-    call("sqs:ChangeMessageVisibility", Resource::NoticeQueue),
-    call("sqs:GetQueueAttributes", Resource::NoticeQueue),
-];
+/// What the notifier may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
+pub const ACCESS: Access = Access {
+    table: &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+    mail: true,
+    // Its SQS event source receives, deletes and reads attributes with its role; throttled
+    // recipients go back on the queue as a new, delayed message.
+    notice_queue: &["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
+    ..Access::NONE
+};
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     zgoda_web::telemetry::init();
-    let app = zgoda_web::app::from_env(notifier::AWS_CALLS).await?;
+    let app = zgoda_web::app::from_env(&notifier::ACCESS).await?;
     let number = |name: &str, default: u32| std::env::var(name).ok().and_then(|r| r.parse().ok()).unwrap_or(default);
     // The account's send rate, shared by every instance that may run at once.
     let pacer = notifier::Pacer::shared(number("ZGODA_SEND_RATE", 14), number("ZGODA_SEND_CONCURRENCY", 1));

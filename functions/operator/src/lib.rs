@@ -5,7 +5,7 @@ use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use zgoda_aws::access::{AwsCall, DATA_KEY_USE, READ_SECRETS, Resource, call};
+use zgoda_aws::access::Access;
 use zgoda_domain::breach::{BreachInput, TimelineInput};
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::form::FormInput;
@@ -207,28 +207,21 @@ pub fn form_view(stored: &StoredForm) -> Value {
     })
 }
 
-/// Every AWS call of the operator API, by IAM action and resource: what its code calls, what Lambda does
-/// with its role on its behalf, and the key rings it loads (no other). `infra/template.yaml` must
-/// allow each and grant nothing else, which `tests/integration/infra.rs` evaluates; the local
-/// stack refuses any call not listed (`zgoda_aws::access`).
-pub const AWS_CALLS: &[AwsCall] = &[
-    call("dynamodb:GetItem", Resource::Table),
-    call("dynamodb:BatchGetItem", Resource::Table),
-    call("dynamodb:BatchWriteItem", Resource::Table),
-    call("dynamodb:Query", Resource::Table),
-    call("dynamodb:PutItem", Resource::Table),
-    call("dynamodb:UpdateItem", Resource::Table),
-    call("dynamodb:DeleteItem", Resource::Table),
-    call("dynamodb:DescribeTable", Resource::Table),
+/// What the operator API may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
+pub const ACCESS: Access = Access {
+    table: &[
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:DescribeTable",
+    ],
     // The breach list, audiences, events by form; and an erasure's unsent breach notices.
-    call("dynamodb:Query", Resource::TableIndex),
-    DATA_KEY_USE[0],
-    DATA_KEY_USE[1],
-    DATA_KEY_USE[2],
-    READ_SECRETS,
-    call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Links)),
-    call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Seals)),
-    call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Operators)),
-    call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Pepper)),
-    call("sqs:SendMessage", Resource::NoticeQueue),
-];
+    index: true,
+    key_rings: &KeyFamily::ALL,
+    notice_queue: &["sqs:SendMessage"],
+    ..Access::NONE
+};

@@ -4,7 +4,7 @@
 
 use aws_lambda_events::event::sns::SnsEvent;
 use serde_json::{Value, json};
-use zgoda_aws::access::{AwsCall, DATA_KEY_USE, READ_SECRETS, Resource, call};
+use zgoda_aws::access::Access;
 use zgoda_domain::feedback::SesNotification;
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::mail::Mailer;
@@ -31,23 +31,12 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, eve
     Ok(json!({ "handled": outcomes }))
 }
 
-/// Every AWS call of the SES feedback handler, by IAM action and resource: what its code calls, what Lambda does
-/// with its role on its behalf, and the key rings it loads (no other). `infra/template.yaml` must
-/// allow each and grant nothing else, which `tests/integration/infra.rs` evaluates; the local
-/// stack refuses any call not listed (`zgoda_aws::access`).
-pub const AWS_CALLS: &[AwsCall] = &[
-    call("dynamodb:GetItem", Resource::Table),
-    call("dynamodb:Query", Resource::Table),
-    call("dynamodb:PutItem", Resource::Table),
-    call("dynamodb:UpdateItem", Resource::Table),
-    call("dynamodb:DeleteItem", Resource::Table),
-    call("dynamodb:Query", Resource::TableIndex),
-    DATA_KEY_USE[0],
-    DATA_KEY_USE[1],
-    DATA_KEY_USE[2],
-    READ_SECRETS,
-    call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Seals)),
-    call("secretsmanager:GetSecretValue", Resource::Secret(KeyFamily::Pepper)),
+/// What the SES feedback handler may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
+pub const ACCESS: Access = Access {
+    table: &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+    index: true,
+    key_rings: &[KeyFamily::Seals, KeyFamily::Pepper],
     // Lambda, with this role, puts an event it gave up on into the failure destination.
-    call("sqs:SendMessage", Resource::FeedbackDeadLetterQueue),
-];
+    feedback_dead_letters: true,
+    ..Access::NONE
+};

@@ -6,7 +6,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     zgoda_web::telemetry::init();
-    let app = zgoda_web::app::from_env(ses_events::AWS_CALLS).await?;
+    let app = zgoda_web::app::from_env(&ses_events::ACCESS).await?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
         ses_events::handle_app(app, event.payload, chrono::Utc::now()).await.map_err(|e| Error::from(e.to_string()))
