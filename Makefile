@@ -20,7 +20,7 @@ LOCAL := $(BIN)/zgoda-local
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test check lint venv tools browser build fuzz-api lint-infra bench package deploy clean
+.PHONY: run test check lint smoke venv tools browser build fuzz-api lint-infra bench package deploy clean
 
 $(VENV)/.stamp: requirements/local.txt
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,14 @@ test: lint tools browser build
 	$(LOCAL) with-emulator -- cargo test --profile $(PROFILE) --workspace --lib --bins --tests
 	$(MAKE) fuzz-api
 	$(MAKE) lint-infra
+
+# The end-to-end check of a running stack: `make smoke URL=https://api.example.pl` with
+# ZGODA_OPERATOR_KID and ZGODA_OPERATOR_KEY in the environment; without URL, the stack `make run`
+# started. Health, a signed request, a form post, a mail to SES's mailbox simulator and its Send
+# and Delivery events back through ses-events, each ✓ or what to fix. `make test` runs the same
+# command against the local stack (tests/integration/cli.rs).
+smoke: build
+	$(BIN)/zgoda doctor $(if $(URL),--url $(URL))
 
 # Schemathesis from openapi.yaml against a running local stack: no 5xx, everything as documented.
 fuzz-api: tools build

@@ -154,3 +154,36 @@ async fn cli_walks_a_breach_from_first_report_to_the_last_notice() {
         assert_eq!(mails_to(p).await.len(), 1);
     }
 }
+
+/// Issue 18's smoke check, against the local stack: `zgoda doctor` (what `make smoke URL=…` runs
+/// against a deployed one) passes every step, the mail to SES's mailbox simulator and its Send
+/// and Delivery events through ses-events included; with a wrong key it fails the signed steps,
+/// saying what to fix, and exits non-zero.
+#[tokio::test]
+async fn doctor_checks_the_stack_end_to_end_and_says_what_to_fix() {
+    let env = TestEnv::spawn().await;
+    let _events = env.start_ses_events();
+    let out = zgoda(&env, &env.operator.key_hex.clone(), &["doctor", "--wait-secs", "60"]).await;
+    let shown = stdout(&out);
+    assert!(out.status.success(), "{shown}{}", String::from_utf8_lossy(&out.stderr));
+    for step in [
+        "✓ health",
+        "✓ operator signature",
+        "✓ form post",
+        "✓ mail to SES's mailbox simulator",
+        "✓ SES's Send event",
+        "✓ SES's Delivery event",
+    ] {
+        assert!(shown.contains(step), "{step}: {shown}");
+    }
+    let run = shown.split("run ").nth(1).and_then(|r| r.split(')').next()).expect("the run's id is shown").to_owned();
+    let recorded: Value = env.operator("GET", &format!("/v1/admin/smoke/{run}"), None).await.json().await.unwrap();
+    assert_eq!(recorded["to"], "success@simulator.amazonses.com");
+    assert!(recorded["delivery_event_at"].is_string(), "{recorded}");
+
+    let wrong = zgoda(&env, &"ab".repeat(32), &["doctor", "--wait-secs", "1"]).await;
+    let shown = stdout(&wrong);
+    assert!(!wrong.status.success());
+    assert!(shown.contains("✓ health") && shown.contains("✗ operator signature") && shown.contains("operators secret"), "{shown}");
+    assert_eq!(env.operator("GET", "/v1/admin/smoke/01ARZ3NDEKTSV4RRFFQ69G5FAV", None).await.status(), 404);
+}

@@ -13,6 +13,7 @@
 //! | `SUBJECT#<sid>`   | `SUPPRESSED`        | the subject was erased (PII-free)                  |
 //! | `SUBJECT#<sid>`   | `UNDELIVERABLE`     | the address hard-bounced (PII-free)                |
 //! | `GUARD#<key>`     | `W#<end>` / `ONCE`  | rate counters and one-time markers (TTL)           |
+//! | `SMOKE#<run>`     | `RUN`               | an end-to-end mail check's steps (TTL: a day)      |
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -24,6 +25,7 @@ use zgoda_domain::form::{Form, Notice};
 use zgoda_domain::ids::PurposeId;
 use zgoda_domain::ids::{FormId, SubjectId};
 use zgoda_domain::proof::{ChainHead, EventKind, SealedEvent, format_time};
+use zgoda_domain::smoke::{SmokeRun, SmokeRunId, SmokeStep};
 use zgoda_domain::store::{
     Append, AppendError, AudienceError, AudienceMember, Erasure, FormStore, Guards, PrivacyRequest, Profile, SaveFormError, StoreError,
     StoredForm, SubjectRecord, SubjectStore, SubmissionContent,
@@ -642,6 +644,46 @@ impl zgoda_domain::store::Health for DynamoStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.client.describe_table().table_name(&self.table).send().await.map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn record_smoke(&self, run: &SmokeRunId, step: &SmokeStep, at: Time) -> Result<(), StoreError> {
+        let (set, message_id) = match step {
+            SmokeStep::Sent { message_id } => ("sent_at", Some(message_id)),
+            SmokeStep::SendEvent => ("send_event_at", None),
+            SmokeStep::DeliveryEvent => ("delivery_event_at", None),
+        };
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(format!("SMOKE#{}", run.as_str())))
+            .key(SORT_KEY, s("RUN"))
+            .expression_attribute_names("#step", set)
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":at", s(format_time(&at)))
+            .expression_attribute_values(":ttl", n((at + chrono::Duration::days(1)).timestamp()));
+        update = match message_id {
+            Some(id) => {
+                update.update_expression("SET #step = :at, message_id = :id, #ttl = :ttl").expression_attribute_values(":id", s(id))
+            }
+            // An event may come before the sender's own record: either creates the item.
+            None => update.update_expression("SET #step = :at, #ttl = if_not_exists(#ttl, :ttl)"),
+        };
+        update.send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn load_smoke(&self, run: &SmokeRunId) -> Result<Option<SmokeRun>, StoreError> {
+        let Some(item) = self.get(&format!("SMOKE#{}", run.as_str()), "RUN").await? else { return Ok(None) };
+        let time = |name: &str| get_s(&item, name).and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc());
+        Ok(Some(SmokeRun {
+            run_id: run.as_str().to_owned(),
+            to: zgoda_domain::smoke::SIMULATOR_SUCCESS.to_owned(),
+            message_id: get_s(&item, "message_id").map(str::to_owned),
+            sent_at: time("sent_at"),
+            send_event_at: time("send_event_at"),
+            delivery_event_at: time("delivery_event_at"),
+        }))
     }
 }
 

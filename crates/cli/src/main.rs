@@ -60,6 +60,13 @@ enum Command {
         #[command(subcommand)]
         command: BreachCommand,
     },
+    /// Check a running stack end to end: health, a signed request, a form post, a mail to SES's
+    /// mailbox simulator, and its Send and Delivery events back through ses-events.
+    Doctor {
+        /// How long to wait for each of SES's events.
+        #[arg(long, default_value_t = 90)]
+        wait_secs: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -148,6 +155,8 @@ struct Api {
     key: SecretKey,
     http: reqwest::Client,
 }
+
+mod doctor;
 
 impl Api {
     fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
@@ -416,6 +425,7 @@ async fn main() {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let api = Api::from_cli(&cli)?;
     let (value, printer): (Value, fn(&Value)) = match &cli.command {
+        Command::Doctor { wait_secs } => return doctor::run(&api, std::time::Duration::from_secs(*wait_secs)).await,
         Command::Forms { command: FormsCommand::Put { file, id } } => {
             let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
             let id = match id {

@@ -15,6 +15,8 @@ pub enum Error {
     EscalationNotFound,
     #[error("no such notice")]
     NoticeNotFound,
+    #[error("no such smoke run")]
+    SmokeRunNotFound,
     /// The idempotency key was used before with another body.
     #[error("this Idempotency-Key was used with another request")]
     IdempotencyConflict,

@@ -12,6 +12,7 @@ use crate::ids::SubjectId;
 use crate::mail::{Mailer, TAG_BREACH, TAG_ESCALATION, TAG_SUBJECT};
 use crate::proof::Channel;
 use crate::service::{PurposeStatus, Zgoda, derive_state};
+use crate::smoke::{SmokeRunId, SmokeStep, TAG_SMOKE};
 use crate::store::{Job, Store, WorkQueue};
 
 /// One notification, as SES publishes it (event publishing uses `eventType`, identity
@@ -43,6 +44,11 @@ pub struct SesMail {
 
 impl SesMail {
     /// The outbox entry a breach notice was sent for, from its tags ([`crate::mail::Message::tags`]).
+    /// The smoke run a mail was sent for, from its tag ([`crate::smoke`]).
+    pub fn smoke_run(&self) -> Option<SmokeRunId> {
+        self.tags.get(TAG_SMOKE).and_then(|v| v.first()).and_then(|run| SmokeRunId::parse(run))
+    }
+
     pub fn delivery(&self) -> Option<Job> {
         let tag = |name: &str| self.tags.get(name).and_then(|v| v.first()).cloned();
         Some(Job { breach_id: tag(TAG_BREACH)?, escalation_id: tag(TAG_ESCALATION)?, subject: SubjectId::parse(&tag(TAG_SUBJECT)?)? })
@@ -53,6 +59,8 @@ impl SesMail {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FeedbackOutcome {
     pub outbox_updated: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub smoke_recorded: bool,
     pub undeliverable: usize,
     pub withdrawn: usize,
 }
@@ -72,6 +80,20 @@ fn addresses(v: &Option<Value>, list: &str) -> Vec<EmailAddress> {
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     pub async fn mail_feedback(&self, n: &SesNotification, now: Time) -> Result<FeedbackOutcome, Error> {
         let mut out = FeedbackOutcome::default();
+        if let Some(run) = n.mail.smoke_run() {
+            // The end-to-end check's own mail: its events are what the check waits for.
+            let step = match n.event_type.as_str() {
+                "Send" => Some(SmokeStep::SendEvent),
+                "Delivery" => Some(SmokeStep::DeliveryEvent),
+                _ => None,
+            };
+            if let Some(step) = step {
+                self.store.record_smoke(&run, &step, now).await?;
+                out.smoke_recorded = true;
+            }
+            tracing::info!(event = %n.event_type, message_id = %n.mail.message_id, ?out, "mail feedback");
+            return Ok(out);
+        }
         match n.event_type.as_str() {
             // SES accepted a breach notice. Usually the notifier has recorded it already; if the
             // notifier died between SES's answer and its record, this records it, and the

@@ -20,6 +20,7 @@ pub mod proof;
 pub mod report;
 pub mod service;
 pub mod severity;
+pub mod smoke;
 pub mod store;
 pub mod subject;
 pub mod token;

@@ -36,6 +36,8 @@ pub enum Message {
         advice: String,
         contact: crate::breach::ContactPoint,
     },
+    /// The end-to-end check's mail to SES's mailbox simulator ([`crate::smoke`]), tagged with its run.
+    SmokeTest { to: EmailAddress, run: String },
     /// The 72-hour deadline watch, to the breach's contact point.
     DeadlineReminder {
         to: EmailAddress,
@@ -67,6 +69,7 @@ impl Message {
             Message::ActionLink { .. } => "action_link",
             Message::NoDataHeld { .. } => "no_data_held",
             Message::PrivacyLinks { .. } => "privacy_links",
+            Message::SmokeTest { .. } => "smoke_test",
             Message::BreachNotice { .. } => "breach_notice",
             Message::DeadlineReminder { .. } => "deadline_reminder",
         }
@@ -89,6 +92,7 @@ impl Message {
                 (TAG_ESCALATION, delivery.escalation_id.clone()),
                 (TAG_SUBJECT, delivery.subject.as_str().to_owned()),
             ],
+            Message::SmokeTest { run, .. } => vec![(crate::smoke::TAG_SMOKE, run.clone())],
             _ => Vec::new(),
         }
     }

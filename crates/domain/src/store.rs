@@ -1,6 +1,7 @@
 //! Storage as the domain needs it. The DynamoDB adapter implements these traits; unit tests use
 //! in-memory fakes. Each method is one logical read or one atomic write.
 
+use crate::smoke::{SmokeRun, SmokeRunId, SmokeStep};
 use std::future::Future;
 
 use crate::Time;
@@ -186,9 +187,12 @@ pub trait Guards: Send + Sync {
     fn first_use(&self, key: &str, expires_at: Time, now: Time) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// Liveness of the storage, for `/healthz`.
+/// Liveness of the storage, for `/healthz`, and the end-to-end mail check's runs ([`crate::smoke`]).
 pub trait Health: Send + Sync {
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records a step of a smoke run (created by its first step), kept for a day.
+    fn record_smoke(&self, run: &SmokeRunId, step: &SmokeStep, at: Time) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn load_smoke(&self, run: &SmokeRunId) -> impl Future<Output = Result<Option<SmokeRun>, StoreError>> + Send;
 }
 
 /// Everything zgoda stores, as one bound.

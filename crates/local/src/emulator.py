@@ -46,8 +46,9 @@
 #
 # And one thing moto leaves out: SES's event publishing. A message sent through a configuration
 # set whose name has an SQS queue `<name>-events` puts SES's *Send* event (with the message's tags)
-# on that queue, as SES publishes it to the configuration set's SNS topic; the local stack hands
-# those to the ses-events handler.
+# on that queue, as SES publishes it to the configuration set's SNS topic, and for a mail to SES's
+# mailbox simulator (`success@simulator.amazonses.com`), which always delivers, its *Delivery*
+# event too; the local stack hands those to the ses-events handler.
 #
 # Run as `python -c <this file> -H host -p port`.
 import copy
@@ -229,9 +230,15 @@ def _send_email_publishing_the_send_event(self):
         }
         # Straight onto the queue: moto's send_message computes every queue attribute first,
         # scanning all queued messages three times, so publishing slowed as a backlog grew.
-        message = sqs_models.Message(str(uuid.uuid4()), json.dumps(event))
-        message.mark_sent(delay_seconds=0)
-        sqs.queues[queue].add_message(message)
+        events = [event]
+        # SES's mailbox simulator always delivers, and SES then reports a *Delivery* event.
+        delivered = [a for a in event["mail"]["destination"] if a.lower().endswith("@simulator.amazonses.com") and a.lower().startswith("success")]
+        if delivered:
+            events.append({"eventType": "Delivery", "mail": event["mail"], "delivery": {"recipients": delivered}})
+        for e in events:
+            message = sqs_models.Message(str(uuid.uuid4()), json.dumps(e))
+            message.mark_sent(delay_seconds=0)
+            sqs.queues[queue].add_message(message)
     return answer
 
 

@@ -34,7 +34,8 @@ impl ApiError {
                 | Error::SubjectNotFound
                 | Error::BreachNotFound
                 | Error::EscalationNotFound
-                | Error::NoticeNotFound => StatusCode::NOT_FOUND,
+                | Error::NoticeNotFound
+                | Error::SmokeRunNotFound => StatusCode::NOT_FOUND,
                 Error::IdempotencyConflict | Error::IdempotencyInProgress => StatusCode::CONFLICT,
                 Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 Error::StaleNotice | Error::NoticeVersionExists => StatusCode::CONFLICT,
@@ -61,6 +62,7 @@ impl ApiError {
                 Error::BreachNotFound => "breach_not_found",
                 Error::EscalationNotFound => "escalation_not_found",
                 Error::NoticeNotFound => "notice_not_found",
+                Error::SmokeRunNotFound => "smoke_run_not_found",
                 Error::IdempotencyConflict => "idempotency_conflict",
                 Error::IdempotencyInProgress => "idempotency_in_progress",
                 Error::Validation(_) => "validation_failed",

@@ -116,6 +116,17 @@ pub fn render_message(m: &Message) -> Rendered {
                 reply_to: None,
             }
         }
+        Message::SmokeTest { to, run } => {
+            let body = text(Lang::En, "smoke.body", &[("run", run)]);
+            Rendered {
+                to: to.clone(),
+                subject: text(Lang::En, "smoke.subject", &[("run", run)]),
+                lang: Lang::En,
+                html: format!("<!doctype html><html lang=\"en\"><body><p>{body}</p></body></html>"),
+                text: body,
+                reply_to: None,
+            }
+        }
         Message::NoDataHeld { to, lang } => Rendered {
             to: to.clone(),
             subject: text(*lang, "nodata_subject", &[]),

@@ -14,6 +14,7 @@ use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
 use zgoda_domain::mail::Mailer;
+use zgoda_domain::smoke::SmokeRunId;
 use zgoda_domain::store::{Store, StoredForm, WorkQueue};
 use zgoda_domain::token::LinkAction;
 use zgoda_domain::{Error, FieldError, Time, Zgoda};
@@ -89,6 +90,16 @@ async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
                 })
                 .collect();
             (StatusCode::OK, json!({"items": items, "next_cursor": next}))
+        }
+        (Method::POST, ["v1", "admin", "smoke"]) => {
+            let run = SmokeRunId::new(ulid::Ulid::new());
+            let sent = app.smoke_send(&run, now).await?;
+            tracing::info!(operator = %operator.0, run = run.as_str(), "smoke mail sent");
+            (StatusCode::ACCEPTED, json!(sent))
+        }
+        (Method::GET, ["v1", "admin", "smoke", run]) => {
+            let run = SmokeRunId::parse(run).ok_or(Error::SmokeRunNotFound)?;
+            (StatusCode::OK, json!(app.smoke_run(&run).await?))
         }
         (Method::POST, ["v1", "admin", "links"]) => {
             let body: LinkBody = body::json(req)?;
@@ -222,6 +233,8 @@ pub const ACCESS: Access = Access {
     // The breach list, audiences, events by form; and an erasure's unsent breach notices.
     index: true,
     key_rings: &KeyFamily::ALL,
+    // The end-to-end check's mail to SES's mailbox simulator (`zgoda doctor`).
+    mail: true,
     notice_queue: &["sqs:SendMessage"],
     ..Access::NONE
 };
