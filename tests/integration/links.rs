@@ -384,7 +384,12 @@ async fn after_erasure_a_new_form_submission_is_new_consent_with_double_opt_in()
     assert_eq!(status, 200);
     assert_eq!(view["state"]["newsletter"], "requested", "double opt-in again, nothing carried over");
     assert_eq!(view["proof"]["verified"], true);
+    // A submission alone does not lift the suppression (security review M1); the person's own
+    // confirmation does.
     let subject = env.subject_id(&email).await;
+    assert!(env.items(&format!("SUBJECT#{subject}")).await.iter().any(|i| i["sk"] == "SUPPRESSED"));
+    let confirm = mails_to(&email).await.last().unwrap().links()[0].clone();
+    assert_eq!(env.http.post(&confirm).send().await.unwrap().status(), 200);
     assert!(!env.items(&format!("SUBJECT#{subject}")).await.iter().any(|i| i["sk"] == "SUPPRESSED"));
 }
 
@@ -564,4 +569,40 @@ async fn privacy_page_renders_in_both_languages() {
     assert!(pl.contains("Chcę usunąć moje dane"));
     let en = env.http.get(format!("{}/v1/privacy?lang=en", env.url)).send().await.unwrap().text().await.unwrap();
     assert!(en.contains("I want my data erased"));
+}
+
+/// Security review M1: anyone can post an erased person's address to a form, so a submission
+/// alone never brings them back: a consent purpose the form gives at once waits for the person's
+/// own confirmation, the person stays out of the audience and suppressed, and only their click in
+/// the confirmation mail gives consent and lifts the suppression.
+#[tokio::test]
+async fn m1_after_erasure_a_submission_by_anyone_needs_the_persons_own_confirmation() {
+    let env = TestEnv::spawn().await;
+    let mut form = contact_form(&address("owner"));
+    for p in form["purposes"].as_array_mut().unwrap() {
+        p["double_opt_in"] = json!(false);
+    }
+    env.put_form("single", &form).await;
+    let email = address("suppressed");
+    let body = json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "message": "Dzień dobry"});
+    assert_eq!(env.submit_json("single", &body).await.status(), 201);
+    assert_eq!(state(&env, &email).await["newsletter"], "given", "single opt-in: given at once");
+    let erase = env.operator("POST", "/v1/admin/subjects/erase", Some(&json!({"email": email, "reason": "request by phone"}))).await;
+    assert_eq!(erase.status(), 200);
+
+    // A stranger posts the address again.
+    let resp = env.submit_json("single", &body).await;
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.json::<Value>().await.unwrap()["purposes"]["newsletter"], "requested");
+    assert_eq!(state(&env, &email).await["newsletter"], "requested");
+    let audience: Value = env.operator("GET", "/v1/admin/audiences/newsletter", None).await.json().await.unwrap();
+    assert!(!audience.to_string().contains(&email), "not back in the audience: {audience}");
+    let subject = env.subject_id(&email).await;
+    assert!(env.items(&format!("SUBJECT#{subject}")).await.iter().any(|i| i["sk"] == "SUPPRESSED"), "still suppressed");
+
+    // The person's own click.
+    let confirm = mails_to(&email).await.last().unwrap().links()[0].clone();
+    assert_eq!(env.http.post(&confirm).send().await.unwrap().status(), 200);
+    assert_eq!(state(&env, &email).await["newsletter"], "given");
+    assert!(!env.items(&format!("SUBJECT#{subject}")).await.iter().any(|i| i["sk"] == "SUPPRESSED"), "lifted by the person");
 }

@@ -313,6 +313,10 @@ impl SubjectStore for DynamoStore {
         Ok(self.get(&subject_pk(subject), "PROFILE").await?.map(|item| profile_from_item(&item, chrono::Utc::now())).transpose()?.flatten())
     }
 
+    async fn is_suppressed(&self, subject: &SubjectId) -> Result<bool, StoreError> {
+        Ok(self.get(&subject_pk(subject), "SUPPRESSED").await?.is_some())
+    }
+
     async fn load_subject(&self, subject: &SubjectId) -> Result<SubjectRecord, StoreError> {
         let mut record = SubjectRecord::default();
         for item in self.partition(&subject_pk(subject)).await? {

@@ -13,7 +13,7 @@ use crate::ids::{PurposeId, SubjectId};
 use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
 use crate::proof::{self, ChainHead, Channel, EventFacts, EventKind, SealedEvent};
-use crate::service::{Zgoda, derive_state};
+use crate::service::{Lift, Zgoda, derive_state};
 use crate::store::{Append, AppendError, AudienceError, AudienceMember, Erasure, PrivacyRequest, PrivacyRequestKind, Store, WorkQueue};
 use crate::token::{self, LinkAction, LinkClaims, TokenError};
 
@@ -170,7 +170,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             return Ok(LinkOutcome::Withdrawn { purpose: purpose.clone(), already: true });
         }
         let facts = follow_up(last, EventKind::Withdrawn, channel, ip, now, record.profile.as_ref().map(|p| p.lang));
-        self.append_events(subject, vec![facts], None, None).await?;
+        self.append_events(subject, vec![facts], None, None, Lift::No).await?;
         Ok(LinkOutcome::Withdrawn { purpose: purpose.clone(), already: false })
     }
 
@@ -193,7 +193,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let facts = follow_up(last, EventKind::Given, Channel::EmailLink, ip, now, record.profile.as_ref().map(|p| p.lang));
         // Consent given: the address is now kept for it, no longer only for the request.
         let kept = record.profile.map(|p| crate::store::Profile { expires_at: None, ..p });
-        self.append_events(&claims.subject, vec![facts], kept, None).await?;
+        self.append_events(&claims.subject, vec![facts], kept, None, Lift::ByThePerson).await?;
         Ok(LinkOutcome::Confirmed { purpose, already: false })
     }
 

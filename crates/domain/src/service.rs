@@ -8,7 +8,7 @@ use chrono::Duration;
 
 use crate::email::EmailAddress;
 use crate::error::Error;
-use crate::form::{Form, FormInput};
+use crate::form::{Form, FormInput, LawfulBasis};
 use crate::ids::{FormId, PurposeId, SubjectId};
 use crate::intake::{self, RawSubmission};
 use crate::keys::Keys;
@@ -67,6 +67,15 @@ impl Default for Settings {
             escalation_lease: Duration::minutes(15),
         }
     }
+}
+
+/// Whether an append lifts an erased subject's suppression and an address's undeliverable mark.
+/// Only the person's own act from their mailbox (a confirmation link) does: a form post can come
+/// from anyone, and a hard bounce is undone only by mail that arrived (security review M1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lift {
+    No,
+    ByThePerson,
 }
 
 /// Where a submission came from, as the HTTP layer saw it.
@@ -171,7 +180,7 @@ where
         if let Some(net) = &network {
             self.rate_limit(&format!("net#{net}"), self.settings.network_limit, now).await?;
         }
-        let submission = intake::check(form, &raw).map_err(Error::Validation)?;
+        let mut submission = intake::check(form, &raw).map_err(Error::Validation)?;
         if !form.accepts_notice(&submission.notice_version, &stored.notices) {
             return Err(Error::StaleNotice);
         }
@@ -179,6 +188,17 @@ where
         let (notice_lang, _, notice_sha) = notice.shown_in(lang, form.default_lang);
         let subject = self.subject_id(&submission.email);
         self.rate_limit(&format!("sub#{subject}"), self.settings.subject_limit, now).await?;
+        if self.store.is_suppressed(&subject).await? {
+            // The person was erased. Anyone can post their address, so a submission alone never
+            // brings them back into an audience: every consent it gives waits for the person's
+            // own confirmation from their mailbox (security review M1), whatever the form says.
+            let consent = |id: &PurposeId| form.purposes.iter().any(|p| &p.id == id && p.lawful_basis == LawfulBasis::Consent);
+            for (id, kind) in submission.purposes.iter_mut() {
+                if *kind == EventKind::Given && consent(id) {
+                    *kind = EventKind::Requested;
+                }
+            }
+        }
 
         let now = proof::to_millis(now);
         let receipt = Receipt::new(submission.purposes.clone(), submission.ignored_fields.clone(), lang);
@@ -222,7 +242,7 @@ where
             at: now,
             expires_at: now + Duration::days(form.retention_days.into()),
         });
-        let events = self.append_events(&subject, facts, Some(profile), content).await?;
+        let events = self.append_events(&subject, facts, Some(profile), content, Lift::No).await?;
         tracing::info!(form = %form.id, receipt = %receipt.receipt_id, subject = %subject, status = ?receipt.status, "submission recorded");
 
         self.after_submission(form, &submission.email, &subject, &events, &submission.fields, &receipt, now).await;
@@ -318,9 +338,9 @@ where
         facts: Vec<EventFacts>,
         profile: Option<Profile>,
         submission: Option<SubmissionContent>,
+        lift: Lift,
     ) -> Result<Vec<SealedEvent>, Error> {
-        // Only the person's own new submission brings an erased subject back (issue: suppression).
-        let lift_suppression = submission.is_some() || profile.is_some();
+        let lift_suppression = lift == Lift::ByThePerson;
         let mut last = AppendError::Conflict;
         for _ in 0..APPEND_ATTEMPTS {
             let head = self.store.load_head(subject).await?;

@@ -158,6 +158,8 @@ pub trait SubjectStore: Send + Sync {
     fn load_subject(&self, subject: &SubjectId) -> impl Future<Output = Result<SubjectRecord, StoreError>> + Send;
     /// The profile alone (one item), for pages that need only the person's language.
     fn load_profile(&self, subject: &SubjectId) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
+    /// Whether the subject was erased and has not confirmed anything since (its suppression entry).
+    fn is_suppressed(&self, subject: &SubjectId) -> impl Future<Output = Result<bool, StoreError>> + Send;
     fn append(&self, append: Append) -> impl Future<Output = Result<(), AppendError>> + Send;
     /// Erases atomically; `Conflict` when the chain moved or the token was already spent.
     fn erase(&self, erasure: Erasure) -> impl Future<Output = Result<(), AppendError>> + Send;
