@@ -39,7 +39,7 @@ def main():
     log = open(WORK / "stack.log", "w")
     # The fuzzer posts from one address: the per-network and per-subject limits would turn most of
     # its requests into 429s and hide the rest of the API from it.
-    stack_env = dict(os.environ, ZGODA_RATE_NETWORK="1000000000", ZGODA_RATE_SUBJECT="1000000000", ZGODA_RATE_PRIVACY="1000000000")
+    stack_env = dict(os.environ, ZGODA_RATE_NETWORK="1000000000", ZGODA_RATE_SUBJECT="1000000000", ZGODA_RATE_PRIVACY="1000000000", ZGODA_PUBLIC_MAIL_PER_HOUR="1000000000")
     stack = subprocess.Popen([local, "run", "--port", "0", "--env-file", str(env_file)], cwd=ROOT, stdout=log, stderr=log, env=stack_env)
     try:
         env = wait_for_stack(env_file, time.time() + 120)

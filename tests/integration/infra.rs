@@ -335,6 +335,24 @@ fn the_notifiers_send_rate_is_shared_by_the_most_instances_that_can_run() {
     assert_eq!(p["Events"]["Notices"]["Properties"]["ScalingConfig"]["MaximumConcurrency"].as_i64(), Some(shares));
 }
 
+/// Security review H2: the alarm on held-back public mail counts the log line the code writes,
+/// in both functions that send such mail.
+#[test]
+fn the_public_mail_budget_alarm_matches_the_line_the_code_logs() {
+    let t = template();
+    let filters: Vec<&Value> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Properties"]["MetricTransformations"][0]["MetricName"] == "PublicMailHeldBack")
+        .collect();
+    assert_eq!(filters.len(), 2, "the intake's and the links function's logs");
+    for f in filters {
+        let pattern = f["Properties"]["FilterPattern"].as_str().unwrap();
+        assert_eq!(pattern, format!("{{ $.message = \"{}\" }}", zgoda_domain::service::PUBLIC_MAIL_HELD_BACK));
+    }
+}
+
 /// A job that finds its recipients leased by a worker that died must come back after the lease,
 /// not before: every early return spends one of its receives on the way to the dead-letter queue.
 /// SQS also requires the visibility timeout to outlast the function that handles the batch.

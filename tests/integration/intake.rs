@@ -440,3 +440,49 @@ async fn art5_1_e_an_address_kept_only_for_an_unconfirmed_request_expires_with_i
     let (status, view) = env.lookup(&confirming).await;
     assert_eq!((status, view["state"]["newsletter"].as_str()), (200, Some("given")));
 }
+
+/// Security review H2: all mail public routes trigger shares one hourly budget (2 here). Past it,
+/// forms and the privacy page still answer as usual, the mail is not sent, the privacy request is
+/// recorded as held back, and an error is logged (which raises an alarm when deployed). Breach
+/// notices never count against it: the public cannot spend the quota they need.
+#[tokio::test]
+async fn h2_public_mail_has_an_hourly_budget_that_breach_notices_do_not_share() {
+    let env = TestEnv::spawn_with(|c| c.settings.public_mail_per_hour = 2).await;
+    let mut form = contact_form(&address("owner"));
+    form["notify"] = json!([]);
+    env.put_form("kontakt", &form).await;
+    let people: Vec<String> = (0..3).map(|i| address(&format!("budget{i}"))).collect();
+    for email in &people {
+        let body = json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11"});
+        assert_eq!(env.submit_json("kontakt", &body).await.status(), 201, "the form answers as usual");
+    }
+    assert_eq!(mails_to(&people[0]).await.len(), 1);
+    assert_eq!(mails_to(&people[1]).await.len(), 1);
+    assert!(mails_to(&people[2]).await.is_empty(), "past the budget: no confirmation mail");
+    let privacy = env
+        .http
+        .post(format!("{}/v1/privacy/requests", env.url))
+        .header("origin", &env.url)
+        .json(&json!({"email": people[0], "kind": "access", "lang": "en"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(privacy.status(), 202);
+    let subject = env.subject_id(&people[0]).await;
+    let requests: Vec<Value> =
+        env.items(&format!("SUBJECT#{subject}")).await.into_iter().filter(|i| i["sk"].as_str().unwrap().starts_with("REQUEST#")).collect();
+    assert_eq!(requests[0]["outcome"], "mail_budget_spent", "recorded, and still due");
+    let logs = String::from_utf8_lossy(&zgoda_tests::captured_logs().lock().unwrap()).into_owned();
+    assert!(logs.contains("public mail budget spent"));
+
+    let breach = env.operator("POST", "/v1/breaches", Some(&crate::breaches::breach_body(2))).await.json::<Value>().await.unwrap();
+    let id = breach["id"].as_str().unwrap();
+    let body = json!({"subjects": {"emails": [people[2]]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+    let (status, answer) = crate::breaches::escalate(&env, id, "esc-budget", &body).await;
+    assert_eq!(status, 202, "{answer}");
+    env.start_notifier(10);
+    let done =
+        crate::breaches::wait_finished(&env, id, answer["escalation_id"].as_str().unwrap(), std::time::Duration::from_secs(60)).await;
+    assert_eq!(done["sent"], 1, "{done}");
+    assert_eq!(mails_to(&people[2]).await.len(), 1, "the breach notice went out past the public budget");
+}

@@ -42,7 +42,7 @@ impl Config {
     /// Reads `ZGODA_TABLE`, `ZGODA_SECRETS_PREFIX`, `ZGODA_SENDER`, `ZGODA_QUEUE_URL`, `ZGODA_PUBLIC_URL` and the
     /// optional limits `ZGODA_CONFIRM_TTL_DAYS`, `ZGODA_RATE_NETWORK`, `ZGODA_RATE_SUBJECT`,
     /// `ZGODA_RATE_WINDOW_SECS`, `ZGODA_UNSUBSCRIBE_TTL_DAYS`, `ZGODA_PRIVACY_LINK_TTL_HOURS`, `ZGODA_ACCESS_LINK_TTL_MINUTES`,
-    /// `ZGODA_RATE_PRIVACY`, `ZGODA_PRIVACY_ORIGINS` (comma-separated) and `ZGODA_ESCALATION_LEASE_SECS`.
+    /// `ZGODA_RATE_PRIVACY`, `ZGODA_PUBLIC_MAIL_PER_HOUR`, `ZGODA_PRIVACY_ORIGINS` (comma-separated) and `ZGODA_ESCALATION_LEASE_SECS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             table: var("ZGODA_TABLE")?,
@@ -69,6 +69,7 @@ pub fn settings_from_env(public_url: String) -> Result<Settings, ConfigError> {
         privacy_link_ttl: Duration::hours(number("ZGODA_PRIVACY_LINK_TTL_HOURS", defaults.privacy_link_ttl.num_hours())?),
         access_link_ttl: Duration::minutes(number("ZGODA_ACCESS_LINK_TTL_MINUTES", defaults.access_link_ttl.num_minutes())?),
         privacy_limit: number("ZGODA_RATE_PRIVACY", defaults.privacy_limit as i64)? as u64,
+        public_mail_per_hour: number("ZGODA_PUBLIC_MAIL_PER_HOUR", defaults.public_mail_per_hour as i64)? as u64,
         privacy_origins: std::env::var("ZGODA_PRIVACY_ORIGINS")
             .map(|v| v.split(',').map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase()).filter(|o| !o.is_empty()).collect())
             .unwrap_or_default(),

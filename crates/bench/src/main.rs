@@ -125,11 +125,12 @@ const MIXED_SECONDS: u64 = 60;
 /// which the emulator serves at tens a second.
 const FORM_POSTS: u64 = 20;
 
-/// Rate limits lifted: the load comes from one address and would otherwise be refused; the
+/// Rate limits and the public mail budget lifted: the load comes from one address and would otherwise be refused; the
 /// notifier's send pacing too, so the fan-out measures the notifier, not the SES quota.
-const UNLIMITED: [(&str, &str); 4] = [
+const UNLIMITED: [(&str, &str); 5] = [
     ("ZGODA_RATE_NETWORK", "1000000000"),
     ("ZGODA_RATE_SUBJECT", "1000000000"),
+    ("ZGODA_PUBLIC_MAIL_PER_HOUR", "1000000000"),
     ("ZGODA_RATE_PRIVACY", "1000000000"),
     ("ZGODA_SEND_RATE", "1000000"),
 ];

@@ -109,7 +109,9 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             url: self.link_url(&fresh),
             expires_at: fresh.expires_at,
         };
-        self.send_logged(&message).await;
+        if self.within_public_mail_budget(now).await {
+            self.send_logged(&message).await;
+        }
         Ok(())
     }
 
@@ -337,6 +339,12 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 PrivacyRequestKind::Erasure => LinkAction::Erase,
             });
             (Some(Message::ActionLink { to: email.clone(), lang, action, purpose: None, url, expires_at }), "link_sent")
+        };
+        // A request whose answer the hourly budget held back is recorded as such: it is still due
+        // within the month, by other means if need be.
+        let (message, outcome) = match message {
+            Some(_) if !self.within_public_mail_budget(now).await => (None, "mail_budget_spent"),
+            answer => (answer, outcome),
         };
         let now = proof::to_millis(now);
         let request = PrivacyRequest {

@@ -43,6 +43,10 @@ pub struct Settings {
     pub access_link_ttl: Duration,
     /// Privacy requests per address (and per network) per window.
     pub privacy_limit: u64,
+    /// Mail that public routes trigger (form confirmations and owner notices, privacy answers,
+    /// renewed links), all together, per hour: past it such mail is not sent, and an error log
+    /// line raises an alarm. Breach notices never count against it (security review H2).
+    pub public_mail_per_hour: u64,
     /// Origins allowed to post privacy requests besides zgoda's own page.
     pub privacy_origins: Vec<String>,
     /// How long a started escalation holds its idempotency key against a concurrent repeat: at
@@ -63,11 +67,16 @@ impl Default for Settings {
             privacy_link_ttl: Duration::hours(24),
             access_link_ttl: Duration::hours(1),
             privacy_limit: 3,
+            public_mail_per_hour: 500,
             privacy_origins: Vec::new(),
             escalation_lease: Duration::minutes(15),
         }
     }
 }
+
+/// The log line that says public mail was held back by its budget; the template's metric filter
+/// (and so its alarm) matches it exactly.
+pub const PUBLIC_MAIL_HELD_BACK: &str = "public mail budget spent; mail not sent";
 
 /// Whether an append lifts an erased subject's suppression and an address's undeliverable mark.
 /// Only the person's own act from their mailbox (a confirmation link) does: a form post can come
@@ -301,6 +310,9 @@ where
             });
         }
         for m in &messages {
+            if !self.within_public_mail_budget(now).await {
+                continue;
+            }
             match self.mailer.send(m).await {
                 Ok(id) => tracing::info!(kind = m.kind(), message_id = %id, receipt = %receipt.receipt_id, "mail sent"),
                 Err(e) => tracing::error!(kind = m.kind(), receipt = %receipt.receipt_id, error = %e, "mail failed"),
@@ -321,6 +333,26 @@ where
             return Err(Error::RateLimited { retry_after_secs });
         }
         Ok(())
+    }
+
+    /// Counts one mail a public route is about to send against the hourly budget for all such mail
+    /// ([`Settings::public_mail_per_hour`]): false once it is spent. Anyone on the internet can
+    /// trigger this mail, and it shares the SES quota and reputation breach notices need. A
+    /// counter that cannot be read does not stop the mail: the budget guards against floods, not
+    /// single requests.
+    pub(crate) async fn within_public_mail_budget(&self, now: Time) -> bool {
+        let hour_end = chrono::DateTime::from_timestamp((now.timestamp() / 3600 + 1) * 3600, 0).expect("in range");
+        match self.store.count_hit("public-mail", hour_end).await {
+            Ok(sent) if sent <= self.settings.public_mail_per_hour => true,
+            Ok(_) => {
+                tracing::error!(budget = self.settings.public_mail_per_hour, "{PUBLIC_MAIL_HELD_BACK}");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "public mail budget not counted; sending");
+                true
+            }
+        }
     }
 
     /// Counts one more hit on `key` in the rate window `now` falls in: the count so far, and when
