@@ -298,3 +298,34 @@ async fn art34_1_a_notice_whose_answer_from_ses_was_lost_on_the_last_attempt_is_
     assert!(item.get("reason").is_none() && item["message_id"].is_string(), "{item}");
     assert_eq!(all_mails().await.get(&person).map(Vec::len), Some(1), "exactly one notice");
 }
+
+/// Security review L1: a deadline reminder whose send fails (SES throttling every send here) is
+/// not lost: the run claims it only until the next run, which sends it, once.
+#[tokio::test]
+async fn l1_a_deadline_reminder_whose_send_fails_is_sent_by_the_next_run_once() {
+    let env = TestEnv::spawn_with_faults(|_| {}).await;
+    let faults = env.faults.clone().expect("a fault proxy");
+    let b = register(&env, &breach_body(1)).await;
+    let contact = b["contact_point"]["email"].as_str().unwrap().to_owned();
+    let deadline = chrono::DateTime::parse_from_rfc3339(b["authority_deadline"].as_str().unwrap()).unwrap().to_utc();
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/deadline-watch/schedule.json")).unwrap(),
+    )
+    .unwrap();
+    let run = |at: chrono::DateTime<chrono::Utc>| {
+        let mut event = fixture.clone();
+        event["time"] = json!(at.to_rfc3339());
+        let event = serde_json::from_value(event).unwrap();
+        let app = env.local.apps.deadline_watch.clone();
+        async move { deadline_watch::handle_app(&app, event).await.unwrap()["reminders"].as_array().unwrap().len() }
+    };
+    let first = deadline - chrono::Duration::hours(23);
+    faults.throttle_mail_for(std::time::Duration::from_secs(600));
+    assert_eq!(run(first).await, 0, "SES refused it");
+    assert!(faults.mail_throttled() > 0);
+    faults.heal();
+    assert_eq!(run(first + chrono::Duration::minutes(15)).await, 1, "the next run sends it");
+    assert_eq!(run(first + chrono::Duration::minutes(30)).await, 0, "once");
+    let reminders = zgoda_tests::mails_to(&contact).await;
+    assert_eq!(reminders.len(), 1, "{:?}", reminders.iter().map(|m| m.subject()).collect::<Vec<_>>());
+}

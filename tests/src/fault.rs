@@ -100,6 +100,7 @@ impl FaultProxy {
         self.state.budget.store(i64::MAX, Ordering::SeqCst);
         self.state.throttle.store(0, Ordering::SeqCst);
         *self.state.cut_after.lock().unwrap() = None;
+        *self.state.mail_throttled_until.lock().unwrap() = None;
     }
 
     /// The next `n` requests are refused as throttled, then requests pass again.

@@ -628,6 +628,19 @@ impl Guards for DynamoStore {
         hits.ok_or_else(|| corrupt("counter", "no hits"))
     }
 
+    async fn keep_use(&self, key: &str, expires_at: Time) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(format!("GUARD#{key}")))
+            .item(SORT_KEY, s("ONCE"))
+            .item(TTL_ATTRIBUTE, n(expires_at.timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn first_use(&self, key: &str, expires_at: Time, now: Time) -> Result<bool, StoreError> {
         let marker = once_marker(&self.table, key, expires_at, now);
         let result = self

@@ -474,7 +474,9 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             let Some(which) = breach::due_reminder(&current, &r.timeline, now) else { continue };
             let deadline = current.authority_deadline();
             let marker = format!("reminder#{}#{which}", current.id);
-            if !self.store.first_use(&marker, deadline + Duration::days(400), now).await? {
+            // Claimed for this run only: a send that fails leaves the reminder to the next run,
+            // 15 minutes on, rather than losing it (security review L1); a sent one is kept.
+            if !self.store.first_use(&marker, now + REMINDER_CLAIM, now).await? {
                 continue;
             }
             let message = Message::DeadlineReminder {
@@ -485,9 +487,14 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 which,
                 deadline,
             };
-            self.send_logged(&message).await;
-            tracing::info!(breach = %current.id, which, "deadline reminder sent");
-            sent.push((current.id.clone(), which));
+            match self.mailer.send(&message).await {
+                Ok(message_id) => {
+                    self.store.keep_use(&marker, deadline + Duration::days(400)).await?;
+                    tracing::info!(breach = %current.id, which, message_id = %message_id, "deadline reminder sent");
+                    sent.push((current.id.clone(), which));
+                }
+                Err(e) => tracing::error!(breach = %current.id, which, error = %e, "deadline reminder not sent; the next run tries again"),
+            }
         }
         Ok(sent)
     }
@@ -496,6 +503,10 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         self.store.public_notice(public_id).await?.ok_or(Error::NoticeNotFound)
     }
 }
+
+/// How long a deadline reminder is claimed by the run sending it: less than the 15 minutes between
+/// runs, so the next run finds it free if the send failed.
+pub const REMINDER_CLAIM: Duration = Duration::minutes(10);
 
 /// An escalation's progress as the API shows it.
 pub fn progress(e: &EscalationRecord, c: DeliveryCounts) -> Value {

@@ -187,6 +187,8 @@ pub trait Guards: Send + Sync {
     fn count_hit(&self, key: &str, window_end: Time) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Records `key` until `expires_at`; false if it was already recorded and has not expired.
     fn first_use(&self, key: &str, expires_at: Time, now: Time) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Keeps a recorded `key` until `expires_at` instead (what it guarded is done for good).
+    fn keep_use(&self, key: &str, expires_at: Time) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Liveness of the storage, for `/healthz`, and the end-to-end mail check's runs ([`crate::smoke`]).
