@@ -265,3 +265,19 @@ async fn asvs_every_hostile_request_in_the_corpus_is_refused_cleanly() {
     assert!(cases.len() >= 300, "{} cases", cases.len());
     eprintln!("hostile corpus: {} cases over {} rules", cases.len(), per_rule.len());
 }
+
+/// Security review L12: the local stack answers only requests addressed to loopback by name, so a
+/// page that points its own name at 127.0.0.1 (DNS rebinding) cannot read `/dev/mailbox`.
+#[tokio::test]
+async fn l12_the_local_stack_refuses_a_request_for_another_host() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = zgoda_tests::TestEnv::spawn().await;
+    let address = env.url.trim_start_matches("http://").to_owned();
+    for (host, expected) in [("rebind.example:80", "HTTP/1.1 404"), (address.as_str(), "HTTP/1.1 200"), ("localhost", "HTTP/1.1 200")] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with(expected), "{host}: {answer}");
+    }
+}

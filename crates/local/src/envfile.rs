@@ -9,14 +9,39 @@ pub fn write(path: &Path, vars: &BTreeMap<String, String>) -> std::io::Result<()
         std::fs::create_dir_all(dir)?;
     }
     let text: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    std::fs::write(path, text)?;
+    // It holds the operator key: readable by its owner only from the moment it exists (a file
+    // written first and restricted after is readable by anyone in between), and restricted
+    // again if an earlier one was not.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        // It holds the operator key.
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
     }
-    Ok(())
+    std::io::Write::write_all(&mut options.open(path)?, text.as_bytes())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_env_file_is_its_owners_alone_and_reads_back() {
+        let dir = std::env::temp_dir().join(format!("zgoda-envfile-{}", std::process::id()));
+        let path = dir.join("local.env");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&path, "OLD=1\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let vars = std::collections::BTreeMap::from([("ZGODA_OPERATOR_KEY".to_owned(), "ab".repeat(16))]);
+        super::write(&path, &vars).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(super::read(&path).unwrap(), vars);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
 
 /// The variables `write` wrote.

@@ -88,7 +88,19 @@ pub async fn serve(listener: TcpListener, local: Arc<Local>) {
     }
 }
 
+/// Whether a request names this machine's loopback as its host. A page on another site can point
+/// its own name at 127.0.0.1 (DNS rebinding) and so reach the local stack; its requests still
+/// carry that name, and are refused (security review L12: `/dev/mailbox` shows live links).
+fn loopback_host(req: &hyper::Request<Incoming>) -> bool {
+    let host = req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let name = host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host, |(name, _)| name);
+    matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+}
+
 async fn handle(local: &Local, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+    if !loopback_host(&req) {
+        return to_hyper(ApiError::NotFound.to_json_response());
+    }
     let (parts, body) = req.into_parts();
     let bytes = match Limited::new(body, MAX_LOCAL_BODY).collect().await {
         Ok(b) => b.to_bytes(),
