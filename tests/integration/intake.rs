@@ -486,3 +486,25 @@ async fn h2_public_mail_has_an_hourly_budget_that_breach_notices_do_not_share() 
     assert_eq!(done["sent"], 1, "{done}");
     assert_eq!(mails_to(&people[2]).await.len(), 1, "the breach notice went out past the public budget");
 }
+
+/// Security review M4: an address SES cannot deliver to (letters outside ASCII before the @) is a
+/// 422 naming the field, with nothing stored, not a subject no mail will ever reach; a Unicode
+/// domain and its punycode spelling are one mailbox and so one subject.
+#[tokio::test]
+async fn m4_undeliverable_addresses_are_refused_and_idn_spellings_are_one_subject() {
+    let (env, _) = env_with_form().await;
+    let before = env.state().await;
+    let body = json!({"email": "zażółć@klient.example.pl", "consent": ["contact_reply"], "notice_version": "2026-11", "message": "x"});
+    let (status, err) = error_of(env.submit_json("kontakt", &body).await).await;
+    assert_eq!((status, err["code"].as_str()), (422, Some("validation_failed")));
+    assert_eq!(err["fields"], json!([{"field": "email", "code": "not_deliverable"}]), "{err}");
+    assert_eq!(env.state().await, before, "nothing written");
+
+    let tag = zgoda_tests::unique();
+    let unicode = format!("m4.{tag}@żółw.example.pl");
+    let body = json!({"email": unicode, "consent": ["contact_reply"], "notice_version": "2026-11", "message": "x"});
+    assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+    let (status, view) = env.lookup(&format!("m4.{tag}@xn--w-uga1v8h.example.pl")).await;
+    assert_eq!(status, 200, "the punycode spelling finds the same person: {view}");
+    assert_eq!(view["subject_id"], env.lookup(&unicode).await.1["subject_id"]);
+}

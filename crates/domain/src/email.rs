@@ -18,12 +18,30 @@ pub enum EmailError {
     TooLong,
     #[error("the address is not a valid e-mail address")]
     Invalid,
+    /// Letters outside ASCII before the `@` (RFC 6531): valid, but SES, and most of the mail
+    /// that would carry a reply, cannot deliver to it, so no link could ever reach the person.
+    #[error("mail cannot be delivered to an address with letters outside ASCII before the @")]
+    NotDeliverable,
+}
+
+impl EmailError {
+    /// The code a 422 names the field with.
+    pub fn code(self) -> &'static str {
+        match self {
+            EmailError::Empty => "required",
+            EmailError::TooLong => "too_long",
+            EmailError::Invalid => "invalid",
+            EmailError::NotDeliverable => "not_deliverable",
+        }
+    }
 }
 
 impl EmailAddress {
-    /// Parses a bare address (RFC 5321/6531, UTF-8 local parts and IDN domains allowed).
-    /// Leading and trailing white space is trimmed; the result is lower-cased, which is how
-    /// every large mailbox provider compares addresses and keeps one person one subject.
+    /// Parses a bare address (RFC 5321; IDN domains allowed, UTF-8 local parts recognised but
+    /// refused as undeliverable). Leading and trailing white space is trimmed; the domain becomes
+    /// its IDNA A-labels (`żółw.pl` and its punycode are one mailbox, so one subject), and the
+    /// result is lower-cased, which is how every large mailbox provider compares addresses and
+    /// keeps one person one subject.
     pub fn parse(input: &str) -> Result<Self, EmailError> {
         let trimmed = input.trim_matches(|c: char| c == ' ' || c == '\t');
         if trimmed.is_empty() {
@@ -51,7 +69,16 @@ impl EmailAddress {
         if tld.len() < 2 || tld.chars().all(|c| c.is_ascii_digit()) || domain.starts_with('.') {
             return Err(EmailError::Invalid);
         }
-        Ok(Self(trimmed.to_lowercase()))
+        let local = parsed.local_part();
+        if !local.is_ascii() {
+            return Err(EmailError::NotDeliverable);
+        }
+        let domain = idna::domain_to_ascii(domain).map_err(|_| EmailError::Invalid)?;
+        let address = format!("{}@{domain}", local.to_ascii_lowercase());
+        if address.len() > MAX_LEN {
+            return Err(EmailError::TooLong);
+        }
+        Ok(Self(address))
     }
 
     pub fn as_str(&self) -> &str {
@@ -123,11 +150,28 @@ mod tests {
 
     #[test]
     fn accepts_plain_polish_and_idn_addresses() {
-        for ok in ["jan@example.pl", "Jan.Kowalski@Example.PL", "zażółć@example.pl", "ala@żółw.pl", "иван@пример.рф", "jan@пример.рф"]
-        {
+        for ok in ["jan@example.pl", "Jan.Kowalski@Example.PL", "ala@żółw.pl", "jan@пример.рф"] {
             assert!(EmailAddress::parse(ok).is_ok(), "{ok}");
         }
         assert_eq!(EmailAddress::parse(" Jan@Example.PL ").unwrap().as_str(), "jan@example.pl");
+    }
+
+    /// Security review M4: a Unicode domain and its punycode are one mailbox, so one address (and
+    /// one subject id); a local part outside ASCII is refused as undeliverable, never accepted
+    /// and then silently never mailed.
+    #[test]
+    fn m4_idn_domains_become_a_labels_and_non_ascii_local_parts_are_undeliverable() {
+        let unicode = EmailAddress::parse("Ala@Żółw.pl").unwrap();
+        assert!(
+            unicode.as_str().starts_with("ala@xn--") && unicode.as_str().ends_with(".pl") && unicode.as_str().is_ascii(),
+            "{unicode:?}"
+        );
+        assert_eq!(EmailAddress::parse(unicode.as_str()).unwrap(), unicode, "the punycode spelling is the same address");
+        assert_eq!(EmailAddress::parse("jan@пример.рф").unwrap().as_str(), "jan@xn--e1afmkfd.xn--p1ai");
+        for undeliverable in ["zażółć@example.pl", "иван@пример.рф", "jürgen@example.de"] {
+            assert_eq!(EmailAddress::parse(undeliverable), Err(EmailError::NotDeliverable), "{undeliverable}");
+        }
+        assert_eq!(EmailError::NotDeliverable.code(), "not_deliverable");
     }
 
     #[test]

@@ -96,9 +96,12 @@ impl Notice {
         Self { version, texts, sha256 }
     }
 
-    /// The text a page in `lang` showed: that language's, else the form's default language's.
+    /// The text a page in `lang` showed: that language's, else the form's default language's, else
+    /// the notice's first. A version written under an earlier default language, and still
+    /// accepted, may have no text in today's (security review L4: it was a panic, so a 5xx).
     pub fn shown_in(&self, lang: Lang, default: Lang) -> (Lang, &str, &str) {
-        let l = if self.texts.contains_key(&lang) { lang } else { default };
+        let l = [lang, default].into_iter().find(|l| self.texts.contains_key(l)).or_else(|| self.texts.keys().next().copied());
+        let l = l.expect("a stored notice has a text");
         (l, &self.texts[&l], &self.sha256[&l])
     }
 }
@@ -323,6 +326,15 @@ impl FormInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn l4_a_notice_without_the_asked_or_default_language_shows_the_text_it_has() {
+        let notice = Notice::new("2025-01".into(), BTreeMap::from([(Lang::Pl, "Administratorem jest…".to_owned())]));
+        let (shown, text, sha) = notice.shown_in(Lang::En, Lang::En);
+        assert_eq!((shown, text), (Lang::Pl, "Administratorem jest…"));
+        assert_eq!(sha, notice.sha256[&Lang::Pl]);
+        assert_eq!(notice.shown_in(Lang::Pl, Lang::En).0, Lang::Pl);
+    }
 
     pub(crate) fn demo_input() -> FormInput {
         serde_json::from_value(serde_json::json!({

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::FieldError;
-use crate::email::{EmailAddress, EmailError};
+use crate::email::EmailAddress;
 use crate::form::{FieldKind, Form};
 use crate::ids::PurposeId;
 use crate::lang::Lang;
@@ -106,12 +106,8 @@ pub fn check(form: &Form, raw: &RawSubmission) -> Result<Submission, Vec<FieldEr
         }
         Some(e) => match EmailAddress::parse(&e) {
             Ok(e) => Some(e),
-            Err(EmailError::TooLong) => {
-                errors.push(FieldError::new("email", "too_long"));
-                None
-            }
-            Err(_) => {
-                errors.push(FieldError::new("email", "invalid"));
+            Err(e) => {
+                errors.push(FieldError::new("email", e.code()));
                 None
             }
         },

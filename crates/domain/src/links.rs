@@ -269,7 +269,11 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 Err(AppendError::Store(e)) => return Err(e.into()),
             }
         }
-        Err(Error::Unavailable("the subject's chain kept moving".into()))
+        // The chain kept moving: if a concurrent erasure moved it, the person is erased.
+        match self.store.load_subject(subject).await?.profile {
+            None => Ok(LinkOutcome::Erased { already: true }),
+            Some(_) => Err(Error::Unavailable("the subject's chain kept moving".into())),
+        }
     }
 
     /// Everything held about a subject, as structured JSON (Art. 15 and 20).

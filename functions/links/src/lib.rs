@@ -172,8 +172,8 @@ async fn privacy_request<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>
         let mut errors = Vec::new();
         let email = match get("email").map(|e| EmailAddress::parse(&e)) {
             Some(Ok(e)) => Some(e),
-            Some(Err(_)) => {
-                errors.push(FieldError::new("email", "invalid"));
+            Some(Err(e)) => {
+                errors.push(FieldError::new("email", e.code()));
                 None
             }
             None => {
