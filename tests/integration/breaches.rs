@@ -72,6 +72,18 @@ pub(crate) async fn wait_finished(env: &TestEnv, id: &str, esc: &str, limit: Dur
     }
 }
 
+/// One scheduled run of the deadline watch at `at` (the sample event, its time set), as the
+/// schedule would start it; how many reminders it sent.
+pub(crate) async fn run_deadline_watch(env: &TestEnv, at: chrono::DateTime<Utc>) -> usize {
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/deadline-watch/schedule.json")).unwrap(),
+    )
+    .unwrap();
+    event["time"] = json!(at.to_rfc3339());
+    let event = serde_json::from_value(event).unwrap();
+    deadline_watch::handle_app(&env.local.apps.deadline_watch, event).await.unwrap()["reminders"].as_array().unwrap().len()
+}
+
 /// Every mail the emulator holds, grouped by recipient (one read of its state).
 pub(crate) async fn all_mails() -> HashMap<String, Vec<zgoda_tests::Mail>> {
     let mut out: HashMap<String, Vec<zgoda_tests::Mail>> = HashMap::new();
@@ -244,17 +256,7 @@ async fn deadline_watch_at_chosen_times_sends_each_reminder_once() {
     let b = register(&env, &breach_body(1)).await;
     let contact = b["contact_point"]["email"].as_str().unwrap().to_owned();
     let deadline = chrono::DateTime::parse_from_rfc3339(b["authority_deadline"].as_str().unwrap()).unwrap().to_utc();
-    let fixture: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/deadline-watch/schedule.json")).unwrap(),
-    )
-    .unwrap();
-    let run = |at: chrono::DateTime<Utc>| {
-        let mut event = fixture.clone();
-        event["time"] = json!(at.to_rfc3339());
-        let event = serde_json::from_value(event).unwrap();
-        let app = env.local.apps.deadline_watch.clone();
-        async move { deadline_watch::handle_app(&app, event).await.unwrap()["reminders"].as_array().unwrap().len() }
-    };
+    let run = |at: chrono::DateTime<Utc>| run_deadline_watch(&env, at);
     assert_eq!(run(deadline - chrono::Duration::hours(30)).await, 0);
     assert_eq!(run(deadline - chrono::Duration::hours(23)).await, 1);
     assert_eq!(run(deadline - chrono::Duration::hours(22)).await, 0, "the 24 h reminder once");

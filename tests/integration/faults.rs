@@ -308,17 +308,7 @@ async fn l1_a_deadline_reminder_whose_send_fails_is_sent_by_the_next_run_once() 
     let b = register(&env, &breach_body(1)).await;
     let contact = b["contact_point"]["email"].as_str().unwrap().to_owned();
     let deadline = chrono::DateTime::parse_from_rfc3339(b["authority_deadline"].as_str().unwrap()).unwrap().to_utc();
-    let fixture: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/deadline-watch/schedule.json")).unwrap(),
-    )
-    .unwrap();
-    let run = |at: chrono::DateTime<chrono::Utc>| {
-        let mut event = fixture.clone();
-        event["time"] = json!(at.to_rfc3339());
-        let event = serde_json::from_value(event).unwrap();
-        let app = env.local.apps.deadline_watch.clone();
-        async move { deadline_watch::handle_app(&app, event).await.unwrap()["reminders"].as_array().unwrap().len() }
-    };
+    let run = |at: chrono::DateTime<chrono::Utc>| crate::breaches::run_deadline_watch(&env, at);
     let first = deadline - chrono::Duration::hours(23);
     faults.throttle_mail_for(std::time::Duration::from_secs(600));
     assert_eq!(run(first).await, 0, "SES refused it");
