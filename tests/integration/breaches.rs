@@ -1,4 +1,4 @@
-//! Breaches (API.md §4): register, timeline, report, deadline watch and escalation, through the
+//! Breaches (docs/api.md §4): register, timeline, report, deadline watch and escalation, through the
 //! operator API, the notifier and the emulator's queue and mailbox.
 
 use std::collections::HashMap;
@@ -158,6 +158,15 @@ async fn awareness_each_registration_and_timeline_rule_is_a_422_with_its_field()
             "none_affected",
         ),
         (Box::new(|b: &mut Value| b["severity_inputs"]["dpc"] = json!(7)), "severity_inputs.dpc", "invalid"),
+        // A value of the wrong JSON type is named by its path, not as the whole body.
+        (Box::new(|b: &mut Value| b["measures"] = json!(["dostęp zablokowany"])), "measures", "invalid"),
+        (Box::new(|b: &mut Value| b["cia"]["integrity"] = json!("tak")), "cia.integrity", "invalid"),
+        (Box::new(|b: &mut Value| b["data_categories"] = json!(["e-mail", 7])), "data_categories[1]", "invalid"),
+        (
+            Box::new(|b: &mut Value| b["contact_point"].as_object_mut().unwrap().retain(|k, _| k != "email")),
+            "contact_point.email",
+            "invalid",
+        ),
     ];
     for (change, field, code) in cases {
         let mut body = breach_body(10);
@@ -423,6 +432,12 @@ async fn escalation_needs_an_idempotency_key_and_a_valid_selection() {
     assert_eq!(status, 422);
     let fields: Vec<&str> = err["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
     assert_eq!(fields, vec!["subjects.emails[0]", "subjects", "message"]);
+    let (status, err) = escalate(&env, id, "k3", &json!({"subjects": {"emails": address("x")}, "message": {"pl": "x"}})).await;
+    assert_eq!(
+        (status, &err["error"]["fields"]),
+        (422, &json!([{"field": "subjects.emails", "code": "invalid"}])),
+        "a string where a list belongs"
+    );
     let no_key = env
         .operator(
             "POST",
@@ -494,18 +509,19 @@ async fn art34_1_a_notice_ses_accepted_from_a_notifier_that_died_before_recordin
     let env = TestEnv::spawn().await;
     let b = register(&env, &breach_body(2)).await;
     let id = b["id"].as_str().unwrap().to_owned();
+    let breach_id = zgoda_domain::ids::BreachId::parse(&id).unwrap();
     let (with_event, without_event, handed_back) = (address("accepted"), address("unrecorded"), address("handedback"));
     let body = json!({"subjects": {"emails": [with_event, without_event, handed_back]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
     let (status, answer) = escalate(&env, &id, "esc-accepted", &body).await;
     assert_eq!(status, 202, "{answer}");
-    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+    let esc = zgoda_domain::ids::EscalationId::parse(answer["escalation_id"].as_str().unwrap()).unwrap();
     let app = &env.local.apps.notifier;
-    let content = app.notice_content(&id, &esc).await.unwrap();
+    let content = app.notice_content(&breach_id, &esc).await.unwrap();
 
     // A notifier's steps up to SES's answer, then death: claimed and sent, never recorded.
     let now = Utc::now();
     let died_after_sending = |email: String| {
-        let (env, id, esc, content) = (&env, &id, &esc, &content);
+        let (env, id, esc, content) = (&env, &breach_id, &esc, &content);
         async move {
             let job = Job { breach_id: id.clone(), escalation_id: esc.clone(), subject: env.subject_id(&email).await };
             let Claim::Claimed(recipient) = app.store.claim(&job, now, now + chrono::Duration::seconds(SEND_LEASE)).await.unwrap() else {

@@ -1,4 +1,4 @@
-//! API.md §1 through the real router, SDK and emulator.
+//! docs/api.md §1 through the real router, SDK and emulator.
 
 use serde_json::{Value, json};
 use zgoda_tests::{ORIGIN, TestEnv, address, contact_form, kinds, mails_to};
@@ -390,7 +390,7 @@ async fn each_submission_extends_one_chain_and_resubmitting_keeps_one_subject() 
 }
 
 #[tokio::test]
-async fn art5_1_e_an_address_kept_only_for_an_unconfirmed_request_expires_with_it_and_a_confirmation_keeps_it() {
+async fn art5_1e_an_address_kept_only_for_an_unconfirmed_request_expires_with_it_and_a_confirmation_keeps_it() {
     use zgoda_domain::store::SubjectStore;
     // A newsletter-only form: nothing but the double opt-in request keeps the address.
     async fn env_with_newsletter(adjust: impl FnOnce(&mut zgoda_aws::Config)) -> TestEnv {

@@ -1,4 +1,4 @@
-//! API.md §2 (links), §3 (privacy requests) and the audience/links part of §4.
+//! docs/api.md §2 (links), §3 (privacy requests) and the audience/links part of §4.
 
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};

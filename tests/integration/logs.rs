@@ -1,4 +1,4 @@
-//! No personal data in logs (API.md conventions, LEGAL.md art32).
+//! No personal data in logs (docs/api.md conventions, docs/legal.md art32).
 
 use serde_json::json;
 use zgoda_tests::{TestEnv, address, captured_logs, contact_form};

@@ -1,10 +1,11 @@
 //! One integration-test binary against the emulator (started once by `make test`). Test names are
-//! sentences; where a test shows a legal rule, its name starts with the rule's id from LEGAL.md.
+//! sentences; where a test shows a legal rule, its name starts with the rule's id from docs/legal.md.
 
 mod breaches;
 mod browser;
 mod cli;
 mod demo;
+mod docs;
 mod events;
 mod faults;
 mod hostile;

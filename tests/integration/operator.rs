@@ -1,4 +1,4 @@
-//! API.md §4 (forms, subjects) and the operator signature.
+//! docs/api.md §4 (forms, subjects) and the operator signature.
 
 use serde_json::{Value, json};
 use zgoda_domain::operator_sig::MAX_SKEW_SECS;

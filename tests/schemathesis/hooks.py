@@ -1,4 +1,4 @@
-"""Schemathesis hooks: signs every operator request the way `zgoda` does (API.md §4).
+"""Schemathesis hooks: signs every operator request the way `zgoda` does (docs/api.md §4).
 
 The signature covers the exact bytes sent, so it is computed as a requests auth handler, after
 schemathesis has serialized the body. The key comes from the local stack's env file.

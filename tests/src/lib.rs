@@ -395,7 +395,7 @@ pub async fn all_mails() -> Vec<Mail> {
         .collect()
 }
 
-/// The API.md example form, with a unique owner address so its notifications can be found.
+/// The docs/api.md example form, with a unique owner address so its notifications can be found.
 pub fn contact_form(owner: &str) -> Value {
     json!({
         "name": "Newsletter", "allowed_origins": [ORIGIN],

@@ -20,15 +20,17 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, ReturnValue, TransactWriteItem};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use zgoda_domain::Time;
-use zgoda_domain::breach::{Breach, TimelineEvent};
+use zgoda_domain::breach::Breach;
 use zgoda_domain::email::EmailAddress;
+use zgoda_domain::escalation::EscalationStarted;
 use zgoda_domain::escalation::SEND_LEASE;
-use zgoda_domain::ids::{FormId, PurposeId, SubjectId};
+use zgoda_domain::ids::{BreachId, EscalationId, FormId, NoticeId, PurposeId, SubjectId};
 use zgoda_domain::proof::format_time;
 use zgoda_domain::store::{
     AppendError, BreachRecord, BreachStore, Claim, Contact, Delivery, DeliveryCounts, EscalationRecord, IdempotencyStart, Job,
     PublicNotice, Recipient, StoreError,
 };
+use zgoda_domain::timeline::TimelineEvent;
 
 use crate::dynamo::{DynamoStore, condition_failed, condition_failed_at, corrupt, keyed, put, subject_pk, unavailable, written};
 use crate::item::{Item, get_s, n, s};
@@ -41,11 +43,11 @@ pub const OUTBOX_KEPT: chrono::Duration = chrono::Duration::days(30);
 /// Outbox writes in flight at once: enough to keep DynamoDB busy, few enough for one Lambda.
 const WRITE_CONCURRENCY: usize = 16;
 
-fn breach_pk(id: &str) -> String {
+fn breach_pk(id: &BreachId) -> String {
     format!("BREACH#{id}")
 }
 
-fn outbox_key(job_escalation: &str, subject: &SubjectId) -> (String, String) {
+fn outbox_key(job_escalation: &EscalationId, subject: &SubjectId) -> (String, String) {
     // One partition takes about 1,000 writes a second; 16 shards keep a large fan-out below that.
     let shard = &subject.as_str()[..1];
     (format!("OUTBOX#{job_escalation}#{shard}"), format!("R#{subject}"))
@@ -88,7 +90,7 @@ impl BreachStore for DynamoStore {
         Ok(())
     }
 
-    async fn load_breach(&self, id: &str) -> Result<Option<BreachRecord>, StoreError> {
+    async fn load_breach(&self, id: &BreachId) -> Result<Option<BreachRecord>, StoreError> {
         let items = self.partition(&breach_pk(id)).await?;
         let mut breach = None;
         let mut head = (0, zgoda_domain::proof::GENESIS_HASH.to_owned());
@@ -114,11 +116,11 @@ impl BreachStore for DynamoStore {
     }
 
     async fn list_breaches(&self) -> Result<Vec<BreachRecord>, StoreError> {
-        let ids: Vec<String> = self
+        let ids: Vec<BreachId> = self
             .gsi_partition("BREACHES")
             .await?
             .iter()
-            .filter_map(|i| get_s(i, PARTITION_KEY)?.strip_prefix("BREACH#").map(str::to_owned))
+            .filter_map(|i| BreachId::parse(get_s(i, PARTITION_KEY)?.strip_prefix("BREACH#")?))
             .collect();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
@@ -221,7 +223,7 @@ impl BreachStore for DynamoStore {
         written(result).map(|_| ())
     }
 
-    async fn finish_idempotent(&self, key: &str, response: &serde_json::Value, expires_at: Time) -> Result<(), StoreError> {
+    async fn finish_idempotent(&self, key: &str, response: &EscalationStarted, expires_at: Time) -> Result<(), StoreError> {
         self.client()
             .update_item()
             .table_name(self.table())
@@ -232,7 +234,7 @@ impl BreachStore for DynamoStore {
             .expression_attribute_names("#response", "response")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":done", s("completed"))
-            .expression_attribute_values(":r", s(response.to_string()))
+            .expression_attribute_values(":r", s(serde_json::to_string(response).expect("serializes")))
             .expression_attribute_values(":ttl", n(expires_at.timestamp()))
             .send()
             .await
@@ -268,7 +270,7 @@ impl BreachStore for DynamoStore {
                     pk,
                     sk,
                     Item::from([
-                        ("breach_id".to_owned(), s(&e.breach_id)),
+                        ("breach_id".to_owned(), s(e.breach_id.as_str())),
                         ("email".to_owned(), s(r.email.as_str())),
                         ("lang".to_owned(), s(r.lang.code())),
                         ("status".to_owned(), s("pending")),
@@ -504,7 +506,7 @@ impl BreachStore for DynamoStore {
         Ok(())
     }
 
-    async fn delivery_counts(&self, escalation_id: &str) -> Result<DeliveryCounts, StoreError> {
+    async fn delivery_counts(&self, escalation_id: &EscalationId) -> Result<DeliveryCounts, StoreError> {
         let mut counts = DeliveryCounts::default();
         for shard in SHARDS.chars() {
             let query = self
@@ -529,7 +531,7 @@ impl BreachStore for DynamoStore {
         Ok(counts)
     }
 
-    async fn public_notice(&self, public_id: &str) -> Result<Option<PublicNotice>, StoreError> {
+    async fn public_notice(&self, public_id: &NoticeId) -> Result<Option<PublicNotice>, StoreError> {
         let Some(item) = self.get(&format!("PUBLICNOTICE#{public_id}"), "NOTICE").await? else { return Ok(None) };
         serde_json::from_str(get_s(&item, "notice").unwrap_or("")).map(Some).map_err(|e| corrupt("notice", e))
     }
@@ -541,7 +543,7 @@ fn event_item(pk: &str, e: &TimelineEvent) -> Item {
         format!("EVENT#{}", e.event_id),
         Item::from([
             ("seq".to_owned(), n(e.seq)),
-            ("type".to_owned(), s(serde_json::to_value(e.kind).expect("serializes").as_str().unwrap_or(""))),
+            ("type".to_owned(), s(serde_json::to_value(e.entry.kind()).expect("serializes").as_str().unwrap_or(""))),
             ("event".to_owned(), s(serde_json::to_string(e).expect("serializes"))),
         ]),
     )

@@ -1,4 +1,4 @@
-//! The domain's stores on one DynamoDB table. Key layout (see DESIGN.md):
+//! The domain's stores on one DynamoDB table. Key layout (see docs/design.md):
 //!
 //! | pk                | sk                  | what                                               |
 //! |-------------------|---------------------|----------------------------------------------------|
@@ -534,7 +534,7 @@ impl DynamoStore {
                 format!("SUBMISSION#{}", sub.receipt_id),
                 Item::from([
                     ("form_id".to_owned(), s(sub.form_id.as_str())),
-                    ("fields".to_owned(), aws_sdk_dynamodb::types::AttributeValue::M(fields)),
+                    ("fields".to_owned(), AttributeValue::M(fields)),
                     ("at".to_owned(), s(format_time(&sub.at))),
                     ("expires_at".to_owned(), s(format_time(&sub.expires_at))),
                     (TTL_ATTRIBUTE.to_owned(), n(sub.expires_at.timestamp())),

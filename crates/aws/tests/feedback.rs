@@ -6,12 +6,16 @@ use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use zgoda_aws::DynamoStore;
-use zgoda_domain::ids::SubjectId;
+use zgoda_domain::ids::{BreachId, EscalationId, SubjectId};
 use zgoda_domain::store::{BreachStore, Job};
 
 #[tokio::test]
 async fn art34_1_feedback_on_a_notice_is_one_conditional_write_on_its_outbox_item_and_no_lookup() {
-    let job = Job { breach_id: "B1".into(), escalation_id: "E1".into(), subject: SubjectId::parse(&"a".repeat(64)).unwrap() };
+    let job = Job {
+        breach_id: BreachId::parse("B1").unwrap(),
+        escalation_id: EscalationId::parse("E1").unwrap(),
+        subject: SubjectId::parse(&"a".repeat(64)).unwrap(),
+    };
     let update = mock!(aws_sdk_dynamodb::Client::update_item)
         .match_requests(|r| {
             r.condition_expression() == Some("#status = :sent AND message_id = :id")

@@ -8,11 +8,15 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use zgoda_aws::DynamoStore;
-use zgoda_domain::ids::SubjectId;
+use zgoda_domain::ids::{BreachId, EscalationId, SubjectId};
 use zgoda_domain::store::{BreachStore, Job};
 
 fn job() -> Job {
-    Job { breach_id: "B1".into(), escalation_id: "E1".into(), subject: SubjectId::parse(&"a".repeat(64)).unwrap() }
+    Job {
+        breach_id: BreachId::parse("B1").unwrap(),
+        escalation_id: EscalationId::parse("E1").unwrap(),
+        subject: SubjectId::parse(&"a".repeat(64)).unwrap(),
+    }
 }
 
 /// The outbox read answering `status` (no item when None), and an update that succeeds.

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use zgoda_domain::breach::ContactPoint;
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::feedback::SesMail;
-use zgoda_domain::ids::SubjectId;
+use zgoda_domain::ids::{BreachId, EscalationId, SubjectId};
 use zgoda_domain::keys::SecretKey;
 use zgoda_domain::mail::{Mailer, Message};
 use zgoda_domain::operator_sig;
@@ -504,7 +504,9 @@ async fn consume_events(store: &zgoda_aws::DynamoStore, clients: &zgoda_aws::Cli
 
 /// One recipient, as the notifier delivers it (`Zgoda::deliver` without its rarer branches).
 async fn deliver(store: &zgoda_aws::DynamoStore, mailer: &impl Mailer, i: usize) -> anyhow::Result<()> {
-    let job = Job { breach_id: DIRECT_BREACH.into(), escalation_id: DIRECT_ESCALATION.into(), subject: direct_subject(i) };
+    let breach_id = BreachId::parse(DIRECT_BREACH).expect("an id");
+    let escalation_id = EscalationId::parse(DIRECT_ESCALATION).expect("an id");
+    let job = Job { breach_id: breach_id.clone(), escalation_id, subject: direct_subject(i) };
     let now = chrono::Utc::now();
     let recipient = match store.claim(&job, now, now + chrono::Duration::seconds(60)).await? {
         Claim::Claimed(recipient) => recipient,
@@ -515,7 +517,7 @@ async fn deliver(store: &zgoda_aws::DynamoStore, mailer: &impl Mailer, i: usize)
         to: recipient.email.clone(),
         lang: recipient.lang,
         delivery: job.clone(),
-        breach_id: DIRECT_BREACH.into(),
+        breach_id,
         nature: "Kopia bazy adresów była publicznie dostępna.".into(),
         likely_consequences: Some("Możliwy phishing.".into()),
         measures: Some("Usunięto kopię.".into()),

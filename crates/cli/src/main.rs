@@ -1,5 +1,5 @@
 //! `zgoda`, the operator's command line. Every request is signed with the operator key
-//! (API.md §4). The endpoint and key come from flags, else the environment, else the local
+//! (docs/api.md §4). The endpoint and key come from flags, else the environment, else the local
 //! stack's `.zgoda/local.env`, so after `make run` the commands just work.
 
 use std::path::{Path, PathBuf};
@@ -8,8 +8,13 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde_json::Value;
+use zgoda_domain::deadline::{DeadlineState, DeadlineStatus};
+use zgoda_domain::escalation::{EscalationProgress, EscalationStarted};
+use zgoda_domain::ids::EscalationId;
 use zgoda_domain::keys::SecretKey;
 use zgoda_domain::operator_sig;
+use zgoda_domain::register::{BreachList, BreachView};
+use zgoda_domain::timeline::{TimelineEvent, TimelineKind};
 
 #[derive(Parser)]
 #[command(name = "zgoda", version, about = "Operate zgoda: forms, subjects and their consent proofs")]
@@ -295,62 +300,88 @@ fn print_subject(v: &Value) {
     println!("{}", table(rows, &["#", "at", "purpose", "event", "basis", "notice", "channel", "key"]));
 }
 
-fn print_breach(v: &Value) {
-    println!("{} — {}", s(&v["id"]), s(&v["title"]));
-    println!("severity: {} (SE {}) — {}", s(&v["severity"]["band"]), s(&v["severity"]["score"]), s(&v["severity"]["rule"]));
-    println!(
-        "notify the authority: {}   notify the people: {}",
-        if v["authority_notification_required"] == true { "required" } else { "not required" },
-        if v["subjects_notification_required"] == true { "required" } else { "not required" }
-    );
-    let d = &v["deadline"];
-    let clock = match d["status"].as_str() {
-        Some("open") => format!("{} h left (deadline {})", s(&d["hours_left"]), s(&d["authority_deadline"])),
-        Some("late") => format!("LATE by {} h (deadline was {})", s(&d["late_by"]), s(&d["authority_deadline"])),
-        Some("notified") => format!("notified {}", s(&d["notified_at"])),
-        Some("notified_late") => format!("notified {} — {} h late", s(&d["notified_at"]), s(&d["late_by"])),
-        _ => "no authority notification required".into(),
-    };
-    println!("72-hour clock: {clock}");
-    if let Some(timeline) = v["timeline"].as_array() {
-        let rows = timeline.iter().map(|e| vec![s(&e["seq"]), s(&e["at"]), s(&e["type"]), s(&e["by"])]).collect();
-        println!("{}", table(rows, &["#", "at", "entry", "by"]));
-        if v["timeline_proof"]["verified"] != true {
-            println!("TIMELINE SEAL BROKEN at {}", s(&v["timeline_proof"]["broken_at"]));
-        }
+/// The printers for answers the domain has types for: they read the answer as that type, so a
+/// change of shape is an error here rather than a blank in the output.
+fn typed<T: serde::de::DeserializeOwned>(v: &Value, print: fn(&T)) {
+    match zgoda_domain::from_value::<T>(v.clone()) {
+        Ok(t) => print(&t),
+        Err(e) => eprintln!("zgoda: the answer does not read as this version of the CLI expects ({}); `--json` shows it", e.field),
     }
-    for e in v["escalations"].as_array().cloned().unwrap_or_default() {
+}
+
+fn time(t: &zgoda_domain::Time) -> String {
+    zgoda_domain::proof::format_time(t)
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(T::to_string).unwrap_or_else(|| "—".into())
+}
+
+fn print_breach(v: &Value) {
+    typed(v, |b: &BreachView| {
+        let sev = &b.breach.severity;
+        println!("{} — {}", b.breach.id, b.breach.title);
+        println!("severity: {} (SE {}) — {}", sev.band, sev.score, sev.rule);
+        let required = |r: bool| if r { "required" } else { "not required" };
         println!(
-            "escalation {}: {} sent, {} failed, {} pending of {} ({} erased, unreachable)",
-            s(&e["escalation_id"]),
-            s(&e["sent"]),
-            s(&e["failed"]),
-            s(&e["pending"]),
-            s(&e["total"]),
-            s(&e["unreachable_erased"])
+            "notify the authority: {}   notify the people: {}",
+            required(b.assessment.authority_notification_required),
+            required(b.assessment.subjects_notification_required)
         );
+        println!("72-hour clock: {}", clock(&b.assessment.deadline, true));
+        let rows = b.timeline.iter().map(|e| vec![e.seq.to_string(), time(&e.at), kind(e.entry.kind()), e.by.to_string()]).collect();
+        println!("{}", table(rows, &["#", "at", "entry", "by"]));
+        if !b.timeline_proof.verified {
+            println!("TIMELINE SEAL BROKEN at {}", opt(&b.timeline_proof.broken_at));
+        }
+        for e in &b.escalations {
+            println!(
+                "escalation {}: {} sent, {} failed, {} pending of {} ({} erased, unreachable)",
+                e.escalation_id, e.sent, e.failed, e.pending, e.total, e.unreachable_erased
+            );
+        }
+    })
+}
+
+fn kind(k: TimelineKind) -> String {
+    serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn clock(d: &DeadlineState, long: bool) -> String {
+    let deadline = time(&d.authority_deadline);
+    match (d.status, long) {
+        (DeadlineStatus::Open, true) => format!("{} h left (deadline {deadline})", opt(&d.hours_left)),
+        (DeadlineStatus::Open, false) => format!("{} h left", opt(&d.hours_left)),
+        (DeadlineStatus::Late, true) => format!("LATE by {} h (deadline was {deadline})", opt(&d.late_by)),
+        (DeadlineStatus::Late, false) => format!("late {} h", opt(&d.late_by)),
+        (DeadlineStatus::Notified, _) => format!("notified {}", d.notified_at.as_ref().map(time).unwrap_or_default()),
+        (DeadlineStatus::NotifiedLate, _) => {
+            format!("notified {} — {} h late", d.notified_at.as_ref().map(time).unwrap_or_default(), opt(&d.late_by))
+        }
+        (DeadlineStatus::NotRequired, _) => "no authority notification required".into(),
     }
 }
 
 fn print_breaches(v: &Value) {
-    let items = v["items"].as_array().cloned().unwrap_or_default();
-    let rows = items
-        .iter()
-        .map(|b| {
-            let d = &b["deadline"];
-            let clock = match d["status"].as_str() {
-                Some("open") => format!("{} h left", s(&d["hours_left"])),
-                Some("late") => format!("late {} h", s(&d["late_by"])),
-                other => other.unwrap_or("").replace('_', " "),
-            };
-            vec![s(&b["id"]), s(&b["title"]), s(&b["severity"]["band"]), clock]
-        })
-        .collect();
-    println!("{}", table(rows, &["id", "title", "severity", "72-hour clock"]));
+    typed(v, |list: &BreachList| {
+        let rows = list
+            .items
+            .iter()
+            .map(|b| {
+                vec![
+                    b.breach.id.to_string(),
+                    b.breach.title.clone(),
+                    b.breach.severity.band.to_string(),
+                    clock(&b.assessment.deadline, false),
+                ]
+            })
+            .collect();
+        println!("{}", table(rows, &["id", "title", "severity", "72-hour clock"]));
+    })
 }
 
 fn print_event(v: &Value) {
-    println!("entry {} added ({}), sealed with key {}", s(&v["seq"]), s(&v["type"]), s(&v["kid"]));
+    typed(v, |e: &TimelineEvent| println!("entry {} added ({}), sealed with key {}", e.seq, kind(e.entry.kind()), e.kid));
 }
 
 fn print_erased(v: &Value) {
@@ -393,21 +424,21 @@ fn read(file: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// A live progress bar until every recipient is sent or failed.
-async fn follow(api: &Api, breach: &str, escalation: &str, total: u64) -> anyhow::Result<()> {
+async fn follow(api: &Api, breach: &str, escalation: &EscalationId, total: u64) -> anyhow::Result<()> {
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} notices sent ({per_sec}, {eta} left) {msg}").expect("valid template"),
     );
     loop {
-        let p = api.call(reqwest::Method::GET, &format!("/v1/breaches/{breach}/escalations/{escalation}"), None).await?;
-        bar.set_position(p["sent"].as_u64().unwrap_or(0) + p["failed"].as_u64().unwrap_or(0));
-        let failed = p["failed"].as_u64().unwrap_or(0);
-        if failed > 0 {
-            bar.set_message(format!("{failed} failed"));
+        let answer = api.call(reqwest::Method::GET, &format!("/v1/breaches/{breach}/escalations/{escalation}"), None).await?;
+        let p: EscalationProgress = serde_json::from_value(answer)?;
+        bar.set_position(p.sent + p.failed);
+        if p.failed > 0 {
+            bar.set_message(format!("{} failed", p.failed));
         }
-        if p["pending"] == 0 {
+        if p.pending == 0 {
             bar.finish();
-            println!("done at {}: {} sent, {} failed", s(&p["finished_at"]), s(&p["sent"]), failed);
+            println!("done at {}: {} sent, {} failed", p.finished_at.as_ref().map(time).unwrap_or_default(), p.sent, p.failed);
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -489,18 +520,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let text = api
                     .call_text(reqwest::Method::POST, &format!("/v1/breaches/{id}/escalations"), Some(body), &[("idempotency-key", &key)])
                     .await?;
-                let answer: Value = serde_json::from_str(&text)?;
                 if cli.json || *no_wait {
-                    println!("{}", serde_json::to_string_pretty(&answer)?);
+                    println!("{}", serde_json::to_string_pretty(&serde_json::from_str::<Value>(&text)?)?);
                     return Ok(());
                 }
+                let answer: EscalationStarted = serde_json::from_str(&text)?;
                 println!(
                     "escalation {}: {} recipients, {} erased and unreachable",
-                    s(&answer["escalation_id"]),
-                    s(&answer["recipients"]),
-                    s(&answer["unreachable_erased"])
+                    answer.escalation_id, answer.recipients, answer.unreachable_erased
                 );
-                follow(&api, id, answer["escalation_id"].as_str().unwrap_or(""), answer["recipients"].as_u64().unwrap_or(0)).await?;
+                follow(&api, id, &answer.escalation_id, answer.recipients).await?;
                 return Ok(());
             }
         },

@@ -1,28 +1,28 @@
-//! The breach register's use cases (API.md §4): register, timeline, view, report; escalation to
-//! the affected people (idempotent, one notice per person, at most once), delivery by the
-//! notifier, and the 72-hour deadline watch.
+//! Telling the affected people (Art. 34): an escalation selects them, writes one outbox entry per
+//! person and queues them (idempotent by the caller's key); the notifier delivers each notice at
+//! most once. Also the public notice of Art. 34(3)(c).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Duration;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::breach::{self, Breach, BreachInput, TimelineEvent, TimelineInput, TimelineKind};
+use crate::breach::Breach;
 use crate::email::EmailAddress;
 use crate::error::Error;
-use crate::ids::{FormId, PurposeId, SubjectId};
+use crate::ids::{BreachId, EscalationId, EventId, FormId, IdempotencyKey, NoticeId, OperatorId, PurposeId, SubjectId};
 use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
-use crate::proof::{GENESIS_HASH, format_time};
-use crate::report::{self, Report};
+use crate::proof::{millis, opt_millis};
 use crate::service::Zgoda;
 use crate::store::{
-    AppendError, BreachRecord, Claim, Delivery, DeliveryCounts, EscalationRecord, IdempotencyStart, Job, JobBatch, PublicNotice, Recipient,
-    Store, WorkQueue,
+    BreachRecord, Claim, Delivery, DeliveryCounts, EscalationRecord, IdempotencyStart, Job, JobBatch, PublicNotice, Recipient, Store,
+    WorkQueue,
 };
-use crate::{FieldError, Time};
+use crate::timeline::{NewEntry, TimelineEntry};
+use crate::{FieldError, Time, canonical};
 
 /// How long a claimed recipient stays with one worker before another may take it over.
 pub const SEND_LEASE: i64 = 60;
@@ -51,6 +51,32 @@ pub struct EscalationInput {
     pub message: BTreeMap<Lang, String>,
     #[serde(default)]
     pub public_notice: bool,
+}
+
+/// What starting an escalation answers (and what its timeline entry records): repeats of the
+/// request with the same key get the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationStarted {
+    pub escalation_id: EscalationId,
+    pub recipients: u64,
+    pub unreachable_erased: u64,
+    pub public_notice_url: Option<String>,
+}
+
+/// An escalation's progress, counted from its outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationProgress {
+    pub escalation_id: EscalationId,
+    pub total: u64,
+    pub sent: u64,
+    pub failed: u64,
+    pub pending: u64,
+    pub unreachable_erased: u64,
+    #[serde(with = "millis")]
+    pub started_at: Time,
+    #[serde(with = "opt_millis")]
+    pub finished_at: Option<Time>,
+    pub public_id: Option<NoticeId>,
 }
 
 /// A checked escalation request: who, and what they are told.
@@ -113,14 +139,23 @@ fn parse_selection(s: SelectionInput, errors: &mut Vec<FieldError>) -> Selection
 
 /// The same key and breach always name the same escalation, so a retried request that takes over
 /// an expired lease writes into the same outbox instead of starting a second one.
-fn derived_id(prefix: &str, breach: &str, key: &str) -> String {
-    let h = Sha256::digest(format!("zgoda/{prefix}/v1\n{breach}\n{key}"));
+fn derived_id(prefix: &str, breach: &BreachId, key: &IdempotencyKey) -> String {
+    let h = Sha256::digest(format!("zgoda/{prefix}/v1\n{breach}\n{}", key.as_str()));
     format!("{}{}", prefix.chars().next().unwrap_or('x').to_ascii_uppercase(), &hex::encode(h)[..25])
 }
 
-/// The request's fingerprint for the idempotency record: the JSON, keys sorted.
+fn escalation_id(breach: &BreachId, key: &IdempotencyKey) -> EscalationId {
+    EscalationId::parse(&derived_id("escalation", breach, key)).expect("a letter and hex digits")
+}
+
+fn notice_id(breach: &BreachId, key: &IdempotencyKey) -> NoticeId {
+    NoticeId::parse(&derived_id("notice", breach, key)).expect("a letter and hex digits")
+}
+
+/// The request's fingerprint for the idempotency record, over its canonical bytes: the same body
+/// with its keys in another order is the same request.
 fn request_hash(body: &Value) -> String {
-    hex::encode(Sha256::digest(serde_json::to_vec(body).expect("serializes")))
+    hex::encode(Sha256::digest(canonical::json_bytes(body)))
 }
 
 /// What a notifier needs to write every notice of an escalation; loaded once per escalation.
@@ -162,91 +197,18 @@ pub fn breach_notice(job: &Job, recipient: &Recipient, content: &NoticeContent) 
 }
 
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
-    async fn breach_record(&self, id: &str) -> Result<BreachRecord, Error> {
-        self.store.load_breach(id).await?.ok_or(Error::BreachNotFound)
-    }
-
-    /// Registers a breach (Art. 33(5)) with a sealed first timeline entry.
-    pub async fn register_breach(&self, input: BreachInput, raw: &Value, operator: &str, now: Time) -> Result<Value, Error> {
-        let id = ulid::Ulid::new().to_string();
-        let breach = input.parse(id.clone(), operator, now).map_err(Error::Validation)?;
-        let first =
-            TimelineEvent::seal_new(self.keys.seals(), &id, (0, GENESIS_HASH), TimelineKind::Registered, raw.clone(), operator, now);
-        self.store.create_breach(&breach, &first).await?;
-        tracing::info!(operator, breach = %id, band = %breach.severity.band, "breach registered");
-        self.breach(&id, now).await
-    }
-
-    /// A breach as the API shows it: the latest facts, the deadline state, the timeline and the
-    /// progress of each escalation.
-    pub async fn breach_view(&self, r: &BreachRecord, now: Time) -> Result<Value, Error> {
-        let current = r.breach.as_of(&r.timeline);
-        let assessment = breach::assess(&current, &r.timeline, now);
-        let verified = breach::verify_timeline(self.keys.seals(), &r.timeline, Some((r.head.0, &r.head.1)));
-        let mut v = serde_json::to_value(&current).expect("serializes");
-        v["authority_deadline"] = json!(format_time(&current.authority_deadline()));
-        v["authority_notification_required"] = json!(assessment.authority_notification_required);
-        v["subjects_notification_required"] = json!(assessment.subjects_notification_required);
-        v["exemption"] = json!(assessment.exemption);
-        v["deadline"] = json!(assessment.deadline);
-        v["timeline"] = json!(r.timeline);
-        v["timeline_proof"] = json!({"verified": verified.is_ok(), "entries": r.timeline.len(), "broken_at": verified.err().flatten()});
-        let mut escalations = Vec::with_capacity(r.escalations.len());
-        for e in &r.escalations {
-            escalations.push(progress(e, self.store.delivery_counts(&e.escalation_id).await?));
-        }
-        v["escalations"] = json!(escalations);
-        Ok(v)
-    }
-
-    pub async fn breach(&self, id: &str, now: Time) -> Result<Value, Error> {
-        self.breach_view(&self.breach_record(id).await?, now).await
-    }
-
-    pub async fn breaches(&self, now: Time) -> Result<Value, Error> {
-        let mut all = self.store.list_breaches().await?;
-        all.sort_by_key(|r| std::cmp::Reverse(r.breach.aware_at));
-        let mut items = Vec::with_capacity(all.len());
-        for r in &all {
-            items.push(self.breach_view(r, now).await?);
-        }
-        Ok(json!({ "items": items }))
-    }
-
-    /// Appends to a breach's timeline (append-only; retried if a concurrent entry got there first).
-    pub async fn add_timeline(&self, id: &str, input: TimelineInput, operator: &str, now: Time) -> Result<TimelineEvent, Error> {
-        for _ in 0..4 {
-            let r = self.breach_record(id).await?;
-            let current = r.breach.as_of(&r.timeline);
-            let (kind, body) = input.clone().parse(&current, now).map_err(Error::Validation)?;
-            let event = TimelineEvent::seal_new(self.keys.seals(), id, (r.head.0, &r.head.1), kind, body, operator, now);
-            match self.store.append_timeline(r.head.clone(), &event).await {
-                Ok(()) => {
-                    tracing::info!(operator, breach = %id, kind = ?event.kind, "breach timeline entry added");
-                    return Ok(event);
-                }
-                Err(AppendError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Unavailable("the breach timeline kept moving".into()))
-    }
-
-    pub async fn report(&self, id: &str, lang: Lang, now: Time) -> Result<Report, Error> {
-        let r = self.breach_record(id).await?;
-        let current = r.breach.as_of(&r.timeline);
-        let assessment = breach::assess(&current, &r.timeline, now);
-        Ok(report::draft(&current, &r.timeline, &assessment, lang, now))
-    }
-
     /// Starts (or answers a repeat of) an escalation: one notice per affected person, at most once.
-    pub async fn escalate(&self, id: &str, key: &str, raw: &Value, operator: &str, now: Time) -> Result<Value, Error> {
-        if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Error::field("Idempotency-Key", "required"));
-        }
+    pub async fn escalate(
+        &self,
+        id: &BreachId,
+        key: Option<IdempotencyKey>,
+        raw: &Value,
+        operator: &OperatorId,
+        now: Time,
+    ) -> Result<EscalationStarted, Error> {
+        let key = key.ok_or_else(|| Error::field("Idempotency-Key", "required"))?;
         let record = self.breach_record(id).await?;
-        let input: EscalationInput =
-            serde_json::from_value(raw.clone()).map_err(|e| Error::field(crate::serde_field(&e.to_string()), "invalid"))?;
+        let input: EscalationInput = crate::from_value(raw.clone()).map_err(|e| Error::Validation(vec![e]))?;
         let mut errors = Vec::new();
         let selection = parse_selection(input.subjects, &mut errors);
         if selection.emails.is_empty() && selection.forms.is_empty() {
@@ -258,7 +220,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
-        let idem_key = format!("escalation#{id}#{key}");
+        let idem_key = format!("escalation#{id}#{}", key.as_str());
         let hash = request_hash(raw);
         match self.store.begin_idempotent(&idem_key, &hash, now, now + self.settings.escalation_lease).await? {
             IdempotencyStart::Completed(answer) => return Ok(answer),
@@ -267,7 +229,8 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             IdempotencyStart::Started => {}
         }
         let request = Escalation { selection, message: input.message, public_notice: input.public_notice };
-        let result = self.run_escalation(id, key, &idem_key, record, request, operator, now).await;
+        let run = Run { breach: id, key: &key, idem_key: &idem_key, operator, now };
+        let result = self.run_escalation(&run, record, request).await;
         if result.is_err() {
             // Every step of a run is safe to repeat, so a failed run hands its lease back at once and
             // the caller's retry takes over. If the store is what failed, this fails too, and the
@@ -279,24 +242,15 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn run_escalation(
-        &self,
-        id: &str,
-        key: &str,
-        idem_key: &str,
-        record: BreachRecord,
-        input: Escalation,
-        operator: &str,
-        now: Time,
-    ) -> Result<Value, Error> {
+    async fn run_escalation(&self, run: &Run<'_>, record: BreachRecord, input: Escalation) -> Result<EscalationStarted, Error> {
+        let (id, now) = (run.breach, run.now);
         let selection = &input.selection;
-        let escalation_id = derived_id("escalation", id, key);
+        let escalation_id = escalation_id(id, run.key);
         let (recipients, unreachable, default_lang) = self.select(selection).await?;
         let current = record.breach.as_of(&record.timeline);
         let notice = input.public_notice.then(|| PublicNotice {
-            public_id: derived_id("notice", id, key),
-            breach_id: id.to_owned(),
+            public_id: notice_id(id, run.key),
+            breach_id: id.clone(),
             title: current.title.clone(),
             nature: current.nature.clone(),
             likely_consequences: current.likely_consequences.clone(),
@@ -307,7 +261,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         });
         let escalation = EscalationRecord {
             escalation_id: escalation_id.clone(),
-            breach_id: id.to_owned(),
+            breach_id: id.clone(),
             total: recipients.len() as u64,
             unreachable_erased: unreachable,
             started_at: crate::proof::to_millis(now),
@@ -320,46 +274,32 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let batches: Vec<JobBatch> = recipients
             .chunks(JobBatch::MAX)
             .map(|c| JobBatch {
-                breach_id: id.to_owned(),
+                breach_id: id.clone(),
                 escalation_id: escalation_id.clone(),
                 subjects: c.iter().map(|r| r.subject.clone()).collect(),
                 throttled: 0,
             })
             .collect();
         self.queue.enqueue(&batches).await?;
-        let answer = json!({
-            "escalation_id": escalation_id, "recipients": recipients.len(), "unreachable_erased": unreachable,
-            "public_notice_url": notice.as_ref().map(|n| format!("{}/v1/notices/{}", self.settings.public_url.trim_end_matches('/'), n.public_id)),
-        });
+        let answer = EscalationStarted {
+            escalation_id: escalation_id.clone(),
+            recipients: recipients.len() as u64,
+            unreachable_erased: unreachable,
+            public_notice_url: notice
+                .as_ref()
+                .map(|n| format!("{}/v1/notices/{}", self.settings.public_url.trim_end_matches('/'), n.public_id)),
+        };
         let already_logged =
-            record.timeline.iter().any(|e| e.kind == TimelineKind::Escalated && e.body["escalation_id"] == json!(escalation_id));
+            record.timeline.iter().any(|e| matches!(&e.entry, TimelineEntry::Escalated(s) if s.escalation_id == escalation_id));
         if !already_logged {
-            self.log_escalation(id, &answer, operator, now).await?;
+            // The entry's id comes from the escalation's, so a retry that logs it names the same entry.
+            let event_id = EventId::parse(escalation_id.as_str()).expect("an escalation id is an entry id");
+            let new = NewEntry { event_id, breach_id: id, by: run.operator, at: now };
+            self.append_entry(new, &|_| Ok(TimelineEntry::Escalated(answer.clone()))).await?;
         }
-        self.store.finish_idempotent(idem_key, &answer, now + Duration::hours(IDEMPOTENCY_KEEP_HOURS)).await?;
-        tracing::info!(operator, breach = %id, escalation = %escalation_id, recipients = recipients.len(), unreachable, "escalation started");
+        self.store.finish_idempotent(run.idem_key, &answer, now + Duration::hours(IDEMPOTENCY_KEEP_HOURS)).await?;
+        tracing::info!(operator = %run.operator, breach = %id, escalation = %escalation_id, recipients = recipients.len(), unreachable, "escalation started");
         Ok(answer)
-    }
-
-    async fn log_escalation(&self, id: &str, answer: &Value, operator: &str, now: Time) -> Result<(), Error> {
-        for _ in 0..4 {
-            let r = self.breach_record(id).await?;
-            let e = TimelineEvent::seal_new(
-                self.keys.seals(),
-                id,
-                (r.head.0, &r.head.1),
-                TimelineKind::Escalated,
-                answer.clone(),
-                operator,
-                now,
-            );
-            match self.store.append_timeline(r.head.clone(), &e).await {
-                Ok(()) => return Ok(()),
-                Err(AppendError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Unavailable("the breach timeline kept moving".into()))
     }
 
     /// Who gets a notice: explicit addresses, plus subjects collected through the forms (by
@@ -397,16 +337,16 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         Ok((recipients, unreachable, default_lang))
     }
 
-    pub async fn escalation_progress(&self, breach_id: &str, escalation_id: &str) -> Result<Value, Error> {
+    pub async fn escalation_progress(&self, breach_id: &BreachId, escalation_id: &EscalationId) -> Result<EscalationProgress, Error> {
         let r = self.breach_record(breach_id).await?;
-        let e = r.escalations.iter().find(|e| e.escalation_id == escalation_id).ok_or(Error::EscalationNotFound)?;
+        let e = r.escalations.iter().find(|e| &e.escalation_id == escalation_id).ok_or(Error::EscalationNotFound)?;
         Ok(progress(e, self.store.delivery_counts(escalation_id).await?))
     }
 
     /// What every notice of an escalation is written from.
-    pub async fn notice_content(&self, breach_id: &str, escalation_id: &str) -> Result<NoticeContent, Error> {
+    pub async fn notice_content(&self, breach_id: &BreachId, escalation_id: &EscalationId) -> Result<NoticeContent, Error> {
         let r = self.breach_record(breach_id).await?;
-        let escalation = r.escalations.iter().find(|e| e.escalation_id == escalation_id).cloned().ok_or(Error::EscalationNotFound)?;
+        let escalation = r.escalations.iter().find(|e| &e.escalation_id == escalation_id).cloned().ok_or(Error::EscalationNotFound)?;
         Ok(NoticeContent { breach: r.breach.as_of(&r.timeline), escalation })
     }
 
@@ -466,56 +406,46 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         }
     }
 
-    /// The deadline watch: for every open breach, the reminder current at `now`, once each.
-    pub async fn deadline_watch(&self, now: Time) -> Result<Vec<(String, &'static str)>, Error> {
-        let mut sent = Vec::new();
-        for r in self.store.list_breaches().await? {
-            let current = r.breach.as_of(&r.timeline);
-            let Some(which) = breach::due_reminder(&current, &r.timeline, now) else { continue };
-            let deadline = current.authority_deadline();
-            let marker = format!("reminder#{}#{which}", current.id);
-            // Claimed for this run only: a send that fails leaves the reminder to the next run,
-            // 15 minutes on, rather than losing it (security review L1); a sent one is kept.
-            if !self.store.first_use(&marker, now + REMINDER_CLAIM, now).await? {
-                continue;
-            }
-            let message = Message::DeadlineReminder {
-                to: current.contact_point.email.clone(),
-                lang: Lang::Pl,
-                breach_id: current.id.clone(),
-                title: current.title.clone(),
-                which,
-                deadline,
-            };
-            match self.mailer.send(&message).await {
-                Ok(message_id) => {
-                    self.store.keep_use(&marker, deadline + Duration::days(400)).await?;
-                    tracing::info!(breach = %current.id, which, message_id = %message_id, "deadline reminder sent");
-                    sent.push((current.id.clone(), which));
-                }
-                Err(e) => tracing::error!(breach = %current.id, which, error = %e, "deadline reminder not sent; the next run tries again"),
-            }
-        }
-        Ok(sent)
-    }
-
-    pub async fn public_notice(&self, public_id: &str) -> Result<PublicNotice, Error> {
+    pub async fn public_notice(&self, public_id: &NoticeId) -> Result<PublicNotice, Error> {
         self.store.public_notice(public_id).await?.ok_or(Error::NoticeNotFound)
     }
 }
 
-/// How long a deadline reminder is claimed by the run sending it: less than the 15 minutes between
-/// runs, so the next run finds it free if the send failed.
-pub const REMINDER_CLAIM: Duration = Duration::minutes(10);
+/// One run of an escalation: whose, under which key, by whom, when.
+struct Run<'a> {
+    breach: &'a BreachId,
+    key: &'a IdempotencyKey,
+    idem_key: &'a str,
+    operator: &'a OperatorId,
+    now: Time,
+}
 
 /// An escalation's progress as the API shows it.
-pub fn progress(e: &EscalationRecord, c: DeliveryCounts) -> Value {
+pub fn progress(e: &EscalationRecord, c: DeliveryCounts) -> EscalationProgress {
     let pending = e.total.saturating_sub(c.sent + c.failed);
-    let finished_at = (pending == 0).then(|| c.last_finished_at.unwrap_or(e.started_at));
-    json!({
-        "escalation_id": e.escalation_id, "total": e.total, "sent": c.sent, "failed": c.failed, "pending": pending,
-        "unreachable_erased": e.unreachable_erased, "started_at": format_time(&e.started_at),
-        "finished_at": finished_at.map(|t| format_time(&t)),
-        "public_id": e.public_id,
-    })
+    EscalationProgress {
+        escalation_id: e.escalation_id.clone(),
+        total: e.total,
+        sent: c.sent,
+        failed: c.failed,
+        pending,
+        unreachable_erased: e.unreachable_erased,
+        started_at: e.started_at,
+        finished_at: (pending == 0).then(|| c.last_finished_at.unwrap_or(e.started_at)),
+        public_id: e.public_id.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_body_with_its_keys_in_another_order_is_the_same_request() {
+        let a: Value = serde_json::from_str(r#"{"subjects":{"forms":["newsletter"],"emails":["a@example.pl"]},"message":{"pl":"Zmień hasło","en":"Change your password"},"public_notice":true}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"public_notice":true,"message":{"en":"Change your password","pl":"Zmień hasło"},"subjects":{"emails":["a@example.pl"],"forms":["newsletter"]}}"#).unwrap();
+        assert_eq!(request_hash(&a), request_hash(&b));
+        // Pinned from the code before the canonical encoding: stored idempotency records still match.
+        assert_eq!(request_hash(&a), "4efbf2df1cfc286acbba192e7ac4959859c5552515b634d6c5a3db5a00900be2");
+    }
 }

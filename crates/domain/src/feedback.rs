@@ -8,7 +8,7 @@ use crate::Time;
 use crate::email::EmailAddress;
 use crate::error::Error;
 use crate::form::LawfulBasis;
-use crate::ids::SubjectId;
+use crate::ids::{BreachId, EscalationId, SubjectId};
 use crate::mail::{Mailer, TAG_BREACH, TAG_ESCALATION, TAG_SUBJECT};
 use crate::proof::Channel;
 use crate::service::{PurposeStatus, Zgoda, derive_state};
@@ -50,8 +50,12 @@ impl SesMail {
     }
 
     pub fn delivery(&self) -> Option<Job> {
-        let tag = |name: &str| self.tags.get(name).and_then(|v| v.first()).cloned();
-        Some(Job { breach_id: tag(TAG_BREACH)?, escalation_id: tag(TAG_ESCALATION)?, subject: SubjectId::parse(&tag(TAG_SUBJECT)?)? })
+        let tag = |name: &str| self.tags.get(name).and_then(|v| v.first());
+        Some(Job {
+            breach_id: BreachId::parse(tag(TAG_BREACH)?)?,
+            escalation_id: EscalationId::parse(tag(TAG_ESCALATION)?)?,
+            subject: SubjectId::parse(tag(TAG_SUBJECT)?)?,
+        })
     }
 }
 
@@ -148,7 +152,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 == Some(LawfulBasis::Consent);
             if consent_based && matches!(status, PurposeStatus::Given | PurposeStatus::Requested) {
                 let outcome = self.withdraw(&subject, &purpose, Channel::MailComplaint, None, now).await?;
-                if outcome == (crate::links::LinkOutcome::Withdrawn { purpose: purpose.clone(), already: false }) {
+                if matches!(outcome, crate::links::LinkOutcome::Withdrawn { already: false, .. }) {
                     withdrawn += 1;
                 }
             }

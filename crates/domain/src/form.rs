@@ -1,4 +1,4 @@
-//! Forms and their consent notices, as the operator configures them (API.md §4).
+//! Forms and their consent notices, as the operator configures them (docs/api.md §4).
 //!
 //! `FormInput` is the JSON an operator sends; `FormInput::parse` checks every rule at once and
 //! returns all field errors, or a `Form` and its current `Notice` that are valid by construction.

@@ -10,8 +10,9 @@ fn is_slug(s: &str, max: usize) -> bool {
         && s.as_bytes()[0].is_ascii_alphanumeric()
 }
 
-macro_rules! slug_id {
-    ($(#[$doc:meta])* $name:ident, $max:expr) => {
+/// A string id that parses once: `$valid` says which text can be one.
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident, $valid:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
         #[serde(transparent)]
@@ -19,7 +20,8 @@ macro_rules! slug_id {
 
         impl $name {
             pub fn parse(s: &str) -> Option<Self> {
-                is_slug(s, $max).then(|| Self(s.to_owned()))
+                let valid: fn(&str) -> bool = $valid;
+                valid(s).then(|| Self(s.to_owned()))
             }
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -41,16 +43,89 @@ macro_rules! slug_id {
     };
 }
 
-slug_id!(
+text_id!(
     /// A form's id, chosen by the operator: lower-case letters, digits, `-` and `_`.
     FormId,
-    64
+    |s| is_slug(s, 64)
 );
-slug_id!(
+text_id!(
     /// A processing purpose within a form, such as `newsletter`.
     PurposeId,
-    64
+    |s| is_slug(s, 64)
 );
+
+/// Letters and digits only, at most 64: safe in a key, a path and a mail tag.
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+text_id!(
+    /// A breach in the register: a ULID, made by the caller at registration.
+    BreachId,
+    is_token
+);
+text_id!(
+    /// One entry of a breach's timeline: a ULID.
+    EventId,
+    is_token
+);
+text_id!(
+    /// One escalation of a breach: derived from the breach and the Idempotency-Key, so a retry
+    /// names the same one.
+    EscalationId,
+    is_token
+);
+text_id!(
+    /// A public notice's id in its URL (Art. 34(3)(c)): derived like an escalation's.
+    NoticeId,
+    is_token
+);
+
+impl BreachId {
+    pub fn new(ulid: ulid::Ulid) -> Self {
+        Self(ulid.to_string())
+    }
+}
+
+impl EventId {
+    pub fn new(ulid: ulid::Ulid) -> Self {
+        Self(ulid.to_string())
+    }
+}
+
+/// The client's `Idempotency-Key`: 1 to 128 printable ASCII characters, no spaces.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(s: &str) -> Option<Self> {
+        (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())).then(|| Self(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The operator who signed a request: the id of the key they signed with, named in the logs and
+/// on every timeline entry they add.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct OperatorId(Kid);
+
+impl OperatorId {
+    pub fn new(kid: Kid) -> Self {
+        Self(kid)
+    }
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Display for OperatorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
 
 /// A key id inside a key ring (`k2026-11`, `ops-anna`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

@@ -1,4 +1,4 @@
-//! Turning a raw form submission into a checked one (API.md §1, pure). Which values are e-mail,
+//! Turning a raw form submission into a checked one (docs/api.md §1, pure). Which values are e-mail,
 //! consent, declared fields or ignored, and every per-field error at once.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,8 +2,13 @@
 //! of HTTP or AWS. Time is always an argument (`now`), storage and mail are traits in domain terms,
 //! and every input type parses once so the rest of the code cannot hold an invalid value.
 
+pub mod access;
+pub mod audience;
 pub mod breach;
+pub mod canonical;
+pub mod deadline;
 pub mod email;
+pub mod erasure;
 pub mod error;
 pub mod escalation;
 pub mod feedback;
@@ -16,13 +21,17 @@ pub mod links;
 pub mod mail;
 pub mod net;
 pub mod operator_sig;
+pub mod privacy_requests;
 pub mod proof;
+pub mod register;
+pub mod reminders;
 pub mod report;
 pub mod service;
 pub mod severity;
 pub mod smoke;
 pub mod store;
 pub mod subject;
+pub mod timeline;
 pub mod token;
 
 pub use chrono::{DateTime, Utc};
@@ -46,8 +55,71 @@ impl FieldError {
 pub use error::Error;
 pub use service::{Settings, Zgoda};
 
-/// serde names the offending field in its messages (`unknown field `x``, `missing field `y``):
-/// that name, never the message (which may quote input), is what goes back to a client.
-pub fn serde_field(message: &str) -> String {
-    message.split('`').nth(1).filter(|f| f.len() <= 64).unwrap_or("body").to_owned()
+/// Reads a typed input from a JSON deserializer. A value of the wrong shape is a field error
+/// naming the field by its path (`measures`, `cia.integrity`, `subjects.emails[0]`): the path and
+/// serde's field name, never serde's message, which may quote the input.
+pub fn from_json<'de, T, D>(de: D) -> Result<T, FieldError>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de, Error = serde_json::Error>,
+{
+    serde_path_to_error::deserialize(de).map_err(|e| FieldError::new(field_path(&e), "invalid"))
+}
+
+/// [`from_json`] over a parsed JSON value.
+pub fn from_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, FieldError> {
+    from_json(value)
+}
+
+fn field_path(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = e.path().to_string();
+    let path = if path == "." { String::new() } else { path };
+    // A missing field is reported at its parent (an unknown one at its own path); serde names
+    // it between backticks.
+    let message = e.inner().to_string();
+    let named = message.starts_with("missing field").then(|| message.split('`').nth(1)).flatten();
+    let field = match (path.as_str(), named) {
+        ("", Some(name)) => name.to_owned(),
+        (parent, Some(name)) => format!("{parent}.{name}"),
+        (path, None) => path.to_owned(),
+    };
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '-');
+    if field.is_empty() || field.len() > 100 || !field.chars().all(plain) { "body".to_owned() } else { field }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        title: String,
+        inner: Inner,
+        #[serde(default)]
+        list: Vec<u8>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        flag: bool,
+    }
+
+    fn field(json: &str) -> String {
+        from_value::<Outer>(serde_json::from_str(json).unwrap()).unwrap_err().field
+    }
+
+    #[test]
+    fn a_wrong_value_is_named_by_its_path() {
+        assert_eq!(field(r#"{"title": ["a"], "inner": {"flag": true}}"#), "title");
+        assert_eq!(field(r#"{"title": "t", "inner": {"flag": 1}}"#), "inner.flag");
+        assert_eq!(field(r#"{"title": "t", "inner": {"flag": true}, "list": [1, -1]}"#), "list[1]");
+        assert_eq!(field(r#"{"title": "t", "inner": {}}"#), "inner.flag");
+        assert_eq!(field(r#"{"inner": {"flag": true}}"#), "title");
+        assert_eq!(field(r#"{"title": "t", "inner": {"flag": true, "extra": 1}}"#), "inner.extra");
+        assert_eq!(field(r#"{"title": "t", "inner": {"flag": true}, "a b": 1}"#), "body", "a name that is not plain is not echoed");
+    }
 }

@@ -1,10 +1,10 @@
-//! What the signed e-mail links do (API.md §2), privacy requests (§3), operator-issued links and
-//! erasure. A GET only reads; every state change happens in `act_on_link` or an operator call.
+//! What the signed e-mail links do (docs/api.md §2): a link's page (which only reads), its button
+//! (`act_on_link`: withdraw, confirm, erase, export), a fresh copy of an expired link, and the
+//! links an operator issues. Erasure itself is `erasure.rs`, the export `access.rs`.
 
 use std::net::IpAddr;
 
 use chrono::Duration;
-use serde_json::{Value, json};
 
 use crate::Time;
 use crate::email::EmailAddress;
@@ -12,13 +12,13 @@ use crate::error::Error;
 use crate::ids::{PurposeId, SubjectId};
 use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
-use crate::proof::{self, ChainHead, Channel, EventFacts, EventKind, SealedEvent};
-use crate::service::{Lift, Zgoda, derive_state};
-use crate::store::{Append, AppendError, AudienceError, AudienceMember, Erasure, PrivacyRequest, PrivacyRequestKind, Store, WorkQueue};
+use crate::proof::{self, Channel, EventFacts, EventKind, SealedEvent};
+use crate::service::{Lift, Zgoda};
+use crate::store::{Store, WorkQueue};
 use crate::token::{self, LinkAction, LinkClaims, TokenError};
 
 /// What pressing a link's button did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum LinkOutcome {
     Withdrawn {
         purpose: PurposeId,
@@ -32,7 +32,7 @@ pub enum LinkOutcome {
         already: bool,
     },
     /// The Art. 15/20 export, ready to be sent as a JSON attachment.
-    Export(Value),
+    Export(Box<crate::access::AccessExport>),
 }
 
 /// What a link's page may say before anything happens.
@@ -50,13 +50,6 @@ pub struct IssuedLink {
     pub url: String,
     #[serde(with = "crate::proof::millis")]
     pub expires_at: Time,
-}
-
-/// One audience row as the API shows it.
-#[derive(Debug, Clone)]
-pub struct AudienceRow {
-    pub member: AudienceMember,
-    pub unsubscribe_url: String,
 }
 
 fn verify(z_links: &crate::keys::KeyRing, token: &str, now: Time) -> Result<LinkClaims, Error> {
@@ -115,7 +108,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         Ok(())
     }
 
-    fn ttl_for(&self, action: LinkAction) -> Duration {
+    pub(crate) fn ttl_for(&self, action: LinkAction) -> Duration {
         match action {
             LinkAction::Unsubscribe => self.settings.unsubscribe_ttl,
             LinkAction::Confirm => self.settings.confirm_ttl,
@@ -148,7 +141,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 if !self.store.first_use(&format!("link#{}", claims.token_id_hex()), claims.expires_at, now).await? {
                     return Err(Error::LinkUsed);
                 }
-                LinkOutcome::Export(self.export(&claims.subject, now).await?)
+                LinkOutcome::Export(Box::new(self.export(&claims.subject, now).await?))
             }
         };
         tracing::info!(action = claims.action.as_str(), subject = %claims.subject, "link used");
@@ -199,174 +192,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         Ok(LinkOutcome::Confirmed { purpose, already: false })
     }
 
-    /// Erases a subject's personal data in one transaction (Art. 17), keeping the PII-free sealed
-    /// events and a suppression entry (Art. 17(3)(e)). A repeat is "already erased".
-    pub async fn erase(&self, subject: &SubjectId, channel: Channel, link: Option<&LinkClaims>, now: Time) -> Result<LinkOutcome, Error> {
-        let now = proof::to_millis(now);
-        for _ in 0..4 {
-            let record = self.store.load_subject(subject).await?;
-            if record.profile.is_none() {
-                return Ok(LinkOutcome::Erased { already: true });
-            }
-            let head = record.head.clone();
-            let facts = EventFacts {
-                event_id: ulid::Ulid::new().to_string(),
-                subject_id: subject.clone(),
-                seq: 0,
-                kind: EventKind::Erased,
-                purpose: None,
-                lawful_basis: None,
-                form_id: None,
-                notice_version: None,
-                notice_sha256: None,
-                notice_lang: None,
-                lang: record.profile.as_ref().map(|p| p.lang).unwrap_or(Lang::Pl),
-                channel,
-                ip_prefix: None,
-                at: now,
-                receipt_id: None,
-                refers_to: None,
-                prev_hash: String::new(),
-            };
-            let (events, new_head) = proof::seal_chain(self.keys.seals(), head.as_ref().unwrap_or(&ChainHead::genesis()), vec![facts]);
-            let erasure = Erasure {
-                append: Append {
-                    subject: subject.clone(),
-                    expected_head: head,
-                    new_head,
-                    events,
-                    states: vec![],
-                    profile: None,
-                    submission: None,
-                    lift_suppression: false,
-                },
-                at: now,
-                spend_token: link.map(|c| (format!("link#{}", c.token_id_hex()), c.expires_at)),
-            };
-            match self.store.erase(erasure).await {
-                Ok(()) => {
-                    tracing::info!(subject = %subject, channel = channel.as_str(), "subject erased");
-                    // The erasure itself is done; an outbox entry left with the address is still
-                    // refused by the notifier and deleted with its TTL (security review M9).
-                    match self.store.forget_recipient(subject, now).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(subject = %subject, notices = n, "unsent breach notices of an erased subject finished"),
-                        Err(e) => tracing::warn!(subject = %subject, error = %e, "unsent breach notices not finished; the notifier will"),
-                    }
-                    return Ok(LinkOutcome::Erased { already: false });
-                }
-                Err(AppendError::Conflict) => continue,
-                Err(AppendError::Spent) => {
-                    // A double click (the first erased the person: "already erased"), or an old
-                    // erase link used again after the person came back: that one is spent, and
-                    // says so, rather than erasing them a second time (security review L5).
-                    let record = self.store.load_subject(subject).await?;
-                    return match record.profile {
-                        None => Ok(LinkOutcome::Erased { already: true }),
-                        Some(_) => Err(Error::LinkUsed),
-                    };
-                }
-                Err(AppendError::Store(e)) => return Err(e.into()),
-            }
-        }
-        // The chain kept moving: if a concurrent erasure moved it, the person is erased.
-        match self.store.load_subject(subject).await?.profile {
-            None => Ok(LinkOutcome::Erased { already: true }),
-            Some(_) => Err(Error::Unavailable("the subject's chain kept moving".into())),
-        }
-    }
-
-    /// Everything held about a subject, as structured JSON (Art. 15 and 20).
-    pub async fn export(&self, subject: &SubjectId, now: Time) -> Result<Value, Error> {
-        let record = self.store.load_subject(subject).await?;
-        let report = proof::verify_chain(self.keys.seals(), subject, &record.events, record.head.as_ref());
-        let mut events = record.events.clone();
-        events.sort_by_key(|e| e.facts.seq);
-        let state = derive_state(&events, self.settings.confirm_ttl, now);
-        Ok(json!({
-            "format": "zgoda-export/v1",
-            "exported_at": proof::format_time(&now),
-            "subject_id": subject,
-            "profile": record.profile.as_ref().map(|p| json!({"email": p.email, "lang": p.lang, "updated_at": proof::format_time(&p.updated_at)})),
-            "submissions": record.submissions.iter().map(|s| json!({
-                "receipt_id": s.receipt_id, "form_id": s.form_id, "at": proof::format_time(&s.at),
-                "kept_until": proof::format_time(&s.expires_at),
-                "fields": s.fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
-            })).collect::<Vec<_>>(),
-            "consent_state": state,
-            "events": events,
-            "proof": report,
-            "requests": record.requests,
-            "erased_at": record.suppressed_at.map(|t| proof::format_time(&t)),
-        }))
-    }
-
-    /// A privacy request from the public page (API.md §3): always accepted; the address gets a
-    /// link or a "no data held" message; the request is recorded with its one-month due date.
-    pub async fn privacy_request(
-        &self,
-        email: &EmailAddress,
-        kind: PrivacyRequestKind,
-        lang: Lang,
-        ip: Option<IpAddr>,
-        now: Time,
-    ) -> Result<(), Error> {
-        if let Some(ip) = ip {
-            let net = crate::net::truncated_prefix(ip);
-            self.rate_limit(&format!("privacy-net#{net}"), self.settings.network_limit, now).await?;
-        }
-        let subject = self.subject_id(email);
-        // Anyone can ask in anyone's name, so the per-address limit never refuses (a 429 would let
-        // a stranger spend the person's own requests; security review M7). Up to the limit each
-        // request gets its own mail; the first past it gets one mail with both links, which stay
-        // valid past the window's end; the rest of the window's requests are recorded and folded
-        // into that mail.
-        let (asked, _) = self.count_in_window(&format!("privacy#{subject}"), now).await?;
-        let limit = self.settings.privacy_limit;
-        let record = self.store.load_subject(&subject).await?;
-        let held = record.profile.is_some();
-        let link = |action: LinkAction| {
-            let claims = LinkClaims::new(action, subject.clone(), None, None, now + self.ttl_for(action));
-            // The request's language may differ from the one on file: the page opens in the mail's.
-            (action, format!("{}?lang={lang}", self.link_url(&claims)), claims.expires_at)
-        };
-        let (message, outcome) = if asked > limit + 1 {
-            (None, "folded")
-        } else if !held {
-            (Some(Message::NoDataHeld { to: email.clone(), lang }), "no_data_held")
-        } else if asked == limit + 1 {
-            let links = vec![link(LinkAction::Access), link(LinkAction::Erase)];
-            (Some(Message::PrivacyLinks { to: email.clone(), lang, links }), "links_sent")
-        } else {
-            let (action, url, expires_at) = link(match kind {
-                PrivacyRequestKind::Access => LinkAction::Access,
-                PrivacyRequestKind::Erasure => LinkAction::Erase,
-            });
-            (Some(Message::ActionLink { to: email.clone(), lang, action, purpose: None, url, expires_at }), "link_sent")
-        };
-        // A request whose answer the hourly budget held back is recorded as such: it is still due
-        // within the month, by other means if need be.
-        let (message, outcome) = match message {
-            Some(_) if !self.within_public_mail_budget(now).await => (None, "mail_budget_spent"),
-            answer => (answer, outcome),
-        };
-        let now = proof::to_millis(now);
-        let request = PrivacyRequest {
-            request_id: ulid::Ulid::new().to_string(),
-            kind,
-            received_at: now,
-            due_at: now.checked_add_months(chrono::Months::new(1)).unwrap_or(now + Duration::days(30)),
-            outcome: outcome.into(),
-        };
-        self.store.record_request(&subject, &request).await?;
-        tracing::info!(subject = %subject, kind = ?kind, outcome = %request.outcome, due = %proof::format_time(&request.due_at), "privacy request recorded");
-        if let Some(message) = message {
-            self.send_logged(&message).await;
-        }
-        Ok(())
-    }
-
-    /// An operator-issued link for a subject zgoda holds (API.md §4).
+    /// An operator-issued link for a subject zgoda holds (docs/api.md §4).
     pub async fn issue_link(
         &self,
         email: &EmailAddress,
@@ -387,43 +213,6 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         }
         let claims = LinkClaims::new(action, subject, purpose, None, now + self.ttl_for(action));
         Ok(IssuedLink { url: self.link_url(&claims), expires_at: claims.expires_at })
-    }
-
-    /// A page of the audience for a purpose, each with a ready unsubscribe link.
-    pub async fn audience(
-        &self,
-        purpose: &PurposeId,
-        cursor: Option<&str>,
-        now: Time,
-    ) -> Result<(Vec<AudienceRow>, Option<String>), Error> {
-        let (members, next) = self.store.audience(purpose, cursor, 100).await.map_err(|e| match e {
-            AudienceError::BadCursor => Error::field("cursor", "invalid"),
-            AudienceError::Store(s) => s.into(),
-        })?;
-        let rows = members
-            .into_iter()
-            .map(|m| {
-                let claims = LinkClaims::new(
-                    LinkAction::Unsubscribe,
-                    m.subject.clone(),
-                    Some(purpose.clone()),
-                    None,
-                    now + self.settings.unsubscribe_ttl,
-                );
-                AudienceRow { unsubscribe_url: self.link_url(&claims), member: m }
-            })
-            .collect();
-        Ok((rows, next))
-    }
-
-    /// The operator's erase (API.md §4): the same effect as the erase link.
-    pub async fn erase_by_email(&self, email: &EmailAddress, now: Time) -> Result<LinkOutcome, Error> {
-        let subject = self.subject_id(email);
-        let record = self.store.load_subject(&subject).await?;
-        if record.profile.is_none() && record.suppressed_at.is_none() {
-            return Err(Error::SubjectNotFound);
-        }
-        self.erase(&subject, Channel::Operator, None, now).await
     }
 }
 

@@ -29,7 +29,7 @@ pub enum Message {
         to: EmailAddress,
         lang: Lang,
         delivery: crate::store::Job,
-        breach_id: String,
+        breach_id: crate::ids::BreachId,
         nature: String,
         likely_consequences: Option<String>,
         measures: Option<String>,
@@ -42,10 +42,9 @@ pub enum Message {
     DeadlineReminder {
         to: EmailAddress,
         lang: Lang,
-        breach_id: String,
+        breach_id: crate::ids::BreachId,
         title: String,
-        /// `24h`, `6h` or `passed`.
-        which: &'static str,
+        which: crate::deadline::Reminder,
         deadline: Time,
     },
     /// Tells the business that its form received a submission.
@@ -88,8 +87,8 @@ impl Message {
     pub fn tags(&self) -> Vec<(&'static str, String)> {
         match self {
             Message::BreachNotice { delivery, .. } => vec![
-                (TAG_BREACH, delivery.breach_id.clone()),
-                (TAG_ESCALATION, delivery.escalation_id.clone()),
+                (TAG_BREACH, delivery.breach_id.to_string()),
+                (TAG_ESCALATION, delivery.escalation_id.to_string()),
                 (TAG_SUBJECT, delivery.subject.as_str().to_owned()),
             ],
             Message::SmokeTest { run, .. } => vec![(crate::smoke::TAG_SMOKE, run.clone())],

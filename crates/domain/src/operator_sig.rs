@@ -1,4 +1,4 @@
-//! The operator request signature (API.md §4): HMAC-SHA256 over the timestamp, method, path and
+//! The operator request signature (docs/api.md §4): HMAC-SHA256 over the timestamp, method, path and
 //! query, and the body's SHA-256, keyed by the operator's key. Shared by the server and the CLI so
 //! both sides build the same string.
 

@@ -137,6 +137,22 @@ pub mod millis {
     }
 }
 
+/// [`millis`] for a time that may be absent (`null`).
+pub mod opt_millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<crate::Time>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&super::format_time(t)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<crate::Time>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        s.map(|s| chrono::DateTime::parse_from_rfc3339(&s).map(|t| t.to_utc()).map_err(serde::de::Error::custom)).transpose()
+    }
+}
+
 /// Truncates a time to the millisecond, the precision events are stored at.
 pub fn to_millis(t: Time) -> Time {
     chrono::DateTime::from_timestamp_millis(t.timestamp_millis()).expect("in range")

@@ -1,32 +1,34 @@
 //! The Art. 33(3) notification draft for the supervisory authority (PUODO by default), in the
 //! order of PUODO's form; every section is filled from the register or marked missing.
 
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
-use crate::breach::{Assessment, Breach, TimelineEvent, TimelineKind};
+use crate::breach::Breach;
+use crate::deadline::{Assessment, DeadlineStatus};
+use crate::ids::BreachId;
 use crate::lang::Lang;
 use crate::proof::format_time;
+use crate::timeline::{AuthorityNotified, SubjectsDecision, TimelineEntry, TimelineEvent};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Section {
-    pub id: &'static str,
+    pub id: String,
     /// The GDPR provision or PUODO form item it answers.
-    pub answers: &'static str,
+    pub answers: String,
     pub title: String,
     pub content: Option<String>,
     pub missing: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
-    pub breach_id: String,
+    pub breach_id: BreachId,
     pub lang: Lang,
     pub title: String,
-    pub authority: &'static str,
+    pub authority: String,
     pub generated_at: String,
     pub sections: Vec<Section>,
-    pub missing: Vec<&'static str>,
+    pub missing: Vec<String>,
 }
 
 fn t(lang: Lang, pl: &str, en: &str) -> String {
@@ -50,7 +52,7 @@ pub fn draft(b: &Breach, timeline: &[TimelineEvent], a: &Assessment, lang: Lang,
     let l = |pl: &str, en: &str| t(lang, pl, en);
     let mut sections = Vec::new();
     let mut add = |id: &'static str, answers: &'static str, title: String, content: Option<String>| {
-        sections.push(Section { id, answers, title, missing: content.is_none(), content });
+        sections.push(Section { id: id.to_owned(), answers: answers.to_owned(), title, missing: content.is_none(), content });
     };
     let role = match b.role {
         crate::breach::Role::Controller => l("administrator danych", "controller"),
@@ -149,8 +151,10 @@ pub fn draft(b: &Breach, timeline: &[TimelineEvent], a: &Assessment, lang: Lang,
     );
     let taken: Vec<Option<String>> = timeline
         .iter()
-        .filter(|e| e.kind == TimelineKind::Measure)
-        .map(|e| Some(format!("- {} {}", format_time(&e.at), e.body["description"].as_str().unwrap_or(""))))
+        .filter_map(|e| match &e.entry {
+            TimelineEntry::Measure { description } => Some(Some(format!("- {} {description}", format_time(&e.at)))),
+            _ => None,
+        })
         .collect();
     add(
         "measures",
@@ -164,34 +168,41 @@ pub fn draft(b: &Breach, timeline: &[TimelineEvent], a: &Assessment, lang: Lang,
         l("Ocena ryzyka (metoda ENISA)", "Risk assessment (ENISA method)"),
         Some(format!("SE = {} ({}). {}", b.severity.score, b.severity.band, b.severity.rule)),
     );
-    let notified = timeline.iter().find(|e| e.kind == TimelineKind::AuthorityNotified);
-    let delay = match (&a.deadline.status, notified) {
-        (&"late", _) => None,
-        (_, Some(e)) if e.body["late"] == Value::Bool(true) => e.body["delay_reasons"].as_str().map(str::to_owned),
+    let notified = timeline.iter().find_map(|e| match &e.entry {
+        TimelineEntry::AuthorityNotified(n) => Some(n),
+        _ => None,
+    });
+    let delay = match (a.deadline.status, notified) {
+        (DeadlineStatus::Late, _) => None,
+        (_, Some(AuthorityNotified { late: true, delay_reasons, .. })) => delay_reasons.clone(),
         _ => Some(l("Zgłoszenie w terminie 72 godzin.", "Notified within 72 hours.")),
     };
     add("timing", "Art. 33(1)", l("Termin zgłoszenia i przyczyny opóźnienia", "Timing and reasons for any delay"), delay);
-    let decision = timeline.iter().rev().find(|e| e.kind == TimelineKind::SubjectsDecision);
+    let decision = timeline.iter().rev().find_map(|e| match &e.entry {
+        TimelineEntry::SubjectsDecision(d) => Some(d),
+        _ => None,
+    });
     add(
         "subjects_communication",
         "Art. 34",
         l("Zawiadomienie osób, których dane dotyczą", "Communication to the data subjects"),
-        decision.map(|e| match e.body["decision"].as_str() {
-            Some("exempt") => format!(
-                "{} art. 34 ust. 3 lit. {}: {}",
+        decision.map(|d| match d {
+            SubjectsDecision::Exempt { ground, justification } => format!(
+                "{} art. 34 ust. 3 lit. {}: {justification}",
                 l("Odstąpiono na podstawie", "Not communicated under"),
-                e.body["ground"].as_str().unwrap_or("?"),
-                e.body["justification"].as_str().unwrap_or("")
+                ground.letter(),
             ),
-            _ => l("Osoby zostaną lub zostały zawiadomione.", "The data subjects are being or have been informed."),
+            SubjectsDecision::Notify { .. } => {
+                l("Osoby zostaną lub zostały zawiadomione.", "The data subjects are being or have been informed.")
+            }
         }),
     );
-    let missing = sections.iter().filter(|s| s.missing).map(|s| s.id).collect();
+    let missing = sections.iter().filter(|s| s.missing).map(|s| s.id.clone()).collect();
     Report {
         breach_id: b.id.clone(),
         lang,
         title: l("Zgłoszenie naruszenia ochrony danych osobowych — projekt", "Personal data breach notification — draft"),
-        authority: "Prezes Urzędu Ochrony Danych Osobowych (PUODO)",
+        authority: "Prezes Urzędu Ochrony Danych Osobowych (PUODO)".into(),
         generated_at: format_time(&now),
         sections,
         missing,

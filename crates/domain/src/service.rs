@@ -20,7 +20,7 @@ use crate::token::{self, LinkAction, LinkClaims};
 use crate::{Time, subject};
 
 /// How many times an append is retried when another writer moved the chain first.
-const APPEND_ATTEMPTS: usize = 4;
+pub(crate) const APPEND_ATTEMPTS: usize = 4;
 
 /// Tunables, read once from configuration.
 #[derive(Debug, Clone)]
@@ -175,7 +175,7 @@ where
         self.form(&id).await
     }
 
-    /// Records a form submission (API.md §1). Checks run cheapest first and nothing is written
+    /// Records a form submission (docs/api.md §1). Checks run cheapest first and nothing is written
     /// before all of them pass; mails go out only after the events are stored.
     pub async fn submit(&self, stored: &StoredForm, raw: RawSubmission, origin: Origin, now: Time) -> Result<Receipt, Error> {
         let form = &stored.form;

@@ -114,18 +114,36 @@ fn format_units(u: i64, units: i64) -> String {
     format!("{}", u as f64 / units as f64)
 }
 
-/// Parsed severity inputs, each possibly unknown or a range.
+/// Parsed severity inputs, each possibly unknown or a range. They serialize as sent and
+/// deserialize through [`SeverityInputs::parse`], so a stored breach always holds valid inputs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeverityInputs {
     dpc: Given,
     ei: Given,
     cia: [Given; 3],
     malicious: Option<bool>,
-    /// The inputs as sent, kept for the record.
-    pub raw: Value,
+    /// The inputs as sent, kept verbatim for the record: a number's spelling (`3` or `3.0`) is
+    /// part of what timeline seals cover, so it is never re-written from the parsed values.
+    raw: Value,
 }
 
-/// The computed severity (API.md §4).
+impl Serialize for SeverityInputs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SeverityInputs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Value::deserialize(d)?;
+        SeverityInputs::parse(&raw).map_err(|errors| {
+            let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            serde::de::Error::custom(format_args!("invalid severity inputs: {}", fields.join(", ")))
+        })
+    }
+}
+
+/// The computed severity (docs/api.md §4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Severity {
     pub score: f64,

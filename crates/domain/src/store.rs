@@ -7,7 +7,7 @@ use std::future::Future;
 use crate::Time;
 use crate::email::EmailAddress;
 use crate::form::{Form, Notice};
-use crate::ids::{FormId, PurposeId, SubjectId};
+use crate::ids::{BreachId, EscalationId, FormId, NoticeId, PurposeId, SubjectId};
 use crate::lang::Lang;
 use crate::proof::{ChainHead, EventKind, SealedEvent};
 
@@ -207,7 +207,7 @@ impl<T: FormStore + SubjectStore + Guards + Health + BreachStore> Store for T {}
 #[derive(Debug, Clone)]
 pub struct BreachRecord {
     pub breach: crate::breach::Breach,
-    pub timeline: Vec<crate::breach::TimelineEvent>,
+    pub timeline: Vec<crate::timeline::TimelineEvent>,
     pub head: (u64, String),
     pub escalations: Vec<EscalationRecord>,
 }
@@ -216,13 +216,13 @@ pub struct BreachRecord {
 /// counter can drift from what was actually sent.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EscalationRecord {
-    pub escalation_id: String,
-    pub breach_id: String,
+    pub escalation_id: EscalationId,
+    pub breach_id: BreachId,
     pub total: u64,
     pub unreachable_erased: u64,
     #[serde(with = "crate::proof::millis")]
     pub started_at: Time,
-    pub public_id: Option<String>,
+    pub public_id: Option<NoticeId>,
     /// The operator's message to the people, per language.
     pub messages: std::collections::BTreeMap<Lang, String>,
     /// Language for recipients whose own is unknown.
@@ -240,8 +240,8 @@ pub struct Recipient {
 /// One recipient of an escalation: the unit that is claimed, sent and recorded.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Job {
-    pub breach_id: String,
-    pub escalation_id: String,
+    pub breach_id: BreachId,
+    pub escalation_id: EscalationId,
     pub subject: SubjectId,
 }
 
@@ -249,8 +249,8 @@ pub struct Job {
 /// own, so a redelivered batch re-sends only what is not finished.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JobBatch {
-    pub breach_id: String,
-    pub escalation_id: String,
+    pub breach_id: BreachId,
+    pub escalation_id: EscalationId,
     pub subjects: Vec<SubjectId>,
     /// How many times in a row these recipients' notices were throttled by the mail provider:
     /// each time they come back later, by a backoff that grows with this count.
@@ -298,7 +298,7 @@ pub enum IdempotencyStart {
     /// This caller owns the work now.
     Started,
     /// Done before with the same body: here is the answer.
-    Completed(serde_json::Value),
+    Completed(crate::escalation::EscalationStarted),
     /// Another request with this key is still being processed.
     InProgress,
     /// The key was used with another body.
@@ -317,8 +317,8 @@ pub struct Contact {
 /// A public communication under Art. 34(3)(c).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PublicNotice {
-    pub public_id: String,
-    pub breach_id: String,
+    pub public_id: NoticeId,
+    pub breach_id: BreachId,
     pub title: String,
     pub nature: String,
     pub likely_consequences: Option<String>,
@@ -333,15 +333,15 @@ pub trait BreachStore: Send + Sync {
     fn create_breach(
         &self,
         breach: &crate::breach::Breach,
-        first: &crate::breach::TimelineEvent,
+        first: &crate::timeline::TimelineEvent,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn load_breach(&self, id: &str) -> impl Future<Output = Result<Option<BreachRecord>, StoreError>> + Send;
+    fn load_breach(&self, id: &BreachId) -> impl Future<Output = Result<Option<BreachRecord>, StoreError>> + Send;
     fn list_breaches(&self) -> impl Future<Output = Result<Vec<BreachRecord>, StoreError>> + Send;
     /// Appends one entry if the head is still `expected`.
     fn append_timeline(
         &self,
         expected: (u64, String),
-        event: &crate::breach::TimelineEvent,
+        event: &crate::timeline::TimelineEvent,
     ) -> impl Future<Output = Result<(), AppendError>> + Send;
     fn begin_idempotent(
         &self,
@@ -353,7 +353,7 @@ pub trait BreachStore: Send + Sync {
     fn finish_idempotent(
         &self,
         key: &str,
-        response: &serde_json::Value,
+        response: &crate::escalation::EscalationStarted,
         expires_at: Time,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Gives up a run's lease (only an in-progress record of the same request), so a retry can start.
@@ -390,7 +390,7 @@ pub trait BreachStore: Send + Sync {
         &self,
         subjects: &[SubjectId],
     ) -> impl Future<Output = Result<std::collections::HashMap<SubjectId, Contact>, StoreError>> + Send;
-    fn public_notice(&self, public_id: &str) -> impl Future<Output = Result<Option<PublicNotice>, StoreError>> + Send;
+    fn public_notice(&self, public_id: &NoticeId) -> impl Future<Output = Result<Option<PublicNotice>, StoreError>> + Send;
     /// Records what the mail provider said about a breach notice it accepted, on the notice's
     /// outbox entry if that entry was sent as `message_id`. False when it was not (another
     /// message, or no such entry).
@@ -404,7 +404,7 @@ pub trait BreachStore: Send + Sync {
     /// Marks an address (by subject id) as one that hard-bounced: no more mail goes to it.
     fn mark_undeliverable(&self, subject: &SubjectId, at: Time) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Counts an escalation's outbox by outcome.
-    fn delivery_counts(&self, escalation_id: &str) -> impl Future<Output = Result<DeliveryCounts, StoreError>> + Send;
+    fn delivery_counts(&self, escalation_id: &EscalationId) -> impl Future<Output = Result<DeliveryCounts, StoreError>> + Send;
 }
 
 /// An escalation's outbox, counted.

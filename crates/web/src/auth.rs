@@ -1,8 +1,9 @@
-//! Operator request authentication (API.md §4): signature, clock skew, then a replay guard.
+//! Operator request authentication (docs/api.md §4): signature, clock skew, then a replay guard.
 //! Every failure is the same bare 401; the reason goes to the log only.
 
 use chrono::Duration;
 use lambda_http::Request;
+use zgoda_domain::ids::{Kid, OperatorId};
 use zgoda_domain::operator_sig::{self, MAX_SKEW_SECS};
 use zgoda_domain::store::Guards;
 use zgoda_domain::{Time, Zgoda};
@@ -10,11 +11,8 @@ use zgoda_domain::{Time, Zgoda};
 use crate::error::ApiError;
 use crate::request::{header, path_and_query};
 
-/// The authenticated operator: the key id that signed the request.
-#[derive(Debug, Clone)]
-pub struct Operator(pub String);
-
-pub async fn authenticate<S: Guards, M, Q>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Result<Operator, ApiError> {
+/// The authenticated operator: the id of the key that signed the request.
+pub async fn authenticate<S: Guards, M, Q>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Result<OperatorId, ApiError> {
     let body = crate::body::bytes(req)?;
     let signed = operator_sig::verify(
         app.keys.operators(),
@@ -35,5 +33,6 @@ pub async fn authenticate<S: Guards, M, Q>(app: &Zgoda<S, M, Q>, req: &Request, 
         tracing::warn!(reason = "Replayed", "operator request refused");
         return Err(ApiError::Unauthorized);
     }
-    Ok(Operator(signed.kid))
+    // The ring found the key under this id, so it is a key id.
+    Kid::parse(&signed.kid).map(OperatorId::new).ok_or(ApiError::Unauthorized)
 }

@@ -1,4 +1,4 @@
-//! Request bodies: size, content type, and the three encodings a form may post (API.md §1).
+//! Request bodies: size, content type, and the three encodings a form may post (docs/api.md §1).
 //! Every decoding is strict: invalid UTF-8 or a broken encoding is a 400, never a lossy guess.
 
 use bytes::Bytes;
@@ -11,7 +11,7 @@ use zgoda_domain::intake::RawSubmission;
 use crate::error::ApiError;
 use crate::request::header;
 
-/// API.md: bodies over 64 KiB get 413.
+/// docs/api.md: bodies over 64 KiB get 413.
 pub const MAX_BODY: usize = 64 * 1024;
 /// More name/value pairs than any real form has: the rest is refused rather than processed.
 const MAX_PAIRS: usize = 500;
@@ -218,15 +218,17 @@ pub fn json<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError
         return Err(ApiError::UnsupportedMediaType);
     }
     check_json(body)?;
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => {
-            zgoda_domain::Error::Validation(vec![FieldError::new(serde_field(&e.to_string()), "invalid")]).into()
-        }
-        _ => ApiError::MalformedBody("invalid JSON"),
-    })
+    // `check_json` has refused every syntax error, so what fails here is the shape.
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = zgoda_domain::from_json(&mut de).map_err(|e| zgoda_domain::Error::Validation(vec![e]))?;
+    de.end().map_err(|_| ApiError::MalformedBody("invalid JSON"))?;
+    Ok(value)
 }
 
-pub use zgoda_domain::serde_field;
+/// A JSON value already read into a typed input, with the same field errors as [`json`].
+pub fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    zgoda_domain::from_value(value).map_err(|e| zgoda_domain::Error::Validation(vec![e]).into())
+}
 
 #[cfg(test)]
 mod tests {

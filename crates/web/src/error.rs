@@ -1,4 +1,4 @@
-//! The one place where errors become HTTP: status, `code`, human message and `fields`, as API.md
+//! The one place where errors become HTTP: status, `code`, human message and `fields`, as docs/api.md
 //! sets out. Handlers return `ApiError`; nothing else picks a status for an error.
 
 use http::StatusCode;

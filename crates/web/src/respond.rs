@@ -21,10 +21,10 @@ fn with_headers(status: StatusCode, body: Body, headers: &[(HeaderName, &'static
     r
 }
 
-pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
     with_headers(
         status,
-        Body::Text(value.to_string()),
+        Body::Text(serde_json::to_string(value).expect("a response body serializes")),
         &[(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
     )
 }
@@ -79,8 +79,8 @@ pub fn empty(status: StatusCode) -> Response<Body> {
 }
 
 /// `/healthz` for any method: GET and HEAD are answered, anything else is 405.
-pub async fn healthz<S: zgoda_domain::store::Health>(method: &lambda_http::http::Method, store: &S) -> Response<Body> {
-    if method == lambda_http::http::Method::GET || method == lambda_http::http::Method::HEAD {
+pub async fn healthz<S: zgoda_domain::store::Health>(method: &http::Method, store: &S) -> Response<Body> {
+    if method == http::Method::GET || method == http::Method::HEAD {
         health(store).await
     } else {
         crate::ApiError::MethodNotAllowed.to_json_response()

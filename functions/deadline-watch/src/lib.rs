@@ -18,7 +18,7 @@ pub async fn handle_app(app: &zgoda_web::App, event: CloudWatchEvent) -> Result<
 /// The event's own time is `now`, so a run can be replayed at any chosen moment.
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, event: CloudWatchEvent) -> Result<Value, Error> {
     let sent = app.deadline_watch(event.time).await?;
-    Ok(json!({ "reminders": sent.iter().map(|(breach, which)| json!({"breach_id": breach, "reminder": which})).collect::<Vec<_>>() }))
+    Ok(json!({ "reminders": sent }))
 }
 
 /// What the deadline watch may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).

@@ -1,4 +1,4 @@
-//! The intake function: website forms post here (API.md §1). Parses the request, checks the
+//! The intake function: website forms post here (docs/api.md §1). Parses the request, checks the
 //! origin, hands the submission to the domain and maps the outcome to JSON or a redirect.
 
 use http::{HeaderValue, Method, StatusCode, header};

@@ -1,12 +1,13 @@
-//! The links function: pages and actions behind the signed links in e-mails (API.md §2), and the
+//! The links function: pages and actions behind the signed links in e-mails (docs/api.md §2), and the
 //! public privacy-request page (§3). GET and HEAD only ever read; POST acts. The token is the
 //! whole authorization, so nothing here needs a cookie or a login.
 
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use zgoda_aws::access::{Access, ITEM_READ_WRITE};
 use zgoda_domain::email::EmailAddress;
+use zgoda_domain::ids::NoticeId;
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
@@ -126,7 +127,7 @@ fn done_page(lang: Lang, title: String, message: String, outcome: &str) -> Respo
 }
 
 /// The Art. 15/20 export as a file download.
-fn attachment(export: &Value, now: Time) -> Response<Body> {
+fn attachment(export: &zgoda_domain::access::AccessExport, now: Time) -> Response<Body> {
     let mut resp = respond::json(StatusCode::OK, export);
     let name = format!("attachment; filename=\"zgoda-export-{}.json\"", now.format("%Y-%m-%d"));
     resp.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&name).expect("ASCII"));
@@ -137,7 +138,11 @@ fn attachment(export: &Value, now: Time) -> Response<Body> {
 /// An Art. 34(3)(c) public communication.
 async fn public_notice<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, id: &str) -> Response<Body> {
     let lang = page_lang(req);
-    match app.public_notice(id).await {
+    let found = match NoticeId::parse(id) {
+        Some(id) => app.public_notice(&id).await,
+        None => Err(Error::NoticeNotFound),
+    };
+    match found {
         Ok(notice) => {
             let advice = notice.messages.get(&lang).or_else(|| notice.messages.values().next()).cloned().unwrap_or_default();
             let mut page = respond::html(StatusCode::OK, render("notice.html", lang, json!({"notice": notice, "advice": advice})));

@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use zgoda_domain::escalation::{JobOutcome, NoticeContent};
+use zgoda_domain::ids::{BreachId, EscalationId};
 use zgoda_domain::mail::Mailer;
 use zgoda_domain::store::{Job, JobBatch, Store, WorkQueue};
 use zgoda_domain::{Time, Zgoda};
@@ -87,7 +88,7 @@ pub struct Notifier<S, M, Q> {
     /// The attempt after which a failing send is recorded as failed rather than retried (the
     /// queue's redrive moves it to the dead-letter queue one attempt later).
     max_attempts: u32,
-    contents: Mutex<HashMap<(String, String), Arc<NoticeContent>>>,
+    contents: Mutex<HashMap<(BreachId, EscalationId), Arc<NoticeContent>>>,
 }
 
 impl<S, M, Q> Notifier<S, M, Q>

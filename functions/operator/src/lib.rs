@@ -1,21 +1,22 @@
-//! The operator function: the authenticated API for the business (API.md §4). Every route is
+//! The operator function: the authenticated API for the business (docs/api.md §4). Every route is
 //! signed; the key id that signed names the operator in the logs.
 
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use zgoda_aws::access::Access;
-use zgoda_domain::breach::{BreachInput, TimelineInput};
+use zgoda_domain::breach::BreachInput;
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::form::FormInput;
-use zgoda_domain::ids::{FormId, PurposeId};
+use zgoda_domain::ids::{BreachId, EscalationId, EventId, FormId, IdempotencyKey, OperatorId, PurposeId};
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
 use zgoda_domain::mail::Mailer;
 use zgoda_domain::smoke::SmokeRunId;
 use zgoda_domain::store::{Store, StoredForm, WorkQueue};
+use zgoda_domain::timeline::{NewEntry, TimelineInput};
 use zgoda_domain::token::LinkAction;
 use zgoda_domain::{Error, FieldError, Time, Zgoda};
 use zgoda_web::auth::authenticate;
@@ -39,141 +40,195 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req
     }
 }
 
-async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Result<Response<Body>, ApiError> {
+/// Every route answers with a status and a body the web layer serializes.
+type Answer = Result<Response<Body>, ApiError>;
+
+fn ok<T: Serialize>(status: StatusCode, body: &T) -> Answer {
+    Ok(respond::json(status, body))
+}
+
+async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Answer {
     // Authenticate before routing, so an unsigned caller learns nothing about which routes exist.
-    let operator = authenticate(app, req, now).await?;
+    let op = &authenticate(app, req, now).await?;
     let segs = segments(req);
-    let (status, value) = match (req.method().clone(), segs.as_slice()) {
-        (Method::PUT, ["v1", "admin", "forms", id]) => {
-            let id = FormId::parse(id).ok_or_else(|| Error::field("form_id", "invalid"))?;
-            let input: FormInput = body::json(req)?;
-            let stored = app.save_form(id, input, now).await?;
-            tracing::info!(operator = %operator.0, form = %stored.form.id, notice = %stored.form.notice_version, "form saved");
-            (StatusCode::OK, form_view(&stored))
-        }
-        (Method::GET, ["v1", "admin", "forms", id]) => {
-            let id = FormId::parse(id).ok_or(Error::FormNotFound)?;
-            (StatusCode::OK, form_view(&app.form(&id).await?))
-        }
-        (Method::POST, ["v1", "admin", "subjects", "lookup"]) => {
-            let body: EmailBody = body::json(req)?;
-            let email = EmailAddress::parse(&body.email).map_err(|_| Error::field("email", "invalid"))?;
-            let view = app.lookup(&email, now).await?;
-            tracing::info!(operator = %operator.0, subject = %view.subject_id, verified = view.proof.verified, "subject looked up");
-            (StatusCode::OK, json!(view))
-        }
-        (Method::POST, ["v1", "admin", "subjects", "erase"]) => {
-            let body: EraseBody = body::json(req)?;
-            let email = EmailAddress::parse(&body.email).map_err(|_| Error::field("email", "invalid"))?;
-            let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty() && r.len() <= 500);
-            let reason = reason.ok_or_else(|| Error::field("reason", "required"))?;
-            let subject = app.subject_id(&email);
-            let already = matches!(app.erase_by_email(&email, now).await?, LinkOutcome::Erased { already: true });
-            // The reason is the operator's own words and may name the person: it is not logged.
-            tracing::info!(operator = %operator.0, subject = %subject, already, reason_len = reason.len(), "subject erased by operator");
-            (StatusCode::OK, json!({"subject_id": subject, "status": if already { "already_erased" } else { "erased" }}))
-        }
-        (Method::GET, ["v1", "admin", "audiences", purpose]) => {
-            let purpose = PurposeId::parse(purpose).ok_or_else(|| Error::field("purpose", "invalid"))?;
-            let cursor = request::query_param(req, "cursor");
-            let (rows, next) = app.audience(&purpose, cursor.as_deref(), now).await?;
-            tracing::info!(operator = %operator.0, purpose = %purpose, rows = rows.len(), "audience exported");
-            let items: Vec<Value> = rows
-                .iter()
-                .map(|r| {
-                    json!({
-                        "subject_id": r.member.subject, "email": r.member.email, "lang": r.member.lang,
-                        "given_at": zgoda_domain::proof::format_time(&r.member.given_at),
-                        "unsubscribe_url": r.unsubscribe_url,
-                        "headers": {"List-Unsubscribe": format!("<{}>", r.unsubscribe_url), "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
-                    })
-                })
-                .collect();
-            (StatusCode::OK, json!({"items": items, "next_cursor": next}))
-        }
-        (Method::POST, ["v1", "admin", "smoke"]) => {
-            let run = SmokeRunId::new(ulid::Ulid::new());
-            let sent = app.smoke_send(&run, now).await?;
-            tracing::info!(operator = %operator.0, run = run.as_str(), "smoke mail sent");
-            (StatusCode::ACCEPTED, json!(sent))
-        }
-        (Method::GET, ["v1", "admin", "smoke", run]) => {
-            let run = SmokeRunId::parse(run).ok_or(Error::SmokeRunNotFound)?;
-            (StatusCode::OK, json!(app.smoke_run(&run).await?))
-        }
-        (Method::POST, ["v1", "admin", "links"]) => {
-            let body: LinkBody = body::json(req)?;
-            let mut errors = Vec::new();
-            let email = EmailAddress::parse(&body.email).map_err(|_| errors.push(FieldError::new("email", "invalid"))).ok();
-            let action = match body.action.as_str() {
-                "unsubscribe" => Some(LinkAction::Unsubscribe),
-                "access" => Some(LinkAction::Access),
-                "erase" => Some(LinkAction::Erase),
-                _ => {
-                    errors.push(FieldError::new("action", "invalid"));
-                    None
-                }
-            };
-            let purpose = match body.purpose.as_deref() {
-                None => None,
-                Some(p) => PurposeId::parse(p).or_else(|| {
-                    errors.push(FieldError::new("purpose", "invalid"));
-                    None
-                }),
-            };
-            let (Some(email), Some(action)) = (email, action) else { return Err(Error::Validation(errors).into()) };
-            let link = app.issue_link(&email, action, purpose, now).await?;
-            tracing::info!(operator = %operator.0, action = action.as_str(), "link issued");
-            (StatusCode::OK, json!(link))
-        }
-        (Method::POST, ["v1", "breaches"]) => {
-            let raw: Value = body::json(req)?;
-            let input: BreachInput =
-                serde_json::from_value(raw.clone()).map_err(|e| Error::field(body::serde_field(&e.to_string()), "invalid"))?;
-            (StatusCode::CREATED, app.register_breach(input, &raw, &operator.0, now).await?)
-        }
-        (Method::GET, ["v1", "breaches"]) => (StatusCode::OK, app.breaches(now).await?),
-        (Method::GET, ["v1", "breaches", id]) => (StatusCode::OK, app.breach(id, now).await?),
-        (Method::POST, ["v1", "breaches", id, "events"]) => {
-            let input: TimelineInput = body::json(req)?;
-            (StatusCode::CREATED, json!(app.add_timeline(id, input, &operator.0, now).await?))
-        }
-        (Method::POST, ["v1", "breaches", id, "escalations"]) => {
-            let key = request::header(req, "idempotency-key").unwrap_or("").trim().to_owned();
-            let raw: Value = body::json(req)?;
-            (StatusCode::ACCEPTED, app.escalate(id, &key, &raw, &operator.0, now).await?)
-        }
-        (Method::GET, ["v1", "breaches", id, "escalations", escalation]) => {
-            (StatusCode::OK, app.escalation_progress(id, escalation).await?)
-        }
-        (Method::GET, ["v1", "breaches", id, "report"]) => {
-            let lang = match request::query_param(req, "lang").as_deref() {
-                None => Lang::Pl,
-                Some(l) => l.parse().map_err(|_| Error::field("lang", "invalid"))?,
-            };
-            let report = app.report(id, lang, now).await?;
-            return match request::query_param(req, "format").as_deref() {
-                None | Some("md") => Ok(respond::markdown(report.to_markdown())),
-                Some("json") => Ok(respond::json(StatusCode::OK, &json!(report))),
-                Some(_) => Err(Error::field("format", "invalid").into()),
-            };
-        }
+    match (req.method().clone(), segs.as_slice()) {
+        (Method::PUT, ["v1", "admin", "forms", id]) => save_form(app, req, op, id, now).await,
+        (Method::GET, ["v1", "admin", "forms", id]) => show_form(app, id).await,
+        (Method::POST, ["v1", "admin", "subjects", "lookup"]) => lookup(app, req, op, now).await,
+        (Method::POST, ["v1", "admin", "subjects", "erase"]) => erase(app, req, op, now).await,
+        (Method::GET, ["v1", "admin", "audiences", purpose]) => audience(app, req, op, purpose, now).await,
+        (Method::POST, ["v1", "admin", "smoke"]) => start_smoke(app, op, now).await,
+        (Method::GET, ["v1", "admin", "smoke", run]) => show_smoke(app, run).await,
+        (Method::POST, ["v1", "admin", "links"]) => issue_link(app, req, op, now).await,
+        (Method::POST, ["v1", "breaches"]) => register_breach(app, req, op, now).await,
+        (Method::GET, ["v1", "breaches"]) => ok(StatusCode::OK, &app.breaches(now).await?),
+        (Method::GET, ["v1", "breaches", id]) => ok(StatusCode::OK, &app.breach(&breach_id(id)?, now).await?),
+        (Method::POST, ["v1", "breaches", id, "events"]) => add_timeline(app, req, op, id, now).await,
+        (Method::POST, ["v1", "breaches", id, "escalations"]) => escalate(app, req, op, id, now).await,
+        (Method::GET, ["v1", "breaches", id, "escalations", escalation]) => escalation_progress(app, id, escalation).await,
+        (Method::GET, ["v1", "breaches", id, "report"]) => report(app, req, id, now).await,
         (
             _,
             ["v1", "admin", "forms", _]
             | ["v1", "admin", "subjects", "lookup" | "erase"]
             | ["v1", "admin", "audiences", _]
             | ["v1", "admin", "links"]
+            | ["v1", "admin", "smoke"]
+            | ["v1", "admin", "smoke", _]
             | ["v1", "breaches"]
             | ["v1", "breaches", _]
             | ["v1", "breaches", _, "events" | "escalations" | "report"]
             | ["v1", "breaches", _, "escalations", _],
-        ) => {
-            return Err(ApiError::MethodNotAllowed);
+        ) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// A breach id from the path; one that cannot be an id names no breach.
+fn breach_id(text: &str) -> Result<BreachId, Error> {
+    BreachId::parse(text).ok_or(Error::BreachNotFound)
+}
+
+async fn save_form<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, op: &OperatorId, id: &str, now: Time) -> Answer {
+    let id = FormId::parse(id).ok_or_else(|| Error::field("form_id", "invalid"))?;
+    let input: FormInput = body::json(req)?;
+    let stored = app.save_form(id, input, now).await?;
+    tracing::info!(operator = %op, form = %stored.form.id, notice = %stored.form.notice_version, "form saved");
+    ok(StatusCode::OK, &form_view(&stored))
+}
+
+async fn show_form<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, id: &str) -> Answer {
+    let id = FormId::parse(id).ok_or(Error::FormNotFound)?;
+    ok(StatusCode::OK, &form_view(&app.form(&id).await?))
+}
+
+async fn lookup<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, op: &OperatorId, now: Time) -> Answer {
+    let body: EmailBody = body::json(req)?;
+    let email = EmailAddress::parse(&body.email).map_err(|_| Error::field("email", "invalid"))?;
+    let view = app.lookup(&email, now).await?;
+    tracing::info!(operator = %op, subject = %view.subject_id, verified = view.proof.verified, "subject looked up");
+    ok(StatusCode::OK, &view)
+}
+
+async fn erase<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, op: &OperatorId, now: Time) -> Answer {
+    let body: EraseBody = body::json(req)?;
+    let email = EmailAddress::parse(&body.email).map_err(|_| Error::field("email", "invalid"))?;
+    let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty() && r.len() <= 500);
+    let reason = reason.ok_or_else(|| Error::field("reason", "required"))?;
+    let subject = app.subject_id(&email);
+    let already = matches!(app.erase_by_email(&email, now).await?, LinkOutcome::Erased { already: true });
+    // The reason is the operator's own words and may name the person: it is not logged.
+    tracing::info!(operator = %op, subject = %subject, already, reason_len = reason.len(), "subject erased by operator");
+    ok(StatusCode::OK, &json!({"subject_id": subject, "status": if already { "already_erased" } else { "erased" }}))
+}
+
+async fn audience<S: Store, M: Mailer, Q: WorkQueue>(
+    app: &Zgoda<S, M, Q>,
+    req: &Request,
+    op: &OperatorId,
+    purpose: &str,
+    now: Time,
+) -> Answer {
+    let purpose = PurposeId::parse(purpose).ok_or_else(|| Error::field("purpose", "invalid"))?;
+    let cursor = request::query_param(req, "cursor");
+    let (rows, next) = app.audience(&purpose, cursor.as_deref(), now).await?;
+    tracing::info!(operator = %op, purpose = %purpose, rows = rows.len(), "audience exported");
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "subject_id": r.member.subject, "email": r.member.email, "lang": r.member.lang,
+                "given_at": zgoda_domain::proof::format_time(&r.member.given_at),
+                "unsubscribe_url": r.unsubscribe_url,
+                "headers": {"List-Unsubscribe": format!("<{}>", r.unsubscribe_url), "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+            })
+        })
+        .collect();
+    ok(StatusCode::OK, &json!({"items": items, "next_cursor": next}))
+}
+
+async fn start_smoke<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, op: &OperatorId, now: Time) -> Answer {
+    let run = SmokeRunId::new(ulid::Ulid::new());
+    let sent = app.smoke_send(&run, now).await?;
+    tracing::info!(operator = %op, run = run.as_str(), "smoke mail sent");
+    ok(StatusCode::ACCEPTED, &sent)
+}
+
+async fn show_smoke<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, run: &str) -> Answer {
+    let run = SmokeRunId::parse(run).ok_or(Error::SmokeRunNotFound)?;
+    ok(StatusCode::OK, &app.smoke_run(&run).await?)
+}
+
+async fn issue_link<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, op: &OperatorId, now: Time) -> Answer {
+    let body: LinkBody = body::json(req)?;
+    let mut errors = Vec::new();
+    let email = EmailAddress::parse(&body.email).map_err(|_| errors.push(FieldError::new("email", "invalid"))).ok();
+    let action = match body.action.as_str() {
+        "unsubscribe" => Some(LinkAction::Unsubscribe),
+        "access" => Some(LinkAction::Access),
+        "erase" => Some(LinkAction::Erase),
+        _ => {
+            errors.push(FieldError::new("action", "invalid"));
+            None
         }
-        _ => return Err(ApiError::NotFound),
     };
-    Ok(respond::json(status, &value))
+    let purpose = match body.purpose.as_deref() {
+        None => None,
+        Some(p) => PurposeId::parse(p).or_else(|| {
+            errors.push(FieldError::new("purpose", "invalid"));
+            None
+        }),
+    };
+    let (Some(email), Some(action)) = (email, action) else { return Err(Error::Validation(errors).into()) };
+    let link = app.issue_link(&email, action, purpose, now).await?;
+    tracing::info!(operator = %op, action = action.as_str(), "link issued");
+    ok(StatusCode::OK, &link)
+}
+
+async fn register_breach<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, op: &OperatorId, now: Time) -> Answer {
+    let raw: Value = body::json(req)?;
+    let input: BreachInput = body::from_value(raw.clone())?;
+    ok(StatusCode::CREATED, &app.register_breach(BreachId::new(ulid::Ulid::new()), input, &raw, op, now).await?)
+}
+
+async fn add_timeline<S: Store, M: Mailer, Q: WorkQueue>(
+    app: &Zgoda<S, M, Q>,
+    req: &Request,
+    op: &OperatorId,
+    id: &str,
+    now: Time,
+) -> Answer {
+    let id = breach_id(id)?;
+    let input: TimelineInput = body::json(req)?;
+    let new = NewEntry { event_id: EventId::new(ulid::Ulid::new()), breach_id: &id, by: op, at: now };
+    ok(StatusCode::CREATED, &app.add_timeline(new, input).await?)
+}
+
+async fn escalate<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, op: &OperatorId, id: &str, now: Time) -> Answer {
+    let id = breach_id(id)?;
+    let key = request::header(req, "idempotency-key").and_then(|k| IdempotencyKey::parse(k.trim()));
+    let raw: Value = body::json(req)?;
+    ok(StatusCode::ACCEPTED, &app.escalate(&id, key, &raw, op, now).await?)
+}
+
+async fn escalation_progress<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, id: &str, escalation: &str) -> Answer {
+    let id = breach_id(id)?;
+    let escalation = EscalationId::parse(escalation).ok_or(Error::EscalationNotFound)?;
+    ok(StatusCode::OK, &app.escalation_progress(&id, &escalation).await?)
+}
+
+async fn report<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, id: &str, now: Time) -> Answer {
+    let id = breach_id(id)?;
+    let lang = match request::query_param(req, "lang").as_deref() {
+        None => Lang::Pl,
+        Some(l) => l.parse().map_err(|_| Error::field("lang", "invalid"))?,
+    };
+    let report = app.report(&id, lang, now).await?;
+    match request::query_param(req, "format").as_deref() {
+        None | Some("md") => Ok(respond::markdown(report.to_markdown())),
+        Some("json") => ok(StatusCode::OK, &report),
+        Some(_) => Err(Error::field("format", "invalid").into()),
+    }
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,89 @@
+//! Access and portability (Art. 15 and 20): everything held about a person, as one structured,
+//! machine-readable export with every consent event and its seal.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::Time;
+use crate::error::Error;
+use crate::ids::PurposeId;
+use crate::ids::{FormId, SubjectId};
+use crate::lang::Lang;
+use crate::mail::Mailer;
+use crate::proof::{self, ProofReport, SealedEvent, millis, opt_millis};
+use crate::service::Zgoda;
+use crate::service::{PurposeStatus, derive_state};
+use crate::store::PrivacyRequest;
+use crate::store::{Store, WorkQueue};
+
+/// The export (`zgoda-export/v1`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessExport {
+    pub format: String,
+    #[serde(with = "millis")]
+    pub exported_at: Time,
+    pub subject_id: SubjectId,
+    pub profile: Option<ExportedProfile>,
+    pub submissions: Vec<ExportedSubmission>,
+    pub consent_state: BTreeMap<PurposeId, PurposeStatus>,
+    pub events: Vec<SealedEvent>,
+    pub proof: ProofReport,
+    pub requests: Vec<PrivacyRequest>,
+    #[serde(with = "opt_millis")]
+    pub erased_at: Option<Time>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedProfile {
+    pub email: crate::email::EmailAddress,
+    pub lang: Lang,
+    #[serde(with = "millis")]
+    pub updated_at: Time,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedSubmission {
+    pub receipt_id: String,
+    pub form_id: FormId,
+    #[serde(with = "millis")]
+    pub at: Time,
+    #[serde(with = "millis")]
+    pub kept_until: Time,
+    /// The form's declared fields as the person filled them in: names and values are the form's
+    /// own, so this is the one free-form part of the export.
+    pub fields: BTreeMap<String, String>,
+}
+
+impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
+    /// Everything held about a subject, as structured JSON (Art. 15 and 20).
+    pub async fn export(&self, subject: &SubjectId, now: Time) -> Result<AccessExport, Error> {
+        let record = self.store.load_subject(subject).await?;
+        let proof = proof::verify_chain(self.keys.seals(), subject, &record.events, record.head.as_ref());
+        let mut events = record.events;
+        events.sort_by_key(|e| e.facts.seq);
+        let consent_state = derive_state(&events, self.settings.confirm_ttl, now);
+        Ok(AccessExport {
+            format: "zgoda-export/v1".into(),
+            exported_at: now,
+            subject_id: subject.clone(),
+            profile: record.profile.map(|p| ExportedProfile { email: p.email, lang: p.lang, updated_at: p.updated_at }),
+            submissions: record
+                .submissions
+                .into_iter()
+                .map(|s| ExportedSubmission {
+                    receipt_id: s.receipt_id,
+                    form_id: s.form_id,
+                    at: s.at,
+                    kept_until: s.expires_at,
+                    fields: s.fields.into_iter().collect(),
+                })
+                .collect(),
+            consent_state,
+            events,
+            proof,
+            requests: record.requests,
+            erased_at: record.suppressed_at,
+        })
+    }
+}

@@ -1,0 +1,105 @@
+//! Erasure (Art. 17): a person's personal data deleted in one transaction, keeping the PII-free
+//! sealed events and a suppression entry (Art. 17(3)(e)), by the person's link or the operator.
+//! Their unsent breach notices are finished too, so no address outlives the erasure.
+
+use crate::Time;
+use crate::email::EmailAddress;
+use crate::error::Error;
+use crate::ids::SubjectId;
+use crate::lang::Lang;
+use crate::links::LinkOutcome;
+use crate::mail::Mailer;
+use crate::proof::{self, ChainHead, Channel, EventFacts, EventKind};
+use crate::service::Zgoda;
+use crate::store::{Append, AppendError, Erasure};
+use crate::store::{Store, WorkQueue};
+use crate::token::LinkClaims;
+
+impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
+    /// Erases a subject's personal data in one transaction (Art. 17), keeping the PII-free sealed
+    /// events and a suppression entry (Art. 17(3)(e)). A repeat is "already erased".
+    pub async fn erase(&self, subject: &SubjectId, channel: Channel, link: Option<&LinkClaims>, now: Time) -> Result<LinkOutcome, Error> {
+        let now = proof::to_millis(now);
+        for _ in 0..4 {
+            let record = self.store.load_subject(subject).await?;
+            if record.profile.is_none() {
+                return Ok(LinkOutcome::Erased { already: true });
+            }
+            let head = record.head.clone();
+            let facts = EventFacts {
+                event_id: ulid::Ulid::new().to_string(),
+                subject_id: subject.clone(),
+                seq: 0,
+                kind: EventKind::Erased,
+                purpose: None,
+                lawful_basis: None,
+                form_id: None,
+                notice_version: None,
+                notice_sha256: None,
+                notice_lang: None,
+                lang: record.profile.as_ref().map(|p| p.lang).unwrap_or(Lang::Pl),
+                channel,
+                ip_prefix: None,
+                at: now,
+                receipt_id: None,
+                refers_to: None,
+                prev_hash: String::new(),
+            };
+            let (events, new_head) = proof::seal_chain(self.keys.seals(), head.as_ref().unwrap_or(&ChainHead::genesis()), vec![facts]);
+            let erasure = Erasure {
+                append: Append {
+                    subject: subject.clone(),
+                    expected_head: head,
+                    new_head,
+                    events,
+                    states: vec![],
+                    profile: None,
+                    submission: None,
+                    lift_suppression: false,
+                },
+                at: now,
+                spend_token: link.map(|c| (format!("link#{}", c.token_id_hex()), c.expires_at)),
+            };
+            match self.store.erase(erasure).await {
+                Ok(()) => {
+                    tracing::info!(subject = %subject, channel = channel.as_str(), "subject erased");
+                    // The erasure itself is done; an outbox entry left with the address is still
+                    // refused by the notifier and deleted with its TTL (security review M9).
+                    match self.store.forget_recipient(subject, now).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(subject = %subject, notices = n, "unsent breach notices of an erased subject finished"),
+                        Err(e) => tracing::warn!(subject = %subject, error = %e, "unsent breach notices not finished; the notifier will"),
+                    }
+                    return Ok(LinkOutcome::Erased { already: false });
+                }
+                Err(AppendError::Conflict) => continue,
+                Err(AppendError::Spent) => {
+                    // A double click (the first erased the person: "already erased"), or an old
+                    // erase link used again after the person came back: that one is spent, and
+                    // says so, rather than erasing them a second time (security review L5).
+                    let record = self.store.load_subject(subject).await?;
+                    return match record.profile {
+                        None => Ok(LinkOutcome::Erased { already: true }),
+                        Some(_) => Err(Error::LinkUsed),
+                    };
+                }
+                Err(AppendError::Store(e)) => return Err(e.into()),
+            }
+        }
+        // The chain kept moving: if a concurrent erasure moved it, the person is erased.
+        match self.store.load_subject(subject).await?.profile {
+            None => Ok(LinkOutcome::Erased { already: true }),
+            Some(_) => Err(Error::Unavailable("the subject's chain kept moving".into())),
+        }
+    }
+
+    /// The operator's erase (docs/api.md §4): the same effect as the erase link.
+    pub async fn erase_by_email(&self, email: &EmailAddress, now: Time) -> Result<LinkOutcome, Error> {
+        let subject = self.subject_id(email);
+        let record = self.store.load_subject(&subject).await?;
+        if record.profile.is_none() && record.suppressed_at.is_none() {
+            return Err(Error::SubjectNotFound);
+        }
+        self.erase(&subject, Channel::Operator, None, now).await
+    }
+}

@@ -1,0 +1,141 @@
+//! The breach register's use cases (Art. 33(5), docs/api.md §4): register a breach, add to its
+//! timeline, show one or all with the 72-hour clock, and draft the authority's report.
+
+use serde::{Deserialize, Serialize};
+
+use crate::breach::{Breach, BreachInput};
+use crate::deadline::{self, Assessment};
+use crate::error::Error;
+use crate::escalation::{EscalationProgress, progress};
+use crate::ids::{BreachId, EventId, OperatorId};
+use crate::lang::Lang;
+use crate::mail::Mailer;
+use crate::proof::{GENESIS_HASH, millis};
+use crate::report::{self, Report};
+use crate::service::{APPEND_ATTEMPTS, Zgoda};
+use crate::store::{AppendError, BreachRecord, Store, WorkQueue};
+use crate::timeline::{self, NewEntry, TimelineEntry, TimelineEvent, TimelineInput};
+use crate::{FieldError, Time};
+
+/// A breach as the API shows it: the latest facts, what the register says it needs now, the
+/// timeline with the result of re-checking its seals, and each escalation's progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreachView {
+    #[serde(flatten)]
+    pub breach: Breach,
+    #[serde(with = "millis")]
+    pub authority_deadline: Time,
+    #[serde(flatten)]
+    pub assessment: Assessment,
+    pub timeline: Vec<TimelineEvent>,
+    pub timeline_proof: TimelineProof,
+    pub escalations: Vec<EscalationProgress>,
+}
+
+/// The timeline's seals and chain, re-checked on every read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineProof {
+    pub verified: bool,
+    pub entries: usize,
+    pub broken_at: Option<EventId>,
+}
+
+/// The register, latest awareness first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreachList {
+    pub items: Vec<BreachView>,
+}
+
+impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
+    pub(crate) async fn breach_record(&self, id: &BreachId) -> Result<BreachRecord, Error> {
+        self.store.load_breach(id).await?.ok_or(Error::BreachNotFound)
+    }
+
+    /// Registers a breach under `id` (Art. 33(5)) with a sealed first timeline entry holding the
+    /// request as sent.
+    pub async fn register_breach(
+        &self,
+        id: BreachId,
+        input: BreachInput,
+        raw: &serde_json::Value,
+        operator: &OperatorId,
+        now: Time,
+    ) -> Result<BreachView, Error> {
+        let breach = input.parse(id.clone(), operator, now).map_err(Error::Validation)?;
+        let new =
+            NewEntry { event_id: EventId::parse(id.as_str()).expect("a breach id is an entry id"), breach_id: &id, by: operator, at: now };
+        let first = TimelineEvent::seal_new(self.keys.seals(), new, (0, GENESIS_HASH), TimelineEntry::Registered(raw.clone()));
+        self.store.create_breach(&breach, &first).await?;
+        tracing::info!(operator = %operator, breach = %id, band = %breach.severity.band, "breach registered");
+        self.breach(&id, now).await
+    }
+
+    async fn breach_view(&self, r: BreachRecord, now: Time) -> Result<BreachView, Error> {
+        let current = r.breach.as_of(&r.timeline);
+        let assessment = deadline::assess(&current, &r.timeline, now);
+        let verified = timeline::verify_timeline(self.keys.seals(), &r.timeline, Some((r.head.0, &r.head.1)));
+        let mut escalations = Vec::with_capacity(r.escalations.len());
+        for e in &r.escalations {
+            escalations.push(progress(e, self.store.delivery_counts(&e.escalation_id).await?));
+        }
+        Ok(BreachView {
+            authority_deadline: current.authority_deadline(),
+            breach: current,
+            assessment,
+            timeline_proof: TimelineProof { verified: verified.is_ok(), entries: r.timeline.len(), broken_at: verified.err().flatten() },
+            timeline: r.timeline,
+            escalations,
+        })
+    }
+
+    pub async fn breach(&self, id: &BreachId, now: Time) -> Result<BreachView, Error> {
+        self.breach_view(self.breach_record(id).await?, now).await
+    }
+
+    pub async fn breaches(&self, now: Time) -> Result<BreachList, Error> {
+        let mut all = self.store.list_breaches().await?;
+        all.sort_by_key(|r| std::cmp::Reverse(r.breach.aware_at));
+        let mut items = Vec::with_capacity(all.len());
+        for r in all {
+            items.push(self.breach_view(r, now).await?);
+        }
+        Ok(BreachList { items })
+    }
+
+    /// Appends an operator's entry to a breach's timeline, checked against the breach as it stands.
+    pub async fn add_timeline(&self, new: NewEntry<'_>, input: TimelineInput) -> Result<TimelineEvent, Error> {
+        let now = new.at;
+        let event = self.append_entry(new, &|current| input.clone().parse(current, now)).await?;
+        tracing::info!(operator = %event.by, breach = %event.breach_id, kind = ?event.entry.kind(), "breach timeline entry added");
+        Ok(event)
+    }
+
+    /// Appends to a timeline (append-only): `entry` is made from the breach as it stands, and made
+    /// again if a concurrent entry got there first.
+    pub(crate) async fn append_entry(
+        &self,
+        new: NewEntry<'_>,
+        entry: &(dyn Fn(&Breach) -> Result<TimelineEntry, Vec<FieldError>> + Sync),
+    ) -> Result<TimelineEvent, Error> {
+        for _ in 0..APPEND_ATTEMPTS {
+            let r = self.breach_record(new.breach_id).await?;
+            let current = r.breach.as_of(&r.timeline);
+            let entry = entry(&current).map_err(Error::Validation)?;
+            let event = TimelineEvent::seal_new(self.keys.seals(), new.clone(), (r.head.0, &r.head.1), entry);
+            match self.store.append_timeline(r.head.clone(), &event).await {
+                Ok(()) => return Ok(event),
+                Err(AppendError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Unavailable("the breach timeline kept moving".into()))
+    }
+
+    /// The Art. 33(3) notification draft, from the breach as it stands now.
+    pub async fn report(&self, id: &BreachId, lang: Lang, now: Time) -> Result<Report, Error> {
+        let r = self.breach_record(id).await?;
+        let current = r.breach.as_of(&r.timeline);
+        let assessment = deadline::assess(&current, &r.timeline, now);
+        Ok(report::draft(&current, &r.timeline, &assessment, lang, now))
+    }
+}

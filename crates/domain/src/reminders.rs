@@ -1,0 +1,60 @@
+//! The 72-hour deadline watch (Art. 33(1)): every run, each breach's current reminder
+//! ([`Reminder`]) is mailed to its contact point, once.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use crate::Time;
+use crate::deadline::{self, Reminder};
+use crate::error::Error;
+use crate::ids::BreachId;
+use crate::lang::Lang;
+use crate::mail::{Mailer, Message};
+use crate::service::Zgoda;
+use crate::store::{Store, WorkQueue};
+
+/// How long a deadline reminder is claimed by the run sending it: less than the 15 minutes between
+/// runs, so the next run finds it free if the send failed.
+pub const REMINDER_CLAIM: Duration = Duration::minutes(10);
+
+/// One reminder a run sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderSent {
+    pub breach_id: BreachId,
+    pub reminder: Reminder,
+}
+
+impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
+    /// The deadline watch: for every open breach, the reminder current at `now`, once each.
+    pub async fn deadline_watch(&self, now: Time) -> Result<Vec<ReminderSent>, Error> {
+        let mut sent = Vec::new();
+        for r in self.store.list_breaches().await? {
+            let current = r.breach.as_of(&r.timeline);
+            let Some(which) = deadline::due_reminder(&current, &r.timeline, now) else { continue };
+            let deadline = current.authority_deadline();
+            let marker = format!("reminder#{}#{which}", current.id);
+            // Claimed for this run only: a send that fails leaves the reminder to the next run,
+            // 15 minutes on, rather than losing it (security review L1); a sent one is kept.
+            if !self.store.first_use(&marker, now + REMINDER_CLAIM, now).await? {
+                continue;
+            }
+            let message = Message::DeadlineReminder {
+                to: current.contact_point.email.clone(),
+                lang: Lang::Pl,
+                breach_id: current.id.clone(),
+                title: current.title.clone(),
+                which,
+                deadline,
+            };
+            match self.mailer.send(&message).await {
+                Ok(message_id) => {
+                    self.store.keep_use(&marker, deadline + Duration::days(400)).await?;
+                    tracing::info!(breach = %current.id, %which, message_id = %message_id, "deadline reminder sent");
+                    sent.push(ReminderSent { breach_id: current.id.clone(), reminder: which });
+                }
+                Err(e) => tracing::error!(breach = %current.id, %which, error = %e, "deadline reminder not sent; the next run tries again"),
+            }
+        }
+        Ok(sent)
+    }
+}
