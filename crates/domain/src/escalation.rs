@@ -18,8 +18,8 @@ use crate::mail::{Mailer, Message};
 use crate::proof::{millis, opt_millis};
 use crate::service::Zgoda;
 use crate::store::{
-    BreachRecord, Claim, Delivery, DeliveryCounts, EscalationRecord, IdempotencyStart, Job, JobBatch, PublicNotice, Recipient, Store,
-    WorkQueue,
+    BreachRecord, BreachStore, Claim, Delivery, DeliveryCounts, EscalationRecord, FormStore, IdempotencyStart, Job, JobBatch, PublicNotice,
+    Recipient, WorkQueue,
 };
 use crate::timeline::{NewEntry, TimelineEntry};
 use crate::{FieldError, Time, canonical};
@@ -196,7 +196,7 @@ pub fn breach_notice(job: &Job, recipient: &Recipient, content: &NoticeContent) 
     }
 }
 
-impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
+impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// Starts (or answers a repeat of) an escalation: one notice per affected person, at most once.
     pub async fn escalate(
         &self,
@@ -447,5 +447,122 @@ mod tests {
         assert_eq!(request_hash(&a), request_hash(&b));
         // Pinned from the code before the canonical encoding: stored idempotency records still match.
         assert_eq!(request_hash(&a), "4efbf2df1cfc286acbba192e7ac4959859c5552515b634d6c5a3db5a00900be2");
+    }
+}
+
+/// Escalation and delivery over the in-memory adapters.
+#[cfg(test)]
+mod use_cases {
+    use super::*;
+    use crate::breach::tests::{input, now, ops};
+    use crate::memory::{self, MemoryApp};
+    use crate::register::tests::registered;
+    use crate::store::{Contact, Profile};
+    use serde_json::json;
+
+    fn person(app: &MemoryApp, address: &str, lang: Lang) -> (SubjectId, EmailAddress) {
+        let email = EmailAddress::parse(address).unwrap();
+        let subject = app.subject_id(&email);
+        let profile = Profile { email: email.clone(), lang, updated_at: now(), expires_at: None };
+        app.store.add_contact(subject.clone(), Contact { profile: Some(profile), ..Contact::default() });
+        (subject, email)
+    }
+
+    fn erased(app: &MemoryApp, address: &str) -> SubjectId {
+        let subject = app.subject_id(&EmailAddress::parse(address).unwrap());
+        app.store.add_contact(subject.clone(), Contact { suppressed: true, ..Contact::default() });
+        subject
+    }
+
+    async fn escalate(app: &MemoryApp, key: &str, body: &Value) -> Result<EscalationStarted, Error> {
+        app.escalate(&BreachId::parse("B1").unwrap(), IdempotencyKey::parse(key), body, &ops(), now()).await
+    }
+
+    #[tokio::test]
+    async fn art34_1_selection_takes_each_person_once_from_forms_and_addresses_and_counts_the_erased() {
+        let app = memory::app();
+        registered(&app, input()).await;
+        let form = FormId::parse("newsletter").unwrap();
+        let purpose = PurposeId::parse("news").unwrap();
+        let (anna, _) = person(&app, "anna@example.pl", Lang::Pl);
+        let (john, _) = person(&app, "john@example.com", Lang::En);
+        let gone = erased(&app, "gone@example.pl");
+        for s in [&anna, &john, &gone] {
+            app.store.add_collected(form.clone(), s.clone(), purpose.clone(), now() - chrono::Duration::days(1));
+        }
+        let outside = person(&app, "old@example.pl", Lang::Pl).0;
+        app.store.add_collected(form.clone(), outside, purpose.clone(), now() - chrono::Duration::days(100));
+        let body = json!({"subjects": {"forms": ["newsletter"], "emails": ["anna@example.pl", "stranger@example.pl"],
+            "collected_from": "2026-11-01T00:00:00Z"}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+        let started = escalate(&app, "k1", &body).await.unwrap();
+        assert_eq!((started.recipients, started.unreachable_erased), (3, 1), "anna once, john, and the stranger named by address");
+        let queued: usize = app.queue.batches().iter().map(|b| b.subjects.len()).sum();
+        assert_eq!(queued, 3);
+        let view = app.breach(&BreachId::parse("B1").unwrap(), now()).await.unwrap();
+        assert!(
+            matches!(&view.timeline.last().unwrap().entry, TimelineEntry::Escalated(s) if s == &started),
+            "the escalation is on the timeline"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_same_key_and_body_answer_the_same_and_queue_nothing_more_and_another_body_is_a_conflict() {
+        let app = memory::app();
+        registered(&app, input()).await;
+        person(&app, "anna@example.pl", Lang::Pl);
+        let body = json!({"subjects": {"emails": ["anna@example.pl"]}, "message": {"pl": "Zmień hasło."}});
+        let first = escalate(&app, "k1", &body).await.unwrap();
+        let reordered = json!({"message": {"pl": "Zmień hasło."}, "subjects": {"emails": ["anna@example.pl"]}});
+        assert_eq!(escalate(&app, "k1", &reordered).await.unwrap(), first);
+        assert_eq!(app.queue.batches().len(), 1);
+        let other = json!({"subjects": {"emails": ["anna@example.pl"]}, "message": {"pl": "Inna treść."}});
+        assert!(matches!(escalate(&app, "k1", &other).await, Err(Error::IdempotencyConflict)));
+        assert!(matches!(escalate(&app, "", &body).await, Err(Error::Validation(f)) if f[0].field == "Idempotency-Key"));
+    }
+
+    #[tokio::test]
+    async fn art34_1_each_notice_is_sent_once_in_the_persons_language_and_an_erased_person_gets_none() {
+        let app = memory::app();
+        registered(&app, input()).await;
+        person(&app, "anna@example.pl", Lang::Pl);
+        person(&app, "john@example.com", Lang::En);
+        let body = json!({"subjects": {"emails": ["anna@example.pl", "john@example.com"]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+        let started = escalate(&app, "k1", &body).await.unwrap();
+        let batch = app.queue.batches().remove(0);
+        let content = app.notice_content(&batch.breach_id, &batch.escalation_id).await.unwrap();
+        let john = app.subject_id(&EmailAddress::parse("john@example.com").unwrap());
+        // John is erased after the escalation started: his notice is never sent.
+        app.store.add_contact(john.clone(), Contact { suppressed: true, ..Contact::default() });
+        for job in batch.jobs() {
+            assert_eq!(app.deliver(&job, &content, false, now()).await.unwrap(), JobOutcome::Done);
+            assert_eq!(app.deliver(&job, &content, false, now()).await.unwrap(), JobOutcome::Done, "a redelivered job sends nothing");
+        }
+        let sent = app.mailer.sent();
+        assert_eq!(sent.len(), 1);
+        assert!(matches!(&sent[0], Message::BreachNotice { lang: Lang::Pl, advice, .. } if advice == "Zmień hasło."));
+        let progress = app.escalation_progress(&batch.breach_id, &started.escalation_id).await.unwrap();
+        assert_eq!((progress.sent, progress.failed, progress.pending), (1, 1, 0));
+        assert!(matches!(app.store.deliveries(&started.escalation_id)[&john], Some(Delivery::Failed { ref reason }) if reason == "erased"));
+    }
+
+    #[tokio::test]
+    async fn m6_a_throttled_notice_is_handed_back_and_a_failed_one_retried_until_the_last_attempt() {
+        let app = memory::app();
+        registered(&app, input()).await;
+        person(&app, "anna@example.pl", Lang::Pl);
+        escalate(&app, "k1", &json!({"subjects": {"emails": ["anna@example.pl"]}, "message": {"pl": "x"}})).await.unwrap();
+        let batch = app.queue.batches().remove(0);
+        let job = batch.jobs().next().unwrap();
+        let content = app.notice_content(&batch.breach_id, &batch.escalation_id).await.unwrap();
+        app.mailer.fail_next(crate::mail::MailError::throttled("Throttling"));
+        assert_eq!(app.deliver(&job, &content, true, now()).await.unwrap(), JobOutcome::Throttled, "never final, even on the last attempt");
+        app.mailer.fail_next(crate::mail::MailError::new("MessageRejected"));
+        assert_eq!(app.deliver(&job, &content, false, now()).await.unwrap(), JobOutcome::Retry);
+        app.mailer.fail_next(crate::mail::MailError::new("MessageRejected"));
+        assert_eq!(app.deliver(&job, &content, true, now()).await.unwrap(), JobOutcome::Done);
+        assert!(
+            matches!(&app.store.deliveries(&batch.escalation_id)[&job.subject], Some(Delivery::Failed { reason }) if reason == "MessageRejected")
+        );
+        assert!(app.mailer.sent().is_empty());
     }
 }

@@ -19,6 +19,8 @@ pub mod keys;
 pub mod lang;
 pub mod links;
 pub mod mail;
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
 pub mod net;
 pub mod operator_sig;
 pub mod privacy_requests;

@@ -9,11 +9,10 @@ use crate::error::Error;
 use crate::escalation::{EscalationProgress, progress};
 use crate::ids::{BreachId, EventId, OperatorId};
 use crate::lang::Lang;
-use crate::mail::Mailer;
 use crate::proof::{GENESIS_HASH, millis};
 use crate::report::{self, Report};
 use crate::service::{APPEND_ATTEMPTS, Zgoda};
-use crate::store::{AppendError, BreachRecord, Store, WorkQueue};
+use crate::store::{AppendError, BreachRecord, BreachStore};
 use crate::timeline::{self, NewEntry, TimelineEntry, TimelineEvent, TimelineInput};
 use crate::{FieldError, Time};
 
@@ -46,7 +45,7 @@ pub struct BreachList {
     pub items: Vec<BreachView>,
 }
 
-impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
+impl<S: BreachStore, M, Q> Zgoda<S, M, Q> {
     pub(crate) async fn breach_record(&self, id: &BreachId) -> Result<BreachRecord, Error> {
         self.store.load_breach(id).await?.ok_or(Error::BreachNotFound)
     }
@@ -137,5 +136,101 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let current = r.breach.as_of(&r.timeline);
         let assessment = deadline::assess(&current, &r.timeline, now);
         Ok(report::draft(&current, &r.timeline, &assessment, lang, now))
+    }
+}
+
+/// The register's use cases over the in-memory adapters: each runs in milliseconds.
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::breach::tests::{input, now, ops};
+    use crate::deadline::DeadlineStatus;
+    use crate::memory::{self, MemoryApp};
+    use crate::severity::Band;
+    use serde_json::json;
+
+    pub(crate) async fn registered(app: &MemoryApp, body: serde_json::Value) -> BreachView {
+        let input: BreachInput = crate::from_value(body.clone()).unwrap();
+        app.register_breach(BreachId::parse("B1").unwrap(), input, &body, &ops(), now()).await.unwrap()
+    }
+
+    fn entry<'a>(breach_id: &'a BreachId, by: &'a OperatorId, id: &str) -> NewEntry<'a> {
+        NewEntry { event_id: EventId::parse(id).unwrap(), breach_id, by, at: now() }
+    }
+
+    #[tokio::test]
+    async fn art33_5_registering_answers_the_breach_with_its_clock_and_one_sealed_entry() {
+        let app = memory::app();
+        let view = registered(&app, input()).await;
+        assert_eq!((view.breach.severity.band, view.assessment.deadline.status), (Band::High, DeadlineStatus::Open));
+        assert_eq!(view.assessment.deadline.hours_left, Some(48.0));
+        assert_eq!((view.timeline.len(), view.timeline_proof.verified), (1, true));
+        assert_eq!(view.timeline[0].entry, TimelineEntry::Registered(input()), "the request is kept as sent");
+    }
+
+    #[tokio::test]
+    async fn a_registration_with_bad_fields_writes_nothing() {
+        let app = memory::app();
+        let mut body = input();
+        body["aware_at"] = json!("2026-11-20T09:00:00Z");
+        let parsed: BreachInput = crate::from_value(body.clone()).unwrap();
+        let err = app.register_breach(BreachId::parse("B1").unwrap(), parsed, &body, &ops(), now()).await.unwrap_err();
+        assert!(matches!(err, Error::Validation(f) if f[0].field == "aware_at"));
+        assert!(app.breaches(now()).await.unwrap().items.is_empty());
+    }
+
+    #[tokio::test]
+    async fn art33_4_a_facts_entry_changes_what_the_view_and_the_report_say() {
+        let app = memory::app();
+        let id = registered(&app, input()).await.breach.id;
+        let facts: TimelineInput = serde_json::from_value(json!({"type": "facts", "updates": {"approx_subjects": 5000, "measures": null,
+            "severity_inputs": {"dpc": 1, "ei": 0.25, "cb": {"confidentiality": 0, "integrity": 0, "availability": 0, "malicious": false}}}}))
+        .unwrap();
+        let e = app.add_timeline(entry(&id, &ops(), "E2"), facts).await.unwrap();
+        assert_eq!(e.seq, 2);
+        let view = app.breach(&id, now()).await.unwrap();
+        assert_eq!((view.breach.approx_subjects, view.breach.measures.clone()), (Some(5000), None));
+        assert_eq!((view.breach.severity.band, view.assessment.deadline.status), (Band::Low, DeadlineStatus::NotRequired));
+        let report = app.report(&id, Lang::En, now()).await.unwrap();
+        assert!(report.sections.iter().any(|s| s.id == "measures" && s.missing), "measures cleared: marked missing");
+    }
+
+    #[tokio::test]
+    async fn art33_1_a_late_notification_is_refused_without_reasons_and_nothing_is_appended() {
+        let app = memory::app();
+        let id = registered(&app, input()).await.breach.id;
+        let late: TimelineInput =
+            serde_json::from_value(json!({"type": "authority_notified", "reference": "PUODO/1", "notified_at": "2026-11-23T11:00:00Z"}))
+                .unwrap();
+        let op = ops();
+        let mut new = entry(&id, &op, "E2");
+        new.at = now() + chrono::Duration::days(3);
+        let err = app.add_timeline(new, late).await.unwrap_err();
+        assert!(matches!(err, Error::Validation(f) if f == vec![FieldError::new("delay_reasons", "required")]));
+        assert_eq!(app.breach(&id, now()).await.unwrap().timeline.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn art33_5_an_entry_changed_in_the_store_shows_as_broken_in_the_view() {
+        let app = memory::app();
+        let id = registered(&app, input()).await.breach.id;
+        let measure: TimelineInput = serde_json::from_value(json!({"type": "measure", "description": "hasła zresetowane"})).unwrap();
+        app.add_timeline(entry(&id, &ops(), "E2"), measure).await.unwrap();
+        app.store.tamper(&id, 2, |e| e.entry = TimelineEntry::Measure { description: "nic się nie stało".into() });
+        let proof = app.breach(&id, now()).await.unwrap().timeline_proof;
+        assert_eq!((proof.verified, proof.broken_at), (false, EventId::parse("E2")));
+    }
+
+    #[tokio::test]
+    async fn the_register_lists_the_latest_awareness_first() {
+        let app = memory::app();
+        registered(&app, input()).await;
+        let mut later = input();
+        later["detected_at"] = json!("2026-11-21T09:00:00Z");
+        later["aware_at"] = json!("2026-11-21T09:00:00Z");
+        let parsed: BreachInput = crate::from_value(later.clone()).unwrap();
+        app.register_breach(BreachId::parse("B2").unwrap(), parsed, &later, &ops(), now()).await.unwrap();
+        let ids: Vec<String> = app.breaches(now()).await.unwrap().items.iter().map(|b| b.breach.id.to_string()).collect();
+        assert_eq!(ids, ["B2", "B1"]);
     }
 }

@@ -11,7 +11,7 @@ use crate::ids::BreachId;
 use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
 use crate::service::Zgoda;
-use crate::store::{Store, WorkQueue};
+use crate::store::{BreachStore, Guards};
 
 /// How long a deadline reminder is claimed by the run sending it: less than the 15 minutes between
 /// runs, so the next run finds it free if the send failed.
@@ -24,7 +24,7 @@ pub struct ReminderSent {
     pub reminder: Reminder,
 }
 
-impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
+impl<S: BreachStore + Guards, M: Mailer, Q> Zgoda<S, M, Q> {
     /// The deadline watch: for every open breach, the reminder current at `now`, once each.
     pub async fn deadline_watch(&self, now: Time) -> Result<Vec<ReminderSent>, Error> {
         let mut sent = Vec::new();
@@ -56,5 +56,35 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             }
         }
         Ok(sent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::breach::tests::input;
+    use crate::mail::MailError;
+    use crate::memory;
+    use crate::register::tests::registered;
+
+    #[tokio::test]
+    async fn art33_1_each_reminder_is_sent_once_and_a_failed_send_is_tried_again_next_run() {
+        let app = memory::app();
+        let deadline = registered(&app, input()).await.authority_deadline;
+        assert!(app.deadline_watch(deadline - Duration::hours(25)).await.unwrap().is_empty());
+        let day_left = deadline - Duration::hours(24);
+        app.mailer.fail_next(MailError::new("Throttling"));
+        assert!(app.deadline_watch(day_left).await.unwrap().is_empty(), "the send failed");
+        let later = day_left + Duration::minutes(15);
+        let sent = app.deadline_watch(later).await.unwrap();
+        assert_eq!(sent.iter().map(|r| r.reminder).collect::<Vec<_>>(), [Reminder::DayLeft], "the next run sends it");
+        assert!(app.deadline_watch(later + Duration::minutes(15)).await.unwrap().is_empty(), "once");
+        let passed = app.deadline_watch(deadline).await.unwrap();
+        assert_eq!(
+            passed.iter().map(|r| r.reminder).collect::<Vec<_>>(),
+            [Reminder::Passed],
+            "the 6 h one was missed: the current one goes"
+        );
+        assert_eq!(app.mailer.sent().len(), 2);
     }
 }

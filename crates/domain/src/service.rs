@@ -154,16 +154,18 @@ pub struct Zgoda<S, M, Q> {
     pub settings: Settings,
 }
 
+impl<S, M, Q> Zgoda<S, M, Q> {
+    pub fn subject_id(&self, email: &EmailAddress) -> SubjectId {
+        subject::subject_id(self.keys.pepper(), email)
+    }
+}
+
 impl<S, M, Q> Zgoda<S, M, Q>
 where
     S: Store,
     M: Mailer,
     Q: WorkQueue,
 {
-    pub fn subject_id(&self, email: &EmailAddress) -> SubjectId {
-        subject::subject_id(self.keys.pepper(), email)
-    }
-
     pub async fn form(&self, id: &FormId) -> Result<StoredForm, Error> {
         self.store.load_form(id).await?.ok_or(Error::FormNotFound)
     }
