@@ -111,3 +111,52 @@ pub async fn ensure_queues(client: &Client, name: &str, visibility_secs: u32, ma
         .map_err(|e| crate::describe(&e))?;
     Ok(queue.queue_url().unwrap_or_default().to_owned())
 }
+
+/// Drives a queue the way Lambda's SQS event source does, for the local stack: long-polls `url`
+/// (waiting `wait_seconds` on an empty queue), hands each non-empty batch to `handle`, which
+/// answers which of the messages it finished, and deletes those; the rest come back after the
+/// visibility timeout. Runs until its task is dropped. `what` names the queue in log lines.
+pub async fn poll<F, Fut>(sqs: &Client, url: &str, wait_seconds: i32, what: &str, handle: F)
+where
+    F: Fn(Vec<aws_sdk_sqs::types::Message>) -> Fut,
+    Fut: Future<Output = Vec<bool>>,
+{
+    use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait_seconds)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await;
+        let messages = match received {
+            Ok(r) => r.messages.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %crate::describe(&e), queue = what, "poll failed");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let handles: Vec<Option<String>> = messages.iter().map(|m| m.receipt_handle.clone()).collect();
+        let finished = handle(messages).await;
+        let done: Vec<DeleteMessageBatchRequestEntry> = handles
+            .into_iter()
+            .zip(finished)
+            .enumerate()
+            .filter(|(_, (_, finished))| *finished)
+            .filter_map(|(i, (receipt, _))| {
+                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).set_receipt_handle(receipt).build().ok()
+            })
+            .collect();
+        if !done.is_empty()
+            && let Err(e) = sqs.delete_message_batch().queue_url(url).set_entries(Some(done)).send().await
+        {
+            tracing::warn!(error = %crate::describe(&e), queue = what, "deleting finished messages failed; they come back and are found finished");
+        }
+    }
+}

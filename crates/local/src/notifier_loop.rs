@@ -2,34 +2,13 @@
 //! to the same handler the Lambda runs, delete what it finished, leave the rest for redelivery.
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use std::time::Duration;
 
 use zgoda_web::App;
 
 /// Polls until the task is dropped (aborting it is how tests "kill" the notifier).
 pub async fn run(notifier: &notifier::AppNotifier, app: &App, sqs: &aws_sdk_sqs::Client) {
-    let url = app.queue.url().to_owned();
-    loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(crate::LONG_POLL_SECONDS)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await;
-        let messages = match received {
-            Ok(r) => r.messages.unwrap_or_default(),
-            Err(e) => {
-                tracing::warn!(error = %zgoda_aws::describe(&e), "notifier poll failed");
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                continue;
-            }
-        };
-        if messages.is_empty() {
-            continue;
-        }
+    zgoda_aws::queue::poll(sqs, app.queue.url(), crate::LONG_POLL_SECONDS, "notices", |messages| async move {
         let mut event = SqsEvent::default();
         event.records = messages
             .iter()
@@ -45,20 +24,9 @@ pub async fn run(notifier: &notifier::AppNotifier, app: &App, sqs: &aws_sdk_sqs:
             .collect();
         let response = notifier::handle_app(notifier, event, chrono::Utc::now()).await;
         let retry: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
-        let done: Vec<DeleteMessageBatchRequestEntry> = messages
-            .iter()
-            .filter(|m| m.message_id.as_ref().is_some_and(|id| !retry.contains(id)))
-            .enumerate()
-            .filter_map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).set_receipt_handle(m.receipt_handle.clone()).build().ok()
-            })
-            .collect();
-        if !done.is_empty()
-            && let Err(e) = sqs.delete_message_batch().queue_url(&url).set_entries(Some(done)).send().await
-        {
-            tracing::warn!(error = %zgoda_aws::describe(&e), "deleting finished jobs failed; they will be offered again and found finished");
-        }
-    }
+        messages.iter().map(|m| m.message_id.as_ref().is_some_and(|id| !retry.contains(id))).collect()
+    })
+    .await
 }
 
 /// Throttled notices come back within seconds locally (the tests throttle for a minute at most).

@@ -4,7 +4,6 @@
 //! redelivery when the handler fails.
 
 use aws_lambda_events::event::sns::{SnsEvent, SnsMessage, SnsRecord};
-use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use zgoda_web::App;
 
 /// The queue the emulator puts the configuration set's events on (see `emulator.py`).
@@ -23,17 +22,7 @@ pub async fn run(app: &App, sqs: &aws_sdk_sqs::Client, configuration_set: &str) 
             }
         }
     };
-    loop {
-        let received =
-            sqs.receive_message().queue_url(&url).max_number_of_messages(10).wait_time_seconds(crate::LONG_POLL_SECONDS).send().await;
-        let messages = match received {
-            Ok(r) => r.messages.unwrap_or_default(),
-            Err(e) => {
-                tracing::warn!(error = %zgoda_aws::describe(&e), "SES events poll failed");
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                continue;
-            }
-        };
+    zgoda_aws::queue::poll(sqs, &url, crate::LONG_POLL_SECONDS, "SES events", |messages| async move {
         // SNS invokes the function for each event concurrently; so are a batch's events handled here.
         let outcomes = futures_util::future::join_all(messages.iter().map(|m| {
             let mut sns = SnsMessage::default();
@@ -46,21 +35,18 @@ pub async fn run(app: &App, sqs: &aws_sdk_sqs::Client, configuration_set: &str) 
             ses_events::handle_app(app, event, chrono::Utc::now())
         }))
         .await;
-        let mut handled = Vec::new();
-        for (i, (m, outcome)) in messages.iter().zip(outcomes).enumerate() {
-            match outcome {
-                Ok(_) => handled.extend(
-                    DeleteMessageBatchRequestEntry::builder().id(i.to_string()).set_receipt_handle(m.receipt_handle.clone()).build().ok(),
-                ),
-                Err(e) => tracing::warn!(error = %e, "an SES event failed; it comes back after the queue's visibility timeout"),
-            }
-        }
-        if !handled.is_empty()
-            && let Err(e) = sqs.delete_message_batch().queue_url(&url).set_entries(Some(handled)).send().await
-        {
-            tracing::warn!(error = %zgoda_aws::describe(&e), "deleting handled SES events failed; they will be handled again");
-        }
-    }
+        outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "an SES event failed; it comes back after the queue's visibility timeout");
+                    false
+                }
+            })
+            .collect()
+    })
+    .await
 }
 
 /// Polls in flight at once: the events must keep up with a fan-out's sends (one each), or the
