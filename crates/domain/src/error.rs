@@ -52,6 +52,12 @@ impl Error {
     }
 }
 
+impl From<FieldError> for Error {
+    fn from(e: FieldError) -> Self {
+        Error::Validation(vec![e])
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         Error::Unavailable(e.to_string())

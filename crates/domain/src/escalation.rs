@@ -208,7 +208,7 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     ) -> Result<EscalationStarted, Error> {
         let key = key.ok_or_else(|| Error::field("Idempotency-Key", "required"))?;
         let record = self.breach_record(id).await?;
-        let input: EscalationInput = crate::from_value(raw.clone()).map_err(|e| Error::Validation(vec![e]))?;
+        let input: EscalationInput = crate::from_value(raw.clone())?;
         let mut errors = Vec::new();
         let selection = parse_selection(input.subjects, &mut errors);
         if selection.emails.is_empty() && selection.forms.is_empty() {

@@ -47,7 +47,8 @@ struct Data {
     contacts: HashMap<SubjectId, Contact>,
 }
 
-/// The store. `people` and `collected` are set up by a test as a form post would have left them.
+/// The store. A test sets up the people it holds (`add_contact`) and whom each form collected
+/// (`add_collected`), as form posts would have left them.
 #[derive(Default)]
 pub struct MemoryStore {
     data: Mutex<Data>,

@@ -220,14 +220,14 @@ pub fn json<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError
     check_json(body)?;
     // `check_json` has refused every syntax error, so what fails here is the shape.
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = zgoda_domain::from_json(&mut de).map_err(|e| zgoda_domain::Error::Validation(vec![e]))?;
+    let value = zgoda_domain::from_json(&mut de).map_err(zgoda_domain::Error::from)?;
     de.end().map_err(|_| ApiError::MalformedBody("invalid JSON"))?;
     Ok(value)
 }
 
 /// A JSON value already read into a typed input, with the same field errors as [`json`].
 pub fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    zgoda_domain::from_value(value).map_err(|e| zgoda_domain::Error::Validation(vec![e]).into())
+    Ok(zgoda_domain::from_value(value).map_err(zgoda_domain::Error::from)?)
 }
 
 #[cfg(test)]
