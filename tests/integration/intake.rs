@@ -389,17 +389,26 @@ async fn each_submission_extends_one_chain_and_resubmitting_keeps_one_subject() 
     assert_eq!(seqs, vec![1, 2, 3, 4]);
 }
 
+/// A stack with the form `news`: the contact form with a double-opt-in newsletter as its only
+/// purpose, no owner notices, and `fields` instead of the contact form's if given.
+async fn newsletter_only(adjust: impl FnOnce(&mut zgoda_aws::Config), fields: Option<Value>) -> TestEnv {
+    let env = TestEnv::spawn_with(adjust).await;
+    let mut form = contact_form(&address("owner"));
+    form["purposes"] = json!([{"id": "newsletter", "lawful_basis": "consent", "required": false, "double_opt_in": true}]);
+    form["notify"] = json!([]);
+    if let Some(fields) = fields {
+        form["fields"] = fields;
+    }
+    env.put_form("news", &form).await;
+    env
+}
+
 #[tokio::test]
 async fn art5_1e_an_address_kept_only_for_an_unconfirmed_request_expires_with_it_and_a_confirmation_keeps_it() {
     use zgoda_domain::store::SubjectStore;
     // A newsletter-only form: nothing but the double opt-in request keeps the address.
     async fn env_with_newsletter(adjust: impl FnOnce(&mut zgoda_aws::Config)) -> TestEnv {
-        let env = TestEnv::spawn_with(adjust).await;
-        let mut form = contact_form(&address("owner"));
-        form["purposes"] = json!([{"id": "newsletter", "lawful_basis": "consent", "required": false, "double_opt_in": true}]);
-        form["fields"] = json!([]);
-        env.put_form("news", &form).await;
-        env
+        newsletter_only(adjust, Some(json!([]))).await
     }
     async fn subscribe(env: &TestEnv, email: &str) -> Option<i64> {
         let body = json!({"email": email, "consent": ["newsletter"], "notice_version": "2026-11"});
@@ -441,6 +450,63 @@ async fn art5_1e_an_address_kept_only_for_an_unconfirmed_request_expires_with_it
     assert_eq!((status, view["state"]["newsletter"].as_str()), (200, Some("given")));
 }
 
+/// Security review M2: what a form carried beyond the address (a name, a message) never outlives
+/// what lets the person reach it. While only an unconfirmed request keeps the address, the content
+/// expires with it; a confirmation keeps both for the form's retention; and content stored without
+/// an address (as before this fix) is still seen by every right: privacy request, lookup, erasure.
+#[tokio::test]
+async fn m2_submission_content_never_outlives_the_address_and_every_right_sees_it() {
+    use zgoda_domain::store::SubjectStore;
+    async fn subscribe(env: &TestEnv, email: &str) -> Vec<Value> {
+        let body = json!({"email": email, "name": "Jan Kowalski", "consent": ["newsletter"], "notice_version": "2026-11"});
+        assert_eq!(env.submit_json("news", &body).await.status(), 201);
+        env.items(&format!("SUBJECT#{}", env.subject_id(email).await)).await
+    }
+    fn ttl_of(items: &[Value], prefix: &str) -> Option<i64> {
+        items.iter().find(|i| i["sk"].as_str().unwrap().starts_with(prefix)).expect(prefix)["ttl"].as_i64()
+    }
+
+    // Only the unconfirmed request keeps the address: the name goes when the address goes.
+    let short = newsletter_only(|c| c.settings.confirm_ttl = chrono::Duration::seconds(4), None).await;
+    let waiting = address("m2-waiting");
+    let items = subscribe(&short, &waiting).await;
+    let profile_ttl = ttl_of(&items, "PROFILE").expect("a temporary profile");
+    let content_ttl = ttl_of(&items, "SUBMISSION#").expect("a TTL on the content");
+    assert!(content_ttl <= profile_ttl, "the content ({content_ttl}) outlives the address ({profile_ttl})");
+    let lapsed = short.subject_id(&waiting).await;
+    let expiry = chrono::DateTime::from_timestamp(profile_ttl, 0).unwrap();
+    tokio::time::sleep((expiry - chrono::Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_secs(1)).await;
+    let record = short.local.apps.operator.store.load_subject(&lapsed).await.unwrap();
+    assert!(record.profile.is_none() && record.submissions.is_empty(), "nothing personal left: {record:?}");
+
+    let env = newsletter_only(|_| {}, None).await;
+    // A confirmation keeps the content for the form's retention (365 days), like the address.
+    let confirming = address("m2-confirming");
+    subscribe(&env, &confirming).await;
+    let link = mails_to(&confirming).await[0].links()[0].clone();
+    assert_eq!(env.http.post(&link).send().await.unwrap().status(), 200);
+    let items = env.items(&format!("SUBJECT#{}", env.subject_id(&confirming).await)).await;
+    let kept = ttl_of(&items, "SUBMISSION#").unwrap();
+    assert!(kept > (chrono::Utc::now() + chrono::Duration::days(364)).timestamp(), "kept only until {kept}");
+
+    // Content without its address, as stored before this fix: every right still sees it.
+    let orphan = address("m2-orphan");
+    subscribe(&env, &orphan).await;
+    let pk = format!("SUBJECT#{}", env.subject_id(&orphan).await);
+    env.delete_item(&pk, "PROFILE").await;
+    let asked = env.privacy_request(&orphan, "access").await;
+    assert_eq!(asked.status(), 202);
+    let answer = mails_to(&orphan).await.pop().expect("an answer");
+    assert_eq!(answer.subject(), "Your data: download link", "not \"no data held\"");
+    let export: Value = env.http.post(&answer.links()[0]).send().await.unwrap().json().await.unwrap();
+    assert_eq!(export["submissions"][0]["fields"]["name"], "Jan Kowalski", "{export}");
+    assert_eq!(env.lookup(&orphan).await.0, 200, "the operator finds the person");
+    let erase = env.operator("POST", "/v1/admin/subjects/erase", Some(&json!({"email": orphan, "reason": "request"}))).await;
+    assert_eq!(erase.status(), 200);
+    let left = env.items(&pk).await;
+    assert!(!left.iter().any(|i| i["sk"].as_str().unwrap().starts_with("SUBMISSION#")), "the content is erased: {left:?}");
+}
+
 /// Security review H2: all mail public routes trigger shares one hourly budget (2 here). Past it,
 /// forms and the privacy page still answer as usual, the mail is not sent, the privacy request is
 /// recorded as held back, and an error is logged (which raises an alarm when deployed). Breach
@@ -459,14 +525,7 @@ async fn h2_public_mail_has_an_hourly_budget_that_breach_notices_do_not_share() 
     assert_eq!(mails_to(&people[0]).await.len(), 1);
     assert_eq!(mails_to(&people[1]).await.len(), 1);
     assert!(mails_to(&people[2]).await.is_empty(), "past the budget: no confirmation mail");
-    let privacy = env
-        .http
-        .post(format!("{}/v1/privacy/requests", env.url))
-        .header("origin", &env.url)
-        .json(&json!({"email": people[0], "kind": "access", "lang": "en"}))
-        .send()
-        .await
-        .unwrap();
+    let privacy = env.privacy_request(&people[0], "access").await;
     assert_eq!(privacy.status(), 202);
     let subject = env.subject_id(&people[0]).await;
     let requests: Vec<Value> =

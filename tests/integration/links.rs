@@ -463,14 +463,7 @@ async fn m7_requests_in_someones_name_never_lock_them_out_and_fold_into_one_mail
     let victim = address("victim");
     confirmed(&env, &victim).await;
     for _ in 0..6 {
-        let resp = env
-            .http
-            .post(format!("{}/v1/privacy/requests", env.url))
-            .header("origin", &env.url)
-            .json(&json!({"email": victim, "kind": "access", "lang": "en"}))
-            .send()
-            .await
-            .unwrap();
+        let resp = env.privacy_request(&victim, "access").await;
         assert_eq!(resp.status(), 202, "never 429: the person's own request may be among them");
     }
     let mails = mails_to(&victim).await;
@@ -502,14 +495,7 @@ async fn art12_3_privacy_requests_are_202_either_way_and_recorded_with_a_due_dat
     confirmed(&env, &known).await;
     let unknown = address("unknown");
     for (email, kind) in [(&known, "erasure"), (&unknown, "access")] {
-        let resp = env
-            .http
-            .post(format!("{}/v1/privacy/requests", env.url))
-            .header("origin", &env.url)
-            .json(&json!({"email": email, "kind": kind, "lang": "en"}))
-            .send()
-            .await
-            .unwrap();
+        let resp = env.privacy_request(&email, kind).await;
         assert_eq!(resp.status(), 202);
         assert_eq!(resp.json::<Value>().await.unwrap(), json!({"status": "accepted"}));
     }

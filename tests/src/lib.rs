@@ -254,6 +254,12 @@ impl TestEnv {
         self.http.post(format!("{}/v1/forms/{form}/submissions", self.url)).header("origin", ORIGIN).json(body).send().await.unwrap()
     }
 
+    /// A privacy request (`access` or `erasure`) in English, from the stack's own privacy page.
+    pub async fn privacy_request(&self, email: &str, kind: &str) -> reqwest::Response {
+        let body = json!({"email": email, "kind": kind, "lang": "en"});
+        self.http.post(format!("{}/v1/privacy/requests", self.url)).header("origin", &self.url).json(&body).send().await.unwrap()
+    }
+
     pub async fn lookup(&self, email: &str) -> (u16, Value) {
         let resp = self.operator("POST", "/v1/admin/subjects/lookup", Some(&json!({ "email": email }))).await;
         (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))

@@ -5,7 +5,7 @@
 //! | `FORM#<id>`       | `CONFIG`            | the form                                           |
 //! | `FORM#<id>`       | `NOTICE#<version>`  | a notice version (immutable)                       |
 //! | `SUBJECT#<sid>`   | `PROFILE`           | e-mail and language: the subject's personal data   |
-//! | `SUBJECT#<sid>`   | `SUBMISSION#<rid>`  | declared fields of one submission (TTL: retention) |
+//! | `SUBJECT#<sid>`   | `SUBMISSION#<rid>`  | declared fields of one submission (TTL: retention, or the profile's) |
 //! | `SUBJECT#<sid>`   | `HEAD`              | chain head: last sequence number and hash          |
 //! | `SUBJECT#<sid>`   | `EVENT#<ulid>`      | a sealed consent event (PII-free)                  |
 //! | `SUBJECT#<sid>`   | `STATE#<purpose>`   | current state; in `gsi1` under `AUDIENCE#<purpose>` while given |
@@ -209,6 +209,9 @@ struct SubmissionItem {
     at: Time,
     #[serde(with = "zgoda_domain::proof::millis")]
     expires_at: Time,
+    /// Absent on items written before content could expire ahead of its retention.
+    #[serde(default, with = "zgoda_domain::proof::opt_millis")]
+    retained_until: Option<Time>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -338,6 +341,7 @@ impl SubjectStore for DynamoStore {
                             fields: s.fields.into_iter().collect(),
                             at: s.at,
                             expires_at: s.expires_at,
+                            retained_until: s.retained_until.unwrap_or(s.expires_at),
                         });
                     }
                 }
@@ -527,7 +531,7 @@ impl DynamoStore {
             let update = update.build().expect("complete");
             writes.push(TransactWriteItem::builder().update(update).build());
         }
-        if let Some(sub) = &a.submission {
+        for sub in &a.submissions {
             let fields = sub.fields.iter().map(|(k, v)| (k.clone(), s(v))).collect();
             let item = keyed(
                 pk.clone(),
@@ -537,6 +541,7 @@ impl DynamoStore {
                     ("fields".to_owned(), AttributeValue::M(fields)),
                     ("at".to_owned(), s(format_time(&sub.at))),
                     ("expires_at".to_owned(), s(format_time(&sub.expires_at))),
+                    ("retained_until".to_owned(), s(format_time(&sub.retained_until))),
                     (TTL_ATTRIBUTE.to_owned(), n(sub.expires_at.timestamp())),
                 ]),
             );

@@ -22,7 +22,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let now = proof::to_millis(now);
         for _ in 0..4 {
             let record = self.store.load_subject(subject).await?;
-            if record.profile.is_none() {
+            if !record.holds_personal_data() {
                 return Ok(LinkOutcome::Erased { already: true });
             }
             let head = record.head.clone();
@@ -54,7 +54,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                     events,
                     states: vec![],
                     profile: None,
-                    submission: None,
+                    submissions: vec![],
                     lift_suppression: false,
                 },
                 at: now,
@@ -77,19 +77,18 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                     // A double click (the first erased the person: "already erased"), or an old
                     // erase link used again after the person came back: that one is spent, and
                     // says so, rather than erasing them a second time (security review L5).
-                    let record = self.store.load_subject(subject).await?;
-                    return match record.profile {
-                        None => Ok(LinkOutcome::Erased { already: true }),
-                        Some(_) => Err(Error::LinkUsed),
+                    return match self.store.load_subject(subject).await?.holds_personal_data() {
+                        false => Ok(LinkOutcome::Erased { already: true }),
+                        true => Err(Error::LinkUsed),
                     };
                 }
                 Err(AppendError::Store(e)) => return Err(e.into()),
             }
         }
         // The chain kept moving: if a concurrent erasure moved it, the person is erased.
-        match self.store.load_subject(subject).await?.profile {
-            None => Ok(LinkOutcome::Erased { already: true }),
-            Some(_) => Err(Error::Unavailable("the subject's chain kept moving".into())),
+        match self.store.load_subject(subject).await?.holds_personal_data() {
+            false => Ok(LinkOutcome::Erased { already: true }),
+            true => Err(Error::Unavailable("the subject's chain kept moving".into())),
         }
     }
 
@@ -97,7 +96,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     pub async fn erase_by_email(&self, email: &EmailAddress, now: Time) -> Result<LinkOutcome, Error> {
         let subject = self.subject_id(email);
         let record = self.store.load_subject(&subject).await?;
-        if record.profile.is_none() && record.suppressed_at.is_none() {
+        if !record.holds_personal_data() && record.suppressed_at.is_none() {
             return Err(Error::SubjectNotFound);
         }
         self.erase(&subject, Channel::Operator, None, now).await

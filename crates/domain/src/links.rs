@@ -165,7 +165,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             return Ok(LinkOutcome::Withdrawn { purpose: purpose.clone(), already: true });
         }
         let facts = follow_up(last, EventKind::Withdrawn, channel, ip, now, record.profile.as_ref().map(|p| p.lang));
-        self.append_events(subject, vec![facts], None, None, Lift::No).await?;
+        self.append_events(subject, vec![facts], None, vec![], Lift::No).await?;
         Ok(LinkOutcome::Withdrawn { purpose: purpose.clone(), already: false })
     }
 
@@ -188,7 +188,9 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let facts = follow_up(last, EventKind::Given, Channel::EmailLink, ip, now, record.profile.as_ref().map(|p| p.lang));
         // Consent given: the address is now kept for it, no longer only for the request.
         let kept = record.profile.map(|p| crate::store::Profile { expires_at: None, ..p });
-        self.append_events(&claims.subject, vec![facts], kept, None, Lift::ByThePerson).await?;
+        // So is what their form carried: until its retention ends, no longer until the request's.
+        let extended = record.submissions.into_iter().filter(|s| s.expires_at < s.retained_until).collect();
+        self.append_events(&claims.subject, vec![facts], kept, extended, Lift::ByThePerson).await?;
         Ok(LinkOutcome::Confirmed { purpose, already: false })
     }
 
@@ -208,7 +210,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         }
         let subject = self.subject_id(email);
         // An erased (suppressed) or unknown person is not re-created by an operator call.
-        if self.store.load_subject(&subject).await?.profile.is_none() {
+        if !self.store.load_subject(&subject).await?.holds_personal_data() {
             return Err(Error::SubjectNotFound);
         }
         let claims = LinkClaims::new(action, subject, purpose, None, now + self.ttl_for(action));

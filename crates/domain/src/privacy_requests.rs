@@ -42,7 +42,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let (asked, _) = self.count_in_window(&format!("privacy#{subject}"), now).await?;
         let limit = self.settings.privacy_limit;
         let record = self.store.load_subject(&subject).await?;
-        let held = record.profile.is_some();
+        let held = record.holds_personal_data();
         let link = |action: LinkAction| {
             let claims = LinkClaims::new(action, subject.clone(), None, None, now + self.ttl_for(action));
             // The request's language may differ from the one on file: the page opens in the mail's.

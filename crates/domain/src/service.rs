@@ -252,8 +252,9 @@ where
             fields: submission.fields.clone(),
             at: now,
             expires_at: now + Duration::days(form.retention_days.into()),
+            retained_until: now + Duration::days(form.retention_days.into()),
         });
-        let events = self.append_events(&subject, facts, Some(profile), content, Lift::No).await?;
+        let events = self.append_events(&subject, facts, Some(profile), content.into_iter().collect(), Lift::No).await?;
         tracing::info!(form = %form.id, receipt = %receipt.receipt_id, subject = %subject, status = ?receipt.status, "submission recorded");
 
         self.after_submission(form, &submission.email, &subject, &events, &submission.fields, &receipt, now).await;
@@ -371,7 +372,7 @@ where
         subject: &SubjectId,
         facts: Vec<EventFacts>,
         profile: Option<Profile>,
-        submission: Option<SubmissionContent>,
+        submissions: Vec<SubmissionContent>,
         lift: Lift,
     ) -> Result<Vec<SealedEvent>, Error> {
         let lift_suppression = lift == Lift::ByThePerson;
@@ -382,6 +383,8 @@ where
             // Only a new subject's profile can be temporary: an existing one may hold consent given
             // before, which this append knows nothing of.
             let profile = profile.clone().map(|p| if head.is_some() { Profile { expires_at: None, ..p } } else { p });
+            let keep_until = profile.as_ref().and_then(|p| p.expires_at);
+            let submissions = submissions.iter().map(|s| s.clone().kept_with(keep_until)).collect();
             let states = events
                 .iter()
                 .filter_map(|e| {
@@ -400,7 +403,7 @@ where
                 events: events.clone(),
                 states,
                 profile,
-                submission: submission.clone(),
+                submissions,
                 lift_suppression,
             };
             match self.store.append(append).await {
@@ -416,7 +419,7 @@ where
     pub async fn lookup(&self, email: &EmailAddress, now: Time) -> Result<SubjectView, Error> {
         let subject = self.subject_id(email);
         let record = self.store.load_subject(&subject).await?;
-        if record.profile.is_none() {
+        if !record.holds_personal_data() {
             return Err(Error::SubjectNotFound);
         }
         let proof = proof::verify_chain(self.keys.seals(), &subject, &record.events, record.head.as_ref());

@@ -55,14 +55,26 @@ pub struct Profile {
 }
 
 /// What a form submission carried beyond consent: the declared fields only (Art. 5(1)(c)),
-/// kept for the form's retention period.
+/// kept for the form's retention period, and never longer than the address it came with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubmissionContent {
     pub receipt_id: String,
     pub form_id: FormId,
     pub fields: Vec<(String, String)>,
     pub at: Time,
+    /// When it goes: `retained_until`, or sooner while only an unconfirmed request keeps the
+    /// person's address (security review M2: content nobody can reach through a right).
     pub expires_at: Time,
+    /// The end of the form's retention period for it.
+    pub retained_until: Time,
+}
+
+impl SubmissionContent {
+    /// Kept as long as the profile it came with (`None`: kept for good), within its retention.
+    pub fn kept_with(self, profile_expires_at: Option<Time>) -> Self {
+        let expires_at = profile_expires_at.map_or(self.retained_until, |p| p.min(self.retained_until));
+        SubmissionContent { expires_at, ..self }
+    }
 }
 
 /// The current state of one purpose, derived from the events and kept for audience queries.
@@ -84,6 +96,15 @@ pub struct SubjectRecord {
     pub requests: Vec<PrivacyRequest>,
     /// When the subject's data was erased; set until the person submits a form again.
     pub suppressed_at: Option<Time>,
+}
+
+impl SubjectRecord {
+    /// Whether any item holds the person's data: the address, or what a form carried. Every right
+    /// (access, erasure, lookup, privacy request) asks this, not whether the address is on file,
+    /// so content stored without it is never denied (security review M2).
+    pub fn holds_personal_data(&self) -> bool {
+        self.profile.is_some() || !self.submissions.is_empty()
+    }
 }
 
 /// A data subject's request under Art. 15 or 17, kept with its statutory due date (Art. 12(3)).
@@ -136,7 +157,8 @@ pub struct Append {
     pub events: Vec<SealedEvent>,
     pub states: Vec<PurposeState>,
     pub profile: Option<Profile>,
-    pub submission: Option<SubmissionContent>,
+    /// Submission content to store (new, or kept longer now that the person confirmed).
+    pub submissions: Vec<SubmissionContent>,
     /// The person acted again after an erasure: their new consent lifts the suppression.
     pub lift_suppression: bool,
 }
