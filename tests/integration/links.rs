@@ -495,7 +495,7 @@ async fn art12_3_privacy_requests_are_202_either_way_and_recorded_with_a_due_dat
     confirmed(&env, &known).await;
     let unknown = address("unknown");
     for (email, kind) in [(&known, "erasure"), (&unknown, "access")] {
-        let resp = env.privacy_request(&email, kind).await;
+        let resp = env.privacy_request(email, kind).await;
         assert_eq!(resp.status(), 202);
         assert_eq!(resp.json::<Value>().await.unwrap(), json!({"status": "accepted"}));
     }
