@@ -420,6 +420,15 @@ async fn art34_2_a_breach_notice_parsed_back_has_the_required_sections() {
     }
     assert!(mail.parsed().header_raw("List-Unsubscribe").is_none(), "a legal notice, not marketing");
     assert_eq!(mail.parsed().reply_to().and_then(|a| a.first()).and_then(|a| a.address()), b["contact_point"]["email"].as_str());
+    // Security review H2: notices go out from their own sender (and configuration set, which the
+    // notifier's ACCESS alone may name), not from the public mail's.
+    let from = |m: &zgoda_tests::Mail| m.parsed().from().and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_owned);
+    assert_eq!(from(mail).as_deref(), Some(zgoda_local::NOTICE_SENDER));
+    let person = address("public-sender");
+    let body = json!({"email": person, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11"});
+    env.put_form("kontakt", &zgoda_tests::contact_form(&address("owner"))).await;
+    assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+    assert_eq!(from(&mails_to(&person).await[0]).as_deref(), Some(zgoda_local::SENDER));
 }
 
 #[tokio::test]
@@ -456,7 +465,7 @@ async fn escalation_needs_an_idempotency_key_and_a_valid_selection() {
 async fn a_send_that_keeps_failing_is_recorded_failed_and_a_poison_message_reaches_the_dead_letter_queue() {
     // A sender domain that is not a verified identity: SES refuses every mail.
     let domain = format!("unverified-{}.example.pl", &zgoda_tests::unique()[16..]);
-    let env = TestEnv::spawn_with(|c| c.sender = format!("zgoda@{domain}")).await;
+    let env = TestEnv::spawn_with(|c| c.notice_mail.from = format!("zgoda@{domain}")).await;
     env.clients.ses.delete_email_identity().email_identity(&domain).send().await.unwrap();
     let b = register(&env, &breach_body(2)).await;
     let id = b["id"].as_str().unwrap();
@@ -534,7 +543,7 @@ async fn art34_1_a_notice_ses_accepted_from_a_notifier_that_died_before_recordin
     let (unrecorded, _) = died_after_sending(without_event.clone()).await;
     // That notice's Send event is lost (or comes later than the lease): the events queue is emptied
     // before ses-events starts.
-    let set = env.config.configuration_set.clone().unwrap();
+    let set = env.config.notice_mail.configuration_set.clone().unwrap();
     let queue = env.clients.sqs.get_queue_url().queue_name(zgoda_local::ses_events_loop::queue_name(&set)).send().await.unwrap();
     env.clients.sqs.purge_queue().set_queue_url(queue.queue_url).send().await.unwrap();
     let _events = env.start_ses_events();

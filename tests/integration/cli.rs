@@ -170,16 +170,24 @@ async fn doctor_checks_the_stack_end_to_end_and_says_what_to_fix() {
         "✓ health",
         "✓ operator signature",
         "✓ form post",
-        "✓ mail to SES's mailbox simulator",
-        "✓ SES's Send event",
-        "✓ SES's Delivery event",
+        "✓ public mail to SES's mailbox simulator",
+        "✓ notices mail to SES's mailbox simulator",
     ] {
         assert!(shown.contains(step), "{step}: {shown}");
     }
-    let run = shown.split("run ").nth(1).and_then(|r| r.split(')').next()).expect("the run's id is shown").to_owned();
-    let recorded: Value = env.operator("GET", &format!("/v1/admin/smoke/{run}"), None).await.json().await.unwrap();
-    assert_eq!(recorded["to"], "success@simulator.amazonses.com");
-    assert!(recorded["delivery_event_at"].is_string(), "{recorded}");
+    // Each stream's mail, and its events through its own configuration set.
+    for event in ["✓ its Send event through ses-events", "✓ its Delivery event through ses-events"] {
+        assert_eq!(shown.matches(event).count(), 2, "{event}: {shown}");
+    }
+    let runs: Vec<String> = shown.split("run ").skip(1).filter_map(|r| r.split(')').next()).map(str::to_owned).collect();
+    assert_eq!(runs.len(), 2, "{shown}");
+    for (run, stream) in runs.iter().zip(["public", "notices"]) {
+        let recorded: Value = env.operator("GET", &format!("/v1/admin/smoke/{run}"), None).await.json().await.unwrap();
+        assert_eq!((recorded["to"].as_str(), recorded["stream"].as_str()), (Some("success@simulator.amazonses.com"), Some(stream)));
+        assert!(recorded["delivery_event_at"].is_string(), "{recorded}");
+    }
+    let unknown = env.operator("POST", "/v1/admin/smoke?stream=bulk", None).await;
+    assert_eq!(unknown.status(), 422);
 
     let wrong = zgoda(&env, &"ab".repeat(32), &["doctor", "--wait-secs", "1"]).await;
     let shown = stdout(&wrong);

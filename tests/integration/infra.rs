@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde_yaml::Value;
 use zgoda_aws::access::Resource;
 use zgoda_domain::keys::KeyFamily;
+use zgoda_domain::mail::MailStream;
 use zgoda_local::server::FUNCTIONS;
 use zgoda_tests::TestEnv;
 
@@ -104,11 +105,13 @@ fn deployed_names() -> BTreeMap<&'static str, String> {
         ("AWS::StackName", "zgoda".to_owned()),
         ("AWS::URLSuffix", "amazonaws.com".to_owned()),
         ("SenderDomain", "sklep.example.pl".to_owned()),
+        ("NoticeSenderDomain", "powiadomienia.sklep.example.pl".to_owned()),
         ("Table.Arn", arn("dynamodb", "table/zgoda-Table-1Q2W3E4R5T6Y")),
         ("DataKey.Arn", arn("kms", "key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")),
         ("NoticeQueue.Arn", arn("sqs", "zgoda-NoticeQueue-7U8I9O0P")),
         ("FeedbackDeadLetterQueue.Arn", arn("sqs", "zgoda-FeedbackDeadLetterQueue-Z9X8C7V6")),
         ("SesConfigurationSet", "zgoda-SesConfigurationSet-A1S2D3F4".to_owned()),
+        ("SesNoticeConfigurationSet", "zgoda-SesNoticeConfigurationSet-G5H6J7K8".to_owned()),
     ]);
     for family in KeyFamily::ALL {
         let resource: &'static str = match family {
@@ -178,9 +181,17 @@ fn resource_arn(resource: Resource, names: &BTreeMap<&'static str, String>) -> S
         // An action without resource-level permissions: only a statement on "*" covers it, so the
         // request names a resource no narrower statement would.
         Resource::Unscoped => sub("arn:aws:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:no-particular-secret-000000"),
-        Resource::SenderIdentity => sub("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderDomain}"),
-        Resource::ConfigurationSet => {
+        Resource::SenderIdentity(MailStream::Public) => {
+            sub("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderDomain}")
+        }
+        Resource::SenderIdentity(MailStream::Notices) => {
+            sub("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${NoticeSenderDomain}")
+        }
+        Resource::ConfigurationSet(MailStream::Public) => {
             sub("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${SesConfigurationSet}")
+        }
+        Resource::ConfigurationSet(MailStream::Notices) => {
+            sub("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${SesNoticeConfigurationSet}")
         }
         Resource::DataKey => sub("${DataKey.Arn}"),
     }
@@ -277,8 +288,8 @@ fn each_functions_policy_allows_every_call_it_makes_and_nothing_else() {
 fn the_policy_evaluator_decides_as_iam_does() {
     use iam_rs::Decision::{Allow, Deny, NotApplicable};
     let names = deployed_names();
-    let identity = resource_arn(Resource::SenderIdentity, &names);
-    let set = resource_arn(Resource::ConfigurationSet, &names);
+    let identity = resource_arn(Resource::SenderIdentity(MailStream::Public), &names);
+    let set = resource_arn(Resource::ConfigurationSet(MailStream::Public), &names);
     let st = |effect: &str, action: &str, resource: &str| (effect.to_owned(), vec![action.to_owned()], vec![resource.to_owned()]);
     let only_identity = policy_of(&[st("Allow", "ses:SendEmail", &identity)]);
     assert_eq!(decide(&only_identity, "t", "ses:SendEmail", &identity), Allow);

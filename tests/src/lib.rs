@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use zgoda_aws::{Clients, Config, LocalEndpoints, item};
+use zgoda_aws::{Clients, Config, LocalEndpoints, Sending, item};
 use zgoda_domain::keys::SecretKey;
 use zgoda_domain::{Settings, operator_sig};
 use zgoda_local::provision::{self, OperatorKey};
@@ -111,9 +111,9 @@ impl TestEnv {
         let mut config = Config {
             table: format!("zgoda-test-{id}"),
             secrets_prefix: format!("zgoda-test-{id}/"),
-            sender: "zgoda@sklep.example.pl".into(),
+            public_mail: Sending { from: zgoda_local::SENDER.into(), configuration_set: None },
+            notice_mail: Sending { from: zgoda_local::NOTICE_SENDER.into(), configuration_set: None },
             queue_url: String::new(),
-            configuration_set: None,
             settings: Settings { public_url: url.clone(), ..Settings::default() },
         };
         adjust(&mut config);
@@ -180,8 +180,8 @@ impl TestEnv {
     /// Hands SES's events (the emulator's Send events for this environment's mail) to the
     /// ses-events handler, as the deployed SNS subscription does, until the environment is dropped.
     pub fn start_ses_events(&self) -> tokio::task::AbortHandle {
-        let set = self.config.configuration_set.clone().expect("provisioning names a configuration set");
-        zgoda_local::ses_events_loop::spawn(self.local.clone(), self.app_clients.sqs.clone(), set).abort_handle()
+        let sets = [&self.config.public_mail, &self.config.notice_mail].map(|m| m.configuration_set.clone().expect("provisioned")).to_vec();
+        zgoda_local::ses_events_loop::spawn(self.local.clone(), self.app_clients.sqs.clone(), sets).abort_handle()
     }
 
     /// Kills the notifier wherever it is, as a crashed Lambda would stop.

@@ -20,6 +20,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use serde_json::Value;
 use zgoda_domain::keys::KeyFamily;
+use zgoda_domain::mail::MailStream;
 
 use crate::Config;
 use crate::table::GSI;
@@ -39,10 +40,12 @@ pub enum Resource {
     Secret(KeyFamily),
     /// An action that names no resource (`*`), such as `BatchGetSecretValue`.
     Unscoped,
-    /// The sender's domain as a verified SES identity (`identity/${SenderDomain}`).
-    SenderIdentity,
-    /// The SES configuration set every mail names (`SesConfigurationSet`).
-    ConfigurationSet,
+    /// A stream's sender domain as a verified SES identity (`identity/${SenderDomain}` for public
+    /// mail, `identity/${NoticeSenderDomain}` for breach notices).
+    SenderIdentity(MailStream),
+    /// The SES configuration set a stream's mail names (`SesConfigurationSet`,
+    /// `SesNoticeConfigurationSet`).
+    ConfigurationSet(MailStream),
     /// The customer-managed key under the table, secrets, queue and environment (`DataKey`).
     DataKey,
 }
@@ -67,8 +70,8 @@ pub struct Access {
     pub index: bool,
     /// The key rings it loads at a cold start, and may read: no other.
     pub key_rings: &'static [KeyFamily],
-    /// Whether it sends mail (through the configuration set).
-    pub mail: bool,
+    /// The mail streams it sends on (each through its own identity and configuration set).
+    pub mail: &'static [MailStream],
     /// SQS actions on the notice queue (its own, or its event source's on its behalf).
     pub notice_queue: &'static [&'static str],
     /// Whether Lambda puts events it gave up on into the feedback dead-letter queue for it.
@@ -83,7 +86,7 @@ pub const ITEM_READ_WRITE: &[&str] =
 impl Access {
     /// Nothing but the data key every function needs; a function's own [`Access`] adds to it.
     pub const NONE: Access =
-        Access { table: &[], index: false, key_rings: &[], mail: false, notice_queue: &[], feedback_dead_letters: false };
+        Access { table: &[], index: false, key_rings: &[], mail: &[], notice_queue: &[], feedback_dead_letters: false };
 
     /// Every (action, resource) pair.
     pub fn calls(&self) -> Vec<AwsCall> {
@@ -96,9 +99,7 @@ impl Access {
             calls.push(READ_SECRETS);
             calls.extend(self.key_rings.iter().map(|f| call("secretsmanager:GetSecretValue", Resource::Secret(*f))));
         }
-        if self.mail {
-            calls.extend(SEND_MAIL);
-        }
+        calls.extend(self.mail.iter().flat_map(|stream| send_mail(*stream)));
         calls.extend(self.notice_queue.iter().map(|a| call(a, Resource::NoticeQueue)));
         if self.feedback_dead_letters {
             calls.push(call("sqs:SendMessage", Resource::FeedbackDeadLetterQueue));
@@ -117,9 +118,11 @@ const DATA_KEY_USE: [AwsCall; 3] =
 /// returns, `GetSecretValue` on that secret.
 const READ_SECRETS: AwsCall = call("secretsmanager:BatchGetSecretValue", Resource::Unscoped);
 
-/// Sending one mail through SES v2 with a configuration set: SES authorizes the identity **and**
-/// the configuration set (security review C1), so both need the grant.
-const SEND_MAIL: [AwsCall; 2] = [call("ses:SendEmail", Resource::SenderIdentity), call("ses:SendEmail", Resource::ConfigurationSet)];
+/// Sending one mail on a stream through SES v2 with a configuration set: SES authorizes the
+/// identity **and** the configuration set (security review C1), so both need the grant.
+const fn send_mail(stream: MailStream) -> [AwsCall; 2] {
+    [call("ses:SendEmail", Resource::SenderIdentity(stream)), call("ses:SendEmail", Resource::ConfigurationSet(stream))]
+}
 
 /// The names behind each [`Resource`] in one deployment (or one test's stack).
 #[derive(Debug, Clone)]
@@ -127,8 +130,8 @@ struct Names {
     table: String,
     secrets_prefix: String,
     queue_url: String,
-    configuration_set: Option<String>,
-    sender_domain: String,
+    /// Each stream's (sender domain, configuration set).
+    mail: Vec<(MailStream, String, Option<String>)>,
 }
 
 /// An SDK interceptor that refuses, before it is sent, any request whose (action, resource) is not
@@ -146,13 +149,11 @@ pub struct AccessCheck {
 
 impl AccessCheck {
     pub fn new(function: &'static str, access: Access, config: &Config) -> Self {
-        let sender_domain = config.sender.rsplit_once('@').map(|(_, d)| d).unwrap_or(&config.sender).to_ascii_lowercase();
         let names = Names {
             table: config.table.clone(),
             secrets_prefix: config.secrets_prefix.clone(),
             queue_url: config.queue_url.clone(),
-            configuration_set: config.configuration_set.clone(),
-            sender_domain,
+            mail: MailStream::ALL.map(|m| (m, config.mail(m).domain(), config.mail(m).configuration_set.clone())).to_vec(),
         };
         Self { function, access, calls: access.calls(), names, refused: Arc::default() }
     }
@@ -222,16 +223,16 @@ impl AccessCheck {
             ("sesv2", "SendEmail") => {
                 let from = text("FromEmailAddress");
                 let domain = from.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
-                if domain != n.sender_domain {
-                    return Err(format!("sender domain {domain}"));
-                }
-                let mut out = vec![SEND_MAIL[0]];
-                match body.get("ConfigurationSetName").and_then(Value::as_str) {
-                    None => {}
-                    Some(set) if Some(set) == n.configuration_set.as_deref() => out.push(SEND_MAIL[1]),
-                    Some(set) => return Err(format!("configuration set {set}")),
-                }
-                Ok(out)
+                let set = body.get("ConfigurationSetName").and_then(Value::as_str);
+                // The stream whose identity and set the mail names; where two streams share both
+                // (one set for all mail), the one this function sends on.
+                let mut streams = n.mail.iter().filter(|(_, d, s)| *d == domain && s.as_deref() == set.or(s.as_deref()));
+                let Some((stream, _, named)) = streams.clone().find(|(m, ..)| self.access.mail.contains(m)).or_else(|| streams.next())
+                else {
+                    return Err(format!("sender domain {domain} with configuration set {}", set.unwrap_or("(none)")));
+                };
+                let [identity, configuration_set] = send_mail(*stream);
+                Ok(if set.is_some() && named.is_some() { vec![identity, configuration_set] } else { vec![identity] })
             }
             ("sqs", op) => {
                 if text("QueueUrl") != n.queue_url {
@@ -309,25 +310,29 @@ mod tests {
     use zgoda_domain::Settings;
 
     use super::*;
+    use crate::Sending;
 
     const ACCESS: Access = Access {
         table: &["dynamodb:GetItem", "dynamodb:PutItem"],
         index: true,
         key_rings: &[KeyFamily::Links],
-        mail: true,
+        mail: &[MailStream::Public],
         ..Access::NONE
     };
 
-    fn check() -> AccessCheck {
-        let config = Config {
+    fn config() -> Config {
+        Config {
             table: "t".into(),
             secrets_prefix: "p/".into(),
-            sender: "zgoda@Sklep.example.pl".into(),
+            public_mail: Sending { from: "zgoda@Sklep.example.pl".into(), configuration_set: Some("set".into()) },
+            notice_mail: Sending { from: "zgoda@powiadomienia.sklep.example.pl".into(), configuration_set: Some("notices".into()) },
             queue_url: "http://q/1/notices".into(),
-            configuration_set: Some("set".into()),
             settings: Settings::default(),
-        };
-        AccessCheck::new("intake", ACCESS, &config)
+        }
+    }
+
+    fn check() -> AccessCheck {
+        AccessCheck::new("intake", ACCESS, &config())
     }
 
     #[test]
@@ -353,10 +358,26 @@ mod tests {
     fn a_mail_with_a_configuration_set_needs_the_set_as_well_as_the_identity() {
         let c = check();
         let mail = json!({"FromEmailAddress": "zgoda@sklep.example.pl", "ConfigurationSetName": "set"});
-        assert_eq!(c.needs("SESv2", "SendEmail", &mail).unwrap(), SEND_MAIL.to_vec());
+        assert_eq!(c.needs("SESv2", "SendEmail", &mail).unwrap(), send_mail(MailStream::Public).to_vec());
         assert_eq!(c.refusal("SESv2", "SendEmail", &mail), None);
         let other_set = json!({"FromEmailAddress": "zgoda@sklep.example.pl", "ConfigurationSetName": "other"});
         assert!(c.refusal("SESv2", "SendEmail", &other_set).unwrap().contains("configuration set other"));
+    }
+
+    /// Security review H2: a function that sends public mail cannot send on the notices' identity
+    /// and set, nor the notifier on the public ones; each stream's grants are its own.
+    #[test]
+    fn each_mail_stream_needs_its_own_identity_and_set() {
+        let notice = json!({"FromEmailAddress": "zgoda@powiadomienia.sklep.example.pl", "ConfigurationSetName": "notices"});
+        assert_eq!(check().needs("SESv2", "SendEmail", &notice).unwrap(), send_mail(MailStream::Notices).to_vec());
+        let refused = check().refusal("SESv2", "SendEmail", &notice).unwrap();
+        assert!(refused.contains("SenderIdentity(Notices)") && refused.contains("ConfigurationSet(Notices)"), "{refused}");
+        let notifier = AccessCheck::new("notifier", Access { mail: &[MailStream::Notices], ..Access::NONE }, &config());
+        assert_eq!(notifier.refusal("SESv2", "SendEmail", &notice), None);
+        let public = json!({"FromEmailAddress": "zgoda@sklep.example.pl", "ConfigurationSetName": "set"});
+        assert!(notifier.refusal("SESv2", "SendEmail", &public).unwrap().contains("ConfigurationSet(Public)"));
+        let crossed = json!({"FromEmailAddress": "zgoda@sklep.example.pl", "ConfigurationSetName": "notices"});
+        assert!(notifier.refusal("SESv2", "SendEmail", &crossed).unwrap().contains("sender domain sklep.example.pl"));
     }
 
     #[test]

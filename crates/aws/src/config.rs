@@ -2,6 +2,7 @@
 
 use chrono::Duration;
 use zgoda_domain::Settings;
+use zgoda_domain::mail::MailStream;
 
 /// Everything a function needs to know about where it runs.
 #[derive(Debug, Clone)]
@@ -10,13 +11,38 @@ pub struct Config {
     pub table: String,
     /// Secrets Manager names are `<prefix>links`, `<prefix>seals`, `<prefix>operators`, `<prefix>pepper`.
     pub secrets_prefix: String,
-    /// The `From` address of every mail (its domain must be a verified SES identity).
-    pub sender: String,
+    /// How mail the public can trigger goes out ([`MailStream::Public`]).
+    pub public_mail: Sending,
+    /// How breach notices and deadline reminders go out ([`MailStream::Notices`]).
+    pub notice_mail: Sending,
     /// The notifier's SQS queue.
     pub queue_url: String,
-    /// The SES configuration set whose bounce, complaint and delivery events reach ses-events.
-    pub configuration_set: Option<String>,
     pub settings: Settings,
+}
+
+/// How one stream's mail goes out through SES.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sending {
+    /// The `From` address (its domain must be a verified SES identity).
+    pub from: String,
+    /// The SES configuration set whose send, bounce, complaint and delivery events reach ses-events.
+    pub configuration_set: Option<String>,
+}
+
+impl Sending {
+    /// The sender's domain: the SES identity the mail is sent as.
+    pub fn domain(&self) -> String {
+        self.from.rsplit_once('@').map(|(_, d)| d).unwrap_or(&self.from).to_ascii_lowercase()
+    }
+}
+
+impl Config {
+    pub fn mail(&self, stream: MailStream) -> &Sending {
+        match stream {
+            MailStream::Public => &self.public_mail,
+            MailStream::Notices => &self.notice_mail,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +57,11 @@ fn var(name: &'static str) -> Result<String, ConfigError> {
     std::env::var(name).map_err(|_| ConfigError::Missing(name))
 }
 
+/// A variable that may be unset or empty (as a template's empty parameter gives it).
+fn optional(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 fn number(name: &'static str, default: i64) -> Result<i64, ConfigError> {
     match std::env::var(name) {
         Err(_) => Ok(default),
@@ -39,7 +70,9 @@ fn number(name: &'static str, default: i64) -> Result<i64, ConfigError> {
 }
 
 impl Config {
-    /// Reads `ZGODA_TABLE`, `ZGODA_SECRETS_PREFIX`, `ZGODA_SENDER`, `ZGODA_QUEUE_URL`, `ZGODA_PUBLIC_URL` and the
+    /// Reads `ZGODA_TABLE`, `ZGODA_SECRETS_PREFIX`, `ZGODA_SENDER`, `ZGODA_QUEUE_URL`, `ZGODA_PUBLIC_URL`, the
+    /// configuration sets `ZGODA_SES_CONFIGURATION_SET` and `ZGODA_SES_NOTICE_CONFIGURATION_SET`, the
+    /// notices' own sender `ZGODA_NOTICE_SENDER` (default: `ZGODA_SENDER`) and the
     /// optional limits `ZGODA_CONFIRM_TTL_DAYS`, `ZGODA_RATE_NETWORK`, `ZGODA_RATE_SUBJECT`,
     /// `ZGODA_RATE_WINDOW_SECS`, `ZGODA_UNSUBSCRIBE_TTL_DAYS`, `ZGODA_PRIVACY_LINK_TTL_HOURS`, `ZGODA_ACCESS_LINK_TTL_MINUTES`,
     /// `ZGODA_RATE_PRIVACY`, `ZGODA_PUBLIC_MAIL_PER_HOUR`, `ZGODA_PRIVACY_ORIGINS` (comma-separated) and `ZGODA_ESCALATION_LEASE_SECS`.
@@ -47,9 +80,12 @@ impl Config {
         Ok(Self {
             table: var("ZGODA_TABLE")?,
             secrets_prefix: var("ZGODA_SECRETS_PREFIX")?,
-            sender: var("ZGODA_SENDER")?,
+            public_mail: Sending { from: var("ZGODA_SENDER")?, configuration_set: optional("ZGODA_SES_CONFIGURATION_SET") },
+            notice_mail: Sending {
+                from: optional("ZGODA_NOTICE_SENDER").map_or_else(|| var("ZGODA_SENDER"), Ok)?,
+                configuration_set: optional("ZGODA_SES_NOTICE_CONFIGURATION_SET"),
+            },
             queue_url: var("ZGODA_QUEUE_URL")?,
-            configuration_set: std::env::var("ZGODA_SES_CONFIGURATION_SET").ok().filter(|c| !c.is_empty()),
             settings: settings_from_env(var("ZGODA_PUBLIC_URL")?)?,
         })
     }

@@ -24,6 +24,7 @@ use zgoda_domain::Time;
 use zgoda_domain::form::{Form, Notice};
 use zgoda_domain::ids::PurposeId;
 use zgoda_domain::ids::{FormId, SubjectId};
+use zgoda_domain::mail::MailStream;
 use zgoda_domain::proof::{ChainHead, EventKind, SealedEvent, format_time};
 use zgoda_domain::smoke::{SmokeRun, SmokeRunId, SmokeStep};
 use zgoda_domain::store::{
@@ -669,8 +670,8 @@ impl zgoda_domain::store::Health for DynamoStore {
     }
 
     async fn record_smoke(&self, run: &SmokeRunId, step: &SmokeStep, at: Time) -> Result<(), StoreError> {
-        let (set, message_id) = match step {
-            SmokeStep::Sent { message_id } => ("sent_at", Some(message_id)),
+        let (set, sent) = match step {
+            SmokeStep::Sent { message_id, stream } => ("sent_at", Some((message_id, stream))),
             SmokeStep::SendEvent => ("send_event_at", None),
             SmokeStep::DeliveryEvent => ("delivery_event_at", None),
         };
@@ -684,10 +685,13 @@ impl zgoda_domain::store::Health for DynamoStore {
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":at", s(format_time(&at)))
             .expression_attribute_values(":ttl", n((at + chrono::Duration::days(1)).timestamp()));
-        update = match message_id {
-            Some(id) => {
-                update.update_expression("SET #step = :at, message_id = :id, #ttl = :ttl").expression_attribute_values(":id", s(id))
-            }
+        update = match sent {
+            Some((id, stream)) => update
+                // `stream` is one of DynamoDB's reserved words: named through a placeholder.
+                .update_expression("SET #step = :at, message_id = :id, #stream = :stream, #ttl = :ttl")
+                .expression_attribute_names("#stream", "stream")
+                .expression_attribute_values(":id", s(id))
+                .expression_attribute_values(":stream", s(stream.as_str())),
             // An event may come before the sender's own record: either creates the item.
             None => update.update_expression("SET #step = :at, #ttl = if_not_exists(#ttl, :ttl)"),
         };
@@ -702,6 +706,7 @@ impl zgoda_domain::store::Health for DynamoStore {
             run_id: run.as_str().to_owned(),
             to: zgoda_domain::smoke::SIMULATOR_SUCCESS.to_owned(),
             message_id: get_s(&item, "message_id").map(str::to_owned),
+            stream: MailStream::ALL.into_iter().find(|m| get_s(&item, "stream") == Some(m.as_str())),
             sent_at: time("sent_at"),
             send_event_at: time("send_event_at"),
             delivery_event_at: time("delivery_event_at"),

@@ -6,33 +6,55 @@ use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 use zgoda_domain::email::EmailAddress;
-use zgoda_domain::mail::{MailError, MailTransport};
+use zgoda_domain::mail::{MailError, MailStream, MailTransport};
+
+use crate::config::Sending;
 
 #[derive(Debug, Clone)]
 pub struct SesTransport {
     client: Client,
-    from: String,
-    configuration_set: Option<String>,
+    public: Sending,
+    notices: Sending,
 }
 
 impl SesTransport {
-    pub fn new(client: Client, from: String, configuration_set: Option<String>) -> Self {
-        Self { client, from, configuration_set }
+    pub fn new(client: Client, public: Sending, notices: Sending) -> Self {
+        Self { client, public, notices }
     }
 
-    /// Verifies the sender's domain as an identity (the emulator requires it before sending).
-    pub async fn ensure_identity(&self) -> Result<(), String> {
-        let domain = self.from.rsplit_once('@').map(|(_, d)| d).unwrap_or(&self.from);
-        if self.client.get_email_identity().email_identity(domain).send().await.is_ok() {
-            return Ok(());
+    fn sending(&self, stream: MailStream) -> &Sending {
+        match stream {
+            MailStream::Public => &self.public,
+            MailStream::Notices => &self.notices,
         }
-        self.client.create_email_identity().email_identity(domain).send().await.map_err(|e| crate::describe(&e))?;
+    }
+
+    /// Verifies each sender's domain as an identity (the emulator requires it before sending).
+    pub async fn ensure_identities(&self) -> Result<(), String> {
+        for stream in MailStream::ALL {
+            let domain = self.sending(stream).domain();
+            if self.client.get_email_identity().email_identity(&domain).send().await.is_ok() {
+                continue;
+            }
+            self.client.create_email_identity().email_identity(&domain).send().await.map_err(|e| crate::describe(&e))?;
+        }
         Ok(())
     }
 }
 
 impl MailTransport for SesTransport {
-    async fn send_raw(&self, to: &EmailAddress, mime: Vec<u8>, tags: &[(&'static str, String)]) -> Result<String, MailError> {
+    fn sender(&self, stream: MailStream) -> &str {
+        &self.sending(stream).from
+    }
+
+    async fn send_raw(
+        &self,
+        stream: MailStream,
+        to: &EmailAddress,
+        mime: Vec<u8>,
+        tags: &[(&'static str, String)],
+    ) -> Result<String, MailError> {
+        let sending = self.sending(stream);
         let raw = RawMessage::builder().data(Blob::new(mime)).build().map_err(|e| MailError::new(e.to_string()))?;
         let tags = tags
             .iter()
@@ -42,10 +64,10 @@ impl MailTransport for SesTransport {
         let send = self
             .client
             .send_email()
-            .from_email_address(&self.from)
+            .from_email_address(&sending.from)
             .destination(Destination::builder().to_addresses(to.as_str()).build())
             .content(EmailContent::builder().raw(raw).build())
-            .set_configuration_set_name(self.configuration_set.clone())
+            .set_configuration_set_name(sending.configuration_set.clone())
             .set_email_tags(recorded_by_its_send_event.then_some(tags));
         let out = if recorded_by_its_send_event {
             // A tagged mail (a breach notice) is tried once. When SES took it but its answer was

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use zgoda_aws::{DynamoStore, SesTransport, retry_config, timeout_config};
+use zgoda_aws::{DynamoStore, Sending, SesTransport, retry_config, timeout_config};
 use zgoda_domain::email::EmailAddress;
-use zgoda_domain::mail::{MailError, MailTransport};
+use zgoda_domain::mail::{MailError, MailStream, MailTransport};
 use zgoda_domain::store::{Guards, StoreError};
 
 const THROTTLED: &str =
@@ -81,16 +81,20 @@ async fn ses_throttling_is_retried_and_when_it_persists_the_mail_fails_as_thrott
         .repeatedly()
         .build();
     let client = mock_client!(aws_sdk_sesv2, RuleMode::Sequential, [&send], |c| c.retry_config(retry_config()));
-    let ses = SesTransport::new(client, "zgoda@example.pl".into(), None);
+    let ses = SesTransport::new(
+        client,
+        Sending { from: "zgoda@example.pl".into(), configuration_set: None },
+        Sending { from: "zgoda@example.pl".into(), configuration_set: None },
+    );
     let to = EmailAddress::parse("ola@example.pl").unwrap();
-    let err = ses.send_raw(&to, b"Subject: x\r\n\r\nx".to_vec(), &[]).await.expect_err("never accepted");
+    let err = ses.send_raw(MailStream::Public, &to, b"Subject: x\r\n\r\nx".to_vec(), &[]).await.expect_err("never accepted");
     assert_eq!(err, MailError::throttled("TooManyRequestsException"));
     assert_eq!(send.num_calls(), 3);
 
     // A tagged mail (a breach notice, recorded by its Send event) is tried once: the notifier hands
     // the recipient back instead, since an SDK retry of a send SES took would be a second mail.
     let tags = [("zgoda-breach", "B1".to_owned())];
-    let err = ses.send_raw(&to, b"Subject: x\r\n\r\nx".to_vec(), &tags).await.expect_err("never accepted");
+    let err = ses.send_raw(MailStream::Public, &to, b"Subject: x\r\n\r\nx".to_vec(), &tags).await.expect_err("never accepted");
     assert_eq!(err, MailError::throttled("TooManyRequestsException"));
     assert_eq!(send.num_calls(), 4, "one more call, not three");
 }

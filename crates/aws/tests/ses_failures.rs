@@ -5,9 +5,9 @@ use aws_sdk_sesv2::error::ErrorMetadata;
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::error::MessageRejected;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use zgoda_aws::SesTransport;
+use zgoda_aws::{Sending, SesTransport};
 use zgoda_domain::email::EmailAddress;
-use zgoda_domain::mail::{MailError, MailTransport};
+use zgoda_domain::mail::{MailError, MailStream, MailTransport};
 
 const QUOTED: &str = "Email address is not verified. The following identities failed the check in region EU-CENTRAL-1: jan@example.pl";
 
@@ -23,10 +23,14 @@ async fn m3_a_refused_send_is_reported_by_its_code_without_the_address_ses_quote
         )
     });
     let client = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, [&refused]);
-    let transport = SesTransport::new(client, "zgoda@sklep.example.pl".into(), Some("set".into()));
+    let transport = SesTransport::new(
+        client,
+        Sending { from: "zgoda@sklep.example.pl".into(), configuration_set: Some("set".into()) },
+        Sending { from: "zgoda@sklep.example.pl".into(), configuration_set: None },
+    );
     let to = EmailAddress::parse("jan@example.pl").unwrap();
     for tags in [vec![], vec![("breach", "B1".to_owned())]] {
-        let err = transport.send_raw(&to, b"Subject: x\r\n\r\nx".to_vec(), &tags).await.unwrap_err();
+        let err = transport.send_raw(MailStream::Public, &to, b"Subject: x\r\n\r\nx".to_vec(), &tags).await.unwrap_err();
         assert_eq!(err, MailError::new("MessageRejected"), "{tags:?}");
     }
 }
@@ -48,8 +52,13 @@ async fn m6_throttling_refusals_are_reported_as_throttling_and_rejections_are_no
     for (code, throttled) in [("TooManyRequestsException", true), ("LimitExceededException", true), ("MessageRejected", false)] {
         let refused = mock!(aws_sdk_sesv2::Client::send_email).then_error(move || error(code));
         let client = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, [&refused]);
-        let transport = SesTransport::new(client, "zgoda@sklep.example.pl".into(), None);
-        let err = transport.send_raw(&EmailAddress::parse("jan@example.pl").unwrap(), b"x".to_vec(), &[]).await.unwrap_err();
+        let transport = SesTransport::new(
+            client,
+            Sending { from: "zgoda@sklep.example.pl".into(), configuration_set: None },
+            Sending { from: "zgoda@sklep.example.pl".into(), configuration_set: None },
+        );
+        let err =
+            transport.send_raw(MailStream::Public, &EmailAddress::parse("jan@example.pl").unwrap(), b"x".to_vec(), &[]).await.unwrap_err();
         assert_eq!((err.reason.as_str(), err.throttled), (code, throttled));
     }
 }

@@ -140,7 +140,7 @@ pub async fn measure(
     let endpoints = zgoda_aws::LocalEndpoints::from_vars(|k| vars.get(k).cloned()).context("no emulator endpoint in the env file")?;
     let clients = zgoda_aws::Clients::local(&endpoints, &var("AWS_REGION")?).await;
     eprintln!("fan-out: the emulator's direct rate for {DIRECT_RECIPIENTS} recipients");
-    let set = var("ZGODA_SES_CONFIGURATION_SET")?;
+    let set = var("ZGODA_SES_NOTICE_CONFIGURATION_SET")?;
     let direct = direct_rate(&clients, &var("ZGODA_TABLE")?, &set, client, &endpoints.other).await?;
 
     let url = var("ZGODA_URL")?;
@@ -377,8 +377,9 @@ async fn direct_rate(
     endpoint: &str,
 ) -> anyhow::Result<Direct> {
     let store = zgoda_aws::DynamoStore::new(clients.dynamodb.clone(), table);
-    let transport = zgoda_aws::SesTransport::new(clients.ses.clone(), SENDER.to_owned(), Some(configuration_set.to_owned()));
-    let mailer = zgoda_web::mailer::TemplatedMailer::new(transport, SENDER.to_owned());
+    let notices = zgoda_aws::Sending { from: zgoda_local::NOTICE_SENDER.to_owned(), configuration_set: Some(configuration_set.to_owned()) };
+    let public = zgoda_aws::Sending { from: zgoda_local::SENDER.to_owned(), configuration_set: None };
+    let mailer = zgoda_web::mailer::TemplatedMailer::new(zgoda_aws::SesTransport::new(clients.ses.clone(), public, notices));
     let queue = clients.sqs.create_queue().queue_name("zgoda-bench-direct").send().await?.queue_url.context("queue url")?;
     let events = clients
         .sqs
@@ -458,8 +459,6 @@ async fn direct_rate(
     Ok(Direct { recipients: DIRECT_RECIPIENTS, seconds, recipients_per_second: DIRECT_RECIPIENTS as f64 / seconds, addresses_per_mail })
 }
 
-/// The sender the local stack's SES identity is verified for.
-const SENDER: &str = "zgoda@sklep.example.pl";
 const DIRECT_BREACH: &str = "BENCHDIRECT";
 const DIRECT_ESCALATION: &str = "benchdirect";
 

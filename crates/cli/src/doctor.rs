@@ -41,13 +41,15 @@ pub async fn run(api: &Api, wait: Duration) -> anyhow::Result<()> {
     let mut ok = report("health", &health(api).await);
     ok &= report("operator signature", &signed(api).await);
     ok &= report("form post", &form_post(api).await);
-    let sent = send(api).await;
-    ok &= report("mail to SES's mailbox simulator", &sent.clone().map(|(_, shown)| shown));
-    if let Ok((run, _)) = sent {
-        let events =
-            [("send_event_at", "SES's Send event through ses-events"), ("delivery_event_at", "SES's Delivery event through ses-events")];
-        for (field, name) in events {
-            ok &= report(name, &event(api, &run, field, wait).await);
+    // Each mail stream has its own sender and configuration set, so each is checked.
+    for stream in ["public", "notices"] {
+        let sent = send(api, stream).await;
+        ok &= report(&format!("{stream} mail to SES's mailbox simulator"), &sent.clone().map(|(_, shown)| shown));
+        if let Ok((run, _)) = sent {
+            let events = [("send_event_at", "Send"), ("delivery_event_at", "Delivery")];
+            for (field, event_name) in events {
+                ok &= report(&format!("its {event_name} event through ses-events"), &event(api, &run, field, wait).await);
+            }
         }
     }
     if !ok {
@@ -85,16 +87,16 @@ async fn form_post(api: &Api) -> Step {
     }
 }
 
-async fn send(api: &Api) -> Result<(String, String), String> {
-    match api.call(reqwest::Method::POST, "/v1/admin/smoke", None).await {
+async fn send(api: &Api, stream: &str) -> Result<(String, String), String> {
+    match api.call(reqwest::Method::POST, &format!("/v1/admin/smoke?stream={stream}"), None).await {
         Ok(v) => {
             let run = v["run_id"].as_str().unwrap_or_default().to_owned();
             Ok((run.clone(), format!("SES accepted it (message {}, run {run})", v["message_id"].as_str().unwrap_or("?"))))
         }
         Err(e) => Err(format!(
-            "{e:#}: SES refused it. Check that the sender's domain is a verified SES identity with DKIM in this region, that the \
-             account has production access, and that the functions' policies allow ses:SendEmail on the identity and the \
-             configuration set (README, \"Deploy\")"
+            "{e:#}: SES refused it. Check that the {stream} sender's domain (SenderDomain or NoticeSenderDomain) is a verified \
+             SES identity with DKIM in this region, that the account has production access, and that the functions' policies \
+             allow ses:SendEmail on the identity and the configuration set (README, \"Deploy\")"
         )),
     }
 }

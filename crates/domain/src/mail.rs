@@ -36,8 +36,9 @@ pub enum Message {
         advice: String,
         contact: crate::breach::ContactPoint,
     },
-    /// The end-to-end check's mail to SES's mailbox simulator ([`crate::smoke`]), tagged with its run.
-    SmokeTest { to: EmailAddress, run: String },
+    /// The end-to-end check's mail to SES's mailbox simulator ([`crate::smoke`]), tagged with its
+    /// run, on the stream the run checks.
+    SmokeTest { to: EmailAddress, run: String, stream: MailStream },
     /// The 72-hour deadline watch, to the breach's contact point.
     DeadlineReminder {
         to: EmailAddress,
@@ -60,7 +61,46 @@ pub enum Message {
     },
 }
 
+/// Which of the two ways out a message takes. Mail the public can trigger (anyone can post a form
+/// or a privacy request in anyone's name) builds bounces and complaints an attacker controls, and
+/// a provider pauses a sender whose rates climb; breach notices and the deadline reminders must
+/// still go out then. So each stream has its own sender and its own provider configuration (SES
+/// configuration set, and optionally a sending sub-domain), and one's reputation is not the
+/// other's (security review H2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailStream {
+    /// Confirmations, owner notices, privacy answers, renewed links.
+    Public,
+    /// Art. 34 breach notices and the 72-hour deadline reminders.
+    Notices,
+}
+
+impl MailStream {
+    pub const ALL: [MailStream; 2] = [MailStream::Public, MailStream::Notices];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailStream::Public => "public",
+            MailStream::Notices => "notices",
+        }
+    }
+}
+
 impl Message {
+    /// The stream the message goes out on (see [`MailStream`]).
+    pub fn stream(&self) -> MailStream {
+        match self {
+            Message::BreachNotice { .. } | Message::DeadlineReminder { .. } => MailStream::Notices,
+            Message::SmokeTest { stream, .. } => *stream,
+            Message::ConfirmRequest { .. }
+            | Message::ActionLink { .. }
+            | Message::NoDataHeld { .. }
+            | Message::PrivacyLinks { .. }
+            | Message::OwnerNotice { .. } => MailStream::Public,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Message::ConfirmRequest { .. } => "confirm_request",
@@ -123,15 +163,19 @@ pub trait Mailer: Send + Sync {
     fn send(&self, message: &Message) -> impl Future<Output = Result<String, MailError>> + Send;
 }
 
-/// Delivers an already-built MIME message. Implemented by the SES adapter; the web crate renders
-/// messages and builds the MIME on top of it.
+/// Delivers an already-built MIME message on one of the [`MailStream`]s, from that stream's
+/// sender. Implemented by the SES adapter; the web crate renders messages and builds the MIME on
+/// top of it.
 ///
 /// A message with `tags` ([`Message::tags`]) is one whose delivery the provider's Send event
 /// records: a transport sends it at most once per call and reports an unknown outcome (a lost
 /// answer) as an error, so that the event, not a blind resend, settles it.
 pub trait MailTransport: Send + Sync {
+    /// The `From` address of the stream's mail (a verified identity of the provider).
+    fn sender(&self, stream: MailStream) -> &str;
     fn send_raw(
         &self,
+        stream: MailStream,
         to: &EmailAddress,
         mime: Vec<u8>,
         tags: &[(&'static str, String)],

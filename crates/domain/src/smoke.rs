@@ -1,12 +1,12 @@
-//! The end-to-end check of a running stack (`zgoda doctor`, `make smoke`): one mail to SES's
-//! mailbox simulator, tagged with the run's id, and the *Send* and *Delivery* events SES reports
-//! for it, recorded as they arrive through ses-events. It touches no person's data: the simulator
+//! The end-to-end check of a running stack (`zgoda doctor`, `make smoke`): per run, one mail on
+//! one [`MailStream`] to SES's mailbox simulator, tagged with the run's id, and the *Send* and
+//! *Delivery* events SES reports for it, recorded as they arrive through ses-events. It touches no person's data: the simulator
 //! address is SES's own, and the run is kept for a day.
 
 use crate::Time;
 use crate::email::EmailAddress;
 use crate::error::Error;
-use crate::mail::{Mailer, Message};
+use crate::mail::{MailStream, Mailer, Message};
 use crate::service::Zgoda;
 use crate::store::{Store, WorkQueue};
 
@@ -40,6 +40,8 @@ impl SmokeRunId {
 pub struct SmokeRun {
     pub run_id: String,
     pub to: String,
+    /// The stream the mail went out on (its sender and configuration set).
+    pub stream: Option<MailStream>,
     pub message_id: Option<String>,
     pub sent_at: Option<Time>,
     /// SES reported the mail accepted (its *Send* event, through ses-events).
@@ -51,7 +53,7 @@ pub struct SmokeRun {
 /// A step of a run, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmokeStep {
-    Sent { message_id: String },
+    Sent { message_id: String, stream: MailStream },
     SendEvent,
     DeliveryEvent,
 }
@@ -59,11 +61,11 @@ pub enum SmokeStep {
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// Sends the run's mail and records it. SES's refusal is the answer (503 with its code): it is
     /// what the check is for.
-    pub async fn smoke_send(&self, run: &SmokeRunId, now: Time) -> Result<SmokeRun, Error> {
+    pub async fn smoke_send(&self, run: &SmokeRunId, stream: MailStream, now: Time) -> Result<SmokeRun, Error> {
         let to = EmailAddress::parse(SIMULATOR_SUCCESS).expect("the simulator's address parses");
-        let message = Message::SmokeTest { to, run: run.as_str().to_owned() };
+        let message = Message::SmokeTest { to, run: run.as_str().to_owned(), stream };
         let message_id = self.mailer.send(&message).await.map_err(|e| Error::Unavailable(format!("SES refused the mail: {}", e.reason)))?;
-        self.store.record_smoke(run, &SmokeStep::Sent { message_id }, now).await?;
+        self.store.record_smoke(run, &SmokeStep::Sent { message_id, stream }, now).await?;
         self.smoke_run(run).await
     }
 

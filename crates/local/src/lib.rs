@@ -15,3 +15,9 @@ pub mod ses_events_loop;
 /// message arrives; shorter waits only cost an SDK call per poller per wait while idle, which
 /// showed as the local stack's CPU in the benchmark.
 pub const LONG_POLL_SECONDS: i32 = 20;
+
+/// The local stack's sender of public mail (confirmations, privacy answers).
+pub const SENDER: &str = "zgoda@sklep.example.pl";
+/// The local stack's sender of breach notices and deadline reminders: a sub-domain of its own, as
+/// README "Deploy" recommends, so that public mail's reputation is not theirs.
+pub const NOTICE_SENDER: &str = "zgoda@powiadomienia.sklep.example.pl";

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use zgoda_aws::{Clients, Config, LocalEndpoints};
+use zgoda_aws::{Clients, Config, LocalEndpoints, Sending};
+use zgoda_domain::mail::MailStream;
 use zgoda_local::emulator::{Emulator, free_port};
 use zgoda_local::server::{Apps, Local, serve};
 use zgoda_local::{envfile, provision};
@@ -76,9 +77,6 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The `From` address of the local stack's mail (its domain is the verified SES identity).
-const SENDER: &str = "zgoda@sklep.example.pl";
-
 /// The notifier's send pacing, as the Lambda reads it (`ZGODA_SEND_RATE`; a benchmark lifts it to
 /// measure the notifier rather than the pacing).
 fn send_rate() -> u32 {
@@ -96,9 +94,9 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     let mut config = Config {
         table: "zgoda-local".into(),
         secrets_prefix: "zgoda-local/".into(),
-        sender: SENDER.into(),
+        public_mail: Sending { from: zgoda_local::SENDER.into(), configuration_set: None },
+        notice_mail: Sending { from: zgoda_local::NOTICE_SENDER.into(), configuration_set: None },
         queue_url: String::new(),
-        configuration_set: None,
         settings: zgoda_aws::config::settings_from_env(url.clone())?,
     };
     let clients = Clients::local(&emulator.endpoints, REGION).await;
@@ -112,7 +110,8 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
         ("ZGODA_TABLE".to_owned(), config.table.clone()),
         ("ZGODA_SECRETS_PREFIX".to_owned(), config.secrets_prefix.clone()),
         ("ZGODA_QUEUE_URL".to_owned(), config.queue_url.clone()),
-        ("ZGODA_SES_CONFIGURATION_SET".to_owned(), config.configuration_set.clone().unwrap_or_default()),
+        ("ZGODA_SES_CONFIGURATION_SET".to_owned(), config.public_mail.configuration_set.clone().unwrap_or_default()),
+        ("ZGODA_SES_NOTICE_CONFIGURATION_SET".to_owned(), config.notice_mail.configuration_set.clone().unwrap_or_default()),
         ("ZGODA_OPERATOR_KID".to_owned(), operator.kid.clone()),
         ("ZGODA_OPERATOR_KEY".to_owned(), operator.key_hex.clone()),
     ]);
@@ -123,7 +122,8 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     // The same notifier the Lambda runs, fed from the emulator's queue.
     let notifier = with_notifier.then(|| zgoda_local::notifier_loop::spawn(local.clone(), clients.sqs.clone(), send_rate()));
     // SES's events (the emulator's Send events) to the ses-events handler, as SNS would hand them.
-    let ses_events = config.configuration_set.clone().map(|set| zgoda_local::ses_events_loop::spawn(local, clients.sqs.clone(), set));
+    let sets = MailStream::ALL.iter().filter_map(|m| config.mail(*m).configuration_set.clone()).collect();
+    let ses_events = zgoda_local::ses_events_loop::spawn(local, clients.sqs.clone(), sets);
 
     println!(
         "\nzgoda is running on {url}\n\n  demo form     {url}/dev/form\n  mailbox       {url}/dev/mailbox\n  health        {url}/healthz\n  emulator      {} (DynamoDB {})\n\n  operator key  kid={} key={}\n  (written to {}; the CLI reads it)\n\n  try:          {cli} forms get demo\n                {cli} subjects lookup you@example.pl\n\nCtrl-C stops everything.\n",
@@ -136,9 +136,7 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     );
     tokio::signal::ctrl_c().await?;
     server.abort();
-    if let Some(s) = ses_events {
-        s.abort();
-    }
+    ses_events.abort();
     if let Some(n) = notifier {
         n.abort();
     }
@@ -158,12 +156,13 @@ async fn notifier(env_file: &std::path::Path) -> anyhow::Result<()> {
     zgoda_web::telemetry::init();
     let vars = envfile::read(env_file).with_context(|| format!("reading {} (is `zgoda-local run` up?)", env_file.display()))?;
     let var = |k: &str| vars.get(k).cloned().with_context(|| format!("{k} missing from {}", env_file.display()));
+    let set = |k: &str| vars.get(k).filter(|c| !c.is_empty()).cloned();
     let config = Config {
         table: var("ZGODA_TABLE")?,
         secrets_prefix: var("ZGODA_SECRETS_PREFIX")?,
-        sender: SENDER.into(),
+        public_mail: Sending { from: zgoda_local::SENDER.into(), configuration_set: set("ZGODA_SES_CONFIGURATION_SET") },
+        notice_mail: Sending { from: zgoda_local::NOTICE_SENDER.into(), configuration_set: set("ZGODA_SES_NOTICE_CONFIGURATION_SET") },
         queue_url: var("ZGODA_QUEUE_URL")?,
-        configuration_set: vars.get("ZGODA_SES_CONFIGURATION_SET").filter(|c| !c.is_empty()).cloned(),
         settings: zgoda_aws::config::settings_from_env(var("ZGODA_URL")?)?,
     };
     let endpoints = LocalEndpoints::from_vars(|k| vars.get(k).cloned())

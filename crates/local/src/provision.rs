@@ -41,17 +41,19 @@ pub async fn provision(clients: &Clients, config: &mut Config, visibility_secs: 
     config.queue_url = zgoda_aws::queue::ensure_queues(&clients.sqs, &format!("{stem}-notices"), visibility_secs, MAX_RECEIVES)
         .await
         .map_err(anyhow::Error::msg)?;
-    // Mail goes through a configuration set, as deployed; the emulator puts SES's Send events for
-    // it on `<name>-events` (crates/local/src/emulator.py), which `ses_events_loop` consumes.
-    let configuration_set = format!("{stem}-mail");
-    clients
-        .sqs
-        .create_queue()
-        .queue_name(crate::ses_events_loop::queue_name(&configuration_set))
-        .send()
-        .await
-        .context("creating the SES events queue")?;
-    config.configuration_set = Some(configuration_set);
+    // Mail goes through a configuration set per stream, as deployed; the emulator puts SES's Send
+    // events for each on `<name>-events` (crates/local/src/emulator.py), which `ses_events_loop`
+    // consumes.
+    for (sending, name) in [(&mut config.public_mail, format!("{stem}-mail")), (&mut config.notice_mail, format!("{stem}-notice-mail"))] {
+        clients
+            .sqs
+            .create_queue()
+            .queue_name(crate::ses_events_loop::queue_name(&name))
+            .send()
+            .await
+            .context("creating the SES events queue")?;
+        sending.configuration_set = Some(name);
+    }
     table::ensure_table(&clients.dynamodb, &config.table).await.map_err(anyhow::Error::msg).context("creating the table")?;
     for family in ["links", "seals", "pepper"] {
         secrets::ensure_secret(&clients.secrets, &format!("{}{family}", config.secrets_prefix), &ring_json("k1"))
@@ -60,7 +62,10 @@ pub async fn provision(clients: &Clients, config: &mut Config, visibility_secs: 
     }
     let operators = format!("{}operators", config.secrets_prefix);
     secrets::ensure_secret(&clients.secrets, &operators, &ring_json(LOCAL_OPERATOR)).await.map_err(anyhow::Error::msg)?;
-    SesTransport::new(clients.ses.clone(), config.sender.clone(), None).ensure_identity().await.map_err(anyhow::Error::msg)?;
+    SesTransport::new(clients.ses.clone(), config.public_mail.clone(), config.notice_mail.clone())
+        .ensure_identities()
+        .await
+        .map_err(anyhow::Error::msg)?;
 
     let text = clients.secrets.get_secret_value().secret_id(&operators).send().await?.secret_string().unwrap_or_default().to_owned();
     let ring: serde_json::Value = serde_json::from_str(&text)?;

@@ -53,13 +53,15 @@ pub async fn run(app: &App, sqs: &aws_sdk_sqs::Client, configuration_set: &str) 
 /// queue grows, and the emulator's receive slows with the length of the queue.
 pub const POLLERS: usize = 4;
 
-/// Runs the loop for `local` until the returned task is aborted.
+/// Runs the loop for each configuration set's events (in AWS, every set's events reach one SNS
+/// topic and ses-events) until the returned task is aborted.
 pub fn spawn(
     local: std::sync::Arc<crate::server::Local>,
     sqs: aws_sdk_sqs::Client,
-    configuration_set: String,
+    configuration_sets: Vec<String>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        futures_util::future::join_all((0..POLLERS).map(|_| run(&local.apps.ses_events, &sqs, &configuration_set))).await;
+        let pollers = configuration_sets.iter().flat_map(|set| (0..POLLERS).map(move |_| set));
+        futures_util::future::join_all(pollers.map(|set| run(&local.apps.ses_events, &sqs, set))).await;
     })
 }

@@ -15,10 +15,10 @@ pub type App = Zgoda<DynamoStore, TemplatedMailer<SesTransport>, SqsQueue>;
 /// when one of them cannot be loaded.
 pub async fn build(config: &Config, clients: &Clients, access: &Access) -> Result<App, String> {
     let keys = zgoda_aws::secrets::load_keys(&clients.secrets, &config.secrets_prefix, access.key_rings).await?;
-    let transport = SesTransport::new(clients.ses.clone(), config.sender.clone(), config.configuration_set.clone());
+    let transport = SesTransport::new(clients.ses.clone(), config.public_mail.clone(), config.notice_mail.clone());
     Ok(Zgoda {
         store: DynamoStore::new(clients.dynamodb.clone(), config.table.clone()),
-        mailer: TemplatedMailer::new(transport, config.sender.clone()),
+        mailer: TemplatedMailer::new(transport),
         queue: SqsQueue::new(clients.sqs.clone(), config.queue_url.clone()),
         keys,
         settings: config.settings.clone(),

@@ -116,7 +116,7 @@ pub fn render_message(m: &Message) -> Rendered {
                 reply_to: None,
             }
         }
-        Message::SmokeTest { to, run } => {
+        Message::SmokeTest { to, run, .. } => {
             let body = text(Lang::En, "smoke.body", &[("run", run)]);
             Rendered {
                 to: to.clone(),
@@ -173,24 +173,25 @@ pub fn to_mime(from: &str, r: &Rendered) -> Result<Vec<u8>, MailError> {
     builder.write_to_vec().map_err(|e| MailError::new(e.to_string()))
 }
 
-/// The domain's `Mailer`: renders, builds MIME and sends through any transport.
+/// The domain's `Mailer`: renders, builds MIME and sends through any transport, from the sender
+/// of the message's stream.
 #[derive(Debug, Clone)]
 pub struct TemplatedMailer<T> {
     transport: T,
-    from: String,
 }
 
 impl<T> TemplatedMailer<T> {
-    pub fn new(transport: T, from: String) -> Self {
-        Self { transport, from }
+    pub fn new(transport: T) -> Self {
+        Self { transport }
     }
 }
 
 impl<T: MailTransport> Mailer for TemplatedMailer<T> {
     async fn send(&self, message: &Message) -> Result<String, MailError> {
         let rendered = render_message(message);
-        let mime = to_mime(&self.from, &rendered)?;
-        self.transport.send_raw(&rendered.to, mime, &message.tags()).await
+        let stream = message.stream();
+        let mime = to_mime(self.transport.sender(stream), &rendered)?;
+        self.transport.send_raw(stream, &rendered.to, mime, &message.tags()).await
     }
 }
 

@@ -4,7 +4,7 @@
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use serde_json::{Value, json};
 use zgoda_aws::access::Access;
-use zgoda_domain::mail::Mailer;
+use zgoda_domain::mail::{MailStream, Mailer};
 use zgoda_domain::store::{Store, WorkQueue};
 use zgoda_domain::{Error, Zgoda};
 
@@ -22,4 +22,5 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, eve
 }
 
 /// What the deadline watch may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
-pub const ACCESS: Access = Access { table: &["dynamodb:Query", "dynamodb:PutItem"], index: true, mail: true, ..Access::NONE };
+pub const ACCESS: Access =
+    Access { table: &["dynamodb:Query", "dynamodb:PutItem"], index: true, mail: &[MailStream::Notices], ..Access::NONE };

@@ -8,7 +8,7 @@ use zgoda_aws::access::{Access, ITEM_READ_WRITE};
 use zgoda_domain::ids::FormId;
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
-use zgoda_domain::mail::Mailer;
+use zgoda_domain::mail::{MailStream, Mailer};
 use zgoda_domain::service::{Origin, ReceiptStatus};
 use zgoda_domain::store::{Store, StoredForm, WorkQueue};
 use zgoda_domain::{Error, Time, Zgoda};
@@ -144,5 +144,9 @@ async fn thanks<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &R
 }
 
 /// What the intake may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
-pub const ACCESS: Access =
-    Access { table: ITEM_READ_WRITE, key_rings: &[KeyFamily::Links, KeyFamily::Seals, KeyFamily::Pepper], mail: true, ..Access::NONE };
+pub const ACCESS: Access = Access {
+    table: ITEM_READ_WRITE,
+    key_rings: &[KeyFamily::Links, KeyFamily::Seals, KeyFamily::Pepper],
+    mail: &[MailStream::Public],
+    ..Access::NONE
+};

@@ -11,7 +11,7 @@ use zgoda_domain::ids::NoticeId;
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
-use zgoda_domain::mail::Mailer;
+use zgoda_domain::mail::{MailStream, Mailer};
 use zgoda_domain::store::{PrivacyRequestKind, Store, WorkQueue};
 use zgoda_domain::{Error, FieldError, Time, Zgoda};
 use zgoda_web::body::{self, Encoding};
@@ -225,6 +225,6 @@ pub const ACCESS: Access = Access {
     // An erasure finishes the person's unsent breach notices, found through the breach list.
     index: true,
     key_rings: &[KeyFamily::Links, KeyFamily::Seals, KeyFamily::Pepper],
-    mail: true,
+    mail: &[MailStream::Public],
     ..Access::NONE
 };

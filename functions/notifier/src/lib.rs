@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use zgoda_domain::escalation::{JobOutcome, NoticeContent};
 use zgoda_domain::ids::{BreachId, EscalationId};
-use zgoda_domain::mail::Mailer;
+use zgoda_domain::mail::{MailStream, Mailer};
 use zgoda_domain::store::{Job, JobBatch, Store, WorkQueue};
 use zgoda_domain::{Time, Zgoda};
 
@@ -234,7 +234,7 @@ fn detail(e: &zgoda_domain::Error) -> &str {
 /// What the notifier may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
 pub const ACCESS: Access = Access {
     table: &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
-    mail: true,
+    mail: &[MailStream::Notices],
     // Its SQS event source receives, deletes and reads attributes with its role; throttled
     // recipients go back on the queue as a new, delayed message.
     notice_queue: &["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],

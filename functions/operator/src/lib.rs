@@ -13,7 +13,7 @@ use zgoda_domain::ids::{BreachId, EscalationId, EventId, FormId, IdempotencyKey,
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
-use zgoda_domain::mail::Mailer;
+use zgoda_domain::mail::{MailStream, Mailer};
 use zgoda_domain::smoke::SmokeRunId;
 use zgoda_domain::store::{Store, StoredForm, WorkQueue};
 use zgoda_domain::timeline::{NewEntry, TimelineInput};
@@ -57,7 +57,7 @@ async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
         (Method::POST, ["v1", "admin", "subjects", "lookup"]) => lookup(app, req, op, now).await,
         (Method::POST, ["v1", "admin", "subjects", "erase"]) => erase(app, req, op, now).await,
         (Method::GET, ["v1", "admin", "audiences", purpose]) => audience(app, req, op, purpose, now).await,
-        (Method::POST, ["v1", "admin", "smoke"]) => start_smoke(app, op, now).await,
+        (Method::POST, ["v1", "admin", "smoke"]) => start_smoke(app, req, op, now).await,
         (Method::GET, ["v1", "admin", "smoke", run]) => show_smoke(app, run).await,
         (Method::POST, ["v1", "admin", "links"]) => issue_link(app, req, op, now).await,
         (Method::POST, ["v1", "breaches"]) => register_breach(app, req, op, now).await,
@@ -147,10 +147,17 @@ async fn audience<S: Store, M: Mailer, Q: WorkQueue>(
     ok(StatusCode::OK, &json!({"items": items, "next_cursor": next}))
 }
 
-async fn start_smoke<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, op: &OperatorId, now: Time) -> Answer {
+/// `?stream=public|notices` (default `notices`, the stream that must never fail) picks the sender
+/// and configuration set the mail checks.
+async fn start_smoke<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, op: &OperatorId, now: Time) -> Answer {
+    let stream = match request::query_param(req, "stream").as_deref() {
+        None | Some("notices") => MailStream::Notices,
+        Some("public") => MailStream::Public,
+        Some(_) => return Err(Error::field("stream", "invalid").into()),
+    };
     let run = SmokeRunId::new(ulid::Ulid::new());
-    let sent = app.smoke_send(&run, now).await?;
-    tracing::info!(operator = %op, run = run.as_str(), "smoke mail sent");
+    let sent = app.smoke_send(&run, stream, now).await?;
+    tracing::info!(operator = %op, run = run.as_str(), stream = stream.as_str(), "smoke mail sent");
     ok(StatusCode::ACCEPTED, &sent)
 }
 
@@ -288,8 +295,8 @@ pub const ACCESS: Access = Access {
     // The breach list, audiences, events by form; and an erasure's unsent breach notices.
     index: true,
     key_rings: &KeyFamily::ALL,
-    // The end-to-end check's mail to SES's mailbox simulator (`zgoda doctor`).
-    mail: true,
+    // The end-to-end check's mail to SES's mailbox simulator (`zgoda doctor`), on either stream.
+    mail: &MailStream::ALL,
     notice_queue: &["sqs:SendMessage"],
     ..Access::NONE
 };
