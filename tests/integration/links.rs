@@ -592,3 +592,37 @@ async fn m1_after_erasure_a_submission_by_anyone_needs_the_persons_own_confirmat
     assert_eq!(state(&env, &email).await["newsletter"], "given");
     assert!(!env.items(&format!("SUBJECT#{subject}")).await.iter().any(|i| i["sk"] == "SUPPRESSED"), "lifted by the person");
 }
+
+/// Security review L9, what erasure and requests leave behind. SES keeps a bounced or complained
+/// address on the account's suppression list: erasure (the operator's and the person's link)
+/// removes it there too. A privacy request's record is kept three years past its due date, not
+/// for ever, and so is one for an address zgoda never held.
+#[tokio::test]
+async fn l9_erasure_empties_ses_suppression_list_and_request_records_expire() {
+    let env = env().await;
+    let suppressed = |email: String| {
+        let ses = env.clients.ses.clone();
+        async move { ses.get_suppressed_destination().email_address(email).send().await.is_ok() }
+    };
+    let by_operator = address("l9-operator");
+    let by_link = address("l9-link");
+    for email in [&by_operator, &by_link] {
+        confirmed(&env, email).await;
+        // As SES records a hard bounce.
+        env.clients.ses.put_suppressed_destination().email_address(email).reason("BOUNCE".into()).send().await.unwrap();
+        assert!(suppressed(email.clone()).await);
+    }
+    let erase = env.operator("POST", "/v1/admin/subjects/erase", Some(&json!({"email": by_operator, "reason": "request"}))).await;
+    assert_eq!(erase.status(), 200);
+    assert!(!suppressed(by_operator.clone()).await, "the operator's erasure leaves SES's copy");
+    let link = link_for(&env, &by_link, "erase", None).await;
+    assert_eq!(env.http.post(&link).send().await.unwrap().status(), 200);
+    assert!(!suppressed(by_link.clone()).await, "the erase link leaves SES's copy");
+
+    let never_held = address("l9-never-held");
+    assert_eq!(env.privacy_request(&never_held, "access").await.status(), 202);
+    let items = env.items(&format!("SUBJECT#{}", env.subject_id(&never_held).await)).await;
+    let request = items.iter().find(|i| i["sk"].as_str().unwrap().starts_with("REQUEST#")).expect("recorded");
+    let due = chrono::DateTime::parse_from_rfc3339(request["due_at"].as_str().unwrap()).unwrap();
+    assert_eq!(request["ttl"].as_i64(), Some((due + Duration::days(3 * 365)).timestamp()), "{request}");
+}

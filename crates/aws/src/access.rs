@@ -76,6 +76,9 @@ pub struct Access {
     pub notice_queue: &'static [&'static str],
     /// Whether Lambda puts events it gave up on into the feedback dead-letter queue for it.
     pub feedback_dead_letters: bool,
+    /// Whether it erases people, and so removes their address from SES's account-level
+    /// suppression list (an action without resource-level permissions).
+    pub suppression_list: bool,
 }
 
 /// Reading and writing single items (and the health check's DescribeTable): what the public
@@ -85,8 +88,15 @@ pub const ITEM_READ_WRITE: &[&str] =
 
 impl Access {
     /// Nothing but the data key every function needs; a function's own [`Access`] adds to it.
-    pub const NONE: Access =
-        Access { table: &[], index: false, key_rings: &[], mail: &[], notice_queue: &[], feedback_dead_letters: false };
+    pub const NONE: Access = Access {
+        table: &[],
+        index: false,
+        key_rings: &[],
+        mail: &[],
+        notice_queue: &[],
+        feedback_dead_letters: false,
+        suppression_list: false,
+    };
 
     /// Every (action, resource) pair.
     pub fn calls(&self) -> Vec<AwsCall> {
@@ -103,6 +113,9 @@ impl Access {
         calls.extend(self.notice_queue.iter().map(|a| call(a, Resource::NoticeQueue)));
         if self.feedback_dead_letters {
             calls.push(call("sqs:SendMessage", Resource::FeedbackDeadLetterQueue));
+        }
+        if self.suppression_list {
+            calls.push(FORGET_ADDRESS);
         }
         calls
     }
@@ -123,6 +136,9 @@ const READ_SECRETS: AwsCall = call("secretsmanager:BatchGetSecretValue", Resourc
 const fn send_mail(stream: MailStream) -> [AwsCall; 2] {
     [call("ses:SendEmail", Resource::SenderIdentity(stream)), call("ses:SendEmail", Resource::ConfigurationSet(stream))]
 }
+
+/// Removing an address from SES's account-level suppression list (erasure; security review L9).
+const FORGET_ADDRESS: AwsCall = call("ses:DeleteSuppressedDestination", Resource::Unscoped);
 
 /// The names behind each [`Resource`] in one deployment (or one test's stack).
 #[derive(Debug, Clone)]
@@ -234,6 +250,7 @@ impl AccessCheck {
                 let [identity, configuration_set] = send_mail(*stream);
                 Ok(if set.is_some() && named.is_some() { vec![identity, configuration_set] } else { vec![identity] })
             }
+            ("sesv2", "DeleteSuppressedDestination") => Ok(vec![FORGET_ADDRESS]),
             ("sqs", op) => {
                 if text("QueueUrl") != n.queue_url {
                     return Err(format!("queue {}", text("QueueUrl")));

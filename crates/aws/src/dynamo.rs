@@ -390,7 +390,8 @@ impl SubjectStore for DynamoStore {
     }
 
     async fn record_request(&self, subject: &SubjectId, request: &PrivacyRequest) -> Result<(), StoreError> {
-        let item = keyed(subject_pk(subject), format!("REQUEST#{}", request.request_id), to_item(request));
+        let mut item = keyed(subject_pk(subject), format!("REQUEST#{}", request.request_id), to_item(request));
+        item.insert(TTL_ATTRIBUTE.to_owned(), n(request.kept_until().timestamp()));
         self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
         Ok(())
     }

@@ -47,6 +47,14 @@ impl MailTransport for SesTransport {
         &self.sending(stream).from
     }
 
+    async fn forget_address(&self, address: &EmailAddress) -> Result<(), MailError> {
+        match self.client.delete_suppressed_destination().email_address(address.as_str()).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => Ok(()),
+            Err(e) => Err(failure(&e)),
+        }
+    }
+
     async fn send_raw(
         &self,
         stream: MailStream,

@@ -15,10 +15,23 @@ use crate::store::{Append, AppendError, Erasure};
 use crate::store::{Store, WorkQueue};
 use crate::token::LinkClaims;
 
+/// Logged when SES's suppression list could not be told to forget an erased address; the operator
+/// removes it by hand (README, "What is kept").
+pub const SUPPRESSION_NOT_CLEARED: &str = "the erased address could not be removed from SES's suppression list";
+
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// Erases a subject's personal data in one transaction (Art. 17), keeping the PII-free sealed
     /// events and a suppression entry (Art. 17(3)(e)). A repeat is "already erased".
-    pub async fn erase(&self, subject: &SubjectId, channel: Channel, link: Option<&LinkClaims>, now: Time) -> Result<LinkOutcome, Error> {
+    /// `address` is the person's address where the caller knows it (the operator's erase names it),
+    /// for the provider's copy when no profile holds it any more.
+    pub async fn erase(
+        &self,
+        subject: &SubjectId,
+        address: Option<&EmailAddress>,
+        channel: Channel,
+        link: Option<&LinkClaims>,
+        now: Time,
+    ) -> Result<LinkOutcome, Error> {
         let now = proof::to_millis(now);
         for _ in 0..4 {
             let record = self.store.load_subject(subject).await?;
@@ -63,6 +76,13 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             match self.store.erase(erasure).await {
                 Ok(()) => {
                     tracing::info!(subject = %subject, channel = channel.as_str(), "subject erased");
+                    if let Some(address) = record.profile.as_ref().map(|p| &p.email).or(address) {
+                        // Done after the erasure: SES's list is a copy that protects nobody's
+                        // rights if it stays, so a failure is logged for the operator, not fatal.
+                        if let Err(e) = self.mailer.forget_address(address).await {
+                            tracing::warn!(subject = %subject, error = %e, "{SUPPRESSION_NOT_CLEARED}");
+                        }
+                    }
                     // The erasure itself is done; an outbox entry left with the address is still
                     // refused by the notifier and deleted with its TTL (security review M9).
                     match self.store.forget_recipient(subject, now).await {
@@ -99,6 +119,6 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         if !record.holds_personal_data() && record.suppressed_at.is_none() {
             return Err(Error::SubjectNotFound);
         }
-        self.erase(&subject, Channel::Operator, None, now).await
+        self.erase(&subject, Some(email), Channel::Operator, None, now).await
     }
 }

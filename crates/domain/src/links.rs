@@ -133,7 +133,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 self.withdraw(&claims.subject, &purpose, Channel::EmailLink, ip, now).await?
             }
             LinkAction::Confirm => self.confirm(&claims, ip, now).await?,
-            LinkAction::Erase => self.erase(&claims.subject, Channel::EmailLink, Some(&claims), now).await?,
+            LinkAction::Erase => self.erase(&claims.subject, None, Channel::EmailLink, Some(&claims), now).await?,
             LinkAction::Access => {
                 // Single use (security review M5): the link is a bearer credential for everything
                 // held, and mail is forwarded, archived and shared; spent before the export is

@@ -161,6 +161,10 @@ impl MailError {
 /// Sends one message; returns the provider's message id.
 pub trait Mailer: Send + Sync {
     fn send(&self, message: &Message) -> impl Future<Output = Result<String, MailError>> + Send;
+    /// Makes the provider forget an erased person's address: SES keeps an address that bounced or
+    /// complained on the account's suppression list, which erasure must empty too (security review
+    /// L9). An address the provider does not hold is not an error.
+    fn forget_address(&self, address: &EmailAddress) -> impl Future<Output = Result<(), MailError>> + Send;
 }
 
 /// Delivers an already-built MIME message on one of the [`MailStream`]s, from that stream's
@@ -173,6 +177,8 @@ pub trait Mailer: Send + Sync {
 pub trait MailTransport: Send + Sync {
     /// The `From` address of the stream's mail (a verified identity of the provider).
     fn sender(&self, stream: MailStream) -> &str;
+    /// See [`Mailer::forget_address`].
+    fn forget_address(&self, address: &EmailAddress) -> impl Future<Output = Result<(), MailError>> + Send;
     fn send_raw(
         &self,
         stream: MailStream,

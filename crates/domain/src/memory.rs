@@ -340,11 +340,17 @@ impl BreachStore for MemoryStore {
 pub struct MemoryMailer {
     sent: Mutex<Vec<Message>>,
     failures: Mutex<Vec<MailError>>,
+    forgotten: Mutex<Vec<crate::email::EmailAddress>>,
 }
 
 impl MemoryMailer {
     pub fn sent(&self) -> Vec<Message> {
         self.sent.lock().expect("not poisoned").clone()
+    }
+
+    /// Every address the provider was told to forget.
+    pub fn forgotten(&self) -> Vec<crate::email::EmailAddress> {
+        self.forgotten.lock().expect("not poisoned").clone()
     }
 
     /// The next send fails with `error` (queued: one error per send).
@@ -361,6 +367,11 @@ impl Mailer for MemoryMailer {
         let mut sent = self.sent.lock().expect("not poisoned");
         sent.push(message.clone());
         Ok(format!("memory-{}", sent.len()))
+    }
+
+    async fn forget_address(&self, address: &crate::email::EmailAddress) -> Result<(), MailError> {
+        self.forgotten.lock().expect("not poisoned").push(address.clone());
+        Ok(())
     }
 }
 

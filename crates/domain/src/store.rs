@@ -120,6 +120,17 @@ pub struct PrivacyRequest {
     pub outcome: String,
 }
 
+impl PrivacyRequest {
+    /// How long a request's record is kept past its due date: long enough to show the authority
+    /// how it was answered, and the time within which a complaint about it usually comes (security
+    /// review L9: no record kept for ever, least of all for addresses zgoda never held).
+    pub const KEPT_AFTER_DUE_DAYS: i64 = 3 * 365;
+
+    pub fn kept_until(&self) -> Time {
+        self.due_at + chrono::Duration::days(Self::KEPT_AFTER_DUE_DAYS)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrivacyRequestKind {

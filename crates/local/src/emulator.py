@@ -48,7 +48,9 @@
 # set whose name has an SQS queue `<name>-events` puts SES's *Send* event (with the message's tags)
 # on that queue, as SES publishes it to the configuration set's SNS topic, and for a mail to SES's
 # mailbox simulator (`success@simulator.amazonses.com`), which always delivers, its *Delivery*
-# event too; the local stack hands those to the ses-events handler.
+# event too; the local stack hands those to the ses-events handler. And SES v2's account-level
+# suppression list (Put, Get and DeleteSuppressedDestination), which erasure empties of the person's
+# address: kept per account and region, answering NotFoundException for an address it lacks.
 #
 # Run as `python -c <this file> -H host -p port`.
 import copy
@@ -61,10 +63,12 @@ import re
 import threading
 import time
 import types
+import urllib.parse
 import uuid
 
 import moto.backends
 import moto.core.responses
+import moto.sesv2.urls
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -243,6 +247,53 @@ def _send_email_publishing_the_send_event(self):
 
 
 SESV2Response.send_email = _send_email_publishing_the_send_event
+
+# The suppression list: (account, region, address in lower case) -> reason.
+_suppressed = {}
+_suppressed_lock = threading.Lock()
+
+
+def _suppressed_key(self, address):
+    # An address from the path comes percent-encoded (`@` as `%40`).
+    return (self.current_account, self.region, urllib.parse.unquote(address).lower())
+
+
+def _not_found(address):
+    body = json.dumps({"__type": "NotFoundException", "message": "The address is not on the suppression list."})
+    # moto takes an answer's status from its headers, not from the tuple.
+    return 404, {"status": 404, "x-amzn-ErrorType": "NotFoundException", "Content-Type": "application/json"}, body
+
+
+def _put_suppressed_destination(self):
+    request = json.loads(self.body)
+    with _suppressed_lock:
+        _suppressed[_suppressed_key(self, request["EmailAddress"])] = request.get("Reason", "BOUNCE")
+    return 200, {"Content-Type": "application/json"}, "{}"
+
+
+def _get_suppressed_destination(self):
+    address = self.uri_match["EmailAddress"]
+    with _suppressed_lock:
+        reason = _suppressed.get(_suppressed_key(self, address))
+    if reason is None:
+        return _not_found(address)
+    destination = {"EmailAddress": address, "Reason": reason, "LastUpdateTime": time.time()}
+    return 200, {"Content-Type": "application/json"}, json.dumps({"SuppressedDestination": destination})
+
+
+def _delete_suppressed_destination(self):
+    address = self.uri_match["EmailAddress"]
+    with _suppressed_lock:
+        found = _suppressed.pop(_suppressed_key(self, address), None)
+    return _not_found(address) if found is None else (200, {"Content-Type": "application/json"}, "{}")
+
+
+# moto routes no URL of the list: its catch-all `/v2/.*` does not reach past one more slash.
+moto.sesv2.urls.url_paths["{0}/v2/email/suppression/addresses$"] = SESV2Response.dispatch
+moto.sesv2.urls.url_paths["{0}/v2/email/suppression/addresses/(?P<EmailAddress>[^/]+)$"] = SESV2Response.dispatch
+SESV2Response.put_suppressed_destination = _put_suppressed_destination
+SESV2Response.get_suppressed_destination = _get_suppressed_destination
+SESV2Response.delete_suppressed_destination = _delete_suppressed_destination
 
 _unix_time_millis = sqs_models.unix_time_millis
 

@@ -193,6 +193,10 @@ impl<T: MailTransport> Mailer for TemplatedMailer<T> {
         let mime = to_mime(self.transport.sender(stream), &rendered)?;
         self.transport.send_raw(stream, &rendered.to, mime, &message.tags()).await
     }
+
+    async fn forget_address(&self, address: &zgoda_domain::email::EmailAddress) -> Result<(), MailError> {
+        self.transport.forget_address(address).await
+    }
 }
 
 #[cfg(test)]

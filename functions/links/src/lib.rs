@@ -226,5 +226,7 @@ pub const ACCESS: Access = Access {
     index: true,
     key_rings: &[KeyFamily::Links, KeyFamily::Seals, KeyFamily::Pepper],
     mail: &[MailStream::Public],
+    // An erasure link: SES's copy of the address goes too.
+    suppression_list: true,
     ..Access::NONE
 };

@@ -298,5 +298,7 @@ pub const ACCESS: Access = Access {
     // The end-to-end check's mail to SES's mailbox simulator (`zgoda doctor`), on either stream.
     mail: &MailStream::ALL,
     notice_queue: &["sqs:SendMessage"],
+    // The operator's erasure: SES's copy of the address goes too.
+    suppression_list: true,
     ..Access::NONE
 };
