@@ -35,7 +35,7 @@ pub(crate) async fn register(env: &TestEnv, body: &Value) -> Value {
 pub(crate) async fn escalate(env: &TestEnv, id: &str, key: &str, body: &Value) -> (u16, Value) {
     let bytes = serde_json::to_vec(body).unwrap();
     let path = format!("/v1/breaches/{id}/escalations");
-    let auth = env.sign("POST", &path, &bytes, env.next_ts());
+    let auth = env.sign_idempotent("POST", &path, &bytes, env.next_ts(), Some(key));
     let resp = env
         .http
         .post(format!("{}{path}", env.url))

@@ -148,7 +148,7 @@ fn operator_signature(env: &TestEnv, case: &Case, spec: &str) -> String {
         }
     }
     let key = SecretKey::from_hex(&env.operator.key_hex).unwrap();
-    let header = operator_sig::authorization(&kid, &key, ts, &method, &path, body.as_bytes());
+    let header = operator_sig::authorization(&kid, &key, ts, &operator_sig::SignedRequest::to(&method, &env.url, &path, body.as_bytes()));
     let (head, sig) = header.rsplit_once("sig=").unwrap();
     match spoil {
         None => header,

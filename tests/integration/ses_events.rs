@@ -52,7 +52,7 @@ async fn notice_sent(env: &TestEnv, key: &str, person: &str) -> Value {
     let id = b["id"].as_str().unwrap();
     let body = serde_json::to_vec(&json!({"subjects": {"emails": [person]}, "message": {"pl": "x"}})).unwrap();
     let path = format!("/v1/breaches/{id}/escalations");
-    let auth = env.sign("POST", &path, &body, chrono::Utc::now().timestamp() - 30);
+    let auth = env.sign_idempotent("POST", &path, &body, chrono::Utc::now().timestamp() - 30, Some(key));
     let resp = env
         .http
         .post(format!("{}{path}", env.url))

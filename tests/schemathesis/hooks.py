@@ -25,7 +25,10 @@ class OperatorSignature(requests.auth.AuthBase):
         if isinstance(body, str):
             body = body.encode()
         ts = int(time.time())
-        text = f"{ts}\n{request.method}\n{path}\n{hashlib.sha256(body).hexdigest()}"
+        host = url.netloc.lower()
+        idempotency_key = request.headers.get("Idempotency-Key", "").strip()
+        digest = hashlib.sha256(body).hexdigest()
+        text = f"{ts}\n{request.method}\n{host}\n{path}\n{idempotency_key}\n{digest}"
         sig = hmac.new(KEY, text.encode(), hashlib.sha256).hexdigest()
         request.headers["Authorization"] = f"Zgoda-HMAC-SHA256 kid={KID}, ts={ts}, sig={sig}"
         return request

@@ -224,8 +224,14 @@ impl TestEnv {
     }
 
     pub fn sign(&self, method: &str, path: &str, body: &[u8], ts: i64) -> String {
+        self.sign_idempotent(method, path, body, ts, None)
+    }
+
+    /// [`Self::sign`] for a request that carries an `Idempotency-Key`.
+    pub fn sign_idempotent(&self, method: &str, path: &str, body: &[u8], ts: i64, idempotency_key: Option<&str>) -> String {
         let key = SecretKey::from_hex(&self.operator.key_hex).unwrap();
-        operator_sig::authorization(&self.operator.kid, &key, ts, method, path, body)
+        let request = operator_sig::SignedRequest::to(method, &self.url, path, body).with_idempotency_key(idempotency_key);
+        operator_sig::authorization(&self.operator.kid, &key, ts, &request)
     }
 
     pub async fn raw_operator(&self, method: &str, path: &str, body: Vec<u8>, authorization: &str) -> reqwest::Response {

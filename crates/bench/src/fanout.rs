@@ -115,7 +115,9 @@ struct Operator<'a> {
 impl Operator<'_> {
     async fn call(&self, method: &str, path: &str, body: Option<&Value>, extra: &[(&str, &str)]) -> anyhow::Result<(u16, Value)> {
         let bytes = body.map(serde_json::to_vec).transpose()?.unwrap_or_default();
-        let auth = operator_sig::authorization(&self.kid, &self.key, chrono::Utc::now().timestamp(), method, path, &bytes);
+        let idempotency_key = extra.iter().find(|(k, _)| k.eq_ignore_ascii_case("idempotency-key")).map(|(_, v)| *v);
+        let request = operator_sig::SignedRequest::to(method, self.url, path, &bytes).with_idempotency_key(idempotency_key);
+        let auth = operator_sig::authorization(&self.kid, &self.key, chrono::Utc::now().timestamp(), &request);
         let mut req = self.client.request(method.parse()?, format!("{}{path}", self.url)).header("authorization", auth);
         for (name, value) in extra {
             req = req.header(*name, *value);

@@ -31,7 +31,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 use zgoda_domain::keys::SecretKey;
-use zgoda_domain::operator_sig;
+use zgoda_domain::operator_sig::{self, SignedRequest};
 
 use crate::load::Tail;
 
@@ -305,7 +305,7 @@ async fn mixed_load(
         _ => {
             // A query of its own makes each signature distinct, so none is refused as a replay.
             let path = format!("/v1/admin/forms/demo?n={i}");
-            let auth = operator_sig::authorization(&kid, &key, chrono::Utc::now().timestamp(), "GET", &path, b"");
+            let auth = operator_sig::authorization(&kid, &key, chrono::Utc::now().timestamp(), &SignedRequest::to("GET", url, &path, b""));
             client.get(format!("{url}{path}")).header("authorization", auth)
         }
     })
@@ -352,7 +352,7 @@ async fn unsubscribe_link(client: &reqwest::Client, url: &str, vars: &BTreeMap<S
     let body = serde_json::to_vec(&json!({"email": email, "action": "unsubscribe", "purpose": "newsletter"}))?;
     let key = SecretKey::from_hex(vars.get("ZGODA_OPERATOR_KEY").context("no operator key")?).map_err(|e| anyhow!("{e:?}"))?;
     let kid = vars.get("ZGODA_OPERATOR_KID").context("no operator kid")?;
-    let auth = operator_sig::authorization(kid, &key, chrono::Utc::now().timestamp(), "POST", path, &body);
+    let auth = operator_sig::authorization(kid, &key, chrono::Utc::now().timestamp(), &SignedRequest::to("POST", url, path, &body));
     let resp = client
         .post(format!("{url}{path}"))
         .header("authorization", auth)

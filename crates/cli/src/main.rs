@@ -195,7 +195,9 @@ impl Api {
         let sep = if path.contains('?') { '&' } else { '?' };
         let path = &format!("{path}{sep}_n={}", hex::encode(nonce));
         let ts = chrono::Utc::now().timestamp();
-        let auth = operator_sig::authorization(&self.kid, &self.key, ts, method.as_str(), path, &body);
+        let idempotency_key = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("idempotency-key")).map(|(_, v)| *v);
+        let request = operator_sig::SignedRequest::to(method.as_str(), &self.url, path, &body).with_idempotency_key(idempotency_key);
+        let auth = operator_sig::authorization(&self.kid, &self.key, ts, &request);
         let mut req =
             self.http.request(method, format!("{}{path}", self.url)).header("authorization", auth).header("accept", "application/json");
         if !body.is_empty() {

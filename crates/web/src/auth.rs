@@ -4,7 +4,7 @@
 use chrono::Duration;
 use lambda_http::Request;
 use zgoda_domain::ids::{Kid, OperatorId};
-use zgoda_domain::operator_sig::{self, MAX_SKEW_SECS};
+use zgoda_domain::operator_sig::{self, MAX_SKEW_SECS, SignedRequest};
 use zgoda_domain::store::Guards;
 use zgoda_domain::{Time, Zgoda};
 
@@ -14,15 +14,10 @@ use crate::request::{header, path_and_query};
 /// The authenticated operator: the id of the key that signed the request.
 pub async fn authenticate<S: Guards, M, Q>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Result<OperatorId, ApiError> {
     let body = crate::body::bytes(req)?;
-    let signed = operator_sig::verify(
-        app.keys.operators(),
-        header(req, "authorization"),
-        now.timestamp(),
-        req.method().as_str(),
-        &path_and_query(req),
-        body,
-    )
-    .map_err(|reason| {
+    let path_and_query = path_and_query(req);
+    let request = SignedRequest::new(req.method().as_str(), header(req, "host").unwrap_or(""), &path_and_query, body)
+        .with_idempotency_key(header(req, "idempotency-key"));
+    let signed = operator_sig::verify(app.keys.operators(), header(req, "authorization"), now.timestamp(), &request).map_err(|reason| {
         tracing::warn!(?reason, "operator request refused");
         ApiError::Unauthorized
     })?;
