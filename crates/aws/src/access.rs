@@ -240,15 +240,16 @@ impl AccessCheck {
                 let from = text("FromEmailAddress");
                 let domain = from.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
                 let set = body.get("ConfigurationSetName").and_then(Value::as_str);
-                // The stream whose identity and set the mail names; where two streams share both
-                // (one set for all mail), the one this function sends on.
-                let mut streams = n.mail.iter().filter(|(_, d, s)| *d == domain && s.as_deref() == set.or(s.as_deref()));
-                let Some((stream, _, named)) = streams.clone().find(|(m, ..)| self.access.mail.contains(m)).or_else(|| streams.next())
-                else {
+                // The streams whose identity the mail is sent as and whose set it names (a mail
+                // naming no set is authorized on the identity alone).
+                let named = |(_, d, s): &&(MailStream, String, Option<String>)| *d == domain && (set.is_none() || s.as_deref() == set);
+                let candidates: Vec<MailStream> = n.mail.iter().filter(named).map(|(m, ..)| *m).collect();
+                // Where two streams share identity and set, the one this function sends on.
+                let Some(stream) = candidates.iter().find(|m| self.access.mail.contains(m)).or(candidates.first()) else {
                     return Err(format!("sender domain {domain} with configuration set {}", set.unwrap_or("(none)")));
                 };
                 let [identity, configuration_set] = send_mail(*stream);
-                Ok(if set.is_some() && named.is_some() { vec![identity, configuration_set] } else { vec![identity] })
+                Ok(if set.is_some() { vec![identity, configuration_set] } else { vec![identity] })
             }
             ("sesv2", "DeleteSuppressedDestination") => Ok(vec![FORGET_ADDRESS]),
             ("sqs", op) => {
