@@ -16,7 +16,7 @@ use crate::store::{Store, WorkQueue};
 use crate::token::LinkClaims;
 
 /// Logged when SES's suppression list could not be told to forget an erased address; the operator
-/// removes it by hand (README, "What is kept").
+/// removes it by hand (README, "Security review (December 2026)", L9).
 pub const SUPPRESSION_NOT_CLEARED: &str = "the erased address could not be removed from SES's suppression list";
 
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
