@@ -118,3 +118,28 @@ async fn healthz_answers_when_the_table_is_reachable() {
     let resp = env.http.get(format!("{}/healthz", env.url)).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+/// Security review L6: the operators' ring is read again once it is older than its maximum age, so
+/// a key added to the secret works and a removed one stops working without a redeploy.
+#[tokio::test]
+async fn l6_an_operator_key_added_or_removed_in_the_secret_takes_effect_without_a_redeploy() {
+    let mut env = TestEnv::spawn_with(|c| c.settings.operator_ring_max_age = chrono::Duration::zero()).await;
+    assert_eq!(env.operator("GET", "/v1/breaches", None).await.status(), 200);
+    let first = env.operator.clone();
+    let name = format!("{}operators", env.config.secrets_prefix);
+    let read = env.clients.secrets.get_secret_value().secret_id(&name).send().await.unwrap();
+    let mut ring: Value = serde_json::from_str(read.secret_string().unwrap()).unwrap();
+    let second = zgoda_local::provision::OperatorKey { kid: "ops-anna".into(), key_hex: zgoda_domain::keys::SecretKey::generate_hex() };
+    ring["keys"][&second.kid] = json!(second.key_hex);
+    zgoda_aws::secrets::put_secret(&env.clients.secrets, &name, &ring.to_string()).await.unwrap();
+
+    env.operator = second.clone();
+    assert_eq!(env.operator("GET", "/v1/breaches", None).await.status(), 200, "an added key works at once");
+
+    ring["keys"].as_object_mut().unwrap().remove(&first.kid);
+    ring["current"] = json!(second.kid);
+    zgoda_aws::secrets::put_secret(&env.clients.secrets, &name, &ring.to_string()).await.unwrap();
+    assert_eq!(env.operator("GET", "/v1/breaches", None).await.status(), 200, "the remaining key still works");
+    env.operator = first;
+    assert_eq!(env.operator("GET", "/v1/breaches", None).await.status(), 401, "a removed key stops working");
+}

@@ -75,7 +75,8 @@ impl Config {
     /// notices' own sender `ZGODA_NOTICE_SENDER` (default: `ZGODA_SENDER`) and the
     /// optional limits `ZGODA_CONFIRM_TTL_DAYS`, `ZGODA_RATE_NETWORK`, `ZGODA_RATE_SUBJECT`,
     /// `ZGODA_RATE_WINDOW_SECS`, `ZGODA_UNSUBSCRIBE_TTL_DAYS`, `ZGODA_PRIVACY_LINK_TTL_HOURS`, `ZGODA_ACCESS_LINK_TTL_MINUTES`,
-    /// `ZGODA_RATE_PRIVACY`, `ZGODA_PUBLIC_MAIL_PER_HOUR`, `ZGODA_PRIVACY_ORIGINS` (comma-separated) and `ZGODA_ESCALATION_LEASE_SECS`.
+    /// `ZGODA_RATE_PRIVACY`, `ZGODA_PUBLIC_MAIL_PER_HOUR`, `ZGODA_PRIVACY_ORIGINS` (comma-separated), `ZGODA_ESCALATION_LEASE_SECS` and
+    /// `ZGODA_OPERATOR_RING_MAX_AGE_SECS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             table: var("ZGODA_TABLE")?,
@@ -110,5 +111,6 @@ pub fn settings_from_env(public_url: String) -> Result<Settings, ConfigError> {
             .map(|v| v.split(',').map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase()).filter(|o| !o.is_empty()).collect())
             .unwrap_or_default(),
         escalation_lease: Duration::seconds(number("ZGODA_ESCALATION_LEASE_SECS", defaults.escalation_lease.num_seconds())?),
+        operator_ring_max_age: Duration::seconds(number("ZGODA_OPERATOR_RING_MAX_AGE_SECS", defaults.operator_ring_max_age.num_seconds())?),
     })
 }

@@ -1,7 +1,11 @@
-//! Key rings from Secrets Manager, loaded once per cold start.
+//! Key rings from Secrets Manager, loaded once per cold start (and the operators' ring again as it
+//! ages, through [`SecretRings`]).
+
+use std::future::Future;
+use std::pin::Pin;
 
 use aws_sdk_secretsmanager::Client;
-use zgoda_domain::keys::{KeyFamily, KeyRing, Keys};
+use zgoda_domain::keys::{KeyFamily, KeyRing, Keys, RingSource};
 
 /// The rings of `families`, each a secret named `<prefix><family>`, in one `BatchGetSecretValue`
 /// call: one round trip of a cold start however many. No family, no call (the notifier and the
@@ -27,6 +31,21 @@ pub async fn load_keys(client: &Client, prefix: &str, families: &[KeyFamily]) ->
         Ok((family, KeyRing::from_json(text).map_err(|e| format!("{name}: {e}"))?))
     };
     Ok(Keys::from_rings(families.iter().map(|f| ring(*f)).collect::<Result<Vec<_>, _>>()?))
+}
+
+/// The rings of one deployment, as Secrets Manager holds them now.
+pub struct SecretRings {
+    pub client: Client,
+    pub prefix: String,
+}
+
+impl RingSource for SecretRings {
+    fn load(&self, family: KeyFamily) -> Pin<Box<dyn Future<Output = Result<KeyRing, String>> + Send + '_>> {
+        Box::pin(async move {
+            let keys = load_keys(&self.client, &self.prefix, &[family]).await?;
+            Ok(keys.into_ring(family))
+        })
+    }
 }
 
 /// Creates a secret or, when it exists, leaves it as it is. For provisioning the local stack.

@@ -3,10 +3,15 @@
 //! Keys live in `SecretKey`, whose `Debug` prints nothing.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
 
+use chrono::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::Time;
 use crate::ids::Kid;
 
 pub type HmacSha256 = Hmac<Sha256>;
@@ -142,13 +147,33 @@ impl KeyFamily {
     }
 }
 
+/// Reads a family's ring where it is kept (Secrets Manager, in the deployed stack).
+pub trait RingSource: Send + Sync {
+    fn load(&self, family: KeyFamily) -> Pin<Box<dyn Future<Output = Result<KeyRing, String>> + Send + '_>>;
+}
+
+/// A ring read again from its source once the copy held is older than `max_age`.
+struct Refreshed {
+    source: Arc<dyn RingSource>,
+    max_age: Duration,
+    held: RwLock<(Arc<KeyRing>, Time)>,
+}
+
+impl std::fmt::Debug for Refreshed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refreshed").field("max_age", &self.max_age).finish_non_exhaustive()
+    }
+}
+
 /// The key rings one function loaded: only the families it uses. Asking for a family the function
 /// did not load is a defect in the code (its AWS calls do not name the family), not an input
 /// error, and panics with the family's name; every route of every function runs in the tests
 /// with exactly the rings its deployed twin loads, so such a defect fails a test, not a person.
 #[derive(Debug, Clone, Default)]
 pub struct Keys {
-    rings: BTreeMap<KeyFamily, KeyRing>,
+    rings: BTreeMap<KeyFamily, Arc<KeyRing>>,
+    /// The operators' ring, when it is read again as it ages (the operator function).
+    operators: Option<Arc<Refreshed>>,
 }
 
 impl Keys {
@@ -163,7 +188,24 @@ impl Keys {
     }
 
     pub fn from_rings(rings: impl IntoIterator<Item = (KeyFamily, KeyRing)>) -> Self {
-        Self { rings: rings.into_iter().collect() }
+        Self { rings: rings.into_iter().map(|(family, ring)| (family, Arc::new(ring))).collect(), operators: None }
+    }
+
+    /// Reads the operators' ring (loaded at `read_at`) again from `source` whenever the copy held
+    /// is older than `max_age`: a key removed from the secret stops working within that time, and
+    /// an added one starts, with no redeploy (security review L6). Only the operators' ring ages
+    /// this way: it is the one whose removed keys must stop at once; the others only rotate, and
+    /// their old keys keep verifying by design.
+    pub fn refresh_operators(mut self, source: Arc<dyn RingSource>, max_age: Duration, read_at: Time) -> Self {
+        let held = self.ring(KeyFamily::Operators).clone();
+        self.operators = Some(Arc::new(Refreshed { source, max_age, held: RwLock::new((held, read_at)) }));
+        self
+    }
+
+    /// One loaded ring, taken out.
+    pub fn into_ring(mut self, family: KeyFamily) -> KeyRing {
+        let ring = self.rings.remove(&family).unwrap_or_else(|| panic!("the {} key ring is not loaded", family.name()));
+        Arc::unwrap_or_clone(ring)
     }
 
     /// The families loaded, in order.
@@ -171,7 +213,7 @@ impl Keys {
         self.rings.keys().copied().collect()
     }
 
-    fn ring(&self, family: KeyFamily) -> &KeyRing {
+    fn ring(&self, family: KeyFamily) -> &Arc<KeyRing> {
         self.rings
             .get(&family)
             .unwrap_or_else(|| panic!("the {} key ring is not loaded by this function: name it in its AWS calls", family.name()))
@@ -187,9 +229,20 @@ impl Keys {
         self.ring(KeyFamily::Seals)
     }
 
-    /// Operators' request-signing keys.
-    pub fn operators(&self) -> &KeyRing {
-        self.ring(KeyFamily::Operators)
+    /// Operators' request-signing keys as of `now`: read again first when the copy held is too
+    /// old. A ring that cannot be read again is an error, not the old copy: a removed key must
+    /// not keep working because Secrets Manager did not answer.
+    pub async fn operators(&self, now: Time) -> Result<Arc<KeyRing>, String> {
+        let Some(refreshed) = &self.operators else {
+            return Ok(self.ring(KeyFamily::Operators).clone());
+        };
+        let (ring, read_at) = refreshed.held.read().expect("no writer panics while holding it").clone();
+        if now - read_at < refreshed.max_age {
+            return Ok(ring);
+        }
+        let fresh = Arc::new(refreshed.source.load(KeyFamily::Operators).await?);
+        *refreshed.held.write().expect("no writer panics while holding it") = (fresh.clone(), now);
+        Ok(fresh)
     }
 
     /// Derives subject ids.
@@ -212,5 +265,37 @@ mod tests {
         assert_eq!(KeyRing::from_json(&format!(r#"{{"current":"x","keys":{{"a":"{k}"}}}}"#)).unwrap_err(), KeyError::CurrentMissing);
         assert_eq!(KeyRing::from_json(r#"{"current":"a","keys":{"a":"abcd"}}"#).unwrap_err(), KeyError::TooShort);
         assert!(!format!("{ring:?}").contains(k));
+    }
+
+    /// A source that hands out the rings it is given, one per load, and counts the loads.
+    struct Script(std::sync::Mutex<Vec<Result<KeyRing, String>>>, std::sync::atomic::AtomicUsize);
+
+    impl RingSource for Script {
+        fn load(&self, _family: KeyFamily) -> Pin<Box<dyn Future<Output = Result<KeyRing, String>> + Send + '_>> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let next = self.0.lock().unwrap().remove(0);
+            Box::pin(async move { next })
+        }
+    }
+
+    fn ring_of(kid: &str) -> KeyRing {
+        KeyRing::single(kid, SecretKey::new(vec![7; 32]))
+    }
+
+    #[tokio::test]
+    async fn the_operators_ring_is_read_again_only_once_older_than_its_max_age_and_a_failed_read_refuses() {
+        let t0 = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let script = Arc::new(Script(std::sync::Mutex::new(vec![Ok(ring_of("b")), Err("unreachable".into())]), 0.into()));
+        let keys =
+            Keys::new(ring_of("l"), ring_of("s"), ring_of("a"), ring_of("p")).refresh_operators(script.clone(), Duration::seconds(60), t0);
+        let current = |ring: Arc<KeyRing>| ring.current().0.as_str().to_owned();
+
+        assert_eq!(current(keys.operators(t0 + Duration::seconds(59)).await.unwrap()), "a", "young enough: no read");
+        assert_eq!(script.1.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(current(keys.operators(t0 + Duration::seconds(60)).await.unwrap()), "b", "too old: read again");
+        assert_eq!(current(keys.clone().operators(t0 + Duration::seconds(119)).await.unwrap()), "b", "clones share the copy");
+        assert_eq!(script.1.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(keys.operators(t0 + Duration::seconds(120)).await.unwrap_err(), "unreachable", "no stale copy on failure");
+        assert_eq!(current(Keys::new(ring_of("l"), ring_of("s"), ring_of("a"), ring_of("p")).operators(t0).await.unwrap()), "a");
     }
 }

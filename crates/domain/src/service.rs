@@ -53,6 +53,10 @@ pub struct Settings {
     /// least the longest a request can run (the operator function's timeout). A run that failed
     /// releases it early; one that died holds it until then.
     pub escalation_lease: Duration,
+    /// How long the operator function trusts the operators' ring it read: once older, the next
+    /// operator request reads it again, so a key removed from the secret stops working within
+    /// this time without a redeploy (security review L6).
+    pub operator_ring_max_age: Duration,
 }
 
 impl Default for Settings {
@@ -70,6 +74,7 @@ impl Default for Settings {
             public_mail_per_hour: 500,
             privacy_origins: Vec::new(),
             escalation_lease: Duration::minutes(15),
+            operator_ring_max_age: Duration::minutes(1),
         }
     }
 }

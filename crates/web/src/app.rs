@@ -1,8 +1,12 @@
 //! The composition of a running zgoda: clients, configuration and keys, built once per cold start
 //! and shared by every request.
 
+use std::sync::Arc;
+
 use zgoda_aws::access::Access;
+use zgoda_aws::secrets::SecretRings;
 use zgoda_aws::{Clients, Config, DynamoStore, SesTransport, SqsQueue};
+use zgoda_domain::keys::KeyFamily;
 
 use crate::mailer::TemplatedMailer;
 
@@ -14,7 +18,11 @@ pub type App = Zgoda<DynamoStore, TemplatedMailer<SesTransport>, SqsQueue>;
 /// Builds one function's app from configuration, with the key rings its `access` names; fails
 /// when one of them cannot be loaded.
 pub async fn build(config: &Config, clients: &Clients, access: &Access) -> Result<App, String> {
-    let keys = zgoda_aws::secrets::load_keys(&clients.secrets, &config.secrets_prefix, access.key_rings).await?;
+    let mut keys = zgoda_aws::secrets::load_keys(&clients.secrets, &config.secrets_prefix, access.key_rings).await?;
+    if access.key_rings.contains(&KeyFamily::Operators) {
+        let source = SecretRings { client: clients.secrets.clone(), prefix: config.secrets_prefix.clone() };
+        keys = keys.refresh_operators(Arc::new(source), config.settings.operator_ring_max_age, chrono::Utc::now());
+    }
     let transport = SesTransport::new(clients.ses.clone(), config.public_mail.clone(), config.notice_mail.clone());
     Ok(Zgoda {
         store: DynamoStore::new(clients.dynamodb.clone(), config.table.clone()),

@@ -17,7 +17,11 @@ pub async fn authenticate<S: Guards, M, Q>(app: &Zgoda<S, M, Q>, req: &Request, 
     let path_and_query = path_and_query(req);
     let request = SignedRequest::new(req.method().as_str(), header(req, "host").unwrap_or(""), &path_and_query, body)
         .with_idempotency_key(header(req, "idempotency-key"));
-    let signed = operator_sig::verify(app.keys.operators(), header(req, "authorization"), now.timestamp(), &request).map_err(|reason| {
+    let ring = app.keys.operators(now).await.map_err(|e| {
+        tracing::error!(error = %e, "the operators' key ring could not be read again");
+        zgoda_domain::Error::Unavailable("the operators' key ring could not be read".into())
+    })?;
+    let signed = operator_sig::verify(&ring, header(req, "authorization"), now.timestamp(), &request).map_err(|reason| {
         tracing::warn!(?reason, "operator request refused");
         ApiError::Unauthorized
     })?;
