@@ -522,7 +522,7 @@ async fn art12_3_privacy_requests_are_202_either_way_and_recorded_with_a_due_dat
         .http
         .post(format!("{}/v1/privacy/requests", env.url))
         .header("origin", &env.url)
-        .form(&[("email", unknown.as_str()), ("kind", "access")])
+        .form(&[("email", unknown.as_str()), ("kind", "access"), ("altcha", &env.proof_of_work().await)])
         .send()
         .await
         .unwrap();
@@ -546,6 +546,49 @@ async fn art12_3_privacy_requests_are_202_either_way_and_recorded_with_a_due_dat
         .await
         .unwrap();
     assert_eq!(bad.status(), 422);
+}
+
+/// Security review H2: a privacy request costs its sender a solved proof of work, good once, from
+/// this stack and unexpired; without one nothing is recorded and no mail goes out.
+#[tokio::test]
+async fn h2_a_privacy_request_needs_a_proof_of_work_solved_once() {
+    let env = env().await;
+    let email = address("pow");
+    let post = |altcha: Option<String>| {
+        let mut body = json!({"email": email, "kind": "access"});
+        if let Some(a) = altcha {
+            body["altcha"] = json!(a);
+        }
+        env.http.post(format!("{}/v1/privacy/requests", env.url)).header("origin", &env.url).json(&body).send()
+    };
+    let field_code = |v: Value| (v["error"]["fields"][0]["field"].clone(), v["error"]["fields"][0]["code"].clone());
+    let before = env.state().await;
+
+    let missing = post(None).await.unwrap();
+    assert_eq!(missing.status(), 422);
+    assert_eq!(field_code(missing.json().await.unwrap()), (json!("altcha"), json!("required")));
+    let mut forged: Value =
+        serde_json::from_slice(&base64::Engine::decode(&base64::engine::general_purpose::STANDARD, env.proof_of_work().await).unwrap())
+            .unwrap();
+    forged["solution"]["derivedKey"] = json!("ab".repeat(32));
+    let forged = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, forged.to_string());
+    let wrong = post(Some(forged)).await.unwrap();
+    assert_eq!(field_code(wrong.json().await.unwrap()), (json!("altcha"), json!("invalid")));
+    assert_eq!(env.state().await, before, "a refused request records nothing");
+    assert!(mails_to(&email).await.is_empty());
+
+    let solved = env.proof_of_work().await;
+    assert_eq!(post(Some(solved.clone())).await.unwrap().status(), 202);
+    let again = post(Some(solved)).await.unwrap();
+    assert_eq!(again.status(), 422);
+    assert_eq!(field_code(again.json().await.unwrap()), (json!("altcha"), json!("used")));
+    assert_eq!(mails_to(&email).await.len(), 1, "one solution, one request, one mail");
+
+    let page = env.http.get(format!("{}/v1/privacy", env.url)).send().await.unwrap();
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    let script = env.http.get(format!("{}/v1/privacy/script.js", env.url)).send().await.unwrap();
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert!(script.text().await.unwrap().contains("deriveBits"));
 }
 
 #[tokio::test]

@@ -82,6 +82,8 @@ fn every_route_in_the_code_is_documented() {
         ("/v1/links/{token}", "head"),
         ("/v1/links/{token}", "post"),
         ("/v1/privacy", "get"),
+        ("/v1/privacy/challenge", "get"),
+        ("/v1/privacy/script.js", "get"),
         ("/v1/privacy/requests", "post"),
         ("/v1/notices/{public_id}", "get"),
         ("/v1/breaches", "post"),

@@ -57,6 +57,10 @@ pub fn address(tag: &str) -> String {
     format!("{tag}.{}@klient.example.pl", unique())
 }
 
+/// The proof of work the tests' stacks ask for: a few milliseconds of the tests' CPU.
+pub const EASY_PROOF_OF_WORK: zgoda_domain::proof_of_work::ProofOfWork =
+    zgoda_domain::proof_of_work::ProofOfWork { cost: 2, max_counter: 50, ttl: chrono::Duration::hours(1) };
+
 pub struct TestEnv {
     pub url: String,
     pub config: Config,
@@ -114,7 +118,9 @@ impl TestEnv {
             public_mail: Sending { from: zgoda_local::SENDER.into(), configuration_set: None },
             notice_mail: Sending { from: zgoda_local::NOTICE_SENDER.into(), configuration_set: None },
             queue_url: String::new(),
-            settings: Settings { public_url: url.clone(), ..Settings::default() },
+            // An easy proof of work: the tests solve one for each privacy request (the browser
+            // test keeps the real one).
+            settings: Settings { public_url: url.clone(), privacy_proof_of_work: EASY_PROOF_OF_WORK, ..Settings::default() },
         };
         adjust(&mut config);
         let endpoints = emulator_endpoints();
@@ -262,8 +268,14 @@ impl TestEnv {
 
     /// A privacy request (`access` or `erasure`) in English, from the stack's own privacy page.
     pub async fn privacy_request(&self, email: &str, kind: &str) -> reqwest::Response {
-        let body = json!({"email": email, "kind": kind, "lang": "en"});
+        let body = json!({"email": email, "kind": kind, "lang": "en", "altcha": self.proof_of_work().await});
         self.http.post(format!("{}/v1/privacy/requests", self.url)).header("origin", &self.url).json(&body).send().await.unwrap()
+    }
+
+    /// A solved proof-of-work challenge from the privacy page's route, as its script sends it.
+    pub async fn proof_of_work(&self) -> String {
+        let challenge = self.http.get(format!("{}/v1/privacy/challenge", self.url)).send().await.unwrap().json().await.unwrap();
+        zgoda_domain::proof_of_work::solve(&challenge)
     }
 
     pub async fn lookup(&self, email: &str) -> (u16, Value) {

@@ -3,6 +3,7 @@
 use chrono::Duration;
 use zgoda_domain::Settings;
 use zgoda_domain::mail::MailStream;
+use zgoda_domain::proof_of_work::ProofOfWork;
 
 /// Everything a function needs to know about where it runs.
 #[derive(Debug, Clone)]
@@ -62,6 +63,11 @@ fn optional(name: &'static str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// [`number`], for a setting that must fit 32 bits.
+fn small_number(name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    u32::try_from(number(name, default.into())?).map_err(|_| ConfigError::Invalid(name))
+}
+
 fn number(name: &'static str, default: i64) -> Result<i64, ConfigError> {
     match std::env::var(name) {
         Err(_) => Ok(default),
@@ -75,8 +81,9 @@ impl Config {
     /// notices' own sender `ZGODA_NOTICE_SENDER` (default: `ZGODA_SENDER`) and the
     /// optional limits `ZGODA_CONFIRM_TTL_DAYS`, `ZGODA_RATE_NETWORK`, `ZGODA_RATE_SUBJECT`,
     /// `ZGODA_RATE_WINDOW_SECS`, `ZGODA_UNSUBSCRIBE_TTL_DAYS`, `ZGODA_PRIVACY_LINK_TTL_HOURS`, `ZGODA_ACCESS_LINK_TTL_MINUTES`,
-    /// `ZGODA_RATE_PRIVACY`, `ZGODA_PUBLIC_MAIL_PER_HOUR`, `ZGODA_PRIVACY_ORIGINS` (comma-separated), `ZGODA_ESCALATION_LEASE_SECS` and
-    /// `ZGODA_OPERATOR_RING_MAX_AGE_SECS`.
+    /// `ZGODA_RATE_PRIVACY`, `ZGODA_PUBLIC_MAIL_PER_HOUR`, `ZGODA_PRIVACY_ORIGINS` (comma-separated), `ZGODA_ESCALATION_LEASE_SECS`,
+    /// `ZGODA_OPERATOR_RING_MAX_AGE_SECS`, and the privacy proof of work's `ZGODA_PRIVACY_POW_COST`
+    /// and `ZGODA_PRIVACY_POW_MAX_COUNTER`.
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             table: var("ZGODA_TABLE")?,
@@ -112,5 +119,10 @@ pub fn settings_from_env(public_url: String) -> Result<Settings, ConfigError> {
             .unwrap_or_default(),
         escalation_lease: Duration::seconds(number("ZGODA_ESCALATION_LEASE_SECS", defaults.escalation_lease.num_seconds())?),
         operator_ring_max_age: Duration::seconds(number("ZGODA_OPERATOR_RING_MAX_AGE_SECS", defaults.operator_ring_max_age.num_seconds())?),
+        privacy_proof_of_work: ProofOfWork {
+            cost: small_number("ZGODA_PRIVACY_POW_COST", defaults.privacy_proof_of_work.cost)?,
+            max_counter: small_number("ZGODA_PRIVACY_POW_MAX_COUNTER", defaults.privacy_proof_of_work.max_counter)?,
+            ttl: defaults.privacy_proof_of_work.ttl,
+        },
     })
 }

@@ -25,6 +25,7 @@ pub mod net;
 pub mod operator_sig;
 pub mod privacy_requests;
 pub mod proof;
+pub mod proof_of_work;
 pub mod register;
 pub mod reminders;
 pub mod report;

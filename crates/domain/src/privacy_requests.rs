@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use chrono::Duration;
 
+use crate::FieldError;
 use crate::Time;
 use crate::email::EmailAddress;
 use crate::error::Error;
@@ -13,10 +14,23 @@ use crate::lang::Lang;
 use crate::mail::Mailer;
 use crate::mail::Message;
 use crate::proof;
+use crate::proof_of_work::{self, ProofError, Solved};
 use crate::service::Zgoda;
 use crate::store::{PrivacyRequest, PrivacyRequestKind};
 use crate::store::{Store, WorkQueue};
 use crate::token::{LinkAction, LinkClaims};
+
+impl<S, M, Q> Zgoda<S, M, Q> {
+    /// A fresh proof-of-work challenge for a privacy request (security review H2).
+    pub fn privacy_challenge(&self, now: Time) -> altcha::Challenge {
+        proof_of_work::challenge(self.keys.links(), &self.settings.privacy_proof_of_work, now)
+    }
+
+    /// Checks the solved challenge a privacy request carried in [`proof_of_work::FIELD`], if any.
+    pub fn check_privacy_proof(&self, field: Option<&str>, now: Time) -> Result<Solved, ProofError> {
+        proof_of_work::verify(self.keys.links(), field.ok_or(ProofError::Required)?, now)
+    }
+}
 
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// A privacy request from the public page (docs/api.md §3): always accepted; the address gets a
@@ -26,9 +40,14 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         email: &EmailAddress,
         kind: PrivacyRequestKind,
         lang: Lang,
+        proof: &Solved,
         ip: Option<IpAddr>,
         now: Time,
     ) -> Result<(), Error> {
+        // A solution buys one request: its nonce is kept until its challenge expires.
+        if !self.store.first_use(&format!("pow#{}", proof.nonce), proof.expires_at, now).await? {
+            return Err(Error::Validation(vec![FieldError::new(proof_of_work::FIELD, ProofError::Used.code())]));
+        }
         if let Some(ip) = ip {
             let net = crate::net::truncated_prefix(ip);
             self.rate_limit(&format!("privacy-net#{net}"), self.settings.network_limit, now).await?;

@@ -15,6 +15,7 @@ use crate::keys::Keys;
 use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
 use crate::proof::{self, ChainHead, Channel, EventFacts, EventKind, ProofReport, SealedEvent};
+use crate::proof_of_work::ProofOfWork;
 use crate::store::{Append, AppendError, Profile, PurposeState, Store, StoredForm, SubmissionContent, WorkQueue};
 use crate::token::{self, LinkAction, LinkClaims};
 use crate::{Time, subject};
@@ -57,6 +58,8 @@ pub struct Settings {
     /// operator request reads it again, so a key removed from the secret stops working within
     /// this time without a redeploy (security review L6).
     pub operator_ring_max_age: Duration,
+    /// How hard the proof of work before a privacy request is (security review H2).
+    pub privacy_proof_of_work: ProofOfWork,
 }
 
 impl Default for Settings {
@@ -75,6 +78,7 @@ impl Default for Settings {
             privacy_origins: Vec::new(),
             escalation_lease: Duration::minutes(15),
             operator_ring_max_age: Duration::minutes(1),
+            privacy_proof_of_work: ProofOfWork::default(),
         }
     }
 }

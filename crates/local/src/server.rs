@@ -122,7 +122,10 @@ async fn route(local: &Local, req: Request, now: zgoda_domain::Time) -> Response
     let path = req.uri().path().to_owned();
     if path.starts_with("/v1/forms/") {
         intake::handle_app(&local.apps.intake, req, now).await
-    } else if path.starts_with("/v1/links/") || path.starts_with("/v1/notices/") || path == "/v1/privacy" || path == "/v1/privacy/requests"
+    } else if path.starts_with("/v1/links/")
+        || path.starts_with("/v1/notices/")
+        || path == "/v1/privacy"
+        || path.starts_with("/v1/privacy/")
     {
         links::handle_app(&local.apps.links, req, now).await
     } else if path.starts_with("/v1/admin/") || path == "/v1/breaches" || path.starts_with("/v1/breaches/") {

@@ -13,6 +13,9 @@ use zgoda_domain::token::LinkAction;
 
 use crate::error::ApiError;
 
+/// The privacy page's proof of work, served as `/v1/privacy/script.js`.
+pub const PRIVACY_SCRIPT: &str = include_str!("../static/privacy.js");
+
 /// Compiled once per cold start; immutable afterwards.
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();

@@ -7,6 +7,9 @@ use lambda_http::{Body, Response};
 pub const PAGE_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// The privacy page runs its proof of work: its own script, and fetches to its own origin only.
+pub const SCRIPTED_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
 /// A response carrying `headers`, its header map sized once for them and the few a caller adds
 /// (CORS, `Vary`, `Retry-After`, `Content-Disposition`): filled one insert at a time from empty,
 /// the map grew twice for every page, 8 % of a link page's CPU (perf).
@@ -51,6 +54,26 @@ pub fn html_posting_form(status: StatusCode, page: String) -> Response<Body> {
     let mut r = html(status, page);
     r.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
     r
+}
+
+/// [`html_posting_form`] for a page that runs zgoda's own script ([`SCRIPTED_PAGE_CSP`]).
+pub fn html_posting_form_with_script(status: StatusCode, page: String) -> Response<Body> {
+    let mut r = html_posting_form(status, page);
+    r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(SCRIPTED_PAGE_CSP));
+    r
+}
+
+/// One of zgoda's own scripts. It changes only with a deploy, so a browser may keep it an hour.
+pub fn script(source: &'static str) -> Response<Body> {
+    with_headers(
+        StatusCode::OK,
+        Body::Text(source.to_owned()),
+        &[
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+    )
 }
 
 /// A Markdown document (the breach report draft).

@@ -12,6 +12,7 @@ use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
 use zgoda_domain::mail::{MailStream, Mailer};
+use zgoda_domain::proof_of_work;
 use zgoda_domain::store::{PrivacyRequestKind, Store, WorkQueue};
 use zgoda_domain::{Error, FieldError, Time, Zgoda};
 use zgoda_web::body::{self, Encoding};
@@ -33,8 +34,10 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req
         (Method::POST, ["v1", "links", token]) => link_post(app, &req, token, now).await,
         (_, ["v1", "links", _]) => ApiError::MethodNotAllowed.to_json_response(),
         (Method::GET | Method::HEAD, ["v1", "privacy"]) => privacy_page(app, &req),
+        (Method::GET | Method::HEAD, ["v1", "privacy", "challenge"]) => privacy_challenge(app, &req, now),
+        (Method::GET | Method::HEAD, ["v1", "privacy", "script.js"]) => respond::script(zgoda_web::pages::PRIVACY_SCRIPT),
         (Method::POST, ["v1", "privacy", "requests"]) => privacy_request(app, &req, now).await,
-        (_, ["v1", "privacy"] | ["v1", "privacy", "requests"]) => ApiError::MethodNotAllowed.to_json_response(),
+        (_, ["v1", "privacy"] | ["v1", "privacy", "requests" | "challenge" | "script.js"]) => ApiError::MethodNotAllowed.to_json_response(),
         (Method::GET | Method::HEAD, ["v1", "notices", id]) => public_notice(app, &req, id).await,
         (Method::GET, ["healthz"]) => respond::health(&app.store).await,
         _ => ApiError::NotFound.to_json_response(),
@@ -156,8 +159,26 @@ async fn public_notice<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, 
 
 fn privacy_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request) -> Response<Body> {
     let lang = page_lang(req);
-    let action = format!("{}/v1/privacy/requests", app.settings.public_url.trim_end_matches('/'));
-    respond::html_posting_form(StatusCode::OK, render("privacy.html", lang, json!({ "action": action })))
+    let base = app.settings.public_url.trim_end_matches('/');
+    let ctx = json!({
+        "action": format!("{base}/v1/privacy/requests"),
+        "challenge": format!("{base}/v1/privacy/challenge"),
+        "script": format!("{base}/v1/privacy/script.js"),
+    });
+    respond::html_posting_form_with_script(StatusCode::OK, render("privacy.html", lang, ctx))
+}
+
+/// A proof-of-work challenge for one privacy request (security review H2). Readable from the
+/// origins that may post privacy requests, so their own pages can solve one too.
+fn privacy_challenge<S, M, Q>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Response<Body> {
+    let mut resp = respond::json(StatusCode::OK, &app.privacy_challenge(now));
+    if let Some(origin) = request::origin(req).filter(|o| privacy_origin_allowed(app, o))
+        && let Ok(v) = HeaderValue::from_str(&origin)
+    {
+        resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    resp
 }
 
 /// The origins allowed to post privacy requests: zgoda's own page, plus any configured.
@@ -194,9 +215,13 @@ async fn privacy_request<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>
                 None
             }
         };
+        let proof = app
+            .check_privacy_proof(get(proof_of_work::FIELD).as_deref(), now)
+            .map_err(|e| errors.push(FieldError::new(proof_of_work::FIELD, e.code())))
+            .ok();
         let lang = get("lang").and_then(|l| l.parse().ok()).unwrap_or(lang_hint);
-        let (Some(email), Some(kind)) = (email, kind) else { return Err(ApiError::Domain(Error::Validation(errors))) };
-        app.privacy_request(&email, kind, lang, request::client_ip(req), now).await?;
+        let (Some(email), Some(kind), Some(proof)) = (email, kind, proof) else { return Err(ApiError::Domain(Error::Validation(errors))) };
+        app.privacy_request(&email, kind, lang, &proof, request::client_ip(req), now).await?;
         Ok::<_, ApiError>((origin, lang))
     }
     .await;
