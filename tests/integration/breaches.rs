@@ -465,7 +465,7 @@ async fn escalation_needs_an_idempotency_key_and_a_valid_selection() {
 async fn a_send_that_keeps_failing_is_recorded_failed_and_a_poison_message_reaches_the_dead_letter_queue() {
     // A sender domain that is not a verified identity: SES refuses every mail.
     let domain = format!("unverified-{}.example.pl", &zgoda_tests::unique()[16..]);
-    let env = TestEnv::spawn_with(|c| c.notice_mail.from = format!("zgoda@{domain}")).await;
+    let env = TestEnv::spawn_with(|c| c.mail.notices.from = format!("zgoda@{domain}")).await;
     env.clients.ses.delete_email_identity().email_identity(&domain).send().await.unwrap();
     let b = register(&env, &breach_body(2)).await;
     let id = b["id"].as_str().unwrap();
@@ -543,7 +543,7 @@ async fn art34_1_a_notice_ses_accepted_from_a_notifier_that_died_before_recordin
     let (unrecorded, _) = died_after_sending(without_event.clone()).await;
     // That notice's Send event is lost (or comes later than the lease): the events queue is emptied
     // before ses-events starts.
-    let set = env.config.notice_mail.configuration_set.clone().unwrap();
+    let set = env.config.mail.notices.configuration_set.clone().unwrap();
     let queue = env.clients.sqs.get_queue_url().queue_name(zgoda_local::ses_events_loop::queue_name(&set)).send().await.unwrap();
     env.clients.sqs.purge_queue().set_queue_url(queue.queue_url).send().await.unwrap();
     let _events = env.start_ses_events();

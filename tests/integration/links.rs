@@ -658,6 +658,11 @@ async fn l9_erasure_empties_ses_suppression_list_and_request_records_expire() {
     let erase = env.operator("POST", "/v1/admin/subjects/erase", Some(&json!({"email": by_operator, "reason": "request"}))).await;
     assert_eq!(erase.status(), 200);
     assert!(!suppressed(by_operator.clone()).await, "the operator's erasure leaves SES's copy");
+    // As if that removal had failed: erasing again through the operator retries it.
+    env.clients.ses.put_suppressed_destination().email_address(&by_operator).reason("BOUNCE".into()).send().await.unwrap();
+    let again = env.operator("POST", "/v1/admin/subjects/erase", Some(&json!({"email": by_operator, "reason": "request"}))).await;
+    assert_eq!(again.json::<Value>().await.unwrap()["status"], "already_erased");
+    assert!(!suppressed(by_operator.clone()).await, "erasing again retries SES's copy");
     let link = link_for(&env, &by_link, "erase", None).await;
     assert_eq!(env.http.post(&link).send().await.unwrap().status(), 200);
     assert!(!suppressed(by_link.clone()).await, "the erase link leaves SES's copy");

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use zgoda_aws::{Clients, Config, LocalEndpoints, Sending, item};
+use zgoda_aws::{Clients, Config, LocalEndpoints, Senders, Sending, item};
 use zgoda_domain::keys::SecretKey;
 use zgoda_domain::{Settings, operator_sig};
 use zgoda_local::provision::{self, OperatorKey};
@@ -115,8 +115,10 @@ impl TestEnv {
         let mut config = Config {
             table: format!("zgoda-test-{id}"),
             secrets_prefix: format!("zgoda-test-{id}/"),
-            public_mail: Sending { from: zgoda_local::SENDER.into(), configuration_set: None },
-            notice_mail: Sending { from: zgoda_local::NOTICE_SENDER.into(), configuration_set: None },
+            mail: Senders {
+                public: Sending { from: zgoda_local::SENDER.into(), configuration_set: None },
+                notices: Sending { from: zgoda_local::NOTICE_SENDER.into(), configuration_set: None },
+            },
             queue_url: String::new(),
             // An easy proof of work: the tests solve one for each privacy request (the browser
             // test keeps the real one).
@@ -186,7 +188,8 @@ impl TestEnv {
     /// Hands SES's events (the emulator's Send events for this environment's mail) to the
     /// ses-events handler, as the deployed SNS subscription does, until the environment is dropped.
     pub fn start_ses_events(&self) -> tokio::task::AbortHandle {
-        let sets = [&self.config.public_mail, &self.config.notice_mail].map(|m| m.configuration_set.clone().expect("provisioned")).to_vec();
+        let sets =
+            [&self.config.mail.public, &self.config.mail.notices].map(|m| m.configuration_set.clone().expect("provisioned")).to_vec();
         zgoda_local::ses_events_loop::spawn(self.local.clone(), self.app_clients.sqs.clone(), sets).abort_handle()
     }
 

@@ -169,7 +169,7 @@ impl AccessCheck {
             table: config.table.clone(),
             secrets_prefix: config.secrets_prefix.clone(),
             queue_url: config.queue_url.clone(),
-            mail: MailStream::ALL.map(|m| (m, config.mail(m).domain(), config.mail(m).configuration_set.clone())).to_vec(),
+            mail: MailStream::ALL.map(|m| (m, config.mail.of(m).domain(), config.mail.of(m).configuration_set.clone())).to_vec(),
         };
         Self { function, access, calls: access.calls(), names, refused: Arc::default() }
     }
@@ -328,7 +328,7 @@ mod tests {
     use zgoda_domain::Settings;
 
     use super::*;
-    use crate::Sending;
+    use crate::{Senders, Sending};
 
     const ACCESS: Access = Access {
         table: &["dynamodb:GetItem", "dynamodb:PutItem"],
@@ -342,8 +342,10 @@ mod tests {
         Config {
             table: "t".into(),
             secrets_prefix: "p/".into(),
-            public_mail: Sending { from: "zgoda@Sklep.example.pl".into(), configuration_set: Some("set".into()) },
-            notice_mail: Sending { from: "zgoda@powiadomienia.sklep.example.pl".into(), configuration_set: Some("notices".into()) },
+            mail: Senders {
+                public: Sending { from: "zgoda@Sklep.example.pl".into(), configuration_set: Some("set".into()) },
+                notices: Sending { from: "zgoda@powiadomienia.sklep.example.pl".into(), configuration_set: Some("notices".into()) },
+            },
             queue_url: "http://q/1/notices".into(),
             settings: Settings::default(),
         }

@@ -12,10 +12,8 @@ pub struct Config {
     pub table: String,
     /// Secrets Manager names are `<prefix>links`, `<prefix>seals`, `<prefix>operators`, `<prefix>pepper`.
     pub secrets_prefix: String,
-    /// How mail the public can trigger goes out ([`MailStream::Public`]).
-    pub public_mail: Sending,
-    /// How breach notices and deadline reminders go out ([`MailStream::Notices`]).
-    pub notice_mail: Sending,
+    /// How each stream's mail goes out.
+    pub mail: Senders,
     /// The notifier's SQS queue.
     pub queue_url: String,
     pub settings: Settings,
@@ -37,11 +35,20 @@ impl Sending {
     }
 }
 
-impl Config {
-    pub fn mail(&self, stream: MailStream) -> &Sending {
+/// How each mail stream goes out through SES: its own sender and configuration set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Senders {
+    /// Mail the public can trigger ([`MailStream::Public`]).
+    pub public: Sending,
+    /// Breach notices and deadline reminders ([`MailStream::Notices`]).
+    pub notices: Sending,
+}
+
+impl Senders {
+    pub fn of(&self, stream: MailStream) -> &Sending {
         match stream {
-            MailStream::Public => &self.public_mail,
-            MailStream::Notices => &self.notice_mail,
+            MailStream::Public => &self.public,
+            MailStream::Notices => &self.notices,
         }
     }
 }
@@ -88,10 +95,12 @@ impl Config {
         Ok(Self {
             table: var("ZGODA_TABLE")?,
             secrets_prefix: var("ZGODA_SECRETS_PREFIX")?,
-            public_mail: Sending { from: var("ZGODA_SENDER")?, configuration_set: optional("ZGODA_SES_CONFIGURATION_SET") },
-            notice_mail: Sending {
-                from: optional("ZGODA_NOTICE_SENDER").map_or_else(|| var("ZGODA_SENDER"), Ok)?,
-                configuration_set: optional("ZGODA_SES_NOTICE_CONFIGURATION_SET"),
+            mail: Senders {
+                public: Sending { from: var("ZGODA_SENDER")?, configuration_set: optional("ZGODA_SES_CONFIGURATION_SET") },
+                notices: Sending {
+                    from: optional("ZGODA_NOTICE_SENDER").map_or_else(|| var("ZGODA_SENDER"), Ok)?,
+                    configuration_set: optional("ZGODA_SES_NOTICE_CONFIGURATION_SET"),
+                },
             },
             queue_url: var("ZGODA_QUEUE_URL")?,
             settings: settings_from_env(var("ZGODA_PUBLIC_URL")?)?,

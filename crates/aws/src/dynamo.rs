@@ -28,8 +28,8 @@ use zgoda_domain::mail::MailStream;
 use zgoda_domain::proof::{ChainHead, EventKind, SealedEvent, format_time};
 use zgoda_domain::smoke::{SmokeRun, SmokeRunId, SmokeStep};
 use zgoda_domain::store::{
-    Append, AppendError, AudienceError, AudienceMember, Erasure, FormStore, Guards, PrivacyRequest, Profile, SaveFormError, StoreError,
-    StoredForm, SubjectRecord, SubjectStore, SubmissionContent,
+    Append, AppendError, AudienceError, AudienceMember, Erasure, FormStore, GuardKey, Guards, PrivacyRequest, Profile, SaveFormError,
+    StoreError, StoredForm, SubjectRecord, SubjectStore, SubmissionContent,
 };
 
 use crate::item::{Item, from_item, get_s, n, s, to_item};
@@ -568,7 +568,7 @@ fn delete(table: &str, pk: &str, sk: &str) -> TransactWriteItem {
 /// condition lets the same nonce through: when the SDK retries a put whose first attempt landed
 /// but whose answer was lost, the retry finds its own marker and succeeds, instead of taking the
 /// caller's first use for a second one (a signed request refused as its own replay).
-fn once_marker(table: &str, key: &str, expires_at: Time, now: Time) -> Put {
+fn once_marker(table: &str, key: &GuardKey, expires_at: Time, now: Time) -> Put {
     let nonce = ulid::Ulid::new().to_string();
     Put::builder()
         .table_name(table)
@@ -616,7 +616,7 @@ fn event_from_item(item: &Item) -> Result<SealedEvent, StoreError> {
 }
 
 impl Guards for DynamoStore {
-    async fn count_hit(&self, key: &str, window_end: Time) -> Result<u64, StoreError> {
+    async fn count_hit(&self, key: &GuardKey, window_end: Time) -> Result<u64, StoreError> {
         let out = self
             .client
             .update_item()
@@ -635,7 +635,7 @@ impl Guards for DynamoStore {
         hits.ok_or_else(|| corrupt("counter", "no hits"))
     }
 
-    async fn keep_use(&self, key: &str, expires_at: Time) -> Result<(), StoreError> {
+    async fn keep_use(&self, key: &GuardKey, expires_at: Time) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -648,7 +648,7 @@ impl Guards for DynamoStore {
         Ok(())
     }
 
-    async fn first_use(&self, key: &str, expires_at: Time, now: Time) -> Result<bool, StoreError> {
+    async fn first_use(&self, key: &GuardKey, expires_at: Time, now: Time) -> Result<bool, StoreError> {
         let marker = once_marker(&self.table, key, expires_at, now);
         let result = self
             .client
@@ -707,7 +707,7 @@ impl zgoda_domain::store::Health for DynamoStore {
             run_id: run.as_str().to_owned(),
             to: zgoda_domain::smoke::SIMULATOR_SUCCESS.to_owned(),
             message_id: get_s(&item, "message_id").map(str::to_owned),
-            stream: MailStream::ALL.into_iter().find(|m| get_s(&item, "stream") == Some(m.as_str())),
+            stream: get_s(&item, "stream").and_then(MailStream::parse),
             sent_at: time("sent_at"),
             send_event_at: time("send_event_at"),
             delivery_event_at: time("delivery_event_at"),

@@ -12,7 +12,7 @@ pub mod secrets;
 pub mod ses;
 pub mod table;
 
-pub use config::{Config, Sending};
+pub use config::{Config, Senders, Sending};
 pub use dynamo::DynamoStore;
 pub use queue::SqsQueue;
 pub use ses::SesTransport;

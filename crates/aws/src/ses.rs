@@ -8,25 +8,21 @@ use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::mail::{MailError, MailStream, MailTransport};
 
-use crate::config::Sending;
+use crate::config::{Senders, Sending};
 
 #[derive(Debug, Clone)]
 pub struct SesTransport {
     client: Client,
-    public: Sending,
-    notices: Sending,
+    senders: Senders,
 }
 
 impl SesTransport {
-    pub fn new(client: Client, public: Sending, notices: Sending) -> Self {
-        Self { client, public, notices }
+    pub fn new(client: Client, senders: Senders) -> Self {
+        Self { client, senders }
     }
 
     fn sending(&self, stream: MailStream) -> &Sending {
-        match stream {
-            MailStream::Public => &self.public,
-            MailStream::Notices => &self.notices,
-        }
+        self.senders.of(stream)
     }
 
     /// Verifies each sender's domain as an identity (the emulator requires it before sending).

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use zgoda_aws::{Clients, DynamoStore, LocalEndpoints};
-use zgoda_domain::store::{Guards, StoreError};
+use zgoda_domain::store::{GuardKey, Guards, StoreError};
 
 /// A "service" that takes every request and hangs up without answering; it counts the attempts.
 async fn hang_up_server() -> (String, Arc<AtomicUsize>) {
@@ -34,7 +34,7 @@ async fn hang_up_server() -> (String, Arc<AtomicUsize>) {
 
 async fn one_call(store: &DynamoStore) -> Result<bool, StoreError> {
     let now = chrono::Utc::now();
-    store.first_use("marker#budget", now + chrono::Duration::days(1), now).await
+    store.first_use(&GuardKey::LinkUsed("budget".into()), now + chrono::Duration::days(1), now).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use zgoda_aws::{DynamoStore, Sending, SesTransport, retry_config, timeout_config};
+use zgoda_aws::{DynamoStore, Senders, Sending, SesTransport, retry_config, timeout_config};
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::mail::{MailError, MailStream, MailTransport};
-use zgoda_domain::store::{Guards, StoreError};
+use zgoda_domain::store::{GuardKey, Guards, StoreError};
 
 const THROTTLED: &str =
     r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
@@ -26,7 +26,7 @@ fn store(client: aws_sdk_dynamodb::Client) -> DynamoStore {
 
 async fn first_use(store: &DynamoStore) -> Result<bool, StoreError> {
     let now = chrono::Utc::now();
-    store.first_use("marker#test", now + chrono::Duration::days(1), now).await
+    store.first_use(&GuardKey::LinkUsed("test".into()), now + chrono::Duration::days(1), now).await
 }
 
 #[tokio::test]
@@ -83,8 +83,10 @@ async fn ses_throttling_is_retried_and_when_it_persists_the_mail_fails_as_thrott
     let client = mock_client!(aws_sdk_sesv2, RuleMode::Sequential, [&send], |c| c.retry_config(retry_config()));
     let ses = SesTransport::new(
         client,
-        Sending { from: "zgoda@example.pl".into(), configuration_set: None },
-        Sending { from: "zgoda@example.pl".into(), configuration_set: None },
+        Senders {
+            public: Sending { from: "zgoda@example.pl".into(), configuration_set: None },
+            notices: Sending { from: "zgoda@example.pl".into(), configuration_set: None },
+        },
     );
     let to = EmailAddress::parse("ola@example.pl").unwrap();
     let err = ses.send_raw(MailStream::Public, &to, b"Subject: x\r\n\r\nx".to_vec(), &[]).await.expect_err("never accepted");

@@ -5,7 +5,7 @@ use aws_sdk_sesv2::error::ErrorMetadata;
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::error::MessageRejected;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use zgoda_aws::{Sending, SesTransport};
+use zgoda_aws::{Senders, Sending, SesTransport};
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::mail::{MailError, MailStream, MailTransport};
 
@@ -25,8 +25,10 @@ async fn m3_a_refused_send_is_reported_by_its_code_without_the_address_ses_quote
     let client = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, [&refused]);
     let transport = SesTransport::new(
         client,
-        Sending { from: "zgoda@sklep.example.pl".into(), configuration_set: Some("set".into()) },
-        Sending { from: "zgoda@sklep.example.pl".into(), configuration_set: None },
+        Senders {
+            public: Sending { from: "zgoda@sklep.example.pl".into(), configuration_set: Some("set".into()) },
+            notices: Sending { from: "zgoda@sklep.example.pl".into(), configuration_set: None },
+        },
     );
     let to = EmailAddress::parse("jan@example.pl").unwrap();
     for tags in [vec![], vec![("breach", "B1".to_owned())]] {
@@ -54,8 +56,10 @@ async fn m6_throttling_refusals_are_reported_as_throttling_and_rejections_are_no
         let client = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, [&refused]);
         let transport = SesTransport::new(
             client,
-            Sending { from: "zgoda@sklep.example.pl".into(), configuration_set: None },
-            Sending { from: "zgoda@sklep.example.pl".into(), configuration_set: None },
+            Senders {
+                public: Sending { from: "zgoda@sklep.example.pl".into(), configuration_set: None },
+                notices: Sending { from: "zgoda@sklep.example.pl".into(), configuration_set: None },
+            },
         );
         let err =
             transport.send_raw(MailStream::Public, &EmailAddress::parse("jan@example.pl").unwrap(), b"x".to_vec(), &[]).await.unwrap_err();

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use zgoda_domain::mail::MailStream;
 
 use crate::Api;
 
@@ -42,7 +43,7 @@ pub async fn run(api: &Api, wait: Duration) -> anyhow::Result<()> {
     ok &= report("operator signature", &signed(api).await);
     ok &= report("form post", &form_post(api).await);
     // Each mail stream has its own sender and configuration set, so each is checked.
-    for stream in ["public", "notices"] {
+    for stream in MailStream::ALL.map(MailStream::as_str) {
         let sent = send(api, stream).await;
         ok &= report(&format!("{stream} mail to SES's mailbox simulator"), &sent.clone().map(|(_, shown)| shown));
         if let Ok((run, _)) = sent {

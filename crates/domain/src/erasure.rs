@@ -10,8 +10,8 @@ use crate::lang::Lang;
 use crate::links::LinkOutcome;
 use crate::mail::Mailer;
 use crate::proof::{self, ChainHead, Channel, EventFacts, EventKind};
-use crate::service::Zgoda;
-use crate::store::{Append, AppendError, Erasure};
+use crate::service::{APPEND_ATTEMPTS, Zgoda};
+use crate::store::{Append, AppendError, Erasure, GuardKey};
 use crate::store::{Store, WorkQueue};
 use crate::token::LinkClaims;
 
@@ -33,9 +33,14 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         now: Time,
     ) -> Result<LinkOutcome, Error> {
         let now = proof::to_millis(now);
-        for _ in 0..4 {
+        for _ in 0..APPEND_ATTEMPTS {
             let record = self.store.load_subject(subject).await?;
             if !record.holds_personal_data() {
+                // Erasing again is how an operator retries what the first erasure could not
+                // finish at SES.
+                if let Some(address) = address {
+                    self.forget_at_provider(subject, address).await;
+                }
                 return Ok(LinkOutcome::Erased { already: true });
             }
             let head = record.head.clone();
@@ -71,17 +76,13 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                     lift_suppression: false,
                 },
                 at: now,
-                spend_token: link.map(|c| (format!("link#{}", c.token_id_hex()), c.expires_at)),
+                spend_token: link.map(|c| (GuardKey::LinkUsed(c.token_id_hex()), c.expires_at)),
             };
             match self.store.erase(erasure).await {
                 Ok(()) => {
                     tracing::info!(subject = %subject, channel = channel.as_str(), "subject erased");
                     if let Some(address) = record.profile.as_ref().map(|p| &p.email).or(address) {
-                        // Done after the erasure: SES's list is a copy that protects nobody's
-                        // rights if it stays, so a failure is logged for the operator, not fatal.
-                        if let Err(e) = self.mailer.forget_address(address).await {
-                            tracing::warn!(subject = %subject, error = %e, "{SUPPRESSION_NOT_CLEARED}");
-                        }
+                        self.forget_at_provider(subject, address).await;
                     }
                     // The erasure itself is done; an outbox entry left with the address is still
                     // refused by the notifier and deleted with its TTL (security review M9).
@@ -109,6 +110,15 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         match self.store.load_subject(subject).await?.holds_personal_data() {
             false => Ok(LinkOutcome::Erased { already: true }),
             true => Err(Error::Unavailable("the subject's chain kept moving".into())),
+        }
+    }
+
+    /// Removes an erased address from the mail provider's own list. Done after the erasure: that
+    /// list is a copy that protects nobody's rights if it stays, so a failure is logged for the
+    /// operator (who may erase again to retry), not fatal.
+    async fn forget_at_provider(&self, subject: &SubjectId, address: &EmailAddress) {
+        if let Err(e) = self.mailer.forget_address(address).await {
+            tracing::warn!(subject = %subject, error = %e, "{SUPPRESSION_NOT_CLEARED}");
         }
     }
 

@@ -14,7 +14,7 @@ use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
 use crate::proof::{self, Channel, EventFacts, EventKind, SealedEvent};
 use crate::service::{Lift, Zgoda};
-use crate::store::{Store, WorkQueue};
+use crate::store::{GuardKey, Store, WorkQueue};
 use crate::token::{self, LinkAction, LinkClaims, TokenError};
 
 /// What pressing a link's button did.
@@ -89,7 +89,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         if claims.action == LinkAction::Confirm {
             return Err(Error::LinkExpired { renewable: false });
         }
-        self.rate_limit(&format!("renew#{}", claims.subject), self.settings.privacy_limit, now).await?;
+        self.rate_limit(&GuardKey::RenewalsFor(claims.subject.clone()), self.settings.privacy_limit, now).await?;
         let record = self.store.load_subject(&claims.subject).await?;
         let Some(profile) = record.profile else { return Ok(()) };
         let ttl = self.ttl_for(claims.action);
@@ -138,7 +138,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 // Single use (security review M5): the link is a bearer credential for everything
                 // held, and mail is forwarded, archived and shared; spent before the export is
                 // built, so two clicks at once give one export.
-                if !self.store.first_use(&format!("link#{}", claims.token_id_hex()), claims.expires_at, now).await? {
+                if !self.store.first_use(&GuardKey::LinkUsed(claims.token_id_hex()), claims.expires_at, now).await? {
                     return Err(Error::LinkUsed);
                 }
                 LinkOutcome::Export(Box::new(self.export(&claims.subject, now).await?))

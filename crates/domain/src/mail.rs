@@ -85,6 +85,11 @@ impl MailStream {
             MailStream::Notices => "notices",
         }
     }
+
+    /// The stream by its name ([`Self::as_str`]).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|stream| stream.as_str() == name)
+    }
 }
 
 impl Message {

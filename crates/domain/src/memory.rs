@@ -15,7 +15,7 @@ use crate::form::{Form, Notice};
 use crate::ids::{BreachId, EscalationId, FormId, NoticeId, PurposeId, SubjectId};
 use crate::mail::{MailError, Mailer, Message};
 use crate::store::{
-    AppendError, BreachRecord, BreachStore, Claim, Contact, Delivery, DeliveryCounts, EscalationRecord, FormStore, Guards,
+    AppendError, BreachRecord, BreachStore, Claim, Contact, Delivery, DeliveryCounts, EscalationRecord, FormStore, GuardKey, Guards,
     IdempotencyStart, Job, JobBatch, PublicNotice, Recipient, SaveFormError, StoreError, StoredForm, WorkQueue,
 };
 use crate::timeline::TimelineEvent;
@@ -110,26 +110,27 @@ impl FormStore for MemoryStore {
 }
 
 impl Guards for MemoryStore {
-    async fn count_hit(&self, key: &str, window_end: Time) -> Result<u64, StoreError> {
+    async fn count_hit(&self, key: &GuardKey, window_end: Time) -> Result<u64, StoreError> {
         Ok(self.with(|d| {
-            let entry = d.guards.entry(key.to_owned()).or_insert((0, window_end));
+            let entry = d.guards.entry(key.to_string()).or_insert((0, window_end));
             entry.0 += 1;
             entry.0
         }))
     }
 
-    async fn first_use(&self, key: &str, expires_at: Time, now: Time) -> Result<bool, StoreError> {
-        Ok(self.with(|d| match d.guards.get(key) {
+    async fn first_use(&self, key: &GuardKey, expires_at: Time, now: Time) -> Result<bool, StoreError> {
+        let key = key.to_string();
+        Ok(self.with(|d| match d.guards.get(&key) {
             Some((_, until)) if *until > now => false,
             _ => {
-                d.guards.insert(key.to_owned(), (1, expires_at));
+                d.guards.insert(key, (1, expires_at));
                 true
             }
         }))
     }
 
-    async fn keep_use(&self, key: &str, expires_at: Time) -> Result<(), StoreError> {
-        self.with(|d| d.guards.insert(key.to_owned(), (1, expires_at)));
+    async fn keep_use(&self, key: &GuardKey, expires_at: Time) -> Result<(), StoreError> {
+        self.with(|d| d.guards.insert(key.to_string(), (1, expires_at)));
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ use crate::mail::Message;
 use crate::proof;
 use crate::proof_of_work::{self, ProofError, Solved};
 use crate::service::Zgoda;
-use crate::store::{PrivacyRequest, PrivacyRequestKind};
+use crate::store::{GuardKey, PrivacyRequest, PrivacyRequestKind};
 use crate::store::{Store, WorkQueue};
 use crate::token::{LinkAction, LinkClaims};
 
@@ -45,12 +45,12 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         now: Time,
     ) -> Result<(), Error> {
         // A solution buys one request: its nonce is kept until its challenge expires.
-        if !self.store.first_use(&format!("pow#{}", proof.nonce), proof.expires_at, now).await? {
+        if !self.store.first_use(&GuardKey::ProofOfWork(proof.nonce.clone()), proof.expires_at, now).await? {
             return Err(Error::Validation(vec![FieldError::new(proof_of_work::FIELD, ProofError::Used.code())]));
         }
         if let Some(ip) = ip {
             let net = crate::net::truncated_prefix(ip);
-            self.rate_limit(&format!("privacy-net#{net}"), self.settings.network_limit, now).await?;
+            self.rate_limit(&GuardKey::PrivacyRequestsFrom(net), self.settings.network_limit, now).await?;
         }
         let subject = self.subject_id(email);
         // Anyone can ask in anyone's name, so the per-address limit never refuses (a 429 would let
@@ -58,7 +58,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         // request gets its own mail; the first past it gets one mail with both links, which stay
         // valid past the window's end; the rest of the window's requests are recorded and folded
         // into that mail.
-        let (asked, _) = self.count_in_window(&format!("privacy#{subject}"), now).await?;
+        let (asked, _) = self.count_in_window(&GuardKey::PrivacyRequestsFor(subject.clone()), now).await?;
         let limit = self.settings.privacy_limit;
         let record = self.store.load_subject(&subject).await?;
         let held = record.holds_personal_data();

@@ -11,7 +11,7 @@ use crate::ids::BreachId;
 use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
 use crate::service::Zgoda;
-use crate::store::{BreachStore, Guards};
+use crate::store::{BreachStore, GuardKey, Guards};
 
 /// How long a deadline reminder is claimed by the run sending it: less than the 15 minutes between
 /// runs, so the next run finds it free if the send failed.
@@ -32,7 +32,7 @@ impl<S: BreachStore + Guards, M: Mailer, Q> Zgoda<S, M, Q> {
             let current = r.breach.as_of(&r.timeline);
             let Some(which) = deadline::due_reminder(&current, &r.timeline, now) else { continue };
             let deadline = current.authority_deadline();
-            let marker = format!("reminder#{}#{which}", current.id);
+            let marker = GuardKey::Reminder(current.id.clone(), which);
             // Claimed for this run only: a send that fails leaves the reminder to the next run,
             // 15 minutes on, rather than losing it (security review L1); a sent one is kept.
             if !self.store.first_use(&marker, now + REMINDER_CLAIM, now).await? {

@@ -16,7 +16,7 @@ use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
 use crate::proof::{self, ChainHead, Channel, EventFacts, EventKind, ProofReport, SealedEvent};
 use crate::proof_of_work::ProofOfWork;
-use crate::store::{Append, AppendError, Profile, PurposeState, Store, StoredForm, SubmissionContent, WorkQueue};
+use crate::store::{Append, AppendError, GuardKey, Profile, PurposeState, Store, StoredForm, SubmissionContent, WorkQueue};
 use crate::token::{self, LinkAction, LinkClaims};
 use crate::{Time, subject};
 
@@ -198,7 +198,7 @@ where
         }
         let network = origin.ip.map(crate::net::truncated_prefix);
         if let Some(net) = &network {
-            self.rate_limit(&format!("net#{net}"), self.settings.network_limit, now).await?;
+            self.rate_limit(&GuardKey::FormPostsFrom(net.clone()), self.settings.network_limit, now).await?;
         }
         let mut submission = intake::check(form, &raw).map_err(Error::Validation)?;
         if !form.accepts_notice(&submission.notice_version, &stored.notices) {
@@ -207,7 +207,7 @@ where
         let notice = stored.notices.iter().find(|n| n.version == submission.notice_version).expect("accepted above");
         let (notice_lang, _, notice_sha) = notice.shown_in(lang, form.default_lang);
         let subject = self.subject_id(&submission.email);
-        self.rate_limit(&format!("sub#{subject}"), self.settings.subject_limit, now).await?;
+        self.rate_limit(&GuardKey::FormPostsFor(subject.clone()), self.settings.subject_limit, now).await?;
         if self.store.is_suppressed(&subject).await? {
             // The person was erased. Anyone can post their address, so a submission alone never
             // brings them back into an audience: every consent it gives waits for the person's
@@ -255,13 +255,9 @@ where
             updated_at: now,
             expires_at: awaiting_only.then(|| now + self.settings.confirm_ttl),
         };
-        let content = (!submission.fields.is_empty()).then(|| SubmissionContent {
-            receipt_id: receipt.receipt_id.clone(),
-            form_id: form.id.clone(),
-            fields: submission.fields.clone(),
-            at: now,
-            expires_at: now + Duration::days(form.retention_days.into()),
-            retained_until: now + Duration::days(form.retention_days.into()),
+        let content = (!submission.fields.is_empty()).then(|| {
+            let retained_until = now + Duration::days(form.retention_days.into());
+            SubmissionContent::new(receipt.receipt_id.clone(), form.id.clone(), submission.fields.clone(), now, retained_until)
         });
         let events = self.append_events(&subject, facts, Some(profile), content.into_iter().collect(), Lift::No).await?;
         tracing::info!(form = %form.id, receipt = %receipt.receipt_id, subject = %subject, status = ?receipt.status, "submission recorded");
@@ -337,11 +333,11 @@ where
         format!("{}/v1/links/{}", self.settings.public_url.trim_end_matches('/'), token::sign(self.keys.links(), claims))
     }
 
-    pub(crate) async fn rate_limit(&self, key: &str, limit: u64, now: Time) -> Result<(), Error> {
+    pub(crate) async fn rate_limit(&self, key: &GuardKey, limit: u64, now: Time) -> Result<(), Error> {
         let (count, window_end) = self.count_in_window(key, now).await?;
         if count > limit {
             let retry_after_secs = (window_end - now).num_seconds().max(1) as u64;
-            tracing::warn!(limit_key = key.split('#').next().unwrap_or(""), "rate limited");
+            tracing::warn!(limit_key = key.kind(), "rate limited");
             return Err(Error::RateLimited { retry_after_secs });
         }
         Ok(())
@@ -354,7 +350,7 @@ where
     /// single requests.
     pub(crate) async fn within_public_mail_budget(&self, now: Time) -> bool {
         let hour_end = chrono::DateTime::from_timestamp((now.timestamp() / 3600 + 1) * 3600, 0).expect("in range");
-        match self.store.count_hit("public-mail", hour_end).await {
+        match self.store.count_hit(&GuardKey::PublicMail, hour_end).await {
             Ok(sent) if sent <= self.settings.public_mail_per_hour => true,
             Ok(_) => {
                 tracing::error!(budget = self.settings.public_mail_per_hour, "{PUBLIC_MAIL_HELD_BACK}");
@@ -369,7 +365,7 @@ where
 
     /// Counts one more hit on `key` in the rate window `now` falls in: the count so far, and when
     /// the window ends.
-    pub(crate) async fn count_in_window(&self, key: &str, now: Time) -> Result<(u64, Time), Error> {
+    pub(crate) async fn count_in_window(&self, key: &GuardKey, now: Time) -> Result<(u64, Time), Error> {
         let window = self.settings.rate_window.num_seconds().max(1);
         let window_end = chrono::DateTime::from_timestamp((now.timestamp() / window + 1) * window, 0).expect("in range");
         Ok((self.store.count_hit(key, window_end).await?, window_end))

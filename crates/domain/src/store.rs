@@ -5,6 +5,7 @@ use crate::smoke::{SmokeRun, SmokeRunId, SmokeStep};
 use std::future::Future;
 
 use crate::Time;
+use crate::deadline::Reminder;
 use crate::email::EmailAddress;
 use crate::form::{Form, Notice};
 use crate::ids::{BreachId, EscalationId, FormId, NoticeId, PurposeId, SubjectId};
@@ -70,6 +71,12 @@ pub struct SubmissionContent {
 }
 
 impl SubmissionContent {
+    /// What a submission carried, kept for its retention; an append caps that with
+    /// [`Self::kept_with`] once it knows how long the address stays.
+    pub fn new(receipt_id: String, form_id: FormId, fields: Vec<(String, String)>, at: Time, retained_until: Time) -> Self {
+        SubmissionContent { receipt_id, form_id, fields, at, expires_at: retained_until, retained_until }
+    }
+
     /// Kept as long as the profile it came with (`None`: kept for good), within its retention.
     pub fn kept_with(self, profile_expires_at: Option<Time>) -> Self {
         let expires_at = profile_expires_at.map_or(self.retained_until, |p| p.min(self.retained_until));
@@ -146,7 +153,7 @@ pub struct Erasure {
     pub at: Time,
     /// A single-use marker for the link that asked for it; the erasure fails with `Conflict`
     /// semantics if it was already spent.
-    pub spend_token: Option<(String, Time)>,
+    pub spend_token: Option<(GuardKey, Time)>,
 }
 
 /// One row of an audience: a subject whose consent for the purpose is currently given.
@@ -214,14 +221,76 @@ pub enum AudienceError {
     Store(#[from] StoreError),
 }
 
+/// What a guard (a rate counter or a one-time marker) guards. Its text is its key in the store:
+/// every kind is listed here, so two guards never share a key by accident, and each keeps the
+/// spelling stored items already have (pinned in a test).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardKey {
+    /// Form posts from one network (its /24 or /48).
+    FormPostsFrom(String),
+    /// Form posts naming one person.
+    FormPostsFor(SubjectId),
+    /// Privacy requests from one network.
+    PrivacyRequestsFrom(String),
+    /// Privacy requests naming one person.
+    PrivacyRequestsFor(SubjectId),
+    /// Fresh links asked for from an expired one, by one person.
+    RenewalsFor(SubjectId),
+    /// Mail that public routes sent, all together (the hourly budget).
+    PublicMail,
+    /// A single-use link, by its token id (hex).
+    LinkUsed(String),
+    /// An operator request's signature, accepted once.
+    OperatorSignature(String),
+    /// A proof-of-work solution, by its challenge's nonce.
+    ProofOfWork(String),
+    /// A breach's deadline reminder, claimed or sent.
+    Reminder(BreachId, Reminder),
+}
+
+impl std::fmt::Display for GuardKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GuardKey::FormPostsFrom(net) => write!(f, "net#{net}"),
+            GuardKey::FormPostsFor(subject) => write!(f, "sub#{subject}"),
+            GuardKey::PrivacyRequestsFrom(net) => write!(f, "privacy-net#{net}"),
+            GuardKey::PrivacyRequestsFor(subject) => write!(f, "privacy#{subject}"),
+            GuardKey::RenewalsFor(subject) => write!(f, "renew#{subject}"),
+            GuardKey::PublicMail => f.write_str("public-mail"),
+            GuardKey::LinkUsed(token) => write!(f, "link#{token}"),
+            GuardKey::OperatorSignature(sig) => write!(f, "replay#{sig}"),
+            GuardKey::ProofOfWork(nonce) => write!(f, "pow#{nonce}"),
+            GuardKey::Reminder(breach, which) => write!(f, "reminder#{breach}#{which}"),
+        }
+    }
+}
+
+impl GuardKey {
+    /// Its kind, for logs: never the person or the network it counts.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GuardKey::FormPostsFrom(_) => "net",
+            GuardKey::FormPostsFor(_) => "sub",
+            GuardKey::PrivacyRequestsFrom(_) => "privacy-net",
+            GuardKey::PrivacyRequestsFor(_) => "privacy",
+            GuardKey::RenewalsFor(_) => "renew",
+            GuardKey::PublicMail => "public-mail",
+            GuardKey::LinkUsed(_) => "link",
+            GuardKey::OperatorSignature(_) => "replay",
+            GuardKey::ProofOfWork(_) => "pow",
+            GuardKey::Reminder(..) => "reminder",
+        }
+    }
+}
+
 /// Short-lived guards: rate counters and one-time markers. Expired items are ignored on read.
 pub trait Guards: Send + Sync {
     /// Adds one to the counter `key` for the window ending at `window_end` and returns the new count.
-    fn count_hit(&self, key: &str, window_end: Time) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn count_hit(&self, key: &GuardKey, window_end: Time) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Records `key` until `expires_at`; false if it was already recorded and has not expired.
-    fn first_use(&self, key: &str, expires_at: Time, now: Time) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn first_use(&self, key: &GuardKey, expires_at: Time, now: Time) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Keeps a recorded `key` until `expires_at` instead (what it guarded is done for good).
-    fn keep_use(&self, key: &str, expires_at: Time) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn keep_use(&self, key: &GuardKey, expires_at: Time) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Liveness of the storage, for `/healthz`, and the end-to-end mail check's runs ([`crate::smoke`]).
@@ -454,4 +523,32 @@ pub trait WorkQueue: Send + Sync {
     fn enqueue(&self, batches: &[JobBatch]) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// One batch, offered to workers only after `delay` (at most 15 minutes, as SQS allows).
     fn enqueue_later(&self, batch: &JobBatch, delay: std::time::Duration) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards already stored keep working: each kind keeps the key it was stored under.
+    #[test]
+    fn every_guard_key_keeps_the_spelling_stored_items_have() {
+        let subject = SubjectId::parse(&"ab".repeat(32)).unwrap();
+        let breach = BreachId::parse("01JDQ3ZP6Y4V5K7M8N9P0Q1R2S").unwrap();
+        let keys = [
+            (GuardKey::FormPostsFrom("203.0.113.0/24".into()), "net#203.0.113.0/24".to_owned()),
+            (GuardKey::FormPostsFor(subject.clone()), format!("sub#{subject}")),
+            (GuardKey::PrivacyRequestsFrom("2001:db8:1::/48".into()), "privacy-net#2001:db8:1::/48".to_owned()),
+            (GuardKey::PrivacyRequestsFor(subject.clone()), format!("privacy#{subject}")),
+            (GuardKey::RenewalsFor(subject.clone()), format!("renew#{subject}")),
+            (GuardKey::PublicMail, "public-mail".to_owned()),
+            (GuardKey::LinkUsed("0f".into()), "link#0f".to_owned()),
+            (GuardKey::OperatorSignature("9a".into()), "replay#9a".to_owned()),
+            (GuardKey::ProofOfWork("7c".into()), "pow#7c".to_owned()),
+            (GuardKey::Reminder(breach.clone(), Reminder::SixHoursLeft), format!("reminder#{breach}#6h")),
+        ];
+        for (key, stored) in keys {
+            assert_eq!(key.to_string(), stored);
+            assert!(stored.starts_with(key.kind()), "{stored}");
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use zgoda_aws::{Clients, Config, LocalEndpoints, Sending};
+use zgoda_aws::{Clients, Config, LocalEndpoints, Senders, Sending};
 use zgoda_domain::mail::MailStream;
 use zgoda_local::emulator::{Emulator, free_port};
 use zgoda_local::server::{Apps, Local, serve};
@@ -94,8 +94,10 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     let mut config = Config {
         table: "zgoda-local".into(),
         secrets_prefix: "zgoda-local/".into(),
-        public_mail: Sending { from: zgoda_local::SENDER.into(), configuration_set: None },
-        notice_mail: Sending { from: zgoda_local::NOTICE_SENDER.into(), configuration_set: None },
+        mail: Senders {
+            public: Sending { from: zgoda_local::SENDER.into(), configuration_set: None },
+            notices: Sending { from: zgoda_local::NOTICE_SENDER.into(), configuration_set: None },
+        },
         queue_url: String::new(),
         settings: zgoda_aws::config::settings_from_env(url.clone())?,
     };
@@ -110,8 +112,8 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
         ("ZGODA_TABLE".to_owned(), config.table.clone()),
         ("ZGODA_SECRETS_PREFIX".to_owned(), config.secrets_prefix.clone()),
         ("ZGODA_QUEUE_URL".to_owned(), config.queue_url.clone()),
-        ("ZGODA_SES_CONFIGURATION_SET".to_owned(), config.public_mail.configuration_set.clone().unwrap_or_default()),
-        ("ZGODA_SES_NOTICE_CONFIGURATION_SET".to_owned(), config.notice_mail.configuration_set.clone().unwrap_or_default()),
+        ("ZGODA_SES_CONFIGURATION_SET".to_owned(), config.mail.public.configuration_set.clone().unwrap_or_default()),
+        ("ZGODA_SES_NOTICE_CONFIGURATION_SET".to_owned(), config.mail.notices.configuration_set.clone().unwrap_or_default()),
         ("ZGODA_OPERATOR_KID".to_owned(), operator.kid.clone()),
         ("ZGODA_OPERATOR_KEY".to_owned(), operator.key_hex.clone()),
     ]);
@@ -122,7 +124,7 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     // The same notifier the Lambda runs, fed from the emulator's queue.
     let notifier = with_notifier.then(|| zgoda_local::notifier_loop::spawn(local.clone(), clients.sqs.clone(), send_rate()));
     // SES's events (the emulator's Send events) to the ses-events handler, as SNS would hand them.
-    let sets = MailStream::ALL.iter().filter_map(|m| config.mail(*m).configuration_set.clone()).collect();
+    let sets = MailStream::ALL.iter().filter_map(|m| config.mail.of(*m).configuration_set.clone()).collect();
     let ses_events = zgoda_local::ses_events_loop::spawn(local, clients.sqs.clone(), sets);
 
     println!(
@@ -160,8 +162,10 @@ async fn notifier(env_file: &std::path::Path) -> anyhow::Result<()> {
     let config = Config {
         table: var("ZGODA_TABLE")?,
         secrets_prefix: var("ZGODA_SECRETS_PREFIX")?,
-        public_mail: Sending { from: zgoda_local::SENDER.into(), configuration_set: set("ZGODA_SES_CONFIGURATION_SET") },
-        notice_mail: Sending { from: zgoda_local::NOTICE_SENDER.into(), configuration_set: set("ZGODA_SES_NOTICE_CONFIGURATION_SET") },
+        mail: Senders {
+            public: Sending { from: zgoda_local::SENDER.into(), configuration_set: set("ZGODA_SES_CONFIGURATION_SET") },
+            notices: Sending { from: zgoda_local::NOTICE_SENDER.into(), configuration_set: set("ZGODA_SES_NOTICE_CONFIGURATION_SET") },
+        },
         queue_url: var("ZGODA_QUEUE_URL")?,
         settings: zgoda_aws::config::settings_from_env(var("ZGODA_URL")?)?,
     };

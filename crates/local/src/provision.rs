@@ -44,7 +44,7 @@ pub async fn provision(clients: &Clients, config: &mut Config, visibility_secs: 
     // Mail goes through a configuration set per stream, as deployed; the emulator puts SES's Send
     // events for each on `<name>-events` (crates/local/src/emulator.py), which `ses_events_loop`
     // consumes.
-    for (sending, name) in [(&mut config.public_mail, format!("{stem}-mail")), (&mut config.notice_mail, format!("{stem}-notice-mail"))] {
+    for (sending, name) in [(&mut config.mail.public, format!("{stem}-mail")), (&mut config.mail.notices, format!("{stem}-notice-mail"))] {
         clients
             .sqs
             .create_queue()
@@ -62,10 +62,7 @@ pub async fn provision(clients: &Clients, config: &mut Config, visibility_secs: 
     }
     let operators = format!("{}operators", config.secrets_prefix);
     secrets::ensure_secret(&clients.secrets, &operators, &ring_json(LOCAL_OPERATOR)).await.map_err(anyhow::Error::msg)?;
-    SesTransport::new(clients.ses.clone(), config.public_mail.clone(), config.notice_mail.clone())
-        .ensure_identities()
-        .await
-        .map_err(anyhow::Error::msg)?;
+    SesTransport::new(clients.ses.clone(), config.mail.clone()).ensure_identities().await.map_err(anyhow::Error::msg)?;
 
     let text = clients.secrets.get_secret_value().secret_id(&operators).send().await?.secret_string().unwrap_or_default().to_owned();
     let ring: serde_json::Value = serde_json::from_str(&text)?;

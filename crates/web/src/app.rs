@@ -23,7 +23,7 @@ pub async fn build(config: &Config, clients: &Clients, access: &Access) -> Resul
         let source = SecretRings { client: clients.secrets.clone(), prefix: config.secrets_prefix.clone() };
         keys = keys.refresh_operators(Arc::new(source), config.settings.operator_ring_max_age, chrono::Utc::now());
     }
-    let transport = SesTransport::new(clients.ses.clone(), config.public_mail.clone(), config.notice_mail.clone());
+    let transport = SesTransport::new(clients.ses.clone(), config.mail.clone());
     Ok(Zgoda {
         store: DynamoStore::new(clients.dynamodb.clone(), config.table.clone()),
         mailer: TemplatedMailer::new(transport),

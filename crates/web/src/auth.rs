@@ -5,7 +5,7 @@ use chrono::Duration;
 use lambda_http::Request;
 use zgoda_domain::ids::{Kid, OperatorId};
 use zgoda_domain::operator_sig::{self, MAX_SKEW_SECS, SignedRequest};
-use zgoda_domain::store::Guards;
+use zgoda_domain::store::{GuardKey, Guards};
 use zgoda_domain::{Time, Zgoda};
 
 use crate::error::ApiError;
@@ -28,7 +28,7 @@ pub async fn authenticate<S: Guards, M, Q>(app: &Zgoda<S, M, Q>, req: &Request, 
     // A signature is good for the skew window on either side; remembering it a little longer
     // than that makes every replay within its validity visible.
     let expires = chrono::DateTime::from_timestamp(signed.ts, 0).unwrap_or(now) + Duration::seconds(MAX_SKEW_SECS + 60);
-    if !app.store.first_use(&format!("replay#{}", signed.sig), expires, now).await.map_err(zgoda_domain::Error::from)? {
+    if !app.store.first_use(&GuardKey::OperatorSignature(signed.sig.clone()), expires, now).await.map_err(zgoda_domain::Error::from)? {
         tracing::warn!(reason = "Replayed", "operator request refused");
         return Err(ApiError::Unauthorized);
     }

@@ -150,10 +150,9 @@ async fn audience<S: Store, M: Mailer, Q: WorkQueue>(
 /// `?stream=public|notices` (default `notices`, the stream that must never fail) picks the sender
 /// and configuration set the mail checks.
 async fn start_smoke<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, op: &OperatorId, now: Time) -> Answer {
-    let stream = match request::query_param(req, "stream").as_deref() {
-        None | Some("notices") => MailStream::Notices,
-        Some("public") => MailStream::Public,
-        Some(_) => return Err(Error::field("stream", "invalid").into()),
+    let stream = match request::query_param(req, "stream") {
+        None => MailStream::Notices,
+        Some(name) => MailStream::parse(&name).ok_or_else(|| Error::field("stream", "invalid"))?,
     };
     let run = SmokeRunId::new(ulid::Ulid::new());
     let sent = app.smoke_send(&run, stream, now).await?;
