@@ -76,6 +76,14 @@ pub fn script(source: &'static str) -> Response<Body> {
     )
 }
 
+/// CORS: echo an allowed origin, never `*`; caches must key on `Origin`.
+pub fn allow_origin(resp: &mut Response<Body>, origin: &str) {
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+}
+
 /// A Markdown document (the breach report draft).
 pub fn markdown(text: String) -> Response<Body> {
     let mut r = Response::new(Body::Text(text));

@@ -46,14 +46,6 @@ async fn load_form<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, id: 
     Ok(app.form(&id).await?)
 }
 
-/// CORS: echo an allowed origin, never `*`; caches must key on `Origin`.
-fn allow_origin(resp: &mut Response<Body>, origin: &str) {
-    if let Ok(v) = HeaderValue::from_str(origin) {
-        resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-    }
-    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
-}
-
 async fn preflight<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, id: &str) -> Response<Body> {
     let form = match load_form(app, id).await {
         Ok(f) => f.form,
@@ -63,7 +55,7 @@ async fn preflight<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
         None => ApiError::OriginNotAllowed.to_json_response(),
         Some(origin) => {
             let mut resp = respond::empty(StatusCode::NO_CONTENT);
-            allow_origin(&mut resp, &origin);
+            respond::allow_origin(&mut resp, &origin);
             let h = resp.headers_mut();
             h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS"));
             h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Content-Type, Accept, Accept-Language"));
@@ -125,7 +117,7 @@ where
         },
     };
     if let Some(o) = origin {
-        allow_origin(&mut resp, &o);
+        respond::allow_origin(&mut resp, &o);
     }
     resp
 }

@@ -172,11 +172,8 @@ fn privacy_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &R
 /// origins that may post privacy requests, so their own pages can solve one too.
 fn privacy_challenge<S, M, Q>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Response<Body> {
     let mut resp = respond::json(StatusCode::OK, &app.privacy_challenge(now));
-    if let Some(origin) = request::origin(req).filter(|o| privacy_origin_allowed(app, o))
-        && let Ok(v) = HeaderValue::from_str(&origin)
-    {
-        resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(origin) = request::origin(req).filter(|o| privacy_origin_allowed(app, o)) {
+        respond::allow_origin(&mut resp, &origin);
     }
     resp
 }
@@ -233,10 +230,7 @@ async fn privacy_request<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>
                 let ctx = json!({"title": text(lang, "privacy.accepted_title", &[]), "message": text(lang, "privacy.accepted_body", &[]), "outcome": "accepted"});
                 respond::html(StatusCode::ACCEPTED, render("link_done.html", lang, ctx))
             };
-            if let Ok(v) = HeaderValue::from_str(&origin) {
-                resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-                resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
-            }
+            respond::allow_origin(&mut resp, &origin);
             resp
         }
         Err(e) if json_client => e.to_json_response(),
