@@ -44,25 +44,8 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 return Ok(LinkOutcome::Erased { already: true });
             }
             let head = record.head.clone();
-            let facts = EventFacts {
-                event_id: ulid::Ulid::new().to_string(),
-                subject_id: subject.clone(),
-                seq: 0,
-                kind: EventKind::Erased,
-                purpose: None,
-                lawful_basis: None,
-                form_id: None,
-                notice_version: None,
-                notice_sha256: None,
-                notice_lang: None,
-                lang: record.profile.as_ref().map(|p| p.lang).unwrap_or(Lang::Pl),
-                channel,
-                ip_prefix: None,
-                at: now,
-                receipt_id: None,
-                refers_to: None,
-                prev_hash: String::new(),
-            };
+            let lang = record.profile.as_ref().map(|p| p.lang).unwrap_or(Lang::Pl);
+            let facts = EventFacts::new(ulid::Ulid::new().to_string(), subject.clone(), EventKind::Erased, lang, channel, now);
             let (events, new_head) = proof::seal_chain(self.keys.seals(), head.as_ref().unwrap_or(&ChainHead::genesis()), vec![facts]);
             let erasure = Erasure {
                 append: Append {

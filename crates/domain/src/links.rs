@@ -222,22 +222,14 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
 fn follow_up(last: &SealedEvent, kind: EventKind, channel: Channel, ip: Option<IpAddr>, now: Time, lang: Option<Lang>) -> EventFacts {
     let f = &last.facts;
     EventFacts {
-        event_id: ulid::Ulid::new().to_string(),
-        subject_id: f.subject_id.clone(),
-        seq: 0,
-        kind,
         purpose: f.purpose.clone(),
         lawful_basis: f.lawful_basis,
         form_id: f.form_id.clone(),
         notice_version: f.notice_version.clone(),
         notice_sha256: f.notice_sha256.clone(),
         notice_lang: f.notice_lang,
-        lang: lang.unwrap_or(f.lang),
-        channel,
         ip_prefix: ip.map(crate::net::truncated_prefix),
-        at: proof::to_millis(now),
-        receipt_id: None,
         refers_to: Some(f.event_id.clone()),
-        prev_hash: String::new(),
+        ..EventFacts::new(ulid::Ulid::new().to_string(), f.subject_id.clone(), kind, lang.unwrap_or(f.lang), channel, proof::to_millis(now))
     }
 }

@@ -176,6 +176,31 @@ impl<F: FnMut(&[u8])> Canonical<F> {
 }
 
 impl EventFacts {
+    /// An event about `subject_id` with no purpose, form, notice, network, receipt or referent
+    /// (set what applies with struct update syntax); `seq` and `prev_hash` are set when it is
+    /// sealed onto the chain ([`seal_chain`]).
+    pub fn new(event_id: String, subject_id: SubjectId, kind: EventKind, lang: Lang, channel: Channel, at: Time) -> Self {
+        EventFacts {
+            event_id,
+            subject_id,
+            seq: 0,
+            kind,
+            purpose: None,
+            lawful_basis: None,
+            form_id: None,
+            notice_version: None,
+            notice_sha256: None,
+            notice_lang: None,
+            lang,
+            channel,
+            ip_prefix: None,
+            at,
+            receipt_id: None,
+            refers_to: None,
+            prev_hash: String::new(),
+        }
+    }
+
     /// The canonical encoding: tagged, length-prefixed fields in a fixed order; `None` differs
     /// from an empty string.
     pub fn canonical_bytes(&self) -> Vec<u8> {

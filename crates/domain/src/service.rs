@@ -227,23 +227,22 @@ where
             .purposes
             .iter()
             .map(|p| EventFacts {
-                event_id: ids.generate().expect("ulid space").to_string(),
-                subject_id: subject.clone(),
-                seq: 0,
-                kind: submission.purposes[&p.id],
                 purpose: Some(p.id.clone()),
                 lawful_basis: Some(p.lawful_basis),
                 form_id: Some(form.id.clone()),
                 notice_version: Some(notice.version.clone()),
                 notice_sha256: Some(notice_sha.to_owned()),
                 notice_lang: Some(notice_lang),
-                lang,
-                channel: Channel::WebForm,
                 ip_prefix: network.clone(),
-                at: now,
                 receipt_id: Some(receipt.receipt_id.clone()),
-                refers_to: None,
-                prev_hash: String::new(),
+                ..EventFacts::new(
+                    ids.generate().expect("ulid space").to_string(),
+                    subject.clone(),
+                    submission.purposes[&p.id],
+                    lang,
+                    Channel::WebForm,
+                    now,
+                )
             })
             .collect();
         // Nothing given, only a confirmation awaited (or nothing at all): the address is kept no
