@@ -121,18 +121,19 @@ pub fn verify(ring: &KeyRing, field: &str, now: Time) -> Result<Solved, ProofErr
     let (_, key) = ring.get_str(kid).ok_or(ProofError::Invalid)?;
     let (challenge_secret, key_secret) = secrets(key);
     let expires_at = params.expires_at.and_then(|t| chrono::DateTime::from_timestamp(t, 0)).ok_or(ProofError::Invalid)?;
-    // The signature covers the expiry: it is checked before the expiry counts.
+    // This service's challenges always carry the derived key's signature, so checking one is an
+    // HMAC, never a re-derivation.
+    if params.key_signature.is_none() {
+        return Err(ProofError::Invalid);
+    }
     let options = VerifySolutionOptions {
         hmac_key_signature_secret: Some(key_secret),
         ..VerifySolutionOptions::new(&payload.challenge, &payload.solution, challenge_secret)
     };
-    // The crate checks the expiry against the system clock; `now` is checked too, so a test's
-    // `now` is honoured.
     let result = altcha::verify_solution(options).map_err(|_| ProofError::Invalid)?;
-    if result.invalid_signature == Some(true) || params.key_signature.is_none() {
-        return Err(ProofError::Invalid);
-    }
-    if expires_at <= now || result.expired {
+    // The crate looks at the expiry (by the system clock) before the signature; `now` is looked
+    // at too, so a test's clock counts. An expired challenge is refused whether or not it is ours.
+    if result.expired || expires_at <= now {
         return Err(ProofError::Expired);
     }
     if !result.verified {
@@ -141,7 +142,7 @@ pub fn verify(ring: &KeyRing, field: &str, now: Time) -> Result<Solved, ProofErr
     Ok(Solved { nonce: params.nonce.clone(), expires_at })
 }
 
-/// Solves a challenge as a client would (the CLI and the tests; browsers run `pow.js`).
+/// Solves a challenge as a client would (the tests; browsers run the privacy page's script).
 pub fn solve(challenge: &Challenge) -> String {
     let solution =
         altcha::solve_challenge(altcha::SolveChallengeOptions { timeout_ms: 0, ..altcha::SolveChallengeOptions::new(challenge) })
