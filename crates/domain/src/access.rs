@@ -87,3 +87,47 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         })
     }
 }
+
+/// Access over the in-memory adapters.
+#[cfg(test)]
+mod tests {
+    use crate::error::Error;
+    use crate::links::LinkOutcome;
+    use crate::memory::{self, fixtures::*};
+    use crate::service::PurposeStatus;
+    use crate::token::LinkAction;
+
+    #[tokio::test]
+    async fn art15_the_access_link_hands_over_everything_held_once() {
+        let app = memory::app();
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        let issued = app.issue_link(&email("anna@example.pl"), LinkAction::Access, None, now()).await.unwrap();
+
+        let (_, outcome) = app.act_on_link(&token(&issued.url), None, now()).await.unwrap();
+        let LinkOutcome::Export(export) = outcome else { panic!("{outcome:?}") };
+        assert_eq!(export.format, "zgoda-export/v1");
+        assert_eq!(export.profile.as_ref().map(|p| p.email.as_str()), Some("anna@example.pl"));
+        assert_eq!(export.submissions[0].fields.get("name").map(String::as_str), Some("Anna"));
+        let states: Vec<_> = export.consent_state.values().copied().collect();
+        assert_eq!(states, [PurposeStatus::Given, PurposeStatus::Requested], "contact_reply, newsletter");
+        assert_eq!((export.events.len(), export.proof.verified), (2, true));
+        assert_eq!(export.erased_at, None);
+
+        let again = app.act_on_link(&token(&issued.url), None, now()).await;
+        assert!(matches!(again, Err(Error::LinkUsed)), "single use (security review M5): {again:?}");
+    }
+
+    #[tokio::test]
+    async fn art20_the_export_shows_a_broken_chain_as_broken() {
+        let app = memory::app();
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        let subject = app.subject_id(&email("anna@example.pl"));
+        // The newsletter's request (the first event) rewritten as consent given.
+        app.store.tamper_event(&subject, 1, |e| e.facts.kind = crate::proof::EventKind::Given);
+        let export = app.export(&subject, now()).await.unwrap();
+        assert!(!export.proof.verified);
+        assert_eq!(export.proof.broken_at.as_deref(), Some(export.events[0].facts.event_id.as_str()));
+    }
+}

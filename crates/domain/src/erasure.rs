@@ -115,3 +115,68 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         self.erase(&subject, Some(email), Channel::Operator, None, now).await
     }
 }
+
+/// Erasure over the in-memory adapters: what goes, what stays, and each way a link is used again.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{self, MemoryApp, fixtures::*};
+    use crate::store::SubjectStore;
+    use crate::token::LinkAction;
+
+    async fn erase_link(app: &MemoryApp, address: &str) -> String {
+        token(&app.issue_link(&email(address), LinkAction::Erase, None, now()).await.unwrap().url)
+    }
+
+    #[tokio::test]
+    async fn art17_erasing_deletes_every_personal_item_and_keeps_the_sealed_events_and_a_suppression() {
+        let app = memory::app();
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        let subject = app.subject_id(&email("anna@example.pl"));
+        let link = erase_link(&app, "anna@example.pl").await;
+
+        let (_, outcome) = app.act_on_link(&link, None, now()).await.unwrap();
+        assert!(matches!(outcome, LinkOutcome::Erased { already: false }), "{outcome:?}");
+        assert!(!app.store.holds_anything_personal(&subject), "profile, submissions and audience states are gone");
+        let record = app.store.load_subject(&subject).await.unwrap();
+        assert!(record.suppressed_at.is_some());
+        let kinds: Vec<_> = record.events.iter().map(|e| e.facts.kind).collect();
+        assert_eq!(kinds, [EventKind::Requested, EventKind::Given, EventKind::Erased], "art17_3e: the proofs stay, PII-free");
+        assert!(proof::verify_chain(app.keys.seals(), &subject, &record.events, record.head.as_ref()).verified);
+        assert_eq!(app.mailer.forgotten(), [email("anna@example.pl")], "the provider's copy of the address goes too (L9)");
+        assert!(matches!(app.lookup(&email("anna@example.pl"), now()).await, Err(Error::SubjectNotFound)));
+    }
+
+    #[tokio::test]
+    async fn l5_a_second_click_is_already_erased_but_an_old_link_after_the_person_came_back_is_spent() {
+        let app = memory::app();
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["contact_reply"]).await.unwrap();
+        let link = erase_link(&app, "anna@example.pl").await;
+        app.act_on_link(&link, None, now()).await.unwrap();
+        let (_, twice) = app.act_on_link(&link, None, now()).await.unwrap();
+        assert!(matches!(twice, LinkOutcome::Erased { already: true }), "{twice:?}");
+
+        post(&app, &form, "anna@example.pl", &["contact_reply"]).await.unwrap();
+        assert!(matches!(app.act_on_link(&link, None, now()).await, Err(Error::LinkUsed)));
+        let subject = app.subject_id(&email("anna@example.pl"));
+        assert!(app.store.holds_anything_personal(&subject), "the person who came back is not erased by an old link");
+    }
+
+    #[tokio::test]
+    async fn l9_the_operator_erases_by_address_and_a_repeat_retries_the_providers_copy() {
+        let app = memory::app();
+        assert!(matches!(app.erase_by_email(&email("nikt@example.pl"), now()).await, Err(Error::SubjectNotFound)));
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["contact_reply"]).await.unwrap();
+        let first = app.erase_by_email(&email("anna@example.pl"), now()).await.unwrap();
+        assert!(matches!(first, LinkOutcome::Erased { already: false }));
+        let again = app.erase_by_email(&email("anna@example.pl"), now()).await.unwrap();
+        assert!(matches!(again, LinkOutcome::Erased { already: true }));
+        assert_eq!(app.mailer.forgotten(), [email("anna@example.pl"), email("anna@example.pl")]);
+        let record = app.store.load_subject(&app.subject_id(&email("anna@example.pl"))).await.unwrap();
+        assert_eq!(record.events.iter().filter(|e| e.facts.kind == EventKind::Erased).count(), 1, "erased once, retried at SES twice");
+        assert_eq!(record.events.last().unwrap().facts.channel, Channel::Operator);
+    }
+}

@@ -233,3 +233,129 @@ fn follow_up(last: &SealedEvent, kind: EventKind, channel: Channel, ip: Option<I
         ..EventFacts::new(ulid::Ulid::new().to_string(), f.subject_id.clone(), kind, lang.unwrap_or(f.lang), channel, proof::to_millis(now))
     }
 }
+
+/// The links' use cases over the in-memory adapters: confirm, withdraw, renew, issue.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{self, MemoryApp, fixtures::*};
+    use crate::service::PurposeStatus;
+
+    fn newsletter() -> PurposeId {
+        PurposeId::parse("newsletter").unwrap()
+    }
+
+    async fn status(app: &MemoryApp, address: &str) -> Option<PurposeStatus> {
+        app.lookup(&email(address), now()).await.unwrap().state.get(&newsletter()).copied()
+    }
+
+    async fn audience(app: &MemoryApp) -> Vec<String> {
+        app.audience(&newsletter(), None, now()).await.unwrap().0.iter().map(|r| r.member.email.as_str().to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn art7_1_confirming_gives_consent_once_keeps_the_address_and_joins_the_audience() {
+        let app = memory::app();
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        assert!(audience(&app).await.is_empty(), "requested is not given");
+        let token = confirm_token(&app, "anna@example.pl");
+
+        let (_, outcome) = app.act_on_link(&token, None, now()).await.unwrap();
+        assert!(matches!(outcome, LinkOutcome::Confirmed { already: false, .. }), "{outcome:?}");
+        let (_, again) = app.act_on_link(&token, None, now()).await.unwrap();
+        assert!(matches!(again, LinkOutcome::Confirmed { already: true, .. }), "a second click changes nothing: {again:?}");
+
+        assert_eq!(status(&app, "anna@example.pl").await, Some(PurposeStatus::Given));
+        assert_eq!(audience(&app).await, ["anna@example.pl"]);
+        let view = app.lookup(&email("anna@example.pl"), now()).await.unwrap();
+        assert_eq!((view.events.len(), view.proof.verified), (3, true));
+        let given = view.events.last().unwrap();
+        let requested = view.events.iter().find(|e| e.facts.kind == EventKind::Requested).unwrap();
+        assert_eq!(given.facts.refers_to.as_ref(), Some(&requested.facts.event_id), "the confirmation names the request it confirms");
+    }
+
+    #[tokio::test]
+    async fn art5_1e_a_confirmation_after_its_time_gives_nothing_and_is_not_renewed() {
+        let app = memory::app();
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        let token = confirm_token(&app, "anna@example.pl");
+        let late = now() + app.settings.confirm_ttl + Duration::seconds(1);
+        assert!(matches!(app.act_on_link(&token, None, late).await, Err(Error::LinkExpired { renewable: false })));
+        assert!(matches!(app.renew_link(&token, late).await, Err(Error::LinkExpired { renewable: false })));
+        assert_eq!(status(&app, "anna@example.pl").await, Some(PurposeStatus::Requested));
+    }
+
+    #[tokio::test]
+    async fn art7_3_withdrawing_through_the_audiences_link_takes_the_person_out_at_once() {
+        let app = memory::app();
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        app.act_on_link(&confirm_token(&app, "anna@example.pl"), None, now()).await.unwrap();
+        let rows = app.audience(&newsletter(), None, now()).await.unwrap().0;
+        let unsubscribe = token(&rows[0].unsubscribe_url);
+
+        let (_, outcome) = app.act_on_link(&unsubscribe, Some("198.51.100.20".parse().unwrap()), now()).await.unwrap();
+        assert!(matches!(outcome, LinkOutcome::Withdrawn { already: false, .. }), "{outcome:?}");
+        assert!(audience(&app).await.is_empty());
+        assert_eq!(status(&app, "anna@example.pl").await, Some(PurposeStatus::Withdrawn));
+        let (_, again) = app.act_on_link(&unsubscribe, None, now()).await.unwrap();
+        assert!(matches!(again, LinkOutcome::Withdrawn { already: true, .. }), "idempotent: {again:?}");
+
+        let view = app.lookup(&email("anna@example.pl"), now()).await.unwrap();
+        let withdrawn = view.events.last().unwrap();
+        assert_eq!((withdrawn.facts.kind, withdrawn.facts.channel), (EventKind::Withdrawn, Channel::EmailLink));
+        assert_eq!(withdrawn.facts.ip_prefix.as_deref(), Some("198.51.100.0/24"), "only the network is kept");
+        assert!(view.proof.verified);
+    }
+
+    #[tokio::test]
+    async fn an_expired_unsubscribe_link_is_renewed_by_mail_to_the_address_on_file_only() {
+        let app = memory::app();
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        let issued = app.issue_link(&email("anna@example.pl"), LinkAction::Unsubscribe, Some(newsletter()), now()).await.unwrap();
+        let late = issued.expires_at + Duration::seconds(1);
+        assert!(matches!(app.act_on_link(&token(&issued.url), None, late).await, Err(Error::LinkExpired { renewable: true })));
+
+        app.renew_link(&token(&issued.url), late).await.unwrap();
+        let renewed = mail_to(&app, "anna@example.pl").into_iter().find_map(|m| match m {
+            Message::ActionLink { action: LinkAction::Unsubscribe, url, expires_at, .. } => Some((url, expires_at)),
+            _ => None,
+        });
+        let (url, expires_at) = renewed.expect("a fresh link, mailed");
+        assert_eq!(expires_at, late + app.settings.unsubscribe_ttl);
+        let (_, outcome) = app.act_on_link(&token(&url), None, late).await.unwrap();
+        assert!(matches!(outcome, LinkOutcome::Withdrawn { .. }));
+    }
+
+    #[tokio::test]
+    async fn an_operator_issues_links_only_for_people_held_and_never_a_confirmation() {
+        let app = memory::app();
+        let unknown = app.issue_link(&email("nikt@example.pl"), LinkAction::Erase, None, now()).await;
+        assert!(matches!(unknown, Err(Error::SubjectNotFound)), "{unknown:?}");
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["contact_reply"]).await.unwrap();
+        let no_purpose = app.issue_link(&email("anna@example.pl"), LinkAction::Unsubscribe, None, now()).await;
+        assert!(matches!(no_purpose, Err(Error::Validation(f)) if f[0].field == "purpose"));
+        let confirm = app.issue_link(&email("anna@example.pl"), LinkAction::Confirm, Some(newsletter()), now()).await;
+        assert!(matches!(confirm, Err(Error::Validation(f)) if f[0].field == "action"));
+        let erase = app.issue_link(&email("anna@example.pl"), LinkAction::Erase, None, now()).await.unwrap();
+        let left = erase.expires_at - now();
+        assert!(left <= app.settings.privacy_link_ttl && left > app.settings.privacy_link_ttl - Duration::seconds(5), "{left}");
+    }
+
+    #[tokio::test]
+    async fn a_tampered_or_foreign_link_is_invalid() {
+        let app = memory::app();
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        let mut token = confirm_token(&app, "anna@example.pl").into_bytes();
+        let middle = token.len() / 2;
+        token[middle] = if token[middle] == b'A' { b'B' } else { b'A' };
+        let token = String::from_utf8(token).unwrap();
+        assert!(matches!(app.act_on_link(&token, None, now()).await, Err(Error::InvalidLink)));
+        assert!(matches!(app.preview_link("not-a-token", None, now()).await, Err(Error::InvalidLink)));
+    }
+}

@@ -106,6 +106,20 @@ impl Message {
         }
     }
 
+    /// The one recipient.
+    pub fn to(&self) -> &EmailAddress {
+        match self {
+            Message::ConfirmRequest { to, .. }
+            | Message::ActionLink { to, .. }
+            | Message::NoDataHeld { to, .. }
+            | Message::PrivacyLinks { to, .. }
+            | Message::BreachNotice { to, .. }
+            | Message::SmokeTest { to, .. }
+            | Message::DeadlineReminder { to, .. }
+            | Message::OwnerNotice { to, .. } => to,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Message::ConfirmRequest { .. } => "confirm_request",

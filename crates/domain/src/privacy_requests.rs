@@ -103,3 +103,88 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         Ok(())
     }
 }
+
+/// Privacy requests over the in-memory adapters: who gets which answer, and what is recorded.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{self, MemoryApp, fixtures::*};
+    use crate::proof_of_work::ProofOfWork;
+    use crate::store::SubjectStore;
+
+    fn app() -> MemoryApp {
+        let mut app = memory::app();
+        app.settings.privacy_proof_of_work = ProofOfWork { cost: 2, max_counter: 50, ..ProofOfWork::default() };
+        app
+    }
+
+    /// A challenge solved as the privacy page's script would, and checked as the route checks it.
+    fn solved(app: &MemoryApp) -> Solved {
+        let field = proof_of_work::solve(&app.privacy_challenge(now()));
+        app.check_privacy_proof(Some(&field), now()).unwrap()
+    }
+
+    async fn ask(app: &MemoryApp, address: &str, kind: PrivacyRequestKind) -> Result<(), Error> {
+        app.privacy_request(&email(address), kind, Lang::En, &solved(app), Some("203.0.113.9".parse().unwrap()), now()).await
+    }
+
+    async fn requests(app: &MemoryApp, address: &str) -> Vec<PrivacyRequest> {
+        app.store.load_subject(&app.subject_id(&email(address))).await.unwrap().requests
+    }
+
+    #[tokio::test]
+    async fn art12_3_a_request_is_answered_by_mail_and_recorded_with_its_month() {
+        let app = app();
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["contact_reply"]).await.unwrap();
+        ask(&app, "anna@example.pl", PrivacyRequestKind::Access).await.unwrap();
+
+        let answer = mail_to(&app, "anna@example.pl").pop().unwrap();
+        let Message::ActionLink { action, url, lang, .. } = answer else { panic!("{answer:?}") };
+        assert_eq!((action, lang), (LinkAction::Access, Lang::En));
+        assert!(url.ends_with("?lang=en"), "the page opens in the request's language: {url}");
+        let [request] = &requests(&app, "anna@example.pl").await[..] else { panic!("one request") };
+        assert_eq!((request.kind, request.outcome.as_str()), (PrivacyRequestKind::Access, "link_sent"));
+        assert_eq!(request.due_at, request.received_at.checked_add_months(chrono::Months::new(1)).unwrap());
+    }
+
+    #[tokio::test]
+    async fn art15_an_address_held_nowhere_is_told_so_and_the_request_is_still_recorded() {
+        let app = app();
+        ask(&app, "nikt@example.pl", PrivacyRequestKind::Erasure).await.unwrap();
+        assert!(matches!(mail_to(&app, "nikt@example.pl")[..], [Message::NoDataHeld { lang: Lang::En, .. }]));
+        let recorded = requests(&app, "nikt@example.pl").await;
+        assert_eq!(recorded[0].outcome, "no_data_held");
+        assert!(recorded[0].kept_until() > recorded[0].due_at, "kept to show how it was answered, not for ever (L9)");
+    }
+
+    #[tokio::test]
+    async fn m7_requests_in_someone_elses_name_are_folded_into_one_mail_with_both_links_never_refused() {
+        let app = app();
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["contact_reply"]).await.unwrap();
+        let limit = app.settings.privacy_limit as usize;
+        for _ in 0..limit + 3 {
+            ask(&app, "anna@example.pl", PrivacyRequestKind::Erasure).await.expect("never a 429 for the person's address");
+        }
+        let kinds: Vec<_> = mail_to(&app, "anna@example.pl").iter().map(Message::kind).collect();
+        let mut expected = vec!["action_link"; limit];
+        expected.push("privacy_links");
+        assert_eq!(kinds, expected, "one mail per request up to the limit, then one with both");
+        let outcomes: Vec<_> = requests(&app, "anna@example.pl").await.into_iter().map(|r| r.outcome).collect();
+        assert_eq!(outcomes.iter().filter(|o| *o == "folded").count(), 2, "{outcomes:?}");
+    }
+
+    #[tokio::test]
+    async fn h2_a_solved_challenge_buys_one_request() {
+        let app = app();
+        let proof = solved(&app);
+        let nikt = email("nikt@example.pl");
+        let ask = || app.privacy_request(&nikt, PrivacyRequestKind::Access, Lang::Pl, &proof, None, now());
+        ask().await.unwrap();
+        let again = ask().await.unwrap_err();
+        assert!(matches!(&again, Error::Validation(f) if f[0].field == proof_of_work::FIELD && f[0].code == "used"), "{again:?}");
+        assert_eq!(requests(&app, "nikt@example.pl").await.len(), 1, "the refused one is not recorded");
+        assert!(matches!(app.check_privacy_proof(None, now()), Err(ProofError::Required)));
+    }
+}

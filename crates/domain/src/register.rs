@@ -222,6 +222,25 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn art33_3_the_report_follows_puodos_form_lists_what_is_missing_and_carries_each_measure() {
+        let app = memory::app();
+        let id = registered(&app, input()).await.breach.id;
+        let measure: TimelineInput = serde_json::from_value(json!({"type": "measure", "description": "hasła zresetowane"})).unwrap();
+        app.add_timeline(entry(&id, &ops(), "E2"), measure).await.unwrap();
+
+        let report = app.report(&id, Lang::Pl, now()).await.unwrap();
+        let order: Vec<_> = report.sections.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(order[..4], ["notifying_entity", "incident_time_place", "detection", "nature"], "PUODO's order");
+        assert_eq!(report.missing, ["notifying_entity", "other_entities", "subjects_communication"]);
+        let measures = report.sections.iter().find(|s| s.id == "measures").and_then(|s| s.content.clone()).unwrap();
+        assert!(measures.starts_with("dostęp zablokowany\n- ") && measures.ends_with(" hasła zresetowane"), "{measures}");
+        let detection = report.sections.iter().find(|s| s.id == "detection").and_then(|s| s.content.clone()).unwrap();
+        assert!(detection.ends_with("Termin zgłoszenia: 2026-11-23T10:00:00.000Z"), "aware + 72 h: {detection}");
+        let md = report.to_markdown();
+        assert_eq!(md.matches("**BRAK — uzupełnij przed wysłaniem.**").count(), 3, "each missing section says so");
+    }
+
+    #[tokio::test]
     async fn the_register_lists_the_latest_awareness_first() {
         let app = memory::app();
         registered(&app, input()).await;

@@ -452,3 +452,113 @@ pub fn derive_state(events: &[SealedEvent], confirm_ttl: Duration, now: Time) ->
     }
     state
 }
+
+/// The form post's use case over the in-memory adapters (`memory.rs`): what is stored, what is
+/// mailed, what is refused. The same behaviours are tested end to end in `crates/tests`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{self, fixtures::*};
+    use crate::store::SubjectStore;
+
+    fn ids(m: &[(&str, EventKind)]) -> BTreeMap<PurposeId, EventKind> {
+        m.iter().map(|(p, k)| (PurposeId::parse(p).unwrap(), *k)).collect()
+    }
+
+    #[tokio::test]
+    async fn art7_1_a_post_seals_one_event_per_purpose_then_mails_the_confirmation_and_the_owner() {
+        let app = memory::app();
+        let form = form(&app, demo_input()).await;
+        let receipt = post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        assert_eq!(receipt.status, ReceiptStatus::PendingConfirmation);
+        assert_eq!(receipt.purposes, ids(&[("contact_reply", EventKind::Given), ("newsletter", EventKind::Requested)]));
+
+        let view = app.lookup(&email("anna@example.pl"), now()).await.unwrap();
+        assert_eq!((view.events.len(), view.proof.verified), (2, true));
+        assert!(view.events.iter().all(|e| e.facts.receipt_id.as_deref() == Some(receipt.receipt_id.as_str())));
+        let record = app.store.load_subject(&view.subject_id).await.unwrap();
+        let profile = record.profile.expect("the address is kept");
+        assert_eq!(profile.expires_at, None, "a contract purpose given keeps the address beyond the request");
+        assert_eq!(record.submissions[0].fields, vec![("name".to_owned(), "Anna".to_owned())]);
+
+        let mails: Vec<_> = app.mailer.sent().iter().map(|m| (m.kind(), m.to().as_str().to_owned())).collect();
+        assert_eq!(mails, [("confirm_request", "anna@example.pl".to_owned()), ("owner_notice", "biuro@example.pl".to_owned())]);
+    }
+
+    #[tokio::test]
+    async fn art5_1e_a_post_that_only_awaits_confirmation_keeps_the_address_and_content_no_longer_than_the_request() {
+        let app = memory::app();
+        let mut input = demo_input();
+        input["purposes"][1]["required"] = false.into();
+        let form = form(&app, input).await;
+        post(&app, &form, "anna@example.pl", &["newsletter"]).await.unwrap();
+        let record = app.store.load_subject(&app.subject_id(&email("anna@example.pl"))).await.unwrap();
+        let until = record.profile.unwrap().expires_at.expect("a temporary profile");
+        assert_eq!(until, record.events[0].facts.at + app.settings.confirm_ttl);
+        assert_eq!(record.submissions[0].expires_at, until, "the content goes with the address (security review M2)");
+        assert!(record.submissions[0].retained_until > until);
+    }
+
+    #[tokio::test]
+    async fn a_bad_post_names_every_field_and_writes_and_mails_nothing() {
+        let app = memory::app();
+        let form = form(&app, demo_input()).await;
+        let err = post(&app, &form, "not-an-address", &["newsletter"]).await.unwrap_err();
+        let Error::Validation(fields) = err else { panic!("{err:?}") };
+        let named: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(named, ["email", "consent.contact_reply"], "the address, and the required contract purpose");
+        assert!(app.mailer.sent().is_empty());
+        assert_eq!(app.audience(&PurposeId::parse("contact_reply").unwrap(), None, now()).await.unwrap().0.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_filled_honeypot_is_answered_as_usual_and_nothing_is_written() {
+        let app = memory::app();
+        let form = form(&app, demo_input()).await;
+        let fields = [("email", "bot@example.pl"), ("notice_version", "2026-11"), ("consent", "contact_reply")];
+        let raw = raw(&[&fields[..], &[(crate::intake::HONEYPOT, "http://spam.example")]].concat());
+        let receipt = app.submit(&form, raw, Origin { ip: None, lang: None }, now()).await.unwrap();
+        assert_eq!(receipt.status, ReceiptStatus::Recorded);
+        assert!(app.store.load_subject(&app.subject_id(&email("bot@example.pl"))).await.unwrap().events.is_empty());
+        assert!(app.mailer.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_post_naming_a_retired_or_unknown_notice_is_stale() {
+        let app = memory::app();
+        let form = form(&app, demo_input()).await;
+        let raw = raw(&[("email", "anna@example.pl"), ("notice_version", "2025-01"), ("consent", "contact_reply")]);
+        assert!(matches!(app.submit(&form, raw, Origin { ip: None, lang: None }, now()).await, Err(Error::StaleNotice)));
+        assert!(app.mailer.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn posts_past_the_per_person_limit_are_refused_with_the_time_to_wait() {
+        let app = memory::app();
+        let form = form(&app, demo_input()).await;
+        for _ in 0..app.settings.subject_limit {
+            post(&app, &form, "anna@example.pl", &["contact_reply"]).await.unwrap();
+        }
+        let err = post(&app, &form, "anna@example.pl", &["contact_reply"]).await.unwrap_err();
+        assert!(matches!(err, Error::RateLimited { retry_after_secs } if retry_after_secs >= 1), "{err:?}");
+        post(&app, &form, "other@example.pl", &["contact_reply"]).await.expect("another person is not limited");
+    }
+
+    #[tokio::test]
+    async fn m1_a_post_for_an_erased_address_gives_no_consent_until_the_person_confirms() {
+        let app = memory::app();
+        let mut input = demo_input();
+        input["purposes"][0]["double_opt_in"] = false.into();
+        let form = form(&app, input).await;
+        let receipt = post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        assert_eq!(receipt.purposes[&PurposeId::parse("newsletter").unwrap()], EventKind::Given, "single opt-in as configured");
+        app.erase_by_email(&email("anna@example.pl"), now()).await.unwrap();
+
+        let again = post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        assert_eq!(again.purposes, ids(&[("contact_reply", EventKind::Given), ("newsletter", EventKind::Requested)]));
+        let newsletter = PurposeId::parse("newsletter").unwrap();
+        assert!(app.audience(&newsletter, None, now()).await.unwrap().0.is_empty());
+        let subject = app.subject_id(&email("anna@example.pl"));
+        assert!(app.store.is_suppressed(&subject).await.unwrap(), "only the person's own confirmation lifts it");
+    }
+}

@@ -1,0 +1,184 @@
+//! People, their sealed chains, profiles, submissions and audiences, in memory; and the health
+//! records of smoke runs. Items past their expiry read as gone at once, as the DynamoDB adapter
+//! reads them (DynamoDB deletes them late).
+
+use super::{MemoryStore, Person};
+use crate::Time;
+use crate::ids::{PurposeId, SubjectId};
+use crate::proof::EventKind;
+use crate::smoke::{SIMULATOR_SUCCESS, SmokeRun, SmokeRunId, SmokeStep};
+use crate::store::{
+    Append, AppendError, AudienceError, AudienceMember, Erasure, Health, PrivacyRequest, Profile, StoreError, SubjectRecord, SubjectStore,
+};
+
+impl Person {
+    fn profile_at(&self, now: Time) -> Option<Profile> {
+        self.profile.clone().filter(|p| p.expires_at.is_none_or(|t| t > now))
+    }
+
+    /// Whether `append` may extend this chain: its head is the one the events were chained to.
+    fn accepts(&self, append: &Append) -> bool {
+        self.head == append.expected_head && !append.events.iter().any(|e| self.events.iter().any(|x| x.facts.event_id == e.facts.event_id))
+    }
+
+    /// The writes of one append, as the adapter's transaction makes them.
+    fn apply(&mut self, a: Append) {
+        self.head = Some(a.new_head);
+        self.events.extend(a.events);
+        for state in a.states {
+            self.states.insert(state.purpose.clone(), state);
+        }
+        if let Some(p) = a.profile {
+            self.profile = Some(p);
+        }
+        for s in a.submissions {
+            self.submissions.insert(s.receipt_id.clone(), s);
+        }
+        if a.lift_suppression {
+            self.suppressed_at = None;
+            self.undeliverable = false;
+        }
+    }
+}
+
+impl SubjectStore for MemoryStore {
+    async fn load_head(&self, subject: &SubjectId) -> Result<Option<crate::proof::ChainHead>, StoreError> {
+        Ok(self.with(|d| d.people.get(subject).and_then(|p| p.head.clone())))
+    }
+
+    async fn load_subject(&self, subject: &SubjectId) -> Result<SubjectRecord, StoreError> {
+        let now = chrono::Utc::now();
+        Ok(self.with(|d| {
+            let Some(p) = d.people.get(subject) else { return SubjectRecord::default() };
+            SubjectRecord {
+                profile: p.profile_at(now),
+                head: p.head.clone(),
+                events: p.events.clone(),
+                submissions: p.submissions.values().filter(|s| s.expires_at > now).cloned().collect(),
+                requests: p.requests.clone(),
+                suppressed_at: p.suppressed_at,
+            }
+        }))
+    }
+
+    async fn load_profile(&self, subject: &SubjectId) -> Result<Option<Profile>, StoreError> {
+        let now = chrono::Utc::now();
+        Ok(self.with(|d| d.people.get(subject).and_then(|p| p.profile_at(now))))
+    }
+
+    async fn is_suppressed(&self, subject: &SubjectId) -> Result<bool, StoreError> {
+        Ok(self.with(|d| d.people.get(subject).is_some_and(|p| p.suppressed_at.is_some())))
+    }
+
+    async fn append(&self, append: Append) -> Result<(), AppendError> {
+        self.with(|d| {
+            let person = d.people.entry(append.subject.clone()).or_default();
+            if !person.accepts(&append) {
+                return Err(AppendError::Conflict);
+            }
+            person.apply(append);
+            Ok(())
+        })
+    }
+
+    async fn erase(&self, e: Erasure) -> Result<(), AppendError> {
+        self.with(|d| {
+            // All conditions first, then every write: one transaction. A spent token is reported
+            // before a moved chain, as the adapter reads the transaction's cancellation reasons.
+            let now = e.at;
+            if let Some((key, _)) = &e.spend_token
+                && d.markers.get(&key.to_string()).is_some_and(|until| *until > now)
+            {
+                return Err(AppendError::Spent);
+            }
+            let person = d.people.entry(e.append.subject.clone()).or_default();
+            if !person.accepts(&e.append) {
+                return Err(AppendError::Conflict);
+            }
+            person.apply(e.append);
+            person.profile = None;
+            person.submissions.clear();
+            person.states.clear();
+            person.suppressed_at = Some(e.at);
+            if let Some((key, expires_at)) = &e.spend_token {
+                d.mark_once(key, *expires_at, now);
+            }
+            Ok(())
+        })
+    }
+
+    async fn record_request(&self, subject: &SubjectId, request: &PrivacyRequest) -> Result<(), StoreError> {
+        self.with(|d| d.people.entry(subject.clone()).or_default().requests.push(request.clone()));
+        Ok(())
+    }
+
+    async fn audience(
+        &self,
+        purpose: &PurposeId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<AudienceMember>, Option<String>), AudienceError> {
+        let after = cursor.map(|c| decode_cursor(c).ok_or(AudienceError::BadCursor)).transpose()?;
+        let now = chrono::Utc::now();
+        Ok(self.with(|d| {
+            // The audience index: every given state for the purpose, in (since, subject) order.
+            let mut given: Vec<(Time, SubjectId)> = d
+                .people
+                .iter()
+                .filter_map(|(sid, p)| p.states.get(purpose).filter(|s| s.status == EventKind::Given).map(|s| (s.since, sid.clone())))
+                .filter(|key| after.as_ref().is_none_or(|a| key > a))
+                .collect();
+            given.sort();
+            let more = given.len() > limit;
+            given.truncate(limit);
+            let next = more.then(|| given.last().map(encode_cursor)).flatten();
+            let members = given
+                .into_iter()
+                .filter_map(|(given_at, subject)| {
+                    let p = d.people.get(&subject)?.profile_at(now)?;
+                    Some(AudienceMember { subject, email: p.email, lang: p.lang, given_at })
+                })
+                .collect();
+            (members, next)
+        }))
+    }
+}
+
+fn encode_cursor((since, subject): &(Time, SubjectId)) -> String {
+    format!("{}.{subject}", since.timestamp_millis())
+}
+
+fn decode_cursor(cursor: &str) -> Option<(Time, SubjectId)> {
+    let (millis, subject) = cursor.split_once('.')?;
+    Some((chrono::DateTime::from_timestamp_millis(millis.parse().ok()?)?, SubjectId::parse(subject)?))
+}
+
+impl Health for MemoryStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn record_smoke(&self, run: &SmokeRunId, step: &SmokeStep, at: Time) -> Result<(), StoreError> {
+        self.with(|d| {
+            let r = d.smoke.entry(run.as_str().to_owned()).or_insert_with(|| SmokeRun {
+                run_id: run.as_str().to_owned(),
+                to: SIMULATOR_SUCCESS.to_owned(),
+                ..SmokeRun::default()
+            });
+            match step {
+                SmokeStep::Sent { message_id, stream } => {
+                    r.sent_at = Some(at);
+                    r.message_id = Some(message_id.clone());
+                    r.stream = Some(*stream);
+                }
+                SmokeStep::SendEvent => r.send_event_at = Some(at),
+                SmokeStep::DeliveryEvent => r.delivery_event_at = Some(at),
+            }
+        });
+        Ok(())
+    }
+
+    async fn load_smoke(&self, run: &SmokeRunId) -> Result<Option<SmokeRun>, StoreError> {
+        Ok(self.with(|d| d.smoke.get(run.as_str()).cloned()))
+    }
+}
