@@ -100,6 +100,22 @@ async fn scanners_a_person_submits_the_demo_form_confirms_and_uses_every_link_in
     b.wait_for("Check your inbox").await;
     b.screenshot("11-privacy-request-sent-en").await;
     assert_eq!(mails_to(&other).await[0].subject(), "We hold no data about you");
+    // Back, and send again: the page the browser restores must not resend the solution it used.
+    b.back().await;
+    b.wait_for("id=\"privacy\"").await;
+    // Chromium reloads this no-store page on Back, but Firefox and Safari may restore it from
+    // their back-forward cache with the script's state, the spent solution in the field: that
+    // restore is what this event announces.
+    b.eval(
+        "document.querySelector('[name=altcha]').value = 'spent'; \
+            window.dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true}))",
+    )
+    .await;
+    b.clear("#email").await;
+    b.type_into("#email", &other).await;
+    b.click("#send").await;
+    b.wait_for("Check your inbox").await;
+    assert_eq!(mails_to(&other).await.len(), 2, "the second request was answered too");
 
     // A damaged link gets a clear page, not an error dump.
     b.goto(&format!("{}x", &erase[..erase.len() - 1])).await;

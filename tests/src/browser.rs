@@ -76,6 +76,11 @@ impl Browser {
         self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
     }
 
+    /// The browser's Back button.
+    pub async fn back(&self) {
+        self.call(reqwest::Method::POST, "/back", Some(json!({}))).await;
+    }
+
     async fn element(&self, css: &str) -> String {
         let v = self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
         match v[ELEMENT].as_str() {
@@ -92,6 +97,17 @@ impl Browser {
     pub async fn type_into(&self, css: &str, text: &str) {
         let id = self.element(css).await;
         self.call(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({ "text": text }))).await;
+    }
+
+    /// Runs a script in the page and returns its value.
+    pub async fn eval(&self, script: &str) -> Value {
+        self.call(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": []}))).await
+    }
+
+    /// Empties a text field.
+    pub async fn clear(&self, css: &str) {
+        let id = self.element(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({}))).await;
     }
 
     pub async fn text_of(&self, css: &str) -> String {

@@ -37,8 +37,21 @@
   }
 
   // Started at once, so the work is done by the time the person has typed their address.
-  let proof = prove();
-  proof.catch(() => {});
+  let proof;
+  function start() {
+    field.value = '';
+    proof = prove();
+    proof.catch(() => {});
+  }
+  start();
+  // A page restored from the back-forward cache (Firefox and Safari keep even no-store pages
+  // there) keeps this script's state: the solution already spent and a disabled button. Start over.
+  window.addEventListener('pageshow', (event) => {
+    if (!event.persisted) return;
+    button.disabled = false;
+    status.textContent = '';
+    start();
+  });
   form.addEventListener('submit', async (event) => {
     if (field.value) return;
     event.preventDefault();
@@ -48,8 +61,7 @@
       field.value = await proof;
     } catch (error) {
       console.error(error);
-      proof = prove();
-      proof.catch(() => {});
+      start();
       status.textContent = form.dataset.failed;
       button.disabled = false;
       return;
