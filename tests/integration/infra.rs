@@ -632,3 +632,29 @@ async fn the_emulator_reads_plain_and_folded_request_headers_alike() {
         );
     }
 }
+
+/// API Gateway routes to each HTTP function exactly what its `ROUTES` declares: the local stack
+/// dispatches by the same tables, so it cannot route differently from production (code review W6).
+#[test]
+fn every_function_is_routed_in_the_template_exactly_as_its_route_table_says() {
+    let t = template();
+    for (binary, routes) in [("intake", intake::ROUTES), ("links", links::ROUTES), ("operator", operator::ROUTES)] {
+        let f = t["Resources"]
+            .as_mapping()
+            .unwrap()
+            .values()
+            .find(|f| f["Type"] == "AWS::Serverless::Function" && f["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+            .unwrap_or_else(|| panic!("{binary} is not in the template"));
+        let mut in_template: Vec<(String, String)> = f["Properties"]["Events"]
+            .as_mapping()
+            .unwrap()
+            .values()
+            .filter(|e| e["Type"] == "HttpApi")
+            .map(|e| (e["Properties"]["Method"].as_str().unwrap().to_owned(), e["Properties"]["Path"].as_str().unwrap().to_owned()))
+            .collect();
+        let mut declared: Vec<(String, String)> = routes.iter().map(|r| (r.method.to_owned(), r.path.to_owned())).collect();
+        in_template.sort();
+        declared.sort();
+        assert_eq!(in_template, declared, "{binary}: the template's routes and its ROUTES");
+    }
+}

@@ -113,6 +113,31 @@ async fn lookup_of_an_unknown_subject_is_404_and_a_bad_address_is_422() {
 }
 
 #[tokio::test]
+async fn an_issued_link_names_every_bad_field_at_once_and_never_drops_a_bad_purpose() {
+    let env = TestEnv::spawn().await;
+    let email = address("issue-fields");
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    let post = json!({"email": email, "consent": ["contact_reply"], "notice_version": "2026-11", "name": "Zofia Testowa", "message": "Dzień dobry"});
+    assert_eq!(env.submit_json("kontakt", &post).await.status(), 201);
+    let env = &env;
+    let issue = |body: Value| async move {
+        let resp = env.operator("POST", "/v1/admin/links", Some(&body)).await;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap();
+        let fields: Vec<String> =
+            body["error"]["fields"].as_array().into_iter().flatten().map(|f| f["field"].as_str().unwrap().to_owned()).collect();
+        (status, fields)
+    };
+    let (status, fields) = issue(json!({"email": "nope", "action": "shred", "purpose": "Not A Purpose"})).await;
+    assert_eq!((status, fields), (422, vec!["email".to_owned(), "action".to_owned(), "purpose".to_owned()]));
+    // A valid action with a purpose that is not one: refused, not issued as if none was named.
+    let (status, fields) = issue(json!({"email": email, "action": "access", "purpose": "Not A Purpose"})).await;
+    assert_eq!((status, fields), (422, vec!["purpose".to_owned()]));
+    let (status, _) = issue(json!({"email": email, "action": "access"})).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
 async fn healthz_answers_when_the_table_is_reachable() {
     let env = TestEnv::spawn().await;
     let resp = env.http.get(format!("{}/healthz", env.url)).send().await.unwrap();

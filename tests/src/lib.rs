@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use zgoda_aws::{Clients, Config, LocalEndpoints, Senders, Sending, item};
 use zgoda_domain::keys::SecretKey;
+use zgoda_domain::origin::PublicUrl;
 use zgoda_domain::{Settings, operator_sig};
 use zgoda_local::provision::{self, OperatorKey};
 use zgoda_local::server::{Apps, Local, serve};
@@ -122,7 +123,11 @@ impl TestEnv {
             queue_url: String::new(),
             // An easy proof of work: the tests solve one for each privacy request (the browser
             // test keeps the real one).
-            settings: Settings { public_url: url.clone(), privacy_proof_of_work: EASY_PROOF_OF_WORK, ..Settings::default() },
+            settings: Settings {
+                public_url: PublicUrl::parse(&url).unwrap(),
+                privacy_proof_of_work: EASY_PROOF_OF_WORK,
+                ..Settings::default()
+            },
         };
         adjust(&mut config);
         let endpoints = emulator_endpoints();
@@ -162,7 +167,7 @@ impl TestEnv {
         self.server.abort();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         self.url = format!("http://{}", listener.local_addr().unwrap());
-        self.config.settings.public_url = self.url.clone();
+        self.config.settings.public_url = PublicUrl::parse(&self.url).unwrap();
         let apps = Apps::build(&self.config, &self.app_endpoints(), REGION).await.expect("apps build");
         self.local = Arc::new(Local { apps, emulator: Some(emulator_endpoints().other) });
         self.server = tokio::spawn(serve(listener, self.local.clone()));
@@ -220,8 +225,13 @@ impl TestEnv {
     /// Signs and sends an operator request.
     pub async fn operator(&self, method: &str, path: &str, body: Option<&Value>) -> reqwest::Response {
         let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
-        let auth = self.sign(method, path, &bytes, self.next_ts());
-        self.raw_operator(method, path, bytes, &auth).await
+        self.operator_client().request_at(method.parse().unwrap(), path, bytes, None, self.next_ts()).send().await.unwrap()
+    }
+
+    /// The operator API's client, as the CLI has it, with this env's key.
+    pub fn operator_client(&self) -> zgoda_client::OperatorClient {
+        let key = SecretKey::from_hex(&self.operator.key_hex).unwrap();
+        zgoda_client::OperatorClient::new(&self.url, self.operator.kid.clone(), key, self.http.clone())
     }
 
     /// A signature timestamp later than every one this env used before: identical requests sent

@@ -3,6 +3,7 @@
 use chrono::Duration;
 use zgoda_domain::Settings;
 use zgoda_domain::mail::MailStream;
+use zgoda_domain::origin::{PublicUrl, WebOrigin};
 use zgoda_domain::proof_of_work::ProofOfWork;
 
 /// Everything a function needs to know about where it runs.
@@ -61,6 +62,17 @@ pub enum ConfigError {
     Invalid(&'static str),
 }
 
+/// `ZGODA_PRIVACY_ORIGINS`, comma-separated; one that is not a clean origin stops the start, rather
+/// than never matching.
+fn privacy_origins() -> Result<Vec<WebOrigin>, ConfigError> {
+    let Some(list) = optional("ZGODA_PRIVACY_ORIGINS") else { return Ok(Vec::new()) };
+    list.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| WebOrigin::parse(o).ok_or(ConfigError::Invalid("ZGODA_PRIVACY_ORIGINS")))
+        .collect()
+}
+
 fn var(name: &'static str) -> Result<String, ConfigError> {
     std::env::var(name).map_err(|_| ConfigError::Missing(name))
 }
@@ -103,14 +115,14 @@ impl Config {
                 },
             },
             queue_url: var("ZGODA_QUEUE_URL")?,
-            settings: settings_from_env(var("ZGODA_PUBLIC_URL")?)?,
+            settings: settings_from_env(PublicUrl::parse(&var("ZGODA_PUBLIC_URL")?).ok_or(ConfigError::Invalid("ZGODA_PUBLIC_URL"))?)?,
         })
     }
 }
 
 /// The limits and lifetimes, each from its optional variable (see [`Config::from_env`]) or its default.
 /// The local stack reads them too, so a benchmark can lift the rate limits.
-pub fn settings_from_env(public_url: String) -> Result<Settings, ConfigError> {
+pub fn settings_from_env(public_url: PublicUrl) -> Result<Settings, ConfigError> {
     let defaults = Settings::default();
     Ok(Settings {
         public_url,
@@ -123,9 +135,7 @@ pub fn settings_from_env(public_url: String) -> Result<Settings, ConfigError> {
         access_link_ttl: Duration::minutes(number("ZGODA_ACCESS_LINK_TTL_MINUTES", defaults.access_link_ttl.num_minutes())?),
         privacy_limit: number("ZGODA_RATE_PRIVACY", defaults.privacy_limit as i64)? as u64,
         public_mail_per_hour: number("ZGODA_PUBLIC_MAIL_PER_HOUR", defaults.public_mail_per_hour as i64)? as u64,
-        privacy_origins: std::env::var("ZGODA_PRIVACY_ORIGINS")
-            .map(|v| v.split(',').map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase()).filter(|o| !o.is_empty()).collect())
-            .unwrap_or_default(),
+        privacy_origins: privacy_origins()?,
         escalation_lease: Duration::seconds(number("ZGODA_ESCALATION_LEASE_SECS", defaults.escalation_lease.num_seconds())?),
         operator_ring_max_age: Duration::seconds(number("ZGODA_OPERATOR_RING_MAX_AGE_SECS", defaults.operator_ring_max_age.num_seconds())?),
         privacy_proof_of_work: ProofOfWork {

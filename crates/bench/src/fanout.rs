@@ -18,13 +18,13 @@ use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::{Value, json};
+use zgoda_client::OperatorClient;
 use zgoda_domain::breach::ContactPoint;
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::feedback::SesMail;
 use zgoda_domain::ids::{BreachId, EscalationId, SubjectId};
 use zgoda_domain::keys::SecretKey;
 use zgoda_domain::mail::{Mailer, Message};
-use zgoda_domain::operator_sig;
 use zgoda_domain::store::{BreachStore, Claim, Delivery, Job};
 
 use crate::proc;
@@ -105,27 +105,14 @@ pub struct Direct {
 }
 
 /// Signs and sends operator requests.
-struct Operator<'a> {
-    client: &'a reqwest::Client,
-    url: &'a str,
-    kid: String,
-    key: SecretKey,
+struct Operator {
+    client: OperatorClient,
 }
 
-impl Operator<'_> {
-    async fn call(&self, method: &str, path: &str, body: Option<&Value>, extra: &[(&str, &str)]) -> anyhow::Result<(u16, Value)> {
+impl Operator {
+    async fn call(&self, method: &str, path: &str, body: Option<&Value>, idempotency_key: Option<&str>) -> anyhow::Result<(u16, Value)> {
         let bytes = body.map(serde_json::to_vec).transpose()?.unwrap_or_default();
-        let idempotency_key = extra.iter().find(|(k, _)| k.eq_ignore_ascii_case("idempotency-key")).map(|(_, v)| *v);
-        let request = operator_sig::SignedRequest::to(method, self.url, path, &bytes).with_idempotency_key(idempotency_key);
-        let auth = operator_sig::authorization(&self.kid, &self.key, chrono::Utc::now().timestamp(), &request);
-        let mut req = self.client.request(method.parse()?, format!("{}{path}", self.url)).header("authorization", auth);
-        for (name, value) in extra {
-            req = req.header(*name, *value);
-        }
-        if body.is_some() {
-            req = req.header("content-type", "application/json").body(bytes);
-        }
-        let resp = req.send().await?;
+        let resp = self.client.request(method.parse()?, path, bytes, idempotency_key).send().await?;
         let status = resp.status().as_u16();
         Ok((status, resp.json().await.unwrap_or(Value::Null)))
     }
@@ -147,8 +134,8 @@ pub async fn measure(
 
     let url = var("ZGODA_URL")?;
     let key = SecretKey::from_hex(&var("ZGODA_OPERATOR_KEY")?).map_err(|e| anyhow!("{e:?}"))?;
-    let op = Operator { client, url: &url, kid: var("ZGODA_OPERATOR_KID")?, key };
-    let (status, breach) = op.call("POST", "/v1/breaches", Some(&breach_body(recipients)), &[]).await?;
+    let op = Operator { client: OperatorClient::new(&url, var("ZGODA_OPERATOR_KID")?, key, client.clone()) };
+    let (status, breach) = op.call("POST", "/v1/breaches", Some(&breach_body(recipients)), None).await?;
     if status != 201 {
         bail!("registering the benchmark breach: {status} {breach}");
     }
@@ -212,15 +199,14 @@ fn random_between(low: Duration, high: Duration) -> Duration {
 
 /// `recipients` as escalations of up to PER_ESCALATION explicit addresses, `prefix` keeping each run's own.
 /// Each escalation's id and how many people it mails.
-async fn escalate_all(op: &Operator<'_>, breach: &str, prefix: &str, recipients: usize) -> anyhow::Result<Vec<(String, usize)>> {
+async fn escalate_all(op: &Operator, breach: &str, prefix: &str, recipients: usize) -> anyhow::Result<Vec<(String, usize)>> {
     let mut escalations = Vec::new();
     for part in 0..recipients.div_ceil(PER_ESCALATION) {
         let count = PER_ESCALATION.min(recipients - part * PER_ESCALATION);
         let emails: Vec<String> = (0..count).map(|i| format!("{prefix}{part}x{i}@odbiorca.example.pl")).collect();
         let body = json!({"subjects": {"emails": emails}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
         let key = format!("bench-{prefix}-{part}");
-        let (status, answer) =
-            op.call("POST", &format!("/v1/breaches/{breach}/escalations"), Some(&body), &[("idempotency-key", key.as_str())]).await?;
+        let (status, answer) = op.call("POST", &format!("/v1/breaches/{breach}/escalations"), Some(&body), Some(key.as_str())).await?;
         if status != 202 {
             bail!("escalation {prefix}{part}: {status} {answer}");
         }
@@ -249,7 +235,7 @@ pub struct Progress {
 /// `PROGRESS_FALLBACK` in case some fail without a mail; from then on twice a second, to the last
 /// recipient recorded.
 async fn wait_all(
-    op: &Operator<'_>,
+    op: &Operator,
     breach: &str,
     escalations: Vec<(String, usize)>,
     mails: &MailCount<'_>,
@@ -295,10 +281,10 @@ async fn wait_all(
 /// How often an escalation's progress is read while its notices are still leaving.
 const PROGRESS_FALLBACK: Duration = Duration::from_secs(30);
 
-async fn progress(op: &Operator<'_>, breach: &str, esc: &str, started: Instant) -> anyhow::Result<Progress> {
+async fn progress(op: &Operator, breach: &str, esc: &str, started: Instant) -> anyhow::Result<Progress> {
     // A query of its own makes each signature distinct, so none is refused as a replay.
     let path = format!("/v1/breaches/{breach}/escalations/{esc}?at={}", started.elapsed().as_micros());
-    let (status, p) = op.call("GET", &path, None, &[]).await?;
+    let (status, p) = op.call("GET", &path, None, None).await?;
     if status != 200 {
         bail!("progress: {status} {p}");
     }

@@ -30,8 +30,8 @@ use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
+use zgoda_client::OperatorClient;
 use zgoda_domain::keys::SecretKey;
-use zgoda_domain::operator_sig::{self, SignedRequest};
 
 use crate::load::Tail;
 
@@ -293,7 +293,7 @@ async fn mixed_load(
     stack_pid: u32,
 ) -> anyhow::Result<load::Mixed> {
     let key = SecretKey::from_hex(vars.get("ZGODA_OPERATOR_KEY").context("no operator key")?).map_err(|e| anyhow!("{e:?}"))?;
-    let kid = vars.get("ZGODA_OPERATOR_KID").context("no operator kid")?.clone();
+    let operator = OperatorClient::new(url, vars.get("ZGODA_OPERATOR_KID").context("no operator kid")?, key, client.clone());
     let submissions = format!("{url}/v1/forms/demo/submissions");
     load::mixed(stack_pid, MIXED_SECONDS, 8, |i| match i % 10 {
         0..=2 => client
@@ -304,9 +304,7 @@ async fn mixed_load(
         7 => client.post(link).header("content-type", "application/x-www-form-urlencoded").body("List-Unsubscribe=One-Click"),
         _ => {
             // A query of its own makes each signature distinct, so none is refused as a replay.
-            let path = format!("/v1/admin/forms/demo?n={i}");
-            let auth = operator_sig::authorization(&kid, &key, chrono::Utc::now().timestamp(), &SignedRequest::to("GET", url, &path, b""));
-            client.get(format!("{url}{path}")).header("authorization", auth)
+            operator.request(reqwest::Method::GET, &format!("/v1/admin/forms/demo?n={i}"), Vec::new(), None)
         }
     })
     .await
@@ -351,15 +349,8 @@ async fn unsubscribe_link(client: &reqwest::Client, url: &str, vars: &BTreeMap<S
     let path = "/v1/admin/links";
     let body = serde_json::to_vec(&json!({"email": email, "action": "unsubscribe", "purpose": "newsletter"}))?;
     let key = SecretKey::from_hex(vars.get("ZGODA_OPERATOR_KEY").context("no operator key")?).map_err(|e| anyhow!("{e:?}"))?;
-    let kid = vars.get("ZGODA_OPERATOR_KID").context("no operator kid")?;
-    let auth = operator_sig::authorization(kid, &key, chrono::Utc::now().timestamp(), &SignedRequest::to("POST", url, path, &body));
-    let resp = client
-        .post(format!("{url}{path}"))
-        .header("authorization", auth)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await?;
+    let operator = OperatorClient::new(url, vars.get("ZGODA_OPERATOR_KID").context("no operator kid")?, key, client.clone());
+    let resp = operator.request(reqwest::Method::POST, path, body, None).send().await?;
     let answer: serde_json::Value = resp.json().await?;
     Ok(answer["url"].as_str().with_context(|| format!("no link in {answer}"))?.to_owned())
 }

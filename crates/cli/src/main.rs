@@ -8,11 +8,11 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde_json::Value;
+use zgoda_client::OperatorClient;
 use zgoda_domain::deadline::{DeadlineState, DeadlineStatus};
 use zgoda_domain::escalation::{EscalationProgress, EscalationStarted};
 use zgoda_domain::ids::EscalationId;
 use zgoda_domain::keys::SecretKey;
-use zgoda_domain::operator_sig;
 use zgoda_domain::register::{BreachList, BreachView};
 use zgoda_domain::timeline::{TimelineEvent, TimelineKind};
 
@@ -153,12 +153,11 @@ enum SubjectsCommand {
     },
 }
 
-/// A signed-request client for the operator API.
+/// The operator API, as the CLI calls it: signed requests, answers read for people.
 struct Api {
     url: String,
-    kid: String,
-    key: SecretKey,
     http: reqwest::Client,
+    client: OperatorClient,
 }
 
 mod doctor;
@@ -171,11 +170,13 @@ impl Api {
         let kid = pick(&cli.kid, "ZGODA_OPERATOR_KID").context("no key id: pass --kid or set ZGODA_OPERATOR_KID")?;
         let key_hex = pick(&cli.key, "ZGODA_OPERATOR_KEY").context("no key: pass --key or set ZGODA_OPERATOR_KEY")?;
         let key = SecretKey::from_hex(&key_hex).map_err(|e| anyhow::anyhow!("the operator key is not usable: {e}"))?;
-        Ok(Self { url: url.trim_end_matches('/').to_owned(), kid, key, http: reqwest::Client::new() })
+        let http = reqwest::Client::new();
+        let client = OperatorClient::new(&url, kid, key, http.clone());
+        Ok(Self { url: client.url().to_owned(), http, client })
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Value> {
-        let text = self.call_text(method, path, body, &[]).await?;
+        let text = self.call_text(method, path, body, None).await?;
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
@@ -185,7 +186,7 @@ impl Api {
         method: reqwest::Method,
         path: &str,
         body: Option<Vec<u8>>,
-        headers: &[(&str, &str)],
+        idempotency_key: Option<&str>,
     ) -> anyhow::Result<String> {
         let body = body.unwrap_or_default();
         // Signatures carry whole seconds, and the server refuses one it has seen: a random
@@ -194,18 +195,7 @@ impl Api {
         getrandom::fill(&mut nonce)?;
         let sep = if path.contains('?') { '&' } else { '?' };
         let path = &format!("{path}{sep}_n={}", hex::encode(nonce));
-        let ts = chrono::Utc::now().timestamp();
-        let idempotency_key = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("idempotency-key")).map(|(_, v)| *v);
-        let request = operator_sig::SignedRequest::to(method.as_str(), &self.url, path, &body).with_idempotency_key(idempotency_key);
-        let auth = operator_sig::authorization(&self.kid, &self.key, ts, &request);
-        let mut req =
-            self.http.request(method, format!("{}{path}", self.url)).header("authorization", auth).header("accept", "application/json");
-        if !body.is_empty() {
-            req = req.header("content-type", "application/json").body(body);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
+        let req = self.client.request(method, path, body, idempotency_key);
         let resp = req.send().await.map_err(|e| anyhow::anyhow!("cannot reach {}: {e}. Is the stack running (`make run`)?", self.url))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
@@ -511,7 +501,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             BreachCommand::Report { id, lang, format } => {
                 let text = api
-                    .call_text(reqwest::Method::GET, &format!("/v1/breaches/{id}/report?lang={lang}&format={format}"), None, &[])
+                    .call_text(reqwest::Method::GET, &format!("/v1/breaches/{id}/report?lang={lang}&format={format}"), None, None)
                     .await?;
                 print!("{text}");
                 return Ok(());
@@ -519,9 +509,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             BreachCommand::Escalate { id, file, idempotency_key, no_wait } => {
                 let body = read(file)?;
                 let key = idempotency_key.clone().unwrap_or_else(|| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body)));
-                let text = api
-                    .call_text(reqwest::Method::POST, &format!("/v1/breaches/{id}/escalations"), Some(body), &[("idempotency-key", &key)])
-                    .await?;
+                let text = api.call_text(reqwest::Method::POST, &format!("/v1/breaches/{id}/escalations"), Some(body), Some(&key)).await?;
                 if cli.json || *no_wait {
                     println!("{}", serde_json::to_string_pretty(&serde_json::from_str::<Value>(&text)?)?);
                     return Ok(());

@@ -285,9 +285,7 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             escalation_id: escalation_id.clone(),
             recipients: recipients.len() as u64,
             unreachable_erased: unreachable,
-            public_notice_url: notice
-                .as_ref()
-                .map(|n| format!("{}/v1/notices/{}", self.settings.public_url.trim_end_matches('/'), n.public_id)),
+            public_notice_url: notice.as_ref().map(|n| self.settings.public_url.join(&format!("/v1/notices/{}", n.public_id))),
         };
         let already_logged =
             record.timeline.iter().any(|e| matches!(&e.entry, TimelineEntry::Escalated(s) if s.escalation_id == escalation_id));

@@ -2,7 +2,6 @@
 //! delivery status for breach notices, undeliverable addresses, and complaints as withdrawals.
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::Time;
 use crate::email::EmailAddress;
@@ -16,19 +15,82 @@ use crate::smoke::{SmokeRunId, SmokeStep, TAG_SMOKE};
 use crate::store::{Job, Store, WorkQueue};
 
 /// One notification, as SES publishes it (event publishing uses `eventType`, identity
-/// notifications `notificationType`; both are read).
+/// notifications `notificationType`; both are read). Only what zgoda acts on is read; every other
+/// field SES sends, and every event type zgoda does not act on, is ignored.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SesNotification {
     #[serde(alias = "notificationType")]
-    pub event_type: String,
+    pub event_type: SesEventType,
     pub mail: SesMail,
     #[serde(default)]
-    pub bounce: Option<Value>,
+    pub bounce: Option<Bounce>,
     #[serde(default)]
-    pub complaint: Option<Value>,
+    pub complaint: Option<Complaint>,
+}
+
+/// The kinds of notification zgoda acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub enum SesEventType {
+    /// SES accepted the mail.
+    Send,
+    Delivery,
+    Bounce,
+    Complaint,
+    /// Opens, clicks, rejects, delays, rendering failures, subscriptions: nothing to do.
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bounce {
     #[serde(default)]
-    pub delivery: Option<Value>,
+    pub bounce_type: BounceType,
+    #[serde(default)]
+    pub bounced_recipients: Vec<SesRecipient>,
+}
+
+/// A permanent bounce means the address cannot receive mail; the others may pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum BounceType {
+    Permanent,
+    Transient,
+    #[default]
+    #[serde(other)]
+    Undetermined,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Complaint {
+    #[serde(default)]
+    pub complained_recipients: Vec<SesRecipient>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SesRecipient {
+    pub email_address: String,
+}
+
+impl SesRecipient {
+    /// The address, if it is one (SES may wrap it in angle brackets).
+    fn address(&self) -> Option<EmailAddress> {
+        EmailAddress::parse(self.email_address.trim_matches(['<', '>'])).ok()
+    }
+}
+
+impl SesEventType {
+    fn as_str(self) -> &'static str {
+        match self {
+            SesEventType::Send => "Send",
+            SesEventType::Delivery => "Delivery",
+            SesEventType::Bounce => "Bounce",
+            SesEventType::Complaint => "Complaint",
+            SesEventType::Other => "other",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,65 +131,54 @@ pub struct FeedbackOutcome {
     pub withdrawn: usize,
 }
 
-fn addresses(v: &Option<Value>, list: &str) -> Vec<EmailAddress> {
-    v.as_ref()
-        .and_then(|v| v[list].as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| r["emailAddress"].as_str())
-                .filter_map(|e| EmailAddress::parse(e.trim_matches(['<', '>'])).ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     pub async fn mail_feedback(&self, n: &SesNotification, now: Time) -> Result<FeedbackOutcome, Error> {
         let mut out = FeedbackOutcome::default();
         if let Some(run) = n.mail.smoke_run() {
             // The end-to-end check's own mail: its events are what the check waits for.
-            let step = match n.event_type.as_str() {
-                "Send" => Some(SmokeStep::SendEvent),
-                "Delivery" => Some(SmokeStep::DeliveryEvent),
+            let step = match n.event_type {
+                SesEventType::Send => Some(SmokeStep::SendEvent),
+                SesEventType::Delivery => Some(SmokeStep::DeliveryEvent),
                 _ => None,
             };
             if let Some(step) = step {
                 self.store.record_smoke(&run, &step, now).await?;
                 out.smoke_recorded = true;
             }
-            tracing::info!(event = %n.event_type, message_id = %n.mail.message_id, ?out, "mail feedback");
+            tracing::info!(event = n.event_type.as_str(), message_id = %n.mail.message_id, ?out, "mail feedback");
             return Ok(out);
         }
-        match n.event_type.as_str() {
+        match n.event_type {
             // SES accepted a breach notice. Usually the notifier has recorded it already; if the
             // notifier died between SES's answer and its record, this records it, and the
             // recipient is not sent a second notice when the lease runs out.
-            "Send" => {
+            SesEventType::Send => {
                 if let Some(job) = n.mail.delivery() {
                     out.outbox_updated = self.store.record_accepted(&job, &n.mail.message_id, now).await?;
                 }
             }
-            "Delivery" => out.outbox_updated = self.record_on_notice(&n.mail, "delivered", now).await?,
-            "Bounce" => {
-                let permanent = n.bounce.as_ref().and_then(|b| b["bounceType"].as_str()) == Some("Permanent");
+            SesEventType::Delivery => out.outbox_updated = self.record_on_notice(&n.mail, "delivered", now).await?,
+            SesEventType::Bounce => {
+                let bounced = n.bounce.as_ref();
+                let permanent = bounced.is_some_and(|b| b.bounce_type == BounceType::Permanent);
                 let kind = if permanent { "hard_bounce" } else { "soft_bounce" };
                 out.outbox_updated = self.record_on_notice(&n.mail, kind, now).await?;
                 if permanent {
-                    for email in addresses(&n.bounce, "bouncedRecipients") {
+                    for email in bounced.into_iter().flat_map(|b| &b.bounced_recipients).filter_map(SesRecipient::address) {
                         self.store.mark_undeliverable(&self.subject_id(&email), now).await?;
                         out.undeliverable += 1;
                     }
                 }
             }
-            "Complaint" => {
+            SesEventType::Complaint => {
                 out.outbox_updated = self.record_on_notice(&n.mail, "complaint", now).await?;
-                for email in addresses(&n.complaint, "complainedRecipients") {
+                for email in n.complaint.iter().flat_map(|c| &c.complained_recipients).filter_map(SesRecipient::address) {
                     out.withdrawn += self.withdraw_marketing(&email, now).await?;
                 }
             }
-            _ => {}
+            SesEventType::Other => {}
         }
-        tracing::info!(event = %n.event_type, message_id = %n.mail.message_id, ?out, "mail feedback");
+        tracing::info!(event = n.event_type.as_str(), message_id = %n.mail.message_id, ?out, "mail feedback");
         Ok(out)
     }
 
@@ -158,5 +209,65 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             }
         }
         Ok(withdrawn)
+    }
+}
+
+/// The provider's reports over the in-memory adapters.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::PurposeId;
+    use crate::memory::{self, MemoryApp, fixtures::*};
+    use crate::store::BreachStore;
+    use serde_json::json;
+
+    fn notification(body: serde_json::Value) -> SesNotification {
+        serde_json::from_value(body).unwrap()
+    }
+
+    async fn single_opt_in(app: &MemoryApp) {
+        let mut input = demo_input();
+        input["purposes"][0]["double_opt_in"] = false.into();
+        let form = form(app, input).await;
+        post(app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn art21_a_spam_complaint_withdraws_every_consent_and_keeps_the_contract() {
+        let app = memory::app();
+        single_opt_in(&app).await;
+        let n = notification(json!({"eventType": "Complaint", "mail": {"messageId": "m1"},
+            "complaint": {"complainedRecipients": [{"emailAddress": "<anna@example.pl>"}], "complaintFeedbackType": "abuse"}}));
+        let out = app.mail_feedback(&n, now()).await.unwrap();
+        assert_eq!(out.withdrawn, 1);
+        let state = app.lookup(&email("anna@example.pl"), now()).await.unwrap().state;
+        assert_eq!(state[&PurposeId::parse("newsletter").unwrap()], PurposeStatus::Withdrawn);
+        assert_eq!(state[&PurposeId::parse("contact_reply").unwrap()], PurposeStatus::Given, "a contract is not a consent to withdraw");
+        let channel = app.lookup(&email("anna@example.pl"), now()).await.unwrap().events.last().unwrap().facts.channel;
+        assert_eq!(channel, Channel::MailComplaint);
+    }
+
+    #[tokio::test]
+    async fn only_a_permanent_bounce_marks_the_address_undeliverable() {
+        let app = memory::app();
+        single_opt_in(&app).await;
+        let subject = app.subject_id(&email("anna@example.pl"));
+        let bounce = |kind: &str| {
+            notification(json!({"notificationType": "Bounce", "mail": {"messageId": "m1", "destination": ["anna@example.pl"]},
+                "bounce": {"bounceType": kind, "bounceSubType": "General", "bouncedRecipients": [{"emailAddress": "anna@example.pl"}]}}))
+        };
+        let undeliverable = || async { app.store.contacts(std::slice::from_ref(&subject)).await.unwrap()[&subject].undeliverable };
+        assert_eq!(app.mail_feedback(&bounce("Transient"), now()).await.unwrap().undeliverable, 0);
+        assert!(!undeliverable().await);
+        assert_eq!(app.mail_feedback(&bounce("Permanent"), now()).await.unwrap().undeliverable, 1);
+        assert!(undeliverable().await);
+    }
+
+    #[test]
+    fn events_zgoda_does_not_act_on_and_fields_it_does_not_read_still_parse() {
+        let n = notification(json!({"eventType": "Open", "mail": {"messageId": "m1", "commonHeaders": {}}, "open": {"ipAddress": "x"}}));
+        assert_eq!(n.event_type, SesEventType::Other);
+        let n = notification(json!({"eventType": "Bounce", "mail": {"messageId": "m1"}, "bounce": {"bounceType": "Something new"}}));
+        assert_eq!(n.bounce.map(|b| b.bounce_type), Some(BounceType::Undetermined));
     }
 }

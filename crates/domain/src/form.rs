@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::email::EmailAddress;
 use crate::ids::{FormId, PurposeId};
 use crate::lang::Lang;
+use crate::origin::WebOrigin;
 use crate::{FieldError, Time};
 
 /// Field names the submission endpoint reserves for itself.
@@ -134,7 +135,7 @@ pub struct FormInput {
 pub struct Form {
     pub id: FormId,
     pub name: String,
-    pub allowed_origins: Vec<String>,
+    pub allowed_origins: Vec<WebOrigin>,
     pub success_url: Option<String>,
     pub error_url: Option<String>,
     pub default_lang: Lang,
@@ -149,10 +150,9 @@ pub struct Form {
 }
 
 impl Form {
-    /// Exact, case-insensitive match of a request's origin against the configured ones.
-    pub fn allows_origin(&self, origin: &str) -> bool {
-        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-        self.allowed_origins.contains(&origin)
+    /// Whether a request's origin is one of the configured ones.
+    pub fn allows_origin(&self, origin: &WebOrigin) -> bool {
+        self.allowed_origins.contains(origin)
     }
 
     pub fn purpose(&self, id: &str) -> Option<&Purpose> {
@@ -167,34 +167,6 @@ impl Form {
     pub fn accepts_notice(&self, version: &str, known: &[Notice]) -> bool {
         !self.retired_notices.contains(version) && known.iter().any(|n| n.version == version)
     }
-}
-
-fn valid_origin(o: &str) -> bool {
-    let Some((scheme, host_port)) = o.split_once("://") else { return false };
-    let (host, port) = match host_port.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (host_port, None),
-    };
-    let local = host == "localhost" || host == "127.0.0.1";
-    (scheme == "https" || (scheme == "http" && local))
-        && !host.is_empty()
-        && host.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The origin of an absolute redirect target, if it is a clean one: a scheme, a host and perhaps
-/// a port, no user info (`https://shop.pl@evil.example`), no backslashes or white space.
-fn redirect_origin(u: &str) -> Option<String> {
-    if u.len() > 2000 || u.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
-        return None;
-    }
-    let (scheme, rest) = u.split_once("://")?;
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    if authority.contains('@') {
-        return None;
-    }
-    let origin = format!("{}://{}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase());
-    valid_origin(&origin).then_some(origin)
 }
 
 fn valid_field_name(n: &str) -> bool {
@@ -222,16 +194,14 @@ impl FormInput {
         }
         let mut origins = Vec::new();
         for (i, o) in self.allowed_origins.iter().enumerate() {
-            let o = o.trim_end_matches('/').to_ascii_lowercase();
-            if valid_origin(&o) {
-                origins.push(o);
-            } else {
-                errors.push(FieldError::new(format!("allowed_origins[{i}]"), "invalid"));
+            match WebOrigin::parse(o) {
+                Some(o) => origins.push(o),
+                None => errors.push(FieldError::new(format!("allowed_origins[{i}]"), "invalid")),
             }
         }
         // ASVS 3.7.2: a form redirects only to its own site, one of the origins it accepts posts from.
         for (field, url) in [("success_url", &self.success_url), ("error_url", &self.error_url)] {
-            match url.as_deref().map(redirect_origin) {
+            match url.as_deref().map(WebOrigin::of_url) {
                 None => {}
                 Some(None) => errors.push(FieldError::new(field, "invalid")),
                 Some(Some(origin)) if !origins.contains(&origin) => errors.push(FieldError::new(field, "not_an_allowed_origin")),
@@ -352,8 +322,8 @@ mod tests {
     #[test]
     fn parses_the_api_example() {
         let (form, notice) = demo_input().parse(FormId::parse("demo").unwrap(), chrono::Utc::now()).unwrap();
-        assert!(form.allows_origin("https://SKLEP.example.pl"));
-        assert!(!form.allows_origin("https://evil.example"));
+        assert!(form.allows_origin(&WebOrigin::parse("https://SKLEP.example.pl").unwrap()));
+        assert!(!form.allows_origin(&WebOrigin::parse("https://evil.example").unwrap()));
         assert_eq!(notice.sha256[&Lang::Pl], hex::encode(Sha256::digest("Zgoda")));
     }
 

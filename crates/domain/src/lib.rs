@@ -23,6 +23,7 @@ pub mod mail;
 pub mod memory;
 pub mod net;
 pub mod operator_sig;
+pub mod origin;
 pub mod privacy_requests;
 pub mod proof;
 pub mod proof_of_work;
@@ -52,6 +53,34 @@ pub struct FieldError {
 impl FieldError {
     pub fn new(field: impl Into<String>, code: &'static str) -> Self {
         Self { field: field.into(), code }
+    }
+}
+
+/// Every field error of one input, collected so that one answer names them all: a person fixes
+/// a form once, not once per field (code review W5).
+#[derive(Debug, Default)]
+pub struct Fields(Vec<FieldError>);
+
+impl Fields {
+    /// `value`, or its error code recorded against `field`.
+    pub fn check<T>(&mut self, field: &str, value: Result<T, &'static str>) -> Option<T> {
+        value.map_err(|code| self.0.push(FieldError::new(field, code))).ok()
+    }
+
+    /// A value that must be there: `required` when it is not, else as [`Self::check`].
+    pub fn required<T>(&mut self, field: &str, value: Option<Result<T, &'static str>>) -> Option<T> {
+        self.check(field, value.unwrap_or(Err("required")))
+    }
+
+    /// The checked values, or every error recorded. `values` is the checked values together
+    /// (`a.zip(b)`); each `None` in it recorded its error, so it is `Some` exactly when no check
+    /// failed, unless a check was recorded on a value left out of it.
+    pub fn finish<T>(self, values: Option<T>) -> Result<T, Error> {
+        match (self.0.is_empty(), values) {
+            (true, Some(values)) => Ok(values),
+            (true, None) => Err(Error::field("body", "invalid")),
+            (false, _) => Err(Error::Validation(self.0)),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use crate::intake::{self, RawSubmission};
 use crate::keys::Keys;
 use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
+use crate::origin::{PublicUrl, WebOrigin};
 use crate::proof::{self, ChainHead, Channel, EventFacts, EventKind, ProofReport, SealedEvent};
 use crate::proof_of_work::ProofOfWork;
 use crate::store::{Append, AppendError, GuardKey, Profile, PurposeState, Store, StoredForm, SubmissionContent, WorkQueue};
@@ -27,7 +28,7 @@ pub(crate) const APPEND_ATTEMPTS: usize = 4;
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Public base URL that links in mails point to (`https://api.example.pl`).
-    pub public_url: String,
+    pub public_url: PublicUrl,
     /// How long a double opt-in request waits for confirmation.
     pub confirm_ttl: Duration,
     /// Submissions per network (/24, /48) per window.
@@ -49,7 +50,7 @@ pub struct Settings {
     /// line raises an alarm. Breach notices never count against it (security review H2).
     pub public_mail_per_hour: u64,
     /// Origins allowed to post privacy requests besides zgoda's own page.
-    pub privacy_origins: Vec<String>,
+    pub privacy_origins: Vec<WebOrigin>,
     /// How long a started escalation holds its idempotency key against a concurrent repeat: at
     /// least the longest a request can run (the operator function's timeout). A run that failed
     /// releases it early; one that died holds it until then.
@@ -65,7 +66,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: PublicUrl::parse("http://127.0.0.1:8080").expect("a clean URL"),
             confirm_ttl: Duration::days(7),
             network_limit: 30,
             subject_limit: 5,
@@ -329,7 +330,7 @@ where
 
     /// The public URL of a signed link.
     pub fn link_url(&self, claims: &LinkClaims) -> String {
-        format!("{}/v1/links/{}", self.settings.public_url.trim_end_matches('/'), token::sign(self.keys.links(), claims))
+        self.settings.public_url.join(&format!("/v1/links/{}", token::sign(self.keys.links(), claims)))
     }
 
     pub(crate) async fn rate_limit(&self, key: &GuardKey, limit: u64, now: Time) -> Result<(), Error> {

@@ -145,6 +145,17 @@ pub enum PrivacyRequestKind {
     Erasure,
 }
 
+impl PrivacyRequestKind {
+    /// The kind by the name the privacy page's form sends (`access`, `erasure`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "access" => Some(Self::Access),
+            "erasure" => Some(Self::Erasure),
+            _ => None,
+        }
+    }
+}
+
 /// One atomic erasure (Art. 17): the erasure event joins the chain, every item holding personal
 /// data goes, a suppression entry stays, and (for a link) the token is spent.
 #[derive(Debug, Clone)]

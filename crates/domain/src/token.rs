@@ -49,6 +49,13 @@ impl LinkAction {
             _ => return None,
         })
     }
+    pub const ALL: [LinkAction; 4] = [LinkAction::Confirm, LinkAction::Unsubscribe, LinkAction::Erase, LinkAction::Access];
+
+    /// The action by its name ([`Self::as_str`]).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             LinkAction::Confirm => "confirm",

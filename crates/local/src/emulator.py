@@ -52,7 +52,8 @@
 # suppression list (Put, Get and DeleteSuppressedDestination), which erasure empties of the person's
 # address: kept per account and region, answering NotFoundException for an address it lacks.
 #
-# Run as `python -c <this file> -H host -p port`.
+# Run as `python <this file> -H host -p port`: zgoda-local writes it to `.zgoda/emulator.py`, so a
+# traceback names its lines, and sends its output to `.zgoda/emulator-<port>.log`.
 import copy
 import datetime
 import email.parser
@@ -66,6 +67,7 @@ import types
 import urllib.parse
 import uuid
 
+import moto
 import moto.backends
 import moto.core.responses
 import moto.sesv2.urls
@@ -78,6 +80,12 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.server import main
 from moto.sesv2.responses import SESV2Response
 from moto.sqs import models as sqs_models
+
+# The repairs reach into moto's internals as this version has them; another version may have moved
+# them, and a repair that silently stops applying shows only as wrong answers. So stop instead.
+MOTO_VERSION = "5.2.5"
+if moto.__version__ != MOTO_VERSION:
+    raise SystemExit(f"emulator.py repairs moto {MOTO_VERSION}, but {moto.__version__} is installed (requirements/local.txt pins it)")
 from moto.sqs.models import sqs_backends
 from werkzeug import serving as werkzeug_serving
 from werkzeug.serving import WSGIRequestHandler

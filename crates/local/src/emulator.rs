@@ -2,15 +2,16 @@
 //! one for every other service (see [`LocalEndpoints`] for why two).
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::Path;
-use std::process::Stdio;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
 use zgoda_aws::LocalEndpoints;
 
-/// moto's own `main`, after the repairs `emulator.py` lists.
+/// moto's own `main`, after the repairs `emulator.py` lists. Its output goes to
+/// `.zgoda/emulator-<port>.log` (code review W9: a repair that breaks shows its traceback there,
+/// not only as the SDK's 500s).
 const LAUNCHER: &str = include_str!("emulator.py");
 
 /// A running emulator; its processes are killed when it is dropped.
@@ -49,13 +50,32 @@ impl Emulator {
     }
 }
 
+/// Where the emulator's script and logs go, beside the local stack's other state.
+const STATE_DIR: &str = ".zgoda";
+
+fn log_path(port: u16) -> PathBuf {
+    Path::new(STATE_DIR).join(format!("emulator-{port}.log"))
+}
+
+/// Writes the script where its tracebacks can name it (written whole, then renamed, so a second
+/// emulator starting at the same moment never runs half a file).
+fn script() -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(STATE_DIR).with_context(|| format!("creating {STATE_DIR}"))?;
+    let path = Path::new(STATE_DIR).join("emulator.py");
+    let partial = Path::new(STATE_DIR).join(format!("emulator.py.{}", std::process::id()));
+    std::fs::write(&partial, LAUNCHER)?;
+    std::fs::rename(&partial, &path)?;
+    Ok(path)
+}
+
 fn spawn(python: &Path, port: u16) -> anyhow::Result<(Child, String)> {
+    let script = script()?;
+    let log = std::fs::File::create(log_path(port)).with_context(|| format!("creating {}", log_path(port).display()))?;
     let child = Command::new(python)
-        .arg("-c")
-        .arg(LAUNCHER)
+        .arg(&script)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting the emulator with {} (run `make venv` first)", python.display()))?;
@@ -64,9 +84,12 @@ fn spawn(python: &Path, port: u16) -> anyhow::Result<(Child, String)> {
 
 async fn wait_ready(child: &mut Child, url: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
+    let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_default();
     for _ in 0..300 {
         if let Some(status) = child.try_wait()? {
-            bail!("the emulator exited at start ({status})");
+            let log = std::fs::read_to_string(log_path(port)).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+            bail!("the emulator exited at start ({status}); {}:\n{}", log_path(port).display(), tail.join("\n"));
         }
         if http.get(format!("{url}/moto-api/")).send().await.is_ok() {
             return Ok(());

@@ -8,6 +8,7 @@ use zgoda_domain::Time;
 use zgoda_domain::form::FormInput;
 use zgoda_domain::ids::FormId;
 use zgoda_domain::keys::SecretKey;
+use zgoda_domain::origin::PublicUrl;
 
 /// The operator key id `make run` creates.
 pub const LOCAL_OPERATOR: &str = "local-operator";
@@ -72,9 +73,9 @@ pub async fn provision(clients: &Clients, config: &mut Config, visibility_secs: 
 }
 
 /// The demo form's configuration, with the local stack's origin allowed.
-pub fn demo_form(public_url: &str) -> FormInput {
+pub fn demo_form(public_url: &PublicUrl) -> FormInput {
     let mut input: FormInput = serde_json::from_str(include_str!("../assets/demo-form.json")).expect("demo form parses");
-    let origin = public_url.trim_end_matches('/').to_owned();
+    let origin = public_url.origin().to_string();
     if !input.allowed_origins.contains(&origin) {
         input.allowed_origins.push(origin);
     }

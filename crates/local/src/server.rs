@@ -17,7 +17,7 @@ use tracing::Instrument;
 use zgoda_aws::access::{Access, AccessCheck};
 use zgoda_aws::{Clients, Config, LocalEndpoints};
 use zgoda_web::request::PeerAddr;
-use zgoda_web::{ApiError, App, respond};
+use zgoda_web::{ApiError, App, routes};
 
 /// API Gateway's own payload limit is far above ours; this only bounds local memory.
 const MAX_LOCAL_BODY: usize = 1024 * 1024;
@@ -112,7 +112,7 @@ async fn handle(local: &Local, req: hyper::Request<Incoming>, peer: SocketAddr) 
     to_hyper(dispatch(local, req).await)
 }
 
-/// Which function owns a path; the same split as the API Gateway routes in `infra/template.yaml`.
+/// Which function owns a path: the one whose route table holds it, as API Gateway routes it.
 pub async fn dispatch(local: &Local, req: Request) -> Response<Body> {
     let span = tracing::info_span!("request", request_id = %zgoda_web::request::request_id(&req), method = %req.method());
     route(local, req, chrono::Utc::now()).instrument(span).await
@@ -120,18 +120,12 @@ pub async fn dispatch(local: &Local, req: Request) -> Response<Body> {
 
 async fn route(local: &Local, req: Request, now: zgoda_domain::Time) -> Response<Body> {
     let path = req.uri().path().to_owned();
-    if path.starts_with("/v1/forms/") {
+    if routes::holds(intake::ROUTES, &path) {
         intake::handle_app(&local.apps.intake, req, now).await
-    } else if path.starts_with("/v1/links/")
-        || path.starts_with("/v1/notices/")
-        || path == "/v1/privacy"
-        || path.starts_with("/v1/privacy/")
-    {
+    } else if routes::holds(links::ROUTES, &path) {
         links::handle_app(&local.apps.links, req, now).await
-    } else if path.starts_with("/v1/admin/") || path == "/v1/breaches" || path.starts_with("/v1/breaches/") {
+    } else if routes::holds(operator::ROUTES, &path) {
         operator::handle_app(&local.apps.operator, req, now).await
-    } else if path == "/healthz" {
-        respond::healthz(req.method(), &local.apps.intake.store).await
     } else if path.starts_with("/dev/") {
         crate::dev::handle(local, &req).await
     } else {

@@ -10,6 +10,7 @@ pub mod mailer;
 pub mod pages;
 pub mod request;
 pub mod respond;
+pub mod routes;
 pub mod telemetry;
 
 pub use app::{App, Zgoda};

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use zgoda_domain::lang::Lang;
+use zgoda_domain::origin::WebOrigin;
 
 /// The peer address, inserted by the local server (API Gateway supplies its own in the context).
 #[derive(Debug, Clone, Copy)]
@@ -30,14 +31,11 @@ pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 }
 
 /// The origin of a request: `Origin`, else the origin part of `Referer`.
-pub fn origin(req: &Request) -> Option<String> {
-    if let Some(o) = header(req, "origin") {
-        return Some(o.to_owned());
+pub fn origin(req: &Request) -> Option<WebOrigin> {
+    match header(req, "origin") {
+        Some(o) => WebOrigin::parse(o),
+        None => WebOrigin::of_url(header(req, "referer")?),
     }
-    let referer = header(req, "referer")?;
-    let (scheme, rest) = referer.split_once("://")?;
-    let host = rest.split(['/', '?', '#']).next()?;
-    Some(format!("{scheme}://{host}"))
 }
 
 /// Whether the client wants JSON back.

@@ -2,6 +2,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
+use zgoda_domain::origin::WebOrigin;
 
 /// Pages are self-contained: inline styles only, no scripts, posts only to themselves.
 pub const PAGE_CSP: &str =
@@ -77,8 +78,8 @@ pub fn script(source: &'static str) -> Response<Body> {
 }
 
 /// CORS: echo an allowed origin, never `*`; caches must key on `Origin`.
-pub fn allow_origin(resp: &mut Response<Body>, origin: &str) {
-    if let Ok(v) = HeaderValue::from_str(origin) {
+pub fn allow_origin(resp: &mut Response<Body>, origin: &WebOrigin) {
+    if let Ok(v) = HeaderValue::from_str(origin.as_str()) {
         resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
     }
     resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
@@ -107,15 +108,6 @@ pub fn empty(status: StatusCode) -> Response<Body> {
     let mut r = Response::new(Body::Empty);
     *r.status_mut() = status;
     r
-}
-
-/// `/healthz` for any method: GET and HEAD are answered, anything else is 405.
-pub async fn healthz<S: zgoda_domain::store::Health>(method: &http::Method, store: &S) -> Response<Body> {
-    if method == http::Method::GET || method == http::Method::HEAD {
-        health(store).await
-    } else {
-        crate::ApiError::MethodNotAllowed.to_json_response()
-    }
 }
 
 /// `GET /healthz`: 200 when the table answers, 503 when it does not.

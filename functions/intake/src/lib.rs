@@ -14,6 +14,7 @@ use zgoda_domain::store::{Store, StoredForm, WorkQueue};
 use zgoda_domain::{Error, Time, Zgoda};
 use zgoda_web::body::{self, Encoding};
 use zgoda_web::request::{self, segments};
+use zgoda_web::routes::{self, Route};
 use zgoda_web::{ApiError, respond};
 
 /// [`handle`] over the deployed adapters, compiled once, here: the Lambda binary, the local stack
@@ -35,11 +36,18 @@ where
         (Method::POST, ["v1", "forms", id, "submissions"]) => submit(app, &req, id, now).await,
         (Method::OPTIONS, ["v1", "forms", id, "submissions"]) => preflight(app, &req, id).await,
         (Method::GET | Method::HEAD, ["v1", "forms", id, "thanks"]) => thanks(app, &req, id).await,
-        (_, ["v1", "forms", _, "submissions" | "thanks"]) => ApiError::MethodNotAllowed.to_json_response(),
         (Method::GET, ["healthz"]) => zgoda_web::respond::health(&app.store).await,
-        _ => ApiError::NotFound.to_json_response(),
+        _ => routes::not_routed(ROUTES, &req).to_json_response(),
     }
 }
+
+/// What API Gateway routes here (`infra/template.yaml`, held to this table by a test).
+pub const ROUTES: &[Route] = &[
+    Route::new("POST", "/v1/forms/{form_id}/submissions"),
+    Route::new("OPTIONS", "/v1/forms/{form_id}/submissions"),
+    Route::new("GET", "/v1/forms/{form_id}/thanks"),
+    Route::new("GET", "/healthz"),
+];
 
 async fn load_form<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, id: &str) -> Result<StoredForm, ApiError> {
     let id = FormId::parse(id).ok_or(Error::FormNotFound)?;
@@ -97,12 +105,7 @@ where
             let pending = receipt.status == ReceiptStatus::PendingConfirmation;
             let target = form.success_url.clone().unwrap_or_else(|| {
                 let status = if pending { "pending_confirmation" } else { "recorded" };
-                format!(
-                    "{}/v1/forms/{}/thanks?status={status}&lang={}",
-                    app.settings.public_url.trim_end_matches('/'),
-                    form.id,
-                    receipt.lang
-                )
+                app.settings.public_url.join(&format!("/v1/forms/{}/thanks?status={status}&lang={}", form.id, receipt.lang))
             });
             respond::see_other(&target)
         }

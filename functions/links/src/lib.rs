@@ -12,12 +12,14 @@ use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
 use zgoda_domain::mail::{MailStream, Mailer};
+use zgoda_domain::origin::WebOrigin;
 use zgoda_domain::proof_of_work;
 use zgoda_domain::store::{PrivacyRequestKind, Store, WorkQueue};
-use zgoda_domain::{Error, FieldError, Time, Zgoda};
+use zgoda_domain::{Error, Fields, Time, Zgoda};
 use zgoda_web::body::{self, Encoding};
 use zgoda_web::pages::{render, text};
 use zgoda_web::request::{self, segments};
+use zgoda_web::routes::{self, Route};
 use zgoda_web::{ApiError, respond};
 
 /// [`handle`] over the deployed adapters, compiled once, here: the Lambda binary, the local stack
@@ -32,17 +34,26 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req
     match (req.method().clone(), segs.as_slice()) {
         (Method::GET | Method::HEAD, ["v1", "links", token]) => link_page(app, &req, token, now).await,
         (Method::POST, ["v1", "links", token]) => link_post(app, &req, token, now).await,
-        (_, ["v1", "links", _]) => ApiError::MethodNotAllowed.to_json_response(),
         (Method::GET | Method::HEAD, ["v1", "privacy"]) => privacy_page(app, &req),
         (Method::GET | Method::HEAD, ["v1", "privacy", "challenge"]) => privacy_challenge(app, &req, now),
         (Method::GET | Method::HEAD, ["v1", "privacy", "script.js"]) => respond::script(zgoda_web::pages::PRIVACY_SCRIPT),
         (Method::POST, ["v1", "privacy", "requests"]) => privacy_request(app, &req, now).await,
-        (_, ["v1", "privacy"] | ["v1", "privacy", "requests" | "challenge" | "script.js"]) => ApiError::MethodNotAllowed.to_json_response(),
         (Method::GET | Method::HEAD, ["v1", "notices", id]) => public_notice(app, &req, id).await,
-        (Method::GET, ["healthz"]) => respond::health(&app.store).await,
-        _ => ApiError::NotFound.to_json_response(),
+        _ => routes::not_routed(ROUTES, &req).to_json_response(),
     }
 }
+
+/// What API Gateway routes here (`infra/template.yaml`, held to this table by a test).
+pub const ROUTES: &[Route] = &[
+    Route::new("GET", "/v1/links/{token}"),
+    Route::new("HEAD", "/v1/links/{token}"),
+    Route::new("POST", "/v1/links/{token}"),
+    Route::new("GET", "/v1/privacy"),
+    Route::new("GET", "/v1/privacy/challenge"),
+    Route::new("GET", "/v1/privacy/script.js"),
+    Route::new("POST", "/v1/privacy/requests"),
+    Route::new("GET", "/v1/notices/{public_id}"),
+];
 
 /// The language a request asks for: `?lang=` wins, then `Accept-Language`.
 fn asked_lang(req: &Request) -> Option<Lang> {
@@ -159,11 +170,11 @@ async fn public_notice<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, 
 
 fn privacy_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request) -> Response<Body> {
     let lang = page_lang(req);
-    let base = app.settings.public_url.trim_end_matches('/');
+    let base = &app.settings.public_url;
     let ctx = json!({
-        "action": format!("{base}/v1/privacy/requests"),
-        "challenge": format!("{base}/v1/privacy/challenge"),
-        "script": format!("{base}/v1/privacy/script.js"),
+        "action": base.join("/v1/privacy/requests"),
+        "challenge": base.join("/v1/privacy/challenge"),
+        "script": base.join("/v1/privacy/script.js"),
     });
     respond::html_posting_form_with_script(StatusCode::OK, render("privacy.html", lang, ctx))
 }
@@ -179,10 +190,8 @@ fn privacy_challenge<S, M, Q>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) ->
 }
 
 /// The origins allowed to post privacy requests: zgoda's own page, plus any configured.
-fn privacy_origin_allowed<S, M, Q>(app: &Zgoda<S, M, Q>, origin: &str) -> bool {
-    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-    let own = app.settings.public_url.trim_end_matches('/').to_ascii_lowercase();
-    origin == own || app.settings.privacy_origins.contains(&origin)
+fn privacy_origin_allowed<S, M, Q>(app: &Zgoda<S, M, Q>, origin: &WebOrigin) -> bool {
+    origin == app.settings.public_url.origin() || app.settings.privacy_origins.contains(origin)
 }
 
 async fn privacy_request<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Response<Body> {
@@ -192,32 +201,13 @@ async fn privacy_request<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>
         let origin = request::origin(req).filter(|o| privacy_origin_allowed(app, o)).ok_or(ApiError::OriginNotAllowed)?;
         let (raw, _) = body::submission(req).await?;
         let get = |name: &str| raw.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned());
-        let mut errors = Vec::new();
-        let email = match get("email").map(|e| EmailAddress::parse(&e)) {
-            Some(Ok(e)) => Some(e),
-            Some(Err(e)) => {
-                errors.push(FieldError::new("email", e.code()));
-                None
-            }
-            None => {
-                errors.push(FieldError::new("email", "required"));
-                None
-            }
-        };
-        let kind = match get("kind").as_deref() {
-            Some("access") => Some(PrivacyRequestKind::Access),
-            Some("erasure") => Some(PrivacyRequestKind::Erasure),
-            _ => {
-                errors.push(FieldError::new("kind", "invalid"));
-                None
-            }
-        };
-        let proof = app
-            .check_privacy_proof(get(proof_of_work::FIELD).as_deref(), now)
-            .map_err(|e| errors.push(FieldError::new(proof_of_work::FIELD, e.code())))
-            .ok();
+        let mut fields = Fields::default();
+        let email = fields.required("email", get("email").map(|e| EmailAddress::parse(&e).map_err(|e| e.code())));
+        let kind = fields.check("kind", get("kind").as_deref().and_then(PrivacyRequestKind::parse).ok_or("invalid"));
+        let proof =
+            fields.check(proof_of_work::FIELD, app.check_privacy_proof(get(proof_of_work::FIELD).as_deref(), now).map_err(|e| e.code()));
         let lang = get("lang").and_then(|l| l.parse().ok()).unwrap_or(lang_hint);
-        let (Some(email), Some(kind), Some(proof)) = (email, kind, proof) else { return Err(ApiError::Domain(Error::Validation(errors))) };
+        let (email, (kind, proof)) = fields.finish(email.zip(kind.zip(proof)))?;
         app.privacy_request(&email, kind, lang, &proof, request::client_ip(req), now).await?;
         Ok::<_, ApiError>((origin, lang))
     }

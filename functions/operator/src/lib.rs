@@ -18,9 +18,10 @@ use zgoda_domain::smoke::SmokeRunId;
 use zgoda_domain::store::{Store, StoredForm, WorkQueue};
 use zgoda_domain::timeline::{NewEntry, TimelineInput};
 use zgoda_domain::token::LinkAction;
-use zgoda_domain::{Error, FieldError, Time, Zgoda};
+use zgoda_domain::{Error, Fields, Time, Zgoda};
 use zgoda_web::auth::authenticate;
 use zgoda_web::request::{self, segments};
+use zgoda_web::routes::{self, Route};
 use zgoda_web::{ApiError, body, respond};
 
 /// [`handle`] over the deployed adapters, compiled once, here: the Lambda binary, the local stack
@@ -31,9 +32,6 @@ pub async fn handle_app(app: &zgoda_web::App, req: Request, now: Time) -> Respon
 }
 
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: Request, now: Time) -> Response<Body> {
-    if segments(&req).as_slice() == ["healthz"] {
-        return respond::healthz(req.method(), &app.store).await;
-    }
     match route(app, &req, now).await {
         Ok(resp) => resp,
         Err(e) => e.to_json_response(),
@@ -67,22 +65,28 @@ async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
         (Method::POST, ["v1", "breaches", id, "escalations"]) => escalate(app, req, op, id, now).await,
         (Method::GET, ["v1", "breaches", id, "escalations", escalation]) => escalation_progress(app, id, escalation).await,
         (Method::GET, ["v1", "breaches", id, "report"]) => report(app, req, id, now).await,
-        (
-            _,
-            ["v1", "admin", "forms", _]
-            | ["v1", "admin", "subjects", "lookup" | "erase"]
-            | ["v1", "admin", "audiences", _]
-            | ["v1", "admin", "links"]
-            | ["v1", "admin", "smoke"]
-            | ["v1", "admin", "smoke", _]
-            | ["v1", "breaches"]
-            | ["v1", "breaches", _]
-            | ["v1", "breaches", _, "events" | "escalations" | "report"]
-            | ["v1", "breaches", _, "escalations", _],
-        ) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound),
+        _ => Err(routes::not_routed(ROUTES, req)),
     }
 }
+
+/// What API Gateway routes here (`infra/template.yaml`, held to this table by a test).
+pub const ROUTES: &[Route] = &[
+    Route::new("PUT", "/v1/admin/forms/{form_id}"),
+    Route::new("GET", "/v1/admin/forms/{form_id}"),
+    Route::new("POST", "/v1/admin/subjects/lookup"),
+    Route::new("POST", "/v1/admin/subjects/erase"),
+    Route::new("GET", "/v1/admin/audiences/{purpose}"),
+    Route::new("POST", "/v1/admin/links"),
+    Route::new("POST", "/v1/admin/smoke"),
+    Route::new("GET", "/v1/admin/smoke/{run_id}"),
+    Route::new("POST", "/v1/breaches"),
+    Route::new("GET", "/v1/breaches"),
+    Route::new("GET", "/v1/breaches/{id}"),
+    Route::new("POST", "/v1/breaches/{id}/events"),
+    Route::new("POST", "/v1/breaches/{id}/escalations"),
+    Route::new("GET", "/v1/breaches/{id}/escalations/{escalation_id}"),
+    Route::new("GET", "/v1/breaches/{id}/report"),
+];
 
 /// A breach id from the path; one that cannot be an id names no breach.
 fn breach_id(text: &str) -> Result<BreachId, Error> {
@@ -167,25 +171,14 @@ async fn show_smoke<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, run
 
 async fn issue_link<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, op: &OperatorId, now: Time) -> Answer {
     let body: LinkBody = body::json(req)?;
-    let mut errors = Vec::new();
-    let email = EmailAddress::parse(&body.email).map_err(|_| errors.push(FieldError::new("email", "invalid"))).ok();
-    let action = match body.action.as_str() {
-        "unsubscribe" => Some(LinkAction::Unsubscribe),
-        "access" => Some(LinkAction::Access),
-        "erase" => Some(LinkAction::Erase),
-        _ => {
-            errors.push(FieldError::new("action", "invalid"));
-            None
-        }
-    };
+    let mut fields = Fields::default();
+    let email = fields.check("email", EmailAddress::parse(&body.email).map_err(|_| "invalid"));
+    let action = fields.check("action", LinkAction::parse(&body.action).ok_or("invalid"));
     let purpose = match body.purpose.as_deref() {
-        None => None,
-        Some(p) => PurposeId::parse(p).or_else(|| {
-            errors.push(FieldError::new("purpose", "invalid"));
-            None
-        }),
+        None => Some(None),
+        Some(p) => fields.check("purpose", PurposeId::parse(p).ok_or("invalid")).map(Some),
     };
-    let (Some(email), Some(action)) = (email, action) else { return Err(Error::Validation(errors).into()) };
+    let (email, (action, purpose)) = fields.finish(email.zip(action.zip(purpose)))?;
     let link = app.issue_link(&email, action, purpose, now).await?;
     tracing::info!(operator = %op, action = action.as_str(), "link issued");
     ok(StatusCode::OK, &link)
