@@ -20,26 +20,18 @@ LOCAL := $(BIN)/zgoda-local
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test check lint smoke venv tools browser build fuzz-api lint-infra bench package deploy clean
+.PHONY: run test check lint smoke setup venv tools browser build fuzz-api lint-infra bench package deploy clean
 
 $(VENV)/.stamp: requirements/local.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/local.txt
 	touch $@
 
-$(SAM_VENV)/.stamp: requirements/sam.txt
-	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/sam.txt
-	touch $@
-
-$(CHECKOV_VENV)/.stamp: requirements/checkov.txt
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
-	touch $@
-
-$(FUZZ_VENV)/.stamp: requirements/schemathesis.txt
-	$(PYTHON) -m venv $(FUZZ_VENV)
-	$(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/schemathesis.txt
+# Each tool with pins of its own (SAM CLI, checkov, schemathesis) gets its own venv, from its own
+# requirements file: .venv-sam from requirements/sam.txt, and so on.
+.venv-%/.stamp: requirements/%.txt
+	$(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
 venv: $(VENV)/.stamp
@@ -50,6 +42,9 @@ tools: $(VENV)/.stamp $(SAM_VENV)/.stamp $(CHECKOV_VENV)/.stamp $(FUZZ_VENV)/.st
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
+# Everything `make test` installs (the venvs and Debian's Chromium), and nothing built.
+setup: tools browser
 
 # Everything, tests included, in the one profile: the benchmarks run the binaries the tests
 # passed on (they are run only by `make bench`, never by `make test`).
@@ -71,7 +66,7 @@ check: lint
 	cargo test --profile $(PROFILE) --workspace --lib --bins --tests --exclude zgoda-tests
 
 # One build, one emulator for the whole run; every test makes its own table and secrets in it.
-test: lint tools browser build
+test: lint setup build
 	$(LOCAL) with-emulator -- cargo test --profile $(PROFILE) --workspace --lib --bins --tests
 	$(MAKE) fuzz-api
 	$(MAKE) lint-infra
