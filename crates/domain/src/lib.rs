@@ -72,9 +72,9 @@ impl Fields {
         self.check(field, value.unwrap_or(Err("required")))
     }
 
-    /// The checked values, or every error recorded. `values` is the checked values together
-    /// (`a.zip(b)`); each `None` in it recorded its error, so it is `Some` exactly when no check
-    /// failed, unless a check was recorded on a value left out of it.
+    /// The checked values, or every error recorded. `values` is every checked value zipped
+    /// together (`a.zip(b)`): a failed check put a `None` in it and recorded why, so once nothing is
+    /// recorded it is `Some`. An error recorded on a value not in `values` still refuses the input.
     pub fn finish<T>(self, values: Option<T>) -> Result<T, Error> {
         match (self.0.is_empty(), values) {
             (true, Some(values)) => Ok(values),

@@ -63,12 +63,12 @@ pub struct PublicUrl {
 impl PublicUrl {
     pub fn parse(text: &str) -> Option<Self> {
         let base = text.trim().trim_end_matches('/');
+        if base.contains(['?', '#']) {
+            return None;
+        }
         let origin = WebOrigin::of_url(base)?;
         let path = &base[base.find("://")? + 3..];
         let path = &path[path.find('/').unwrap_or(path.len())..];
-        if path.contains(['?', '#']) {
-            return None;
-        }
         Some(Self { base: format!("{origin}{path}"), origin })
     }
 
@@ -118,7 +118,14 @@ mod tests {
         let stage = PublicUrl::parse("https://abc.execute-api.eu-central-1.amazonaws.com/Prod/").unwrap();
         assert_eq!(stage.join("/v1/privacy"), "https://abc.execute-api.eu-central-1.amazonaws.com/Prod/v1/privacy");
         assert_eq!(stage.origin().as_str(), "https://abc.execute-api.eu-central-1.amazonaws.com");
-        for bad in ["api.example.pl", "http://api.example.pl", "https://api.example.pl/?x", "https://u@api.example.pl"] {
+        for bad in [
+            "api.example.pl",
+            "http://api.example.pl",
+            "https://api.example.pl/?x",
+            "https://api.example.pl?x",
+            "https://api.example.pl#x",
+            "https://u@api.example.pl",
+        ] {
             assert_eq!(PublicUrl::parse(bad), None, "{bad}");
         }
     }
