@@ -34,7 +34,7 @@ async fn art4_11_demo_form_posts_to_a_303_a_sealed_requested_event_and_a_mail_in
     assert!(location.contains("/v1/forms/demo/thanks?status=pending_confirmation"));
 
     let (_, view) = env.lookup(&email).await;
-    assert_eq!(view["state"], json!({"newsletter": "requested", "contact_reply": "given"}));
+    assert_eq!(view["state"], json!({"newsletter": "requested", "contact_reply": "informed"}));
     assert_eq!(view["proof"]["verified"], true);
 
     assert_eq!(mails_to(&email).await.len(), 1);

@@ -48,7 +48,7 @@ async fn art7_1_json_submission_stores_one_sealed_event_per_purpose() {
     assert_eq!(resp.headers()["access-control-allow-origin"], ORIGIN);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["status"], "pending_confirmation");
-    assert_eq!(body["purposes"], json!({"newsletter": "requested", "contact_reply": "given"}));
+    assert_eq!(body["purposes"], json!({"newsletter": "requested", "contact_reply": "informed"}));
     assert_eq!(body["ignored_fields"], json!([]));
 
     let subject = env.items("SUBJECT#").await;
@@ -92,7 +92,7 @@ async fn art4_11_urlencoded_html_form_redirects_and_unticked_box_is_refused() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("Dziękujemy"));
     let (_, view) = env.lookup(&email).await;
-    assert_eq!(view["state"], json!({"newsletter": "refused", "contact_reply": "given"}));
+    assert_eq!(view["state"], json!({"newsletter": "refused", "contact_reply": "informed"}));
 }
 
 #[tokio::test]

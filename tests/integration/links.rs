@@ -608,9 +608,8 @@ async fn privacy_page_renders_in_both_languages() {
 async fn m1_after_erasure_a_submission_by_anyone_needs_the_persons_own_confirmation() {
     let env = TestEnv::spawn().await;
     let mut form = contact_form(&address("owner"));
-    for p in form["purposes"].as_array_mut().unwrap() {
-        p["double_opt_in"] = json!(false);
-    }
+    form["purposes"][0]["double_opt_in"] = json!(false);
+    form["purposes"][0]["single_opt_in_reason"] = json!("The test needs consent given at once.");
     env.put_form("single", &form).await;
     let email = address("suppressed");
     let body = json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "message": "Dzień dobry"});

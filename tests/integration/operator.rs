@@ -65,6 +65,47 @@ async fn art7_2_form_validation_reports_every_field() {
     assert!(env.items("FORM#").await.is_empty());
 }
 
+/// The 422's fields as `field:code`.
+async fn field_errors(resp: reqwest::Response) -> Vec<String> {
+    assert_eq!(resp.status(), 422);
+    let body: Value = resp.json().await.unwrap();
+    let fields = body["error"]["fields"].as_array().cloned().unwrap_or_default();
+    fields.iter().map(|f| format!("{}:{}", f["field"].as_str().unwrap(), f["code"].as_str().unwrap())).collect()
+}
+
+#[tokio::test]
+async fn pke398_a_consent_purpose_is_double_opt_in_unless_the_form_records_why_and_only_consent_is_an_audience() {
+    let env = TestEnv::spawn().await;
+    let mut form = contact_form(&address("owner"));
+    form["purposes"][0]["double_opt_in"] = json!(false);
+    let unreasoned = env.operator("PUT", "/v1/admin/forms/kontakt", Some(&form)).await;
+    assert_eq!(field_errors(unreasoned).await, ["purposes[0].single_opt_in_reason:required"]);
+    assert!(env.items("FORM#").await.is_empty(), "nothing stored");
+    form["purposes"][0]["single_opt_in_reason"] = json!("Zapis przy kasie sklepu, potwierdzony podpisem.");
+    let saved = env.put_form("kontakt", &form).await;
+    assert_eq!(saved["purposes"][0]["single_opt_in_reason"], "Zapis przy kasie sklepu, potwierdzony podpisem.");
+
+    let email = address("lista");
+    let body = json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11"});
+    assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+    let newsletter: Value = env.operator("GET", "/v1/admin/audiences/newsletter", None).await.json().await.unwrap();
+    assert_eq!(newsletter["items"][0]["email"], email.as_str());
+
+    // art6: a contract purpose is no mailing list, however many people it holds.
+    let contract = env.operator("GET", "/v1/admin/audiences/contact_reply", None).await;
+    assert_eq!(field_errors(contract).await, ["purpose:basis_is_contract"]);
+    let unknown = env.operator("GET", "/v1/admin/audiences/nobody_declared_this", None).await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(unknown.json::<Value>().await.unwrap()["error"]["code"], "purpose_not_found");
+
+    // Nor does it become one by being declared as consent in another form.
+    let mut relabelled = contact_form(&address("owner"));
+    relabelled["purposes"][1] = json!({"id": "contact_reply", "lawful_basis": "consent"});
+    let resp = env.operator("PUT", "/v1/admin/forms/inna", Some(&relabelled)).await;
+    assert_eq!(field_errors(resp).await, ["purposes[1].lawful_basis:differs_from_declared"]);
+    assert!(env.items("FORM#inna").await.is_empty(), "nothing stored");
+}
+
 #[tokio::test]
 async fn a_bad_signature_an_old_timestamp_and_a_replay_are_each_401() {
     let env = TestEnv::spawn().await;

@@ -106,5 +106,5 @@ async fn art7_1_lookup_state_follows_the_latest_event_and_expires_unconfirmed_re
     subject_with_events(&env, &email, 1).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (_, view) = env.lookup(&email).await;
-    assert_eq!(view["state"], json!({"newsletter": "expired", "contact_reply": "given"}));
+    assert_eq!(view["state"], json!({"newsletter": "expired", "contact_reply": "informed"}));
 }

@@ -138,7 +138,7 @@ async fn ses_a_complaint_withdraws_marketing_consent_with_a_sealed_event() {
     .unwrap();
     assert_eq!(out["handled"][0]["withdrawn"], 1);
     let (_, view) = env.lookup(person).await;
-    assert_eq!(view["state"], json!({"newsletter": "withdrawn", "contact_reply": "given"}), "only consent-based purposes");
+    assert_eq!(view["state"], json!({"newsletter": "withdrawn", "contact_reply": "informed"}), "only consent-based purposes");
     let last = view["events"].as_array().unwrap().last().unwrap().clone();
     assert_eq!((last["kind"].as_str(), last["channel"].as_str()), (Some("withdrawn"), Some("mail_complaint")));
     assert_eq!(view["proof"]["verified"], true);

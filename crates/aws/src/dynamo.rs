@@ -4,6 +4,7 @@
 //! |-------------------|---------------------|----------------------------------------------------|
 //! | `FORM#<id>`       | `CONFIG`            | the form                                           |
 //! | `FORM#<id>`       | `NOTICE#<version>`  | a notice version (immutable)                       |
+//! | `PURPOSE#<id>`    | `DECLARED`          | the purpose's lawful basis, fixed by its first form |
 //! | `SUBJECT#<sid>`   | `PROFILE`           | e-mail and language: the subject's personal data   |
 //! | `SUBJECT#<sid>`   | `SUBMISSION#<rid>`  | declared fields of one submission (TTL: retention, or the profile's) |
 //! | `SUBJECT#<sid>`   | `HEAD`              | chain head: last sequence number and hash          |
@@ -21,7 +22,7 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
 use zgoda_domain::Time;
-use zgoda_domain::form::{Form, Notice};
+use zgoda_domain::form::{Form, LawfulBasis, Notice};
 use zgoda_domain::ids::PurposeId;
 use zgoda_domain::ids::{FormId, SubjectId};
 use zgoda_domain::mail::MailStream;
@@ -88,6 +89,15 @@ where
 }
 
 /// True when a transaction was cancelled because the condition on item `index` failed.
+fn purpose_pk(purpose: &PurposeId) -> String {
+    format!("PURPOSE#{purpose}")
+}
+
+fn basis_from_item(item: &Item) -> Result<LawfulBasis, StoreError> {
+    let text = item.get("lawful_basis").and_then(|v| v.as_s().ok()).ok_or_else(|| corrupt("purpose", "no lawful_basis"))?;
+    serde_json::from_value(serde_json::Value::from(text.as_str())).map_err(|e| corrupt("purpose", e))
+}
+
 pub(crate) fn condition_failed_at(err: &SdkError<TransactWriteItemsError>, index: usize) -> bool {
     match err.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
@@ -98,6 +108,17 @@ pub(crate) fn condition_failed_at(err: &SdkError<TransactWriteItemsError>, index
 }
 
 impl DynamoStore {
+    /// A purpose's declaration, written with each form that names it: the first basis stays.
+    fn declare(&self, purpose: &PurposeId, basis: LawfulBasis) -> TransactWriteItem {
+        let item = keyed(purpose_pk(purpose), "DECLARED".into(), Item::from([("lawful_basis".to_owned(), s(basis.as_str()))]));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR lawful_basis = :basis")
+            .expression_attribute_values(":basis", s(basis.as_str()));
+        TransactWriteItem::builder().put(put.build().expect("complete")).build()
+    }
+
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }
@@ -289,12 +310,31 @@ impl FormStore for DynamoStore {
             }
             None => writes.push(put(&self.table, notice_item, Some("attribute_not_exists(pk)"))),
         }
+        let declarations = writes.len();
+        writes.extend(form.purposes.iter().map(|p| self.declare(&p.id, p.lawful_basis)));
         match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(()),
             // Another writer stored this version between our read and write.
-            Err(e) if condition_failed_at(&e, 1) => Err(SaveFormError::NoticeVersionExists),
-            Err(e) => Err(unavailable(e).into()),
+            Err(e) if declarations == 2 && condition_failed_at(&e, 1) => Err(SaveFormError::NoticeVersionExists),
+            Err(e) => match (0..form.purposes.len()).find(|i| condition_failed_at(&e, declarations + i)) {
+                Some(i) => Err(SaveFormError::BasisDeclared(form.purposes[i].id.clone())),
+                None => Err(unavailable(e).into()),
+            },
         }
+    }
+
+    async fn declared_basis(&self, purpose: &PurposeId) -> Result<Option<LawfulBasis>, StoreError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(purpose_pk(purpose)))
+            .key(SORT_KEY, s("DECLARED"))
+            .send()
+            .await
+            .map_err(unavailable)?
+            .item;
+        item.map(|i| basis_from_item(&i)).transpose()
     }
 }
 

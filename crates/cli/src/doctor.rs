@@ -9,7 +9,7 @@ use zgoda_domain::mail::MailStream;
 
 use crate::Api;
 
-/// The check's own form: one contract purpose, no mail to anyone, its posts allowed from the
+/// The check's own form: one legitimate-interest purpose, no mail to anyone, its posts allowed from the
 /// API's own origin. Saving it again is harmless.
 const FORM_ID: &str = "zgoda-smoke";
 
@@ -19,7 +19,8 @@ fn form(origin: &str) -> Value {
         "allowed_origins": [origin],
         "default_lang": "en",
         "fields": [],
-        "purposes": [{"id": "smoke_check", "lawful_basis": "legitimate_interest", "required": true, "double_opt_in": false}],
+        "purposes": [{"id": "smoke_check", "lawful_basis": "legitimate_interest", "required": true,
+                      "balancing_note": "The operator checks its own stack; the only address posted is SES's mailbox simulator."}],
         "notify": [],
         "retention_days": 1,
         "notice": {"version": "1", "texts": {"en": "zgoda doctor checks that this stack accepts form posts."}}

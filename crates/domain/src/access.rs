@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(export.profile.as_ref().map(|p| p.email.as_str()), Some("anna@example.pl"));
         assert_eq!(export.submissions[0].fields.get("name").map(String::as_str), Some("Anna"));
         let states: Vec<_> = export.consent_state.values().copied().collect();
-        assert_eq!(states, [PurposeStatus::Given, PurposeStatus::Requested], "contact_reply, newsletter");
+        assert_eq!(states, [PurposeStatus::Informed, PurposeStatus::Requested], "contact_reply, newsletter");
         assert_eq!((export.events.len(), export.proof.verified), (2, true));
         assert_eq!(export.erased_at, None);
 

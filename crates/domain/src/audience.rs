@@ -1,5 +1,6 @@
 //! Audiences (docs/api.md §4): the people whose consent for a purpose stands now, each with a
-//! ready one-click unsubscribe link, so any mailing tool can send lawful mail.
+//! ready one-click unsubscribe link, so any mailing tool can send lawful mail. Only a consent
+//! purpose has an audience: marketing by e-mail needs consent (PKE art. 398).
 
 use crate::Time;
 use crate::error::Error;
@@ -25,6 +26,10 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         cursor: Option<&str>,
         now: Time,
     ) -> Result<(Vec<AudienceRow>, Option<String>), Error> {
+        let basis = self.store.declared_basis(purpose).await?.ok_or(Error::PurposeNotFound)?;
+        if let Some(code) = basis.not_an_audience() {
+            return Err(Error::field("purpose", code));
+        }
         let (members, next) = self.store.audience(purpose, cursor, 100).await.map_err(|e| match e {
             AudienceError::BadCursor => Error::field("cursor", "invalid"),
             AudienceError::Store(s) => s.into(),
@@ -49,15 +54,13 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
 #[cfg(test)]
 mod tests {
     use crate::error::Error;
-    use crate::ids::PurposeId;
+    use crate::ids::{FormId, PurposeId};
     use crate::memory::{self, fixtures::*};
 
     #[tokio::test]
     async fn pke398_an_audience_lists_only_given_consent_each_with_its_own_unsubscribe_link() {
         let app = memory::app();
-        let mut input = demo_input();
-        input["purposes"][0]["double_opt_in"] = false.into();
-        let form = form(&app, input).await;
+        let form = form(&app, single_opt_in_input()).await;
         post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
         post(&app, &form, "jan@example.pl", &["contact_reply"]).await.unwrap();
         let newsletter = PurposeId::parse("newsletter").unwrap();
@@ -69,5 +72,29 @@ mod tests {
 
         let bad = app.audience(&newsletter, Some("not-a-cursor"), now()).await;
         assert!(matches!(bad, Err(Error::Validation(f)) if f[0].field == "cursor"));
+    }
+
+    #[tokio::test]
+    async fn pke398_a_purpose_of_another_basis_is_no_audience_and_keeps_its_basis() {
+        let app = memory::app();
+        form(&app, demo_input()).await;
+        let contract = app.audience(&PurposeId::parse("contact_reply").unwrap(), None, now()).await;
+        assert!(
+            matches!(&contract, Err(Error::Validation(f)) if (f[0].field.as_str(), f[0].code) == ("purpose", "basis_is_contract")),
+            "{contract:?}"
+        );
+        let unknown = app.audience(&PurposeId::parse("nobody_declared").unwrap(), None, now()).await;
+        assert!(matches!(unknown, Err(Error::PurposeNotFound)));
+
+        // Relabelling the contract as consent in another form would turn its people into a list.
+        let mut other = demo_input();
+        other["purposes"][1] = serde_json::json!({"id": "contact_reply", "lawful_basis": "consent"});
+        let input = serde_json::from_value(other).unwrap();
+        let err = app.save_form(FormId::parse("other").unwrap(), input, now()).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Validation(f) if (f[0].field.as_str(), f[0].code) == ("purposes[1].lawful_basis", "differs_from_declared")),
+            "{err:?}"
+        );
+        assert!(matches!(app.form(&FormId::parse("other").unwrap()).await, Err(Error::FormNotFound)), "nothing written");
     }
 }

@@ -142,7 +142,7 @@ mod tests {
         let record = app.store.load_subject(&subject).await.unwrap();
         assert!(record.suppressed_at.is_some());
         let kinds: Vec<_> = record.events.iter().map(|e| e.facts.kind).collect();
-        assert_eq!(kinds, [EventKind::Requested, EventKind::Given, EventKind::Erased], "art17_3e: the proofs stay, PII-free");
+        assert_eq!(kinds, [EventKind::Requested, EventKind::Informed, EventKind::Erased], "art17_3e: the proofs stay, PII-free");
         assert!(proof::verify_chain(app.keys.seals(), &subject, &record.events, record.head.as_ref()).verified);
         assert_eq!(app.mailer.forgotten(), [email("anna@example.pl")], "the provider's copy of the address goes too (L9)");
         assert!(matches!(app.lookup(&email("anna@example.pl"), now()).await, Err(Error::SubjectNotFound)));

@@ -15,6 +15,9 @@ pub enum Error {
     EscalationNotFound,
     #[error("no such notice")]
     NoticeNotFound,
+    /// No form declares the purpose.
+    #[error("no such purpose")]
+    PurposeNotFound,
     #[error("no such smoke run")]
     SmokeRunNotFound,
     /// The idempotency key was used before with another body.
@@ -68,6 +71,7 @@ impl From<SaveFormError> for Error {
     fn from(e: SaveFormError) -> Self {
         match e {
             SaveFormError::NoticeVersionExists => Error::NoticeVersionExists,
+            SaveFormError::BasisDeclared(_) => Error::field("purposes", "lawful_basis_differs_from_declared"),
             SaveFormError::Store(s) => s.into(),
         }
     }

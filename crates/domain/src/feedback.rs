@@ -226,9 +226,7 @@ mod tests {
     }
 
     async fn single_opt_in(app: &MemoryApp) {
-        let mut input = demo_input();
-        input["purposes"][0]["double_opt_in"] = false.into();
-        let form = form(app, input).await;
+        let form = form(app, single_opt_in_input()).await;
         post(app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
     }
 
@@ -242,7 +240,7 @@ mod tests {
         assert_eq!(out.withdrawn, 1);
         let state = app.lookup(&email("anna@example.pl"), now()).await.unwrap().state;
         assert_eq!(state[&PurposeId::parse("newsletter").unwrap()], PurposeStatus::Withdrawn);
-        assert_eq!(state[&PurposeId::parse("contact_reply").unwrap()], PurposeStatus::Given, "a contract is not a consent to withdraw");
+        assert_eq!(state[&PurposeId::parse("contact_reply").unwrap()], PurposeStatus::Informed, "a contract is not a consent to withdraw");
         let channel = app.lookup(&email("anna@example.pl"), now()).await.unwrap().events.last().unwrap().facts.channel;
         assert_eq!(channel, Channel::MailComplaint);
     }

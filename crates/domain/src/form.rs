@@ -30,6 +30,17 @@ pub enum LawfulBasis {
 }
 
 impl LawfulBasis {
+    /// Why an audience of a purpose on this basis is refused: e-mail marketing needs consent
+    /// (PKE art. 398), so only a consent purpose is a mailing list.
+    pub fn not_an_audience(self) -> Option<&'static str> {
+        match self {
+            LawfulBasis::Consent => None,
+            LawfulBasis::Contract => Some("basis_is_contract"),
+            LawfulBasis::LegalObligation => Some("basis_is_legal_obligation"),
+            LawfulBasis::LegitimateInterest => Some("basis_is_legitimate_interest"),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             LawfulBasis::Consent => "consent",
@@ -64,15 +75,100 @@ fn default_max_len() -> usize {
     1000
 }
 
+/// A purpose as stored: every value here passed `FormInput::parse`, which holds the rules below.
+/// Forms stored before those rules existed load unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Purpose {
+    pub id: PurposeId,
+    pub lawful_basis: LawfulBasis,
+    /// For consent, never (Art. 7(4)); for another basis, the box must be ticked: the person
+    /// asks for what the purpose does (a reply, a quote).
+    #[serde(default)]
+    pub required: bool,
+    /// Consent waits for a confirmation from the person's mailbox (PKE art. 398 in practice).
+    #[serde(default)]
+    pub double_opt_in: bool,
+    /// Why a consent purpose is recorded without double opt-in: the form must say it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub single_opt_in_reason: Option<String>,
+    /// A legitimate-interest purpose's balancing test, in a sentence or a reference (Art. 6(1)(f)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balancing_note: Option<String>,
+}
+
+impl Purpose {
+    /// Whether the person chooses this purpose (consent), rather than being informed of it.
+    pub fn is_consent(&self) -> bool {
+        self.lawful_basis == LawfulBasis::Consent
+    }
+}
+
+/// A purpose as the operator sends it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeInput {
     pub id: PurposeId,
     pub lawful_basis: LawfulBasis,
     #[serde(default)]
     pub required: bool,
+    /// Absent means on for consent (the safe default) and off for every other basis.
     #[serde(default)]
-    pub double_opt_in: bool,
+    pub double_opt_in: Option<bool>,
+    #[serde(default)]
+    pub single_opt_in_reason: Option<String>,
+    #[serde(default)]
+    pub balancing_note: Option<String>,
+}
+
+const MAX_NOTE_CHARS: usize = 2000;
+
+/// A free-text note an operator records: trimmed, not empty, bounded, one paragraph.
+fn note(field: String, text: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
+    let text = text?.trim();
+    if text.is_empty() || text.chars().count() > MAX_NOTE_CHARS || text.chars().any(char::is_control) {
+        errors.push(FieldError::new(field, "invalid"));
+        return None;
+    }
+    Some(text.to_owned())
+}
+
+impl PurposeInput {
+    /// The stored purpose, or what is wrong with it (each error under `purposes[i]`).
+    fn parse(self, i: usize, errors: &mut Vec<FieldError>) -> Purpose {
+        let field = |name: &str| format!("purposes[{i}].{name}");
+        let consent = self.lawful_basis == LawfulBasis::Consent;
+        // Art. 7(2) and 7(4): consent that the form cannot be sent without is not freely given.
+        if self.required && consent {
+            errors.push(FieldError::new(field("required"), "consent_cannot_be_required"));
+        }
+        let double_opt_in = self.double_opt_in.unwrap_or(consent);
+        if double_opt_in && !consent {
+            errors.push(FieldError::new(field("double_opt_in"), "only_for_consent"));
+        }
+        let reason = note(field("single_opt_in_reason"), self.single_opt_in_reason.as_deref(), errors);
+        match (consent && !double_opt_in, &reason) {
+            // PKE art. 398: marketing consent proves itself from the mailbox unless the form
+            // records why this one need not (say, a consent that sends no e-mail).
+            (true, None) if self.single_opt_in_reason.is_none() => errors.push(FieldError::new(field("single_opt_in_reason"), "required")),
+            (false, Some(_)) => errors.push(FieldError::new(field("single_opt_in_reason"), "only_for_single_opt_in_consent")),
+            _ => {}
+        }
+        let balancing_note = note(field("balancing_note"), self.balancing_note.as_deref(), errors);
+        let interest = self.lawful_basis == LawfulBasis::LegitimateInterest;
+        match (interest, &balancing_note) {
+            (true, None) if self.balancing_note.is_none() => errors.push(FieldError::new(field("balancing_note"), "required")),
+            (false, Some(_)) => errors.push(FieldError::new(field("balancing_note"), "only_for_legitimate_interest")),
+            _ => {}
+        }
+        Purpose {
+            id: self.id,
+            lawful_basis: self.lawful_basis,
+            required: self.required,
+            double_opt_in,
+            single_opt_in_reason: reason,
+            balancing_note,
+        }
+    }
 }
 
 /// The consent text shown beside the boxes, in each language, under an immutable version.
@@ -120,7 +216,7 @@ pub struct FormInput {
     pub default_lang: Lang,
     #[serde(default)]
     pub fields: Vec<FieldSpec>,
-    pub purposes: Vec<Purpose>,
+    pub purposes: Vec<PurposeInput>,
     #[serde(default)]
     pub notify: Vec<String>,
     pub retention_days: u32,
@@ -229,17 +325,12 @@ impl FormInput {
             errors.push(FieldError::new("purposes", "too_many"));
         }
         let mut ids = BTreeSet::new();
-        for (i, p) in self.purposes.iter().enumerate() {
+        let mut purposes = Vec::new();
+        for (i, p) in self.purposes.into_iter().enumerate() {
             if !ids.insert(p.id.clone()) {
                 errors.push(FieldError::new(format!("purposes[{i}].id"), "duplicate"));
             }
-            // Art. 7(2) and 7(4): consent that the form cannot be sent without is not freely given.
-            if p.required && p.lawful_basis == LawfulBasis::Consent {
-                errors.push(FieldError::new(format!("purposes[{i}].required"), "consent_cannot_be_required"));
-            }
-            if p.double_opt_in && p.lawful_basis != LawfulBasis::Consent {
-                errors.push(FieldError::new(format!("purposes[{i}].double_opt_in"), "only_for_consent"));
-            }
+            purposes.push(p.parse(i, &mut errors));
         }
         let mut notify = Vec::new();
         for (i, n) in self.notify.iter().enumerate() {
@@ -282,7 +373,7 @@ impl FormInput {
             error_url: self.error_url,
             default_lang: self.default_lang,
             fields: self.fields,
-            purposes: self.purposes,
+            purposes,
             notify,
             retention_days: self.retention_days,
             notice_version: version,
@@ -338,6 +429,47 @@ mod tests {
         assert!(codes.contains(&("purposes[0].required", "consent_cannot_be_required")));
         assert!(codes.contains(&("allowed_origins[1]", "invalid")));
         assert!(codes.contains(&("success_url", "invalid")));
+    }
+
+    fn errors_of(purpose: serde_json::Value) -> Vec<(String, &'static str)> {
+        let mut input = demo_input();
+        input.purposes = vec![serde_json::from_value(purpose).unwrap()];
+        match input.parse(FormId::parse("demo").unwrap(), chrono::Utc::now()) {
+            Ok(_) => vec![],
+            Err(errors) => errors.into_iter().map(|e| (e.field, e.code)).collect(),
+        }
+    }
+
+    #[test]
+    fn pke398_a_consent_purpose_is_double_opt_in_unless_the_form_records_why_not() {
+        let mut input = demo_input();
+        input.purposes = vec![serde_json::from_value(serde_json::json!({"id": "newsletter", "lawful_basis": "consent"})).unwrap()];
+        let (form, _) = input.parse(FormId::parse("demo").unwrap(), chrono::Utc::now()).unwrap();
+        assert!(form.purposes[0].double_opt_in, "the safe default");
+
+        let single = serde_json::json!({"id": "newsletter", "lawful_basis": "consent", "double_opt_in": false});
+        assert_eq!(errors_of(single.clone()), [("purposes[0].single_opt_in_reason".to_owned(), "required")]);
+        let mut reasoned = single;
+        reasoned["single_opt_in_reason"] = "  Zgoda na SMS; nie wysyłamy e-maili.  ".into();
+        assert_eq!(errors_of(reasoned.clone()), []);
+        reasoned["single_opt_in_reason"] = " ".into();
+        assert_eq!(errors_of(reasoned), [("purposes[0].single_opt_in_reason".to_owned(), "invalid")]);
+
+        let needless = serde_json::json!({"id": "newsletter", "lawful_basis": "consent", "single_opt_in_reason": "x"});
+        assert_eq!(errors_of(needless), [("purposes[0].single_opt_in_reason".to_owned(), "only_for_single_opt_in_consent")]);
+        let contract = serde_json::json!({"id": "reply", "lawful_basis": "contract", "double_opt_in": true});
+        assert_eq!(errors_of(contract), [("purposes[0].double_opt_in".to_owned(), "only_for_consent")]);
+    }
+
+    #[test]
+    fn art6_a_legitimate_interest_purpose_names_its_balancing_note() {
+        let interest = serde_json::json!({"id": "fraud_checks", "lawful_basis": "legitimate_interest"});
+        assert_eq!(errors_of(interest.clone()), [("purposes[0].balancing_note".to_owned(), "required")]);
+        let mut noted = interest;
+        noted["balancing_note"] = "Test równowagi 2026-11: ryzyko oszustw przeważa, dane tylko 30 dni.".into();
+        assert_eq!(errors_of(noted), []);
+        let contract = serde_json::json!({"id": "reply", "lawful_basis": "contract", "balancing_note": "x"});
+        assert_eq!(errors_of(contract), [("purposes[0].balancing_note".to_owned(), "only_for_legitimate_interest")]);
     }
 
     #[test]

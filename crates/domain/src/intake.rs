@@ -47,23 +47,31 @@ pub struct Submission {
     pub notice_version: String,
     /// Declared fields only, trimmed, in the form's order.
     pub fields: Vec<(String, String)>,
-    /// Every purpose of the form with the event it becomes.
+    /// Each purpose the submission records, with its event: every consent purpose, and each
+    /// purpose of another basis that applies to it.
     pub purposes: BTreeMap<PurposeId, EventKind>,
     /// Names of fields the form does not declare: never stored (Art. 5(1)(c)).
     pub ignored_fields: Vec<String>,
 }
 
-/// What each purpose becomes, given the ticked set (Art. 4(11): unticked is `refused`).
+/// What each purpose becomes, given the ticked set (Art. 4(11): an unticked consent is `refused`;
+/// Art. 6: a purpose of another basis is `informed`).
 pub fn purpose_outcomes(form: &Form, ticked: &BTreeSet<&str>) -> BTreeMap<PurposeId, EventKind> {
     form.purposes
         .iter()
-        .map(|p| {
-            let kind = match (ticked.contains(p.id.as_str()), p.double_opt_in) {
-                (true, true) => EventKind::Requested,
-                (true, false) => EventKind::Given,
-                (false, _) => EventKind::Refused,
+        .filter_map(|p| {
+            let ticked = ticked.contains(p.id.as_str());
+            let kind = match (p.is_consent(), ticked, p.double_opt_in) {
+                (true, true, true) => EventKind::Requested,
+                (true, true, false) => EventKind::Given,
+                (true, false, _) => EventKind::Refused,
+                // Another basis is not the person's to give or refuse: a required one applies to
+                // every submission, an optional one when the person asked for it by ticking.
+                (false, true, _) => EventKind::Informed,
+                (false, false, _) if p.required => EventKind::Informed,
+                (false, false, _) => return None,
             };
-            (p.id.clone(), kind)
+            Some((p.id.clone(), kind))
         })
         .collect()
 }
@@ -200,7 +208,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.purposes[&PurposeId::parse("newsletter").unwrap()], EventKind::Requested);
-        assert_eq!(s.purposes[&PurposeId::parse("contact_reply").unwrap()], EventKind::Given);
+        assert_eq!(s.purposes[&PurposeId::parse("contact_reply").unwrap()], EventKind::Informed, "art6: a contract is not given");
         let s =
             check(&form(), &raw(&[("email", "a@example.pl"), ("notice_version", "v1"), ("message", "x"), ("consent", "contact_reply")]))
                 .unwrap();

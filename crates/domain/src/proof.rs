@@ -23,8 +23,12 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
-    /// Consent (or another basis) recorded for the purpose.
+    /// Consent given for the purpose (records made before `Informed` existed also used it for
+    /// other bases; their seals stay as written).
     Given,
+    /// The person was told of a purpose whose basis is not consent (contract, legal obligation,
+    /// legitimate interest): nothing to give or refuse (EDPB Guidelines 05/2020 on consent).
+    Informed,
     /// The box was left unticked: a clear non-affirmative act (Art. 4(11)).
     Refused,
     /// Ticked, waiting for the double opt-in confirmation.
@@ -36,9 +40,16 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Whether the purpose now needs the person's address: consent given, or another basis
+    /// applies. A request awaiting confirmation keeps it only until the request expires.
+    pub fn needs_address(self) -> bool {
+        matches!(self, EventKind::Given | EventKind::Informed)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Given => "given",
+            EventKind::Informed => "informed",
             EventKind::Refused => "refused",
             EventKind::Requested => "requested",
             EventKind::Withdrawn => "withdrawn",

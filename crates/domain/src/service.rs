@@ -17,7 +17,7 @@ use crate::mail::{Mailer, Message};
 use crate::origin::{PublicUrl, WebOrigin};
 use crate::proof::{self, ChainHead, Channel, EventFacts, EventKind, ProofReport, SealedEvent};
 use crate::proof_of_work::ProofOfWork;
-use crate::store::{Append, AppendError, GuardKey, Profile, PurposeState, Store, StoredForm, SubmissionContent, WorkQueue};
+use crate::store::{Append, AppendError, GuardKey, Profile, PurposeState, SaveFormError, Store, StoredForm, SubmissionContent, WorkQueue};
 use crate::token::{self, LinkAction, LinkClaims};
 use crate::{Time, subject};
 
@@ -139,6 +139,8 @@ impl Receipt {
 #[serde(rename_all = "snake_case")]
 pub enum PurposeStatus {
     Given,
+    /// A purpose of another basis than consent applies; the person was told of it.
+    Informed,
     Refused,
     Requested,
     Withdrawn,
@@ -183,7 +185,13 @@ where
     /// Stores a form configuration; its notice version is immutable once stored.
     pub async fn save_form(&self, id: FormId, input: FormInput, now: Time) -> Result<StoredForm, Error> {
         let (form, notice) = input.parse(id.clone(), now).map_err(Error::Validation)?;
-        self.store.save_form(&form, &notice).await?;
+        match self.store.save_form(&form, &notice).await {
+            Err(SaveFormError::BasisDeclared(purpose)) => {
+                let i = form.purposes.iter().position(|p| p.id == purpose).expect("the store names one of the form's purposes");
+                return Err(Error::field(format!("purposes[{i}].lawful_basis"), "differs_from_declared"));
+            }
+            saved => saved?,
+        }
         self.form(&id).await
     }
 
@@ -227,7 +235,8 @@ where
         let facts: Vec<EventFacts> = form
             .purposes
             .iter()
-            .map(|p| EventFacts {
+            .filter_map(|p| Some((p, *submission.purposes.get(&p.id)?)))
+            .map(|(p, kind)| EventFacts {
                 purpose: Some(p.id.clone()),
                 lawful_basis: Some(p.lawful_basis),
                 form_id: Some(form.id.clone()),
@@ -236,19 +245,12 @@ where
                 notice_lang: Some(notice_lang),
                 ip_prefix: network.clone(),
                 receipt_id: Some(receipt.receipt_id.clone()),
-                ..EventFacts::new(
-                    ids.generate().expect("ulid space").to_string(),
-                    subject.clone(),
-                    submission.purposes[&p.id],
-                    lang,
-                    Channel::WebForm,
-                    now,
-                )
+                ..EventFacts::new(ids.generate().expect("ulid space").to_string(), subject.clone(), kind, lang, Channel::WebForm, now)
             })
             .collect();
-        // Nothing given, only a confirmation awaited (or nothing at all): the address is kept no
-        // longer than the request it waits for.
-        let awaiting_only = !facts.iter().any(|f| f.kind == EventKind::Given);
+        // No purpose needs the address yet, only a confirmation is awaited (or nothing at all): it
+        // is kept no longer than the request it waits for.
+        let awaiting_only = !facts.iter().any(|f| f.kind.needs_address());
         let profile = Profile {
             email: submission.email.clone(),
             lang,
@@ -443,6 +445,7 @@ pub fn derive_state(events: &[SealedEvent], confirm_ttl: Duration, now: Time) ->
         let Some(p) = &e.facts.purpose else { continue };
         let status = match e.facts.kind {
             EventKind::Given => PurposeStatus::Given,
+            EventKind::Informed => PurposeStatus::Informed,
             EventKind::Refused => PurposeStatus::Refused,
             EventKind::Withdrawn => PurposeStatus::Withdrawn,
             EventKind::Requested if e.facts.at + confirm_ttl <= now => PurposeStatus::Expired,
@@ -472,14 +475,14 @@ mod tests {
         let form = form(&app, demo_input()).await;
         let receipt = post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
         assert_eq!(receipt.status, ReceiptStatus::PendingConfirmation);
-        assert_eq!(receipt.purposes, ids(&[("contact_reply", EventKind::Given), ("newsletter", EventKind::Requested)]));
+        assert_eq!(receipt.purposes, ids(&[("contact_reply", EventKind::Informed), ("newsletter", EventKind::Requested)]));
 
         let view = app.lookup(&email("anna@example.pl"), now()).await.unwrap();
         assert_eq!((view.events.len(), view.proof.verified), (2, true));
         assert!(view.events.iter().all(|e| e.facts.receipt_id.as_deref() == Some(receipt.receipt_id.as_str())));
         let record = app.store.load_subject(&view.subject_id).await.unwrap();
         let profile = record.profile.expect("the address is kept");
-        assert_eq!(profile.expires_at, None, "a contract purpose given keeps the address beyond the request");
+        assert_eq!(profile.expires_at, None, "a contract purpose that applies keeps the address beyond the request");
         assert_eq!(record.submissions[0].fields, vec![("name".to_owned(), "Anna".to_owned())]);
 
         let mails: Vec<_> = app.mailer.sent().iter().map(|m| (m.kind(), m.to().as_str().to_owned())).collect();
@@ -501,6 +504,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn art6_a_purpose_of_another_basis_is_informed_never_given_or_refused() {
+        let app = memory::app();
+        let mut input = demo_input();
+        input["purposes"][1]["required"] = false.into();
+        let form = form(&app, input).await;
+        let asked = post(&app, &form, "anna@example.pl", &["contact_reply"]).await.unwrap();
+        assert_eq!(asked.purposes, ids(&[("contact_reply", EventKind::Informed), ("newsletter", EventKind::Refused)]));
+        let not_asked = post(&app, &form, "jan@example.pl", &[]).await.unwrap();
+        assert_eq!(not_asked.purposes, ids(&[("newsletter", EventKind::Refused)]), "an optional contract not asked for: no event");
+        let state = app.lookup(&email("anna@example.pl"), now()).await.unwrap().state;
+        assert_eq!(state[&PurposeId::parse("contact_reply").unwrap()], PurposeStatus::Informed);
+    }
+
+    #[tokio::test]
     async fn a_bad_post_names_every_field_and_writes_and_mails_nothing() {
         let app = memory::app();
         let form = form(&app, demo_input()).await;
@@ -509,7 +526,8 @@ mod tests {
         let named: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(named, ["email", "consent.contact_reply"], "the address, and the required contract purpose");
         assert!(app.mailer.sent().is_empty());
-        assert_eq!(app.audience(&PurposeId::parse("contact_reply").unwrap(), None, now()).await.unwrap().0.len(), 0);
+        assert!(matches!(app.lookup(&email("not-an-address@example.pl"), now()).await, Err(Error::SubjectNotFound)));
+        assert!(app.store.load_subject(&app.subject_id(&email("anna@example.pl"))).await.unwrap().events.is_empty());
     }
 
     #[tokio::test]
@@ -548,15 +566,13 @@ mod tests {
     #[tokio::test]
     async fn m1_a_post_for_an_erased_address_gives_no_consent_until_the_person_confirms() {
         let app = memory::app();
-        let mut input = demo_input();
-        input["purposes"][0]["double_opt_in"] = false.into();
-        let form = form(&app, input).await;
+        let form = form(&app, single_opt_in_input()).await;
         let receipt = post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
         assert_eq!(receipt.purposes[&PurposeId::parse("newsletter").unwrap()], EventKind::Given, "single opt-in as configured");
         app.erase_by_email(&email("anna@example.pl"), now()).await.unwrap();
 
         let again = post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
-        assert_eq!(again.purposes, ids(&[("contact_reply", EventKind::Given), ("newsletter", EventKind::Requested)]));
+        assert_eq!(again.purposes, ids(&[("contact_reply", EventKind::Informed), ("newsletter", EventKind::Requested)]));
         let newsletter = PurposeId::parse("newsletter").unwrap();
         assert!(app.audience(&newsletter, None, now()).await.unwrap().0.is_empty());
         let subject = app.subject_id(&email("anna@example.pl"));

@@ -7,7 +7,7 @@ use std::future::Future;
 use crate::Time;
 use crate::deadline::Reminder;
 use crate::email::EmailAddress;
-use crate::form::{Form, Notice};
+use crate::form::{Form, LawfulBasis, Notice};
 use crate::ids::{BreachId, EscalationId, FormId, NoticeId, PurposeId, SubjectId};
 use crate::lang::Lang;
 use crate::proof::{ChainHead, EventKind, SealedEvent};
@@ -33,6 +33,11 @@ pub struct StoredForm {
 pub enum SaveFormError {
     #[error("a notice with this version and other text exists")]
     NoticeVersionExists,
+    /// A purpose keeps the lawful basis it was first declared with, in every form and for good:
+    /// the basis cannot be swapped after the fact (EDPB Guidelines 05/2020 on consent), and an
+    /// audience must not mix people who consented with people who did not.
+    #[error("purpose {0} was declared with another lawful basis")]
+    BasisDeclared(PurposeId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -42,6 +47,8 @@ pub trait FormStore: Send + Sync {
     /// Stores the configuration and, if new, the notice version; an existing version with other
     /// text is refused, atomically.
     fn save_form(&self, form: &Form, notice: &Notice) -> impl Future<Output = Result<(), SaveFormError>> + Send;
+    /// The lawful basis a purpose was declared with by any form saved, if any was.
+    fn declared_basis(&self, purpose: &PurposeId) -> impl Future<Output = Result<Option<LawfulBasis>, StoreError>> + Send;
 }
 
 /// The personal data of a subject: the only item that holds the e-mail address.

@@ -35,6 +35,7 @@ impl ApiError {
                 | Error::BreachNotFound
                 | Error::EscalationNotFound
                 | Error::NoticeNotFound
+                | Error::PurposeNotFound
                 | Error::SmokeRunNotFound => StatusCode::NOT_FOUND,
                 Error::IdempotencyConflict | Error::IdempotencyInProgress => StatusCode::CONFLICT,
                 Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -62,6 +63,7 @@ impl ApiError {
                 Error::BreachNotFound => "breach_not_found",
                 Error::EscalationNotFound => "escalation_not_found",
                 Error::NoticeNotFound => "notice_not_found",
+                Error::PurposeNotFound => "purpose_not_found",
                 Error::SmokeRunNotFound => "smoke_run_not_found",
                 Error::IdempotencyConflict => "idempotency_conflict",
                 Error::IdempotencyInProgress => "idempotency_in_progress",

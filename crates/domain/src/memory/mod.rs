@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use crate::Time;
 use crate::escalation::EscalationStarted;
-use crate::form::{Form, Notice};
+use crate::form::{Form, LawfulBasis, Notice};
 use crate::ids::{BreachId, EscalationId, FormId, NoticeId, PurposeId, SubjectId};
 use crate::mail::{MailError, Mailer, Message};
 use crate::proof::{ChainHead, SealedEvent};
@@ -65,6 +65,8 @@ struct Data {
     /// Single-use markers, by key, with their expiry.
     markers: HashMap<String, Time>,
     forms: HashMap<FormId, StoredForm>,
+    /// Each purpose's lawful basis, as first declared.
+    purposes: HashMap<PurposeId, LawfulBasis>,
     /// Whom each form collected beyond what stored events say (`add_collected`).
     collected: HashMap<FormId, Vec<(SubjectId, PurposeId, Time)>>,
     people: HashMap<SubjectId, Person>,
@@ -144,16 +146,24 @@ impl FormStore for MemoryStore {
 
     async fn save_form(&self, form: &Form, notice: &Notice) -> Result<(), SaveFormError> {
         self.with(|d| {
+            if let Some(p) = form.purposes.iter().find(|p| d.purposes.get(&p.id).is_some_and(|b| *b != p.lawful_basis)) {
+                return Err(SaveFormError::BasisDeclared(p.id.clone()));
+            }
             let stored = d.forms.entry(form.id.clone()).or_insert_with(|| StoredForm { form: form.clone(), notices: Vec::new() });
             if stored.notices.iter().any(|n| n.version == notice.version && n.texts != notice.texts) {
                 return Err(SaveFormError::NoticeVersionExists);
             }
+            d.purposes.extend(form.purposes.iter().map(|p| (p.id.clone(), p.lawful_basis)));
             stored.form = form.clone();
             if !stored.notices.iter().any(|n| n.version == notice.version) {
                 stored.notices.push(notice.clone());
             }
             Ok(())
         })
+    }
+
+    async fn declared_basis(&self, purpose: &PurposeId) -> Result<Option<LawfulBasis>, StoreError> {
+        Ok(self.with(|d| d.purposes.get(purpose).copied()))
     }
 }
 
@@ -302,6 +312,14 @@ pub(crate) mod fixtures {
             "notify": ["biuro@example.pl"], "retention_days": 365,
             "notice": {"version": "2026-11", "texts": {"pl": "Zgoda", "en": "Consent"}}
         })
+    }
+
+    /// The example form with its newsletter recorded at once, and the reason the form must give.
+    pub fn single_opt_in_input() -> serde_json::Value {
+        let mut input = demo_input();
+        input["purposes"][0]["double_opt_in"] = false.into();
+        input["purposes"][0]["single_opt_in_reason"] = "Tested without a mailbox round trip.".into();
+        input
     }
 
     /// Saves `input` as form `demo`.
