@@ -400,9 +400,48 @@ pub(crate) mod tests {
         v["aware_at"] = json!("2026-11-22T12:00:00Z");
         v["aware_justification"] = json!("x");
         assert!(codes(parse(v).unwrap_err()).contains(&("aware_at".into(), "in_future")));
+    }
+
+    #[test]
+    fn art4_12_a_breach_loses_the_confidentiality_integrity_or_availability_of_personal_data() {
         let mut v = input();
         v["cia"] = json!({"confidentiality": false, "integrity": false, "availability": false});
-        assert_eq!(codes(parse(v).unwrap_err()), vec![("cia".into(), "none_affected")]);
+        assert_eq!(codes(parse(v.clone()).unwrap_err()), vec![("cia".into(), "none_affected")]);
+        for lost in ["confidentiality", "integrity", "availability"] {
+            let mut one = v.clone();
+            one["cia"][lost] = json!(true);
+            let b = parse(one).unwrap();
+            assert_eq!([b.cia.confidentiality, b.cia.integrity, b.cia.availability].iter().filter(|x| **x).count(), 1, "{lost}");
+        }
+    }
+
+    /// A high-risk breach exempted from telling the people on `ground`, with its justification.
+    fn exempted(ground: &str) -> bool {
+        let b = parse(input()).unwrap();
+        assert!(assess(&b, &[], now()).subjects_notification_required, "high risk: the people must be told");
+        let decision = json!({"type": "subjects_decision", "decision": "exempt", "ground": ground, "justification": "uzasadnienie"});
+        let entry = serde_json::from_value::<TimelineInput>(decision).unwrap().parse(&b, now()).unwrap();
+        let ring = KeyRing::single("s1", SecretKey::new(vec![1; 32]));
+        !assess(&b, &[seal(&ring, "E1", (0, GENESIS_HASH), entry)], now()).subjects_notification_required
+    }
+
+    #[test]
+    fn art34_3a_data_unintelligible_to_anyone_without_access_exempts_from_telling_the_people() {
+        assert!(exempted("a"));
+    }
+
+    #[test]
+    fn art34_3b_later_measures_that_make_the_high_risk_unlikely_exempt_from_telling_the_people() {
+        assert!(exempted("b"));
+    }
+
+    #[test]
+    fn art34_3c_disproportionate_effort_exempts_from_individual_notices() {
+        assert!(exempted("c"));
+        let b = parse(input()).unwrap();
+        let unknown = json!({"type": "subjects_decision", "decision": "exempt", "ground": "d", "justification": "x"});
+        let err = serde_json::from_value::<TimelineInput>(unknown).unwrap().parse(&b, now()).unwrap_err();
+        assert_eq!(codes(err), vec![("ground".into(), "invalid")]);
     }
 
     #[test]

@@ -129,7 +129,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn art17_erasing_deletes_every_personal_item_and_keeps_the_sealed_events_and_a_suppression() {
+    async fn art17_3e_erasing_keeps_the_sealed_events_and_a_suppression_and_deletes_every_personal_item() {
         let app = memory::app();
         let form = form(&app, demo_input()).await;
         post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();

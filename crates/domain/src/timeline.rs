@@ -337,8 +337,8 @@ fn parse_decision(input: &TimelineInput, errors: &mut Vec<FieldError>) -> Option
                 Some("a") => Some(Art34Ground::Unintelligible),
                 Some("b") => Some(Art34Ground::RiskContained),
                 Some("c") => Some(Art34Ground::DisproportionateEffort),
-                _ => {
-                    errors.push(FieldError::new("ground", "required"));
+                other => {
+                    errors.push(FieldError::new("ground", if other.is_some() { "invalid" } else { "required" }));
                     None
                 }
             };

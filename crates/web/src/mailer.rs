@@ -40,7 +40,9 @@ pub fn render_message(m: &Message) -> Rendered {
             });
             Rendered {
                 to: to.clone(),
-                subject: text(lang, "confirm_subject", &[("form", form_name)]),
+                // The subject never carries the form's name, which the business chooses and may
+                // make promotional: a mail asking for consent must not be marketing (PKE art. 398).
+                subject: text(lang, "confirm_subject", &[]),
                 lang,
                 text: render("mail/confirm_request.txt", lang, ctx.clone()),
                 html: render("mail/confirm_request.html", lang, ctx),
