@@ -332,6 +332,22 @@ async fn confirm_records_given_linked_to_its_request_and_is_idempotent() {
     assert_eq!(view["state"]["newsletter"], "given");
 }
 
+/// Art. 4(5) and recital 26: the proofs kept after an erasure can be matched to the address again
+/// by whoever holds the pepper, so they are pseudonymised, and the page must not promise anonymity.
+#[tokio::test]
+async fn art17_3e_the_erase_page_calls_the_kept_proofs_pseudonymised_in_both_languages() {
+    let env = env().await;
+    let email = address("pseudo");
+    confirmed(&env, &email).await;
+    let link = link_for(&env, &email, "erase", None).await;
+    let link = link.split('?').next().unwrap();
+    for (lang, word) in [("pl", "spseudonimizowane"), ("en", "pseudonymised")] {
+        let page = env.http.get(format!("{link}?lang={lang}")).send().await.unwrap().text().await.unwrap().to_lowercase();
+        assert!(page.contains(word), "{lang}: {word}");
+        assert!(!page.contains("anonim") && !page.contains("anonym"), "{lang}: no promise of anonymity");
+    }
+}
+
 #[tokio::test]
 async fn art17_erase_leaves_no_pii_verifiable_events_no_audience_and_answers_already_erased() {
     let env = env().await;
