@@ -426,6 +426,11 @@ async fn art15_access_link_downloads_everything_held_with_seals() {
     assert!(export["events"].as_array().unwrap().iter().all(|e| e["seal"].as_str().unwrap().len() == 64));
     assert_eq!(export["proof"]["verified"], true);
     assert_eq!(export["consent_state"]["newsletter"], "given");
+    // art13_1a: the export says who holds the data and where to write about it.
+    let controller = zgoda_domain::controller::ControllerProfile::example();
+    assert_eq!(export["controller"]["name"], controller.name.as_str());
+    assert_eq!(export["controller"]["email"], controller.email.as_str());
+    assert_eq!(export["controller"]["privacy_policy_url"], controller.privacy_policy_url.as_str());
 }
 
 /// Security review M5: an access link hands over everything held, and mail is forwarded and

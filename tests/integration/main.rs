@@ -4,6 +4,7 @@
 mod breaches;
 mod browser;
 mod cli;
+mod controller;
 mod demo;
 mod docs;
 mod events;

@@ -2,6 +2,7 @@
 
 use chrono::Duration;
 use zgoda_domain::Settings;
+use zgoda_domain::controller::{ControllerInput, ControllerProfile};
 use zgoda_domain::mail::MailStream;
 use zgoda_domain::origin::{PublicUrl, WebOrigin};
 use zgoda_domain::proof_of_work::ProofOfWork;
@@ -115,16 +116,57 @@ impl Config {
                 },
             },
             queue_url: var("ZGODA_QUEUE_URL")?,
-            settings: settings_from_env(PublicUrl::parse(&var("ZGODA_PUBLIC_URL")?).ok_or(ConfigError::Invalid("ZGODA_PUBLIC_URL"))?)?,
+            settings: settings_from_env(
+                PublicUrl::parse(&var("ZGODA_PUBLIC_URL")?).ok_or(ConfigError::Invalid("ZGODA_PUBLIC_URL"))?,
+                controller_from_env()?,
+            )?,
         })
     }
 }
 
+/// The controller's profile from `ZGODA_CONTROLLER_NAME`, `ZGODA_CONTROLLER_ADDRESS`,
+/// `ZGODA_CONTROLLER_EMAIL`, `ZGODA_CONTROLLER_POLICY_URL` and the optional
+/// `ZGODA_CONTROLLER_DPO_EMAIL`. Required: a function that would mail or show pages without naming
+/// who holds the data does not start (Art. 12(1), 13(1)(a)).
+pub fn controller_from_env() -> Result<ControllerProfile, ConfigError> {
+    controller_from(optional)
+}
+
+/// [`controller_from_env`] over any lookup of variables.
+fn controller_from(lookup: impl Fn(&'static str) -> Option<String>) -> Result<ControllerProfile, ConfigError> {
+    const VARS: [(&str, &str); 5] = [
+        ("name", "ZGODA_CONTROLLER_NAME"),
+        ("address", "ZGODA_CONTROLLER_ADDRESS"),
+        ("email", "ZGODA_CONTROLLER_EMAIL"),
+        ("dpo_email", "ZGODA_CONTROLLER_DPO_EMAIL"),
+        ("privacy_policy_url", "ZGODA_CONTROLLER_POLICY_URL"),
+    ];
+    let values: Vec<Option<String>> = VARS.iter().map(|(_, name)| lookup(name)).collect();
+    let input = ControllerInput {
+        name: values[0].as_deref(),
+        address: values[1].as_deref(),
+        email: values[2].as_deref(),
+        dpo_email: values[3].as_deref(),
+        privacy_policy_url: values[4].as_deref(),
+    };
+    input.parse().map_err(|e| {
+        // The first field at fault, by its variable's name.
+        let field = match &e {
+            zgoda_domain::Error::Validation(errors) => errors.first().map(|f| (f.field.clone(), f.code)),
+            _ => None,
+        };
+        let (field, code) = field.unwrap_or_else(|| ("name".into(), "invalid"));
+        let var = VARS.iter().find(|(f, _)| *f == field).map_or("ZGODA_CONTROLLER_NAME", |(_, v)| v);
+        if code == "required" { ConfigError::Missing(var) } else { ConfigError::Invalid(var) }
+    })
+}
+
 /// The limits and lifetimes, each from its optional variable (see [`Config::from_env`]) or its default.
 /// The local stack reads them too, so a benchmark can lift the rate limits.
-pub fn settings_from_env(public_url: PublicUrl) -> Result<Settings, ConfigError> {
+pub fn settings_from_env(public_url: PublicUrl, controller: ControllerProfile) -> Result<Settings, ConfigError> {
     let defaults = Settings::default();
     Ok(Settings {
+        controller,
         public_url,
         confirm_ttl: Duration::days(number("ZGODA_CONFIRM_TTL_DAYS", defaults.confirm_ttl.num_days())?),
         network_limit: number("ZGODA_RATE_NETWORK", defaults.network_limit as i64)? as u64,
@@ -144,4 +186,32 @@ pub fn settings_from_env(public_url: PublicUrl) -> Result<Settings, ConfigError>
             ttl: defaults.privacy_proof_of_work.ttl,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn controller(vars: &[(&str, &str)]) -> Result<ControllerProfile, String> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        controller_from(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty()))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn art12_1_a_function_does_not_start_without_the_controller_named() {
+        let full = [
+            ("ZGODA_CONTROLLER_NAME", "Sklep sp. z o.o."),
+            ("ZGODA_CONTROLLER_ADDRESS", "ul. Długa 2, 31-147 Kraków"),
+            ("ZGODA_CONTROLLER_EMAIL", "biuro@sklep.example.pl"),
+            ("ZGODA_CONTROLLER_POLICY_URL", "https://sklep.example.pl/rodo"),
+        ];
+        let profile = controller(&full).unwrap();
+        assert_eq!((profile.name.as_str(), profile.dpo_email), ("Sklep sp. z o.o.", None));
+        assert_eq!(controller(&full[1..]).unwrap_err(), "environment variable ZGODA_CONTROLLER_NAME is not set");
+        assert_eq!(controller(&full[..3]).unwrap_err(), "environment variable ZGODA_CONTROLLER_POLICY_URL is not set");
+        let mut bad_dpo = full.to_vec();
+        bad_dpo.push(("ZGODA_CONTROLLER_DPO_EMAIL", "iod@"));
+        assert_eq!(controller(&bad_dpo).unwrap_err(), "environment variable ZGODA_CONTROLLER_DPO_EMAIL is not valid");
+    }
 }

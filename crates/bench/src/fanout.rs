@@ -367,8 +367,10 @@ async fn direct_rate(
     let store = zgoda_aws::DynamoStore::new(clients.dynamodb.clone(), table);
     let notices = zgoda_aws::Sending { from: zgoda_local::NOTICE_SENDER.to_owned(), configuration_set: Some(configuration_set.to_owned()) };
     let public = zgoda_aws::Sending { from: zgoda_local::SENDER.to_owned(), configuration_set: None };
-    let mailer =
-        zgoda_web::mailer::TemplatedMailer::new(zgoda_aws::SesTransport::new(clients.ses.clone(), zgoda_aws::Senders { public, notices }));
+    let mailer = zgoda_web::mailer::TemplatedMailer::new(
+        zgoda_aws::SesTransport::new(clients.ses.clone(), zgoda_aws::Senders { public, notices }),
+        zgoda_domain::controller::ControllerProfile::example(),
+    );
     let queue = clients.sqs.create_queue().queue_name("zgoda-bench-direct").send().await?.queue_url.context("queue url")?;
     let events = clients
         .sqs

@@ -195,6 +195,10 @@ async fn measure_all(
         [
             ("ZGODA_SENDER", "zgoda@sklep.example.pl"),
             ("ZGODA_PUBLIC_URL", url.as_str()),
+            ("ZGODA_CONTROLLER_NAME", "Sklep Przykładowy sp. z o.o."),
+            ("ZGODA_CONTROLLER_ADDRESS", "ul. Przykładowa 1, 00-001 Warszawa"),
+            ("ZGODA_CONTROLLER_EMAIL", "kontakt@sklep.example.pl"),
+            ("ZGODA_CONTROLLER_POLICY_URL", "https://sklep.example.pl/polityka-prywatnosci"),
             ("AWS_ACCESS_KEY_ID", "local"),
             ("AWS_SECRET_ACCESS_KEY", "local"),
             ("AWS_EC2_METADATA_DISABLED", "true"),

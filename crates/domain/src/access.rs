@@ -24,6 +24,8 @@ pub struct AccessExport {
     #[serde(with = "millis")]
     pub exported_at: Time,
     pub subject_id: SubjectId,
+    /// Who holds the data and where to write about it (Art. 15(1), 13(1)(a)).
+    pub controller: crate::controller::ControllerProfile,
     pub profile: Option<ExportedProfile>,
     pub submissions: Vec<ExportedSubmission>,
     pub consent_state: BTreeMap<PurposeId, PurposeStatus>,
@@ -67,6 +69,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             format: "zgoda-export/v1".into(),
             exported_at: now,
             subject_id: subject.clone(),
+            controller: self.settings.controller.clone(),
             profile: record.profile.map(|p| ExportedProfile { email: p.email, lang: p.lang, updated_at: p.updated_at }),
             submissions: record
                 .submissions

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use chrono::Duration;
 
+use crate::controller::ControllerProfile;
 use crate::email::EmailAddress;
 use crate::error::Error;
 use crate::form::{Form, FormInput, LawfulBasis};
@@ -27,6 +28,8 @@ pub(crate) const APPEND_ATTEMPTS: usize = 4;
 /// Tunables, read once from configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Who holds the data, named in every mail, page and export (Art. 12(1), 13(1)(a)).
+    pub controller: ControllerProfile,
     /// Public base URL that links in mails point to (`https://api.example.pl`).
     pub public_url: PublicUrl,
     /// How long a double opt-in request waits for confirmation.
@@ -66,6 +69,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
+            controller: ControllerProfile::example(),
             public_url: PublicUrl::parse("http://127.0.0.1:8080").expect("a clean URL"),
             confirm_ttl: Duration::days(7),
             network_limit: 30,

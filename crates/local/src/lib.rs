@@ -18,6 +18,12 @@ pub const LONG_POLL_SECONDS: i32 = 20;
 
 /// The local stack's sender of public mail (confirmations, privacy answers).
 pub const SENDER: &str = "zgoda@sklep.example.pl";
+/// The controller the local stack names in its mails and pages: the example one, so that the demo
+/// shows what a deployed stack's own profile (the template's `Controller*` parameters) looks like.
+pub fn demo_controller() -> zgoda_domain::controller::ControllerProfile {
+    zgoda_domain::controller::ControllerProfile::example()
+}
+
 /// The local stack's sender of breach notices and deadline reminders: a sub-domain of its own, as
 /// README "Deploy" recommends, so that public mail's reputation is not theirs.
 pub const NOTICE_SENDER: &str = "zgoda@powiadomienia.sklep.example.pl";

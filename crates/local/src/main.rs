@@ -100,7 +100,7 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
             notices: Sending { from: zgoda_local::NOTICE_SENDER.into(), configuration_set: None },
         },
         queue_url: String::new(),
-        settings: zgoda_aws::config::settings_from_env(PublicUrl::parse(&url).context("the local URL")?)?,
+        settings: zgoda_aws::config::settings_from_env(PublicUrl::parse(&url).context("the local URL")?, zgoda_local::demo_controller())?,
     };
     let clients = Clients::local(&emulator.endpoints, REGION).await;
     let operator = provision::provision(&clients, &mut config, provision::VISIBILITY_SECS).await?;
@@ -168,7 +168,10 @@ async fn notifier(env_file: &std::path::Path) -> anyhow::Result<()> {
             notices: Sending { from: zgoda_local::NOTICE_SENDER.into(), configuration_set: set("ZGODA_SES_NOTICE_CONFIGURATION_SET") },
         },
         queue_url: var("ZGODA_QUEUE_URL")?,
-        settings: zgoda_aws::config::settings_from_env(PublicUrl::parse(&var("ZGODA_URL")?).context("ZGODA_URL is not a clean URL")?)?,
+        settings: zgoda_aws::config::settings_from_env(
+            PublicUrl::parse(&var("ZGODA_URL")?).context("ZGODA_URL is not a clean URL")?,
+            zgoda_local::demo_controller(),
+        )?,
     };
     let endpoints = LocalEndpoints::from_vars(|k| vars.get(k).cloned())
         .with_context(|| format!("{} missing from {}", LocalEndpoints::OTHER_VAR, env_file.display()))?;

@@ -26,7 +26,7 @@ pub async fn build(config: &Config, clients: &Clients, access: &Access) -> Resul
     let transport = SesTransport::new(clients.ses.clone(), config.mail.clone());
     Ok(Zgoda {
         store: DynamoStore::new(clients.dynamodb.clone(), config.table.clone()),
-        mailer: TemplatedMailer::new(transport),
+        mailer: TemplatedMailer::new(transport, config.settings.controller.clone()),
         queue: SqsQueue::new(clients.sqs.clone(), config.queue_url.clone()),
         keys,
         settings: config.settings.clone(),

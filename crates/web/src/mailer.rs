@@ -5,6 +5,7 @@
 use mail_builder::MessageBuilder;
 use mail_builder::headers::raw::Raw;
 use serde_json::{Value, json};
+use zgoda_domain::controller::ControllerProfile;
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::mail::{MailError, MailTransport, Mailer, Message};
@@ -29,12 +30,15 @@ fn one_line(value: &str) -> Result<&str, MailError> {
     Ok(value)
 }
 
-pub fn render_message(m: &Message) -> Rendered {
+/// Renders a message in its language, with the controller named in its footer (and, for a
+/// confirmation, in its text).
+pub fn render_message(m: &Message, controller: &ControllerProfile) -> Rendered {
+    let c = Some(controller);
     match m {
         Message::ConfirmRequest { to, lang, form_name, links, expires_at } => {
             let lang = *lang;
             let ctx = json!({
-                "intro": text(lang, "confirm_intro", &[("form", form_name)]),
+                "intro": text(lang, "confirm_intro", &[("form", form_name), ("controller", &controller.name)]),
                 "expires": text(lang, "confirm_expires", &[("date", &expires_at.format("%Y-%m-%d %H:%M UTC").to_string())]),
                 "links": links.iter().map(|(p, url)| json!({"purpose": p.as_str(), "url": url})).collect::<Vec<_>>(),
             });
@@ -44,8 +48,8 @@ pub fn render_message(m: &Message) -> Rendered {
                 // make promotional: a mail asking for consent must not be marketing (PKE art. 398).
                 subject: text(lang, "confirm_subject", &[]),
                 lang,
-                text: render("mail/confirm_request.txt", lang, ctx.clone()),
-                html: render("mail/confirm_request.html", lang, ctx),
+                text: render("mail/confirm_request.txt", lang, c, ctx.clone()),
+                html: render("mail/confirm_request.html", lang, c, ctx),
                 reply_to: None,
             }
         }
@@ -61,8 +65,8 @@ pub fn render_message(m: &Message) -> Rendered {
                 to: to.clone(),
                 subject: text(lang, &format!("mail_link.{kind}_subject"), &[]),
                 lang,
-                text: render("mail/action_link.txt", lang, ctx.clone()),
-                html: render("mail/action_link.html", lang, ctx),
+                text: render("mail/action_link.txt", lang, c, ctx.clone()),
+                html: render("mail/action_link.html", lang, c, ctx),
                 reply_to: None,
             }
         }
@@ -76,8 +80,8 @@ pub fn render_message(m: &Message) -> Rendered {
                 to: to.clone(),
                 subject: text(lang, "breach.subject", &[]),
                 lang,
-                text: render("mail/breach_notice.txt", lang, ctx.clone()),
-                html: render("mail/breach_notice.html", lang, ctx),
+                text: render("mail/breach_notice.txt", lang, c, ctx.clone()),
+                html: render("mail/breach_notice.html", lang, c, ctx),
                 reply_to: Some(contact.email.clone()),
             }
         }
@@ -90,8 +94,8 @@ pub fn render_message(m: &Message) -> Rendered {
                 to: to.clone(),
                 subject: text(lang, &format!("reminder.subject_{which}"), &[]),
                 lang,
-                text: render("mail/deadline_reminder.txt", lang, ctx.clone()),
-                html: render("mail/deadline_reminder.html", lang, ctx),
+                text: render("mail/deadline_reminder.txt", lang, c, ctx.clone()),
+                html: render("mail/deadline_reminder.html", lang, c, ctx),
                 reply_to: None,
             }
         }
@@ -113,8 +117,8 @@ pub fn render_message(m: &Message) -> Rendered {
                 to: to.clone(),
                 subject: text(lang, "mail_links.subject", &[]),
                 lang,
-                text: render("mail/privacy_links.txt", lang, ctx.clone()),
-                html: render("mail/privacy_links.html", lang, ctx),
+                text: render("mail/privacy_links.txt", lang, c, ctx.clone()),
+                html: render("mail/privacy_links.html", lang, c, ctx),
                 reply_to: None,
             }
         }
@@ -133,8 +137,8 @@ pub fn render_message(m: &Message) -> Rendered {
             to: to.clone(),
             subject: text(*lang, "nodata_subject", &[]),
             lang: *lang,
-            text: render("mail/no_data_held.txt", *lang, json!({})),
-            html: render("mail/no_data_held.html", *lang, json!({})),
+            text: render("mail/no_data_held.txt", *lang, c, json!({})),
+            html: render("mail/no_data_held.html", *lang, c, json!({})),
             reply_to: None,
         },
         Message::OwnerNotice { to, lang, form_name, receipt_id, at, submitter, fields, purposes } => {
@@ -151,18 +155,19 @@ pub fn render_message(m: &Message) -> Rendered {
                 to: to.clone(),
                 subject: text(lang, "owner_subject", &[("form", form_name)]),
                 lang,
-                text: render("mail/owner_notice.txt", lang, ctx.clone()),
-                html: render("mail/owner_notice.html", lang, ctx),
+                text: render("mail/owner_notice.txt", lang, c, ctx.clone()),
+                html: render("mail/owner_notice.html", lang, c, ctx),
                 reply_to: Some(submitter.clone()),
             }
         }
     }
 }
 
-/// Builds the MIME bytes of a rendered message.
-pub fn to_mime(from: &str, r: &Rendered) -> Result<Vec<u8>, MailError> {
+/// Builds the MIME bytes of a rendered message, from `from` under the controller's name: the
+/// person sees who writes to them before opening the mail (Art. 12(1)), not the tool's name.
+pub fn to_mime(controller: &ControllerProfile, from: &str, r: &Rendered) -> Result<Vec<u8>, MailError> {
     let mut builder = MessageBuilder::new()
-        .from(("zgoda", one_line(from)?))
+        .from((one_line(&controller.name)?, one_line(from)?))
         .to(one_line(r.to.as_str())?)
         .subject(one_line(&r.subject)?)
         .header("Content-Language", Raw::new(r.lang.code()))
@@ -180,19 +185,22 @@ pub fn to_mime(from: &str, r: &Rendered) -> Result<Vec<u8>, MailError> {
 #[derive(Debug, Clone)]
 pub struct TemplatedMailer<T> {
     transport: T,
+    controller: ControllerProfile,
 }
 
 impl<T> TemplatedMailer<T> {
-    pub fn new(transport: T) -> Self {
-        Self { transport }
+    /// A mailer whose every message names `controller` (from the configuration: no function
+    /// starts without one, so no mail goes out unnamed).
+    pub fn new(transport: T, controller: ControllerProfile) -> Self {
+        Self { transport, controller }
     }
 }
 
 impl<T: MailTransport> Mailer for TemplatedMailer<T> {
     async fn send(&self, message: &Message) -> Result<String, MailError> {
-        let rendered = render_message(message);
+        let rendered = render_message(message, &self.controller);
         let stream = message.stream();
-        let mime = to_mime(self.transport.sender(stream), &rendered)?;
+        let mime = to_mime(&self.controller, self.transport.sender(stream), &rendered)?;
         self.transport.send_raw(stream, &rendered.to, mime, &message.tags()).await
     }
 
@@ -219,7 +227,7 @@ mod tests {
             fields: vec![("name".into(), "Jan\r\nBcc: victim@example.com".into())],
             purposes: vec![(PurposeId::parse("newsletter").unwrap(), EventKind::Requested)],
         };
-        let mime = to_mime("zgoda@example.pl", &render_message(&m)).unwrap();
+        let mime = to_mime(&ControllerProfile::example(), "zgoda@example.pl", &render_message(&m, &ControllerProfile::example())).unwrap();
         let parsed = mail_parser::MessageParser::default().parse(&mime).unwrap();
         assert!(parsed.bcc().is_none());
         assert_eq!(parsed.header_raw("Content-Language").map(str::trim), Some("pl"));
@@ -229,14 +237,17 @@ mod tests {
 
     #[test]
     fn a_line_break_in_a_header_value_is_refused() {
-        let mut r = render_message(&Message::ConfirmRequest {
-            to: EmailAddress::parse("a@example.pl").unwrap(),
-            lang: Lang::En,
-            form_name: "x".into(),
-            links: vec![],
-            expires_at: chrono::Utc::now(),
-        });
+        let mut r = render_message(
+            &Message::ConfirmRequest {
+                to: EmailAddress::parse("a@example.pl").unwrap(),
+                lang: Lang::En,
+                form_name: "x".into(),
+                links: vec![],
+                expires_at: chrono::Utc::now(),
+            },
+            &ControllerProfile::example(),
+        );
         r.subject = "Hi\r\nBcc: x@example.com".into();
-        assert!(to_mime("zgoda@example.pl", &r).is_err());
+        assert!(to_mime(&ControllerProfile::example(), "zgoda@example.pl", &r).is_err());
     }
 }

@@ -8,6 +8,7 @@ use http::StatusCode;
 use lambda_http::{Body, Response};
 use minijinja::Environment;
 use serde_json::{Value, json};
+use zgoda_domain::controller::ControllerProfile;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::token::LinkAction;
 
@@ -23,6 +24,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("layout.html", include_str!("../templates/layout.html")),
         ("thanks.html", include_str!("../templates/thanks.html")),
         ("error.html", include_str!("../templates/error.html")),
+        ("mail/footer.txt", include_str!("../templates/mail/footer.txt")),
+        ("mail/footer.html", include_str!("../templates/mail/footer.html")),
         ("mail/confirm_request.txt", include_str!("../templates/mail/confirm_request.txt")),
         ("mail/confirm_request.html", include_str!("../templates/mail/confirm_request.html")),
         ("mail/owner_notice.txt", include_str!("../templates/mail/owner_notice.txt")),
@@ -75,17 +78,24 @@ pub fn text(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
     s
 }
 
-/// Renders a template with the language's texts available as `t`.
-pub fn render(name: &str, lang: Lang, ctx: Value) -> String {
-    let ctx = minijinja::context! { t => TEMPLATE_TEXTS[&lang].clone(), ..minijinja::Value::from_serialize(&ctx) };
+/// Renders a template with the language's texts available as `t` and the controller as
+/// `controller`: every page's and mail's footer names who holds the data (Art. 12(1), 13(1)(a)).
+/// Only a page that cannot know it (an error before any configuration is read) passes `None`.
+pub fn render(name: &str, lang: Lang, controller: Option<&ControllerProfile>, ctx: Value) -> String {
+    let ctx = minijinja::context! {
+        t => TEMPLATE_TEXTS[&lang].clone(),
+        controller => controller.map(minijinja::Value::from_serialize),
+        ..minijinja::Value::from_serialize(&ctx)
+    };
     TEMPLATES.get_template(name).and_then(|t| t.render(ctx)).unwrap_or_else(|e| panic!("template {name} renders: {e}"))
 }
 
 /// How many distinct link pages are kept rendered (see [`link_page`]).
 const LINK_PAGES_KEPT: usize = 256;
 
-/// What a link page shows: its language, action and purpose.
-type LinkPageKey = (Lang, LinkAction, String);
+/// What a link page shows: its language, action and purpose, and whose page it is (one controller
+/// per deployment, but one process may serve several, as the tests do).
+type LinkPageKey = (Lang, LinkAction, String, ControllerProfile);
 
 /// Link pages already rendered, by what they show.
 static LINK_PAGES: LazyLock<Mutex<HashMap<LinkPageKey, String>>> = LazyLock::new(Default::default);
@@ -95,15 +105,15 @@ static LINK_PAGES: LazyLock<Mutex<HashMap<LinkPageKey, String>>> = LazyLock::new
 /// served from memory: the clicks of one mailing land on a handful of pages, and rendering was most
 /// of such a click's CPU (perf). Only verified tokens reach here, so the purposes are those zgoda
 /// issued links for; past [`LINK_PAGES_KEPT`] a page is rendered each time instead.
-pub fn link_page(lang: Lang, action: LinkAction, purpose: &str) -> String {
-    let key = (lang, action, purpose.to_owned());
+pub fn link_page(lang: Lang, action: LinkAction, purpose: &str, controller: &ControllerProfile) -> String {
+    let key = (lang, action, purpose.to_owned(), controller.clone());
     if let Some(page) = LINK_PAGES.lock().expect("not poisoned").get(&key) {
         return page.clone();
     }
     let action_name = action.as_str();
     let body = text(lang, &format!("link.{action_name}.body"), &[("purpose", purpose)]);
     // The page's own texts are looked up in the template, in the texts every render shares (`t`).
-    let page = render("link.html", lang, json!({ "action": action_name, "body": body }));
+    let page = render("link.html", lang, Some(controller), json!({ "action": action_name, "body": body }));
     let mut pages = LINK_PAGES.lock().expect("not poisoned");
     if pages.len() < LINK_PAGES_KEPT {
         pages.insert(key, page.clone());
@@ -111,15 +121,15 @@ pub fn link_page(lang: Lang, action: LinkAction, purpose: &str) -> String {
     page
 }
 
-pub fn thanks(lang: Lang, pending: bool) -> Response<Body> {
-    crate::respond::html(StatusCode::OK, render("thanks.html", lang, json!({ "pending": pending })))
+pub fn thanks(lang: Lang, pending: bool, controller: &ControllerProfile) -> Response<Body> {
+    crate::respond::html(StatusCode::OK, render("thanks.html", lang, Some(controller), json!({ "pending": pending })))
 }
 
 /// The built-in error page, with the error's own status.
 pub fn error(err: &ApiError, lang: Lang) -> Response<Body> {
     err.log();
     let fields = err.fields().map(|f| f.iter().map(|e| json!({"field": e.field, "code": e.code})).collect::<Vec<_>>());
-    let page = render("error.html", lang, json!({ "code": err.code(), "message": err.message(), "fields": fields }));
+    let page = render("error.html", lang, None, json!({ "code": err.code(), "message": err.message(), "fields": fields }));
     let mut resp = crate::respond::html(err.status(), page);
     err.add_headers(&mut resp);
     resp
@@ -135,7 +145,7 @@ mod tests {
         let pl = String::from_utf8(error(&err, Lang::Pl).body().to_vec()).unwrap();
         assert!(pl.contains("&lt;script&gt;") && !pl.contains("<script>"));
         assert!(pl.contains("Nie udało się"));
-        let en = String::from_utf8(thanks(Lang::En, true).body().to_vec()).unwrap();
+        let en = String::from_utf8(thanks(Lang::En, true, &ControllerProfile::example()).body().to_vec()).unwrap();
         assert!(en.contains("check your inbox"));
         for lang in Lang::ALL {
             assert_eq!(texts(lang)["errors"].as_object().unwrap().len(), texts(Lang::Pl)["errors"].as_object().unwrap().len());
@@ -144,20 +154,20 @@ mod tests {
 
     #[test]
     fn a_link_page_is_the_same_remembered_as_rendered_and_shows_its_own_purpose_language_and_action() {
-        let first = link_page(Lang::En, LinkAction::Unsubscribe, "newsletter");
-        assert_eq!(link_page(Lang::En, LinkAction::Unsubscribe, "newsletter"), first);
+        let first = link_page(Lang::En, LinkAction::Unsubscribe, "newsletter", &ControllerProfile::example());
+        assert_eq!(link_page(Lang::En, LinkAction::Unsubscribe, "newsletter", &ControllerProfile::example()), first);
         assert!(first.contains("consent for: newsletter") && first.contains("Unsubscribe me"));
-        let other = link_page(Lang::En, LinkAction::Unsubscribe, "offers");
+        let other = link_page(Lang::En, LinkAction::Unsubscribe, "offers", &ControllerProfile::example());
         assert!(other.contains("consent for: offers") && !other.contains("newsletter"));
-        let pl = link_page(Lang::Pl, LinkAction::Unsubscribe, "newsletter");
+        let pl = link_page(Lang::Pl, LinkAction::Unsubscribe, "newsletter", &ControllerProfile::example());
         assert!(pl.contains(r#"<html lang="pl">"#) && !first.contains(r#"<html lang="pl">"#));
-        assert!(link_page(Lang::En, LinkAction::Erase, "").contains("Erase my data"));
+        assert!(link_page(Lang::En, LinkAction::Erase, "", &ControllerProfile::example()).contains("Erase my data"));
     }
 
     #[test]
     fn link_pages_past_the_bound_are_rendered_each_time_and_still_right() {
         for i in 0..LINK_PAGES_KEPT + 10 {
-            let page = link_page(Lang::En, LinkAction::Confirm, &format!("purpose-{i}"));
+            let page = link_page(Lang::En, LinkAction::Confirm, &format!("purpose-{i}"), &ControllerProfile::example());
             assert!(page.contains(&format!("consent for: purpose-{i}.")), "{i}");
         }
         assert!(LINK_PAGES.lock().unwrap().len() <= LINK_PAGES_KEPT);

@@ -133,7 +133,7 @@ async fn thanks<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &R
         Ok(stored) => {
             let lang = query_lang.or(request::accept_language(req)).unwrap_or(stored.form.default_lang);
             let pending = request::query_param(req, "status").as_deref() == Some("pending_confirmation");
-            zgoda_web::pages::thanks(lang, pending)
+            zgoda_web::pages::thanks(lang, pending, &app.settings.controller)
         }
     }
 }

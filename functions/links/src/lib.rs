@@ -6,6 +6,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use zgoda_aws::access::{Access, ITEM_READ_WRITE};
+use zgoda_domain::controller::ControllerProfile;
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::ids::NoticeId;
 use zgoda_domain::keys::KeyFamily;
@@ -65,7 +66,7 @@ fn page_lang(req: &Request) -> Lang {
     asked_lang(req).unwrap_or(Lang::Pl)
 }
 
-fn link_error(err: ApiError, lang: Lang) -> Response<Body> {
+fn link_error(err: ApiError, lang: Lang, controller: &ControllerProfile) -> Response<Body> {
     err.log();
     let (title, message, renew) = match &err {
         ApiError::Domain(Error::InvalidLink) => (text(lang, "link.invalid_title", &[]), text(lang, "link.invalid_body", &[]), false),
@@ -78,18 +79,19 @@ fn link_error(err: ApiError, lang: Lang) -> Response<Body> {
         }
         _ => return zgoda_web::pages::error(&err, lang),
     };
-    let page = render("link_error.html", lang, json!({"title": title, "message": message, "code": err.code(), "renew": renew}));
+    let page =
+        render("link_error.html", lang, Some(controller), json!({"title": title, "message": message, "code": err.code(), "renew": renew}));
     respond::html(err.status(), page)
 }
 
 async fn link_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, token: &str, now: Time) -> Response<Body> {
     let preview = match app.preview_link(token, asked_lang(req), now).await {
         Ok(p) => p,
-        Err(e) => return link_error(e.into(), page_lang(req)),
+        Err(e) => return link_error(e.into(), page_lang(req), &app.settings.controller),
     };
     let lang = preview.lang.unwrap_or(Lang::Pl);
     let purpose = preview.claims.purpose.as_ref().map(|p| p.as_str()).unwrap_or("");
-    respond::html(StatusCode::OK, zgoda_web::pages::link_page(lang, preview.claims.action, purpose))
+    respond::html(StatusCode::OK, zgoda_web::pages::link_page(lang, preview.claims.action, purpose, &app.settings.controller))
 }
 
 /// The body a link POST may carry: nothing, the page's button, or RFC 8058's
@@ -112,17 +114,19 @@ async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
     let lang = page_lang(req);
     let renew = match link_body(req).await {
         Ok(r) => r,
-        Err(e) => return link_error(e, lang),
+        Err(e) => return link_error(e, lang, &app.settings.controller),
     };
     if renew {
         return match app.renew_link(token, now).await {
-            Ok(()) => done_page(lang, text(lang, "link.expired_title", &[]), text(lang, "link.renewed", &[]), "renewed"),
-            Err(e) => link_error(e.into(), lang),
+            Ok(()) => {
+                done_page(lang, &app.settings.controller, text(lang, "link.expired_title", &[]), text(lang, "link.renewed", &[]), "renewed")
+            }
+            Err(e) => link_error(e.into(), lang, &app.settings.controller),
         };
     }
     let (claims, outcome) = match app.act_on_link(token, request::client_ip(req), now).await {
         Ok(r) => r,
-        Err(e) => return link_error(e.into(), lang),
+        Err(e) => return link_error(e.into(), lang, &app.settings.controller),
     };
     let purpose = claims.purpose.as_ref().map(|p| p.as_str()).unwrap_or("");
     let action = claims.action.as_str();
@@ -131,13 +135,16 @@ async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
         LinkOutcome::Export(export) => attachment(&export, now),
         LinkOutcome::Withdrawn { already, .. } | LinkOutcome::Confirmed { already, .. } | LinkOutcome::Erased { already } => {
             let key = if already { "already" } else { "done" };
-            done_page(lang, title, text(lang, &format!("link.{action}.{key}"), &[("purpose", purpose)]), key)
+            done_page(lang, &app.settings.controller, title, text(lang, &format!("link.{action}.{key}"), &[("purpose", purpose)]), key)
         }
     }
 }
 
-fn done_page(lang: Lang, title: String, message: String, outcome: &str) -> Response<Body> {
-    respond::html(StatusCode::OK, render("link_done.html", lang, json!({"title": title, "message": message, "outcome": outcome})))
+fn done_page(lang: Lang, controller: &ControllerProfile, title: String, message: String, outcome: &str) -> Response<Body> {
+    respond::html(
+        StatusCode::OK,
+        render("link_done.html", lang, Some(controller), json!({"title": title, "message": message, "outcome": outcome})),
+    )
 }
 
 /// The Art. 15/20 export as a file download.
@@ -159,7 +166,10 @@ async fn public_notice<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, 
     match found {
         Ok(notice) => {
             let advice = notice.messages.get(&lang).or_else(|| notice.messages.values().next()).cloned().unwrap_or_default();
-            let mut page = respond::html(StatusCode::OK, render("notice.html", lang, json!({"notice": notice, "advice": advice})));
+            let mut page = respond::html(
+                StatusCode::OK,
+                render("notice.html", lang, Some(&app.settings.controller), json!({"notice": notice, "advice": advice})),
+            );
             // A public notice is meant to be found.
             page.headers_mut().remove("x-robots-tag");
             page
@@ -176,7 +186,7 @@ fn privacy_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &R
         "challenge": base.join("/v1/privacy/challenge"),
         "script": base.join("/v1/privacy/script.js"),
     });
-    respond::html_posting_form_with_script(StatusCode::OK, render("privacy.html", lang, ctx))
+    respond::html_posting_form_with_script(StatusCode::OK, render("privacy.html", lang, Some(&app.settings.controller), ctx))
 }
 
 /// A proof-of-work challenge for one privacy request (security review H2). Readable from the
@@ -218,7 +228,7 @@ async fn privacy_request<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>
                 respond::json(StatusCode::ACCEPTED, &json!({"status": "accepted"}))
             } else {
                 let ctx = json!({"title": text(lang, "privacy.accepted_title", &[]), "message": text(lang, "privacy.accepted_body", &[]), "outcome": "accepted"});
-                respond::html(StatusCode::ACCEPTED, render("link_done.html", lang, ctx))
+                respond::html(StatusCode::ACCEPTED, render("link_done.html", lang, Some(&app.settings.controller), ctx))
             };
             respond::allow_origin(&mut resp, &origin);
             resp
