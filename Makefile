@@ -98,7 +98,7 @@ bench: venv build
 	$(PYTHON) scripts/bench_report.py
 
 # One arm64 zip per function (what SAM uploads), and their sizes against the 5 MB budget.
-FUNCTIONS := intake operator links notifier deadline-watch ses-events
+FUNCTIONS := intake operator links notifier deadline-watch retention-sweep ses-events
 package: venv
 	cargo lambda build --release --arm64 --output-format zip $(addprefix -p ,$(FUNCTIONS))
 	$(PYTHON) scripts/package_sizes.py $(CARGO_TARGET_DIR)/lambda $(FUNCTIONS)

@@ -5,7 +5,7 @@ import datetime, json, os, platform, statistics, subprocess, sys
 
 TARGET_DIR = os.environ.get("CARGO_TARGET_DIR", "target")
 BASELINE = "baseline_sha256_100b"
-FUNCTIONS = ["intake", "operator", "links", "notifier", "deadline-watch", "ses-events"]
+FUNCTIONS = ["intake", "operator", "links", "notifier", "deadline-watch", "retention-sweep", "ses-events"]
 # name -> (what it is, target ratio to the baseline or None)
 ROWS = [
     (BASELINE, "raw SHA-256 of 100 bytes (baseline)", None),

@@ -17,4 +17,5 @@ mod logs;
 mod openapi;
 mod operator;
 mod proofs;
+mod retention;
 mod ses_events;

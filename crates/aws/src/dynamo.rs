@@ -13,6 +13,7 @@
 //! | `SUBJECT#<sid>`   | `REQUEST#<ulid>`    | a privacy request and its due date (PII-free)      |
 //! | `SUBJECT#<sid>`   | `SUPPRESSED`        | the subject was erased (PII-free)                  |
 //! | `SUBJECT#<sid>`   | `UNDELIVERABLE`     | the address hard-bounced (PII-free)                |
+//! | `SUBJECT#<sid>`   | `REVIEW`            | when the storage-limitation sweep judges the subject next; in `gsi1` under `REVIEWS` |
 //! | `GUARD#<key>`     | `W#<end>` / `ONCE`  | rate counters and one-time markers (TTL)           |
 //! | `SMOKE#<run>`     | `RUN`               | an end-to-end mail check's steps (TTL: a day)      |
 
@@ -29,8 +30,8 @@ use zgoda_domain::mail::MailStream;
 use zgoda_domain::proof::{ChainHead, EventKind, SealedEvent, format_time};
 use zgoda_domain::smoke::{SmokeRun, SmokeRunId, SmokeStep};
 use zgoda_domain::store::{
-    Append, AppendError, AudienceError, AudienceMember, Erasure, FormStore, GuardKey, Guards, PrivacyRequest, Profile, SaveFormError,
-    StoreError, StoredForm, SubjectRecord, SubjectStore, SubmissionContent,
+    Append, AppendError, AudienceError, AudienceMember, Erasure, FormStore, GuardKey, Guards, PrivacyRequest, Profile, RetentionReviews,
+    Review, SaveFormError, StoreError, StoredForm, SubjectRecord, SubjectStore, SubmissionContent,
 };
 
 use crate::item::{Item, from_item, get_s, n, s, to_item};
@@ -402,7 +403,7 @@ impl SubjectStore for DynamoStore {
         let mut personal = Vec::new();
         for item in self.partition(&pk).await? {
             let sk = get_s(&item, SORT_KEY).unwrap_or("").to_owned();
-            if sk == "PROFILE" || sk.starts_with("SUBMISSION#") || sk.starts_with("STATE#") {
+            if sk == "PROFILE" || sk == "REVIEW" || sk.starts_with("SUBMISSION#") || sk.starts_with("STATE#") {
                 personal.push(sk);
             }
         }
@@ -589,12 +590,102 @@ impl DynamoStore {
             );
             writes.push(put(t, item, None));
         }
+        if let Some(at) = a.review_at {
+            let mut item = keyed(pk.clone(), "REVIEW".into(), Item::new());
+            item.insert(GSI_PARTITION_KEY.into(), s(REVIEWS));
+            item.insert(GSI_SORT_KEY.into(), s(review_sort_key(at, &a.subject)));
+            writes.push(put(t, item, None));
+        }
         if a.lift_suppression {
             // The person acted again with this address: it exists and they are back.
             writes.push(delete(t, &pk, "SUPPRESSED"));
             writes.push(delete(t, &pk, "UNDELIVERABLE"));
         }
         writes
+    }
+}
+
+/// The secondary-index key the storage-limitation sweep's worklist lives under (one partition:
+/// a small business's reviews are a few thousand a day at most).
+const REVIEWS: &str = "REVIEWS";
+
+/// A review's sort key: its time first, so the due ones are a range.
+fn review_sort_key(at: Time, subject: &SubjectId) -> String {
+    format!("{}#{subject}", format_time(&at))
+}
+
+impl RetentionReviews for DynamoStore {
+    async fn due_reviews(&self, now: Time, limit: usize) -> Result<Vec<Review>, StoreError> {
+        // `~` sorts after the subject ids that follow a time, so a review due at `now` is in.
+        let out = self
+            .gsi_query(REVIEWS)
+            .key_condition_expression("#pk = :pk AND #sk <= :upto")
+            .expression_attribute_names("#sk", GSI_SORT_KEY)
+            .expression_attribute_values(":upto", s(format!("{}#~", format_time(&now))))
+            .limit(limit.min(i32::MAX as usize) as i32)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                let (at, subject) =
+                    get_s(item, GSI_SORT_KEY).and_then(|k| k.split_once('#')).ok_or_else(|| corrupt("review", "its key"))?;
+                let subject = SubjectId::parse(subject).ok_or_else(|| corrupt("review", "its subject"))?;
+                let due_at = chrono::DateTime::parse_from_rfc3339(at).map_err(|e| corrupt("review", e))?.to_utc();
+                Ok(Review { subject, due_at })
+            })
+            .collect()
+    }
+
+    async fn settle_review(&self, review: &Review, next: Option<Time>) -> Result<(), StoreError> {
+        let pk = subject_pk(&review.subject);
+        let seen = s(review_sort_key(review.due_at, &review.subject));
+        match next {
+            None => settled(
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key(PARTITION_KEY, s(&pk))
+                    .key(SORT_KEY, s("REVIEW"))
+                    .condition_expression("#sk = :seen")
+                    .expression_attribute_names("#sk", GSI_SORT_KEY)
+                    .expression_attribute_values(":seen", seen)
+                    .send()
+                    .await,
+            ),
+            Some(at) => settled(
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key(PARTITION_KEY, s(&pk))
+                    .key(SORT_KEY, s("REVIEW"))
+                    .update_expression("SET #sk = :next")
+                    .condition_expression("#sk = :seen")
+                    .expression_attribute_names("#sk", GSI_SORT_KEY)
+                    .expression_attribute_values(":seen", seen)
+                    .expression_attribute_values(":next", s(review_sort_key(at, &review.subject)))
+                    .send()
+                    .await,
+            ),
+        }
+    }
+}
+
+/// A review's conditional write: a failed condition means an append or an erasure changed the
+/// review since it was read, and theirs stands.
+fn settled<
+    T,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+>(
+    result: Result<T, SdkError<E, R>>,
+) -> Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if condition_failed(&e) => Ok(()),
+        Err(e) => Err(unavailable(e)),
     }
 }
 

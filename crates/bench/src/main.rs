@@ -228,6 +228,7 @@ async fn measure_all(
         target("links", bin_dir.join("links"), &[], "links/privacy-page.json"),
         target("notifier", bin_dir.join("notifier"), &[], "notifier/sqs-batch.json"),
         target("deadline-watch", bin_dir.join("deadline-watch"), &[], "deadline-watch/schedule.json"),
+        target("retention-sweep", bin_dir.join("retention-sweep"), &[], "retention-sweep/schedule.json"),
         target("ses-events", bin_dir.join("ses-events"), &[], "ses-events/delivery.json"),
     ];
     let cold_targets = if runs.only == Part::RequestCost { &[][..] } else { &targets[..] };

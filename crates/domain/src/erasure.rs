@@ -11,7 +11,7 @@ use crate::links::LinkOutcome;
 use crate::mail::Mailer;
 use crate::proof::{self, ChainHead, Channel, EventFacts, EventKind};
 use crate::service::{APPEND_ATTEMPTS, Zgoda};
-use crate::store::{Append, AppendError, Erasure, GuardKey};
+use crate::store::{Append, AppendError, Erasure, GuardKey, SubjectRecord};
 use crate::store::{Store, WorkQueue};
 use crate::token::LinkClaims;
 
@@ -43,37 +43,10 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 }
                 return Ok(LinkOutcome::Erased { already: true });
             }
-            let head = record.head.clone();
-            let lang = record.profile.as_ref().map(|p| p.lang).unwrap_or(Lang::Pl);
-            let facts = EventFacts::new(ulid::Ulid::new().to_string(), subject.clone(), EventKind::Erased, lang, channel, now);
-            let (events, new_head) = proof::seal_chain(self.keys.seals(), head.as_ref().unwrap_or(&ChainHead::genesis()), vec![facts]);
-            let erasure = Erasure {
-                append: Append {
-                    subject: subject.clone(),
-                    expected_head: head,
-                    new_head,
-                    events,
-                    states: vec![],
-                    profile: None,
-                    submissions: vec![],
-                    lift_suppression: false,
-                },
-                at: now,
-                spend_token: link.map(|c| (GuardKey::LinkUsed(c.token_id_hex()), c.expires_at)),
-            };
+            let erasure = self.erasure(subject, &record, channel, link, now);
             match self.store.erase(erasure).await {
                 Ok(()) => {
-                    tracing::info!(subject = %subject, channel = channel.as_str(), "subject erased");
-                    if let Some(address) = record.profile.as_ref().map(|p| &p.email).or(address) {
-                        self.forget_at_provider(subject, address).await;
-                    }
-                    // The erasure itself is done; an outbox entry left with the address is still
-                    // refused by the notifier and deleted with its TTL (security review M9).
-                    match self.store.forget_recipient(subject, now).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(subject = %subject, notices = n, "unsent breach notices of an erased subject finished"),
-                        Err(e) => tracing::warn!(subject = %subject, error = %e, "unsent breach notices not finished; the notifier will"),
-                    }
+                    self.after_erasure(subject, record.profile.as_ref().map(|p| &p.email).or(address), channel, now).await;
                     return Ok(LinkOutcome::Erased { already: false });
                 }
                 Err(AppendError::Conflict) => continue,
@@ -93,6 +66,68 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         match self.store.load_subject(subject).await?.holds_personal_data() {
             false => Ok(LinkOutcome::Erased { already: true }),
             true => Err(Error::Unavailable("the subject's chain kept moving".into())),
+        }
+    }
+
+    /// Erases the subject `record` describes if nothing was appended since it was read: the
+    /// storage-limitation sweep's erasure, which must not take away a consent given meanwhile.
+    /// False when the chain moved (the new state is judged on the next run).
+    pub(crate) async fn erase_as_judged(
+        &self,
+        subject: &SubjectId,
+        record: &SubjectRecord,
+        channel: Channel,
+        now: Time,
+    ) -> Result<bool, Error> {
+        let now = proof::to_millis(now);
+        match self.store.erase(self.erasure(subject, record, channel, None, now)).await {
+            Ok(()) => {
+                self.after_erasure(subject, record.profile.as_ref().map(|p| &p.email), channel, now).await;
+                Ok(true)
+            }
+            Err(AppendError::Conflict | AppendError::Spent) => Ok(false),
+            Err(AppendError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// The transaction that erases the subject `record` describes: one sealed `erased` event on
+    /// its chain as read, every personal item deleted, a suppression entry.
+    fn erasure(&self, subject: &SubjectId, record: &SubjectRecord, channel: Channel, link: Option<&LinkClaims>, now: Time) -> Erasure {
+        let head = record.head.clone();
+        let lang = record.profile.as_ref().map(|p| p.lang).unwrap_or(Lang::Pl);
+        let facts = EventFacts::new(ulid::Ulid::new().to_string(), subject.clone(), EventKind::Erased, lang, channel, now);
+        let (events, new_head) = proof::seal_chain(self.keys.seals(), head.as_ref().unwrap_or(&ChainHead::genesis()), vec![facts]);
+        Erasure {
+            append: Append {
+                subject: subject.clone(),
+                expected_head: head,
+                new_head,
+                events,
+                states: vec![],
+                profile: None,
+                submissions: vec![],
+                lift_suppression: false,
+                // The erasure removes the review with the rest: nothing is left to judge.
+                review_at: None,
+            },
+            at: now,
+            spend_token: link.map(|c| (GuardKey::LinkUsed(c.token_id_hex()), c.expires_at)),
+        }
+    }
+
+    /// What follows an erasure outside its transaction: the provider's copy of the address, and
+    /// unsent breach notices.
+    async fn after_erasure(&self, subject: &SubjectId, address: Option<&EmailAddress>, channel: Channel, now: Time) {
+        tracing::info!(subject = %subject, channel = channel.as_str(), "subject erased");
+        if let Some(address) = address {
+            self.forget_at_provider(subject, address).await;
+        }
+        // The erasure itself is done; an outbox entry left with the address is still
+        // refused by the notifier and deleted with its TTL (security review M9).
+        match self.store.forget_recipient(subject, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(subject = %subject, notices = n, "unsent breach notices of an erased subject finished"),
+            Err(e) => tracing::warn!(subject = %subject, error = %e, "unsent breach notices not finished; the notifier will"),
         }
     }
 

@@ -31,6 +31,7 @@ pub mod proof_of_work;
 pub mod register;
 pub mod reminders;
 pub mod report;
+pub mod retention;
 pub mod service;
 pub mod severity;
 pub mod smoke;

@@ -67,6 +67,9 @@ pub enum Channel {
     Operator,
     /// The person marked a mail as spam (an SES complaint): treated as withdrawal.
     MailComplaint,
+    /// The storage-limitation sweep: nothing needed the person's address any more (Art. 5(1)(e),
+    /// 17(1)(a)), so it was erased unasked.
+    StorageLimitation,
 }
 
 impl Channel {
@@ -76,6 +79,7 @@ impl Channel {
             Channel::EmailLink => "email_link",
             Channel::Operator => "operator",
             Channel::MailComplaint => "mail_complaint",
+            Channel::StorageLimitation => "storage_limitation",
         }
     }
 }

@@ -416,6 +416,8 @@ where
                 profile,
                 submissions,
                 lift_suppression,
+                // Any change of state may end the last need for the address: judge it then.
+                review_at: events.iter().map(|e| e.facts.at).max(),
             };
             match self.store.append(append).await {
                 Ok(()) => return Ok(events),

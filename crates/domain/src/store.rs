@@ -197,6 +197,27 @@ pub struct Append {
     pub submissions: Vec<SubmissionContent>,
     /// The person acted again after an erasure: their new consent lifts the suppression.
     pub lift_suppression: bool,
+    /// When the storage-limitation sweep should next ask whether anything still needs the
+    /// person's address (`retention.rs`): every change of purpose state sets it to its own time.
+    pub review_at: Option<Time>,
+}
+
+/// One subject on the storage-limitation sweep's worklist, as read: settling it is conditional on
+/// `due_at` being unchanged, so a review read before an append cannot undo the append's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub subject: SubjectId,
+    pub due_at: Time,
+}
+
+/// The storage-limitation sweep's worklist (`retention.rs`): each subject at most once, with the
+/// time its address's need should next be judged.
+pub trait RetentionReviews: Send + Sync {
+    /// Reviews due at `now`, earliest first, at most `limit`.
+    fn due_reviews(&self, now: Time, limit: usize) -> impl Future<Output = Result<Vec<Review>, StoreError>> + Send;
+    /// Moves a review to `next`, or drops it (`None`), unless an append or erasure changed it since
+    /// it was read (then nothing happens: the next run sees the newer one).
+    fn settle_review(&self, review: &Review, next: Option<Time>) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -320,8 +341,8 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything zgoda stores, as one bound.
-pub trait Store: FormStore + SubjectStore + Guards + Health + BreachStore {}
-impl<T: FormStore + SubjectStore + Guards + Health + BreachStore> Store for T {}
+pub trait Store: FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore {}
+impl<T: FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore> Store for T {}
 
 /// A breach as stored: the registration, its timeline and chain head, its escalations.
 #[derive(Debug, Clone)]

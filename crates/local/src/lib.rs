@@ -7,6 +7,7 @@ pub mod emulator;
 pub mod envfile;
 pub mod notifier_loop;
 pub mod provision;
+pub mod schedules;
 pub mod server;
 pub mod ses_events_loop;
 

@@ -126,7 +126,9 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     let notifier = with_notifier.then(|| zgoda_local::notifier_loop::spawn(local.clone(), clients.sqs.clone(), send_rate()));
     // SES's events (the emulator's Send events) to the ses-events handler, as SNS would hand them.
     let sets = MailStream::ALL.iter().filter_map(|m| config.mail.of(*m).configuration_set.clone()).collect();
-    let ses_events = zgoda_local::ses_events_loop::spawn(local, clients.sqs.clone(), sets);
+    let ses_events = zgoda_local::ses_events_loop::spawn(local.clone(), clients.sqs.clone(), sets);
+    // The deadline watch and the storage-limitation sweep, as their schedules would run them.
+    let schedules = zgoda_local::schedules::spawn(local);
 
     println!(
         "\nzgoda is running on {url}\n\n  demo form     {url}/dev/form\n  mailbox       {url}/dev/mailbox\n  health        {url}/healthz\n  emulator      {} (DynamoDB {})\n\n  operator key  kid={} key={}\n  (written to {}; the CLI reads it)\n\n  try:          {cli} forms get demo\n                {cli} subjects lookup you@example.pl\n\nCtrl-C stops everything.\n",
@@ -140,6 +142,7 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     tokio::signal::ctrl_c().await?;
     server.abort();
     ses_events.abort();
+    schedules.abort();
     if let Some(n) = notifier {
         n.abort();
     }

@@ -31,12 +31,13 @@ pub struct Local {
 }
 
 /// Every function, by its binary's name, with what it may do in AWS.
-pub const FUNCTIONS: [(&str, Access); 6] = [
+pub const FUNCTIONS: [(&str, Access); 7] = [
     ("intake", intake::ACCESS),
     ("links", links::ACCESS),
     ("operator", operator::ACCESS),
     ("notifier", notifier::ACCESS),
     ("deadline-watch", deadline_watch::ACCESS),
+    ("retention-sweep", retention_sweep::ACCESS),
     ("ses-events", ses_events::ACCESS),
 ];
 
@@ -49,6 +50,7 @@ pub struct Apps {
     pub operator: Arc<App>,
     pub notifier: Arc<App>,
     pub deadline_watch: Arc<App>,
+    pub retention_sweep: Arc<App>,
     pub ses_events: Arc<App>,
     checks: Vec<AccessCheck>,
 }
@@ -63,8 +65,9 @@ impl Apps {
             let app = zgoda_web::app::build(config, &clients, &check.access()).await.map_err(|e| format!("{}: {e}", check.function()))?;
             apps.push(Arc::new(app));
         }
-        let [intake, links, operator, notifier, deadline_watch, ses_events] = apps.try_into().map_err(|_| "six functions")?;
-        Ok(Self { intake, links, operator, notifier, deadline_watch, ses_events, checks })
+        let [intake, links, operator, notifier, deadline_watch, retention_sweep, ses_events] =
+            apps.try_into().map_err(|_| "seven functions")?;
+        Ok(Self { intake, links, operator, notifier, deadline_watch, retention_sweep, ses_events, checks })
     }
 
     /// Every AWS call any function made that its `ACCESS` does not list (and AWS would refuse).

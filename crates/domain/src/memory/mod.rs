@@ -52,6 +52,8 @@ struct Person {
     requests: Vec<PrivacyRequest>,
     suppressed_at: Option<Time>,
     undeliverable: bool,
+    /// When the storage-limitation sweep judges this person next.
+    review_at: Option<Time>,
 }
 
 #[derive(Default)]

@@ -8,7 +8,8 @@ use crate::ids::{PurposeId, SubjectId};
 use crate::proof::EventKind;
 use crate::smoke::{SIMULATOR_SUCCESS, SmokeRun, SmokeRunId, SmokeStep};
 use crate::store::{
-    Append, AppendError, AudienceError, AudienceMember, Erasure, Health, PrivacyRequest, Profile, StoreError, SubjectRecord, SubjectStore,
+    Append, AppendError, AudienceError, AudienceMember, Erasure, Health, PrivacyRequest, Profile, RetentionReviews, Review, StoreError,
+    SubjectRecord, SubjectStore,
 };
 
 impl Person {
@@ -37,6 +38,9 @@ impl Person {
         if a.lift_suppression {
             self.suppressed_at = None;
             self.undeliverable = false;
+        }
+        if a.review_at.is_some() {
+            self.review_at = a.review_at;
         }
     }
 }
@@ -99,6 +103,7 @@ impl SubjectStore for MemoryStore {
             person.profile = None;
             person.submissions.clear();
             person.states.clear();
+            person.review_at = None;
             person.suppressed_at = Some(e.at);
             if let Some((key, expires_at)) = &e.spend_token {
                 d.mark_once(key, *expires_at, now);
@@ -141,6 +146,30 @@ impl SubjectStore for MemoryStore {
                 .collect();
             (members, next)
         }))
+    }
+}
+
+impl RetentionReviews for MemoryStore {
+    async fn due_reviews(&self, now: Time, limit: usize) -> Result<Vec<Review>, StoreError> {
+        Ok(self.with(|d| {
+            let mut due: Vec<Review> = d
+                .people
+                .iter()
+                .filter_map(|(subject, p)| p.review_at.filter(|at| *at <= now).map(|due_at| Review { subject: subject.clone(), due_at }))
+                .collect();
+            due.sort_by(|a, b| (a.due_at, &a.subject).cmp(&(b.due_at, &b.subject)));
+            due.truncate(limit);
+            due
+        }))
+    }
+
+    async fn settle_review(&self, review: &Review, next: Option<Time>) -> Result<(), StoreError> {
+        self.with(|d| {
+            if let Some(p) = d.people.get_mut(&review.subject).filter(|p| p.review_at == Some(review.due_at)) {
+                p.review_at = next;
+            }
+        });
+        Ok(())
     }
 }
 

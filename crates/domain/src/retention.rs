@@ -1,0 +1,197 @@
+//! Storage limitation (Art. 5(1)(e), 17(1)(a)): a person's address is kept while some purpose still
+//! needs it, and erased unasked once none does, exactly as an erasure does, with a sealed event
+//! whose channel says why (`storage_limitation`).
+//!
+//! What needs the address, purpose by purpose, from the person's current state:
+//! - a consent given: for as long as it lasts (a withdrawal ends it);
+//! - a consent requested and not yet confirmed: until the confirmation link expires;
+//! - a contract, legal-obligation or legitimate-interest purpose the person was informed of: for
+//!   the retention period of the form that collected it, counted from that submission;
+//! - a consent refused or withdrawn: nothing.
+//!
+//! Every change of state puts the person on the sweep's worklist for the time it happened
+//! (`Append::review_at`); the sweep judges them with everything stored, and erases them, moves the
+//! review to the moment the last need ends, or drops it while a consent lasts (the next change
+//! puts it back).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use crate::Time;
+use crate::error::Error;
+use crate::ids::{FormId, PurposeId, SubjectId};
+use crate::mail::Mailer;
+use crate::proof::{Channel, EventKind, SealedEvent};
+use crate::service::Zgoda;
+use crate::store::{Store, WorkQueue};
+
+/// How many reviews one sweep run judges: a run stays well inside a Lambda's time, and the next
+/// run (an hour on) takes the rest.
+pub const SWEEP_BATCH: usize = 500;
+
+/// How long the person's address is still needed, judged from their events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressNeed {
+    /// A consent is given: kept until it is withdrawn, whenever that is.
+    WhileConsentLasts,
+    /// Until the last need ends (a contract's retention, a confirmation's deadline).
+    Until(Time),
+    /// Nothing needs it.
+    NoLonger,
+}
+
+/// What the events since the person's last erasure say about their address. `retention_days`
+/// gives each form's retention period; a form it does not know keeps the address a day more, to
+/// be judged again (a form is never deleted, so this is a store that could not be read).
+pub fn address_need(events: &[SealedEvent], retention_days: impl Fn(&FormId) -> Option<u32>, confirm_ttl: Duration) -> AddressNeed {
+    let since_erasure = events.iter().rposition(|e| e.facts.kind == EventKind::Erased).map_or(0, |i| i + 1);
+    let mut current: BTreeMap<&PurposeId, &SealedEvent> = BTreeMap::new();
+    for e in &events[since_erasure..] {
+        if let Some(purpose) = &e.facts.purpose {
+            current.insert(purpose, e);
+        }
+    }
+    let mut until: Option<Time> = None;
+    for e in current.values() {
+        let end = match e.facts.kind {
+            EventKind::Given => return AddressNeed::WhileConsentLasts,
+            EventKind::Requested => e.facts.at + confirm_ttl,
+            EventKind::Informed => {
+                let days = e.facts.form_id.as_ref().and_then(&retention_days);
+                e.facts.at + days.map_or(Duration::days(1), |d| Duration::days(d.into()))
+            }
+            EventKind::Refused | EventKind::Withdrawn | EventKind::Erased => continue,
+        };
+        until = until.max(Some(end));
+    }
+    until.map_or(AddressNeed::NoLonger, AddressNeed::Until)
+}
+
+/// What one sweep run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepReport {
+    /// People whose address nothing needed any more, erased now.
+    pub erased: Vec<SubjectId>,
+    /// People still needed for a time, to be judged again then.
+    pub deferred: u64,
+    /// People whose consent lasts, or who hold nothing any more: off the worklist.
+    pub settled: u64,
+}
+
+impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
+    /// One run of the storage-limitation sweep at `now` (a schedule calls it hourly).
+    pub async fn retention_sweep(&self, now: Time) -> Result<SweepReport, Error> {
+        let mut report = SweepReport::default();
+        let mut forms: HashMap<FormId, Option<u32>> = HashMap::new();
+        for review in self.store.due_reviews(now, SWEEP_BATCH).await? {
+            let record = self.store.load_subject(&review.subject).await?;
+            if !record.holds_personal_data() {
+                self.store.settle_review(&review, None).await?;
+                report.settled += 1;
+                continue;
+            }
+            for form in record.events.iter().filter_map(|e| e.facts.form_id.as_ref()) {
+                if !forms.contains_key(form) {
+                    let days = self.store.load_form(form).await?.map(|f| f.form.retention_days);
+                    forms.insert(form.clone(), days);
+                }
+            }
+            let need = address_need(&record.events, |f| forms.get(f).copied().flatten(), self.settings.confirm_ttl);
+            match need {
+                AddressNeed::WhileConsentLasts => {
+                    self.store.settle_review(&review, None).await?;
+                    report.settled += 1;
+                }
+                AddressNeed::Until(end) if end > now => {
+                    self.store.settle_review(&review, Some(end)).await?;
+                    report.deferred += 1;
+                }
+                AddressNeed::Until(_) | AddressNeed::NoLonger => {
+                    // Only the chain as judged is erased: a consent given meanwhile moves it, and
+                    // that append has put the person back on the worklist to be judged again.
+                    if self.erase_as_judged(&review.subject, &record, Channel::StorageLimitation, now).await? {
+                        report.erased.push(review.subject.clone());
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The sweep over the in-memory adapters; the same run is tested through DynamoDB in
+/// `tests/integration/retention.rs`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{self, MemoryApp, fixtures::*};
+    use crate::proof;
+    use crate::store::SubjectStore;
+
+    fn purpose(id: &str) -> PurposeId {
+        PurposeId::parse(id).unwrap()
+    }
+
+    async fn need(app: &MemoryApp, address: &str) -> AddressNeed {
+        let record = app.store.load_subject(&app.subject_id(&email(address))).await.unwrap();
+        address_need(&record.events, |_| Some(365), app.settings.confirm_ttl)
+    }
+
+    #[tokio::test]
+    async fn art17_1b_the_sweep_erases_a_person_whose_last_consent_was_withdrawn_once_their_contract_retention_ran_out() {
+        let app = memory::app();
+        let form = form(&app, single_opt_in_input()).await;
+        let t0 = now();
+        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        post(&app, &form, "bartek@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        let anna = app.subject_id(&email("anna@example.pl"));
+        app.withdraw(&anna, &purpose("newsletter"), Channel::EmailLink, None, t0).await.unwrap();
+        assert_eq!(need(&app, "bartek@example.pl").await, AddressNeed::WhileConsentLasts);
+        assert!(matches!(need(&app, "anna@example.pl").await, AddressNeed::Until(t) if t > t0 + Duration::days(364)));
+
+        // Today: the contract still needs Anna's address; Bartek's consent lasts, off the list.
+        let today = app.retention_sweep(t0 + Duration::minutes(1)).await.unwrap();
+        assert_eq!(today, SweepReport { erased: vec![], deferred: 1, settled: 1 });
+        assert!(app.store.holds_anything_personal(&anna));
+
+        // A year and a day on: only Anna is judged again, and erased as an erasure does.
+        let later = app.retention_sweep(t0 + Duration::days(366)).await.unwrap();
+        assert_eq!(later, SweepReport { erased: vec![anna.clone()], deferred: 0, settled: 0 });
+        assert!(!app.store.holds_anything_personal(&anna), "profile, submissions and states are gone");
+        let record = app.store.load_subject(&anna).await.unwrap();
+        assert!(record.suppressed_at.is_some(), "a suppression entry, as every erasure leaves");
+        let last = &record.events.last().unwrap().facts;
+        assert_eq!((last.kind, last.channel), (EventKind::Erased, Channel::StorageLimitation), "a sealed event says why");
+        assert!(proof::verify_chain(app.keys.seals(), &anna, &record.events, record.head.as_ref()).verified);
+        assert_eq!(app.mailer.forgotten(), [email("anna@example.pl")], "the provider's copy goes too");
+        assert!(app.store.holds_anything_personal(&app.subject_id(&email("bartek@example.pl"))));
+        assert_eq!(app.retention_sweep(t0 + Duration::days(800)).await.unwrap(), SweepReport::default(), "nobody is left to judge");
+    }
+
+    #[tokio::test]
+    async fn art5_1e_a_consent_before_an_erasure_does_not_keep_the_address_of_a_person_who_came_back() {
+        let app = memory::app();
+        let form = form(&app, single_opt_in_input()).await;
+        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        app.erase_by_email(&email("anna@example.pl"), now()).await.unwrap();
+        // Back after the erasure: the newsletter waits for confirmation (security review M1).
+        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        let AddressNeed::Until(end) = need(&app, "anna@example.pl").await else { panic!("the old consent counted") };
+        assert!(end > now() + Duration::days(364), "the contract's year, not the confirmation's week");
+    }
+
+    #[tokio::test]
+    async fn art5_1e_withdrawing_a_consent_given_after_the_judgement_is_judged_again_not_lost() {
+        let app = memory::app();
+        let form = form(&app, single_opt_in_input()).await;
+        let t0 = now();
+        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        let anna = app.subject_id(&email("anna@example.pl"));
+        assert_eq!(app.retention_sweep(t0).await.unwrap().settled, 1, "a consent lasts: off the list");
+        app.withdraw(&anna, &purpose("newsletter"), Channel::EmailLink, None, t0 + Duration::days(400)).await.unwrap();
+        let report = app.retention_sweep(t0 + Duration::days(400)).await.unwrap();
+        assert_eq!(report.erased, [anna], "the withdrawal put her back on the list, past the contract's year");
+    }
+}

@@ -1,0 +1,37 @@
+//! The storage-limitation sweep: on a schedule, erases the people whose address no purpose needs
+//! any more (Art. 5(1)(e), 17(1)(a)), as an erasure does, with a sealed event that says why
+//! (`zgoda_domain::retention`).
+
+use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use serde_json::{Value, json};
+use zgoda_aws::access::Access;
+use zgoda_domain::keys::KeyFamily;
+use zgoda_domain::mail::Mailer;
+use zgoda_domain::store::{Store, WorkQueue};
+use zgoda_domain::{Error, Zgoda};
+
+/// [`handle`] over the deployed adapters, compiled once, here (as the deadline watch's is).
+pub async fn handle_app(app: &zgoda_web::App, event: CloudWatchEvent) -> Result<Value, Error> {
+    handle(app, event).await
+}
+
+/// The event's own time is `now`, so a run can be replayed at any chosen moment. The answer
+/// counts people and never names them beyond their keyed-hash ids.
+pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, event: CloudWatchEvent) -> Result<Value, Error> {
+    let report = app.retention_sweep(event.time).await?;
+    Ok(json!({ "erased": report.erased, "deferred": report.deferred, "settled": report.settled }))
+}
+
+/// What the sweep may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
+pub const ACCESS: Access = Access {
+    // Forms for their retention; the subject's partition; the erasure's transaction; the review's
+    // conditional update or delete.
+    table: &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+    // The worklist, and an erasure's unsent breach notices found through the breach list.
+    index: true,
+    // The erasure's event is sealed.
+    key_rings: &[KeyFamily::Seals],
+    // SES's copy of an erased address goes too.
+    suppression_list: true,
+    ..Access::NONE
+};

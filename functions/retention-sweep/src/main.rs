@@ -1,0 +1,15 @@
+//! Lambda entry point for the storage-limitation sweep (an EventBridge schedule).
+
+use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    zgoda_web::telemetry::init();
+    let app = zgoda_web::app::from_env(&retention_sweep::ACCESS).await?;
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<CloudWatchEvent>| async move {
+        retention_sweep::handle_app(app, event.payload).await.map_err(|e| Error::from(e.to_string()))
+    }))
+    .await
+}

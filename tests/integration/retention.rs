@@ -1,0 +1,65 @@
+//! Storage limitation through DynamoDB (docs/legal.md art5_1e, art17_1b): the hourly sweep erases
+//! a person whose last consent was withdrawn once their contract's retention has run out, as an
+//! erasure does and with a sealed event that says why, and keeps everyone something still needs.
+
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+use zgoda_tests::{TestEnv, address, contact_form, mails_to};
+
+/// One scheduled run of the sweep at `at` (the sample event, its time set), as the schedule
+/// would start it; its answer.
+pub(crate) async fn run_sweep(env: &TestEnv, at: chrono::DateTime<Utc>) -> Value {
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/retention-sweep/schedule.json")).unwrap(),
+    )
+    .unwrap();
+    event["time"] = json!(at.to_rfc3339());
+    retention_sweep::handle_app(&env.local.apps.retention_sweep, serde_json::from_value(event).unwrap()).await.unwrap()
+}
+
+/// Submits the contact form with the newsletter and confirms it from the mailbox.
+async fn subscribed(env: &TestEnv, email: &str) {
+    let body = json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "name": "Zofia Testowa"});
+    assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+    let confirm = mails_to(email).await[0].links()[0].clone();
+    assert_eq!(env.http.post(&confirm).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn art17_1b_the_sweep_erases_whom_nothing_needs_once_their_contract_ran_out_and_keeps_a_lasting_consent() {
+    let env = TestEnv::spawn().await;
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    let (leaving, staying) = (address("leaving"), address("staying"));
+    subscribed(&env, &leaving).await;
+    subscribed(&env, &staying).await;
+    let resp =
+        env.operator("POST", "/v1/admin/links", Some(&json!({"email": leaving, "action": "unsubscribe", "purpose": "newsletter"}))).await;
+    let unsubscribe = resp.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
+    assert_eq!(env.http.post(&unsubscribe).send().await.unwrap().status(), 200);
+    let (leaving_id, staying_id) = (env.subject_id(&leaving).await, env.subject_id(&staying).await);
+
+    // Within the contract's year: the reply to the enquiry still needs the address.
+    let soon = run_sweep(&env, Utc::now() + Duration::hours(1)).await;
+    assert_eq!((soon["erased"].as_array().unwrap().len(), &soon["deferred"], &soon["settled"]), (0, &json!(1), &json!(1)), "{soon}");
+    assert_eq!(env.lookup(&leaving).await.0, 200, "kept while the contract needs it");
+    let review = env.items(&format!("SUBJECT#{leaving_id}")).await.into_iter().find(|i| i["sk"] == "REVIEW").expect("judged again later");
+    let a_year_on = zgoda_domain::proof::format_time(&(Utc::now() + Duration::days(364)));
+    assert!(review["gsi1sk"].as_str().unwrap() > a_year_on.as_str(), "at the contract's end: {review}");
+
+    // A year and a day on: erased, as an erasure does; the lasting consent is not even judged.
+    let later = run_sweep(&env, Utc::now() + Duration::days(366)).await;
+    assert_eq!(later["erased"], json!([leaving_id.to_string()]), "{later}");
+    let items = env.items(&format!("SUBJECT#{leaving_id}")).await;
+    for gone in ["PROFILE", "REVIEW"] {
+        assert!(!items.iter().any(|i| i["sk"] == gone), "{gone} is gone");
+    }
+    assert!(!items.iter().any(|i| i["sk"].as_str().unwrap().starts_with("SUBMISSION#") || i["sk"].as_str().unwrap().starts_with("STATE#")));
+    assert!(items.iter().any(|i| i["sk"] == "SUPPRESSED"), "a suppression entry (Art. 17(3)(e))");
+    let erased: Vec<&Value> = items.iter().filter(|i| i["kind"] == "erased").collect();
+    assert_eq!(erased.len(), 1);
+    assert_eq!(erased[0]["channel"], "storage_limitation", "the sealed event says why");
+    assert_eq!(env.lookup(&leaving).await.0, 404);
+    assert_eq!(env.lookup(&staying).await.0, 200, "a consent that lasts keeps the address");
+    let staying_items = env.items(&format!("SUBJECT#{staying_id}")).await;
+    assert!(!staying_items.iter().any(|i| i["sk"] == "REVIEW"), "off the worklist until it changes");
+}
