@@ -295,8 +295,61 @@ async fn pke398_double_opt_in_sends_a_transactional_confirmation_mail_in_the_sub
 }
 
 #[tokio::test]
-async fn a_crlf_bcc_in_any_field_cannot_add_a_header_to_the_owner_mail() {
+async fn art5_1c_the_owner_mail_copies_no_address_and_no_value_unless_the_form_asks_and_the_lookup_shows_them() {
     let (env, owner) = env_with_form().await;
+    let email = address("quiet");
+    let message = "Proszę o kontakt w sprawie zamówienia 4711";
+    let body =
+        json!({"email": email, "consent": ["contact_reply"], "notice_version": "2026-11", "name": "Zofia Testowa", "message": message});
+    assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+    let mails = mails_to(&owner).await;
+    assert_eq!(mails.len(), 1);
+    let (m, subject) = (&mails[0], env.subject_id(&email).await);
+    let html = m.parsed().body_html(0).unwrap().to_string();
+    for (part, copy) in [("text", m.text()), ("HTML", html)] {
+        for personal in [email.as_str(), "Zofia", "4711"] {
+            assert!(!copy.contains(personal), "the {part} part copies {personal:?}:\n{copy}");
+        }
+        assert!(copy.contains("Wypełnione pola") && copy.contains("name, message"), "{part}: which fields were filled:\n{copy}");
+        assert!(copy.contains(&format!("zgoda subjects lookup --subject {subject}")), "{part}: how to see the rest:\n{copy}");
+    }
+    assert!(m.parsed().reply_to().is_none(), "no Reply-To: it would copy the address");
+
+    // The operator sees the rest by the id the mail gives.
+    let resp = env.operator("POST", "/v1/admin/subjects/lookup", Some(&json!({"subject_id": subject.to_string()}))).await;
+    assert_eq!(resp.status(), 200);
+    let view: Value = resp.json().await.unwrap();
+    assert_eq!(view["email"], email.as_str());
+    assert_eq!(view["submissions"][0]["fields"]["message"], message);
+    assert_eq!(view["state"]["contact_reply"], "informed");
+    for (body, field, code) in [
+        (json!({"email": email, "subject_id": subject.to_string()}), "subject_id", "not_with_email"),
+        (json!({}), "email", "required"),
+        (json!({"subject_id": "not-an-id"}), "subject_id", "invalid"),
+    ] {
+        let resp = env.operator("POST", "/v1/admin/subjects/lookup", Some(&body)).await;
+        let (status, error) = error_of(resp).await;
+        assert_eq!((status, &error["fields"][0]["field"], &error["fields"][0]["code"]), (422, &json!(field), &json!(code)), "{body}");
+    }
+
+    // A form that asks for the values gets them, with the address to reply to.
+    let mut form = contact_form(&owner);
+    form["owner_notice"] = json!("values");
+    env.put_form("kontakt", &form).await;
+    assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+    let mails = mails_to(&owner).await;
+    let m = mails.last().unwrap();
+    assert!(m.text().contains(&email) && m.text().contains(message));
+    assert_eq!(m.parsed().reply_to().and_then(|a| a.first()).and_then(|a| a.address()), Some(email.as_str()));
+}
+
+#[tokio::test]
+async fn a_crlf_bcc_in_any_field_cannot_add_a_header_to_the_owner_mail() {
+    let env = TestEnv::spawn().await;
+    let owner = address("owner");
+    let mut form = contact_form(&owner);
+    form["owner_notice"] = json!("values");
+    env.put_form("kontakt", &form).await;
     let victim = address("victim");
     let email = address("inj");
     // A one-line field refuses line breaks outright.

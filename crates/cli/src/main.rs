@@ -142,8 +142,15 @@ enum FormsCommand {
 
 #[derive(Subcommand)]
 enum SubjectsCommand {
-    /// Show a subject's consent state, history and proof check.
-    Lookup { email: String },
+    /// Show a subject's address, submissions, consent state, history and proof check.
+    Lookup {
+        /// The person's address.
+        #[arg(required_unless_present = "subject", conflicts_with = "subject")]
+        email: Option<String>,
+        /// Or their subject id, as a summary owner notification gives it.
+        #[arg(long)]
+        subject: Option<String>,
+    },
     /// Erase a subject's personal data (Art. 17); keeps the PII-free proofs and a suppression entry.
     Erase {
         email: String,
@@ -265,6 +272,21 @@ fn print_form(v: &Value) {
 
 fn print_subject(v: &Value) {
     println!("subject {}", s(&v["subject_id"]));
+    if let Some(email) = v["email"].as_str() {
+        println!("e-mail  {email}");
+    }
+    for sub in v["submissions"].as_array().into_iter().flatten() {
+        println!(
+            "submission {} to form {} at {} (kept until {})",
+            s(&sub["receipt_id"]),
+            s(&sub["form_id"]),
+            s(&sub["at"]),
+            s(&sub["kept_until"])
+        );
+        for (name, value) in sub["fields"].as_object().into_iter().flatten() {
+            println!("  {name}: {}", s(value));
+        }
+    }
     let proof = &v["proof"];
     if proof["verified"] == Value::Bool(true) {
         println!("proof: verified ({} events, every seal and link intact)", s(&proof["events"]));
@@ -523,8 +545,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 return Ok(());
             }
         },
-        Command::Subjects { command: SubjectsCommand::Lookup { email } } => {
-            let body = serde_json::to_vec(&serde_json::json!({ "email": email }))?;
+        Command::Subjects { command: SubjectsCommand::Lookup { email, subject } } => {
+            let body = match subject {
+                Some(id) => serde_json::json!({ "subject_id": id }),
+                None => serde_json::json!({ "email": email }),
+            };
+            let body = serde_json::to_vec(&body)?;
             (api.call(reqwest::Method::POST, "/v1/admin/subjects/lookup", Some(body)).await?, print_subject)
         }
     };

@@ -57,6 +57,18 @@ pub struct ExportedSubmission {
     pub fields: BTreeMap<String, String>,
 }
 
+impl From<crate::store::SubmissionContent> for ExportedSubmission {
+    fn from(s: crate::store::SubmissionContent) -> Self {
+        ExportedSubmission {
+            receipt_id: s.receipt_id,
+            form_id: s.form_id,
+            at: s.at,
+            kept_until: s.expires_at,
+            fields: s.fields.into_iter().collect(),
+        }
+    }
+}
+
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// Everything held about a subject, as structured JSON (Art. 15 and 20).
     pub async fn export(&self, subject: &SubjectId, now: Time) -> Result<AccessExport, Error> {
@@ -71,17 +83,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             subject_id: subject.clone(),
             controller: self.settings.controller.clone(),
             profile: record.profile.map(|p| ExportedProfile { email: p.email, lang: p.lang, updated_at: p.updated_at }),
-            submissions: record
-                .submissions
-                .into_iter()
-                .map(|s| ExportedSubmission {
-                    receipt_id: s.receipt_id,
-                    form_id: s.form_id,
-                    at: s.at,
-                    kept_until: s.expires_at,
-                    fields: s.fields.into_iter().collect(),
-                })
-                .collect(),
+            submissions: record.submissions.into_iter().map(ExportedSubmission::from).collect(),
             consent_state,
             events,
             proof,

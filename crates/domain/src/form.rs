@@ -19,6 +19,26 @@ const MAX_PURPOSES: usize = 20;
 const MAX_FIELDS: usize = 30;
 const MAX_NOTICE_CHARS: usize = 20_000;
 
+/// What a form's owner notification copies into the owners' mailboxes, which zgoda's erasure
+/// cannot reach (Art. 5(1)(c)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnerNotice {
+    /// The receipt, the purposes and which fields were filled, with the command that shows the
+    /// rest: no address and no value leaves zgoda. The default of a form saved now.
+    #[default]
+    Summary,
+    /// The address (as Reply-To) and every value: a copy that outlives the person's erasure.
+    Values,
+}
+
+impl OwnerNotice {
+    /// What a form saved before this choice existed did: it sent the values.
+    fn as_saved_before() -> Self {
+        OwnerNotice::Values
+    }
+}
+
 /// Art. 6 lawful bases zgoda records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -219,6 +239,9 @@ pub struct FormInput {
     pub purposes: Vec<PurposeInput>,
     #[serde(default)]
     pub notify: Vec<String>,
+    /// What the owners' mail carries: `summary` unless the form asks for `values`.
+    #[serde(default)]
+    pub owner_notice: OwnerNotice,
     pub retention_days: u32,
     pub notice: NoticeInput,
     /// Older notice versions no longer accepted from pages (they stay verifiable).
@@ -238,6 +261,8 @@ pub struct Form {
     pub fields: Vec<FieldSpec>,
     pub purposes: Vec<Purpose>,
     pub notify: Vec<EmailAddress>,
+    #[serde(default = "OwnerNotice::as_saved_before")]
+    pub owner_notice: OwnerNotice,
     pub retention_days: u32,
     pub notice_version: String,
     pub retired_notices: BTreeSet<String>,
@@ -375,6 +400,7 @@ impl FormInput {
             fields: self.fields,
             purposes,
             notify,
+            owner_notice: self.owner_notice,
             retention_days: self.retention_days,
             notice_version: version,
             retired_notices: retired,

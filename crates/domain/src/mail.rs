@@ -55,10 +55,19 @@ pub enum Message {
         form_name: String,
         receipt_id: String,
         at: Time,
-        submitter: EmailAddress,
-        fields: Vec<(String, String)>,
         purposes: Vec<(PurposeId, EventKind)>,
+        /// What of the person it copies, as the form chose.
+        copy: OwnerCopy,
     },
+}
+
+/// What an owner notification copies of the person (`form::OwnerNotice`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerCopy {
+    /// The address (the mail's Reply-To) and every value.
+    Values { submitter: EmailAddress, fields: Vec<(String, String)> },
+    /// The person's keyed-hash id, for the operator's lookup, and the names of the fields filled.
+    Summary { subject: crate::ids::SubjectId, fields: Vec<String> },
 }
 
 /// Which of the two ways out a message takes. Mail the public can trigger (anyone can post a form

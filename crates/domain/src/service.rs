@@ -9,12 +9,12 @@ use chrono::Duration;
 use crate::controller::ControllerProfile;
 use crate::email::EmailAddress;
 use crate::error::Error;
-use crate::form::{Form, FormInput, LawfulBasis};
+use crate::form::{Form, FormInput, LawfulBasis, OwnerNotice};
 use crate::ids::{FormId, PurposeId, SubjectId};
 use crate::intake::{self, RawSubmission};
 use crate::keys::Keys;
 use crate::lang::Lang;
-use crate::mail::{Mailer, Message};
+use crate::mail::{Mailer, Message, OwnerCopy};
 use crate::origin::{PublicUrl, WebOrigin};
 use crate::proof::{self, ChainHead, Channel, EventFacts, EventKind, ProofReport, SealedEvent};
 use crate::proof_of_work::ProofOfWork;
@@ -152,10 +152,13 @@ pub enum PurposeStatus {
     Expired,
 }
 
-/// Everything an operator lookup returns.
+/// Everything an operator lookup returns: the person's address and what their forms carried (so
+/// that a form whose owners get only a summary can still be answered), and the proofs.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SubjectView {
     pub subject_id: SubjectId,
+    pub email: Option<EmailAddress>,
+    pub submissions: Vec<crate::access::ExportedSubmission>,
     pub state: BTreeMap<PurposeId, PurposeStatus>,
     pub events: Vec<SealedEvent>,
     pub proof: ProofReport,
@@ -318,9 +321,13 @@ where
                 form_name: form.name.clone(),
                 receipt_id: receipt.receipt_id.clone(),
                 at: now,
-                submitter: email.clone(),
-                fields: fields.to_vec(),
                 purposes: receipt.purposes.iter().map(|(p, k)| (p.clone(), *k)).collect(),
+                copy: match form.owner_notice {
+                    OwnerNotice::Values => OwnerCopy::Values { submitter: email.clone(), fields: fields.to_vec() },
+                    OwnerNotice::Summary => {
+                        OwnerCopy::Summary { subject: subject.clone(), fields: fields.iter().map(|(n, _)| n.clone()).collect() }
+                    }
+                },
             });
         }
         for m in &messages {
@@ -430,7 +437,12 @@ where
 
     /// An operator's view of a subject: derived state, every event, and a fresh proof check.
     pub async fn lookup(&self, email: &EmailAddress, now: Time) -> Result<SubjectView, Error> {
-        let subject = self.subject_id(email);
+        self.lookup_subject(&self.subject_id(email), now).await
+    }
+
+    /// The lookup by the keyed-hash id a summary owner notification gives.
+    pub async fn lookup_subject(&self, subject: &SubjectId, now: Time) -> Result<SubjectView, Error> {
+        let subject = subject.clone();
         let record = self.store.load_subject(&subject).await?;
         if !record.holds_personal_data() {
             return Err(Error::SubjectNotFound);
@@ -439,7 +451,14 @@ where
         let mut events = record.events;
         events.sort_by_key(|e| e.facts.seq);
         let state = derive_state(&events, self.settings.confirm_ttl, now);
-        Ok(SubjectView { subject_id: subject, state, events, proof })
+        Ok(SubjectView {
+            subject_id: subject,
+            email: record.profile.map(|p| p.email),
+            submissions: record.submissions.into_iter().map(Into::into).collect(),
+            state,
+            events,
+            proof,
+        })
     }
 }
 

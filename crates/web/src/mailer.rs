@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use zgoda_domain::controller::ControllerProfile;
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::lang::Lang;
-use zgoda_domain::mail::{MailError, MailTransport, Mailer, Message};
+use zgoda_domain::mail::{MailError, MailTransport, Mailer, Message, OwnerCopy};
 
 use crate::pages::{render, text};
 
@@ -141,23 +141,34 @@ pub fn render_message(m: &Message, controller: &ControllerProfile) -> Rendered {
             html: render("mail/no_data_held.html", *lang, c, json!({})),
             reply_to: None,
         },
-        Message::OwnerNotice { to, lang, form_name, receipt_id, at, submitter, fields, purposes } => {
+        Message::OwnerNotice { to, lang, form_name, receipt_id, at, purposes, copy } => {
             let lang = *lang;
-            let ctx = json!({
+            let mut ctx = json!({
                 "intro": text(lang, "owner_intro", &[("form", form_name)]),
                 "receipt_id": receipt_id,
                 "at": zgoda_domain::proof::format_time(at),
-                "submitter": submitter.as_str(),
-                "fields": fields.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
                 "purposes": purposes.iter().map(|(p, k)| json!({"purpose": p.as_str(), "status": k.as_str()})).collect::<Vec<_>>(),
             });
+            let reply_to = match copy {
+                OwnerCopy::Values { submitter, fields } => {
+                    ctx["submitter"] = json!(submitter.as_str());
+                    ctx["fields"] = fields.iter().map(|(n, v)| json!({"name": n, "value": v})).collect();
+                    Some(submitter.clone())
+                }
+                OwnerCopy::Summary { subject, fields } => {
+                    ctx["summary"] = json!(true);
+                    ctx["filled"] = json!(fields);
+                    ctx["lookup"] = json!(format!("zgoda subjects lookup --subject {subject}"));
+                    None
+                }
+            };
             Rendered {
                 to: to.clone(),
                 subject: text(lang, "owner_subject", &[("form", form_name)]),
                 lang,
                 text: render("mail/owner_notice.txt", lang, c, ctx.clone()),
                 html: render("mail/owner_notice.html", lang, c, ctx),
-                reply_to: Some(submitter.clone()),
+                reply_to,
             }
         }
     }
@@ -223,9 +234,11 @@ mod tests {
             form_name: "Kontakt".into(),
             receipt_id: "R1".into(),
             at: chrono::Utc::now(),
-            submitter: EmailAddress::parse("jan@example.pl").unwrap(),
-            fields: vec![("name".into(), "Jan\r\nBcc: victim@example.com".into())],
             purposes: vec![(PurposeId::parse("newsletter").unwrap(), EventKind::Requested)],
+            copy: OwnerCopy::Values {
+                submitter: EmailAddress::parse("jan@example.pl").unwrap(),
+                fields: vec![("name".into(), "Jan\r\nBcc: victim@example.com".into())],
+            },
         };
         let mime = to_mime(&ControllerProfile::example(), "zgoda@example.pl", &render_message(&m, &ControllerProfile::example())).unwrap();
         let parsed = mail_parser::MessageParser::default().parse(&mime).unwrap();

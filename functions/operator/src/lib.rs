@@ -9,7 +9,7 @@ use zgoda_aws::access::Access;
 use zgoda_domain::breach::BreachInput;
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::form::FormInput;
-use zgoda_domain::ids::{BreachId, EscalationId, EventId, FormId, IdempotencyKey, OperatorId, PurposeId};
+use zgoda_domain::ids::{BreachId, EscalationId, EventId, FormId, IdempotencyKey, OperatorId, PurposeId, SubjectId};
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
@@ -107,9 +107,13 @@ async fn show_form<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, id: 
 }
 
 async fn lookup<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, op: &OperatorId, now: Time) -> Answer {
-    let body: EmailBody = body::json(req)?;
-    let email = EmailAddress::parse(&body.email).map_err(|_| Error::field("email", "invalid"))?;
-    let view = app.lookup(&email, now).await?;
+    let body: LookupBody = body::json(req)?;
+    let view = match (body.email, body.subject_id) {
+        (Some(email), None) => app.lookup(&EmailAddress::parse(&email).map_err(|_| Error::field("email", "invalid"))?, now).await?,
+        (None, Some(id)) => app.lookup_subject(&SubjectId::parse(&id).ok_or(Error::field("subject_id", "invalid"))?, now).await?,
+        (None, None) => return Err(Error::field("email", "required").into()),
+        (Some(_), Some(_)) => return Err(Error::field("subject_id", "not_with_email").into()),
+    };
     tracing::info!(operator = %op, subject = %view.subject_id, verified = view.proof.verified, "subject looked up");
     ok(StatusCode::OK, &view)
 }
@@ -230,10 +234,12 @@ async fn report<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &R
     }
 }
 
+/// A lookup names the person by address, or by the keyed-hash id a summary owner notice gives.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EmailBody {
-    email: String,
+struct LookupBody {
+    email: Option<String>,
+    subject_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -265,7 +271,8 @@ pub fn form_view(stored: &StoredForm) -> Value {
     json!({
         "id": f.id, "name": f.name, "allowed_origins": f.allowed_origins,
         "success_url": f.success_url, "error_url": f.error_url, "default_lang": f.default_lang,
-        "fields": f.fields, "purposes": f.purposes, "notify": f.notify, "retention_days": f.retention_days,
+        "fields": f.fields, "purposes": f.purposes, "notify": f.notify, "owner_notice": f.owner_notice,
+        "retention_days": f.retention_days,
         "notice": current.map(|n| json!({"version": n.version, "texts": n.texts, "sha256": n.sha256})),
         "retired_notices": f.retired_notices, "notices": notices,
         "updated_at": zgoda_domain::proof::format_time(&f.updated_at),
