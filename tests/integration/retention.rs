@@ -63,3 +63,34 @@ async fn art17_1b_the_sweep_erases_whom_nothing_needs_once_their_contract_ran_ou
     let staying_items = env.items(&format!("SUBJECT#{staying_id}")).await;
     assert!(!staying_items.iter().any(|i| i["sk"] == "REVIEW"), "off the worklist until it changes");
 }
+
+/// A stack that ran before the sweep existed holds people with no review: the sweep's first runs
+/// put them on the worklist (a resumable scan), so they are judged like everyone else.
+#[tokio::test]
+async fn art5_1e_people_recorded_before_the_sweep_existed_are_judged_too() {
+    let env = TestEnv::spawn().await;
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    let earlier = address("earlier");
+    let body = json!({"email": earlier, "consent": ["contact_reply"], "notice_version": "2026-11"});
+    assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+    let subject = env.subject_id(&earlier).await;
+    // As the table of an earlier version holds them: no review.
+    env.clients
+        .dynamodb
+        .delete_item()
+        .table_name(&env.config.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("SUBJECT#{subject}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("REVIEW".into()))
+        .send()
+        .await
+        .unwrap();
+    let after_the_contract = Utc::now() + Duration::days(366);
+    let first = run_sweep(&env, after_the_contract).await;
+    assert_eq!(first["backfilled"], 1, "{first}");
+    // The index is read eventually consistently: the review may wait for the next run.
+    let second = run_sweep(&env, after_the_contract).await;
+    assert_eq!(second["backfilled"], 0, "the scan is done: {second}");
+    let erased: Vec<Value> = [first, second].iter().flat_map(|r| r["erased"].as_array().unwrap().clone()).collect();
+    assert_eq!(erased, [json!(subject.to_string())]);
+    assert_eq!(env.lookup(&earlier).await.0, 404);
+}

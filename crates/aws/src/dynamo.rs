@@ -16,6 +16,7 @@
 //! | `SUBJECT#<sid>`   | `REVIEW`            | when the storage-limitation sweep judges the subject next; in `gsi1` under `REVIEWS` |
 //! | `GUARD#<key>`     | `W#<end>` / `ONCE`  | rate counters and one-time markers (TTL)           |
 //! | `SMOKE#<run>`     | `RUN`               | an end-to-end mail check's steps (TTL: a day)      |
+//! | `SWEEP`           | `BACKFILL`          | how far the retention sweep got putting earlier people on its worklist |
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -637,6 +638,57 @@ impl RetentionReviews for DynamoStore {
                 Ok(Review { subject, due_at })
             })
             .collect()
+    }
+
+    async fn backfill_reviews(&self, at: Time, limit: usize) -> Result<Option<u64>, StoreError> {
+        let progress = self.get("SWEEP", "BACKFILL").await?;
+        if progress.as_ref().is_some_and(|p| p.contains_key("done")) {
+            return Ok(None);
+        }
+        // One page of a scan for profiles, from where the last run stopped.
+        let start = progress.and_then(|p| Some(keyed(get_s(&p, "cursor_pk")?.to_owned(), get_s(&p, "cursor_sk")?.to_owned(), Item::new())));
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .set_exclusive_start_key(start)
+            .filter_expression("#sk = :profile")
+            .expression_attribute_names("#sk", SORT_KEY)
+            .expression_attribute_values(":profile", s("PROFILE"))
+            .projection_expression("#pk, #sk")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .limit(limit.min(i32::MAX as usize) as i32)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut added = 0;
+        for item in out.items.unwrap_or_default() {
+            let Some(subject) = get_s(&item, PARTITION_KEY).and_then(|p| p.strip_prefix("SUBJECT#")).and_then(SubjectId::parse) else {
+                continue;
+            };
+            let mut review = keyed(subject_pk(&subject), "REVIEW".into(), Item::new());
+            review.insert(GSI_PARTITION_KEY.into(), s(REVIEWS));
+            review.insert(GSI_SORT_KEY.into(), s(review_sort_key(at, &subject)));
+            // A review an append wrote meanwhile is newer: it stays.
+            let put =
+                self.client.put_item().table_name(&self.table).set_item(Some(review)).condition_expression("attribute_not_exists(pk)");
+            settled(put.send().await.map(|_| added += 1))?;
+        }
+        let next = match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+            Some(k) => Item::from([
+                ("cursor_pk".to_owned(), k.get(PARTITION_KEY).cloned().unwrap_or_else(|| s(""))),
+                ("cursor_sk".to_owned(), k.get(SORT_KEY).cloned().unwrap_or_else(|| s(""))),
+            ]),
+            None => Item::from([("done".to_owned(), s(format_time(&at)))]),
+        };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(keyed("SWEEP".into(), "BACKFILL".into(), next)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(Some(added))
     }
 
     async fn settle_review(&self, review: &Review, next: Option<Time>) -> Result<(), StoreError> {

@@ -69,9 +69,15 @@ pub fn address_need(events: &[SealedEvent], retention_days: impl Fn(&FormId) -> 
     until.map_or(AddressNeed::NoLonger, AddressNeed::Until)
 }
 
+/// How many people recorded before the worklist existed one run puts on it (one page of the
+/// table's scan; a stack that was running before the sweep catches up over its first runs).
+pub const BACKFILL_BATCH: usize = 1000;
+
 /// What one sweep run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SweepReport {
+    /// People recorded before the worklist existed, put on it by this run.
+    pub backfilled: u64,
     /// People whose address nothing needed any more, erased now.
     pub erased: Vec<SubjectId>,
     /// People still needed for a time, to be judged again then.
@@ -83,7 +89,8 @@ pub struct SweepReport {
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// One run of the storage-limitation sweep at `now` (a schedule calls it hourly).
     pub async fn retention_sweep(&self, now: Time) -> Result<SweepReport, Error> {
-        let mut report = SweepReport::default();
+        let mut report =
+            SweepReport { backfilled: self.store.backfill_reviews(now, BACKFILL_BATCH).await?.unwrap_or(0), ..SweepReport::default() };
         let mut forms: HashMap<FormId, Option<u32>> = HashMap::new();
         for review in self.store.due_reviews(now, SWEEP_BATCH).await? {
             let record = self.store.load_subject(&review.subject).await?;
@@ -153,12 +160,12 @@ mod tests {
 
         // Today: the contract still needs Anna's address; Bartek's consent lasts, off the list.
         let today = app.retention_sweep(t0 + Duration::minutes(1)).await.unwrap();
-        assert_eq!(today, SweepReport { erased: vec![], deferred: 1, settled: 1 });
+        assert_eq!(today, SweepReport { backfilled: 0, erased: vec![], deferred: 1, settled: 1 });
         assert!(app.store.holds_anything_personal(&anna));
 
         // A year and a day on: only Anna is judged again, and erased as an erasure does.
         let later = app.retention_sweep(t0 + Duration::days(366)).await.unwrap();
-        assert_eq!(later, SweepReport { erased: vec![anna.clone()], deferred: 0, settled: 0 });
+        assert_eq!(later, SweepReport { backfilled: 0, erased: vec![anna.clone()], deferred: 0, settled: 0 });
         assert!(!app.store.holds_anything_personal(&anna), "profile, submissions and states are gone");
         let record = app.store.load_subject(&anna).await.unwrap();
         assert!(record.suppressed_at.is_some(), "a suppression entry, as every erasure leaves");

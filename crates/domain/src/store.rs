@@ -218,6 +218,10 @@ pub trait RetentionReviews: Send + Sync {
     /// Moves a review to `next`, or drops it (`None`), unless an append or erasure changed it since
     /// it was read (then nothing happens: the next run sees the newer one).
     fn settle_review(&self, review: &Review, next: Option<Time>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Puts on the worklist, due at `at`, up to about `limit` people recorded before the worklist
+    /// existed (a profile without a review), resuming where the last call stopped; how many it
+    /// added, or `None` once every person has been looked at.
+    fn backfill_reviews(&self, at: Time, limit: usize) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -73,6 +73,8 @@ struct Data {
     collected: HashMap<FormId, Vec<(SubjectId, PurposeId, Time)>>,
     people: HashMap<SubjectId, Person>,
     smoke: HashMap<String, SmokeRun>,
+    /// Whether the people recorded before the retention worklist were put on it.
+    reviews_backfilled: bool,
 }
 
 /// The store. Use cases fill it as they would the table; a breach test can also set up the

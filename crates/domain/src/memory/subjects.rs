@@ -163,6 +163,21 @@ impl RetentionReviews for MemoryStore {
         }))
     }
 
+    async fn backfill_reviews(&self, at: Time, _limit: usize) -> Result<Option<u64>, StoreError> {
+        Ok(self.with(|d| {
+            if d.reviews_backfilled {
+                return None;
+            }
+            d.reviews_backfilled = true;
+            let mut added = 0;
+            for p in d.people.values_mut().filter(|p| p.profile.is_some() && p.review_at.is_none()) {
+                p.review_at = Some(at);
+                added += 1;
+            }
+            Some(added)
+        }))
+    }
+
     async fn settle_review(&self, review: &Review, next: Option<Time>) -> Result<(), StoreError> {
         self.with(|d| {
             if let Some(p) = d.people.get_mut(&review.subject).filter(|p| p.review_at == Some(review.due_at)) {
