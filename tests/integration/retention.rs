@@ -94,3 +94,22 @@ async fn art5_1e_people_recorded_before_the_sweep_existed_are_judged_too() {
     assert_eq!(erased, [json!(subject.to_string())]);
     assert_eq!(env.lookup(&earlier).await.0, 404);
 }
+
+/// One person whose record does not read cannot hold up everyone due after them: the run judges
+/// the others, counts the failure, and the failed review stays due.
+#[tokio::test]
+async fn art5_1e_a_record_that_does_not_read_is_skipped_and_stays_due() {
+    let env = TestEnv::spawn().await;
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    let (broken, fine) = (address("broken"), address("fine"));
+    for email in [&broken, &fine] {
+        let body = json!({"email": email, "consent": ["contact_reply"], "notice_version": "2026-11"});
+        assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+    }
+    let broken_id = env.subject_id(&broken).await;
+    env.set_attribute(&format!("SUBJECT#{broken_id}"), "PROFILE", "lang", aws_sdk_dynamodb::types::AttributeValue::N("7".into())).await;
+    let run = run_sweep(&env, Utc::now() + Duration::days(366)).await;
+    assert_eq!((run["erased"].as_array().unwrap().len(), &run["failed"]), (1, &json!(1)), "{run}");
+    assert!(env.items(&format!("SUBJECT#{broken_id}")).await.iter().any(|i| i["sk"] == "REVIEW"), "still due");
+    assert_eq!(env.lookup(&fine).await.0, 404, "the other one was erased");
+}

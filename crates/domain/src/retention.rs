@@ -25,7 +25,7 @@ use crate::ids::{FormId, PurposeId, SubjectId};
 use crate::mail::Mailer;
 use crate::proof::{Channel, EventKind, SealedEvent};
 use crate::service::Zgoda;
-use crate::store::{Store, WorkQueue};
+use crate::store::{Review, Store, WorkQueue};
 
 /// How many reviews one sweep run judges: a run stays well inside a Lambda's time, and the next
 /// run (an hour on) takes the rest.
@@ -84,6 +84,17 @@ pub struct SweepReport {
     pub deferred: u64,
     /// People whose consent lasts, or who hold nothing any more: off the worklist.
     pub settled: u64,
+    /// Reviews that could not be judged (logged; they stay due for the next run).
+    pub failed: u64,
+}
+
+/// What the sweep did with one review.
+enum Judged {
+    Erased,
+    Deferred,
+    Settled,
+    /// The chain moved since it was read; the append that moved it put the person back.
+    Moved,
 }
 
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
@@ -93,38 +104,53 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             SweepReport { backfilled: self.store.backfill_reviews(now, BACKFILL_BATCH).await?.unwrap_or(0), ..SweepReport::default() };
         let mut forms: HashMap<FormId, Option<u32>> = HashMap::new();
         for review in self.store.due_reviews(now, SWEEP_BATCH).await? {
-            let record = self.store.load_subject(&review.subject).await?;
-            if !record.holds_personal_data() {
-                self.store.settle_review(&review, None).await?;
-                report.settled += 1;
-                continue;
-            }
-            for form in record.events.iter().filter_map(|e| e.facts.form_id.as_ref()) {
-                if !forms.contains_key(form) {
-                    let days = self.store.load_form(form).await?.map(|f| f.form.retention_days);
-                    forms.insert(form.clone(), days);
-                }
-            }
-            let need = address_need(&record.events, |f| forms.get(f).copied().flatten(), self.settings.confirm_ttl);
-            match need {
-                AddressNeed::WhileConsentLasts => {
-                    self.store.settle_review(&review, None).await?;
-                    report.settled += 1;
-                }
-                AddressNeed::Until(end) if end > now => {
-                    self.store.settle_review(&review, Some(end)).await?;
-                    report.deferred += 1;
-                }
-                AddressNeed::Until(_) | AddressNeed::NoLonger => {
-                    // Only the chain as judged is erased: a consent given meanwhile moves it, and
-                    // that append has put the person back on the worklist to be judged again.
-                    if self.erase_as_judged(&review.subject, &record, Channel::StorageLimitation, now).await? {
-                        report.erased.push(review.subject.clone());
-                    }
+            // One person who cannot be judged (a record that does not read) must not hold up
+            // everyone due after them, run after run.
+            match self.judge(&review, &mut forms, now).await {
+                Ok(Judged::Erased) => report.erased.push(review.subject.clone()),
+                Ok(Judged::Deferred) => report.deferred += 1,
+                Ok(Judged::Settled) => report.settled += 1,
+                Ok(Judged::Moved) => {}
+                Err(e) => {
+                    tracing::warn!(subject = %review.subject, error = %e, "review not judged; it stays due");
+                    report.failed += 1;
                 }
             }
         }
         Ok(report)
+    }
+
+    /// Judges one review; `forms` caches each form's retention for the run.
+    async fn judge(&self, review: &Review, forms: &mut HashMap<FormId, Option<u32>>, now: Time) -> Result<Judged, Error> {
+        let record = self.store.load_subject(&review.subject).await?;
+        if !record.holds_personal_data() {
+            self.store.settle_review(review, None).await?;
+            return Ok(Judged::Settled);
+        }
+        for form in record.events.iter().filter_map(|e| e.facts.form_id.as_ref()) {
+            if !forms.contains_key(form) {
+                let days = self.store.load_form(form).await?.map(|f| f.form.retention_days);
+                forms.insert(form.clone(), days);
+            }
+        }
+        match address_need(&record.events, |f| forms.get(f).copied().flatten(), self.settings.confirm_ttl) {
+            AddressNeed::WhileConsentLasts => {
+                self.store.settle_review(review, None).await?;
+                Ok(Judged::Settled)
+            }
+            AddressNeed::Until(end) if end > now => {
+                self.store.settle_review(review, Some(end)).await?;
+                Ok(Judged::Deferred)
+            }
+            AddressNeed::Until(_) | AddressNeed::NoLonger => {
+                // Only the chain as judged is erased: a consent given meanwhile moves it, and
+                // that append has put the person back on the worklist to be judged again.
+                match self.erase_as_judged(&review.subject, &record, Channel::StorageLimitation, now).await? {
+                    true => Ok(Judged::Erased),
+                    false => Ok(Judged::Moved),
+                }
+            }
+        }
     }
 }
 
@@ -160,12 +186,12 @@ mod tests {
 
         // Today: the contract still needs Anna's address; Bartek's consent lasts, off the list.
         let today = app.retention_sweep(t0 + Duration::minutes(1)).await.unwrap();
-        assert_eq!(today, SweepReport { backfilled: 0, erased: vec![], deferred: 1, settled: 1 });
+        assert_eq!(today, SweepReport { backfilled: 0, erased: vec![], deferred: 1, settled: 1, failed: 0 });
         assert!(app.store.holds_anything_personal(&anna));
 
         // A year and a day on: only Anna is judged again, and erased as an erasure does.
         let later = app.retention_sweep(t0 + Duration::days(366)).await.unwrap();
-        assert_eq!(later, SweepReport { backfilled: 0, erased: vec![anna.clone()], deferred: 0, settled: 0 });
+        assert_eq!(later, SweepReport { backfilled: 0, erased: vec![anna.clone()], deferred: 0, settled: 0, failed: 0 });
         assert!(!app.store.holds_anything_personal(&anna), "profile, submissions and states are gone");
         let record = app.store.load_subject(&anna).await.unwrap();
         assert!(record.suppressed_at.is_some(), "a suppression entry, as every erasure leaves");

@@ -19,7 +19,8 @@ pub async fn handle_app(app: &zgoda_web::App, event: CloudWatchEvent) -> Result<
 /// counts people and never names them beyond their keyed-hash ids.
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, event: CloudWatchEvent) -> Result<Value, Error> {
     let report = app.retention_sweep(event.time).await?;
-    Ok(json!({ "erased": report.erased, "deferred": report.deferred, "settled": report.settled, "backfilled": report.backfilled }))
+    Ok(json!({ "erased": report.erased, "deferred": report.deferred, "settled": report.settled, "backfilled": report.backfilled,
+        "failed": report.failed }))
 }
 
 /// What the sweep may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
