@@ -212,6 +212,7 @@ async fn every_4xx_of_the_form_route_has_its_code_and_writes_nothing() {
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
     let env = TestEnv::spawn_with(|c| c.settings.subject_limit = 2).await;
+    zgoda_tests::within_one_clock_hour(std::time::Duration::from_secs(60)).await;
     env.put_form("kontakt", &contact_form(&address("owner"))).await;
     let email = address("often");
     let body = json!({"email": email, "consent": ["contact_reply"], "notice_version": "2026-11"});
@@ -230,6 +231,7 @@ async fn rate_limit_answers_429_with_retry_after() {
 #[tokio::test]
 async fn network_rate_limit_counts_the_truncated_network() {
     let env = TestEnv::spawn_with(|c| c.settings.network_limit = 3).await;
+    zgoda_tests::within_one_clock_hour(std::time::Duration::from_secs(60)).await;
     env.put_form("kontakt", &contact_form(&address("owner"))).await;
     let mut statuses = vec![];
     for _ in 0..4 {
@@ -574,6 +576,7 @@ async fn m2_submission_content_never_outlives_the_address_and_every_right_sees_i
 #[tokio::test]
 async fn h2_public_mail_has_an_hourly_budget_that_breach_notices_do_not_share() {
     let env = TestEnv::spawn_with(|c| c.settings.public_mail_per_hour = 2).await;
+    zgoda_tests::within_one_clock_hour(std::time::Duration::from_secs(90)).await;
     let mut form = contact_form(&address("owner"));
     form["notify"] = json!([]);
     env.put_form("kontakt", &form).await;

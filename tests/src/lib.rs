@@ -58,6 +58,18 @@ pub fn address(tag: &str) -> String {
     format!("{tag}.{}@klient.example.pl", unique())
 }
 
+/// Waits, when fewer than `needed` remain, for the next clock hour. Rate limits and the public
+/// mail budget count in fixed hourly windows; a test that counts hits across the turn of an hour
+/// sees its counters restart half-way (a CI run at 15:59:58 did).
+pub async fn within_one_clock_hour(needed: std::time::Duration) {
+    let now = chrono::Utc::now();
+    let into_hour = std::time::Duration::from_millis((now.timestamp_millis() % 3_600_000) as u64);
+    let left = std::time::Duration::from_secs(3600).saturating_sub(into_hour);
+    if left < needed {
+        tokio::time::sleep(left + std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// The proof of work the tests' stacks ask for: a few milliseconds of the tests' CPU.
 pub const EASY_PROOF_OF_WORK: zgoda_domain::proof_of_work::ProofOfWork =
     zgoda_domain::proof_of_work::ProofOfWork { cost: 2, max_counter: 50, ttl: chrono::Duration::hours(1) };
