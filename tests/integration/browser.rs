@@ -80,7 +80,7 @@ async fn scanners_a_person_submits_the_demo_form_confirms_and_uses_every_link_in
     b.goto(&format!("{unsubscribe}?lang=en")).await;
     b.click("#act").await;
     b.wait_for("id=\"result\"").await;
-    assert!(b.text_of("#result").await.contains("We withdrew your consent for newsletter"));
+    assert!(b.text_of("#result").await.contains("We withdrew your consent for Newsletter: news and offers by e-mail"));
     b.screenshot("07-unsubscribed-en").await;
     assert_eq!(state(&env, &email).await["newsletter"], "withdrawn");
 

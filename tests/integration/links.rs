@@ -57,7 +57,10 @@ async fn scanners_get_and_head_on_every_action_repeated_change_nothing() {
                 }
                 assert!(get.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"));
                 let page = get.text().await.unwrap();
-                assert!(page.contains("<form method=\"post\">"), "one button that posts");
+                assert!(
+                    page.contains(&format!("<form method=\"post\" action=\"?lang={lang}\">")),
+                    "one button that posts, in the page's language"
+                );
             }
             let head = env.http.head(link).header("user-agent", SCANNER).send().await.unwrap();
             assert_eq!(head.status(), 200);

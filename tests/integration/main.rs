@@ -12,6 +12,7 @@ mod faults;
 mod hostile;
 mod infra;
 mod intake;
+mod labels;
 mod links;
 mod logs;
 mod openapi;

@@ -24,15 +24,17 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
 use zgoda_domain::Time;
-use zgoda_domain::form::{Form, LawfulBasis, Notice};
+use zgoda_domain::form::{Form, Notice};
 use zgoda_domain::ids::PurposeId;
 use zgoda_domain::ids::{FormId, SubjectId};
+use zgoda_domain::labels::Labels;
+use zgoda_domain::lang::Lang;
 use zgoda_domain::mail::MailStream;
 use zgoda_domain::proof::{ChainHead, EventKind, SealedEvent, format_time};
 use zgoda_domain::smoke::{SmokeRun, SmokeRunId, SmokeStep};
 use zgoda_domain::store::{
-    Append, AppendError, AudienceError, AudienceMember, Erasure, FormStore, GuardKey, Guards, PrivacyRequest, Profile, RetentionReviews,
-    Review, SaveFormError, StoreError, StoredForm, SubjectRecord, SubjectStore, SubmissionContent,
+    Append, AppendError, AudienceError, AudienceMember, DeclaredPurpose, Erasure, FormStore, GuardKey, Guards, PrivacyRequest, Profile,
+    RetentionReviews, Review, SaveFormError, StoreError, StoredForm, SubjectRecord, SubjectStore, SubmissionContent,
 };
 
 use crate::item::{Item, from_item, get_s, n, s, to_item};
@@ -95,9 +97,24 @@ fn purpose_pk(purpose: &PurposeId) -> String {
     format!("PURPOSE#{purpose}")
 }
 
-fn basis_from_item(item: &Item) -> Result<LawfulBasis, StoreError> {
+/// A `DECLARED` item; one written before purposes had labels reads with none (pages show the id).
+fn declared_from_item(item: &Item) -> Result<DeclaredPurpose, StoreError> {
     let text = item.get("lawful_basis").and_then(|v| v.as_s().ok()).ok_or_else(|| corrupt("purpose", "no lawful_basis"))?;
-    serde_json::from_value(serde_json::Value::from(text.as_str())).map_err(|e| corrupt("purpose", e))
+    let lawful_basis = serde_json::from_value(serde_json::Value::from(text.as_str())).map_err(|e| corrupt("purpose", e))?;
+    let labels = match item.get("labels").map(|v| v.as_m()) {
+        None => Labels::default(),
+        Some(Ok(m)) => m
+            .iter()
+            .map(|(lang, text)| {
+                Ok((
+                    lang.parse::<Lang>().map_err(|()| corrupt("purpose", "label language"))?,
+                    text.as_s().map_err(|_| corrupt("purpose", "label"))?.clone(),
+                ))
+            })
+            .collect::<Result<Labels, StoreError>>()?,
+        Some(Err(_)) => return Err(corrupt("purpose", "labels")),
+    };
+    Ok(DeclaredPurpose { lawful_basis, labels })
 }
 
 pub(crate) fn condition_failed_at(err: &SdkError<TransactWriteItemsError>, index: usize) -> bool {
@@ -110,9 +127,16 @@ pub(crate) fn condition_failed_at(err: &SdkError<TransactWriteItemsError>, index
 }
 
 impl DynamoStore {
-    /// A purpose's declaration, written with each form that names it: the first basis stays.
-    fn declare(&self, purpose: &PurposeId, basis: LawfulBasis) -> TransactWriteItem {
-        let item = keyed(purpose_pk(purpose), "DECLARED".into(), Item::from([("lawful_basis".to_owned(), s(basis.as_str()))]));
+    /// A purpose's declaration, written with each form that names it: the first basis stays, the
+    /// last labels win.
+    fn declare(&self, purpose: &PurposeId, declared: &DeclaredPurpose) -> TransactWriteItem {
+        let basis = declared.lawful_basis;
+        let labels = declared.labels.iter().map(|(lang, text)| (lang.code().to_owned(), s(text))).collect();
+        let item = keyed(
+            purpose_pk(purpose),
+            "DECLARED".into(),
+            Item::from([("lawful_basis".to_owned(), s(basis.as_str())), ("labels".to_owned(), AttributeValue::M(labels))]),
+        );
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -313,7 +337,7 @@ impl FormStore for DynamoStore {
             None => writes.push(put(&self.table, notice_item, Some("attribute_not_exists(pk)"))),
         }
         let declarations = writes.len();
-        writes.extend(form.purposes.iter().map(|p| self.declare(&p.id, p.lawful_basis)));
+        writes.extend(form.declarations().map(|(id, declared)| self.declare(id, &declared)));
         match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(()),
             // Another writer stored this version between our read and write.
@@ -325,7 +349,7 @@ impl FormStore for DynamoStore {
         }
     }
 
-    async fn declared_basis(&self, purpose: &PurposeId) -> Result<Option<LawfulBasis>, StoreError> {
+    async fn declared_purpose(&self, purpose: &PurposeId) -> Result<Option<DeclaredPurpose>, StoreError> {
         let item = self
             .client
             .get_item()
@@ -336,7 +360,7 @@ impl FormStore for DynamoStore {
             .await
             .map_err(unavailable)?
             .item;
-        item.map(|i| basis_from_item(&i)).transpose()
+        item.map(|i| declared_from_item(&i)).transpose()
     }
 }
 

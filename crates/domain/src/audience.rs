@@ -26,7 +26,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         cursor: Option<&str>,
         now: Time,
     ) -> Result<(Vec<AudienceRow>, Option<String>), Error> {
-        let basis = self.store.declared_basis(purpose).await?.ok_or(Error::PurposeNotFound)?;
+        let basis = self.store.declared_purpose(purpose).await?.ok_or(Error::PurposeNotFound)?.lawful_basis;
         if let Some(code) = basis.not_an_audience() {
             return Err(Error::field("purpose", code));
         }

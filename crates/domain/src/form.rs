@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::email::EmailAddress;
 use crate::ids::{FormId, PurposeId};
+use crate::labels::Labels;
 use crate::lang::Lang;
 use crate::origin::WebOrigin;
 use crate::{FieldError, Time};
@@ -89,6 +90,9 @@ pub struct FieldSpec {
     pub required: bool,
     #[serde(default = "default_max_len")]
     pub max_len: usize,
+    /// What pages and mails call the field, per language (the name when absent).
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
 }
 
 fn default_max_len() -> usize {
@@ -114,6 +118,9 @@ pub struct Purpose {
     /// A legitimate-interest purpose's balancing test, in a sentence or a reference (Art. 6(1)(f)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balancing_note: Option<String>,
+    /// What pages, mails and exports call the purpose, per language (the id when absent).
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
 }
 
 impl Purpose {
@@ -138,6 +145,8 @@ pub struct PurposeInput {
     pub single_opt_in_reason: Option<String>,
     #[serde(default)]
     pub balancing_note: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<Lang, String>,
 }
 
 const MAX_NOTE_CHARS: usize = 2000;
@@ -187,6 +196,7 @@ impl PurposeInput {
             double_opt_in,
             single_opt_in_reason: reason,
             balancing_note,
+            labels: Labels::parse(self.labels, &field("labels"), errors),
         }
     }
 }
@@ -284,6 +294,22 @@ impl Form {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// What a person reading `lang` calls the purpose.
+    pub fn purpose_label<'a>(&'a self, purpose: &'a Purpose, lang: Lang) -> &'a str {
+        purpose.labels.in_lang(lang, self.default_lang, purpose.id.as_str())
+    }
+
+    /// The purpose by id as a message names it in `lang` (the id for a purpose the form lost).
+    pub fn purpose_name(&self, id: &PurposeId, lang: Lang) -> crate::labels::PurposeName {
+        let label = self.purpose(id.as_str()).map_or(id.as_str(), |p| self.purpose_label(p, lang));
+        crate::labels::PurposeName { id: id.clone(), label: label.to_owned() }
+    }
+
+    /// What a person reading `lang` calls the field named `name` (the name for one the form lost).
+    pub fn field_label<'a>(&'a self, name: &'a str, lang: Lang) -> &'a str {
+        self.field(name).map_or(name, |f| f.labels.in_lang(lang, self.default_lang, name))
+    }
+
     /// Whether a page may still submit under this notice version.
     pub fn accepts_notice(&self, version: &str, known: &[Notice]) -> bool {
         !self.retired_notices.contains(version) && known.iter().any(|n| n.version == version)
@@ -343,6 +369,12 @@ impl FormInput {
                 errors.push(FieldError::new(format!("fields[{i}].max_len"), "out_of_range"));
             }
         }
+        // Field labels arrive as a map of languages like purpose labels, and are held to the same rules.
+        let mut fields = self.fields;
+        for (i, f) in fields.iter_mut().enumerate() {
+            let raw = std::mem::take(&mut f.labels).iter().map(|(l, t)| (l, t.to_owned())).collect();
+            f.labels = Labels::parse(raw, &format!("fields[{i}].labels"), &mut errors);
+        }
         if self.purposes.is_empty() {
             errors.push(FieldError::new("purposes", "required"));
         }
@@ -397,7 +429,7 @@ impl FormInput {
             success_url: self.success_url,
             error_url: self.error_url,
             default_lang: self.default_lang,
-            fields: self.fields,
+            fields,
             purposes,
             notify,
             owner_notice: self.owner_notice,

@@ -17,6 +17,7 @@ pub mod form;
 pub mod ids;
 pub mod intake;
 pub mod keys;
+pub mod labels;
 pub mod lang;
 pub mod links;
 pub mod mail;

@@ -6,6 +6,7 @@ use std::future::Future;
 use crate::Time;
 use crate::email::EmailAddress;
 use crate::ids::PurposeId;
+use crate::labels::PurposeName;
 use crate::lang::Lang;
 use crate::proof::EventKind;
 
@@ -13,7 +14,7 @@ use crate::proof::EventKind;
 #[derive(Debug, Clone)]
 pub enum Message {
     /// The double opt-in request (strictly transactional, pke398): one confirm link per purpose.
-    ConfirmRequest { to: EmailAddress, lang: Lang, form_name: String, links: Vec<(PurposeId, String)>, expires_at: Time },
+    ConfirmRequest { to: EmailAddress, lang: Lang, form_name: String, links: Vec<(PurposeName, String)>, expires_at: Time },
     /// A link for the person's own request: access, erasure, or a fresh copy of an expired link.
     ActionLink { to: EmailAddress, lang: Lang, action: crate::token::LinkAction, purpose: Option<PurposeId>, url: String, expires_at: Time },
     /// The answer to a privacy request for an address zgoda holds nothing about.
@@ -55,7 +56,7 @@ pub enum Message {
         form_name: String,
         receipt_id: String,
         at: Time,
-        purposes: Vec<(PurposeId, EventKind)>,
+        purposes: Vec<(PurposeName, EventKind)>,
         /// What of the person it copies, as the form chose.
         copy: OwnerCopy,
     },
@@ -64,9 +65,9 @@ pub enum Message {
 /// What an owner notification copies of the person (`form::OwnerNotice`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OwnerCopy {
-    /// The address (the mail's Reply-To) and every value.
+    /// The address (the mail's Reply-To) and every value, under the fields' labels.
     Values { submitter: EmailAddress, fields: Vec<(String, String)> },
-    /// The person's keyed-hash id, for the operator's lookup, and the names of the fields filled.
+    /// The person's keyed-hash id, for the operator's lookup, and the labels of the fields filled.
     Summary { subject: crate::ids::SubjectId, fields: Vec<String> },
 }
 

@@ -170,6 +170,8 @@ pub struct Zgoda<S, M, Q> {
     pub mailer: M,
     pub queue: Q,
     pub keys: Keys,
+    /// Purpose labels read for pages that know no form, held per warm instance.
+    pub names: crate::labels::PurposeNames,
     pub settings: Settings,
 }
 
@@ -185,6 +187,27 @@ where
     M: Mailer,
     Q: WorkQueue,
 {
+    /// What a person reading `lang` calls a purpose, where no form is at hand (a link page): the
+    /// label its forms declared, read at most once per [`crate::labels::PURPOSE_NAMES_MAX_AGE`].
+    /// A page still renders when the read fails, with the id.
+    pub async fn purpose_name(&self, id: &PurposeId, lang: Lang, now: Time) -> String {
+        let labels = match self.names.fresh(id, now) {
+            Some(labels) => labels,
+            None => match self.store.declared_purpose(id).await {
+                Ok(declared) => {
+                    let labels = declared.map(|d| d.labels).unwrap_or_default();
+                    self.names.remember(id.clone(), labels.clone(), now);
+                    labels
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, purpose = %id, "purpose labels not read; showing the id");
+                    crate::labels::Labels::default()
+                }
+            },
+        };
+        labels.get(lang).unwrap_or(id.as_str()).to_owned()
+    }
+
     pub async fn form(&self, id: &FormId) -> Result<StoredForm, Error> {
         self.store.load_form(id).await?.ok_or(Error::FormNotFound)
     }
@@ -289,7 +312,7 @@ where
         now: Time,
     ) {
         let expires_at = now + self.settings.confirm_ttl;
-        let links: Vec<(PurposeId, String)> = events
+        let links: Vec<(crate::labels::PurposeName, String)> = events
             .iter()
             .filter(|e| e.facts.kind == EventKind::Requested)
             .filter_map(|e| {
@@ -301,7 +324,7 @@ where
                     Some(e.facts.event_id.clone()),
                     expires_at,
                 );
-                Some((purpose, self.link_url(&claims)))
+                Some((form.purpose_name(&purpose, receipt.lang), self.link_url(&claims)))
             })
             .collect();
         let mut messages = Vec::new();
@@ -321,11 +344,17 @@ where
                 form_name: form.name.clone(),
                 receipt_id: receipt.receipt_id.clone(),
                 at: now,
-                purposes: receipt.purposes.iter().map(|(p, k)| (p.clone(), *k)).collect(),
-                copy: match form.owner_notice {
-                    OwnerNotice::Values => OwnerCopy::Values { submitter: email.clone(), fields: fields.to_vec() },
-                    OwnerNotice::Summary => {
-                        OwnerCopy::Summary { subject: subject.clone(), fields: fields.iter().map(|(n, _)| n.clone()).collect() }
+                purposes: receipt.purposes.iter().map(|(p, k)| (form.purpose_name(p, form.default_lang), *k)).collect(),
+                copy: {
+                    let label = |name: &str| form.field_label(name, form.default_lang).to_owned();
+                    match form.owner_notice {
+                        OwnerNotice::Values => OwnerCopy::Values {
+                            submitter: email.clone(),
+                            fields: fields.iter().map(|(n, v)| (label(n), v.clone())).collect(),
+                        },
+                        OwnerNotice::Summary => {
+                            OwnerCopy::Summary { subject: subject.clone(), fields: fields.iter().map(|(n, _)| label(n)).collect() }
+                        }
                     }
                 },
             });

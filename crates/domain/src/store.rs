@@ -47,8 +47,26 @@ pub trait FormStore: Send + Sync {
     /// Stores the configuration and, if new, the notice version; an existing version with other
     /// text is refused, atomically.
     fn save_form(&self, form: &Form, notice: &Notice) -> impl Future<Output = Result<(), SaveFormError>> + Send;
-    /// The lawful basis a purpose was declared with by any form saved, if any was.
-    fn declared_basis(&self, purpose: &PurposeId) -> impl Future<Output = Result<Option<LawfulBasis>, StoreError>> + Send;
+    /// A purpose as the forms saved declared it (its first basis, the last form's labels), if any did.
+    fn declared_purpose(&self, purpose: &PurposeId) -> impl Future<Output = Result<Option<DeclaredPurpose>, StoreError>> + Send;
+}
+
+/// What the forms saved say about a purpose, wherever it is used: the lawful basis its first form
+/// gave it (no later form may change it) and the labels the last form saved gave it, resolved in
+/// every language ([`crate::labels::Labels::resolved`]) for pages that know no form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredPurpose {
+    pub lawful_basis: LawfulBasis,
+    pub labels: crate::labels::Labels,
+}
+
+impl Form {
+    /// What saving this form declares about each of its purposes.
+    pub fn declarations(&self) -> impl Iterator<Item = (&PurposeId, DeclaredPurpose)> {
+        self.purposes
+            .iter()
+            .map(|p| (&p.id, DeclaredPurpose { lawful_basis: p.lawful_basis, labels: p.labels.resolved(self.default_lang, p.id.as_str()) }))
+    }
 }
 
 /// The personal data of a subject: the only item that holds the e-mail address.

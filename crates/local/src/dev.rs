@@ -41,9 +41,23 @@ async fn form_page(local: &Local, req: &Request) -> Response<Body> {
     let lang = request::query_param(req, "lang").and_then(|l| l.parse().ok()).unwrap_or(stored.form.default_lang);
     let notice = stored.notices.iter().find(|n| n.version == stored.form.notice_version).expect("current notice stored");
     let (_, text, _) = notice.shown_in(lang, stored.form.default_lang);
+    let form = &stored.form;
+    let fields: Vec<_> = form
+        .fields
+        .iter()
+        .map(|f| json!({"name": f.name, "label": form.field_label(&f.name, lang), "kind": f.kind, "max_len": f.max_len, "required": f.required}))
+        .collect();
+    let purposes: Vec<_> = form
+        .purposes
+        .iter()
+        .map(|p| {
+            let basis = zgoda_web::pages::text(lang, &format!("basis.{}", p.lawful_basis.as_str()), &[]);
+            json!({"id": p.id, "label": form.purpose_label(p, lang), "basis": basis, "required": p.required})
+        })
+        .collect();
     let page = TEMPLATES
         .get_template("form.html")
-        .and_then(|t| t.render(json!({"form": stored.form, "lang": lang, "notice_text": text})))
+        .and_then(|t| t.render(json!({"form": stored.form, "lang": lang, "notice_text": text, "fields": fields, "purposes": purposes})))
         .expect("form page renders");
     let mut resp = respond::html_posting_form(StatusCode::OK, page);
     // The demo page posts to the intake route; its CSP allows that and nothing else.

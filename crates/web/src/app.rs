@@ -29,6 +29,7 @@ pub async fn build(config: &Config, clients: &Clients, access: &Access) -> Resul
         mailer: TemplatedMailer::new(transport, config.settings.controller.clone()),
         queue: SqsQueue::new(clients.sqs.clone(), config.queue_url.clone()),
         keys,
+        names: Default::default(),
         settings: config.settings.clone(),
     })
 }

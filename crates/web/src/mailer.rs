@@ -40,7 +40,7 @@ pub fn render_message(m: &Message, controller: &ControllerProfile) -> Rendered {
             let ctx = json!({
                 "intro": text(lang, "confirm_intro", &[("form", form_name), ("controller", &controller.name)]),
                 "expires": text(lang, "confirm_expires", &[("date", &expires_at.format("%Y-%m-%d %H:%M UTC").to_string())]),
-                "links": links.iter().map(|(p, url)| json!({"purpose": p.as_str(), "url": url})).collect::<Vec<_>>(),
+                "links": links.iter().map(|(p, url)| json!({"purpose": p.label, "url": url})).collect::<Vec<_>>(),
             });
             Rendered {
                 to: to.clone(),
@@ -147,7 +147,7 @@ pub fn render_message(m: &Message, controller: &ControllerProfile) -> Rendered {
                 "intro": text(lang, "owner_intro", &[("form", form_name)]),
                 "receipt_id": receipt_id,
                 "at": zgoda_domain::proof::format_time(at),
-                "purposes": purposes.iter().map(|(p, k)| json!({"purpose": p.as_str(), "status": k.as_str()})).collect::<Vec<_>>(),
+                "purposes": purposes.iter().map(|(p, k)| json!({"purpose": p.label, "status": k.as_str()})).collect::<Vec<_>>(),
             });
             let reply_to = match copy {
                 OwnerCopy::Values { submitter, fields } => {
@@ -234,7 +234,10 @@ mod tests {
             form_name: "Kontakt".into(),
             receipt_id: "R1".into(),
             at: chrono::Utc::now(),
-            purposes: vec![(PurposeId::parse("newsletter").unwrap(), EventKind::Requested)],
+            purposes: vec![(
+                zgoda_domain::labels::PurposeName { id: PurposeId::parse("newsletter").unwrap(), label: "Newsletter".into() },
+                EventKind::Requested,
+            )],
             copy: OwnerCopy::Values {
                 submitter: EmailAddress::parse("jan@example.pl").unwrap(),
                 fields: vec![("name".into(), "Jan\r\nBcc: victim@example.com".into())],

@@ -8,7 +8,7 @@ use serde_json::json;
 use zgoda_aws::access::{Access, ITEM_READ_WRITE};
 use zgoda_domain::controller::ControllerProfile;
 use zgoda_domain::email::EmailAddress;
-use zgoda_domain::ids::NoticeId;
+use zgoda_domain::ids::{NoticeId, PurposeId};
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
@@ -90,8 +90,21 @@ async fn link_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
         Err(e) => return link_error(e.into(), page_lang(req), &app.settings.controller),
     };
     let lang = preview.lang.unwrap_or(Lang::Pl);
-    let purpose = preview.claims.purpose.as_ref().map(|p| p.as_str()).unwrap_or("");
-    respond::html(StatusCode::OK, zgoda_web::pages::link_page(lang, preview.claims.action, purpose, &app.settings.controller))
+    let purpose = purpose_label(app, preview.claims.purpose.as_ref(), lang, now).await;
+    respond::html(StatusCode::OK, zgoda_web::pages::link_page(lang, preview.claims.action, &purpose, &app.settings.controller))
+}
+
+/// The words a link page uses for its purpose (none for access and erasure links).
+async fn purpose_label<S: Store, M: Mailer, Q: WorkQueue>(
+    app: &Zgoda<S, M, Q>,
+    purpose: Option<&PurposeId>,
+    lang: Lang,
+    now: Time,
+) -> String {
+    match purpose {
+        Some(id) => app.purpose_name(id, lang, now).await,
+        None => String::new(),
+    }
 }
 
 /// The body a link POST may carry: nothing, the page's button, or RFC 8058's
@@ -128,14 +141,14 @@ async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
         Ok(r) => r,
         Err(e) => return link_error(e.into(), lang, &app.settings.controller),
     };
-    let purpose = claims.purpose.as_ref().map(|p| p.as_str()).unwrap_or("");
+    let purpose = purpose_label(app, claims.purpose.as_ref(), lang, now).await;
     let action = claims.action.as_str();
     let title = text(lang, &format!("link.{action}.title"), &[]);
     match outcome {
         LinkOutcome::Export(export) => attachment(&export, now),
         LinkOutcome::Withdrawn { already, .. } | LinkOutcome::Confirmed { already, .. } | LinkOutcome::Erased { already } => {
             let key = if already { "already" } else { "done" };
-            done_page(lang, &app.settings.controller, title, text(lang, &format!("link.{action}.{key}"), &[("purpose", purpose)]), key)
+            done_page(lang, &app.settings.controller, title, text(lang, &format!("link.{action}.{key}"), &[("purpose", &purpose)]), key)
         }
     }
 }

@@ -16,14 +16,14 @@ use std::sync::Mutex;
 
 use crate::Time;
 use crate::escalation::EscalationStarted;
-use crate::form::{Form, LawfulBasis, Notice};
+use crate::form::{Form, Notice};
 use crate::ids::{BreachId, EscalationId, FormId, NoticeId, PurposeId, SubjectId};
 use crate::mail::{MailError, Mailer, Message};
 use crate::proof::{ChainHead, SealedEvent};
 use crate::smoke::SmokeRun;
 use crate::store::{
-    BreachRecord, Contact, Delivery, FormStore, GuardKey, Guards, JobBatch, PrivacyRequest, Profile, PublicNotice, PurposeState, Recipient,
-    SaveFormError, StoreError, StoredForm, SubmissionContent, WorkQueue,
+    BreachRecord, Contact, DeclaredPurpose, Delivery, FormStore, GuardKey, Guards, JobBatch, PrivacyRequest, Profile, PublicNotice,
+    PurposeState, Recipient, SaveFormError, StoreError, StoredForm, SubmissionContent, WorkQueue,
 };
 use crate::timeline::TimelineEvent;
 
@@ -67,8 +67,8 @@ struct Data {
     /// Single-use markers, by key, with their expiry.
     markers: HashMap<String, Time>,
     forms: HashMap<FormId, StoredForm>,
-    /// Each purpose's lawful basis, as first declared.
-    purposes: HashMap<PurposeId, LawfulBasis>,
+    /// Each purpose's lawful basis, as first declared, and its last labels.
+    purposes: HashMap<PurposeId, DeclaredPurpose>,
     /// Whom each form collected beyond what stored events say (`add_collected`).
     collected: HashMap<FormId, Vec<(SubjectId, PurposeId, Time)>>,
     people: HashMap<SubjectId, Person>,
@@ -150,14 +150,14 @@ impl FormStore for MemoryStore {
 
     async fn save_form(&self, form: &Form, notice: &Notice) -> Result<(), SaveFormError> {
         self.with(|d| {
-            if let Some(p) = form.purposes.iter().find(|p| d.purposes.get(&p.id).is_some_and(|b| *b != p.lawful_basis)) {
+            if let Some(p) = form.purposes.iter().find(|p| d.purposes.get(&p.id).is_some_and(|b| b.lawful_basis != p.lawful_basis)) {
                 return Err(SaveFormError::BasisDeclared(p.id.clone()));
             }
             let stored = d.forms.entry(form.id.clone()).or_insert_with(|| StoredForm { form: form.clone(), notices: Vec::new() });
             if stored.notices.iter().any(|n| n.version == notice.version && n.texts != notice.texts) {
                 return Err(SaveFormError::NoticeVersionExists);
             }
-            d.purposes.extend(form.purposes.iter().map(|p| (p.id.clone(), p.lawful_basis)));
+            d.purposes.extend(form.declarations().map(|(id, declared)| (id.clone(), declared)));
             stored.form = form.clone();
             if !stored.notices.iter().any(|n| n.version == notice.version) {
                 stored.notices.push(notice.clone());
@@ -166,8 +166,8 @@ impl FormStore for MemoryStore {
         })
     }
 
-    async fn declared_basis(&self, purpose: &PurposeId) -> Result<Option<LawfulBasis>, StoreError> {
-        Ok(self.with(|d| d.purposes.get(purpose).copied()))
+    async fn declared_purpose(&self, purpose: &PurposeId) -> Result<Option<DeclaredPurpose>, StoreError> {
+        Ok(self.with(|d| d.purposes.get(purpose).cloned()))
     }
 }
 
@@ -277,6 +277,7 @@ pub fn app() -> MemoryApp {
         mailer: MemoryMailer::default(),
         queue: MemoryQueue::default(),
         keys: Keys::new(ring(1), ring(2), ring(3), ring(4)),
+        names: Default::default(),
         settings: crate::Settings::default(),
     }
 }
