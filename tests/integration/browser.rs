@@ -19,6 +19,9 @@ async fn operator_link(env: &TestEnv, email: &str, action: &str, purpose: Option
     body["url"].as_str().unwrap().to_owned()
 }
 
+/// The controller the local stack names (`ControllerProfile::example`).
+const CONTROLLER: &str = "Sklep Przykładowy sp. z o.o.";
+
 #[tokio::test]
 async fn scanners_a_person_submits_the_demo_form_confirms_and_uses_every_link_in_chromium() {
     // The privacy page's proof of work as deployed: the browser solves the real one.
@@ -34,6 +37,10 @@ async fn scanners_a_person_submits_the_demo_form_confirms_and_uses_every_link_in
     b.type_into("#f-name", "Anna Przeglądarka").await;
     b.click("#c-newsletter").await;
     b.click("#c-contact_reply").await;
+    assert!(
+        b.text_of("#notice").await.contains(&format!("Administratorem danych jest {CONTROLLER}")),
+        "the form's notice names the controller"
+    );
     b.screenshot("01-demo-form-filled").await;
     b.click("#submit").await;
     b.wait_for("Dziękujemy").await;
@@ -45,6 +52,9 @@ async fn scanners_a_person_submits_the_demo_form_confirms_and_uses_every_link_in
     // The mailbox page shows the confirmation mail with a clickable link.
     b.goto(&format!("{}/dev/mailbox?to={email}", env.url)).await;
     b.wait_for(&email).await;
+    let mail = b.text_of("article.mail").await;
+    assert!(mail.contains(&format!("From: {CONTROLLER} <")), "the sender: {mail}");
+    assert!(mail.matches(CONTROLLER).count() >= 2, "the text and the footer name the controller: {mail}");
     b.screenshot("03-mailbox").await;
     let confirm = mails_to(&email).await[0].links()[0].clone();
 
@@ -66,16 +76,26 @@ async fn scanners_a_person_submits_the_demo_form_confirms_and_uses_every_link_in
     let before = env.scan().await;
     for (name, link, pl, en) in [
         ("unsubscribe", &unsubscribe, "Wypisz się", "Unsubscribe"),
-        ("access", &access, "Pobierz swoje dane", "Download your data"),
+        ("access", &access, "Zobacz swoje dane", "See your data"),
         ("erase", &erase, "Usuń moje dane", "Erase my data"),
     ] {
         for (lang, title) in [("pl", pl), ("en", en)] {
             b.goto(&format!("{link}?lang={lang}")).await;
             assert_eq!(b.text_of("h1").await, title);
+            assert!(b.text_of("#controller").await.contains(CONTROLLER), "{name} in {lang} names the controller");
             b.screenshot(&format!("06-{name}-{lang}")).await;
         }
     }
     assert_eq!(env.scan().await, before, "no page load wrote anything");
+
+    // Art. 15: the access button opens the person's data as a page, with their rights.
+    b.goto(&format!("{access}?lang=en")).await;
+    b.click("#act").await;
+    b.wait_for("id=\"rights\"").await;
+    assert_eq!(b.text_of("#email").await, email);
+    assert!(b.text_of("#purposes").await.contains("Newsletter: news and offers by e-mail"));
+    assert!(b.text_of("#complaint").await.contains("Prezes Urzędu Ochrony Danych Osobowych"));
+    b.screenshot("06b-access-page-en").await;
 
     b.goto(&format!("{unsubscribe}?lang=en")).await;
     b.click("#act").await;
@@ -93,8 +113,12 @@ async fn scanners_a_person_submits_the_demo_form_confirms_and_uses_every_link_in
 
     // The privacy page, as a person uses it: ask for a copy of the data.
     let other = address("browser-privacy");
+    b.goto(&format!("{}/v1/privacy?lang=pl", env.url)).await;
+    assert!(b.text_of("#controller").await.contains(CONTROLLER));
+    b.screenshot("10-privacy-page-pl").await;
     b.goto(&format!("{}/v1/privacy?lang=en", env.url)).await;
     b.type_into("#email", &other).await;
+    assert!(b.text_of("#controller").await.contains(CONTROLLER));
     b.screenshot("10-privacy-page-en").await;
     b.click("#send").await;
     b.wait_for("Check your inbox").await;

@@ -1,6 +1,7 @@
 //! One integration-test binary against the emulator (started once by `make test`). Test names are
 //! sentences; where a test shows a legal rule, its name starts with the rule's id from docs/legal.md.
 
+mod access;
 mod breaches;
 mod browser;
 mod cli;

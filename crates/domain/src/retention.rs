@@ -32,20 +32,19 @@ use crate::store::{Review, Store, WorkQueue};
 pub const SWEEP_BATCH: usize = 500;
 
 /// How long the person's address is still needed, judged from their events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "until", rename_all = "snake_case")]
 pub enum AddressNeed {
     /// A consent is given: kept until it is withdrawn, whenever that is.
     WhileConsentLasts,
     /// Until the last need ends (a contract's retention, a confirmation's deadline).
-    Until(Time),
+    Until(#[serde(with = "crate::proof::millis")] Time),
     /// Nothing needs it.
     NoLonger,
 }
 
-/// What the events since the person's last erasure say about their address. `retention_days`
-/// gives each form's retention period; a form it does not know keeps the address a day more, to
-/// be judged again (a form is never deleted, so this is a store that could not be read).
-pub fn address_need(events: &[SealedEvent], retention_days: impl Fn(&FormId) -> Option<u32>, confirm_ttl: Duration) -> AddressNeed {
+/// Each purpose's latest event since the person's last erasure: their current state.
+pub fn current_events(events: &[SealedEvent]) -> BTreeMap<&PurposeId, &SealedEvent> {
     let since_erasure = events.iter().rposition(|e| e.facts.kind == EventKind::Erased).map_or(0, |i| i + 1);
     let mut current: BTreeMap<&PurposeId, &SealedEvent> = BTreeMap::new();
     for e in &events[since_erasure..] {
@@ -53,18 +52,34 @@ pub fn address_need(events: &[SealedEvent], retention_days: impl Fn(&FormId) -> 
             current.insert(purpose, e);
         }
     }
+    current
+}
+
+/// How long one purpose needs the address, from its current event (see the module's list). A form
+/// `retention_days` does not know keeps it a day more, to be judged again (a form is never
+/// deleted, so this is a store that could not be read).
+pub fn purpose_need(current: &SealedEvent, retention_days: impl Fn(&FormId) -> Option<u32>, confirm_ttl: Duration) -> AddressNeed {
+    match current.facts.kind {
+        EventKind::Given => AddressNeed::WhileConsentLasts,
+        EventKind::Requested => AddressNeed::Until(current.facts.at + confirm_ttl),
+        EventKind::Informed => {
+            let days = current.facts.form_id.as_ref().and_then(retention_days);
+            AddressNeed::Until(current.facts.at + days.map_or(Duration::days(1), |d| Duration::days(d.into())))
+        }
+        EventKind::Refused | EventKind::Withdrawn | EventKind::Erased => AddressNeed::NoLonger,
+    }
+}
+
+/// What the events since the person's last erasure say about their address: the longest need of
+/// any purpose. `retention_days` gives each form's retention period.
+pub fn address_need(events: &[SealedEvent], retention_days: impl Fn(&FormId) -> Option<u32>, confirm_ttl: Duration) -> AddressNeed {
     let mut until: Option<Time> = None;
-    for e in current.values() {
-        let end = match e.facts.kind {
-            EventKind::Given => return AddressNeed::WhileConsentLasts,
-            EventKind::Requested => e.facts.at + confirm_ttl,
-            EventKind::Informed => {
-                let days = e.facts.form_id.as_ref().and_then(&retention_days);
-                e.facts.at + days.map_or(Duration::days(1), |d| Duration::days(d.into()))
-            }
-            EventKind::Refused | EventKind::Withdrawn | EventKind::Erased => continue,
-        };
-        until = until.max(Some(end));
+    for e in current_events(events).values() {
+        match purpose_need(e, &retention_days, confirm_ttl) {
+            AddressNeed::WhileConsentLasts => return AddressNeed::WhileConsentLasts,
+            AddressNeed::Until(end) => until = until.max(Some(end)),
+            AddressNeed::NoLonger => {}
+        }
     }
     until.map_or(AddressNeed::NoLonger, AddressNeed::Until)
 }

@@ -118,7 +118,13 @@ pub async fn fetch_mails(endpoint: &str) -> anyhow::Result<Vec<Value>> {
             let body = parsed.as_ref().and_then(|p| p.body_text(0)).map(|b| b.into_owned()).unwrap_or_default();
             let lang = parsed.as_ref().and_then(|p| p.header_raw("Content-Language")).unwrap_or("").trim().to_owned();
             let to = m["destinations"].as_array().and_then(|d| d.first()).and_then(Value::as_str).unwrap_or("");
-            json!({"id": m["id"], "to": to, "from": m["source"], "subject": subject, "lang": lang, "text": body, "raw": m["raw_data"]})
+            // The From header as a mail client shows it: the controller's name, then the address.
+            let sender = parsed.as_ref().and_then(|p| p.from()).and_then(|f| f.first());
+            let from = match sender.map(|a| (a.name(), a.address())) {
+                Some((Some(name), Some(address))) => format!("{name} <{address}>"),
+                _ => m["source"].as_str().unwrap_or("").to_owned(),
+            };
+            json!({"id": m["id"], "to": to, "from": from, "subject": subject, "lang": lang, "text": body, "raw": m["raw_data"]})
         })
         .collect())
 }

@@ -2,6 +2,7 @@
 //! body parsing, content negotiation, the one mapping from errors to responses, CORS, operator
 //! request signatures, pl/en pages and mails, and the composition of a running app.
 
+pub mod access_page;
 pub mod app;
 pub mod auth;
 pub mod body;

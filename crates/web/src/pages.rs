@@ -37,6 +37,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("mail/privacy_links.txt", include_str!("../templates/mail/privacy_links.txt")),
         ("mail/privacy_links.html", include_str!("../templates/mail/privacy_links.html")),
         ("link.html", include_str!("../templates/link.html")),
+        ("access.html", include_str!("../templates/access.html")),
         ("link_done.html", include_str!("../templates/link_done.html")),
         ("link_error.html", include_str!("../templates/link_error.html")),
         ("privacy.html", include_str!("../templates/privacy.html")),

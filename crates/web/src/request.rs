@@ -43,6 +43,11 @@ pub fn wants_json(req: &Request) -> bool {
     header(req, "accept").is_some_and(|a| a.contains("application/json"))
 }
 
+/// Whether the client is a browser asking for a page (as a form's button does).
+pub fn wants_html(req: &Request) -> bool {
+    header(req, "accept").is_some_and(|a| a.contains("text/html"))
+}
+
 pub fn accept_language(req: &Request) -> Option<Lang> {
     header(req, "accept-language").and_then(Lang::from_accept_language)
 }

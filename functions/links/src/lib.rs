@@ -145,7 +145,11 @@ async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
     let action = claims.action.as_str();
     let title = text(lang, &format!("link.{action}.title"), &[]);
     match outcome {
-        LinkOutcome::Export(export) => attachment(&export, now),
+        // The page's button (a browser) gets the page, with the file in it; any other client the file.
+        LinkOutcome::Export(export) if request::wants_html(req) => {
+            respond::html(StatusCode::OK, zgoda_web::access_page::page(&export, lang, &app.settings.controller))
+        }
+        LinkOutcome::Export(export) => attachment(&export, lang),
         LinkOutcome::Withdrawn { already, .. } | LinkOutcome::Confirmed { already, .. } | LinkOutcome::Erased { already } => {
             let key = if already { "already" } else { "done" };
             done_page(lang, &app.settings.controller, title, text(lang, &format!("link.{action}.{key}"), &[("purpose", &purpose)]), key)
@@ -160,10 +164,10 @@ fn done_page(lang: Lang, controller: &ControllerProfile, title: String, message:
     )
 }
 
-/// The Art. 15/20 export as a file download.
-fn attachment(export: &zgoda_domain::access::AccessExport, now: Time) -> Response<Body> {
-    let mut resp = respond::json(StatusCode::OK, export);
-    let name = format!("attachment; filename=\"zgoda-export-{}.json\"", now.format("%Y-%m-%d"));
+/// The Art. 15/20 export as a file download, explained in `lang`.
+fn attachment(export: &zgoda_domain::access::AccessExport, lang: Lang) -> Response<Body> {
+    let mut resp = respond::json(StatusCode::OK, &zgoda_web::access_page::document(export, lang));
+    let name = format!("attachment; filename=\"{}\"", zgoda_web::access_page::file_name(export));
     resp.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&name).expect("ASCII"));
     resp.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     resp
