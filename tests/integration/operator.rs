@@ -178,6 +178,31 @@ async fn an_issued_link_names_every_bad_field_at_once_and_never_drops_a_bad_purp
     assert_eq!(status, 200);
 }
 
+/// PKE art. 398, Art. 7(3): an unsubscribe link withdraws a consent. A contract purpose was never
+/// the person's to give (the person objects to a legitimate interest instead), so a link that
+/// "withdraws" one would record a withdrawal of nothing: it is refused naming the basis, like the
+/// purpose's audience, and a purpose no form declares is not found.
+#[tokio::test]
+async fn art7_3_an_unsubscribe_link_is_issued_only_for_a_consent_purpose() {
+    let env = TestEnv::spawn().await;
+    let email = address("issue-basis");
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    let post = json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11"});
+    assert_eq!(env.submit_json("kontakt", &post).await.status(), 201);
+    let issue = |purpose: &'static str| {
+        let body = json!({"email": email, "action": "unsubscribe", "purpose": purpose});
+        let env = &env;
+        async move { env.operator("POST", "/v1/admin/links", Some(&body)).await }
+    };
+    let resp = issue("contact_reply").await;
+    assert_eq!(resp.status(), 422);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["fields"], json!([{"field": "purpose", "code": "basis_is_contract"}]), "{body}");
+    let resp = issue("never_declared").await;
+    assert_eq!(resp.status(), 404);
+    assert_eq!(issue("newsletter").await.status(), 200);
+}
+
 #[tokio::test]
 async fn healthz_answers_when_the_table_is_reachable() {
     let env = TestEnv::spawn().await;

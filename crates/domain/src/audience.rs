@@ -27,7 +27,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         now: Time,
     ) -> Result<(Vec<AudienceRow>, Option<String>), Error> {
         let basis = self.store.declared_purpose(purpose).await?.ok_or(Error::PurposeNotFound)?.lawful_basis;
-        if let Some(code) = basis.not_an_audience() {
+        if let Some(code) = basis.not_consent() {
             return Err(Error::field("purpose", code));
         }
         let (members, next) = self.store.audience(purpose, cursor, 100).await.map_err(|e| match e {

@@ -51,9 +51,10 @@ pub enum LawfulBasis {
 }
 
 impl LawfulBasis {
-    /// Why an audience of a purpose on this basis is refused: e-mail marketing needs consent
-    /// (PKE art. 398), so only a consent purpose is a mailing list.
-    pub fn not_an_audience(self) -> Option<&'static str> {
+    /// Why what only consent allows is refused for a purpose on this basis: an audience (e-mail
+    /// marketing needs consent, PKE art. 398, so only a consent purpose is a mailing list) and an
+    /// unsubscribe link (only a consent can be withdrawn, Art. 7(3)).
+    pub fn not_consent(self) -> Option<&'static str> {
         match self {
             LawfulBasis::Consent => None,
             LawfulBasis::Contract => Some("basis_is_contract"),

@@ -208,6 +208,14 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         if action == LinkAction::Confirm {
             return Err(Error::field("action", "invalid"));
         }
+        if let (LinkAction::Unsubscribe, Some(purpose)) = (action, &purpose) {
+            // Only a consent can be withdrawn (Art. 7(3)); another basis is not the person's to
+            // give, so a link withdrawing it would record the withdrawal of nothing.
+            let declared = self.store.declared_purpose(purpose).await?.ok_or(Error::PurposeNotFound)?;
+            if let Some(code) = declared.lawful_basis.not_consent() {
+                return Err(Error::field("purpose", code));
+            }
+        }
         let subject = self.subject_id(email);
         // An erased (suppressed) or unknown person is not re-created by an operator call.
         if !self.store.load_subject(&subject).await?.holds_personal_data() {
@@ -339,6 +347,9 @@ mod tests {
         post(&app, &form, "anna@example.pl", &["contact_reply"]).await.unwrap();
         let no_purpose = app.issue_link(&email("anna@example.pl"), LinkAction::Unsubscribe, None, now()).await;
         assert!(matches!(no_purpose, Err(Error::Validation(f)) if f[0].field == "purpose"));
+        let contract = PurposeId::parse("contact_reply").unwrap();
+        let not_consent = app.issue_link(&email("anna@example.pl"), LinkAction::Unsubscribe, Some(contract), now()).await;
+        assert!(matches!(&not_consent, Err(Error::Validation(f)) if f[0].code == "basis_is_contract"), "{not_consent:?}");
         let confirm = app.issue_link(&email("anna@example.pl"), LinkAction::Confirm, Some(newsletter()), now()).await;
         assert!(matches!(confirm, Err(Error::Validation(f)) if f[0].field == "action"));
         let erase = app.issue_link(&email("anna@example.pl"), LinkAction::Erase, None, now()).await.unwrap();
