@@ -1,4 +1,4 @@
-//! Access that informs (docs/legal.md art15_1, art20): opening the access link shows the person
+//! Access that informs (docs/legal.md art15, art20): opening the access link shows the person
 //! their data as a page in their language, beside the purposes and bases in words, the recipients,
 //! the retention, their rights with a complaint to the PUODO, and the source; the JSON file, in the
 //! page and on its own, carries the same.
@@ -42,7 +42,7 @@ fn contains_all(what: &str, page: &str, needles: &[&str]) {
 }
 
 #[tokio::test]
-async fn art15_1_the_access_page_of_a_person_who_sent_two_forms_explains_it_all_in_their_language() {
+async fn art15_the_access_page_of_a_person_who_sent_two_forms_explains_it_all_in_their_language() {
     let env = TestEnv::spawn().await;
     let mut kontakt = contact_form(&address("owner"));
     kontakt["purposes"][0]["labels"] = json!({"pl": "Nowości e-mailem", "en": "News by e-mail"});

@@ -114,6 +114,7 @@ async fn asvs_9_expired_is_410_with_a_fresh_link_and_unknown_key_is_400() {
     let mails = mails_to(&email).await;
     let fresh = mails.last().unwrap();
     assert_eq!(fresh.subject(), "Link do wypisania się");
+    assert!(fresh.text().contains("Oto nowy link do wycofania zgody na cel: newsletter."), "which consent: {}", fresh.text());
     assert_eq!(env.http.post(&fresh.links()[0]).send().await.unwrap().status(), 200);
     assert_eq!(state(&env, &email).await["newsletter"], "withdrawn");
 

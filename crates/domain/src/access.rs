@@ -251,7 +251,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn art15_1_the_export_says_what_each_purpose_is_how_long_it_keeps_the_address_who_received_it_and_where_it_came_from() {
+    async fn art15_the_export_says_what_each_purpose_is_how_long_it_keeps_the_address_who_received_it_and_where_it_came_from() {
         let app = memory::app();
         let mut input = single_opt_in_input();
         input["purposes"][1]["labels"] = serde_json::json!({"en": "A reply to my enquiry"});

@@ -94,11 +94,15 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let Some(profile) = record.profile else { return Ok(()) };
         let ttl = self.ttl_for(claims.action);
         let fresh = LinkClaims::new(claims.action, claims.subject.clone(), claims.purpose.clone(), None, now + ttl);
+        let purpose = match &fresh.purpose {
+            Some(id) => Some(crate::labels::PurposeName { id: id.clone(), label: self.purpose_name(id, profile.lang, now).await }),
+            None => None,
+        };
         let message = Message::ActionLink {
             to: profile.email,
             lang: profile.lang,
             action: fresh.action,
-            purpose: fresh.purpose.clone(),
+            purpose,
             url: self.link_url(&fresh),
             expires_at: fresh.expires_at,
         };

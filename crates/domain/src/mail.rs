@@ -5,7 +5,6 @@ use std::future::Future;
 
 use crate::Time;
 use crate::email::EmailAddress;
-use crate::ids::PurposeId;
 use crate::labels::PurposeName;
 use crate::lang::Lang;
 use crate::proof::EventKind;
@@ -16,7 +15,14 @@ pub enum Message {
     /// The double opt-in request (strictly transactional, pke398): one confirm link per purpose.
     ConfirmRequest { to: EmailAddress, lang: Lang, form_name: String, links: Vec<(PurposeName, String)>, expires_at: Time },
     /// A link for the person's own request: access, erasure, or a fresh copy of an expired link.
-    ActionLink { to: EmailAddress, lang: Lang, action: crate::token::LinkAction, purpose: Option<PurposeId>, url: String, expires_at: Time },
+    ActionLink {
+        to: EmailAddress,
+        lang: Lang,
+        action: crate::token::LinkAction,
+        purpose: Option<PurposeName>,
+        url: String,
+        expires_at: Time,
+    },
     /// The answer to a privacy request for an address zgoda holds nothing about.
     NoDataHeld { to: EmailAddress, lang: Lang },
     /// The one answer to privacy requests past the hourly limit for an address: both an access

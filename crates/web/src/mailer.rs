@@ -53,11 +53,12 @@ pub fn render_message(m: &Message, controller: &ControllerProfile) -> Rendered {
                 reply_to: None,
             }
         }
-        Message::ActionLink { to, lang, action, purpose: _, url, expires_at } => {
+        Message::ActionLink { to, lang, action, purpose, url, expires_at } => {
             let lang = *lang;
             let kind = action.as_str();
+            let purpose = purpose.as_ref().map_or("", |p| p.label.as_str());
             let ctx = json!({
-                "intro": text(lang, &format!("mail_link.intro_{kind}"), &[]),
+                "intro": text(lang, &format!("mail_link.intro_{kind}"), &[("purpose", purpose)]),
                 "url": url,
                 "expires": text(lang, "mail_link.expires", &[("date", &expires_at.format("%Y-%m-%d %H:%M UTC").to_string())]),
             });
