@@ -86,6 +86,7 @@ async fn art15_the_access_page_of_a_person_who_sent_two_forms_explains_it_all_in
             "From you, through the form “Newsletter”",
             "From you, through the form “Wycena”",
             "Pseudonymised proofs of your consents",
+            "for 6 years after the last thing",
             "corrected (Art. 16)",
             "to object",
             "(Art. 21)",

@@ -4,6 +4,7 @@
 
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
+use zgoda_domain::store::SubjectStore;
 use zgoda_tests::{TestEnv, address, contact_form, mails_to};
 
 /// One scheduled run of the sweep at `at` (the sample event, its time set), as the schedule
@@ -50,9 +51,10 @@ async fn art17_1b_the_sweep_erases_whom_nothing_needs_once_their_contract_ran_ou
     let later = run_sweep(&env, Utc::now() + Duration::days(366)).await;
     assert_eq!(later["erased"], json!([leaving_id.to_string()]), "{later}");
     let items = env.items(&format!("SUBJECT#{leaving_id}")).await;
-    for gone in ["PROFILE", "REVIEW"] {
-        assert!(!items.iter().any(|i| i["sk"] == gone), "{gone} is gone");
-    }
+    assert!(!items.iter().any(|i| i["sk"] == "PROFILE"), "the address is gone");
+    let review = items.iter().find(|i| i["sk"] == "REVIEW").expect("the proofs' own review");
+    let six_years_on = zgoda_domain::proof::format_time(&(Utc::now() + Duration::days(366 + 6 * 365)));
+    assert!(review["gsi1sk"].as_str().unwrap() > six_years_on.as_str(), "when the records' retention runs out: {review}");
     assert!(!items.iter().any(|i| i["sk"].as_str().unwrap().starts_with("SUBMISSION#") || i["sk"].as_str().unwrap().starts_with("STATE#")));
     assert!(items.iter().any(|i| i["sk"] == "SUPPRESSED"), "a suppression entry (Art. 17(3)(e))");
     let erased: Vec<&Value> = items.iter().filter(|i| i["kind"] == "erased").collect();
@@ -112,4 +114,36 @@ async fn art5_1e_a_record_that_does_not_read_is_skipped_and_stays_due() {
     assert_eq!((run["erased"].as_array().unwrap().len(), &run["failed"]), (1, &json!(1)), "{run}");
     assert!(env.items(&format!("SUBJECT#{broken_id}")).await.iter().any(|i| i["sk"] == "REVIEW"), "still due");
     assert_eq!(env.lookup(&fine).await.0, 404, "the other one was erased");
+}
+
+/// Nothing kept for ever (docs/legal.md art5_1e): the sealed, PII-free proofs and the erasure
+/// marker of an erased person are deleted once the records' retention (six years by default) has
+/// run from the erasure, while a younger erasure's proofs stay and verify. Privacy request records
+/// keep their own expiry.
+#[tokio::test]
+async fn art5_1e_proofs_past_the_records_retention_are_deleted_while_younger_ones_verify() {
+    let env = TestEnv::spawn().await;
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    let (older, younger) = (address("older"), address("younger"));
+    subscribed(&env, &older).await;
+    subscribed(&env, &younger).await;
+    let (older_id, younger_id) = (env.subject_id(&older).await, env.subject_id(&younger).await);
+    let operator = &env.local.apps.operator;
+    let retention = operator.settings.records_retention;
+    assert_eq!(retention, Duration::days(6 * 365 + 2), "six years by default");
+    let t0 = Utc::now();
+    operator.erase_by_email(&zgoda_domain::email::EmailAddress::parse(&older).unwrap(), t0).await.unwrap();
+    operator.erase_by_email(&zgoda_domain::email::EmailAddress::parse(&younger).unwrap(), t0 + Duration::days(30)).await.unwrap();
+    assert_eq!(env.privacy_request(&older, "access").await.status(), 202, "a request record, kept by its own expiry");
+
+    let within = run_sweep(&env, t0 + retention - Duration::hours(1)).await;
+    assert_eq!(within["purged"], 0, "{within}");
+    let past = run_sweep(&env, t0 + retention + Duration::hours(1)).await;
+    assert_eq!(past["purged"], 1, "{past}");
+    let left: Vec<String> = env.items(&format!("SUBJECT#{older_id}")).await.iter().map(|i| i["sk"].as_str().unwrap().to_owned()).collect();
+    assert!(left.iter().all(|sk| sk.starts_with("REQUEST#")) && !left.is_empty(), "only the request record is left: {left:?}");
+    let kept = operator.store.load_subject(&younger_id).await.unwrap();
+    assert!(!kept.events.is_empty() && kept.suppressed_at.is_some());
+    let seals = operator.keys.seals();
+    assert!(zgoda_domain::proof::verify_chain(seals, &younger_id, &kept.events, kept.head.as_ref()).verified, "the younger proofs verify");
 }

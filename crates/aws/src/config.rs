@@ -169,6 +169,7 @@ pub fn settings_from_env(public_url: PublicUrl, controller: ControllerProfile) -
         controller,
         public_url,
         confirm_ttl: Duration::days(number("ZGODA_CONFIRM_TTL_DAYS", defaults.confirm_ttl.num_days())?),
+        records_retention: Duration::days(number("ZGODA_RECORDS_RETENTION_DAYS", defaults.records_retention.num_days())?),
         network_limit: number("ZGODA_RATE_NETWORK", defaults.network_limit as i64)? as u64,
         subject_limit: number("ZGODA_RATE_SUBJECT", defaults.subject_limit as i64)? as u64,
         rate_window: Duration::seconds(number("ZGODA_RATE_WINDOW_SECS", defaults.rate_window.num_seconds())?),

@@ -428,7 +428,9 @@ impl SubjectStore for DynamoStore {
         let mut personal = Vec::new();
         for item in self.partition(&pk).await? {
             let sk = get_s(&item, SORT_KEY).unwrap_or("").to_owned();
-            if sk == "PROFILE" || sk == "REVIEW" || sk.starts_with("SUBMISSION#") || sk.starts_with("STATE#") {
+            // A review the erasure sets anew is written by its chain writes, not deleted.
+            let review_kept = sk == "REVIEW" && e.append.review_at.is_some();
+            if sk == "PROFILE" || (sk == "REVIEW" && !review_kept) || sk.starts_with("SUBMISSION#") || sk.starts_with("STATE#") {
                 personal.push(sk);
             }
         }
@@ -713,6 +715,45 @@ impl RetentionReviews for DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(Some(added))
+    }
+
+    async fn purge_subject(&self, subject: &SubjectId, seen: Option<&ChainHead>) -> Result<bool, StoreError> {
+        let pk = subject_pk(subject);
+        // Only what was listed goes: an event a returning person adds meanwhile is not among it,
+        // and the head's condition below refuses the purge then anyway.
+        let listed: Vec<String> = self
+            .partition(&pk)
+            .await?
+            .iter()
+            .filter_map(|item| get_s(item, SORT_KEY).map(str::to_owned))
+            .filter(|sk| sk != "HEAD" && !sk.starts_with("REQUEST#"))
+            .collect();
+        // The head goes first, on the condition that it is the one judged; the rest follows.
+        let head = match seen {
+            None => Delete::builder().condition_expression("attribute_not_exists(pk)"),
+            Some(head) => Delete::builder()
+                .condition_expression("#seq = :seq AND #hash = :hash")
+                .expression_attribute_names("#seq", "seq")
+                .expression_attribute_names("#hash", "hash")
+                .expression_attribute_values(":seq", n(head.seq))
+                .expression_attribute_values(":hash", s(&head.hash)),
+        };
+        let head = head.table_name(&self.table).key(PARTITION_KEY, s(&pk)).key(SORT_KEY, s("HEAD")).build().expect("complete");
+        let mut batches = listed.chunks(99);
+        let mut first = vec![TransactWriteItem::builder().delete(head).build()];
+        first.extend(batches.next().unwrap_or_default().iter().map(|sk| delete(&self.table, &pk, sk)));
+        match self.transact(first).await {
+            Ok(()) => {}
+            Err(AppendError::Conflict | AppendError::Spent) => return Ok(false),
+            Err(AppendError::Store(e)) => return Err(e),
+        }
+        for batch in batches {
+            self.transact(batch.iter().map(|sk| delete(&self.table, &pk, sk)).collect()).await.map_err(|e| match e {
+                AppendError::Store(e) => e,
+                other => StoreError::Unavailable(other.to_string()),
+            })?;
+        }
+        Ok(true)
     }
 
     async fn settle_review(&self, review: &Review, next: Option<Time>) -> Result<(), StoreError> {

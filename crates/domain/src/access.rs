@@ -45,6 +45,9 @@ pub struct AccessExport {
     pub recipients: Vec<ExportedRecipient>,
     /// Where the data came from (Art. 15(1)(g)): the person, through these forms.
     pub sources: Vec<ExportedSource>,
+    /// How many days the PII-free proofs outlive the person's last event once nothing personal
+    /// is held (`Settings::records_retention`).
+    pub proofs_kept_days: i64,
 }
 
 /// A purpose the person's data serves now.
@@ -188,6 +191,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             purposes,
             recipients,
             sources,
+            proofs_kept_days: self.settings.records_retention.num_days(),
         })
     }
 }

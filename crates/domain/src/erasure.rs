@@ -107,8 +107,9 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 profile: None,
                 submissions: vec![],
                 lift_suppression: false,
-                // The erasure removes the review with the rest: nothing is left to judge.
-                review_at: None,
+                // What is left (PII-free proofs, the erasure marker) is judged again when the
+                // records' retention has run from now, and then deleted.
+                review_at: Some(now + self.settings.records_retention),
             },
             at: now,
             spend_token: link.map(|c| (GuardKey::LinkUsed(c.token_id_hex()), c.expires_at)),

@@ -9,6 +9,10 @@
 //!   the retention period of the form that collected it, counted from that submission;
 //! - a consent refused or withdrawn: nothing.
 //!
+//! Once nothing personal is left (erased, or a request that lapsed), the PII-free records (sealed
+//! events, chain head, erasure marker) are kept for `Settings::records_retention` after the last
+//! event, the time within which a consent may have to be proved, and then the sweep deletes them.
+//!
 //! Every change of state puts the person on the sweep's worklist for the time it happened
 //! (`Append::review_at`); the sweep judges them with everything stored, and erases them, moves the
 //! review to the moment the last need ends, or drops it while a consent lasts (the next change
@@ -101,6 +105,9 @@ pub struct SweepReport {
     pub settled: u64,
     /// Reviews that could not be judged (logged; they stay due for the next run).
     pub failed: u64,
+    /// People whose PII-free records outlived the records' retention, deleted now.
+    #[serde(default)]
+    pub purged: u64,
 }
 
 /// What the sweep did with one review.
@@ -108,6 +115,7 @@ enum Judged {
     Erased,
     Deferred,
     Settled,
+    Purged,
     /// The chain moved since it was read; the append that moved it put the person back.
     Moved,
 }
@@ -125,6 +133,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 Ok(Judged::Erased) => report.erased.push(review.subject.clone()),
                 Ok(Judged::Deferred) => report.deferred += 1,
                 Ok(Judged::Settled) => report.settled += 1,
+                Ok(Judged::Purged) => report.purged += 1,
                 Ok(Judged::Moved) => {}
                 Err(e) => {
                     tracing::warn!(subject = %review.subject, error = %e, "review not judged; it stays due");
@@ -139,8 +148,19 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     async fn judge(&self, review: &Review, forms: &mut HashMap<FormId, Option<u32>>, now: Time) -> Result<Judged, Error> {
         let record = self.store.load_subject(&review.subject).await?;
         if !record.holds_personal_data() {
-            self.store.settle_review(review, None).await?;
-            return Ok(Judged::Settled);
+            // Only PII-free records are left: kept for the records' retention after the last thing
+            // that happened, then deleted (Art. 5(1)(e): nothing is kept for ever).
+            let last = record.events.iter().map(|e| e.facts.at).max();
+            return match last.map(|at| at + self.settings.records_retention) {
+                Some(until) if until > now => {
+                    self.store.settle_review(review, Some(until)).await?;
+                    Ok(Judged::Deferred)
+                }
+                _ => match self.store.purge_subject(&review.subject, record.head.as_ref()).await? {
+                    true => Ok(Judged::Purged),
+                    false => Ok(Judged::Moved),
+                },
+            };
         }
         for form in record.events.iter().filter_map(|e| e.facts.form_id.as_ref()) {
             if !forms.contains_key(form) {
@@ -201,12 +221,12 @@ mod tests {
 
         // Today: the contract still needs Anna's address; Bartek's consent lasts, off the list.
         let today = app.retention_sweep(t0 + Duration::minutes(1)).await.unwrap();
-        assert_eq!(today, SweepReport { backfilled: 0, erased: vec![], deferred: 1, settled: 1, failed: 0 });
+        assert_eq!(today, SweepReport { backfilled: 0, erased: vec![], deferred: 1, settled: 1, failed: 0, purged: 0 });
         assert!(app.store.holds_anything_personal(&anna));
 
         // A year and a day on: only Anna is judged again, and erased as an erasure does.
         let later = app.retention_sweep(t0 + Duration::days(366)).await.unwrap();
-        assert_eq!(later, SweepReport { backfilled: 0, erased: vec![anna.clone()], deferred: 0, settled: 0, failed: 0 });
+        assert_eq!(later, SweepReport { backfilled: 0, erased: vec![anna.clone()], deferred: 0, settled: 0, failed: 0, purged: 0 });
         assert!(!app.store.holds_anything_personal(&anna), "profile, submissions and states are gone");
         let record = app.store.load_subject(&anna).await.unwrap();
         assert!(record.suppressed_at.is_some(), "a suppression entry, as every erasure leaves");
@@ -216,6 +236,40 @@ mod tests {
         assert_eq!(app.mailer.forgotten(), [email("anna@example.pl")], "the provider's copy goes too");
         assert!(app.store.holds_anything_personal(&app.subject_id(&email("bartek@example.pl"))));
         assert_eq!(app.retention_sweep(t0 + Duration::days(800)).await.unwrap(), SweepReport::default(), "nobody is left to judge");
+    }
+
+    #[tokio::test]
+    async fn art5_1e_proofs_past_the_records_retention_are_deleted_while_younger_ones_verify() {
+        let app = memory::app();
+        let form = form(&app, single_opt_in_input()).await;
+        let t0 = now();
+        let retention = app.settings.records_retention;
+        for address in ["anna@example.pl", "bartek@example.pl", "celina@example.pl"] {
+            post(&app, &form, address, &["newsletter", "contact_reply"]).await.unwrap();
+        }
+        app.erase_by_email(&email("anna@example.pl"), t0).await.unwrap();
+        app.erase_by_email(&email("bartek@example.pl"), t0 + Duration::days(365)).await.unwrap();
+        let (anna, bartek) = (app.subject_id(&email("anna@example.pl")), app.subject_id(&email("bartek@example.pl")));
+
+        // Within the retention nothing of an erased person goes.
+        let within = app.retention_sweep(t0 + retention - Duration::minutes(1)).await.unwrap();
+        assert_eq!((within.purged, within.deferred), (0, 0), "{within:?}");
+        assert!(!app.store.load_subject(&anna).await.unwrap().events.is_empty());
+
+        // Past Anna's: her proofs and erasure marker are gone; Bartek's, a year younger, verify.
+        let past = app.retention_sweep(t0 + retention + Duration::minutes(1)).await.unwrap();
+        assert_eq!(past.purged, 1, "{past:?}");
+        let gone = app.store.load_subject(&anna).await.unwrap();
+        assert!(gone.events.is_empty() && gone.head.is_none() && gone.suppressed_at.is_none(), "{gone:?}");
+        let kept = app.store.load_subject(&bartek).await.unwrap();
+        assert!(proof::verify_chain(app.keys.seals(), &bartek, &kept.events, kept.head.as_ref()).verified);
+        assert!(kept.suppressed_at.is_some());
+        // Celina, whose consent lasts, keeps everything.
+        assert!(app.store.holds_anything_personal(&app.subject_id(&email("celina@example.pl"))));
+
+        let later = app.retention_sweep(t0 + Duration::days(365) + retention + Duration::minutes(1)).await.unwrap();
+        assert_eq!(later.purged, 1, "Bartek's turn: {later:?}");
+        assert!(app.store.load_subject(&bartek).await.unwrap().events.is_empty());
     }
 
     #[tokio::test]

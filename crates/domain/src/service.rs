@@ -64,6 +64,11 @@ pub struct Settings {
     pub operator_ring_max_age: Duration,
     /// How hard the proof of work before a privacy request is (security review H2).
     pub privacy_proof_of_work: ProofOfWork,
+    /// How long a person's PII-free records (sealed events, chain head, erasure marker) outlive
+    /// the last thing that happened to them once nothing personal is held: the time within which
+    /// a consent or its withdrawal may have to be proved. Six years by default, the general
+    /// limitation period for claims under Polish law (art. 118 of the Civil Code).
+    pub records_retention: Duration,
 }
 
 impl Default for Settings {
@@ -84,9 +89,13 @@ impl Default for Settings {
             escalation_lease: Duration::minutes(15),
             operator_ring_max_age: Duration::minutes(1),
             privacy_proof_of_work: ProofOfWork::default(),
+            records_retention: Duration::days(RECORDS_RETENTION_DAYS),
         }
     }
 }
+
+/// Six years and the leap days in them ([`Settings::records_retention`]).
+pub const RECORDS_RETENTION_DAYS: i64 = 6 * 365 + 2;
 
 /// The log line that says public mail was held back by its budget; the template's metric filter
 /// (and so its alarm) matches it exactly.

@@ -240,6 +240,11 @@ pub trait RetentionReviews: Send + Sync {
     /// existed (a profile without a review), resuming where the last call stopped; how many it
     /// added, or `None` once every person has been looked at.
     fn backfill_reviews(&self, at: Time, limit: usize) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+    /// Deletes what is left of a person who holds nothing personal any more (sealed events, chain
+    /// head, erasure and undeliverable markers, the review), if their chain still ends at `seen`;
+    /// false, deleting nothing, if it moved (they came back). Privacy request records stay until
+    /// their own expiry.
+    fn purge_subject(&self, subject: &SubjectId, seen: Option<&ChainHead>) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -101,9 +101,10 @@ pub fn explain(export: &AccessExport, lang: Lang) -> Explained {
             words(lang, "source", &[("form", form), ("first", &date(&s.first_at)), ("last", &date(&s.last_at))])
         })
         .collect();
+    let years = format!("{}", export.proofs_kept_days / 365);
     let retention = ["retention_address", "retention_submissions", "retention_proofs", "retention_requests"]
         .iter()
-        .map(|k| words(lang, k, &[]))
+        .map(|k| words(lang, k, &[("years", &years)]))
         .collect();
     let rights = texts(lang)["access"]["rights_list"]
         .as_array()

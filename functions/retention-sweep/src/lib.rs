@@ -3,7 +3,7 @@
 //! (`zgoda_domain::retention`).
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
-use serde_json::{Value, json};
+use serde_json::Value;
 use zgoda_aws::access::Access;
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::mail::Mailer;
@@ -19,14 +19,14 @@ pub async fn handle_app(app: &zgoda_web::App, event: CloudWatchEvent) -> Result<
 /// counts people and never names them beyond their keyed-hash ids.
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, event: CloudWatchEvent) -> Result<Value, Error> {
     let report = app.retention_sweep(event.time).await?;
-    Ok(json!({ "erased": report.erased, "deferred": report.deferred, "settled": report.settled, "backfilled": report.backfilled,
-        "failed": report.failed }))
+    Ok(serde_json::to_value(report).expect("a report serialises"))
 }
 
 /// What the sweep may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
 pub const ACCESS: Access = Access {
     // Forms for their retention; the subject's partition; the erasure's transaction; the review's
-    // conditional update or delete; the scan for people recorded before the worklist existed.
+    // conditional update or delete; the scan for people recorded before the worklist existed; the
+    // purge of records past their retention (a transaction of deletes).
     table: &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
     // The worklist, and an erasure's unsent breach notices found through the breach list.
     index: true,

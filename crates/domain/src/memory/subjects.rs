@@ -103,7 +103,6 @@ impl SubjectStore for MemoryStore {
             person.profile = None;
             person.submissions.clear();
             person.states.clear();
-            person.review_at = None;
             person.suppressed_at = Some(e.at);
             if let Some((key, expires_at)) = &e.spend_token {
                 d.mark_once(key, *expires_at, now);
@@ -175,6 +174,19 @@ impl RetentionReviews for MemoryStore {
                 added += 1;
             }
             Some(added)
+        }))
+    }
+
+    async fn purge_subject(&self, subject: &SubjectId, seen: Option<&crate::proof::ChainHead>) -> Result<bool, StoreError> {
+        Ok(self.with(|d| {
+            let Some(person) = d.people.get_mut(subject) else { return true };
+            if person.head.as_ref() != seen {
+                return false;
+            }
+            let requests = std::mem::take(&mut person.requests);
+            *person = Default::default();
+            person.requests = requests;
+            true
         }))
     }
 
