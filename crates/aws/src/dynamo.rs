@@ -721,13 +721,16 @@ impl RetentionReviews for DynamoStore {
         let pk = subject_pk(subject);
         // Only what was listed goes: an event a returning person adds meanwhile is not among it,
         // and the head's condition below refuses the purge then anyway.
-        let listed: Vec<String> = self
+        let mut listed: Vec<String> = self
             .partition(&pk)
             .await?
             .iter()
             .filter_map(|item| get_s(item, SORT_KEY).map(str::to_owned))
             .filter(|sk| sk != "HEAD" && !sk.starts_with("REQUEST#"))
             .collect();
+        // The review goes last: a purge cut short in a later batch stays on the worklist and is
+        // finished by the next run.
+        listed.sort_by_key(|sk| sk == "REVIEW");
         // The head goes first, on the condition that it is the one judged; the rest follows.
         let head = match seen {
             None => Delete::builder().condition_expression("attribute_not_exists(pk)"),
