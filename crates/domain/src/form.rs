@@ -147,7 +147,7 @@ pub struct PurposeInput {
     #[serde(default)]
     pub balancing_note: Option<String>,
     #[serde(default)]
-    pub labels: BTreeMap<Lang, String>,
+    pub labels: Labels,
 }
 
 const MAX_NOTE_CHARS: usize = 2000;
@@ -370,11 +370,10 @@ impl FormInput {
                 errors.push(FieldError::new(format!("fields[{i}].max_len"), "out_of_range"));
             }
         }
-        // Field labels arrive as a map of languages like purpose labels, and are held to the same rules.
+        // Field labels are held to the rules of purpose labels.
         let mut fields = self.fields;
         for (i, f) in fields.iter_mut().enumerate() {
-            let raw = std::mem::take(&mut f.labels).iter().map(|(l, t)| (l, t.to_owned())).collect();
-            f.labels = Labels::parse(raw, &format!("fields[{i}].labels"), &mut errors);
+            f.labels = Labels::parse(std::mem::take(&mut f.labels), &format!("fields[{i}].labels"), &mut errors);
         }
         if self.purposes.is_empty() {
             errors.push(FieldError::new("purposes", "required"));

@@ -26,7 +26,7 @@ pub struct Labels(BTreeMap<Lang, String>);
 impl Labels {
     /// The labels an operator sent, trimmed; each one empty, too long or broken over lines is an
     /// error under `field.<lang>`.
-    pub fn parse(raw: BTreeMap<Lang, String>, field: &str, errors: &mut Vec<FieldError>) -> Labels {
+    pub fn parse(raw: impl IntoIterator<Item = (Lang, String)>, field: &str, errors: &mut Vec<FieldError>) -> Labels {
         let mut labels = BTreeMap::new();
         for (lang, text) in raw {
             let text = text.trim();
@@ -59,6 +59,15 @@ impl Labels {
 
     pub fn iter(&self) -> impl Iterator<Item = (Lang, &str)> {
         self.0.iter().map(|(l, t)| (*l, t.as_str()))
+    }
+}
+
+impl IntoIterator for Labels {
+    type Item = (Lang, String);
+    type IntoIter = std::collections::btree_map::IntoIter<Lang, String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
     }
 }
 

@@ -161,6 +161,19 @@ pub enum PurposeStatus {
     Expired,
 }
 
+impl PurposeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PurposeStatus::Given => "given",
+            PurposeStatus::Informed => "informed",
+            PurposeStatus::Refused => "refused",
+            PurposeStatus::Requested => "requested",
+            PurposeStatus::Withdrawn => "withdrawn",
+            PurposeStatus::Expired => "expired",
+        }
+    }
+}
+
 /// Everything an operator lookup returns: the person's address and what their forms carried (so
 /// that a form whose owners get only a summary can still be answered), and the proofs.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -527,6 +540,14 @@ mod tests {
     use super::*;
     use crate::memory::{self, fixtures::*};
     use crate::store::SubjectStore;
+
+    #[test]
+    fn a_purpose_status_is_named_as_it_serialises() {
+        use PurposeStatus::*;
+        for status in [Given, Informed, Refused, Requested, Withdrawn, Expired] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+    }
 
     fn ids(m: &[(&str, EventKind)]) -> BTreeMap<PurposeId, EventKind> {
         m.iter().map(|(p, k)| (PurposeId::parse(p).unwrap(), *k)).collect()

@@ -64,7 +64,7 @@ pub fn explain(export: &AccessExport, lang: Lang) -> Explained {
             id: p.id.to_string(),
             label: p.labels.get(lang).unwrap_or(p.id.as_str()).to_owned(),
             basis: p.lawful_basis.map_or_else(String::new, |b| text(lang, &format!("basis_long.{}", b.as_str()), &[])),
-            state: text(lang, &format!("status.{}", serde_json::to_value(p.status).expect("a name").as_str().unwrap_or("")), &[]),
+            state: text(lang, &format!("status.{}", p.status.as_str()), &[]),
             keeps_address: match p.keeps_address {
                 AddressNeed::WhileConsentLasts => words(lang, "keeps.while_consent_lasts", &[]),
                 AddressNeed::Until(at) => words(lang, "keeps.until", &[("date", &date(&at))]),
