@@ -147,3 +147,61 @@ async fn art5_1e_proofs_past_the_records_retention_are_deleted_while_younger_one
     let seals = operator.keys.seals();
     assert!(zgoda_domain::proof::verify_chain(seals, &younger_id, &kept.events, kept.head.as_ref()).verified, "the younger proofs verify");
 }
+
+/// A stack whose first backfill (of profiles) finished holds people erased before their proofs
+/// had a retention, with no review: the second pass, over chain heads, puts them on the worklist,
+/// and their proofs go once the records' retention has run from the erasure.
+#[tokio::test]
+async fn art5_1e_people_erased_before_their_proofs_had_a_retention_are_purged_too() {
+    let env = TestEnv::spawn().await;
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    let gone = address("erased-earlier");
+    subscribed(&env, &gone).await;
+    let subject = env.subject_id(&gone).await;
+    let t0 = Utc::now();
+    let operator = &env.local.apps.operator;
+    operator.erase_by_email(&zgoda_domain::email::EmailAddress::parse(&gone).unwrap(), t0).await.unwrap();
+    // As an earlier version left the table: no review for the erased, the profile scan done.
+    env.delete_item(&format!("SUBJECT#{subject}"), "REVIEW").await;
+    let done = aws_sdk_dynamodb::types::AttributeValue::S(t0.to_rfc3339());
+    env.set_attribute("SWEEP", "BACKFILL", "done", done).await;
+
+    let past = t0 + operator.settings.records_retention + Duration::hours(1);
+    let first = run_sweep(&env, past).await;
+    assert_eq!(first["backfilled"], 1, "{first}");
+    // The index is read eventually consistently: the review may wait for the next run.
+    let second = run_sweep(&env, past).await;
+    assert_eq!(first["purged"].as_u64().unwrap() + second["purged"].as_u64().unwrap(), 1, "{first} {second}");
+    assert_eq!(env.items(&format!("SUBJECT#{subject}")).await, Vec::<Value>::new(), "nothing of them is left");
+}
+
+/// The breach register is not kept for ever either (art5_1e): a breach nothing was recorded on
+/// for the breach retention (six years by default) goes with its timeline, escalations, outbox
+/// and public notice; until then it is all there.
+#[tokio::test]
+async fn art5_1e_a_breach_past_its_retention_is_deleted_with_its_outbox_and_public_notice() {
+    use crate::breaches::{breach_body, escalate, register};
+    let env = TestEnv::spawn().await;
+    let id = register(&env, &breach_body(2)).await["id"].as_str().unwrap().to_owned();
+    let body = json!({"subjects": {"emails": [address("notified")]}, "message": {"pl": "Zmień hasło."}, "public_notice": true});
+    let (status, answer) = escalate(&env, &id, "k", &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let escalation = answer["escalation_id"].as_str().unwrap().to_owned();
+    let notice = answer["public_notice_url"].as_str().unwrap().to_owned();
+    assert_eq!(env.items(&format!("OUTBOX#{escalation}#")).await.len(), 1, "one person to notify");
+    let retention = env.local.apps.operator.settings.breach_retention;
+    assert_eq!(retention, Duration::days(6 * 365 + 2), "six years by default");
+
+    let within = run_sweep(&env, Utc::now() + retention - Duration::hours(1)).await;
+    assert_eq!(within["breaches_purged"], 0, "{within}");
+    assert_eq!(env.operator("GET", &format!("/v1/breaches/{id}"), None).await.status(), 200);
+
+    let past = run_sweep(&env, Utc::now() + retention + Duration::hours(1)).await;
+    assert_eq!(past["breaches_purged"], 1, "{past}");
+    assert_eq!(env.operator("GET", &format!("/v1/breaches/{id}"), None).await.status(), 404);
+    for prefix in [format!("BREACH#{id}"), format!("OUTBOX#{escalation}#"), "PUBLICNOTICE#".to_owned()] {
+        assert_eq!(env.items(&prefix).await, Vec::<Value>::new(), "{prefix} is gone");
+    }
+    assert_eq!(env.http.get(&notice).send().await.unwrap().status(), 404, "the public notice page too");
+    assert_eq!(env.operator("GET", "/v1/breaches", None).await.json::<Value>().await.unwrap()["items"], json!([]));
+}

@@ -131,6 +131,54 @@ impl BreachStore for DynamoStore {
         Ok(out)
     }
 
+    async fn breaches_aware_before(&self, before: Time) -> Result<Vec<BreachId>, StoreError> {
+        let query = self
+            .gsi_query("BREACHES")
+            .key_condition_expression("#pk = :pk AND #sk < :before")
+            .expression_attribute_names("#sk", GSI_SORT_KEY)
+            .expression_attribute_values(":before", s(format_time(&before)));
+        let items = self.query_all(query).await?;
+        Ok(items.iter().filter_map(|i| BreachId::parse(get_s(i, PARTITION_KEY)?.strip_prefix("BREACH#")?)).collect())
+    }
+
+    async fn purge_breach(&self, record: &BreachRecord) -> Result<bool, StoreError> {
+        let pk = breach_pk(&record.breach.id);
+        // The head goes first, on the condition that it is the one read: an entry added meanwhile
+        // keeps the breach, and an entry added after finds no head and is refused. A head already
+        // gone is a purge cut short, finished now.
+        let head = self.client().delete_item().table_name(self.table()).key(PARTITION_KEY, s(&pk)).key(SORT_KEY, s("HEAD"));
+        let head = match record.head.0 {
+            0 => head.condition_expression("attribute_not_exists(pk)"),
+            seq => head
+                .condition_expression("#seq = :seq AND #hash = :hash")
+                .expression_attribute_names("#seq", "seq")
+                .expression_attribute_names("#hash", "hash")
+                .expression_attribute_values(":seq", n(seq))
+                .expression_attribute_values(":hash", s(&record.head.1)),
+        };
+        if !written(head.send().await)? {
+            return Ok(false);
+        }
+        // Then what the escalations name, while they still name it.
+        for e in &record.escalations {
+            for shard in SHARDS.chars() {
+                let outbox = format!("OUTBOX#{}#{shard}", e.escalation_id);
+                let keys =
+                    self.partition(&outbox).await?.iter().filter_map(|i| Some((outbox.clone(), get_s(i, SORT_KEY)?.to_owned()))).collect();
+                self.batch_delete(keys).await?;
+            }
+            if let Some(public) = &e.public_id {
+                self.batch_delete(vec![(format!("PUBLICNOTICE#{public}"), "NOTICE".to_owned())]).await?;
+            }
+        }
+        // The register entry last: a purge cut short is still listed, and the next run finishes it.
+        let rest = self.partition(&pk).await?;
+        let rest = rest.iter().filter_map(|i| get_s(i, SORT_KEY)).filter(|sk| *sk != "RECORD").map(|sk| (pk.clone(), sk.to_owned()));
+        self.batch_delete(rest.collect()).await?;
+        self.batch_delete(vec![(pk, "RECORD".to_owned())]).await?;
+        Ok(true)
+    }
+
     async fn append_timeline(&self, expected: (u64, String), event: &TimelineEvent) -> Result<(), AppendError> {
         let pk = breach_pk(&event.breach_id);
         let t = self.table();

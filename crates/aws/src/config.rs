@@ -102,8 +102,9 @@ impl Config {
     /// optional limits `ZGODA_CONFIRM_TTL_DAYS`, `ZGODA_RATE_NETWORK`, `ZGODA_RATE_SUBJECT`,
     /// `ZGODA_RATE_WINDOW_SECS`, `ZGODA_UNSUBSCRIBE_TTL_DAYS`, `ZGODA_PRIVACY_LINK_TTL_HOURS`, `ZGODA_ACCESS_LINK_TTL_MINUTES`,
     /// `ZGODA_RATE_PRIVACY`, `ZGODA_PUBLIC_MAIL_PER_HOUR`, `ZGODA_PRIVACY_ORIGINS` (comma-separated), `ZGODA_ESCALATION_LEASE_SECS`,
-    /// `ZGODA_OPERATOR_RING_MAX_AGE_SECS`, and the privacy proof of work's `ZGODA_PRIVACY_POW_COST`
-    /// and `ZGODA_PRIVACY_POW_MAX_COUNTER`.
+    /// `ZGODA_OPERATOR_RING_MAX_AGE_SECS`, the privacy proof of work's `ZGODA_PRIVACY_POW_COST`
+    /// and `ZGODA_PRIVACY_POW_MAX_COUNTER`, and the retentions `ZGODA_RECORDS_RETENTION_DAYS` and
+    /// `ZGODA_BREACH_RETENTION_DAYS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             table: var("ZGODA_TABLE")?,
@@ -170,6 +171,7 @@ pub fn settings_from_env(public_url: PublicUrl, controller: ControllerProfile) -
         public_url,
         confirm_ttl: Duration::days(number("ZGODA_CONFIRM_TTL_DAYS", defaults.confirm_ttl.num_days())?),
         records_retention: Duration::days(number("ZGODA_RECORDS_RETENTION_DAYS", defaults.records_retention.num_days())?),
+        breach_retention: Duration::days(number("ZGODA_BREACH_RETENTION_DAYS", defaults.breach_retention.num_days())?),
         network_limit: number("ZGODA_RATE_NETWORK", defaults.network_limit as i64)? as u64,
         subject_limit: number("ZGODA_RATE_SUBJECT", defaults.subject_limit as i64)? as u64,
         rate_window: Duration::seconds(number("ZGODA_RATE_WINDOW_SECS", defaults.rate_window.num_seconds())?),

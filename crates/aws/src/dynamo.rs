@@ -22,7 +22,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest,
+};
 use zgoda_domain::Time;
 use zgoda_domain::form::{Form, Notice};
 use zgoda_domain::ids::PurposeId;
@@ -188,11 +190,24 @@ impl DynamoStore {
 
     /// Up to 25 unconditional puts in one call, retrying what DynamoDB leaves unprocessed.
     pub(crate) async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-        let mut requests: Vec<WriteRequest> = items
-            .into_iter()
-            .map(|i| WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(i)).build().expect("item set")).build())
-            .collect();
+        let put = |i| WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(i)).build().expect("item set")).build();
+        self.batch_write(items.into_iter().map(put).collect()).await
+    }
+
+    /// Unconditional deletes of `(pk, sk)` keys, 25 a call.
+    pub(crate) async fn batch_delete(&self, keys: Vec<(String, String)>) -> Result<(), StoreError> {
+        for chunk in keys.chunks(25) {
+            let delete = |(pk, sk): &(String, String)| {
+                let key = Item::from([(PARTITION_KEY.to_owned(), s(pk)), (SORT_KEY.to_owned(), s(sk))]);
+                WriteRequest::builder().delete_request(DeleteRequest::builder().set_key(Some(key)).build().expect("key set")).build()
+            };
+            self.batch_write(chunk.iter().map(delete).collect()).await?;
+        }
+        Ok(())
+    }
+
+    /// Up to 25 writes in one call, retrying what DynamoDB leaves unprocessed.
+    async fn batch_write(&self, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
         for attempt in 0..8u32 {
             let out = self.client.batch_write_item().request_items(&self.table, requests).send().await.map_err(unavailable)?;
             requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
@@ -225,7 +240,7 @@ impl DynamoStore {
     }
 
     /// A query of one key of the secondary index.
-    fn gsi_query(&self, gsi_pk: &str) -> QueryFluentBuilder {
+    pub(crate) fn gsi_query(&self, gsi_pk: &str) -> QueryFluentBuilder {
         self.client
             .query()
             .table_name(&self.table)
@@ -637,6 +652,11 @@ impl DynamoStore {
 const REVIEWS: &str = "REVIEWS";
 
 /// A review's sort key: its time first, so the due ones are a range.
+/// Where the backfill's scan keeps its place (`SWEEP`, this). The first pass, which looked for
+/// profiles, kept it under `BACKFILL`; this second pass looks for chain heads, so people erased
+/// before their proofs had a retention are found too, on stacks where the first one finished.
+const BACKFILL_PROGRESS: &str = "BACKFILL#HEADS";
+
 fn review_sort_key(at: Time, subject: &SubjectId) -> String {
     format!("{}#{subject}", format_time(&at))
 }
@@ -667,20 +687,21 @@ impl RetentionReviews for DynamoStore {
     }
 
     async fn backfill_reviews(&self, at: Time, limit: usize) -> Result<Option<u64>, StoreError> {
-        let progress = self.get("SWEEP", "BACKFILL").await?;
+        let progress = self.get("SWEEP", BACKFILL_PROGRESS).await?;
         if progress.as_ref().is_some_and(|p| p.contains_key("done")) {
             return Ok(None);
         }
-        // One page of a scan for profiles, from where the last run stopped.
+        // One page of a scan for people's chain heads, from where the last run stopped.
         let start = progress.and_then(|p| Some(keyed(get_s(&p, "cursor_pk")?.to_owned(), get_s(&p, "cursor_sk")?.to_owned(), Item::new())));
         let out = self
             .client
             .scan()
             .table_name(&self.table)
             .set_exclusive_start_key(start)
-            .filter_expression("#sk = :profile")
+            .filter_expression("#sk = :head AND begins_with(#pk, :subject)")
             .expression_attribute_names("#sk", SORT_KEY)
-            .expression_attribute_values(":profile", s("PROFILE"))
+            .expression_attribute_values(":head", s("HEAD"))
+            .expression_attribute_values(":subject", s("SUBJECT#"))
             .projection_expression("#pk, #sk")
             .expression_attribute_names("#pk", PARTITION_KEY)
             .limit(limit.min(i32::MAX as usize) as i32)
@@ -710,7 +731,7 @@ impl RetentionReviews for DynamoStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(keyed("SWEEP".into(), "BACKFILL".into(), next)))
+            .set_item(Some(keyed("SWEEP".into(), BACKFILL_PROGRESS.into(), next)))
             .send()
             .await
             .map_err(unavailable)?;

@@ -103,11 +103,15 @@ pub struct SweepReport {
     pub deferred: u64,
     /// People whose consent lasts, or who hold nothing any more: off the worklist.
     pub settled: u64,
-    /// Reviews that could not be judged (logged; they stay due for the next run).
+    /// Reviews that could not be judged and breaches that could not be purged (logged; the next run
+    /// tries them again).
     pub failed: u64,
     /// People whose PII-free records outlived the records' retention, deleted now.
     #[serde(default)]
     pub purged: u64,
+    /// Breaches nothing was recorded on for the breach retention, deleted now.
+    #[serde(default)]
+    pub breaches_purged: u64,
 }
 
 /// What the sweep did with one review.
@@ -141,7 +145,32 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 }
             }
         }
+        self.purge_breaches(now, &mut report).await?;
         Ok(report)
+    }
+
+    /// Deletes the breaches nothing was recorded on for `Settings::breach_retention` (Art. 5(1)(e)
+    /// reaches the register too): a breach that cannot be read is logged, counted under `failed`
+    /// and tried again on the next run.
+    async fn purge_breaches(&self, now: Time, report: &mut SweepReport) -> Result<(), Error> {
+        let cutoff = now - self.settings.breach_retention;
+        for id in self.store.breaches_aware_before(cutoff).await? {
+            let purged = async {
+                match self.store.load_breach(&id).await? {
+                    Some(record) if record.last_activity() < cutoff => self.store.purge_breach(&record).await,
+                    _ => Ok(false),
+                }
+            };
+            match purged.await {
+                Ok(true) => report.breaches_purged += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(breach = %id, error = %e, "breach past its retention not purged; the next run tries again");
+                    report.failed += 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Judges one review; `forms` caches each form's retention for the run.
@@ -196,7 +225,7 @@ mod tests {
     use super::*;
     use crate::memory::{self, MemoryApp, fixtures::*};
     use crate::proof;
-    use crate::store::SubjectStore;
+    use crate::store::{BreachStore, SubjectStore};
 
     fn purpose(id: &str) -> PurposeId {
         PurposeId::parse(id).unwrap()
@@ -221,12 +250,15 @@ mod tests {
 
         // Today: the contract still needs Anna's address; Bartek's consent lasts, off the list.
         let today = app.retention_sweep(t0 + Duration::minutes(1)).await.unwrap();
-        assert_eq!(today, SweepReport { backfilled: 0, erased: vec![], deferred: 1, settled: 1, failed: 0, purged: 0 });
+        assert_eq!(today, SweepReport { backfilled: 0, erased: vec![], deferred: 1, settled: 1, failed: 0, purged: 0, breaches_purged: 0 });
         assert!(app.store.holds_anything_personal(&anna));
 
         // A year and a day on: only Anna is judged again, and erased as an erasure does.
         let later = app.retention_sweep(t0 + Duration::days(366)).await.unwrap();
-        assert_eq!(later, SweepReport { backfilled: 0, erased: vec![anna.clone()], deferred: 0, settled: 0, failed: 0, purged: 0 });
+        assert_eq!(
+            later,
+            SweepReport { backfilled: 0, erased: vec![anna.clone()], deferred: 0, settled: 0, failed: 0, purged: 0, breaches_purged: 0 }
+        );
         assert!(!app.store.holds_anything_personal(&anna), "profile, submissions and states are gone");
         let record = app.store.load_subject(&anna).await.unwrap();
         assert!(record.suppressed_at.is_some(), "a suppression entry, as every erasure leaves");
@@ -270,6 +302,48 @@ mod tests {
         let later = app.retention_sweep(t0 + Duration::days(365) + retention + Duration::minutes(1)).await.unwrap();
         assert_eq!(later.purged, 1, "Bartek's turn: {later:?}");
         assert!(app.store.load_subject(&bartek).await.unwrap().events.is_empty());
+    }
+
+    #[tokio::test]
+    async fn art5_1e_people_erased_before_their_proofs_had_a_retention_are_put_on_the_worklist_and_purged() {
+        let app = memory::app();
+        let form = form(&app, single_opt_in_input()).await;
+        let t0 = now();
+        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        app.erase_by_email(&email("anna@example.pl"), t0).await.unwrap();
+        let anna = app.subject_id(&email("anna@example.pl"));
+        app.store.drop_review(&anna);
+
+        let past = app.retention_sweep(t0 + app.settings.records_retention + Duration::minutes(1)).await.unwrap();
+        assert_eq!((past.backfilled, past.purged), (1, 1), "{past:?}");
+        assert!(app.store.load_subject(&anna).await.unwrap().events.is_empty());
+    }
+
+    #[tokio::test]
+    async fn art5_1e_a_breach_and_its_notices_are_deleted_once_the_breach_retention_has_run_from_its_last_entry() {
+        use crate::breach::tests::{input, now as registered_at, ops};
+        use crate::ids::IdempotencyKey;
+        let app = memory::app();
+        let id = crate::register::tests::registered(&app, input()).await.breach.id;
+        let message =
+            serde_json::json!({"subjects": {"emails": ["anna@example.pl"]}, "message": {"pl": "Zmień hasło."}, "public_notice": true});
+        let escalated_at = registered_at() + Duration::days(30);
+        let started = app.escalate(&id, IdempotencyKey::parse("k"), &message, &ops(), escalated_at).await.unwrap();
+        let record = app.store.load_breach(&id).await.unwrap().unwrap();
+        let public_id = record.escalations[0].public_id.clone().unwrap();
+        let retention = app.settings.breach_retention;
+
+        // Counted from the escalation, the last thing recorded, not from the registration.
+        let within = app.retention_sweep(registered_at() + retention + Duration::days(1)).await.unwrap();
+        assert_eq!(within.breaches_purged, 0, "{within:?}");
+        assert!(app.breach(&id, escalated_at).await.is_ok());
+
+        let past = app.retention_sweep(escalated_at + retention + Duration::minutes(1)).await.unwrap();
+        assert_eq!(past.breaches_purged, 1, "{past:?}");
+        assert!(matches!(app.breach(&id, escalated_at).await, Err(Error::BreachNotFound)));
+        assert!(app.store.deliveries(&started.escalation_id).is_empty(), "its outbox went with it");
+        assert!(matches!(app.public_notice(&public_id).await, Err(Error::NoticeNotFound)), "and its public notice");
+        assert_eq!(app.retention_sweep(escalated_at + retention + Duration::days(1)).await.unwrap(), SweepReport::default());
     }
 
     #[tokio::test]

@@ -69,6 +69,11 @@ pub struct Settings {
     /// a consent or its withdrawal may have to be proved. Six years by default, the general
     /// limitation period for claims under Polish law (art. 118 of the Civil Code).
     pub records_retention: Duration,
+    /// How long a breach's register entry, timeline, escalations, outbox and public notice outlive
+    /// the last thing recorded on it (Art. 33(5) asks for the documentation, not for ever): six
+    /// years by default, covering the five years within which the PUODO may fine (art. 189g of the
+    /// Code of Administrative Procedure) and a person's claims (art. 118 of the Civil Code).
+    pub breach_retention: Duration,
 }
 
 impl Default for Settings {
@@ -90,11 +95,12 @@ impl Default for Settings {
             operator_ring_max_age: Duration::minutes(1),
             privacy_proof_of_work: ProofOfWork::default(),
             records_retention: Duration::days(RECORDS_RETENTION_DAYS),
+            breach_retention: Duration::days(RECORDS_RETENTION_DAYS),
         }
     }
 }
 
-/// Six years and the leap days in them ([`Settings::records_retention`]).
+/// Six years and the leap days in them ([`Settings::records_retention`], [`Settings::breach_retention`]).
 pub const RECORDS_RETENTION_DAYS: i64 = 6 * 365 + 2;
 
 /// The log line that says public mail was held back by its budget; the template's metric filter

@@ -237,8 +237,9 @@ pub trait RetentionReviews: Send + Sync {
     /// it was read (then nothing happens: the next run sees the newer one).
     fn settle_review(&self, review: &Review, next: Option<Time>) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Puts on the worklist, due at `at`, up to about `limit` people recorded before the worklist
-    /// existed (a profile without a review), resuming where the last call stopped; how many it
-    /// added, or `None` once every person has been looked at.
+    /// covered them (a chain head without a review: people with an address before the sweep
+    /// existed, and people erased before their proofs had a retention), resuming where the last
+    /// call stopped; how many it added, or `None` once every person has been looked at.
     fn backfill_reviews(&self, at: Time, limit: usize) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
     /// Deletes what is left of a person who holds nothing personal any more (sealed events, chain
     /// head, erasure and undeliverable markers, the review), if their chain still ends at `seen`;
@@ -380,6 +381,15 @@ pub struct BreachRecord {
     pub escalations: Vec<EscalationRecord>,
 }
 
+impl BreachRecord {
+    /// When anything last happened to the breach (its registration, its last timeline entry or
+    /// escalation): its retention runs from here.
+    pub fn last_activity(&self) -> Time {
+        let entries = self.timeline.iter().map(|e| e.at);
+        entries.chain(self.escalations.iter().map(|e| e.started_at)).fold(self.breach.registered_at, Time::max)
+    }
+}
+
 /// One escalation (Art. 34 fan-out). Its progress is counted from the outbox on read, so no
 /// counter can drift from what was actually sent.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -505,6 +515,14 @@ pub trait BreachStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn load_breach(&self, id: &BreachId) -> impl Future<Output = Result<Option<BreachRecord>, StoreError>> + Send;
     fn list_breaches(&self) -> impl Future<Output = Result<Vec<BreachRecord>, StoreError>> + Send;
+    /// The breaches the controller became aware of before `before` (the register's index is by
+    /// awareness), oldest first: the only ones whose retention can have run out by then.
+    fn breaches_aware_before(&self, before: Time) -> impl Future<Output = Result<Vec<BreachId>, StoreError>> + Send;
+    /// Deletes a breach: its register entry, timeline, escalations, their outbox and public
+    /// notice, if its timeline still ends at `record.head`; false, deleting nothing, if an entry
+    /// was added since it was read. A purge cut short leaves the register entry, so it is found
+    /// and finished by the next run.
+    fn purge_breach(&self, record: &BreachRecord) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Appends one entry if the head is still `expected`.
     fn append_timeline(
         &self,

@@ -1,6 +1,6 @@
 //! The storage-limitation sweep: on a schedule, erases the people whose address no purpose needs
-//! any more (Art. 5(1)(e), 17(1)(a)), as an erasure does, with a sealed event that says why
-//! (`zgoda_domain::retention`).
+//! any more (Art. 5(1)(e), 17(1)(a)), as an erasure does, with a sealed event that says why, and
+//! deletes the PII-free proofs and the breaches past their retention (`zgoda_domain::retention`).
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use serde_json::Value;
@@ -26,9 +26,19 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, eve
 pub const ACCESS: Access = Access {
     // Forms for their retention; the subject's partition; the erasure's transaction; the review's
     // conditional update or delete; the scan for people recorded before the worklist existed; the
-    // purge of records past their retention (a transaction of deletes).
-    table: &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
-    // The worklist, and an erasure's unsent breach notices found through the breach list.
+    // purge of a person's records past their retention (a transaction of deletes) and of a
+    // breach's (its head, then batches of deletes for the outbox, timeline and register entry).
+    table: &[
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    ],
+    // The worklist, the breaches past their retention, and an erasure's unsent breach notices
+    // found through the breach list.
     index: true,
     // The erasure's event is sealed.
     key_rings: &[KeyFamily::Seals],

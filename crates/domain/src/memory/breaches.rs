@@ -32,6 +32,33 @@ impl BreachStore for MemoryStore {
         Ok(self.with(|d| d.breaches.values().cloned().collect()))
     }
 
+    async fn breaches_aware_before(&self, before: Time) -> Result<Vec<BreachId>, StoreError> {
+        Ok(self.with(|d| {
+            let mut aware: Vec<&BreachRecord> = d.breaches.values().filter(|r| r.breach.aware_at < before).collect();
+            aware.sort_by_key(|r| (r.breach.aware_at, r.breach.id.clone()));
+            aware.into_iter().map(|r| r.breach.id.clone()).collect()
+        }))
+    }
+
+    async fn purge_breach(&self, record: &BreachRecord) -> Result<bool, StoreError> {
+        Ok(self.with(|d| {
+            let id = &record.breach.id;
+            match d.breaches.get(id) {
+                Some(stored) if stored.head != record.head => return false,
+                None => return false,
+                Some(_) => {}
+            }
+            let stored = d.breaches.remove(id).expect("present");
+            for e in &stored.escalations {
+                d.outbox.retain(|(escalation, _), _| escalation != &e.escalation_id);
+                if let Some(public) = &e.public_id {
+                    d.notices.remove(public);
+                }
+            }
+            true
+        }))
+    }
+
     async fn append_timeline(&self, expected: (u64, String), event: &TimelineEvent) -> Result<(), AppendError> {
         self.with(|d| {
             let r = d.breaches.get_mut(&event.breach_id).ok_or(AppendError::Conflict)?;

@@ -104,6 +104,12 @@ impl MemoryStore {
         self.with(|d| d.collected.entry(form).or_default().push((subject, purpose, at)));
     }
 
+    /// Takes a person off the retention worklist, as an earlier version that had no worklist (or
+    /// did not put erased people on it) left them.
+    pub fn drop_review(&self, subject: &SubjectId) {
+        self.with(|d| d.people.get_mut(subject).expect("a stored person").review_at = None);
+    }
+
     /// How each recipient of an escalation ended, by subject.
     pub fn deliveries(&self, escalation: &EscalationId) -> BTreeMap<SubjectId, Option<Delivery>> {
         self.with(|d| {

@@ -169,7 +169,7 @@ impl RetentionReviews for MemoryStore {
             }
             d.reviews_backfilled = true;
             let mut added = 0;
-            for p in d.people.values_mut().filter(|p| p.profile.is_some() && p.review_at.is_none()) {
+            for p in d.people.values_mut().filter(|p| p.head.is_some() && p.review_at.is_none()) {
                 p.review_at = Some(at);
                 added += 1;
             }
