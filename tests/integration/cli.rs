@@ -52,7 +52,12 @@ async fn cli_puts_and_gets_forms_looks_up_subjects_and_exports_the_audience() {
     env.submit_json("kontakt", &json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11"})).await;
     env.http.post(&mails_to(&email).await[0].links()[0]).send().await.unwrap();
     let lookup = zgoda(&env, &key, &["subjects", "lookup", &email]).await;
-    assert!(stdout(&lookup).contains("proof: verified (3 events"), "{}", stdout(&lookup));
+    let shown = stdout(&lookup);
+    assert!(shown.contains("proof: verified (3 events"), "{shown}");
+    assert!(shown.contains(&format!("e-mail  {email}")) && shown.contains("newsletter") && shown.contains("given"), "{shown}");
+
+    let audience = stdout(&zgoda(&env, &key, &["audience", "export", "newsletter"]).await);
+    assert!(audience.contains(&email) && audience.contains("1 subjects"), "{audience}");
 
     let csv = zgoda(&env, &key, &["audience", "export", "newsletter", "--csv"]).await;
     let text = stdout(&csv);
@@ -62,9 +67,11 @@ async fn cli_puts_and_gets_forms_looks_up_subjects_and_exports_the_audience() {
     assert!(row.starts_with(&email) && row.ends_with("List-Unsubscribe=One-Click"), "{row}");
 
     let link = zgoda(&env, &key, &["links", "create", &email, "access"]).await;
-    assert!(stdout(&link).contains("/v1/links/"));
+    assert!(stdout(&link).contains("/v1/links/") && stdout(&link).contains("valid until 20"), "{}", stdout(&link));
     let erase = zgoda(&env, &key, &["subjects", "erase", &email, "--reason", "asked by phone"]).await;
-    assert!(stdout(&erase).contains("erased"));
+    assert!(stdout(&erase).contains("erased: personal data deleted"), "{}", stdout(&erase));
+    let again = zgoda(&env, &key, &["subjects", "erase", &email, "--reason", "asked by phone"]).await;
+    assert!(stdout(&again).contains("was already erased"), "{}", stdout(&again));
 }
 
 #[tokio::test]

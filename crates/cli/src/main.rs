@@ -9,11 +9,16 @@ use clap::{Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde_json::Value;
 use zgoda_client::OperatorClient;
+use zgoda_domain::audience::AudiencePage;
 use zgoda_domain::deadline::{DeadlineState, DeadlineStatus};
+use zgoda_domain::erasure::{ErasureAnswer, ErasureStatus};
 use zgoda_domain::escalation::{EscalationProgress, EscalationStarted};
+use zgoda_domain::form::FormView;
 use zgoda_domain::ids::EscalationId;
 use zgoda_domain::keys::SecretKey;
+use zgoda_domain::links::IssuedLink;
 use zgoda_domain::register::{BreachList, BreachView};
+use zgoda_domain::service::SubjectView;
 use zgoda_domain::timeline::{TimelineEvent, TimelineKind};
 
 #[derive(Parser)]
@@ -241,77 +246,65 @@ fn table(rows: Vec<Vec<String>>, header: &[&str]) -> Table {
     t
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "—".into(),
-        other => other.to_string(),
-    }
-}
-
 fn print_form(v: &Value) {
-    println!("{} ({})  notice {}  default language {}", s(&v["name"]), s(&v["id"]), s(&v["notice"]["version"]), s(&v["default_lang"]));
-    println!("origins: {}", v["allowed_origins"].as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(", ")).unwrap_or_default());
-    let purposes = v["purposes"].as_array().cloned().unwrap_or_default();
-    let rows = purposes.iter().map(|p| vec![s(&p["id"]), s(&p["lawful_basis"]), s(&p["required"]), s(&p["double_opt_in"])]).collect();
-    println!("{}", table(rows, &["purpose", "lawful basis", "required", "double opt-in"]));
-    let notices = v["notices"].as_array().cloned().unwrap_or_default();
-    let rows = notices
-        .iter()
-        .flat_map(|n| {
-            n["sha256"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(move |(lang, sha)| vec![s(&n["version"]), lang, s(&sha), s(&n["retired"])])
-        })
-        .collect();
-    println!("{}", table(rows, &["notice", "lang", "sha256", "retired"]));
+    typed(v, |f: &FormView| {
+        let version = f.notice.as_ref().map_or("—", |n| n.version.as_str());
+        println!("{} ({})  notice {version}  default language {}", f.name, f.id, f.default_lang);
+        println!("origins: {}", f.allowed_origins.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+        let rows = f
+            .purposes
+            .iter()
+            .map(|p| vec![p.id.to_string(), p.lawful_basis.as_str().into(), p.required.to_string(), p.double_opt_in.to_string()])
+            .collect();
+        println!("{}", table(rows, &["purpose", "lawful basis", "required", "double opt-in"]));
+        let rows = f
+            .notices
+            .iter()
+            .flat_map(|n| n.sha256.iter().map(|(lang, sha)| vec![n.version.clone(), lang.to_string(), sha.clone(), n.retired.to_string()]))
+            .collect();
+        println!("{}", table(rows, &["notice", "lang", "sha256", "retired"]));
+    })
 }
 
 fn print_subject(v: &Value) {
-    println!("subject {}", s(&v["subject_id"]));
-    if let Some(email) = v["email"].as_str() {
-        println!("e-mail  {email}");
-    }
-    for sub in v["submissions"].as_array().into_iter().flatten() {
-        println!(
-            "submission {} to form {} at {} (kept until {})",
-            s(&sub["receipt_id"]),
-            s(&sub["form_id"]),
-            s(&sub["at"]),
-            s(&sub["kept_until"])
-        );
-        for (name, value) in sub["fields"].as_object().into_iter().flatten() {
-            println!("  {name}: {}", s(value));
+    typed(v, |p: &SubjectView| {
+        println!("subject {}", p.subject_id);
+        if let Some(email) = &p.email {
+            println!("e-mail  {}", email.as_str());
         }
-    }
-    let proof = &v["proof"];
-    if proof["verified"] == Value::Bool(true) {
-        println!("proof: verified ({} events, every seal and link intact)", s(&proof["events"]));
-    } else {
-        println!("proof: BROKEN at event {} ({} events read)", s(&proof["broken_at"]), s(&proof["events"]));
-    }
-    let state = v["state"].as_object().cloned().unwrap_or_default();
-    println!("{}", table(state.iter().map(|(p, st)| vec![p.clone(), s(st)]).collect(), &["purpose", "state"]));
-    let events = v["events"].as_array().cloned().unwrap_or_default();
-    let rows = events
-        .iter()
-        .map(|e| {
-            vec![
-                s(&e["seq"]),
-                s(&e["at"]),
-                s(&e["purpose"]),
-                s(&e["kind"]),
-                s(&e["lawful_basis"]),
-                s(&e["notice_version"]),
-                s(&e["channel"]),
-                s(&e["kid"]),
-            ]
-        })
-        .collect();
-    println!("{}", table(rows, &["#", "at", "purpose", "event", "basis", "notice", "channel", "key"]));
+        for sub in &p.submissions {
+            println!("submission {} to form {} at {} (kept until {})", sub.receipt_id, sub.form_id, time(&sub.at), time(&sub.kept_until));
+            for (name, value) in &sub.fields {
+                println!("  {name}: {value}");
+            }
+        }
+        match (&p.proof.verified, &p.proof.broken_at) {
+            (true, _) => println!("proof: verified ({} events, every seal and link intact)", p.proof.events),
+            (false, at) => println!("proof: BROKEN at event {} ({} events read)", opt(at), p.proof.events),
+        }
+        println!(
+            "{}",
+            table(p.state.iter().map(|(purpose, st)| vec![purpose.to_string(), st.as_str().into()]).collect(), &["purpose", "state"])
+        );
+        let rows = p
+            .events
+            .iter()
+            .map(|e| {
+                let f = &e.facts;
+                vec![
+                    f.seq.to_string(),
+                    time(&f.at),
+                    opt(&f.purpose),
+                    f.kind.as_str().into(),
+                    f.lawful_basis.map_or_else(|| "—".into(), |b| b.as_str().into()),
+                    opt(&f.notice_version),
+                    f.channel.as_str().into(),
+                    e.kid.to_string(),
+                ]
+            })
+            .collect();
+        println!("{}", table(rows, &["#", "at", "purpose", "event", "basis", "notice", "channel", "key"]));
+    })
 }
 
 /// The printers for answers the domain has types for: they read the answer as that type, so a
@@ -399,34 +392,41 @@ fn print_event(v: &Value) {
 }
 
 fn print_erased(v: &Value) {
-    match v["status"].as_str() {
-        Some("already_erased") => println!("subject {} was already erased", s(&v["subject_id"])),
-        _ => println!("subject {} erased: personal data deleted; PII-free proofs and a suppression entry kept", s(&v["subject_id"])),
-    }
+    typed(v, |e: &ErasureAnswer| match e.status {
+        ErasureStatus::AlreadyErased => println!("subject {} was already erased", e.subject_id),
+        ErasureStatus::Erased => {
+            println!("subject {} erased: personal data deleted; PII-free proofs and a suppression entry kept", e.subject_id)
+        }
+    })
 }
 
 fn print_link(v: &Value) {
-    println!("{}\nvalid until {}", s(&v["url"]), s(&v["expires_at"]));
+    typed(v, |l: &IssuedLink| println!("{}\nvalid until {}", l.url, time(&l.expires_at)));
 }
 
 fn print_audience(v: &Value) {
-    let items = v["items"].as_array().cloned().unwrap_or_default();
-    let rows = items.iter().map(|i| vec![s(&i["email"]), s(&i["lang"]), s(&i["given_at"])]).collect();
-    println!("{}", table(rows, &["email", "lang", "consent given at"]));
-    println!("{} subjects; `--csv` adds each one's unsubscribe URL and List-Unsubscribe headers", items.len());
+    typed(v, |page: &AudiencePage| {
+        let rows = page.items.iter().map(|i| vec![i.email.as_str().to_owned(), i.lang.to_string(), time(&i.given_at)]).collect();
+        println!("{}", table(rows, &["email", "lang", "consent given at"]));
+        println!("{} subjects; `--csv` adds each one's unsubscribe URL and List-Unsubscribe headers", page.items.len());
+    })
 }
 
 fn write_csv(v: &Value) -> anyhow::Result<()> {
+    let page: AudiencePage =
+        zgoda_domain::from_value(v.clone()).map_err(|e| anyhow::anyhow!("the audience does not read ({})", e.field))?;
     let mut w = csv::Writer::from_writer(std::io::stdout());
     w.write_record(["email", "lang", "given_at", "unsubscribe_url", "List-Unsubscribe", "List-Unsubscribe-Post"])?;
-    for i in v["items"].as_array().cloned().unwrap_or_default() {
+    for i in &page.items {
+        let given_at = time(&i.given_at);
+        let lang = i.lang.to_string();
         w.write_record([
-            s(&i["email"]),
-            s(&i["lang"]),
-            s(&i["given_at"]),
-            s(&i["unsubscribe_url"]),
-            s(&i["headers"]["List-Unsubscribe"]),
-            s(&i["headers"]["List-Unsubscribe-Post"]),
+            i.email.as_str(),
+            &lang,
+            &given_at,
+            &i.unsubscribe_url,
+            &i.headers.list_unsubscribe,
+            &i.headers.list_unsubscribe_post,
         ])?;
     }
     w.flush()?;

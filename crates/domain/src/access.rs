@@ -98,7 +98,7 @@ pub struct ExportedProfile {
     pub updated_at: Time,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ExportedSubmission {
     pub receipt_id: String,
     pub form_id: FormId,

@@ -3,8 +3,10 @@
 //! purpose has an audience: marketing by e-mail needs consent (PKE art. 398).
 
 use crate::Time;
+use crate::email::EmailAddress;
 use crate::error::Error;
-use crate::ids::PurposeId;
+use crate::ids::{PurposeId, SubjectId};
+use crate::lang::Lang;
 use crate::mail::Mailer;
 use crate::service::Zgoda;
 use crate::store::{AudienceError, AudienceMember};
@@ -16,6 +18,55 @@ use crate::token::{LinkAction, LinkClaims};
 pub struct AudienceRow {
     pub member: AudienceMember,
     pub unsubscribe_url: String,
+}
+
+/// A page of an audience as the operator API answers it and the CLI reads it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AudiencePage {
+    pub items: Vec<AudienceItem>,
+    /// Where the next page starts; none after the last.
+    pub next_cursor: Option<String>,
+}
+
+/// One person of an audience, with what a mailing tool needs to let them leave in one click.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AudienceItem {
+    pub subject_id: SubjectId,
+    pub email: EmailAddress,
+    pub lang: Lang,
+    #[serde(with = "crate::proof::millis")]
+    pub given_at: Time,
+    pub unsubscribe_url: String,
+    pub headers: UnsubscribeHeaders,
+}
+
+/// The RFC 8058 one-click unsubscribe headers for a mail to this person.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UnsubscribeHeaders {
+    #[serde(rename = "List-Unsubscribe")]
+    pub list_unsubscribe: String,
+    #[serde(rename = "List-Unsubscribe-Post")]
+    pub list_unsubscribe_post: String,
+}
+
+impl AudiencePage {
+    pub fn new(rows: Vec<AudienceRow>, next_cursor: Option<String>) -> Self {
+        let items = rows
+            .into_iter()
+            .map(|r| AudienceItem {
+                subject_id: r.member.subject,
+                email: r.member.email,
+                lang: r.member.lang,
+                given_at: r.member.given_at,
+                headers: UnsubscribeHeaders {
+                    list_unsubscribe: format!("<{}>", r.unsubscribe_url),
+                    list_unsubscribe_post: "List-Unsubscribe=One-Click".into(),
+                },
+                unsubscribe_url: r.unsubscribe_url,
+            })
+            .collect();
+        Self { items, next_cursor }
+    }
 }
 
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {

@@ -19,6 +19,21 @@ use crate::token::LinkClaims;
 /// removes it by hand (README, "Security review (December 2026)", L9).
 pub const SUPPRESSION_NOT_CLEARED: &str = "the erased address could not be removed from SES's suppression list";
 
+/// What the operator's erasure answers, and the CLI reads.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ErasureAnswer {
+    pub subject_id: SubjectId,
+    pub status: ErasureStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureStatus {
+    Erased,
+    /// Nothing personal was held any more: an earlier erasure (or the sweep) got there first.
+    AlreadyErased,
+}
+
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// Erases a subject's personal data in one transaction (Art. 17), keeping the PII-free sealed
     /// events and a suppression entry (Art. 17(3)(e)). A repeat is "already erased".

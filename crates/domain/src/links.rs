@@ -45,7 +45,7 @@ pub struct LinkPreview {
 }
 
 /// An operator-issued link.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct IssuedLink {
     pub url: String,
     #[serde(with = "crate::proof::millis")]

@@ -289,7 +289,7 @@ impl SealedEvent {
 }
 
 /// The outcome of re-checking a subject's proofs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProofReport {
     pub verified: bool,
     pub events: usize,

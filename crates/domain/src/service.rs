@@ -154,7 +154,7 @@ impl Receipt {
 }
 
 /// A purpose's state as an operator sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PurposeStatus {
     Given,
@@ -182,7 +182,7 @@ impl PurposeStatus {
 
 /// Everything an operator lookup returns: the person's address and what their forms carried (so
 /// that a form whose owners get only a summary can still be answered), and the proofs.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SubjectView {
     pub subject_id: SubjectId,
     pub email: Option<EmailAddress>,

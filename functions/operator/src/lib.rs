@@ -4,18 +4,20 @@
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use zgoda_aws::access::Access;
+use zgoda_domain::audience::AudiencePage;
 use zgoda_domain::breach::BreachInput;
 use zgoda_domain::email::EmailAddress;
-use zgoda_domain::form::FormInput;
+use zgoda_domain::erasure::{ErasureAnswer, ErasureStatus};
+use zgoda_domain::form::{FormInput, FormView};
 use zgoda_domain::ids::{BreachId, EscalationId, EventId, FormId, IdempotencyKey, OperatorId, PurposeId, SubjectId};
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
 use zgoda_domain::mail::{MailStream, Mailer};
 use zgoda_domain::smoke::SmokeRunId;
-use zgoda_domain::store::{Store, StoredForm, WorkQueue};
+use zgoda_domain::store::{Store, WorkQueue};
 use zgoda_domain::timeline::{NewEntry, TimelineInput};
 use zgoda_domain::token::LinkAction;
 use zgoda_domain::{Error, Fields, Time, Zgoda};
@@ -98,12 +100,12 @@ async fn save_form<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
     let input: FormInput = body::json(req)?;
     let stored = app.save_form(id, input, now).await?;
     tracing::info!(operator = %op, form = %stored.form.id, notice = %stored.form.notice_version, "form saved");
-    ok(StatusCode::OK, &form_view(&stored))
+    ok(StatusCode::OK, &FormView::of(&stored))
 }
 
 async fn show_form<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, id: &str) -> Answer {
     let id = FormId::parse(id).ok_or(Error::FormNotFound)?;
-    ok(StatusCode::OK, &form_view(&app.form(&id).await?))
+    ok(StatusCode::OK, &FormView::of(&app.form(&id).await?))
 }
 
 async fn lookup<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, op: &OperatorId, now: Time) -> Answer {
@@ -127,7 +129,8 @@ async fn erase<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
     let already = matches!(app.erase_by_email(&email, now).await?, LinkOutcome::Erased { already: true });
     // The reason is the operator's own words and may name the person: it is not logged.
     tracing::info!(operator = %op, subject = %subject, already, reason_len = reason.len(), "subject erased by operator");
-    ok(StatusCode::OK, &json!({"subject_id": subject, "status": if already { "already_erased" } else { "erased" }}))
+    let status = if already { ErasureStatus::AlreadyErased } else { ErasureStatus::Erased };
+    ok(StatusCode::OK, &ErasureAnswer { subject_id: subject, status })
 }
 
 async fn audience<S: Store, M: Mailer, Q: WorkQueue>(
@@ -141,18 +144,7 @@ async fn audience<S: Store, M: Mailer, Q: WorkQueue>(
     let cursor = request::query_param(req, "cursor");
     let (rows, next) = app.audience(&purpose, cursor.as_deref(), now).await?;
     tracing::info!(operator = %op, purpose = %purpose, rows = rows.len(), "audience exported");
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "subject_id": r.member.subject, "email": r.member.email, "lang": r.member.lang,
-                "given_at": zgoda_domain::proof::format_time(&r.member.given_at),
-                "unsubscribe_url": r.unsubscribe_url,
-                "headers": {"List-Unsubscribe": format!("<{}>", r.unsubscribe_url), "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
-            })
-        })
-        .collect();
-    ok(StatusCode::OK, &json!({"items": items, "next_cursor": next}))
+    ok(StatusCode::OK, &AudiencePage::new(rows, next))
 }
 
 /// `?stream=public|notices` (default `notices`, the stream that must never fail) picks the sender
@@ -255,28 +247,6 @@ struct LinkBody {
     email: String,
     action: String,
     purpose: Option<String>,
-}
-
-/// The stored form as the operator API shows it: the configuration, the current notice with the
-/// SHA-256 of each text, and every version ever stored.
-pub fn form_view(stored: &StoredForm) -> Value {
-    let f = &stored.form;
-    let current = stored.notices.iter().find(|n| n.version == f.notice_version);
-    let mut notices: Vec<_> = stored
-        .notices
-        .iter()
-        .map(|n| json!({"version": n.version, "sha256": n.sha256, "retired": f.retired_notices.contains(&n.version)}))
-        .collect();
-    notices.sort_by(|a, b| a["version"].as_str().cmp(&b["version"].as_str()));
-    json!({
-        "id": f.id, "name": f.name, "allowed_origins": f.allowed_origins,
-        "success_url": f.success_url, "error_url": f.error_url, "default_lang": f.default_lang,
-        "fields": f.fields, "purposes": f.purposes, "notify": f.notify, "owner_notice": f.owner_notice,
-        "retention_days": f.retention_days,
-        "notice": current.map(|n| json!({"version": n.version, "texts": n.texts, "sha256": n.sha256})),
-        "retired_notices": f.retired_notices, "notices": notices,
-        "updated_at": zgoda_domain::proof::format_time(&f.updated_at),
-    })
 }
 
 /// What the operator API may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
