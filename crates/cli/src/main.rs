@@ -247,8 +247,9 @@ fn table(rows: Vec<Vec<String>>, header: &[&str]) -> Table {
 }
 
 fn print_form(v: &Value) {
-    typed(v, |f: &FormView| {
-        let version = f.notice.as_ref().map_or("—", |n| n.version.as_str());
+    typed(v, |view: &FormView| {
+        let f = &view.form;
+        let version = view.notice.as_ref().map_or("—", |n| n.version.as_str());
         println!("{} ({})  notice {version}  default language {}", f.name, f.id, f.default_lang);
         println!("origins: {}", f.allowed_origins.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
         let rows = f
@@ -257,7 +258,7 @@ fn print_form(v: &Value) {
             .map(|p| vec![p.id.to_string(), p.lawful_basis.as_str().into(), p.required.to_string(), p.double_opt_in.to_string()])
             .collect();
         println!("{}", table(rows, &["purpose", "lawful basis", "required", "double opt-in"]));
-        let rows = f
+        let rows = view
             .notices
             .iter()
             .flat_map(|n| n.sha256.iter().map(|(lang, sha)| vec![n.version.clone(), lang.to_string(), sha.clone(), n.retired.to_string()]))

@@ -446,24 +446,12 @@ impl FormInput {
 /// SHA-256 of each text, and every version ever stored. The CLI reads it back as this type.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FormView {
-    pub id: FormId,
-    pub name: String,
-    pub allowed_origins: Vec<WebOrigin>,
-    pub success_url: Option<String>,
-    pub error_url: Option<String>,
-    pub default_lang: Lang,
-    pub fields: Vec<FieldSpec>,
-    pub purposes: Vec<Purpose>,
-    pub notify: Vec<EmailAddress>,
-    pub owner_notice: OwnerNotice,
-    pub retention_days: u32,
+    #[serde(flatten)]
+    pub form: Form,
     /// The version new posts must name, with its texts.
     pub notice: Option<Notice>,
-    pub retired_notices: BTreeSet<String>,
     /// Every version ever stored, by version.
     pub notices: Vec<NoticeVersion>,
-    #[serde(with = "crate::proof::millis")]
-    pub updated_at: Time,
 }
 
 /// One stored notice version, by the hashes of its texts.
@@ -477,34 +465,19 @@ pub struct NoticeVersion {
 
 impl FormView {
     pub fn of(stored: &crate::store::StoredForm) -> Self {
-        let f = stored.form.clone();
+        let form = &stored.form;
         let mut notices: Vec<NoticeVersion> = stored
             .notices
             .iter()
             .map(|n| NoticeVersion {
                 version: n.version.clone(),
                 sha256: n.sha256.clone(),
-                retired: f.retired_notices.contains(&n.version),
+                retired: form.retired_notices.contains(&n.version),
             })
             .collect();
         notices.sort_by(|a, b| a.version.cmp(&b.version));
-        Self {
-            notice: stored.notices.iter().find(|n| n.version == f.notice_version).cloned(),
-            notices,
-            id: f.id,
-            name: f.name,
-            allowed_origins: f.allowed_origins,
-            success_url: f.success_url,
-            error_url: f.error_url,
-            default_lang: f.default_lang,
-            fields: f.fields,
-            purposes: f.purposes,
-            notify: f.notify,
-            owner_notice: f.owner_notice,
-            retention_days: f.retention_days,
-            retired_notices: f.retired_notices,
-            updated_at: f.updated_at,
-        }
+        let notice = stored.notices.iter().find(|n| n.version == form.notice_version).cloned();
+        Self { form: form.clone(), notice, notices }
     }
 }
 
