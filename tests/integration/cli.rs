@@ -202,3 +202,31 @@ async fn doctor_checks_the_stack_end_to_end_and_says_what_to_fix() {
     assert!(shown.contains("✓ health") && shown.contains("✗ operator signature") && shown.contains("operators secret"), "{shown}");
     assert_eq!(env.operator("GET", "/v1/admin/smoke/01ARZ3NDEKTSV4RRFFQ69G5FAV", None).await.status(), 404);
 }
+
+/// `zgoda requests`: the DPO's week at a glance, one request, and closing it.
+#[tokio::test]
+async fn cli_lists_requests_due_within_a_time_and_closes_one() {
+    let env = TestEnv::spawn().await;
+    let key = env.operator.key_hex.clone();
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    let email = address("cli-request");
+    env.submit_json("kontakt", &json!({"email": email, "consent": ["contact_reply"], "notice_version": "2026-11"})).await;
+    assert_eq!(env.privacy_request(&email, "erasure").await.status(), 202);
+    let listed = zgoda(&env, &key, &["requests", "list", "--json"]).await;
+    let id = serde_json::from_slice::<Value>(&listed.stdout).unwrap()["items"][0]["request_id"].as_str().unwrap().to_owned();
+
+    let week = stdout(&zgoda(&env, &key, &["requests", "list", "--due-within", "7d"]).await);
+    assert!(!week.contains(&id), "due in a month: {week}");
+    let months = stdout(&zgoda(&env, &key, &["requests", "list", "--due-within", "40d"]).await);
+    assert!(months.contains(&id) && months.contains("erasure") && months.contains("open"), "{months}");
+    let bad = zgoda(&env, &key, &["requests", "list", "--due-within", "a week"]).await;
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("number of days"));
+
+    let closed = stdout(&zgoda(&env, &key, &["requests", "close", &id, "done", "--reasons", "Usunięto ręcznie z CRM."]).await);
+    assert!(
+        closed.contains("status done") && closed.contains("closed as done by") && closed.contains("Usunięto ręcznie z CRM."),
+        "{closed}"
+    );
+    let again = zgoda(&env, &key, &["requests", "close", &id, "done"]).await;
+    assert!(String::from_utf8_lossy(&again.stderr).contains("request: closed"), "{}", String::from_utf8_lossy(&again.stderr));
+}

@@ -19,5 +19,6 @@ mod logs;
 mod openapi;
 mod operator;
 mod proofs;
+mod requests;
 mod retention;
 mod ses_events;

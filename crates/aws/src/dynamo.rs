@@ -10,7 +10,7 @@
 //! | `SUBJECT#<sid>`   | `HEAD`              | chain head: last sequence number and hash          |
 //! | `SUBJECT#<sid>`   | `EVENT#<ulid>`      | a sealed consent event (PII-free)                  |
 //! | `SUBJECT#<sid>`   | `STATE#<purpose>`   | current state; in `gsi1` under `AUDIENCE#<purpose>` while given |
-//! | `SUBJECT#<sid>`   | `REQUEST#<ulid>`    | a privacy request and its due date (PII-free)      |
+//! | `SUBJECT#<sid>`   | `REQUEST#<ulid>`    | a privacy request, its due date and handling (PII-free; see `requests.rs`) |
 //! | `SUBJECT#<sid>`   | `SUPPRESSED`        | the subject was erased (PII-free)                  |
 //! | `SUBJECT#<sid>`   | `UNDELIVERABLE`     | the address hard-bounced (PII-free)                |
 //! | `SUBJECT#<sid>`   | `REVIEW`            | when the storage-limitation sweep judges the subject next; in `gsi1` under `REVIEWS` |
@@ -21,6 +21,7 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest,
@@ -219,6 +220,39 @@ impl DynamoStore {
         Err(StoreError::Unavailable("DynamoDB kept items of a batch unprocessed".into()))
     }
 
+    /// One page of a scan that runs a little each time over many runs, from where the last page
+    /// ended (kept under `SWEEP`/`progress`); `None` once the whole table has been read. The caller
+    /// handles the page, then saves the place with [`Self::save_scan_progress`], so a page whose
+    /// handling failed is read again.
+    pub(crate) async fn resumable_scan(
+        &self,
+        progress: &str,
+        scan: ScanFluentBuilder,
+        limit: usize,
+    ) -> Result<Option<ScanPage>, StoreError> {
+        let place = self.get("SWEEP", progress).await?;
+        if place.as_ref().is_some_and(|p| p.contains_key("done")) {
+            return Ok(None);
+        }
+        let start = place.and_then(|p| Some(keyed(get_s(&p, "cursor_pk")?.to_owned(), get_s(&p, "cursor_sk")?.to_owned(), Item::new())));
+        let limit = limit.min(i32::MAX as usize) as i32;
+        let out = scan.table_name(&self.table).set_exclusive_start_key(start).limit(limit).send().await.map_err(unavailable)?;
+        Ok(Some(ScanPage { items: out.items.unwrap_or_default(), next: out.last_evaluated_key.filter(|k| !k.is_empty()) }))
+    }
+
+    pub(crate) async fn save_scan_progress(&self, progress: &str, page: ScanPage) -> Result<(), StoreError> {
+        let place = match page.next {
+            Some(k) => Item::from([
+                ("cursor_pk".to_owned(), k.get(PARTITION_KEY).cloned().unwrap_or_else(|| s(""))),
+                ("cursor_sk".to_owned(), k.get(SORT_KEY).cloned().unwrap_or_else(|| s(""))),
+            ]),
+            None => Item::from([("done".to_owned(), s("yes"))]),
+        };
+        let put = self.client.put_item().table_name(&self.table).set_item(Some(keyed("SWEEP".into(), progress.into(), place)));
+        put.send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Every page of a query's results.
     pub(crate) async fn query_all(&self, query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
@@ -262,6 +296,12 @@ impl DynamoStore {
             .expression_attribute_values(":pk", s(pk));
         self.query_all(query).await
     }
+}
+
+/// One page of a [`DynamoStore::resumable_scan`]: its items, and where the next page starts.
+pub(crate) struct ScanPage {
+    pub items: Vec<Item>,
+    next: Option<Item>,
 }
 
 #[derive(serde::Deserialize)]
@@ -473,9 +513,8 @@ impl SubjectStore for DynamoStore {
     }
 
     async fn record_request(&self, subject: &SubjectId, request: &PrivacyRequest) -> Result<(), StoreError> {
-        let mut item = keyed(subject_pk(subject), format!("REQUEST#{}", request.request_id), to_item(request));
-        item.insert(TTL_ATTRIBUTE.to_owned(), n(request.kept_until().timestamp()));
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
+        let writes = crate::requests::record_writes(&self.table, subject, request);
+        self.client.transact_write_items().set_transact_items(Some(writes)).send().await.map_err(unavailable)?;
         Ok(())
     }
 
@@ -687,30 +726,20 @@ impl RetentionReviews for DynamoStore {
     }
 
     async fn backfill_reviews(&self, at: Time, limit: usize) -> Result<Option<u64>, StoreError> {
-        let progress = self.get("SWEEP", BACKFILL_PROGRESS).await?;
-        if progress.as_ref().is_some_and(|p| p.contains_key("done")) {
-            return Ok(None);
-        }
         // One page of a scan for people's chain heads, from where the last run stopped.
-        let start = progress.and_then(|p| Some(keyed(get_s(&p, "cursor_pk")?.to_owned(), get_s(&p, "cursor_sk")?.to_owned(), Item::new())));
-        let out = self
+        let scan = self
             .client
             .scan()
-            .table_name(&self.table)
-            .set_exclusive_start_key(start)
             .filter_expression("#sk = :head AND begins_with(#pk, :subject)")
             .expression_attribute_names("#sk", SORT_KEY)
             .expression_attribute_values(":head", s("HEAD"))
             .expression_attribute_values(":subject", s("SUBJECT#"))
             .projection_expression("#pk, #sk")
-            .expression_attribute_names("#pk", PARTITION_KEY)
-            .limit(limit.min(i32::MAX as usize) as i32)
-            .send()
-            .await
-            .map_err(unavailable)?;
+            .expression_attribute_names("#pk", PARTITION_KEY);
+        let Some(page) = self.resumable_scan(BACKFILL_PROGRESS, scan, limit).await? else { return Ok(None) };
         let mut added = 0;
-        for item in out.items.unwrap_or_default() {
-            let Some(subject) = get_s(&item, PARTITION_KEY).and_then(|p| p.strip_prefix("SUBJECT#")).and_then(SubjectId::parse) else {
+        for item in &page.items {
+            let Some(subject) = get_s(item, PARTITION_KEY).and_then(|p| p.strip_prefix("SUBJECT#")).and_then(SubjectId::parse) else {
                 continue;
             };
             let mut review = keyed(subject_pk(&subject), "REVIEW".into(), Item::new());
@@ -721,20 +750,7 @@ impl RetentionReviews for DynamoStore {
                 self.client.put_item().table_name(&self.table).set_item(Some(review)).condition_expression("attribute_not_exists(pk)");
             settled(put.send().await.map(|_| added += 1))?;
         }
-        let next = match out.last_evaluated_key.filter(|k| !k.is_empty()) {
-            Some(k) => Item::from([
-                ("cursor_pk".to_owned(), k.get(PARTITION_KEY).cloned().unwrap_or_else(|| s(""))),
-                ("cursor_sk".to_owned(), k.get(SORT_KEY).cloned().unwrap_or_else(|| s(""))),
-            ]),
-            None => Item::from([("done".to_owned(), s(format_time(&at)))]),
-        };
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(keyed("SWEEP".into(), BACKFILL_PROGRESS.into(), next)))
-            .send()
-            .await
-            .map_err(unavailable)?;
+        self.save_scan_progress(BACKFILL_PROGRESS, page).await?;
         Ok(Some(added))
     }
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod dynamo;
 pub mod item;
 pub mod queue;
+pub mod requests;
 pub mod secrets;
 pub mod ses;
 pub mod table;

@@ -18,6 +18,7 @@ use zgoda_domain::ids::EscalationId;
 use zgoda_domain::keys::SecretKey;
 use zgoda_domain::links::IssuedLink;
 use zgoda_domain::register::{BreachList, BreachView};
+use zgoda_domain::requests::{RequestList, RequestView};
 use zgoda_domain::service::SubjectView;
 use zgoda_domain::timeline::{TimelineEvent, TimelineKind};
 
@@ -65,6 +66,11 @@ enum Command {
         #[command(subcommand)]
         command: LinksCommand,
     },
+    /// Requests from people (access, erasure): due dates, extensions, closing (Art. 12(3)-(4)).
+    Requests {
+        #[command(subcommand)]
+        command: RequestsCommand,
+    },
     /// Personal data breaches: register, timeline, escalation, the PUODO draft.
     Breach {
         #[command(subcommand)]
@@ -109,6 +115,41 @@ enum BreachCommand {
         #[arg(long, default_value = "md")]
         format: String,
     },
+}
+
+#[derive(Subcommand)]
+enum RequestsCommand {
+    /// Open requests by due date (or, with --closed, the latest closed ones).
+    List {
+        /// Only those due within this time: `7d`, `30d` (days).
+        #[arg(long, value_parser = days)]
+        due_within: Option<u32>,
+        #[arg(long, conflicts_with = "due_within")]
+        closed: bool,
+    },
+    /// One request.
+    Show { id: String },
+    /// Extend a request once, within its first month, by 1 or 2 months; the person is mailed the reasons.
+    Extend {
+        id: String,
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=2))]
+        months: u32,
+        #[arg(long)]
+        reasons: String,
+    },
+    /// Close a request: `done`, or `refused` with --reasons (mailed to the person with their right to complain).
+    Close {
+        id: String,
+        #[arg(value_parser = ["done", "refused"])]
+        outcome: String,
+        #[arg(long)]
+        reasons: Option<String>,
+    },
+}
+
+/// `7d` (or `7`) as a number of days.
+fn days(text: &str) -> Result<u32, String> {
+    text.strip_suffix('d').unwrap_or(text).parse().map_err(|_| format!("`{text}` is not a number of days such as 7d"))
 }
 
 #[derive(Subcommand)]
@@ -392,6 +433,41 @@ fn print_event(v: &Value) {
     typed(v, |e: &TimelineEvent| println!("entry {} added ({}), sealed with key {}", e.seq, kind(e.entry.kind()), e.kid));
 }
 
+fn print_requests(v: &Value) {
+    typed(v, |list: &RequestList| {
+        let rows = list
+            .items
+            .iter()
+            .map(|r| {
+                let due = if r.overdue { format!("{} OVERDUE", time(&r.due_at)) } else { time(&r.due_at) };
+                vec![r.request_id.to_string(), r.kind.as_str().into(), r.status.as_str().into(), time(&r.received_at), due]
+            })
+            .collect();
+        println!("{}", table(rows, &["request", "kind", "status", "received", "due"]));
+    })
+}
+
+fn print_request(v: &Value) {
+    typed(v, |r: &RequestView| {
+        println!("request {} ({}) from subject {}", r.request_id, r.kind.as_str(), r.subject_id);
+        println!("received {}; answered on arrival: {}", time(&r.received_at), r.outcome);
+        let overdue = if r.overdue { " — OVERDUE" } else { "" };
+        println!("status {}; due {}{overdue} (first due {})", r.status.as_str(), time(&r.due_at), time(&r.first_due_at));
+        if let Some(e) = &r.extension {
+            println!("extended by {} at {}: {}", e.by, time(&e.at), e.reasons);
+        }
+        if let Some(c) = &r.closing {
+            let by = c.by.as_ref().map_or_else(|| "the person, through their link".to_owned(), ToString::to_string);
+            println!(
+                "closed as {} by {by} at {}{}",
+                c.outcome.as_str(),
+                time(&c.at),
+                c.reasons.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+            );
+        }
+    })
+}
+
 fn print_erased(v: &Value) {
     typed(v, |e: &ErasureAnswer| match e.status {
         ErasureStatus::AlreadyErased => println!("subject {} was already erased", e.subject_id),
@@ -515,6 +591,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             (all, print_audience)
         }
+        Command::Requests { command } => match command {
+            RequestsCommand::List { due_within, closed } => {
+                let path = match (closed, due_within) {
+                    (true, _) => "/v1/admin/requests?status=closed".to_owned(),
+                    (false, Some(days)) => format!("/v1/admin/requests?due_within_days={days}"),
+                    (false, None) => "/v1/admin/requests".to_owned(),
+                };
+                (api.call(reqwest::Method::GET, &path, None).await?, print_requests)
+            }
+            RequestsCommand::Show { id } => {
+                (api.call(reqwest::Method::GET, &format!("/v1/admin/requests/{id}"), None).await?, print_request)
+            }
+            RequestsCommand::Extend { id, months, reasons } => {
+                let body = serde_json::to_vec(&serde_json::json!({ "months": months, "reasons": reasons }))?;
+                (api.call(reqwest::Method::POST, &format!("/v1/admin/requests/{id}/extend"), Some(body)).await?, print_request)
+            }
+            RequestsCommand::Close { id, outcome, reasons } => {
+                let body = serde_json::to_vec(&serde_json::json!({ "outcome": outcome, "reasons": reasons }))?;
+                (api.call(reqwest::Method::POST, &format!("/v1/admin/requests/{id}/close"), Some(body)).await?, print_request)
+            }
+        },
         Command::Breach { command } => match command {
             BreachCommand::Create { file } => (api.call(reqwest::Method::POST, "/v1/breaches", Some(read(file)?)).await?, print_breach),
             BreachCommand::List => (api.call(reqwest::Method::GET, "/v1/breaches", None).await?, print_breaches),

@@ -20,6 +20,8 @@ pub enum Error {
     PurposeNotFound,
     #[error("no such smoke run")]
     SmokeRunNotFound,
+    #[error("no such privacy request")]
+    RequestNotFound,
     /// The idempotency key was used before with another body.
     #[error("this Idempotency-Key was used with another request")]
     IdempotencyConflict,

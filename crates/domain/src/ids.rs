@@ -81,6 +81,18 @@ text_id!(
     is_token
 );
 
+text_id!(
+    /// A person's privacy request (Art. 12(3)): a ULID, made by the caller when it arrives.
+    RequestId,
+    is_token
+);
+
+impl RequestId {
+    pub fn new(ulid: ulid::Ulid) -> Self {
+        Self(ulid.to_string())
+    }
+}
+
 impl BreachId {
     pub fn new(ulid: ulid::Ulid) -> Self {
         Self(ulid.to_string())

@@ -32,6 +32,7 @@ pub mod proof_of_work;
 pub mod register;
 pub mod reminders;
 pub mod report;
+pub mod requests;
 pub mod retention;
 pub mod service;
 pub mod severity;

@@ -14,7 +14,7 @@ use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
 use crate::proof::{self, Channel, EventFacts, EventKind, SealedEvent};
 use crate::service::{Lift, Zgoda};
-use crate::store::{GuardKey, Store, WorkQueue};
+use crate::store::{GuardKey, PrivacyRequestKind, Store, WorkQueue};
 use crate::token::{self, LinkAction, LinkClaims, TokenError};
 
 /// What pressing a link's button did.
@@ -137,7 +137,12 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 self.withdraw(&claims.subject, &purpose, Channel::EmailLink, ip, now).await?
             }
             LinkAction::Confirm => self.confirm(&claims, ip, now).await?,
-            LinkAction::Erase => self.erase(&claims.subject, None, Channel::EmailLink, Some(&claims), now).await?,
+            LinkAction::Erase => {
+                let erased = self.erase(&claims.subject, None, Channel::EmailLink, Some(&claims), now).await?;
+                // The person did what they asked for: their erasure request is answered.
+                self.close_completed(&claims.subject, PrivacyRequestKind::Erasure, now).await;
+                erased
+            }
             LinkAction::Access => {
                 // Single use (security review M5): the link is a bearer credential for everything
                 // held, and mail is forwarded, archived and shared; spent before the export is
@@ -145,7 +150,10 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 if !self.store.first_use(&GuardKey::LinkUsed(claims.token_id_hex()), claims.expires_at, now).await? {
                     return Err(Error::LinkUsed);
                 }
-                LinkOutcome::Export(Box::new(self.export(&claims.subject, now).await?))
+                let export = self.export(&claims.subject, now).await?;
+                // The export is in the person's hands: their access request is answered.
+                self.close_completed(&claims.subject, PrivacyRequestKind::Access, now).await;
+                LinkOutcome::Export(Box::new(export))
             }
         };
         tracing::info!(action = claims.action.as_str(), subject = %claims.subject, "link used");

@@ -55,6 +55,26 @@ pub enum Message {
         which: crate::deadline::Reminder,
         deadline: Time,
     },
+    /// Tells the person that the answer to their request will take longer, and why (Art. 12(3)).
+    RequestExtended {
+        to: EmailAddress,
+        lang: Lang,
+        kind: crate::store::PrivacyRequestKind,
+        received_at: Time,
+        due_at: Time,
+        reasons: String,
+    },
+    /// Tells the person that their request is refused, why, and where they can complain (Art. 12(4)).
+    RequestRefused { to: EmailAddress, lang: Lang, kind: crate::store::PrivacyRequestKind, received_at: Time, reasons: String },
+    /// Reminds the controller's contact point that a privacy request falls due.
+    RequestReminder {
+        to: EmailAddress,
+        lang: Lang,
+        request_id: crate::ids::RequestId,
+        kind: crate::store::PrivacyRequestKind,
+        due_at: Time,
+        which: crate::requests::RequestReminder,
+    },
     /// Tells the business that its form received a submission.
     OwnerNotice {
         to: EmailAddress,
@@ -112,7 +132,12 @@ impl Message {
     /// The stream the message goes out on (see [`MailStream`]).
     pub fn stream(&self) -> MailStream {
         match self {
-            Message::BreachNotice { .. } | Message::DeadlineReminder { .. } => MailStream::Notices,
+            // What the law makes the controller say, which anonymous traffic cannot trigger.
+            Message::BreachNotice { .. }
+            | Message::DeadlineReminder { .. }
+            | Message::RequestExtended { .. }
+            | Message::RequestRefused { .. }
+            | Message::RequestReminder { .. } => MailStream::Notices,
             Message::SmokeTest { stream, .. } => *stream,
             Message::ConfirmRequest { .. }
             | Message::ActionLink { .. }
@@ -132,6 +157,9 @@ impl Message {
             | Message::BreachNotice { to, .. }
             | Message::SmokeTest { to, .. }
             | Message::DeadlineReminder { to, .. }
+            | Message::RequestExtended { to, .. }
+            | Message::RequestRefused { to, .. }
+            | Message::RequestReminder { to, .. }
             | Message::OwnerNotice { to, .. } => to,
         }
     }
@@ -146,6 +174,9 @@ impl Message {
             Message::SmokeTest { .. } => "smoke_test",
             Message::BreachNotice { .. } => "breach_notice",
             Message::DeadlineReminder { .. } => "deadline_reminder",
+            Message::RequestExtended { .. } => "request_extended",
+            Message::RequestRefused { .. } => "request_refused",
+            Message::RequestReminder { .. } => "request_reminder",
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::FieldError;
 use crate::Time;
 use crate::email::EmailAddress;
 use crate::error::Error;
+use crate::ids::RequestId;
 use crate::lang::Lang;
 use crate::mail::Mailer;
 use crate::mail::Message;
@@ -32,18 +33,29 @@ impl<S, M, Q> Zgoda<S, M, Q> {
     }
 }
 
+/// What a person asked for on the privacy page, under the id the caller gives the request.
+#[derive(Debug, Clone)]
+pub struct Asked {
+    pub id: RequestId,
+    pub email: EmailAddress,
+    pub kind: PrivacyRequestKind,
+    /// The language of the page, which the answer speaks.
+    pub lang: Lang,
+}
+
+impl Asked {
+    /// A request under a fresh id.
+    pub fn new(email: EmailAddress, kind: PrivacyRequestKind, lang: Lang) -> Self {
+        Self { id: RequestId::new(ulid::Ulid::new()), email, kind, lang }
+    }
+}
+
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// A privacy request from the public page (docs/api.md §3): always accepted; the address gets a
     /// link or a "no data held" message; the request is recorded with its one-month due date.
-    pub async fn privacy_request(
-        &self,
-        email: &EmailAddress,
-        kind: PrivacyRequestKind,
-        lang: Lang,
-        proof: &Solved,
-        ip: Option<IpAddr>,
-        now: Time,
-    ) -> Result<(), Error> {
+    pub async fn privacy_request(&self, asked: Asked, proof: &Solved, ip: Option<IpAddr>, now: Time) -> Result<(), Error> {
+        let Asked { id, email, kind, lang } = asked;
+        let email = &email;
         // A solution buys one request: its nonce is kept until its challenge expires.
         if !self.store.first_use(&GuardKey::ProofOfWork(proof.nonce.clone()), proof.expires_at, now).await? {
             return Err(Error::Validation(vec![FieldError::new(proof_of_work::FIELD, ProofError::Used.code())]));
@@ -89,11 +101,14 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         };
         let now = proof::to_millis(now);
         let request = PrivacyRequest {
-            request_id: ulid::Ulid::new().to_string(),
+            request_id: id,
             kind,
             received_at: now,
             due_at: now.checked_add_months(chrono::Months::new(1)).unwrap_or(now + Duration::days(30)),
             outcome: outcome.into(),
+            extension: None,
+            closing: None,
+            revision: 0,
         };
         self.store.record_request(&subject, &request).await?;
         tracing::info!(subject = %subject, kind = ?kind, outcome = %request.outcome, due = %proof::format_time(&request.due_at), "privacy request recorded");
@@ -106,26 +121,27 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
 
 /// Privacy requests over the in-memory adapters: who gets which answer, and what is recorded.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::memory::{self, MemoryApp, fixtures::*};
     use crate::proof_of_work::ProofOfWork;
     use crate::store::SubjectStore;
 
-    fn app() -> MemoryApp {
+    /// An app whose proof of work a test solves in a moment.
+    pub(crate) fn app() -> MemoryApp {
         let mut app = memory::app();
         app.settings.privacy_proof_of_work = ProofOfWork { cost: 2, max_counter: 50, ..ProofOfWork::default() };
         app
     }
 
     /// A challenge solved as the privacy page's script would, and checked as the route checks it.
-    fn solved(app: &MemoryApp) -> Solved {
+    pub(crate) fn solved(app: &MemoryApp) -> Solved {
         let field = proof_of_work::solve(&app.privacy_challenge(now()));
         app.check_privacy_proof(Some(&field), now()).unwrap()
     }
 
     async fn ask(app: &MemoryApp, address: &str, kind: PrivacyRequestKind) -> Result<(), Error> {
-        app.privacy_request(&email(address), kind, Lang::En, &solved(app), Some("203.0.113.9".parse().unwrap()), now()).await
+        app.privacy_request(Asked::new(email(address), kind, Lang::En), &solved(app), Some("203.0.113.9".parse().unwrap()), now()).await
     }
 
     async fn requests(app: &MemoryApp, address: &str) -> Vec<PrivacyRequest> {
@@ -180,7 +196,7 @@ mod tests {
         let app = app();
         let proof = solved(&app);
         let nikt = email("nikt@example.pl");
-        let ask = || app.privacy_request(&nikt, PrivacyRequestKind::Access, Lang::Pl, &proof, None, now());
+        let ask = || app.privacy_request(Asked::new(nikt.clone(), PrivacyRequestKind::Access, Lang::Pl), &proof, None, now());
         ask().await.unwrap();
         let again = ask().await.unwrap_err();
         assert!(matches!(&again, Error::Validation(f) if f[0].field == proof_of_work::FIELD && f[0].code == "used"), "{again:?}");

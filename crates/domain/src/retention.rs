@@ -112,6 +112,10 @@ pub struct SweepReport {
     /// Breaches nothing was recorded on for the breach retention, deleted now.
     #[serde(default)]
     pub breaches_purged: u64,
+    /// Privacy requests recorded before requests were handled, filed by this run so the operator
+    /// finds them by id and in the lists.
+    #[serde(default)]
+    pub requests_indexed: u64,
 }
 
 /// What the sweep did with one review.
@@ -145,6 +149,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 }
             }
         }
+        report.requests_indexed = self.store.index_earlier_requests(BACKFILL_BATCH).await?.unwrap_or(0);
         self.purge_breaches(now, &mut report).await?;
         Ok(report)
     }
@@ -250,14 +255,35 @@ mod tests {
 
         // Today: the contract still needs Anna's address; Bartek's consent lasts, off the list.
         let today = app.retention_sweep(t0 + Duration::minutes(1)).await.unwrap();
-        assert_eq!(today, SweepReport { backfilled: 0, erased: vec![], deferred: 1, settled: 1, failed: 0, purged: 0, breaches_purged: 0 });
+        assert_eq!(
+            today,
+            SweepReport {
+                backfilled: 0,
+                erased: vec![],
+                deferred: 1,
+                settled: 1,
+                failed: 0,
+                purged: 0,
+                breaches_purged: 0,
+                requests_indexed: 0
+            }
+        );
         assert!(app.store.holds_anything_personal(&anna));
 
         // A year and a day on: only Anna is judged again, and erased as an erasure does.
         let later = app.retention_sweep(t0 + Duration::days(366)).await.unwrap();
         assert_eq!(
             later,
-            SweepReport { backfilled: 0, erased: vec![anna.clone()], deferred: 0, settled: 0, failed: 0, purged: 0, breaches_purged: 0 }
+            SweepReport {
+                backfilled: 0,
+                erased: vec![anna.clone()],
+                deferred: 0,
+                settled: 0,
+                failed: 0,
+                purged: 0,
+                breaches_purged: 0,
+                requests_indexed: 0
+            }
         );
         assert!(!app.store.holds_anything_personal(&anna), "profile, submissions and states are gone");
         let record = app.store.load_subject(&anna).await.unwrap();

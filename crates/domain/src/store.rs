@@ -8,7 +8,7 @@ use crate::Time;
 use crate::deadline::Reminder;
 use crate::email::EmailAddress;
 use crate::form::{Form, LawfulBasis, Notice};
-use crate::ids::{BreachId, EscalationId, FormId, NoticeId, PurposeId, SubjectId};
+use crate::ids::{BreachId, EscalationId, FormId, NoticeId, PurposeId, RequestId, SubjectId};
 use crate::lang::Lang;
 use crate::proof::{ChainHead, EventKind, SealedEvent};
 
@@ -139,17 +139,29 @@ impl SubjectRecord {
     }
 }
 
-/// A data subject's request under Art. 15 or 17, kept with its statutory due date (Art. 12(3)).
+/// A data subject's request under Art. 15 or 17, kept with its statutory due date (Art. 12(3)) and
+/// what the controller did with it (`crate::requests`). PII-free: the person is their subject id.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PrivacyRequest {
-    pub request_id: String,
+    pub request_id: RequestId,
     pub kind: PrivacyRequestKind,
     #[serde(with = "crate::proof::millis")]
     pub received_at: Time,
+    /// One month from receipt: the first due date, which an extension does not move.
     #[serde(with = "crate::proof::millis")]
     pub due_at: Time,
-    /// `link_sent` or `no_data_held`.
+    /// `link_sent`, `links_sent`, `no_data_held`, `folded` or `mail_budget_spent`: what the
+    /// automatic answer was.
     pub outcome: String,
+    /// The one extension of Art. 12(3), with its reasons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<crate::requests::Extension>,
+    /// How the request ended, once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closing: Option<crate::requests::Closing>,
+    /// Counts the changes since it was recorded: each change is written only over the one read.
+    #[serde(default)]
+    pub revision: u32,
 }
 
 impl PrivacyRequest {
@@ -159,7 +171,7 @@ impl PrivacyRequest {
     pub const KEPT_AFTER_DUE_DAYS: i64 = 3 * 365;
 
     pub fn kept_until(&self) -> Time {
-        self.due_at + chrono::Duration::days(Self::KEPT_AFTER_DUE_DAYS)
+        self.due() + chrono::Duration::days(Self::KEPT_AFTER_DUE_DAYS)
     }
 }
 
@@ -177,6 +189,13 @@ impl PrivacyRequestKind {
             "access" => Some(Self::Access),
             "erasure" => Some(Self::Erasure),
             _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::Erasure => "erasure",
         }
     }
 }
@@ -313,6 +332,8 @@ pub enum GuardKey {
     ProofOfWork(String),
     /// A breach's deadline reminder, claimed or sent.
     Reminder(BreachId, Reminder),
+    /// A privacy request's reminder to the contact point, sent once.
+    RequestReminder(RequestId, crate::requests::RequestReminder),
 }
 
 impl std::fmt::Display for GuardKey {
@@ -328,6 +349,7 @@ impl std::fmt::Display for GuardKey {
             GuardKey::OperatorSignature(sig) => write!(f, "replay#{sig}"),
             GuardKey::ProofOfWork(nonce) => write!(f, "pow#{nonce}"),
             GuardKey::Reminder(breach, which) => write!(f, "reminder#{breach}#{which}"),
+            GuardKey::RequestReminder(request, which) => write!(f, "request-reminder#{request}#{}", which.as_str()),
         }
     }
 }
@@ -346,6 +368,7 @@ impl GuardKey {
             GuardKey::OperatorSignature(_) => "replay",
             GuardKey::ProofOfWork(_) => "pow",
             GuardKey::Reminder(..) => "reminder",
+            GuardKey::RequestReminder(..) => "request-reminder",
         }
     }
 }
@@ -369,8 +392,29 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything zgoda stores, as one bound.
-pub trait Store: FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore {}
-impl<T: FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore> Store for T {}
+/// Privacy requests as the operator handles them (`crate::requests`). Recording one is the
+/// subject store's [`SubjectStore::record_request`].
+pub trait RequestStore: Send + Sync {
+    /// One request by its id, with whose it is.
+    fn load_request(&self, id: &RequestId) -> impl Future<Output = Result<Option<(SubjectId, PrivacyRequest)>, StoreError>> + Send;
+    /// The requests still open (`open`), by due date, only those due by `due_by` if given; or the
+    /// closed ones, latest first.
+    fn list_requests(
+        &self,
+        open: bool,
+        due_by: Option<Time>,
+    ) -> impl Future<Output = Result<Vec<(SubjectId, PrivacyRequest)>, StoreError>> + Send;
+    /// Writes `request`, whose revision is one more than the stored one's; false, writing nothing,
+    /// if the stored one changed since it was read.
+    fn update_request(&self, subject: &SubjectId, request: &PrivacyRequest) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Files up to about `limit` requests recorded before requests were handled (not yet findable
+    /// by id or listed), resuming where the last call stopped; how many it filed, or `None` once
+    /// every request has been looked at.
+    fn index_earlier_requests(&self, limit: usize) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+}
+
+pub trait Store: FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore + RequestStore {}
+impl<T: FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore + RequestStore> Store for T {}
 
 /// A breach as stored: the registration, its timeline and chain head, its escalations.
 #[derive(Debug, Clone)]

@@ -36,7 +36,8 @@ impl ApiError {
                 | Error::EscalationNotFound
                 | Error::NoticeNotFound
                 | Error::PurposeNotFound
-                | Error::SmokeRunNotFound => StatusCode::NOT_FOUND,
+                | Error::SmokeRunNotFound
+                | Error::RequestNotFound => StatusCode::NOT_FOUND,
                 Error::IdempotencyConflict | Error::IdempotencyInProgress => StatusCode::CONFLICT,
                 Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 Error::StaleNotice | Error::NoticeVersionExists => StatusCode::CONFLICT,
@@ -65,6 +66,7 @@ impl ApiError {
                 Error::NoticeNotFound => "notice_not_found",
                 Error::PurposeNotFound => "purpose_not_found",
                 Error::SmokeRunNotFound => "smoke_run_not_found",
+                Error::RequestNotFound => "request_not_found",
                 Error::IdempotencyConflict => "idempotency_conflict",
                 Error::IdempotencyInProgress => "idempotency_in_progress",
                 Error::Validation(_) => "validation_failed",

@@ -9,6 +9,7 @@ use zgoda_domain::controller::ControllerProfile;
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::mail::{MailError, MailTransport, Mailer, Message, OwnerCopy};
+use zgoda_domain::store::PrivacyRequestKind;
 
 use crate::pages::{render, text};
 
@@ -134,6 +135,25 @@ pub fn render_message(m: &Message, controller: &ControllerProfile) -> Rendered {
                 reply_to: None,
             }
         }
+        Message::RequestExtended { to, lang, kind, received_at, due_at, reasons } => {
+            let args = [("kind", request_kind(*lang, *kind)), ("received", day(received_at)), ("due", day(due_at))];
+            let ctx = json!({"body": text(*lang, "request_mail.extended_body", &as_args(&args)), "reasons": reasons});
+            request_mail(to, *lang, text(*lang, "request_mail.extended_subject", &[]), c, ctx)
+        }
+        Message::RequestRefused { to, lang, kind, received_at, reasons } => {
+            let args = [("kind", request_kind(*lang, *kind)), ("received", day(received_at))];
+            let body = text(*lang, "request_mail.refused_body", &as_args(&args));
+            let ctx = json!({"body": body, "reasons": reasons, "rights": text(*lang, "request_mail.rights", &[])});
+            request_mail(to, *lang, text(*lang, "request_mail.refused_subject", &[]), c, ctx)
+        }
+        Message::RequestReminder { to, lang, request_id, kind, due_at, which } => {
+            let args =
+                [("id", request_id.to_string()), ("kind", request_kind(*lang, *kind)), ("due", zgoda_domain::proof::format_time(due_at))];
+            let args = as_args(&args);
+            let ctx =
+                json!({"body": text(*lang, "request_mail.reminder_body", &args), "how": text(*lang, "request_mail.reminder_how", &args)});
+            request_mail(to, *lang, text(*lang, &format!("request_mail.reminder_subject_{}", which.as_str()), &[]), c, ctx)
+        }
         Message::NoDataHeld { to, lang } => Rendered {
             to: to.clone(),
             subject: text(*lang, "nodata_subject", &[]),
@@ -173,6 +193,35 @@ pub fn render_message(m: &Message, controller: &ControllerProfile) -> Rendered {
             }
         }
     }
+}
+
+/// A mail about a privacy request: a body, and the reasons, rights or commands it carries.
+fn request_mail(to: &EmailAddress, lang: Lang, subject: String, c: Option<&ControllerProfile>, ctx: Value) -> Rendered {
+    Rendered {
+        to: to.clone(),
+        subject,
+        lang,
+        text: render("mail/privacy_request.txt", lang, c, ctx.clone()),
+        html: render("mail/privacy_request.html", lang, c, ctx),
+        reply_to: None,
+    }
+}
+
+fn request_kind(lang: Lang, kind: PrivacyRequestKind) -> String {
+    let key = match kind {
+        PrivacyRequestKind::Access => "request_mail.kind_access",
+        PrivacyRequestKind::Erasure => "request_mail.kind_erasure",
+    };
+    text(lang, key, &[])
+}
+
+/// A date as a person reads it in a letter.
+fn day(t: &zgoda_domain::Time) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+fn as_args<'a>(args: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    args.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 /// Builds the MIME bytes of a rendered message, from `from` under the controller's name: the

@@ -36,6 +36,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("mail/no_data_held.html", include_str!("../templates/mail/no_data_held.html")),
         ("mail/privacy_links.txt", include_str!("../templates/mail/privacy_links.txt")),
         ("mail/privacy_links.html", include_str!("../templates/mail/privacy_links.html")),
+        ("mail/privacy_request.txt", include_str!("../templates/mail/privacy_request.txt")),
+        ("mail/privacy_request.html", include_str!("../templates/mail/privacy_request.html")),
         ("link.html", include_str!("../templates/link.html")),
         ("access.html", include_str!("../templates/access.html")),
         ("link_done.html", include_str!("../templates/link_done.html")),

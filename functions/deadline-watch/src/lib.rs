@@ -1,5 +1,7 @@
 //! The deadline watch: on a schedule, mails each open breach's contact point when its 72-hour
-//! authority deadline is 24 h and 6 h away and when it has passed; each reminder once.
+//! authority deadline is 24 h and 6 h away and when it has passed, and the controller's contact
+//! point when a privacy request is due in 7 days, in 1 day and once it is overdue; each reminder
+//! once.
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use serde_json::{Value, json};
@@ -18,7 +20,8 @@ pub async fn handle_app(app: &zgoda_web::App, event: CloudWatchEvent) -> Result<
 /// The event's own time is `now`, so a run can be replayed at any chosen moment.
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, event: CloudWatchEvent) -> Result<Value, Error> {
     let sent = app.deadline_watch(event.time).await?;
-    Ok(json!({ "reminders": sent }))
+    let requests = app.request_reminders(event.time).await?;
+    Ok(json!({ "reminders": sent, "request_reminders": requests }))
 }
 
 /// What the deadline watch may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).

@@ -14,6 +14,7 @@ use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
 use zgoda_domain::mail::{MailStream, Mailer};
 use zgoda_domain::origin::WebOrigin;
+use zgoda_domain::privacy_requests::Asked;
 use zgoda_domain::proof_of_work;
 use zgoda_domain::store::{PrivacyRequestKind, Store, WorkQueue};
 use zgoda_domain::{Error, Fields, Time, Zgoda};
@@ -235,7 +236,7 @@ async fn privacy_request<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>
             fields.check(proof_of_work::FIELD, app.check_privacy_proof(get(proof_of_work::FIELD).as_deref(), now).map_err(|e| e.code()));
         let lang = get("lang").and_then(|l| l.parse().ok()).unwrap_or(lang_hint);
         let (email, (kind, proof)) = fields.finish(email.zip(kind.zip(proof)))?;
-        app.privacy_request(&email, kind, lang, &proof, request::client_ip(req), now).await?;
+        app.privacy_request(Asked::new(email, kind, lang), &proof, request::client_ip(req), now).await?;
         Ok::<_, ApiError>((origin, lang))
     }
     .await;

@@ -11,11 +11,12 @@ use zgoda_domain::breach::BreachInput;
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::erasure::{ErasureAnswer, ErasureStatus};
 use zgoda_domain::form::{FormInput, FormView};
-use zgoda_domain::ids::{BreachId, EscalationId, EventId, FormId, IdempotencyKey, OperatorId, PurposeId, SubjectId};
+use zgoda_domain::ids::{BreachId, EscalationId, EventId, FormId, IdempotencyKey, OperatorId, PurposeId, RequestId, SubjectId};
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
 use zgoda_domain::mail::{MailStream, Mailer};
+use zgoda_domain::requests::RequestFilter;
 use zgoda_domain::smoke::SmokeRunId;
 use zgoda_domain::store::{Store, WorkQueue};
 use zgoda_domain::timeline::{NewEntry, TimelineInput};
@@ -60,6 +61,14 @@ async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
         (Method::POST, ["v1", "admin", "smoke"]) => start_smoke(app, req, op, now).await,
         (Method::GET, ["v1", "admin", "smoke", run]) => show_smoke(app, run).await,
         (Method::POST, ["v1", "admin", "links"]) => issue_link(app, req, op, now).await,
+        (Method::GET, ["v1", "admin", "requests"]) => list_requests(app, req, now).await,
+        (Method::GET, ["v1", "admin", "requests", id]) => ok(StatusCode::OK, &app.request(&request_id(id)?, now).await?),
+        (Method::POST, ["v1", "admin", "requests", id, "extend"]) => {
+            ok(StatusCode::OK, &app.extend_request(&request_id(id)?, body::json(req)?, op, now).await?)
+        }
+        (Method::POST, ["v1", "admin", "requests", id, "close"]) => {
+            ok(StatusCode::OK, &app.close_request(&request_id(id)?, body::json(req)?, op, now).await?)
+        }
         (Method::POST, ["v1", "breaches"]) => register_breach(app, req, op, now).await,
         (Method::GET, ["v1", "breaches"]) => ok(StatusCode::OK, &app.breaches(now).await?),
         (Method::GET, ["v1", "breaches", id]) => ok(StatusCode::OK, &app.breach(&breach_id(id)?, now).await?),
@@ -81,6 +90,10 @@ pub const ROUTES: &[Route] = &[
     Route::new("POST", "/v1/admin/links"),
     Route::new("POST", "/v1/admin/smoke"),
     Route::new("GET", "/v1/admin/smoke/{run_id}"),
+    Route::new("GET", "/v1/admin/requests"),
+    Route::new("GET", "/v1/admin/requests/{request_id}"),
+    Route::new("POST", "/v1/admin/requests/{request_id}/extend"),
+    Route::new("POST", "/v1/admin/requests/{request_id}/close"),
     Route::new("POST", "/v1/breaches"),
     Route::new("GET", "/v1/breaches"),
     Route::new("GET", "/v1/breaches/{id}"),
@@ -89,6 +102,29 @@ pub const ROUTES: &[Route] = &[
     Route::new("GET", "/v1/breaches/{id}/escalations/{escalation_id}"),
     Route::new("GET", "/v1/breaches/{id}/report"),
 ];
+
+/// A request id from the path; one that cannot be an id names no request.
+fn request_id(text: &str) -> Result<RequestId, Error> {
+    RequestId::parse(text).ok_or(Error::RequestNotFound)
+}
+
+/// `?status=open|closed` (default `open`) and, for open ones, `?due_within_days=N`.
+async fn list_requests<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Answer {
+    let due_within = match request::query_param(req, "due_within_days") {
+        None => None,
+        Some(days) => match days.parse::<i64>() {
+            Ok(days @ 0..=3660) => Some(chrono::Duration::days(days)),
+            _ => return Err(Error::field("due_within_days", "invalid").into()),
+        },
+    };
+    let filter = match request::query_param(req, "status").as_deref() {
+        None | Some("open") => RequestFilter::Open { due_within },
+        Some("closed") if due_within.is_none() => RequestFilter::Closed,
+        Some("closed") => return Err(Error::field("due_within_days", "only_for_open").into()),
+        Some(_) => return Err(Error::field("status", "invalid").into()),
+    };
+    ok(StatusCode::OK, &app.requests(filter, now).await?)
+}
 
 /// A breach id from the path; one that cannot be an id names no breach.
 fn breach_id(text: &str) -> Result<BreachId, Error> {

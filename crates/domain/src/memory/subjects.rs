@@ -4,12 +4,12 @@
 
 use super::{MemoryStore, Person};
 use crate::Time;
-use crate::ids::{PurposeId, SubjectId};
+use crate::ids::{PurposeId, RequestId, SubjectId};
 use crate::proof::EventKind;
 use crate::smoke::{SIMULATOR_SUCCESS, SmokeRun, SmokeRunId, SmokeStep};
 use crate::store::{
-    Append, AppendError, AudienceError, AudienceMember, Erasure, Health, PrivacyRequest, Profile, RetentionReviews, Review, StoreError,
-    SubjectRecord, SubjectStore,
+    Append, AppendError, AudienceError, AudienceMember, Erasure, Health, PrivacyRequest, Profile, RequestStore, RetentionReviews, Review,
+    StoreError, SubjectRecord, SubjectStore,
 };
 
 impl Person {
@@ -236,5 +236,46 @@ impl Health for MemoryStore {
 
     async fn load_smoke(&self, run: &SmokeRunId) -> Result<Option<SmokeRun>, StoreError> {
         Ok(self.with(|d| d.smoke.get(run.as_str()).cloned()))
+    }
+}
+
+impl RequestStore for MemoryStore {
+    async fn load_request(&self, id: &RequestId) -> Result<Option<(SubjectId, PrivacyRequest)>, StoreError> {
+        Ok(self.with(|d| {
+            d.people.iter().find_map(|(subject, p)| p.requests.iter().find(|r| &r.request_id == id).map(|r| (subject.clone(), r.clone())))
+        }))
+    }
+
+    async fn list_requests(&self, open: bool, due_by: Option<Time>) -> Result<Vec<(SubjectId, PrivacyRequest)>, StoreError> {
+        let mut listed: Vec<(SubjectId, PrivacyRequest)> = self.with(|d| {
+            d.people
+                .iter()
+                .flat_map(|(subject, p)| p.requests.iter().map(move |r| (subject.clone(), r.clone())))
+                .filter(|(_, r)| r.status().is_open() == open && due_by.is_none_or(|by| r.due() <= by))
+                .collect()
+        });
+        match open {
+            true => listed.sort_by_key(|(_, r)| (r.due(), r.request_id.clone())),
+            false => listed.sort_by_key(|(_, r)| std::cmp::Reverse((r.closing.as_ref().map(|c| c.at), r.request_id.clone()))),
+        }
+        Ok(listed)
+    }
+
+    /// Every request in memory is found and listed as it is recorded: nothing to file.
+    async fn index_earlier_requests(&self, _limit: usize) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
+    async fn update_request(&self, subject: &SubjectId, request: &PrivacyRequest) -> Result<bool, StoreError> {
+        Ok(self.with(|d| {
+            let stored = d.people.get_mut(subject).and_then(|p| p.requests.iter_mut().find(|r| r.request_id == request.request_id));
+            match stored {
+                Some(stored) if stored.revision + 1 == request.revision => {
+                    *stored = request.clone();
+                    true
+                }
+                _ => false,
+            }
+        }))
     }
 }
