@@ -698,3 +698,31 @@ async fn l9_erasure_empties_ses_suppression_list_and_request_records_expire() {
     let due = chrono::DateTime::parse_from_rfc3339(request["due_at"].as_str().unwrap()).unwrap();
     assert_eq!(request["ttl"].as_i64(), Some((due + Duration::days(3 * 365)).timestamp()), "{request}");
 }
+
+/// No link page is a dead end (issue 21): whatever went wrong with a link, its page says what to
+/// do and links to the privacy page, in the page's language, where a new link can be asked for.
+#[tokio::test]
+async fn art12_1_every_link_error_page_points_to_the_privacy_page_in_its_language() {
+    let env = env().await;
+    let email = address("dead-end");
+    confirmed(&env, &email).await;
+    let subject = env.subject_id(&email).await;
+    let expired = LinkClaims::new(LinkAction::Erase, subject, None, None, Utc::now() - Duration::minutes(1));
+    let expired = format!("{}/v1/links/{}", env.url, env.token(&expired).await);
+    let access = link_for(&env, &email, "access", None).await;
+    assert_eq!(env.http.post(&access).send().await.unwrap().status(), 200);
+    let invalid = format!("{}/v1/links/{}", env.url, "A".repeat(120));
+    // A used link says so when it is used again (a GET only shows the button).
+    for (method, url, status) in [("GET", expired, 410), ("POST", access, 410), ("GET", invalid, 400)] {
+        for (lang, words) in [("pl", "Zgłoś żądanie"), ("en", "Make a request")] {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let page = env.http.request(method, format!("{url}?lang={lang}")).send().await.unwrap();
+            assert_eq!(page.status(), status, "{url}");
+            // The page escapes `/` in attributes as `&#x2f;`, which a browser reads as `/`.
+            let html = page.text().await.unwrap().replace("&#x2f;", "/");
+            let privacy = format!("{}/v1/privacy?lang={lang}", env.url);
+            assert!(html.contains(&format!("href=\"{privacy}\"")) && html.contains(words), "{url} in {lang}: {html}");
+            assert_eq!(env.http.get(&privacy).send().await.unwrap().status(), 200);
+        }
+    }
+}

@@ -16,6 +16,7 @@ use zgoda_domain::mail::{MailStream, Mailer};
 use zgoda_domain::origin::WebOrigin;
 use zgoda_domain::privacy_requests::Asked;
 use zgoda_domain::proof_of_work;
+use zgoda_domain::service::Settings;
 use zgoda_domain::store::{PrivacyRequestKind, Store, WorkQueue};
 use zgoda_domain::{Error, Fields, Time, Zgoda};
 use zgoda_web::body::{self, Encoding};
@@ -67,7 +68,9 @@ fn page_lang(req: &Request) -> Lang {
     asked_lang(req).unwrap_or(Lang::Pl)
 }
 
-fn link_error(err: ApiError, lang: Lang, controller: &ControllerProfile) -> Response<Body> {
+/// A link's error page: what went wrong, what to do, and (no page is a dead end) the way to the
+/// privacy page, where a new link can be asked for.
+fn link_error(err: ApiError, lang: Lang, settings: &Settings) -> Response<Body> {
     err.log();
     let (title, message, renew) = match &err {
         ApiError::Domain(Error::InvalidLink) => (text(lang, "link.invalid_title", &[]), text(lang, "link.invalid_body", &[]), false),
@@ -80,15 +83,16 @@ fn link_error(err: ApiError, lang: Lang, controller: &ControllerProfile) -> Resp
         }
         _ => return zgoda_web::pages::error(&err, lang),
     };
-    let page =
-        render("link_error.html", lang, Some(controller), json!({"title": title, "message": message, "code": err.code(), "renew": renew}));
+    let privacy = settings.public_url.join(&format!("/v1/privacy?lang={lang}"));
+    let ctx = json!({"title": title, "message": message, "code": err.code(), "renew": renew, "privacy_url": privacy});
+    let page = render("link_error.html", lang, Some(&settings.controller), ctx);
     respond::html(err.status(), page)
 }
 
 async fn link_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, token: &str, now: Time) -> Response<Body> {
     let preview = match app.preview_link(token, asked_lang(req), now).await {
         Ok(p) => p,
-        Err(e) => return link_error(e.into(), page_lang(req), &app.settings.controller),
+        Err(e) => return link_error(e.into(), page_lang(req), &app.settings),
     };
     let lang = preview.lang.unwrap_or(Lang::Pl);
     let purpose = purpose_label(app, preview.claims.purpose.as_ref(), lang, now).await;
@@ -128,19 +132,19 @@ async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
     let lang = page_lang(req);
     let renew = match link_body(req).await {
         Ok(r) => r,
-        Err(e) => return link_error(e, lang, &app.settings.controller),
+        Err(e) => return link_error(e, lang, &app.settings),
     };
     if renew {
         return match app.renew_link(token, now).await {
             Ok(()) => {
                 done_page(lang, &app.settings.controller, text(lang, "link.expired_title", &[]), text(lang, "link.renewed", &[]), "renewed")
             }
-            Err(e) => link_error(e.into(), lang, &app.settings.controller),
+            Err(e) => link_error(e.into(), lang, &app.settings),
         };
     }
     let (claims, outcome) = match app.act_on_link(token, request::client_ip(req), now).await {
         Ok(r) => r,
-        Err(e) => return link_error(e.into(), lang, &app.settings.controller),
+        Err(e) => return link_error(e.into(), lang, &app.settings),
     };
     let purpose = purpose_label(app, claims.purpose.as_ref(), lang, now).await;
     let action = claims.action.as_str();
