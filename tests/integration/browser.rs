@@ -147,3 +147,63 @@ async fn scanners_a_person_submits_the_demo_form_confirms_and_uses_every_link_in
     b.screenshot("09-invalid-link").await;
     b.quit().await;
 }
+
+/// The person's choices in Chromium (issue 21): asked for on the privacy page, in English and in
+/// Polish; a consent withdrawn, direct marketing objected to (stopped), another legitimate interest
+/// objected to (restricted, shown so when the page is opened again).
+#[tokio::test]
+async fn art21_a_person_withdraws_a_consent_and_objects_from_the_privacy_page_in_chromium() {
+    let env = TestEnv::spawn_with(|c| c.settings.privacy_proof_of_work = Default::default()).await;
+    env.put_form("uslugi", &crate::choices::services_form(&address("owner"))).await;
+    for (lang, withdrawn, stopped, restricted) in [
+        ("en", "We withdrew your consent for Newsletter", "we no longer use your data for Offers by post", "Until we decide"),
+        (
+            "pl",
+            "Wycofaliśmy Twoją zgodę na cel Newsletter",
+            "nie wykorzystujemy już Twoich danych w celu Oferty pocztą",
+            "Do czasu decyzji",
+        ),
+    ] {
+        let email = address(&format!("browser-choices-{lang}"));
+        let consent = ["newsletter", "contact_reply", "postal_offers", "fraud_checks"];
+        let body = json!({"email": email, "consent": consent, "notice_version": "2026-11"});
+        assert_eq!(env.submit_json("uslugi", &body).await.status(), 201);
+
+        let b = Browser::start(lang).await;
+        b.goto(&format!("{}/v1/privacy?lang={lang}", env.url)).await;
+        b.type_into("#email", &email).await;
+        b.click("input[value=objection]").await;
+        b.screenshot(&format!("12-privacy-objection-{lang}")).await;
+        b.click("#send").await;
+        b.wait_for("data-outcome=\"accepted\"").await;
+        let link = mails_to(&email).await.last().expect("the choices link").links()[0].clone();
+
+        b.goto(&link).await;
+        b.wait_for("id=\"choices\"").await;
+        b.screenshot(&format!("13-choices-{lang}")).await;
+        b.click("#withdraw-newsletter").await;
+        b.wait_for("id=\"result\"").await;
+        assert!(b.text_of("#result").await.contains(withdrawn), "{}", b.source().await);
+
+        b.goto(&link).await;
+        b.click("#object-postal_offers").await;
+        b.wait_for("id=\"result\"").await;
+        assert!(b.text_of("#result").await.contains(stopped), "{}", b.source().await);
+
+        b.goto(&link).await;
+        b.click("#object-fraud_checks").await;
+        b.wait_for("id=\"result\"").await;
+        assert!(b.text_of("#result").await.contains(restricted), "{}", b.source().await);
+        b.screenshot(&format!("14-objection-restricted-{lang}")).await;
+
+        b.goto(&link).await;
+        b.wait_for("data-state=\"restricted\"").await;
+        assert!(!b.source().await.contains("id=\"object-fraud_checks\""), "nothing more to object to while restricted");
+        let state = state(&env, &email).await;
+        assert_eq!(
+            (&state["newsletter"], &state["postal_offers"], &state["fraud_checks"]),
+            (&json!("withdrawn"), &json!("objected"), &json!("restricted"))
+        );
+        b.quit().await;
+    }
+}

@@ -4,6 +4,7 @@
 mod access;
 mod breaches;
 mod browser;
+mod choices;
 mod cli;
 mod controller;
 mod demo;

@@ -150,6 +150,7 @@ mod tests {
         let mut request = PrivacyRequest {
             request_id: RequestId::parse("01KBR1").unwrap(),
             kind: PrivacyRequestKind::Access,
+            purpose: None,
             received_at: at,
             due_at: at + chrono::Duration::days(31),
             outcome: "link_sent".into(),

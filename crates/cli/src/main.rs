@@ -61,12 +61,12 @@ enum Command {
         #[command(subcommand)]
         command: AudienceCommand,
     },
-    /// Signed links for a person (unsubscribe, access, erase).
+    /// Signed links for a person (unsubscribe, access, erase, choices).
     Links {
         #[command(subcommand)]
         command: LinksCommand,
     },
-    /// Requests from people (access, erasure): due dates, extensions, closing (Art. 12(3)-(4)).
+    /// Requests from people (access, erasure, objection): due dates, extensions, closing (Art. 12(3)-(4)).
     Requests {
         #[command(subcommand)]
         command: RequestsCommand,
@@ -165,7 +165,7 @@ enum AudienceCommand {
 
 #[derive(Subcommand)]
 enum LinksCommand {
-    /// Create a link: ACTION is unsubscribe (with --purpose), access or erase.
+    /// Create a link: ACTION is unsubscribe (with --purpose), access, erase or choices.
     Create {
         email: String,
         action: String,
@@ -440,16 +440,27 @@ fn print_requests(v: &Value) {
             .iter()
             .map(|r| {
                 let due = if r.overdue { format!("{} OVERDUE", time(&r.due_at)) } else { time(&r.due_at) };
-                vec![r.request_id.to_string(), r.kind.as_str().into(), r.status.as_str().into(), time(&r.received_at), due]
+                vec![r.request_id.to_string(), request_kind(r), r.status.as_str().into(), time(&r.received_at), due]
             })
             .collect();
         println!("{}", table(rows, &["request", "kind", "status", "received", "due"]));
     })
 }
 
+/// A request's kind, with the purpose an objection is about.
+fn request_kind(r: &RequestView) -> String {
+    match &r.purpose {
+        Some(purpose) => format!("{} to {purpose}", r.kind.as_str()),
+        None => r.kind.as_str().into(),
+    }
+}
+
 fn print_request(v: &Value) {
     typed(v, |r: &RequestView| {
-        println!("request {} ({}) from subject {}", r.request_id, r.kind.as_str(), r.subject_id);
+        println!("request {} ({}) from subject {}", r.request_id, request_kind(r), r.subject_id);
+        if r.purpose.is_some() {
+            println!("closing it done upholds the objection (the purpose stops); refused overrules it (reasons required, mailed)");
+        }
         println!("received {}; answered on arrival: {}", time(&r.received_at), r.outcome);
         let overdue = if r.overdue { " — OVERDUE" } else { "" };
         println!("status {}; due {}{overdue} (first due {})", r.status.as_str(), time(&r.due_at), time(&r.first_due_at));

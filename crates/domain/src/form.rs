@@ -119,6 +119,10 @@ pub struct Purpose {
     /// A legitimate-interest purpose's balancing test, in a sentence or a reference (Art. 6(1)(f)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balancing_note: Option<String>,
+    /// A legitimate-interest purpose that is direct marketing: an objection stops it at once and
+    /// for good, with nothing for the controller to weigh (Art. 21(2)–(3)).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub direct_marketing: bool,
     /// What pages, mails and exports call the purpose, per language (the id when absent).
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
     pub labels: Labels,
@@ -146,6 +150,8 @@ pub struct PurposeInput {
     pub single_opt_in_reason: Option<String>,
     #[serde(default)]
     pub balancing_note: Option<String>,
+    #[serde(default)]
+    pub direct_marketing: bool,
     #[serde(default)]
     pub labels: Labels,
 }
@@ -190,6 +196,10 @@ impl PurposeInput {
             (false, Some(_)) => errors.push(FieldError::new(field("balancing_note"), "only_for_legitimate_interest")),
             _ => {}
         }
+        // A consent is withdrawn, not objected to; another basis is not marketing.
+        if self.direct_marketing && !interest {
+            errors.push(FieldError::new(field("direct_marketing"), "only_for_legitimate_interest"));
+        }
         Purpose {
             id: self.id,
             lawful_basis: self.lawful_basis,
@@ -197,6 +207,7 @@ impl PurposeInput {
             double_opt_in,
             single_opt_in_reason: reason,
             balancing_note,
+            direct_marketing: self.direct_marketing,
             labels: Labels::parse(self.labels, &field("labels"), errors),
         }
     }

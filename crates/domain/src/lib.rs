@@ -6,6 +6,7 @@ pub mod access;
 pub mod audience;
 pub mod breach;
 pub mod canonical;
+pub mod choices;
 pub mod controller;
 pub mod deadline;
 pub mod email;

@@ -31,6 +31,8 @@ pub enum LinkOutcome {
     Erased {
         already: bool,
     },
+    /// An objection from the person's choices page (Art. 21).
+    Objected(crate::choices::Objection),
     /// The Art. 15/20 export, ready to be sent as a JSON attachment.
     Export(Box<crate::access::AccessExport>),
 }
@@ -116,7 +118,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         match action {
             LinkAction::Unsubscribe => self.settings.unsubscribe_ttl,
             LinkAction::Confirm => self.settings.confirm_ttl,
-            LinkAction::Erase => self.settings.privacy_link_ttl,
+            LinkAction::Erase | LinkAction::Choices => self.settings.privacy_link_ttl,
             LinkAction::Access => self.settings.access_link_ttl,
         }
     }
@@ -130,8 +132,23 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
 
     /// Performs a link's action (the page's button, or an RFC 8058 one-click POST).
     pub async fn act_on_link(&self, token: &str, ip: Option<IpAddr>, now: Time) -> Result<(LinkClaims, LinkOutcome), Error> {
+        self.act_on_link_choosing(token, None, ip, now).await
+    }
+
+    /// Performs a link's action; a choices link acts on the `choice` its page's button sent.
+    pub async fn act_on_link_choosing(
+        &self,
+        token: &str,
+        choice: Option<&crate::choices::Choice>,
+        ip: Option<IpAddr>,
+        now: Time,
+    ) -> Result<(LinkClaims, LinkOutcome), Error> {
         let claims = verify(self.keys.links(), token, now)?;
         let outcome = match claims.action {
+            LinkAction::Choices => {
+                let choice = choice.ok_or_else(|| Error::field("purpose", "required"))?;
+                self.act_on_choice(&claims.subject, choice, ip, now).await?
+            }
             LinkAction::Unsubscribe => {
                 let purpose = claims.purpose.clone().ok_or(Error::InvalidLink)?;
                 self.withdraw(&claims.subject, &purpose, Channel::EmailLink, ip, now).await?
@@ -239,7 +256,14 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
 }
 
 /// An event that follows `last` for the same purpose: same form, basis and notice, new kind.
-fn follow_up(last: &SealedEvent, kind: EventKind, channel: Channel, ip: Option<IpAddr>, now: Time, lang: Option<Lang>) -> EventFacts {
+pub(crate) fn follow_up(
+    last: &SealedEvent,
+    kind: EventKind,
+    channel: Channel,
+    ip: Option<IpAddr>,
+    now: Time,
+    lang: Option<Lang>,
+) -> EventFacts {
     let f = &last.facts;
     EventFacts {
         purpose: f.purpose.clone(),

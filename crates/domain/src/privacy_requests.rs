@@ -90,6 +90,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             let (action, url, expires_at) = link(match kind {
                 PrivacyRequestKind::Access => LinkAction::Access,
                 PrivacyRequestKind::Erasure => LinkAction::Erase,
+                PrivacyRequestKind::Objection => LinkAction::Choices,
             });
             (Some(Message::ActionLink { to: email.clone(), lang, action, purpose: None, url, expires_at }), "link_sent")
         };
@@ -103,6 +104,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let request = PrivacyRequest {
             request_id: id,
             kind,
+            purpose: None,
             received_at: now,
             due_at: now.checked_add_months(chrono::Months::new(1)).unwrap_or(now + Duration::days(30)),
             outcome: outcome.into(),

@@ -37,13 +37,22 @@ pub enum EventKind {
     Withdrawn,
     /// The subject's personal data was erased (Art. 17); the proofs stay, PII-free.
     Erased,
+    /// The person objected (Art. 21) and the purpose stopped for good: at once for direct
+    /// marketing (Art. 21(3)), otherwise when the controller upheld the objection.
+    Objected,
+    /// Processing restricted (Art. 18(1)(d)): the person objected and the controller has yet to
+    /// decide whether its grounds override theirs. The data is only stored meanwhile.
+    Restricted,
+    /// The controller decided, with reasons given to the person, that its compelling grounds
+    /// override the objection (Art. 21(1)): the purpose applies again.
+    Resumed,
 }
 
 impl EventKind {
     /// Whether the purpose now needs the person's address: consent given, or another basis
     /// applies. A request awaiting confirmation keeps it only until the request expires.
     pub fn needs_address(self) -> bool {
-        matches!(self, EventKind::Given | EventKind::Informed)
+        matches!(self, EventKind::Given | EventKind::Informed | EventKind::Restricted | EventKind::Resumed)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +63,9 @@ impl EventKind {
             EventKind::Requested => "requested",
             EventKind::Withdrawn => "withdrawn",
             EventKind::Erased => "erased",
+            EventKind::Objected => "objected",
+            EventKind::Restricted => "restricted",
+            EventKind::Resumed => "resumed",
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::Time;
 use crate::email::EmailAddress;
 use crate::error::Error;
-use crate::ids::{OperatorId, RequestId, SubjectId};
+use crate::ids::{OperatorId, PurposeId, RequestId, SubjectId};
 use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
 use crate::proof;
@@ -151,6 +151,9 @@ pub struct RequestView {
     pub request_id: RequestId,
     pub subject_id: SubjectId,
     pub kind: PrivacyRequestKind,
+    /// The purpose an objection is about, once the person has named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<PurposeId>,
     pub status: RequestStatus,
     #[serde(with = "crate::proof::millis")]
     pub received_at: Time,
@@ -179,6 +182,7 @@ impl RequestView {
             request_id: r.request_id,
             subject_id: subject,
             kind: r.kind,
+            purpose: r.purpose,
             status,
             received_at: r.received_at,
             outcome: r.outcome,
@@ -300,6 +304,13 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         };
         let now = proof::to_millis(now);
         let refused = input.outcome == ClosedAs::Refused;
+        // An objection's decision is recorded in the person's chain first, so that a close that
+        // fails after it is retried and records it once (`decide_objection` is idempotent).
+        if let Some((subject, request)) = self.store.load_request(id).await?
+            && let (PrivacyRequestKind::Objection, Some(purpose), true) = (request.kind, &request.purpose, request.status().is_open())
+        {
+            self.decide_objection(&subject, purpose, !refused, now).await?;
+        }
         let (subject, request, to) = self
             .change_request(id, refused, |r| {
                 still_open(r)?;

@@ -39,7 +39,8 @@ pub const SWEEP_BATCH: usize = 500;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "until", rename_all = "snake_case")]
 pub enum AddressNeed {
-    /// A consent is given: kept until it is withdrawn, whenever that is.
+    /// A consent is given, or a restriction awaits the controller's decision: kept until that
+    /// changes, whenever it does.
     WhileConsentLasts,
     /// Until the last need ends (a contract's retention, a confirmation's deadline).
     Until(#[serde(with = "crate::proof::millis")] Time),
@@ -64,13 +65,16 @@ pub fn current_events(events: &[SealedEvent]) -> BTreeMap<&PurposeId, &SealedEve
 /// deleted, so this is a store that could not be read).
 pub fn purpose_need(current: &SealedEvent, retention_days: impl Fn(&FormId) -> Option<u32>, confirm_ttl: Duration) -> AddressNeed {
     match current.facts.kind {
-        EventKind::Given => AddressNeed::WhileConsentLasts,
+        // A restriction keeps the data stored, unused, until the controller decides (Art. 18(2)).
+        EventKind::Given | EventKind::Restricted => AddressNeed::WhileConsentLasts,
         EventKind::Requested => AddressNeed::Until(current.facts.at + confirm_ttl),
-        EventKind::Informed => {
+        // An overruled objection is a fresh decision that the purpose needs the address: its
+        // retention counts from it.
+        EventKind::Informed | EventKind::Resumed => {
             let days = current.facts.form_id.as_ref().and_then(retention_days);
             AddressNeed::Until(current.facts.at + days.map_or(Duration::days(1), |d| Duration::days(d.into())))
         }
-        EventKind::Refused | EventKind::Withdrawn | EventKind::Erased => AddressNeed::NoLonger,
+        EventKind::Refused | EventKind::Withdrawn | EventKind::Erased | EventKind::Objected => AddressNeed::NoLonger,
     }
 }
 

@@ -165,6 +165,10 @@ pub enum PurposeStatus {
     Withdrawn,
     /// Requested but not confirmed in time (Art. 5(1)(e)).
     Expired,
+    /// The person objected and the purpose stopped for good (Art. 21).
+    Objected,
+    /// Only stored while the controller decides on the person's objection (Art. 18(1)(d)).
+    Restricted,
 }
 
 impl PurposeStatus {
@@ -176,6 +180,8 @@ impl PurposeStatus {
             PurposeStatus::Requested => "requested",
             PurposeStatus::Withdrawn => "withdrawn",
             PurposeStatus::Expired => "expired",
+            PurposeStatus::Objected => "objected",
+            PurposeStatus::Restricted => "restricted",
         }
     }
 }
@@ -524,19 +530,28 @@ where
 pub fn derive_state(events: &[SealedEvent], confirm_ttl: Duration, now: Time) -> BTreeMap<PurposeId, PurposeStatus> {
     let mut state = BTreeMap::new();
     for e in events {
-        let Some(p) = &e.facts.purpose else { continue };
-        let status = match e.facts.kind {
-            EventKind::Given => PurposeStatus::Given,
-            EventKind::Informed => PurposeStatus::Informed,
-            EventKind::Refused => PurposeStatus::Refused,
-            EventKind::Withdrawn => PurposeStatus::Withdrawn,
-            EventKind::Requested if e.facts.at + confirm_ttl <= now => PurposeStatus::Expired,
-            EventKind::Requested => PurposeStatus::Requested,
-            EventKind::Erased => continue,
-        };
+        let (Some(p), Some(status)) = (&e.facts.purpose, status_of(e, confirm_ttl, now)) else { continue };
         state.insert(p.clone(), status);
     }
     state
+}
+
+/// The state a purpose is in when `e` is its latest event (none for an erasure, which names no
+/// purpose's state).
+pub fn status_of(e: &SealedEvent, confirm_ttl: Duration, now: Time) -> Option<PurposeStatus> {
+    Some(match e.facts.kind {
+        EventKind::Given => PurposeStatus::Given,
+        EventKind::Informed => PurposeStatus::Informed,
+        EventKind::Refused => PurposeStatus::Refused,
+        EventKind::Withdrawn => PurposeStatus::Withdrawn,
+        EventKind::Requested if e.facts.at + confirm_ttl <= now => PurposeStatus::Expired,
+        EventKind::Requested => PurposeStatus::Requested,
+        EventKind::Objected => PurposeStatus::Objected,
+        EventKind::Restricted => PurposeStatus::Restricted,
+        // The objection was overruled: the purpose's basis applies as before.
+        EventKind::Resumed => PurposeStatus::Informed,
+        EventKind::Erased => return None,
+    })
 }
 
 /// The form post's use case over the in-memory adapters (`memory.rs`): what is stored, what is
@@ -550,7 +565,7 @@ mod tests {
     #[test]
     fn a_purpose_status_is_named_as_it_serialises() {
         use PurposeStatus::*;
-        for status in [Given, Informed, Refused, Requested, Withdrawn, Expired] {
+        for status in [Given, Informed, Refused, Requested, Withdrawn, Expired, Objected, Restricted] {
             assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
         }
     }

@@ -145,13 +145,16 @@ impl SubjectRecord {
 pub struct PrivacyRequest {
     pub request_id: RequestId,
     pub kind: PrivacyRequestKind,
+    /// The purpose an objection is about, once the person has named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<PurposeId>,
     #[serde(with = "crate::proof::millis")]
     pub received_at: Time,
     /// One month from receipt: the first due date, which an extension does not move.
     #[serde(with = "crate::proof::millis")]
     pub due_at: Time,
     /// `link_sent`, `links_sent`, `no_data_held`, `folded` or `mail_budget_spent`: what the
-    /// automatic answer was.
+    /// automatic answer was; `restricted` for an objection awaiting the controller's decision.
     pub outcome: String,
     /// The one extension of Art. 12(3), with its reasons.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -180,6 +183,9 @@ impl PrivacyRequest {
 pub enum PrivacyRequestKind {
     Access,
     Erasure,
+    /// An objection (Art. 21), or the withdrawal of a consent (Art. 7(3)) the person chooses on
+    /// their choices page; with a purpose, one the controller must decide on.
+    Objection,
 }
 
 impl PrivacyRequestKind {
@@ -188,6 +194,7 @@ impl PrivacyRequestKind {
         match name {
             "access" => Some(Self::Access),
             "erasure" => Some(Self::Erasure),
+            "objection" => Some(Self::Objection),
             _ => None,
         }
     }
@@ -196,6 +203,7 @@ impl PrivacyRequestKind {
         match self {
             Self::Access => "access",
             Self::Erasure => "erasure",
+            Self::Objection => "objection",
         }
     }
 }

@@ -29,6 +29,9 @@ pub enum LinkAction {
     Unsubscribe,
     Erase,
     Access,
+    /// The person's choices page: each purpose with its state, to withdraw a consent or object
+    /// to a legitimate interest (Art. 7(3), 21).
+    Choices,
 }
 
 impl LinkAction {
@@ -38,6 +41,7 @@ impl LinkAction {
             LinkAction::Unsubscribe => 2,
             LinkAction::Erase => 3,
             LinkAction::Access => 4,
+            LinkAction::Choices => 5,
         }
     }
     fn from_byte(b: u8) -> Option<Self> {
@@ -46,10 +50,12 @@ impl LinkAction {
             2 => LinkAction::Unsubscribe,
             3 => LinkAction::Erase,
             4 => LinkAction::Access,
+            5 => LinkAction::Choices,
             _ => return None,
         })
     }
-    pub const ALL: [LinkAction; 4] = [LinkAction::Confirm, LinkAction::Unsubscribe, LinkAction::Erase, LinkAction::Access];
+    pub const ALL: [LinkAction; 5] =
+        [LinkAction::Confirm, LinkAction::Unsubscribe, LinkAction::Erase, LinkAction::Access, LinkAction::Choices];
 
     /// The action by its name ([`Self::as_str`]).
     pub fn parse(name: &str) -> Option<Self> {
@@ -62,6 +68,7 @@ impl LinkAction {
             LinkAction::Unsubscribe => "unsubscribe",
             LinkAction::Erase => "erase",
             LinkAction::Access => "access",
+            LinkAction::Choices => "choices",
         }
     }
 }

@@ -211,6 +211,7 @@ fn request_kind(lang: Lang, kind: PrivacyRequestKind) -> String {
     let key = match kind {
         PrivacyRequestKind::Access => "request_mail.kind_access",
         PrivacyRequestKind::Erasure => "request_mail.kind_erasure",
+        PrivacyRequestKind::Objection => "request_mail.kind_objection",
     };
     text(lang, key, &[])
 }

@@ -39,6 +39,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("mail/privacy_request.txt", include_str!("../templates/mail/privacy_request.txt")),
         ("mail/privacy_request.html", include_str!("../templates/mail/privacy_request.html")),
         ("link.html", include_str!("../templates/link.html")),
+        ("choices.html", include_str!("../templates/choices.html")),
         ("access.html", include_str!("../templates/access.html")),
         ("link_done.html", include_str!("../templates/link_done.html")),
         ("link_error.html", include_str!("../templates/link_error.html")),

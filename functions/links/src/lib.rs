@@ -6,6 +6,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use zgoda_aws::access::{Access, ITEM_READ_WRITE};
+use zgoda_domain::choices::{Choice, ChoiceItem, Objection, Right};
 use zgoda_domain::controller::ControllerProfile;
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::ids::{NoticeId, PurposeId};
@@ -18,6 +19,7 @@ use zgoda_domain::privacy_requests::Asked;
 use zgoda_domain::proof_of_work;
 use zgoda_domain::service::Settings;
 use zgoda_domain::store::{PrivacyRequestKind, Store, WorkQueue};
+use zgoda_domain::token::LinkAction;
 use zgoda_domain::{Error, Fields, Time, Zgoda};
 use zgoda_web::body::{self, Encoding};
 use zgoda_web::pages::{render, text};
@@ -95,8 +97,31 @@ async fn link_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
         Err(e) => return link_error(e.into(), page_lang(req), &app.settings),
     };
     let lang = preview.lang.unwrap_or(Lang::Pl);
+    if preview.claims.action == LinkAction::Choices {
+        return match app.choices(&preview.claims.subject, lang, now).await {
+            Ok(items) => respond::html(StatusCode::OK, choices_page(&items, lang, &app.settings.controller)),
+            Err(e) => link_error(e.into(), lang, &app.settings),
+        };
+    }
     let purpose = purpose_label(app, preview.claims.purpose.as_ref(), lang, now).await;
     respond::html(StatusCode::OK, zgoda_web::pages::link_page(lang, preview.claims.action, &purpose, &app.settings.controller))
+}
+
+/// The person's choices page: each purpose, its state in words, and the one button it offers.
+fn choices_page(items: &[ChoiceItem], lang: Lang, controller: &ControllerProfile) -> String {
+    let items: Vec<_> = items
+        .iter()
+        .map(|i| {
+            json!({
+                "id": i.purpose.id,
+                "label": i.purpose.label,
+                "status": i.status.as_str(),
+                "state": text(lang, &format!("status.{}", i.status.as_str()), &[]),
+                "offers": i.offers.map(Right::as_str),
+            })
+        })
+        .collect();
+    render("choices.html", lang, Some(controller), json!({ "items": items }))
 }
 
 /// The words a link page uses for its purpose (none for access and erasure links).
@@ -112,29 +137,48 @@ async fn purpose_label<S: Store, M: Mailer, Q: WorkQueue>(
     }
 }
 
+/// What a link POST carried: a request to renew an expired link, or the choice a choices page's
+/// button sent.
+#[derive(Default)]
+struct LinkBody {
+    renew: bool,
+    choice: Option<Choice>,
+}
+
 /// The body a link POST may carry: nothing, the page's button, or RFC 8058's
-/// `List-Unsubscribe=One-Click`, urlencoded or multipart. Returns whether it asks for renewal.
-async fn link_body(req: &Request) -> Result<bool, ApiError> {
+/// `List-Unsubscribe=One-Click`, urlencoded or multipart.
+async fn link_body(req: &Request) -> Result<LinkBody, ApiError> {
     let bytes = body::bytes(req)?;
     if bytes.is_empty() {
-        return Ok(false);
+        return Ok(LinkBody::default());
     }
     let pairs = match body::encoding(req) {
         Some(Encoding::UrlEncoded) => body::parse_urlencoded(bytes)?,
         Some(Encoding::Multipart) => body::parse_multipart(request::header(req, "content-type").unwrap_or(""), bytes).await?,
         _ => return Err(ApiError::UnsupportedMediaType),
     };
-    Ok(pairs.iter().any(|(k, v)| k == "renew" && v == "1"))
+    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let choice = match (get("purpose"), get("right")) {
+        (None, None) => None,
+        (purpose, right) => {
+            let mut fields = Fields::default();
+            let purpose = fields.required("purpose", purpose.map(|p| PurposeId::parse(p).ok_or("invalid")));
+            let right = fields.required("right", right.map(|r| Right::parse(r).ok_or("invalid")));
+            let (purpose, right) = fields.finish(purpose.zip(right))?;
+            Some(Choice { purpose, right })
+        }
+    };
+    Ok(LinkBody { renew: get("renew") == Some("1"), choice })
 }
 
 async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, token: &str, now: Time) -> Response<Body> {
     // The page's button posts to its own URL, `?lang=` included, so the answer stays in its language.
     let lang = page_lang(req);
-    let renew = match link_body(req).await {
-        Ok(r) => r,
+    let body = match link_body(req).await {
+        Ok(b) => b,
         Err(e) => return link_error(e, lang, &app.settings),
     };
-    if renew {
+    if body.renew {
         return match app.renew_link(token, now).await {
             Ok(()) => {
                 done_page(lang, &app.settings.controller, text(lang, "link.expired_title", &[]), text(lang, "link.renewed", &[]), "renewed")
@@ -142,11 +186,12 @@ async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
             Err(e) => link_error(e.into(), lang, &app.settings),
         };
     }
-    let (claims, outcome) = match app.act_on_link(token, request::client_ip(req), now).await {
+    let (claims, outcome) = match app.act_on_link_choosing(token, body.choice.as_ref(), request::client_ip(req), now).await {
         Ok(r) => r,
         Err(e) => return link_error(e.into(), lang, &app.settings),
     };
-    let purpose = purpose_label(app, claims.purpose.as_ref(), lang, now).await;
+    // A choices link names its purpose in the choice, not in the token.
+    let purpose = purpose_label(app, claims.purpose.as_ref().or(body.choice.as_ref().map(|c| &c.purpose)), lang, now).await;
     let action = claims.action.as_str();
     let title = text(lang, &format!("link.{action}.title"), &[]);
     match outcome {
@@ -158,6 +203,15 @@ async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
         LinkOutcome::Withdrawn { already, .. } | LinkOutcome::Confirmed { already, .. } | LinkOutcome::Erased { already } => {
             let key = if already { "already" } else { "done" };
             done_page(lang, &app.settings.controller, title, text(lang, &format!("link.{action}.{key}"), &[("purpose", &purpose)]), key)
+        }
+        LinkOutcome::Objected(objection) => {
+            let (key, due) = match objection {
+                Objection::Stopped { already: false } => ("stopped", String::new()),
+                Objection::Stopped { already: true } => ("stopped_already", String::new()),
+                Objection::Restricted { due_at, .. } => ("restricted", due_at.format("%Y-%m-%d").to_string()),
+            };
+            let message = text(lang, &format!("link.choices.{key}"), &[("purpose", &purpose), ("due", &due)]);
+            done_page(lang, &app.settings.controller, title, message, key)
         }
     }
 }
