@@ -148,7 +148,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         match last.facts.kind {
             EventKind::Objected => return Ok(Objection::Stopped { already: true }),
             EventKind::Restricted => {
-                let due_at = self.objection_request(subject, purpose, now).await?;
+                let due_at = self.objection_request(subject, &record.requests, purpose, now).await?;
                 return Ok(Objection::Restricted { due_at, already: true });
             }
             _ if offer(last) == Some(Right::Object) => {}
@@ -167,14 +167,20 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         if kind == EventKind::Objected {
             return Ok(Objection::Stopped { already: false });
         }
-        let due_at = self.objection_request(subject, purpose, now).await?;
+        let due_at = self.objection_request(subject, &record.requests, purpose, now).await?;
         Ok(Objection::Restricted { due_at, already: false })
     }
 
     /// The open request for the controller's decision on an objection: the one the person made
     /// on the privacy page if any (its month counts from then), else a new one. Returns its due date.
-    async fn objection_request(&self, subject: &SubjectId, purpose: &PurposeId, now: Time) -> Result<Time, Error> {
-        let requests = self.store.load_subject(subject).await?.requests;
+    /// `requests` are the person's, as read with the objection (an append does not change them).
+    async fn objection_request(
+        &self,
+        subject: &SubjectId,
+        requests: &[PrivacyRequest],
+        purpose: &PurposeId,
+        now: Time,
+    ) -> Result<Time, Error> {
         let open = |r: &&PrivacyRequest| r.kind == PrivacyRequestKind::Objection && r.status().is_open();
         if let Some(r) = requests.iter().filter(open).find(|r| r.purpose.as_ref() == Some(purpose)) {
             return Ok(r.due());
