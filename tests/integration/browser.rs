@@ -148,6 +148,75 @@ async fn scanners_a_person_submits_the_demo_form_confirms_and_uses_every_link_in
     b.quit().await;
 }
 
+/// Rectification in Chromium (issue 21), in English and in Polish: asked for on the privacy page, a
+/// field corrected on the rectify page, then the address changed: the link mailed to the new
+/// address confirmed, the old address told, and the history verified under the new one.
+#[tokio::test]
+async fn art16_a_person_corrects_a_field_and_changes_their_address_in_chromium() {
+    let env = TestEnv::spawn_with(|c| c.settings.privacy_proof_of_work = Default::default()).await;
+    env.put_form("sklep", &crate::rectification::shop_form(&address("owner"))).await;
+    for (lang, corrected, sent, changed, told) in [
+        (
+            "en",
+            "We corrected: Full name.",
+            "We sent a link to the new address",
+            "Your address is changed",
+            "Your e-mail address was changed",
+        ),
+        (
+            "pl",
+            "Poprawiliśmy: Imię i nazwisko.",
+            "Wysłaliśmy link na nowy adres",
+            "Twój adres został zmieniony",
+            "Twój adres e-mail został zmieniony",
+        ),
+    ] {
+        let old = address(&format!("browser-rectify-{lang}"));
+        let new = address(&format!("browser-moved-{lang}"));
+        let body = json!({"email": old, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "name": "Jan Kowalsky"});
+        assert_eq!(env.submit_json("sklep", &body).await.status(), 201);
+
+        let b = Browser::start(lang).await;
+        b.goto(&format!("{}/v1/privacy?lang={lang}", env.url)).await;
+        b.type_into("#email", &old).await;
+        b.click("input[value=rectification]").await;
+        b.click("#send").await;
+        b.wait_for("data-outcome=\"accepted\"").await;
+        let link = mails_to(&old).await.last().expect("the rectify link").links()[0].clone();
+
+        b.goto(&link).await;
+        b.wait_for("id=\"form-sklep\"").await;
+        b.screenshot(&format!("15-rectify-{lang}")).await;
+        b.clear("#field-sklep-name").await;
+        b.type_into("#field-sklep-name", "Jan Kowalski").await;
+        b.click("#save-sklep").await;
+        b.wait_for("id=\"result\"").await;
+        assert!(b.text_of("#result").await.contains(corrected), "{}", b.source().await);
+
+        b.goto(&link).await;
+        b.wait_for("value=\"Jan Kowalski\"").await;
+        b.type_into("#new-email", &new).await;
+        b.click("#change-address").await;
+        b.wait_for("id=\"result\"").await;
+        assert!(b.text_of("#result").await.contains(sent), "{}", b.source().await);
+
+        let confirm = mails_to(&new).await.last().expect("the confirmation link").links()[0].clone();
+        b.goto(&confirm).await;
+        b.click("#act").await;
+        b.wait_for("id=\"result\"").await;
+        assert!(b.text_of("#result").await.contains(changed), "{}", b.source().await);
+        b.screenshot(&format!("16-address-changed-{lang}")).await;
+        b.quit().await;
+
+        assert!(mails_to(&old).await.iter().any(|m| m.subject() == told), "the old address is told");
+        let (_, moved) = env.lookup(&new).await;
+        assert_eq!((&moved["proof"]["verified"], &moved["state"]["newsletter"]), (&json!(true), &json!("given")), "{moved}");
+        assert_eq!(moved["submissions"][0]["fields"]["name"], "Jan Kowalski");
+        let (_, forwarded) = env.lookup(&old).await;
+        assert_eq!((&forwarded["address_change"]["state"], &forwarded["email"]), (&json!("moved"), &Value::Null));
+    }
+}
+
 /// The person's choices in Chromium (issue 21): asked for on the privacy page, in English and in
 /// Polish; a consent withdrawn, direct marketing objected to (stopped), another legitimate interest
 /// objected to (restricted, shown so when the page is opened again).

@@ -230,3 +230,38 @@ async fn cli_lists_requests_due_within_a_time_and_closes_one() {
     let again = zgoda(&env, &key, &["requests", "close", &id, "done"]).await;
     assert!(String::from_utf8_lossy(&again.stderr).contains("request: closed"), "{}", String::from_utf8_lossy(&again.stderr));
 }
+
+/// A person who phones: the operator corrects their name and records their objection.
+#[tokio::test]
+async fn art16_cli_corrects_a_field_and_records_an_objection_for_a_person_who_phoned() {
+    let env = TestEnv::spawn().await;
+    let key = env.operator.key_hex.clone();
+    env.put_form("uslugi", &crate::choices::services_form(&address("owner"))).await;
+    let email = address("cli-phoned");
+    let consent = ["contact_reply", "postal_offers", "fraud_checks"];
+    let body = json!({"email": email, "consent": consent, "notice_version": "2026-11", "name": "Jan Kowalsky"});
+    assert_eq!(env.submit_json("uslugi", &body).await.status(), 201);
+
+    let fixed = zgoda(&env, &key, &["subjects", "rectify", &email, "--form", "uslugi", "name=Jan Kowalski"]).await;
+    assert!(stdout(&fixed).contains("rectified: name"), "{}{}", stdout(&fixed), String::from_utf8_lossy(&fixed.stderr));
+    let bad = zgoda(&env, &key, &["subjects", "rectify", &email, "--form", "uslugi", "pesel=85010112345"]).await;
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("pesel"), "{}", String::from_utf8_lossy(&bad.stderr));
+
+    let stopped = zgoda(&env, &key, &["subjects", "object", &email, "postal_offers"]).await;
+    assert!(
+        stdout(&stopped).contains("postal_offers for subject") && stdout(&stopped).contains("stopped for good"),
+        "{}",
+        stdout(&stopped)
+    );
+    let restricted = zgoda(&env, &key, &["subjects", "object", &email, "fraud_checks"]).await;
+    assert!(stdout(&restricted).contains("restricted; decide by"), "{}", stdout(&restricted));
+    let contract = zgoda(&env, &key, &["subjects", "object", &email, "contact_reply"]).await;
+    assert!(!contract.status.success() && String::from_utf8_lossy(&contract.stderr).contains("purpose"));
+
+    let shown = stdout(&zgoda(&env, &key, &["subjects", "lookup", &email]).await);
+    assert!(shown.contains("rectified (name)") && shown.contains("Jan Kowalski"), "{shown}");
+    let (_, view) = env.lookup(&email).await;
+    assert_eq!((&view["state"]["postal_offers"], &view["state"]["fraud_checks"]), (&json!("objected"), &json!("restricted")));
+    let channels: Vec<&str> = view["events"].as_array().unwrap().iter().rev().take(3).map(|e| e["channel"].as_str().unwrap()).collect();
+    assert_eq!(channels, ["operator"; 3]);
+}

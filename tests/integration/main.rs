@@ -20,6 +20,7 @@ mod logs;
 mod openapi;
 mod operator;
 mod proofs;
+mod rectification;
 mod requests;
 mod retention;
 mod ses_events;

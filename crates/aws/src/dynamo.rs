@@ -27,6 +27,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest,
 };
 use zgoda_domain::Time;
+use zgoda_domain::address_change::{IncomingAddress, PendingAddress};
 use zgoda_domain::form::{Form, Notice};
 use zgoda_domain::ids::PurposeId;
 use zgoda_domain::ids::{FormId, SubjectId};
@@ -330,6 +331,12 @@ struct ProfileItem {
 
 /// A profile as read, or `None` once it has expired: DynamoDB deletes expired items late, and an
 /// expired profile is already gone for us.
+/// A change to another address awaiting confirmation, under the subject moving (it holds the new
+/// address: personal data, deleted by an erasure).
+const ADDRESS_CHANGE: &str = "ADDRESS_CHANGE";
+/// Where a change awaiting confirmation comes from, under the new address's subject (PII-free).
+const ADDRESS_INCOMING: &str = "ADDRESS_INCOMING";
+
 pub(crate) fn profile_from_item(item: &Item, now: Time) -> Result<Option<Profile>, StoreError> {
     let p: ProfileItem = from_item(item).map_err(|e| corrupt("profile", e))?;
     let expires_at = p.ttl.and_then(|t| chrono::DateTime::from_timestamp(t, 0));
@@ -451,6 +458,15 @@ impl SubjectStore for DynamoStore {
                 "SUPPRESSED" => {
                     record.suppressed_at = get_s(&item, "at").and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc())
                 }
+                ADDRESS_CHANGE => {
+                    let pending: PendingAddress = from_item(&item).map_err(|e| corrupt("address change", e))?;
+                    // DynamoDB deletes expired items late; a lapsed change is already gone for us.
+                    record.moving_to = Some(pending).filter(|p| p.expires_at > chrono::Utc::now());
+                }
+                ADDRESS_INCOMING => {
+                    let incoming: IncomingAddress = from_item(&item).map_err(|e| corrupt("address change", e))?;
+                    record.incoming = Some(incoming).filter(|i| i.expires_at > chrono::Utc::now());
+                }
                 sk if sk.starts_with("EVENT#") => record.events.push(event_from_item(&item)?),
                 sk if sk.starts_with("REQUEST#") => record.requests.push(from_item(&item).map_err(|e| corrupt("request", e))?),
                 sk if sk.starts_with("SUBMISSION#") => {
@@ -485,7 +501,8 @@ impl SubjectStore for DynamoStore {
             let sk = get_s(&item, SORT_KEY).unwrap_or("").to_owned();
             // A review the erasure sets anew is written by its chain writes, not deleted.
             let review_kept = sk == "REVIEW" && e.append.review_at.is_some();
-            if sk == "PROFILE" || (sk == "REVIEW" && !review_kept) || sk.starts_with("SUBMISSION#") || sk.starts_with("STATE#") {
+            let holds_pii = sk == "PROFILE" || sk == ADDRESS_CHANGE || sk.starts_with("SUBMISSION#") || sk.starts_with("STATE#");
+            if holds_pii || (sk == "REVIEW" && !review_kept) {
                 personal.push(sk);
             }
         }
@@ -494,7 +511,13 @@ impl SubjectStore for DynamoStore {
         if let Some((key, expires)) = &e.spend_token {
             writes.insert(1, TransactWriteItem::builder().put(once_marker(&self.table, key, *expires, e.at)).build());
         }
-        writes.push(put(&self.table, keyed(pk.clone(), "SUPPRESSED".into(), Item::from([("at".to_owned(), s(format_time(&e.at)))])), None));
+        if e.suppress {
+            writes.push(put(
+                &self.table,
+                keyed(pk.clone(), "SUPPRESSED".into(), Item::from([("at".to_owned(), s(format_time(&e.at)))])),
+                None,
+            ));
+        }
         // A transaction holds 100 items; older submissions beyond that go first, in their own batches.
         let room = 100usize.saturating_sub(writes.len());
         let (now_batch, earlier) =
@@ -510,6 +533,17 @@ impl SubjectStore for DynamoStore {
             Err(err) if condition_failed_at(&err, 0) => Err(AppendError::Conflict),
             Err(err) => Err(AppendError::Store(unavailable(err))),
         }
+    }
+
+    async fn begin_address_change(&self, from: &SubjectId, to: &SubjectId, pending: &PendingAddress) -> Result<(), StoreError> {
+        let ttl = (crate::table::TTL_ATTRIBUTE.to_owned(), n(pending.expires_at.timestamp()));
+        let mut leaving = keyed(subject_pk(from), ADDRESS_CHANGE.into(), to_item(pending));
+        leaving.insert(ttl.0.clone(), ttl.1.clone());
+        let mut arriving = keyed(subject_pk(to), ADDRESS_INCOMING.into(), to_item(&pending.incoming(from)));
+        arriving.insert(ttl.0, ttl.1);
+        let writes = vec![put(&self.table, leaving, None), put(&self.table, arriving, None)];
+        self.client.transact_write_items().set_transact_items(Some(writes)).send().await.map_err(unavailable)?;
+        Ok(())
     }
 
     async fn record_request(&self, subject: &SubjectId, request: &PrivacyRequest) -> Result<(), StoreError> {

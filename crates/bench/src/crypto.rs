@@ -39,6 +39,8 @@ fn facts() -> EventFacts {
         receipt_id: Some("01JBBBBBBBBBBBBBBBBBBBBBBB".into()),
         refers_to: None,
         prev_hash: "ef".repeat(32),
+        fields: None,
+        linked_subject: None,
     }
 }
 

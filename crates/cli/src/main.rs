@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde_json::Value;
 use zgoda_client::OperatorClient;
+use zgoda_domain::address_change::AddressChangeView;
 use zgoda_domain::audience::AudiencePage;
+use zgoda_domain::choices::{Objection, ObjectionAnswer};
 use zgoda_domain::deadline::{DeadlineState, DeadlineStatus};
 use zgoda_domain::erasure::{ErasureAnswer, ErasureStatus};
 use zgoda_domain::escalation::{EscalationProgress, EscalationStarted};
@@ -17,6 +19,7 @@ use zgoda_domain::form::FormView;
 use zgoda_domain::ids::EscalationId;
 use zgoda_domain::keys::SecretKey;
 use zgoda_domain::links::IssuedLink;
+use zgoda_domain::rectification::Rectified;
 use zgoda_domain::register::{BreachList, BreachView};
 use zgoda_domain::requests::{RequestList, RequestView};
 use zgoda_domain::service::SubjectView;
@@ -204,6 +207,26 @@ enum SubjectsCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Correct what a person's form carried (Art. 16): `zgoda subjects rectify EMAIL --form kontakt
+    /// name="Jan Kowalski"`; an empty value removes a field the form does not require.
+    Rectify {
+        email: String,
+        /// The form whose fields to correct.
+        #[arg(long)]
+        form: String,
+        /// FIELD=VALUE, one or more.
+        #[arg(required = true, value_parser = field_value)]
+        values: Vec<(String, String)>,
+    },
+    /// Record an objection the person made to you directly (Art. 21): direct marketing stops at
+    /// once; any other legitimate interest is restricted until you close its request.
+    Object { email: String, purpose: String },
+}
+
+/// `FIELD=VALUE`, as `rectify` takes it.
+fn field_value(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text.split_once('=').ok_or_else(|| format!("`{text}` is not FIELD=VALUE"))?;
+    Ok((name.to_owned(), value.to_owned()))
 }
 
 /// The operator API, as the CLI calls it: signed requests, answers read for people.
@@ -314,6 +337,23 @@ fn print_subject(v: &Value) {
         if let Some(email) = &p.email {
             println!("e-mail  {}", email.as_str());
         }
+        match &p.address_change {
+            Some(AddressChangeView::Leaving { to, new_email, expires_at }) => println!(
+                "moving to {} (subject {to}): the link sent there is unused; it lapses at {}",
+                new_email.as_str(),
+                time(expires_at)
+            ),
+            Some(AddressChangeView::Arriving { from, expires_at }) => {
+                println!(
+                    "subject {from} asked to move to this address; nothing is held here until it is confirmed (by {})",
+                    time(expires_at)
+                )
+            }
+            Some(AddressChangeView::Moved { to, at }) => {
+                println!("MOVED at {} to subject {to}: nothing personal is held here; look that subject up", time(at))
+            }
+            None => {}
+        }
         for sub in &p.submissions {
             println!("submission {} to form {} at {} (kept until {})", sub.receipt_id, sub.form_id, time(&sub.at), time(&sub.kept_until));
             for (name, value) in &sub.fields {
@@ -337,7 +377,10 @@ fn print_subject(v: &Value) {
                     f.seq.to_string(),
                     time(&f.at),
                     opt(&f.purpose),
-                    f.kind.as_str().into(),
+                    match &f.fields {
+                        Some(fields) => format!("{} ({})", f.kind.as_str(), fields.join(", ")),
+                        None => f.kind.as_str().into(),
+                    },
                     f.lawful_basis.map_or_else(|| "—".into(), |b| b.as_str().into()),
                     opt(&f.notice_version),
                     f.channel.as_str().into(),
@@ -488,6 +531,27 @@ fn print_erased(v: &Value) {
     })
 }
 
+fn print_rectified(v: &Value) {
+    typed(v, |r: &Rectified| match r.changed.is_empty() {
+        true => println!("subject {}: the values were already so; nothing recorded", r.subject_id),
+        false => println!("subject {} rectified: {} (a sealed `rectified` event names them)", r.subject_id, r.changed.join(", ")),
+    })
+}
+
+fn print_objection(v: &Value) {
+    typed(v, |a: &ObjectionAnswer| match a.objection {
+        Objection::Stopped { already } => {
+            println!("{} for subject {}: stopped for good{}", a.purpose, a.subject_id, if already { " (already)" } else { "" })
+        }
+        Objection::Restricted { due_at, .. } => println!(
+            "{} for subject {}: restricted; decide by {} with `zgoda requests close` (done upholds the objection, refused overrules it)",
+            a.purpose,
+            a.subject_id,
+            time(&due_at)
+        ),
+    })
+}
+
 fn print_link(v: &Value) {
     typed(v, |l: &IssuedLink| println!("{}\nvalid until {}", l.url, time(&l.expires_at)));
 }
@@ -575,6 +639,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Subjects { command: SubjectsCommand::Erase { email, reason } } => {
             let body = serde_json::to_vec(&serde_json::json!({ "email": email, "reason": reason }))?;
             (api.call(reqwest::Method::POST, "/v1/admin/subjects/erase", Some(body)).await?, print_erased)
+        }
+        Command::Subjects { command: SubjectsCommand::Rectify { email, form, values } } => {
+            let fields: serde_json::Map<String, Value> = values.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
+            let body = serde_json::to_vec(&serde_json::json!({ "email": email, "form_id": form, "fields": fields }))?;
+            (api.call(reqwest::Method::POST, "/v1/admin/subjects/rectify", Some(body)).await?, print_rectified)
+        }
+        Command::Subjects { command: SubjectsCommand::Object { email, purpose } } => {
+            let body = serde_json::to_vec(&serde_json::json!({ "email": email, "purpose": purpose }))?;
+            (api.call(reqwest::Method::POST, "/v1/admin/subjects/object", Some(body)).await?, print_objection)
         }
         Command::Links { command: LinksCommand::Create { email, action, purpose } } => {
             let body = serde_json::to_vec(&serde_json::json!({ "email": email, "action": action, "purpose": purpose }))?;

@@ -69,12 +69,25 @@ pub struct ChoiceItem {
 }
 
 /// What an objection did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum Objection {
     /// The purpose stopped for good: direct marketing (Art. 21(3)).
     Stopped { already: bool },
     /// The purpose is restricted until the controller decides, by `due_at` (Art. 12(3), 18(1)(d)).
-    Restricted { due_at: Time, already: bool },
+    Restricted {
+        #[serde(with = "crate::proof::millis")]
+        due_at: Time,
+        already: bool,
+    },
+}
+
+/// What the operator's recording of an objection answers, and the CLI reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectionAnswer {
+    pub subject_id: SubjectId,
+    pub purpose: PurposeId,
+    pub objection: Objection,
 }
 
 /// What the person can do about a purpose whose current event is `current`.
@@ -141,6 +154,9 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         now: Time,
     ) -> Result<Objection, Error> {
         let record = self.store.load_subject(subject).await?;
+        if !record.holds_personal_data() {
+            return Err(Error::SubjectNotFound);
+        }
         let current = current_events(&record.events);
         let (Some(profile), Some(last)) = (&record.profile, current.get(purpose)) else {
             return Err(Error::field("purpose", "not_held"));

@@ -108,13 +108,20 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// The transaction that erases the subject `record` describes: one sealed `erased` event on
     /// its chain as read, every personal item deleted, a suppression entry.
     fn erasure(&self, subject: &SubjectId, record: &SubjectRecord, channel: Channel, link: Option<&LinkClaims>, now: Time) -> Erasure {
-        let head = record.head.clone();
         let lang = record.profile.as_ref().map(|p| p.lang).unwrap_or(Lang::Pl);
         let facts = EventFacts::new(ulid::Ulid::new().to_string(), subject.clone(), EventKind::Erased, lang, channel, now);
-        let (events, new_head) = proof::seal_chain(self.keys.seals(), head.as_ref().unwrap_or(&ChainHead::genesis()), vec![facts]);
+        Erasure { suppress: true, ..self.chain_end(record, facts, link, now) }
+    }
+
+    /// A transaction that ends what a subject holds: `last` sealed onto the chain `record` read,
+    /// every personal item deleted, `link` spent; no suppression entry unless the caller sets one.
+    pub(crate) fn chain_end(&self, record: &SubjectRecord, last: EventFacts, link: Option<&LinkClaims>, now: Time) -> Erasure {
+        let head = record.head.clone();
+        let subject = last.subject_id.clone();
+        let (events, new_head) = proof::seal_chain(self.keys.seals(), head.as_ref().unwrap_or(&ChainHead::genesis()), vec![last]);
         Erasure {
             append: Append {
-                subject: subject.clone(),
+                subject,
                 expected_head: head,
                 new_head,
                 events,
@@ -122,12 +129,13 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 profile: None,
                 submissions: vec![],
                 lift_suppression: false,
-                // What is left (PII-free proofs, the erasure marker) is judged again when the
-                // records' retention has run from now, and then deleted.
+                // What is left (PII-free proofs, the erasure marker or forwarding record) is judged
+                // again when the records' retention has run from now, and then deleted.
                 review_at: Some(now + self.settings.records_retention),
             },
             at: now,
             spend_token: link.map(|c| (GuardKey::LinkUsed(c.token_id_hex()), c.expires_at)),
+            suppress: false,
         }
     }
 

@@ -76,7 +76,7 @@ pub fn purpose_outcomes(form: &Form, ticked: &BTreeSet<&str>) -> BTreeMap<Purpos
         .collect()
 }
 
-fn check_value(kind: FieldKind, value: &str, max_len: usize) -> Result<(), &'static str> {
+pub(crate) fn check_value(kind: FieldKind, value: &str, max_len: usize) -> Result<(), &'static str> {
     if value.chars().count() > max_len {
         return Err("too_long");
     }

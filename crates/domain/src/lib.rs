@@ -3,6 +3,7 @@
 //! and every input type parses once so the rest of the code cannot hold an invalid value.
 
 pub mod access;
+pub mod address_change;
 pub mod audience;
 pub mod breach;
 pub mod canonical;
@@ -30,6 +31,7 @@ pub mod origin;
 pub mod privacy_requests;
 pub mod proof;
 pub mod proof_of_work;
+pub mod rectification;
 pub mod register;
 pub mod reminders;
 pub mod report;

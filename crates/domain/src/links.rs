@@ -33,8 +33,28 @@ pub enum LinkOutcome {
     },
     /// An objection from the person's choices page (Art. 21).
     Objected(crate::choices::Objection),
+    /// A correction from the person's rectify page (Art. 16).
+    Rectified(crate::rectification::Rectified),
+    /// A new address asked for on the rectify page: its confirmation link was sent there.
+    AddressChangeSent,
+    /// The new address confirmed: the person's data goes by it now.
+    AddressChanged {
+        already: bool,
+    },
     /// The Art. 15/20 export, ready to be sent as a JSON attachment.
     Export(Box<crate::access::AccessExport>),
+}
+
+/// What a link's page sent with its button, beyond the token: a choices page's choice, a rectify
+/// page's correction or new address.
+#[derive(Debug, Clone, Default)]
+pub enum LinkInput {
+    #[default]
+    Nothing,
+    Choice(crate::choices::Choice),
+    Correction(crate::rectification::Correction),
+    /// A new address, with the language of the page it was typed on (the confirmation's).
+    NewAddress(EmailAddress, Option<Lang>),
 }
 
 /// What a link's page may say before anything happens.
@@ -57,7 +77,9 @@ pub struct IssuedLink {
 fn verify(z_links: &crate::keys::KeyRing, token: &str, now: Time) -> Result<LinkClaims, Error> {
     token::verify(z_links, token, now).map_err(|e| match e {
         // A lapsed confirmation cannot be renewed: the request itself has lapsed.
-        TokenError::Expired(c) => Error::LinkExpired { renewable: c.action != LinkAction::Confirm },
+        // So cannot a lapsed address confirmation: the change has lapsed, and a renewal would go
+        // to the address on file, not the new one.
+        TokenError::Expired(c) => Error::LinkExpired { renewable: c.action.renewable() },
         _ => Error::InvalidLink,
     })
 }
@@ -88,7 +110,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             Err(TokenError::Expired(c)) => *c,
             Err(_) => return Err(Error::InvalidLink),
         };
-        if claims.action == LinkAction::Confirm {
+        if !claims.action.renewable() {
             return Err(Error::LinkExpired { renewable: false });
         }
         self.rate_limit(&GuardKey::RenewalsFor(claims.subject.clone()), self.settings.privacy_limit, now).await?;
@@ -118,7 +140,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         match action {
             LinkAction::Unsubscribe => self.settings.unsubscribe_ttl,
             LinkAction::Confirm => self.settings.confirm_ttl,
-            LinkAction::Erase | LinkAction::Choices => self.settings.privacy_link_ttl,
+            LinkAction::Erase | LinkAction::Choices | LinkAction::Rectify | LinkAction::ConfirmAddress => self.settings.privacy_link_ttl,
             LinkAction::Access => self.settings.access_link_ttl,
         }
     }
@@ -132,23 +154,34 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
 
     /// Performs a link's action (the page's button, or an RFC 8058 one-click POST).
     pub async fn act_on_link(&self, token: &str, ip: Option<IpAddr>, now: Time) -> Result<(LinkClaims, LinkOutcome), Error> {
-        self.act_on_link_choosing(token, None, ip, now).await
+        self.act_on_link_with(token, &LinkInput::Nothing, ip, now).await
     }
 
-    /// Performs a link's action; a choices link acts on the `choice` its page's button sent.
-    pub async fn act_on_link_choosing(
+    /// Performs a link's action; a choices or rectify link acts on what its page's button sent.
+    pub async fn act_on_link_with(
         &self,
         token: &str,
-        choice: Option<&crate::choices::Choice>,
+        input: &LinkInput,
         ip: Option<IpAddr>,
         now: Time,
     ) -> Result<(LinkClaims, LinkOutcome), Error> {
         let claims = verify(self.keys.links(), token, now)?;
         let outcome = match claims.action {
-            LinkAction::Choices => {
-                let choice = choice.ok_or_else(|| Error::field("purpose", "required"))?;
-                self.act_on_choice(&claims.subject, choice, ip, now).await?
-            }
+            LinkAction::Choices => match input {
+                LinkInput::Choice(choice) => self.act_on_choice(&claims.subject, choice, ip, now).await?,
+                _ => return Err(Error::field("purpose", "required")),
+            },
+            LinkAction::Rectify => match input {
+                LinkInput::Correction(correction) => {
+                    LinkOutcome::Rectified(self.rectify(&claims.subject, correction, Channel::EmailLink, ip, now).await?)
+                }
+                LinkInput::NewAddress(email, lang) => {
+                    self.request_address_change(&claims.subject, email, *lang, now).await?;
+                    LinkOutcome::AddressChangeSent
+                }
+                _ => return Err(Error::field("form_id", "required")),
+            },
+            LinkAction::ConfirmAddress => LinkOutcome::AddressChanged { already: !self.confirm_address(&claims, ip, now).await? },
             LinkAction::Unsubscribe => {
                 let purpose = claims.purpose.clone().ok_or(Error::InvalidLink)?;
                 self.withdraw(&claims.subject, &purpose, Channel::EmailLink, ip, now).await?
@@ -234,7 +267,8 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         if action == LinkAction::Unsubscribe && purpose.is_none() {
             return Err(Error::field("purpose", "required"));
         }
-        if action == LinkAction::Confirm {
+        // A confirmation names what it confirms, which only the person's own request creates.
+        if matches!(action, LinkAction::Confirm | LinkAction::ConfirmAddress) {
             return Err(Error::field("action", "invalid"));
         }
         if let (LinkAction::Unsubscribe, Some(purpose)) = (action, &purpose) {

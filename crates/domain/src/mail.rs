@@ -25,6 +25,9 @@ pub enum Message {
     },
     /// The answer to a privacy request for an address zgoda holds nothing about.
     NoDataHeld { to: EmailAddress, lang: Lang },
+    /// Tells an old address that the person's data now goes by another one (Art. 16), so a change
+    /// nobody asked for does not go unnoticed.
+    AddressChanged { to: EmailAddress, lang: Lang, at: Time },
     /// The one answer to privacy requests past the hourly limit for an address: both an access
     /// and an erasure link, so that requests made in someone else's name can never leave the
     /// person without a way to use either right (security review M7). `links` are (action, URL,
@@ -142,6 +145,7 @@ impl Message {
             Message::ConfirmRequest { .. }
             | Message::ActionLink { .. }
             | Message::NoDataHeld { .. }
+            | Message::AddressChanged { .. }
             | Message::PrivacyLinks { .. }
             | Message::OwnerNotice { .. } => MailStream::Public,
         }
@@ -153,6 +157,7 @@ impl Message {
             Message::ConfirmRequest { to, .. }
             | Message::ActionLink { to, .. }
             | Message::NoDataHeld { to, .. }
+            | Message::AddressChanged { to, .. }
             | Message::PrivacyLinks { to, .. }
             | Message::BreachNotice { to, .. }
             | Message::SmokeTest { to, .. }
@@ -170,6 +175,7 @@ impl Message {
             Message::OwnerNotice { .. } => "owner_notice",
             Message::ActionLink { .. } => "action_link",
             Message::NoDataHeld { .. } => "no_data_held",
+            Message::AddressChanged { .. } => "address_changed",
             Message::PrivacyLinks { .. } => "privacy_links",
             Message::SmokeTest { .. } => "smoke_test",
             Message::BreachNotice { .. } => "breach_notice",

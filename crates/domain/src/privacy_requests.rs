@@ -91,6 +91,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 PrivacyRequestKind::Access => LinkAction::Access,
                 PrivacyRequestKind::Erasure => LinkAction::Erase,
                 PrivacyRequestKind::Objection => LinkAction::Choices,
+                PrivacyRequestKind::Rectification => LinkAction::Rectify,
             });
             (Some(Message::ActionLink { to: email.clone(), lang, action, purpose: None, url, expires_at }), "link_sent")
         };

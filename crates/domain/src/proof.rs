@@ -46,6 +46,14 @@ pub enum EventKind {
     /// The controller decided, with reasons given to the person, that its compelling grounds
     /// override the objection (Art. 21(1)): the purpose applies again.
     Resumed,
+    /// Declared fields were corrected (Art. 16); the event names which, never their values.
+    Rectified,
+    /// The person's address changed: this chain ends here and continues under `linked_subject`
+    /// (the new address's id). What it held went with it.
+    Moved,
+    /// The first event of the chain's continuation under a new address: `linked_subject` is the
+    /// id of the chain it came from, whose `moved` event it answers (`refers_to`).
+    MovedFrom,
 }
 
 impl EventKind {
@@ -66,6 +74,9 @@ impl EventKind {
             EventKind::Objected => "objected",
             EventKind::Restricted => "restricted",
             EventKind::Resumed => "resumed",
+            EventKind::Rectified => "rectified",
+            EventKind::Moved => "moved",
+            EventKind::MovedFrom => "moved_from",
         }
     }
 }
@@ -120,6 +131,12 @@ pub struct EventFacts {
     /// The event this one answers (a confirmation names the request it confirms).
     pub refers_to: Option<String>,
     pub prev_hash: String,
+    /// For `rectified`: the names of the fields corrected (never their values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
+    /// For `moved` and `moved_from`: the other chain's subject id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_subject: Option<SubjectId>,
 }
 
 /// An event with its seal.
@@ -225,6 +242,8 @@ impl EventFacts {
             receipt_id: None,
             refers_to: None,
             prev_hash: String::new(),
+            fields: None,
+            linked_subject: None,
         }
     }
 
@@ -258,6 +277,14 @@ impl EventFacts {
         c.field(15, opt(&self.receipt_id));
         c.field(16, opt(&self.refers_to));
         c.field(17, Some(self.prev_hash.as_bytes()));
+        // Fields added later are encoded only when set, so every event sealed before they
+        // existed keeps the bytes it was sealed over.
+        if let Some(fields) = &self.fields {
+            c.field(18, Some(fields.join(",").as_bytes()));
+        }
+        if let Some(linked) = &self.linked_subject {
+            c.field(19, Some(linked.as_str().as_bytes()));
+        }
     }
 
     /// The seal's MAC over the facts under `kid`'s key.
@@ -377,6 +404,8 @@ mod tests {
             receipt_id: None,
             refers_to: None,
             prev_hash: String::new(),
+            fields: None,
+            linked_subject: None,
         }
     }
 
@@ -426,6 +455,26 @@ mod tests {
         assert_eq!(sealed.seal, "d0344e390e178fda4f8c4868b3a61e36fcf0cd292d660332f9f832ca12908aa4");
         assert_eq!(sealed.chain_hash(), "d83707c86ff785c8e553ba648bf1a8660935dec6d0ba9ff9665179f5dcd4829f");
         assert!(sealed.seal_is_valid(&ring("s1", 9)));
+    }
+
+    /// What a rectification and an address change add to an event is sealed like the rest.
+    #[test]
+    fn art16_the_fields_corrected_and_the_linked_chain_are_sealed() {
+        let k = ring("s1", 1);
+        let mut f = facts(1);
+        f.fields = Some(vec!["name".into(), "phone".into()]);
+        f.linked_subject = SubjectId::parse(&"cd".repeat(32));
+        let sealed = f.seal(&k);
+        assert!(sealed.seal_is_valid(&k));
+        let mut edited = sealed.clone();
+        edited.facts.fields = Some(vec!["name".into()]);
+        assert!(!edited.seal_is_valid(&k), "a field name removed breaks the seal");
+        let mut relinked = sealed.clone();
+        relinked.facts.linked_subject = SubjectId::parse(&"ef".repeat(32));
+        assert!(!relinked.seal_is_valid(&k), "another linked chain breaks the seal");
+        let mut unlinked = sealed;
+        unlinked.facts.linked_subject = None;
+        assert!(!unlinked.seal_is_valid(&k));
     }
 
     proptest::proptest! {

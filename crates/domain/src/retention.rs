@@ -50,7 +50,8 @@ pub enum AddressNeed {
 
 /// Each purpose's latest event since the person's last erasure: their current state.
 pub fn current_events(events: &[SealedEvent]) -> BTreeMap<&PurposeId, &SealedEvent> {
-    let since_erasure = events.iter().rposition(|e| e.facts.kind == EventKind::Erased).map_or(0, |i| i + 1);
+    // A move ends a chain as an erasure does: what it held went on under the new address.
+    let since_erasure = events.iter().rposition(|e| matches!(e.facts.kind, EventKind::Erased | EventKind::Moved)).map_or(0, |i| i + 1);
     let mut current: BTreeMap<&PurposeId, &SealedEvent> = BTreeMap::new();
     for e in &events[since_erasure..] {
         if let Some(purpose) = &e.facts.purpose {
@@ -75,6 +76,8 @@ pub fn purpose_need(current: &SealedEvent, retention_days: impl Fn(&FormId) -> O
             AddressNeed::Until(current.facts.at + days.map_or(Duration::days(1), |d| Duration::days(d.into())))
         }
         EventKind::Refused | EventKind::Withdrawn | EventKind::Erased | EventKind::Objected => AddressNeed::NoLonger,
+        // Name no purpose, so never a purpose's current event.
+        EventKind::Rectified | EventKind::Moved | EventKind::MovedFrom => AddressNeed::NoLonger,
     }
 }
 

@@ -196,6 +196,10 @@ pub struct SubjectView {
     pub state: BTreeMap<PurposeId, PurposeStatus>,
     pub events: Vec<SealedEvent>,
     pub proof: ProofReport,
+    /// Where a change of the person's address stands, when one is under way or has happened:
+    /// after a move, the lookup by the old address shows this forwarding record and no data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_change: Option<crate::address_change::AddressChangeView>,
 }
 
 /// zgoda's use cases over a store and a mailer.
@@ -464,8 +468,12 @@ where
             // Only a new subject's profile can be temporary: an existing one may hold consent given
             // before, which this append knows nothing of.
             let profile = profile.clone().map(|p| if head.is_some() { Profile { expires_at: None, ..p } } else { p });
-            let keep_until = profile.as_ref().and_then(|p| p.expires_at);
-            let submissions = submissions.iter().map(|s| s.clone().kept_with(keep_until)).collect();
+            // Content is kept as long as the profile written with it; without one (a correction)
+            // it keeps the time it had.
+            let submissions = match &profile {
+                Some(p) => submissions.iter().map(|s| s.clone().kept_with(p.expires_at)).collect(),
+                None => submissions.clone(),
+            };
             let states = events
                 .iter()
                 .filter_map(|e| {
@@ -507,13 +515,16 @@ where
     pub async fn lookup_subject(&self, subject: &SubjectId, now: Time) -> Result<SubjectView, Error> {
         let subject = subject.clone();
         let record = self.store.load_subject(&subject).await?;
-        if !record.holds_personal_data() {
+        let address_change = crate::address_change::address_change_of(&record, |email| self.subject_id(email));
+        if !record.holds_personal_data() && address_change.is_none() {
             return Err(Error::SubjectNotFound);
         }
         let proof = proof::verify_chain(self.keys.seals(), &subject, &record.events, record.head.as_ref());
         let mut events = record.events;
         events.sort_by_key(|e| e.facts.seq);
-        let state = derive_state(&events, self.settings.confirm_ttl, now);
+        // After a move, no purpose applies under this id: its states went on under the new one.
+        let moved = matches!(address_change, Some(crate::address_change::AddressChangeView::Moved { .. }));
+        let state = if moved { BTreeMap::new() } else { derive_state(&events, self.settings.confirm_ttl, now) };
         Ok(SubjectView {
             subject_id: subject,
             email: record.profile.map(|p| p.email),
@@ -521,6 +532,7 @@ where
             state,
             events,
             proof,
+            address_change,
         })
     }
 }
@@ -550,7 +562,7 @@ pub fn status_of(e: &SealedEvent, confirm_ttl: Duration, now: Time) -> Option<Pu
         EventKind::Restricted => PurposeStatus::Restricted,
         // The objection was overruled: the purpose's basis applies as before.
         EventKind::Resumed => PurposeStatus::Informed,
-        EventKind::Erased => return None,
+        EventKind::Erased | EventKind::Rectified | EventKind::Moved | EventKind::MovedFrom => return None,
     })
 }
 

@@ -128,6 +128,10 @@ pub struct SubjectRecord {
     pub requests: Vec<PrivacyRequest>,
     /// When the subject's data was erased; set until the person submits a form again.
     pub suppressed_at: Option<Time>,
+    /// A change to another address the person asked for, awaiting confirmation from it.
+    pub moving_to: Option<crate::address_change::PendingAddress>,
+    /// Under a new address's id: a change to it another subject asked for, awaiting confirmation.
+    pub incoming: Option<crate::address_change::IncomingAddress>,
 }
 
 impl SubjectRecord {
@@ -186,6 +190,8 @@ pub enum PrivacyRequestKind {
     /// An objection (Art. 21), or the withdrawal of a consent (Art. 7(3)) the person chooses on
     /// their choices page; with a purpose, one the controller must decide on.
     Objection,
+    /// A correction of what the person's forms carried (Art. 16), made on their rectify page.
+    Rectification,
 }
 
 impl PrivacyRequestKind {
@@ -195,6 +201,7 @@ impl PrivacyRequestKind {
             "access" => Some(Self::Access),
             "erasure" => Some(Self::Erasure),
             "objection" => Some(Self::Objection),
+            "rectification" => Some(Self::Rectification),
             _ => None,
         }
     }
@@ -204,6 +211,7 @@ impl PrivacyRequestKind {
             Self::Access => "access",
             Self::Erasure => "erasure",
             Self::Objection => "objection",
+            Self::Rectification => "rectification",
         }
     }
 }
@@ -217,6 +225,9 @@ pub struct Erasure {
     /// A single-use marker for the link that asked for it; the erasure fails with `Conflict`
     /// semantics if it was already spent.
     pub spend_token: Option<(GuardKey, Time)>,
+    /// Whether a suppression entry stays (an erasure); a move to another address leaves none, as
+    /// the person has not left.
+    pub suppress: bool,
 }
 
 /// One row of an audience: a subject whose consent for the purpose is currently given.
@@ -298,6 +309,15 @@ pub trait SubjectStore: Send + Sync {
     /// Erases atomically; `Conflict` when the chain moved or the token was already spent.
     fn erase(&self, erasure: Erasure) -> impl Future<Output = Result<(), AppendError>> + Send;
     fn record_request(&self, subject: &SubjectId, request: &PrivacyRequest) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records an address change awaiting confirmation: `pending` on the subject moving (it holds
+    /// the new address, so an erasure deletes it) and, PII-free, where it comes from under the new
+    /// address's id `to`; both expire with the change.
+    fn begin_address_change(
+        &self,
+        from: &SubjectId,
+        to: &SubjectId,
+        pending: &crate::address_change::PendingAddress,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// A page of subjects whose consent for `purpose` is given; the cursor is opaque.
     fn audience(
         &self,
@@ -342,6 +362,8 @@ pub enum GuardKey {
     Reminder(BreachId, Reminder),
     /// A privacy request's reminder to the contact point, sent once.
     RequestReminder(RequestId, crate::requests::RequestReminder),
+    /// Address changes one person asked for (each mails a stranger's address a link).
+    AddressChangesFor(SubjectId),
 }
 
 impl std::fmt::Display for GuardKey {
@@ -358,6 +380,7 @@ impl std::fmt::Display for GuardKey {
             GuardKey::ProofOfWork(nonce) => write!(f, "pow#{nonce}"),
             GuardKey::Reminder(breach, which) => write!(f, "reminder#{breach}#{which}"),
             GuardKey::RequestReminder(request, which) => write!(f, "request-reminder#{request}#{}", which.as_str()),
+            GuardKey::AddressChangesFor(subject) => write!(f, "address-change#{subject}"),
         }
     }
 }
@@ -377,6 +400,7 @@ impl GuardKey {
             GuardKey::ProofOfWork(_) => "pow",
             GuardKey::Reminder(..) => "reminder",
             GuardKey::RequestReminder(..) => "request-reminder",
+            GuardKey::AddressChangesFor(_) => "address-change",
         }
     }
 }

@@ -32,6 +32,11 @@ pub enum LinkAction {
     /// The person's choices page: each purpose with its state, to withdraw a consent or object
     /// to a legitimate interest (Art. 7(3), 21).
     Choices,
+    /// The person's rectify page: what their forms carried, to correct (Art. 16), and their
+    /// address, to change.
+    Rectify,
+    /// Confirms a new address the person asked to move to, sent to that address.
+    ConfirmAddress,
 }
 
 impl LinkAction {
@@ -42,6 +47,8 @@ impl LinkAction {
             LinkAction::Erase => 3,
             LinkAction::Access => 4,
             LinkAction::Choices => 5,
+            LinkAction::Rectify => 6,
+            LinkAction::ConfirmAddress => 7,
         }
     }
     fn from_byte(b: u8) -> Option<Self> {
@@ -51,11 +58,26 @@ impl LinkAction {
             3 => LinkAction::Erase,
             4 => LinkAction::Access,
             5 => LinkAction::Choices,
+            6 => LinkAction::Rectify,
+            7 => LinkAction::ConfirmAddress,
             _ => return None,
         })
     }
-    pub const ALL: [LinkAction; 5] =
-        [LinkAction::Confirm, LinkAction::Unsubscribe, LinkAction::Erase, LinkAction::Access, LinkAction::Choices];
+    pub const ALL: [LinkAction; 7] = [
+        LinkAction::Confirm,
+        LinkAction::Unsubscribe,
+        LinkAction::Erase,
+        LinkAction::Access,
+        LinkAction::Choices,
+        LinkAction::Rectify,
+        LinkAction::ConfirmAddress,
+    ];
+
+    /// Whether an expired link of this kind may be sent again, fresh, to the address on file: not
+    /// a confirmation, whose request has lapsed with it.
+    pub fn renewable(self) -> bool {
+        !matches!(self, LinkAction::Confirm | LinkAction::ConfirmAddress)
+    }
 
     /// The action by its name ([`Self::as_str`]).
     pub fn parse(name: &str) -> Option<Self> {
@@ -69,6 +91,8 @@ impl LinkAction {
             LinkAction::Erase => "erase",
             LinkAction::Access => "access",
             LinkAction::Choices => "choices",
+            LinkAction::Rectify => "rectify",
+            LinkAction::ConfirmAddress => "confirm_address",
         }
     }
 }

@@ -154,6 +154,17 @@ pub fn render_message(m: &Message, controller: &ControllerProfile) -> Rendered {
                 json!({"body": text(*lang, "request_mail.reminder_body", &args), "how": text(*lang, "request_mail.reminder_how", &args)});
             request_mail(to, *lang, text(*lang, &format!("request_mail.reminder_subject_{}", which.as_str()), &[]), c, ctx)
         }
+        Message::AddressChanged { to, lang, at } => {
+            let ctx = json!({"body": text(*lang, "address_changed.body", &[("date", &at.format("%Y-%m-%d %H:%M UTC").to_string())])});
+            Rendered {
+                to: to.clone(),
+                subject: text(*lang, "address_changed.subject", &[]),
+                lang: *lang,
+                text: render("mail/address_changed.txt", *lang, c, ctx.clone()),
+                html: render("mail/address_changed.html", *lang, c, ctx),
+                reply_to: None,
+            }
+        }
         Message::NoDataHeld { to, lang } => Rendered {
             to: to.clone(),
             subject: text(*lang, "nodata_subject", &[]),
@@ -212,6 +223,7 @@ fn request_kind(lang: Lang, kind: PrivacyRequestKind) -> String {
         PrivacyRequestKind::Access => "request_mail.kind_access",
         PrivacyRequestKind::Erasure => "request_mail.kind_erasure",
         PrivacyRequestKind::Objection => "request_mail.kind_objection",
+        PrivacyRequestKind::Rectification => "request_mail.kind_rectification",
     };
     text(lang, key, &[])
 }

@@ -9,14 +9,16 @@ use zgoda_aws::access::{Access, ITEM_READ_WRITE};
 use zgoda_domain::choices::{Choice, ChoiceItem, Objection, Right};
 use zgoda_domain::controller::ControllerProfile;
 use zgoda_domain::email::EmailAddress;
-use zgoda_domain::ids::{NoticeId, PurposeId};
+use zgoda_domain::form::FieldKind;
+use zgoda_domain::ids::{FormId, NoticeId, PurposeId};
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
-use zgoda_domain::links::LinkOutcome;
+use zgoda_domain::links::{LinkInput, LinkOutcome};
 use zgoda_domain::mail::{MailStream, Mailer};
 use zgoda_domain::origin::WebOrigin;
 use zgoda_domain::privacy_requests::Asked;
 use zgoda_domain::proof_of_work;
+use zgoda_domain::rectification::{Correction, HeldField};
 use zgoda_domain::service::Settings;
 use zgoda_domain::store::{PrivacyRequestKind, Store, WorkQueue};
 use zgoda_domain::token::LinkAction;
@@ -103,6 +105,12 @@ async fn link_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
             Err(e) => link_error(e.into(), lang, &app.settings),
         };
     }
+    if preview.claims.action == LinkAction::Rectify {
+        return match app.held_fields(&preview.claims.subject, lang).await {
+            Ok(fields) => respond::html(StatusCode::OK, rectify_page(&fields, lang, &app.settings.controller)),
+            Err(e) => link_error(e.into(), lang, &app.settings),
+        };
+    }
     let purpose = purpose_label(app, preview.claims.purpose.as_ref(), lang, now).await;
     respond::html(StatusCode::OK, zgoda_web::pages::link_page(lang, preview.claims.action, &purpose, &app.settings.controller))
 }
@@ -124,6 +132,26 @@ fn choices_page(items: &[ChoiceItem], lang: Lang, controller: &ControllerProfile
     render("choices.html", lang, Some(controller), json!({ "items": items }))
 }
 
+/// The person's rectify page: each form's fields with their current values, to correct, and a
+/// way to change the address.
+fn rectify_page(fields: &[HeldField], lang: Lang, controller: &ControllerProfile) -> String {
+    let mut forms: Vec<(&FormId, Vec<serde_json::Value>)> = Vec::new();
+    for f in fields {
+        let input = match f.kind {
+            FieldKind::Email => "email",
+            FieldKind::Phone => "tel",
+            FieldKind::Text | FieldKind::Textarea => "text",
+        };
+        let field = json!({"name": f.name, "label": f.label, "kind": f.kind, "input": input, "required": f.required, "max_len": f.max_len, "value": f.value});
+        match forms.iter_mut().find(|(id, _)| *id == &f.form_id) {
+            Some((_, list)) => list.push(field),
+            None => forms.push((&f.form_id, vec![field])),
+        }
+    }
+    let forms: Vec<_> = forms.into_iter().map(|(id, fields)| json!({"id": id, "fields": fields})).collect();
+    render("rectify.html", lang, Some(controller), json!({ "forms": forms }))
+}
+
 /// The words a link page uses for its purpose (none for access and erasure links).
 async fn purpose_label<S: Store, M: Mailer, Q: WorkQueue>(
     app: &Zgoda<S, M, Q>,
@@ -137,17 +165,20 @@ async fn purpose_label<S: Store, M: Mailer, Q: WorkQueue>(
     }
 }
 
-/// What a link POST carried: a request to renew an expired link, or the choice a choices page's
-/// button sent.
+/// What a link POST carried: a request to renew an expired link, or what a choices or rectify
+/// page's button sent.
 #[derive(Default)]
 struct LinkBody {
     renew: bool,
-    choice: Option<Choice>,
+    input: LinkInput,
 }
+
+/// Names a rectify page's form posts beside its fields.
+const RECTIFY_RESERVED: &[&str] = &["form_id", "lang", "renew"];
 
 /// The body a link POST may carry: nothing, the page's button, or RFC 8058's
 /// `List-Unsubscribe=One-Click`, urlencoded or multipart.
-async fn link_body(req: &Request) -> Result<LinkBody, ApiError> {
+async fn link_body(req: &Request, lang: Lang) -> Result<LinkBody, ApiError> {
     let bytes = body::bytes(req)?;
     if bytes.is_empty() {
         return Ok(LinkBody::default());
@@ -158,23 +189,31 @@ async fn link_body(req: &Request) -> Result<LinkBody, ApiError> {
         _ => return Err(ApiError::UnsupportedMediaType),
     };
     let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let choice = match (get("purpose"), get("right")) {
-        (None, None) => None,
-        (purpose, right) => {
-            let mut fields = Fields::default();
-            let purpose = fields.required("purpose", purpose.map(|p| PurposeId::parse(p).ok_or("invalid")));
-            let right = fields.required("right", right.map(|r| Right::parse(r).ok_or("invalid")));
-            let (purpose, right) = fields.finish(purpose.zip(right))?;
-            Some(Choice { purpose, right })
+    let input = if let Some(form_id) = get("form_id") {
+        let form_id = FormId::parse(form_id).ok_or_else(|| Error::field("form_id", "invalid"))?;
+        let values = pairs.iter().filter(|(k, _)| !RECTIFY_RESERVED.contains(&k.as_str())).cloned().collect();
+        LinkInput::Correction(Correction { form_id, values })
+    } else if let Some(email) = get("email") {
+        LinkInput::NewAddress(EmailAddress::parse(email.trim()).map_err(|e| Error::field("email", e.code()))?, Some(lang))
+    } else {
+        match (get("purpose"), get("right")) {
+            (None, None) => LinkInput::Nothing,
+            (purpose, right) => {
+                let mut fields = Fields::default();
+                let purpose = fields.required("purpose", purpose.map(|p| PurposeId::parse(p).ok_or("invalid")));
+                let right = fields.required("right", right.map(|r| Right::parse(r).ok_or("invalid")));
+                let (purpose, right) = fields.finish(purpose.zip(right))?;
+                LinkInput::Choice(Choice { purpose, right })
+            }
         }
     };
-    Ok(LinkBody { renew: get("renew") == Some("1"), choice })
+    Ok(LinkBody { renew: get("renew") == Some("1"), input })
 }
 
 async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, token: &str, now: Time) -> Response<Body> {
     // The page's button posts to its own URL, `?lang=` included, so the answer stays in its language.
     let lang = page_lang(req);
-    let body = match link_body(req).await {
+    let body = match link_body(req, lang).await {
         Ok(b) => b,
         Err(e) => return link_error(e, lang, &app.settings),
     };
@@ -186,12 +225,16 @@ async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
             Err(e) => link_error(e.into(), lang, &app.settings),
         };
     }
-    let (claims, outcome) = match app.act_on_link_choosing(token, body.choice.as_ref(), request::client_ip(req), now).await {
+    let (claims, outcome) = match app.act_on_link_with(token, &body.input, request::client_ip(req), now).await {
         Ok(r) => r,
         Err(e) => return link_error(e.into(), lang, &app.settings),
     };
     // A choices link names its purpose in the choice, not in the token.
-    let purpose = purpose_label(app, claims.purpose.as_ref().or(body.choice.as_ref().map(|c| &c.purpose)), lang, now).await;
+    let chosen = match &body.input {
+        LinkInput::Choice(c) => Some(&c.purpose),
+        _ => None,
+    };
+    let purpose = purpose_label(app, claims.purpose.as_ref().or(chosen), lang, now).await;
     let action = claims.action.as_str();
     let title = text(lang, &format!("link.{action}.title"), &[]);
     match outcome {
@@ -200,9 +243,22 @@ async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
             respond::html(StatusCode::OK, zgoda_web::access_page::page(&export, lang, &app.settings.controller))
         }
         LinkOutcome::Export(export) => attachment(&export, lang),
-        LinkOutcome::Withdrawn { already, .. } | LinkOutcome::Confirmed { already, .. } | LinkOutcome::Erased { already } => {
+        LinkOutcome::Withdrawn { already, .. }
+        | LinkOutcome::Confirmed { already, .. }
+        | LinkOutcome::Erased { already }
+        | LinkOutcome::AddressChanged { already } => {
             let key = if already { "already" } else { "done" };
             done_page(lang, &app.settings.controller, title, text(lang, &format!("link.{action}.{key}"), &[("purpose", &purpose)]), key)
+        }
+        LinkOutcome::Rectified(rectified) => {
+            let (key, labels) = match rectified.changed.is_empty() {
+                true => ("unchanged", String::new()),
+                false => ("done", field_labels(app, &body.input, &rectified.changed, lang).await),
+            };
+            done_page(lang, &app.settings.controller, title, text(lang, &format!("link.rectify.{key}"), &[("fields", &labels)]), key)
+        }
+        LinkOutcome::AddressChangeSent => {
+            done_page(lang, &app.settings.controller, title, text(lang, "link.rectify.address_sent", &[]), "address_sent")
         }
         LinkOutcome::Objected(objection) => {
             let (key, due) = match objection {
@@ -214,6 +270,21 @@ async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
             done_page(lang, &app.settings.controller, title, message, key)
         }
     }
+}
+
+/// The fields a correction changed, as the person's form calls them in `lang`.
+async fn field_labels<S: Store, M: Mailer, Q: WorkQueue>(
+    app: &Zgoda<S, M, Q>,
+    input: &LinkInput,
+    changed: &[String],
+    lang: Lang,
+) -> String {
+    let form = match input {
+        LinkInput::Correction(c) => app.form(&c.form_id).await.ok(),
+        _ => None,
+    };
+    let label = |name: &String| form.as_ref().map_or(name.as_str(), |f| f.form.field_label(name, lang)).to_owned();
+    changed.iter().map(label).collect::<Vec<_>>().join(", ")
 }
 
 fn done_page(lang: Lang, controller: &ControllerProfile, title: String, message: String, outcome: &str) -> Response<Body> {

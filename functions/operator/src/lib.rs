@@ -8,6 +8,7 @@ use serde_json::Value;
 use zgoda_aws::access::Access;
 use zgoda_domain::audience::AudiencePage;
 use zgoda_domain::breach::BreachInput;
+use zgoda_domain::choices::ObjectionAnswer;
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::erasure::{ErasureAnswer, ErasureStatus};
 use zgoda_domain::form::{FormInput, FormView};
@@ -16,6 +17,8 @@ use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
 use zgoda_domain::mail::{MailStream, Mailer};
+use zgoda_domain::proof::Channel;
+use zgoda_domain::rectification::Correction;
 use zgoda_domain::requests::RequestFilter;
 use zgoda_domain::smoke::SmokeRunId;
 use zgoda_domain::store::{Store, WorkQueue};
@@ -57,6 +60,8 @@ async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
         (Method::GET, ["v1", "admin", "forms", id]) => show_form(app, id).await,
         (Method::POST, ["v1", "admin", "subjects", "lookup"]) => lookup(app, req, op, now).await,
         (Method::POST, ["v1", "admin", "subjects", "erase"]) => erase(app, req, op, now).await,
+        (Method::POST, ["v1", "admin", "subjects", "rectify"]) => rectify(app, req, op, now).await,
+        (Method::POST, ["v1", "admin", "subjects", "object"]) => object(app, req, op, now).await,
         (Method::GET, ["v1", "admin", "audiences", purpose]) => audience(app, req, op, purpose, now).await,
         (Method::POST, ["v1", "admin", "smoke"]) => start_smoke(app, req, op, now).await,
         (Method::GET, ["v1", "admin", "smoke", run]) => show_smoke(app, run).await,
@@ -86,6 +91,8 @@ pub const ROUTES: &[Route] = &[
     Route::new("GET", "/v1/admin/forms/{form_id}"),
     Route::new("POST", "/v1/admin/subjects/lookup"),
     Route::new("POST", "/v1/admin/subjects/erase"),
+    Route::new("POST", "/v1/admin/subjects/rectify"),
+    Route::new("POST", "/v1/admin/subjects/object"),
     Route::new("GET", "/v1/admin/audiences/{purpose}"),
     Route::new("POST", "/v1/admin/links"),
     Route::new("POST", "/v1/admin/smoke"),
@@ -167,6 +174,34 @@ async fn erase<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
     tracing::info!(operator = %op, subject = %subject, already, reason_len = reason.len(), "subject erased by operator");
     let status = if already { ErasureStatus::AlreadyErased } else { ErasureStatus::Erased };
     ok(StatusCode::OK, &ErasureAnswer { subject_id: subject, status })
+}
+
+/// A correction the person asked the business for (Art. 16), entered by the operator.
+async fn rectify<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, op: &OperatorId, now: Time) -> Answer {
+    let body: RectifyBody = body::json(req)?;
+    let mut fields = Fields::default();
+    let email = fields.check("email", EmailAddress::parse(&body.email).map_err(|_| "invalid"));
+    let form_id = fields.check("form_id", FormId::parse(&body.form_id).ok_or("invalid"));
+    let values = fields.check("fields", if body.fields.is_empty() { Err("required") } else { Ok(body.fields) });
+    let (email, (form_id, values)) = fields.finish(email.zip(form_id.zip(values)))?;
+    let correction = Correction { form_id, values: values.into_iter().collect() };
+    let rectified = app.rectify(&app.subject_id(&email), &correction, Channel::Operator, None, now).await?;
+    // The values are the person's data: only how many fields changed is logged.
+    tracing::info!(operator = %op, subject = %rectified.subject_id, changed = rectified.changed.len(), "subject rectified by operator");
+    ok(StatusCode::OK, &rectified)
+}
+
+/// An objection the person made to the business directly (Art. 21), recorded by the operator.
+async fn object<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, op: &OperatorId, now: Time) -> Answer {
+    let body: ObjectBody = body::json(req)?;
+    let mut fields = Fields::default();
+    let email = fields.check("email", EmailAddress::parse(&body.email).map_err(|_| "invalid"));
+    let purpose = fields.check("purpose", PurposeId::parse(&body.purpose).ok_or("invalid"));
+    let (email, purpose) = fields.finish(email.zip(purpose))?;
+    let subject = app.subject_id(&email);
+    let objection = app.object(&subject, &purpose, Channel::Operator, None, now).await?;
+    tracing::info!(operator = %op, subject = %subject, purpose = %purpose, "objection recorded by operator");
+    ok(StatusCode::OK, &ObjectionAnswer { subject_id: subject, purpose, objection })
 }
 
 async fn audience<S: Store, M: Mailer, Q: WorkQueue>(
@@ -275,6 +310,22 @@ struct LookupBody {
 struct EraseBody {
     email: String,
     reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RectifyBody {
+    email: String,
+    form_id: String,
+    /// New values by field name; an empty one removes a field the form does not require.
+    fields: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectBody {
+    email: String,
+    purpose: String,
 }
 
 #[derive(Deserialize)]

@@ -54,6 +54,8 @@ struct Person {
     undeliverable: bool,
     /// When the storage-limitation sweep judges this person next.
     review_at: Option<Time>,
+    moving_to: Option<crate::address_change::PendingAddress>,
+    incoming: Option<crate::address_change::IncomingAddress>,
 }
 
 #[derive(Default)]

@@ -61,6 +61,8 @@ impl SubjectStore for MemoryStore {
                 submissions: p.submissions.values().filter(|s| s.expires_at > now).cloned().collect(),
                 requests: p.requests.clone(),
                 suppressed_at: p.suppressed_at,
+                moving_to: p.moving_to.clone().filter(|m| m.expires_at > now),
+                incoming: p.incoming.clone().filter(|i| i.expires_at > now),
             }
         }))
     }
@@ -103,12 +105,28 @@ impl SubjectStore for MemoryStore {
             person.profile = None;
             person.submissions.clear();
             person.states.clear();
-            person.suppressed_at = Some(e.at);
+            person.moving_to = None;
+            if e.suppress {
+                person.suppressed_at = Some(e.at);
+            }
             if let Some((key, expires_at)) = &e.spend_token {
                 d.mark_once(key, *expires_at, now);
             }
             Ok(())
         })
+    }
+
+    async fn begin_address_change(
+        &self,
+        from: &SubjectId,
+        to: &SubjectId,
+        pending: &crate::address_change::PendingAddress,
+    ) -> Result<(), StoreError> {
+        self.with(|d| {
+            d.people.entry(from.clone()).or_default().moving_to = Some(pending.clone());
+            d.people.entry(to.clone()).or_default().incoming = Some(pending.incoming(from));
+        });
+        Ok(())
     }
 
     async fn record_request(&self, subject: &SubjectId, request: &PrivacyRequest) -> Result<(), StoreError> {
