@@ -36,7 +36,11 @@ async fn choices_link(env: &TestEnv, tag: &str) -> (String, String) {
     let body = json!({"email": email, "consent": consent, "notice_version": "2026-11"});
     assert_eq!(env.submit_json("uslugi", &body).await.status(), 201);
     assert_eq!(env.privacy_request(&email, "objection").await.status(), 202);
-    let mail = mails_to(&email).await.into_iter().find(|m| m.subject() == "Your choices: withdraw a consent or object").expect("the link");
+    let mail = mails_to(&email)
+        .await
+        .into_iter()
+        .find(|m| m.subject() == "Your choices: withdraw a consent, object or restrict")
+        .expect("the link");
     (email, mail.links()[0].clone())
 }
 

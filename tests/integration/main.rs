@@ -22,5 +22,6 @@ mod operator;
 mod proofs;
 mod rectification;
 mod requests;
+mod restriction;
 mod retention;
 mod ses_events;

@@ -41,6 +41,7 @@ fn facts() -> EventFacts {
         prev_hash: "ef".repeat(32),
         fields: None,
         linked_subject: None,
+        ground: None,
     }
 }
 

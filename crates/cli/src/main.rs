@@ -22,6 +22,7 @@ use zgoda_domain::links::IssuedLink;
 use zgoda_domain::rectification::Rectified;
 use zgoda_domain::register::{BreachList, BreachView};
 use zgoda_domain::requests::{RequestList, RequestView};
+use zgoda_domain::restriction::Restriction;
 use zgoda_domain::service::SubjectView;
 use zgoda_domain::timeline::{TimelineEvent, TimelineKind};
 
@@ -221,6 +222,20 @@ enum SubjectsCommand {
     /// Record an objection the person made to you directly (Art. 21): direct marketing stops at
     /// once; any other legitimate interest is restricted until you close its request.
     Object { email: String, purpose: String },
+    /// Restrict the use of a person's data (Art. 18(1)): only stored, not used, until you lift it.
+    Restrict {
+        email: String,
+        /// accuracy (contested, while you check), unlawful (kept instead of erased) or
+        /// legal_claims (you no longer need it; the person does).
+        #[arg(long)]
+        ground: String,
+    },
+    /// Lift a restriction; the person is mailed the reasons first (Art. 18(3)).
+    LiftRestriction {
+        email: String,
+        #[arg(long)]
+        reasons: String,
+    },
 }
 
 /// `FIELD=VALUE`, as `rectify` takes it.
@@ -552,6 +567,27 @@ fn print_objection(v: &Value) {
     })
 }
 
+fn print_restricted(v: &Value) {
+    typed(v, |r: &Restriction| match r.already {
+        true => println!("subject {}: already restricted (or nothing in use); nothing changed", r.subject_id),
+        false => println!("subject {} restricted (only stored, not used) for: {}", r.subject_id, names(&r.purposes)),
+    })
+}
+
+fn print_lifted(v: &Value) {
+    typed(v, |r: &Restriction| match r.already {
+        true => println!(
+            "subject {}: no restriction to lift (one awaiting an objection's decision is lifted by closing its request)",
+            r.subject_id
+        ),
+        false => println!("subject {}: the person was told why; restriction lifted for: {}", r.subject_id, names(&r.purposes)),
+    })
+}
+
+fn names(purposes: &[zgoda_domain::ids::PurposeId]) -> String {
+    purposes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
 fn print_link(v: &Value) {
     typed(v, |l: &IssuedLink| println!("{}\nvalid until {}", l.url, time(&l.expires_at)));
 }
@@ -648,6 +684,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Subjects { command: SubjectsCommand::Object { email, purpose } } => {
             let body = serde_json::to_vec(&serde_json::json!({ "email": email, "purpose": purpose }))?;
             (api.call(reqwest::Method::POST, "/v1/admin/subjects/object", Some(body)).await?, print_objection)
+        }
+        Command::Subjects { command: SubjectsCommand::Restrict { email, ground } } => {
+            let body = serde_json::to_vec(&serde_json::json!({ "email": email, "ground": ground }))?;
+            (api.call(reqwest::Method::POST, "/v1/admin/subjects/restrict", Some(body)).await?, print_restricted)
+        }
+        Command::Subjects { command: SubjectsCommand::LiftRestriction { email, reasons } } => {
+            let body = serde_json::to_vec(&serde_json::json!({ "email": email, "reasons": reasons }))?;
+            (api.call(reqwest::Method::POST, "/v1/admin/subjects/lift-restriction", Some(body)).await?, print_lifted)
         }
         Command::Links { command: LinksCommand::Create { email, action, purpose } } => {
             let body = serde_json::to_vec(&serde_json::json!({ "email": email, "action": action, "purpose": purpose }))?;

@@ -238,17 +238,9 @@ mod tests {
     use super::*;
     use crate::ids::PurposeId;
     use crate::links::{LinkInput, LinkOutcome};
-    use crate::memory::{self, MemoryApp, fixtures::*};
+    use crate::memory::{MemoryApp, fixtures::*};
     use crate::service::PurposeStatus;
     use crate::store::SubjectStore;
-
-    async fn anna() -> (MemoryApp, SubjectId) {
-        let app = memory::app();
-        let form = form(&app, single_opt_in_input()).await;
-        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
-        let anna = app.subject_id(&email("anna@example.pl"));
-        (app, anna)
-    }
 
     /// The token of the last action link mailed to `address`.
     fn link_to(app: &MemoryApp, address: &str) -> String {
@@ -261,7 +253,7 @@ mod tests {
 
     #[tokio::test]
     async fn art16_a_confirmed_address_change_moves_the_person_and_keeps_one_verifiable_history() {
-        let (app, old) = anna().await;
+        let (app, old) = anna_on_file().await;
         let rectify = app.issue_link(&email("anna@example.pl"), LinkAction::Rectify, None, now()).await.unwrap();
         let input = LinkInput::NewAddress(email("anna.nowak@example.com"), None);
         let (_, sent) = app.act_on_link_with(&token(&rectify.url), &input, None, now()).await.unwrap();
@@ -309,7 +301,7 @@ mod tests {
 
     #[tokio::test]
     async fn art16_an_address_change_that_is_not_confirmed_changes_nothing_and_an_erasure_takes_it() {
-        let (app, old) = anna().await;
+        let (app, old) = anna_on_file().await;
         let rectify = app.issue_link(&email("anna@example.pl"), LinkAction::Rectify, None, now()).await.unwrap();
         let same = LinkInput::NewAddress(email("Anna@Example.pl"), None);
         let err = app.act_on_link_with(&token(&rectify.url), &same, None, now()).await.unwrap_err();

@@ -36,6 +36,7 @@ pub mod register;
 pub mod reminders;
 pub mod report;
 pub mod requests;
+pub mod restriction;
 pub mod retention;
 pub mod service;
 pub mod severity;

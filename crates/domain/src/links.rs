@@ -41,6 +41,8 @@ pub enum LinkOutcome {
     AddressChanged {
         already: bool,
     },
+    /// A restriction from the person's choices page (Art. 18(1)(a)–(c)).
+    Restricted(crate::restriction::Restriction),
     /// The Art. 15/20 export, ready to be sent as a JSON attachment.
     Export(Box<crate::access::AccessExport>),
 }
@@ -55,6 +57,8 @@ pub enum LinkInput {
     Correction(crate::rectification::Correction),
     /// A new address, with the language of the page it was typed on (the confirmation's).
     NewAddress(EmailAddress, Option<Lang>),
+    /// A restriction asked for on a choices page, on its ground.
+    Restrict(crate::restriction::Ground),
 }
 
 /// What a link's page may say before anything happens.
@@ -169,6 +173,9 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let outcome = match claims.action {
             LinkAction::Choices => match input {
                 LinkInput::Choice(choice) => self.act_on_choice(&claims.subject, choice, ip, now).await?,
+                LinkInput::Restrict(ground) => {
+                    LinkOutcome::Restricted(self.restrict(&claims.subject, *ground, Channel::EmailLink, ip, now).await?)
+                }
                 _ => return Err(Error::field("purpose", "required")),
             },
             LinkAction::Rectify => match input {

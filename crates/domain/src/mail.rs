@@ -28,6 +28,9 @@ pub enum Message {
     /// Tells an old address that the person's data now goes by another one (Art. 16), so a change
     /// nobody asked for does not go unnoticed.
     AddressChanged { to: EmailAddress, lang: Lang, at: Time },
+    /// Tells the person, before it happens, that a restriction of their data is lifted, and why
+    /// (Art. 18(3)).
+    RestrictionLifted { to: EmailAddress, lang: Lang, reasons: String },
     /// The one answer to privacy requests past the hourly limit for an address: both an access
     /// and an erasure link, so that requests made in someone else's name can never leave the
     /// person without a way to use either right (security review M7). `links` are (action, URL,
@@ -140,7 +143,8 @@ impl Message {
             | Message::DeadlineReminder { .. }
             | Message::RequestExtended { .. }
             | Message::RequestRefused { .. }
-            | Message::RequestReminder { .. } => MailStream::Notices,
+            | Message::RequestReminder { .. }
+            | Message::RestrictionLifted { .. } => MailStream::Notices,
             Message::SmokeTest { stream, .. } => *stream,
             Message::ConfirmRequest { .. }
             | Message::ActionLink { .. }
@@ -158,6 +162,7 @@ impl Message {
             | Message::ActionLink { to, .. }
             | Message::NoDataHeld { to, .. }
             | Message::AddressChanged { to, .. }
+            | Message::RestrictionLifted { to, .. }
             | Message::PrivacyLinks { to, .. }
             | Message::BreachNotice { to, .. }
             | Message::SmokeTest { to, .. }
@@ -176,6 +181,7 @@ impl Message {
             Message::ActionLink { .. } => "action_link",
             Message::NoDataHeld { .. } => "no_data_held",
             Message::AddressChanged { .. } => "address_changed",
+            Message::RestrictionLifted { .. } => "restriction_lifted",
             Message::PrivacyLinks { .. } => "privacy_links",
             Message::SmokeTest { .. } => "smoke_test",
             Message::BreachNotice { .. } => "breach_notice",

@@ -90,7 +90,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             let (action, url, expires_at) = link(match kind {
                 PrivacyRequestKind::Access => LinkAction::Access,
                 PrivacyRequestKind::Erasure => LinkAction::Erase,
-                PrivacyRequestKind::Objection => LinkAction::Choices,
+                PrivacyRequestKind::Objection | PrivacyRequestKind::Restriction => LinkAction::Choices,
                 PrivacyRequestKind::Rectification => LinkAction::Rectify,
             });
             (Some(Message::ActionLink { to: email.clone(), lang, action, purpose: None, url, expires_at }), "link_sent")

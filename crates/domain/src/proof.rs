@@ -137,6 +137,9 @@ pub struct EventFacts {
     /// For `moved` and `moved_from`: the other chain's subject id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linked_subject: Option<SubjectId>,
+    /// For `restricted` on a ground of Art. 18(1)(a)–(c); none for one on an objection (18(1)(d)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ground: Option<crate::restriction::Ground>,
 }
 
 /// An event with its seal.
@@ -244,6 +247,7 @@ impl EventFacts {
             prev_hash: String::new(),
             fields: None,
             linked_subject: None,
+            ground: None,
         }
     }
 
@@ -284,6 +288,9 @@ impl EventFacts {
         }
         if let Some(linked) = &self.linked_subject {
             c.field(19, Some(linked.as_str().as_bytes()));
+        }
+        if let Some(ground) = self.ground {
+            c.field(20, Some(ground.as_str().as_bytes()));
         }
     }
 
@@ -406,6 +413,7 @@ mod tests {
             prev_hash: String::new(),
             fields: None,
             linked_subject: None,
+            ground: None,
         }
     }
 
@@ -472,9 +480,12 @@ mod tests {
         let mut relinked = sealed.clone();
         relinked.facts.linked_subject = SubjectId::parse(&"ef".repeat(32));
         assert!(!relinked.seal_is_valid(&k), "another linked chain breaks the seal");
-        let mut unlinked = sealed;
+        let mut unlinked = sealed.clone();
         unlinked.facts.linked_subject = None;
         assert!(!unlinked.seal_is_valid(&k));
+        let mut grounded = sealed;
+        grounded.facts.ground = Some(crate::restriction::Ground::Accuracy);
+        assert!(!grounded.seal_is_valid(&k), "a restriction's ground is sealed too");
     }
 
     proptest::proptest! {

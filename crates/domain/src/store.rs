@@ -192,6 +192,8 @@ pub enum PrivacyRequestKind {
     Objection,
     /// A correction of what the person's forms carried (Art. 16), made on their rectify page.
     Rectification,
+    /// A restriction of processing (Art. 18(1)(a)–(c)), applied from the person's choices page.
+    Restriction,
 }
 
 impl PrivacyRequestKind {
@@ -202,6 +204,7 @@ impl PrivacyRequestKind {
             "erasure" => Some(Self::Erasure),
             "objection" => Some(Self::Objection),
             "rectification" => Some(Self::Rectification),
+            "restriction" => Some(Self::Restriction),
             _ => None,
         }
     }
@@ -212,6 +215,7 @@ impl PrivacyRequestKind {
             Self::Erasure => "erasure",
             Self::Objection => "objection",
             Self::Rectification => "rectification",
+            Self::Restriction => "restriction",
         }
     }
 }

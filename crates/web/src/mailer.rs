@@ -165,6 +165,10 @@ pub fn render_message(m: &Message, controller: &ControllerProfile) -> Rendered {
                 reply_to: None,
             }
         }
+        Message::RestrictionLifted { to, lang, reasons } => {
+            let ctx = json!({"body": text(*lang, "request_mail.lifted_body", &[]), "reasons": reasons, "rights": text(*lang, "request_mail.rights", &[])});
+            request_mail(to, *lang, text(*lang, "request_mail.lifted_subject", &[]), c, ctx)
+        }
         Message::NoDataHeld { to, lang } => Rendered {
             to: to.clone(),
             subject: text(*lang, "nodata_subject", &[]),
@@ -224,6 +228,7 @@ fn request_kind(lang: Lang, kind: PrivacyRequestKind) -> String {
         PrivacyRequestKind::Erasure => "request_mail.kind_erasure",
         PrivacyRequestKind::Objection => "request_mail.kind_objection",
         PrivacyRequestKind::Rectification => "request_mail.kind_rectification",
+        PrivacyRequestKind::Restriction => "request_mail.kind_restriction",
     };
     text(lang, key, &[])
 }

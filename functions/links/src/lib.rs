@@ -19,6 +19,7 @@ use zgoda_domain::origin::WebOrigin;
 use zgoda_domain::privacy_requests::Asked;
 use zgoda_domain::proof_of_work;
 use zgoda_domain::rectification::{Correction, HeldField};
+use zgoda_domain::restriction::Ground;
 use zgoda_domain::service::Settings;
 use zgoda_domain::store::{PrivacyRequestKind, Store, WorkQueue};
 use zgoda_domain::token::LinkAction;
@@ -129,7 +130,9 @@ fn choices_page(items: &[ChoiceItem], lang: Lang, controller: &ControllerProfile
             })
         })
         .collect();
-    render("choices.html", lang, Some(controller), json!({ "items": items }))
+    // Restriction (Art. 18(1)(a)–(c)) stops what is in use: offered while anything is.
+    let restrictable = items.iter().any(|i| matches!(i["status"].as_str(), Some("given" | "informed")));
+    render("choices.html", lang, Some(controller), json!({ "items": items, "restrictable": restrictable }))
 }
 
 /// The person's rectify page: each form's fields with their current values, to correct, and a
@@ -193,6 +196,8 @@ async fn link_body(req: &Request, lang: Lang) -> Result<LinkBody, ApiError> {
         let form_id = FormId::parse(form_id).ok_or_else(|| Error::field("form_id", "invalid"))?;
         let values = pairs.iter().filter(|(k, _)| !RECTIFY_RESERVED.contains(&k.as_str())).cloned().collect();
         LinkInput::Correction(Correction { form_id, values })
+    } else if let Some(ground) = get("ground") {
+        LinkInput::Restrict(Ground::parse(ground).ok_or_else(|| Error::field("ground", "invalid"))?)
     } else if let Some(email) = get("email") {
         LinkInput::NewAddress(EmailAddress::parse(email.trim()).map_err(|e| Error::field("email", e.code()))?, Some(lang))
     } else {
@@ -256,6 +261,10 @@ async fn link_post<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req:
                 false => ("done", field_labels(app, &body.input, &rectified.changed, lang).await),
             };
             done_page(lang, &app.settings.controller, title, text(lang, &format!("link.rectify.{key}"), &[("fields", &labels)]), key)
+        }
+        LinkOutcome::Restricted(restriction) => {
+            let key = if restriction.already { "restricted_already" } else { "restricted_all" };
+            done_page(lang, &app.settings.controller, title, text(lang, &format!("link.choices.{key}"), &[]), key)
         }
         LinkOutcome::AddressChangeSent => {
             done_page(lang, &app.settings.controller, title, text(lang, "link.rectify.address_sent", &[]), "address_sent")

@@ -20,6 +20,7 @@ use zgoda_domain::mail::{MailStream, Mailer};
 use zgoda_domain::proof::Channel;
 use zgoda_domain::rectification::Correction;
 use zgoda_domain::requests::RequestFilter;
+use zgoda_domain::restriction::Ground;
 use zgoda_domain::smoke::SmokeRunId;
 use zgoda_domain::store::{Store, WorkQueue};
 use zgoda_domain::timeline::{NewEntry, TimelineInput};
@@ -62,6 +63,8 @@ async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
         (Method::POST, ["v1", "admin", "subjects", "erase"]) => erase(app, req, op, now).await,
         (Method::POST, ["v1", "admin", "subjects", "rectify"]) => rectify(app, req, op, now).await,
         (Method::POST, ["v1", "admin", "subjects", "object"]) => object(app, req, op, now).await,
+        (Method::POST, ["v1", "admin", "subjects", "restrict"]) => restrict(app, req, op, now).await,
+        (Method::POST, ["v1", "admin", "subjects", "lift-restriction"]) => lift_restriction(app, req, op, now).await,
         (Method::GET, ["v1", "admin", "audiences", purpose]) => audience(app, req, op, purpose, now).await,
         (Method::POST, ["v1", "admin", "smoke"]) => start_smoke(app, req, op, now).await,
         (Method::GET, ["v1", "admin", "smoke", run]) => show_smoke(app, run).await,
@@ -93,6 +96,8 @@ pub const ROUTES: &[Route] = &[
     Route::new("POST", "/v1/admin/subjects/erase"),
     Route::new("POST", "/v1/admin/subjects/rectify"),
     Route::new("POST", "/v1/admin/subjects/object"),
+    Route::new("POST", "/v1/admin/subjects/restrict"),
+    Route::new("POST", "/v1/admin/subjects/lift-restriction"),
     Route::new("GET", "/v1/admin/audiences/{purpose}"),
     Route::new("POST", "/v1/admin/links"),
     Route::new("POST", "/v1/admin/smoke"),
@@ -202,6 +207,28 @@ async fn object<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &R
     let objection = app.object(&subject, &purpose, Channel::Operator, None, now).await?;
     tracing::info!(operator = %op, subject = %subject, purpose = %purpose, "objection recorded by operator");
     ok(StatusCode::OK, &ObjectionAnswer { subject_id: subject, purpose, objection })
+}
+
+/// A restriction the person asked the business for directly (Art. 18(1)(a)–(c)).
+async fn restrict<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, op: &OperatorId, now: Time) -> Answer {
+    let body: RestrictBody = body::json(req)?;
+    let mut fields = Fields::default();
+    let email = fields.check("email", EmailAddress::parse(&body.email).map_err(|_| "invalid"));
+    let ground = fields.check("ground", Ground::parse(&body.ground).ok_or("invalid"));
+    let (email, ground) = fields.finish(email.zip(ground))?;
+    let restriction = app.restrict(&app.subject_id(&email), ground, Channel::Operator, None, now).await?;
+    tracing::info!(operator = %op, subject = %restriction.subject_id, ground = ground.as_str(), "restriction recorded by operator");
+    ok(StatusCode::OK, &restriction)
+}
+
+/// Lifts a restriction, telling the person first why (Art. 18(3)).
+async fn lift_restriction<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, op: &OperatorId, now: Time) -> Answer {
+    let body: LiftBody = body::json(req)?;
+    let email = EmailAddress::parse(&body.email).map_err(|_| Error::field("email", "invalid"))?;
+    let lifted = app.lift_restriction(&app.subject_id(&email), body.reasons.as_deref().unwrap_or(""), now).await?;
+    // The reasons are the operator's words and may name the person: not logged.
+    tracing::info!(operator = %op, subject = %lifted.subject_id, purposes = lifted.purposes.len(), "restriction lifted by operator");
+    ok(StatusCode::OK, &lifted)
 }
 
 async fn audience<S: Store, M: Mailer, Q: WorkQueue>(
@@ -319,6 +346,20 @@ struct RectifyBody {
     form_id: String,
     /// New values by field name; an empty one removes a field the form does not require.
     fields: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestrictBody {
+    email: String,
+    ground: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LiftBody {
+    email: String,
+    reasons: Option<String>,
 }
 
 #[derive(Deserialize)]

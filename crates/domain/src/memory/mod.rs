@@ -341,6 +341,16 @@ pub(crate) mod fixtures {
         app.save_form(FormId::parse("demo").unwrap(), input, now()).await.unwrap()
     }
 
+    /// The single opt-in example form, and Anna on file: her newsletter consent given, told of the
+    /// contract purpose. Her subject id with the app.
+    pub async fn anna_on_file() -> (MemoryApp, crate::ids::SubjectId) {
+        let app = super::app();
+        let form = form(&app, single_opt_in_input()).await;
+        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        let anna = app.subject_id(&email("anna@example.pl"));
+        (app, anna)
+    }
+
     /// Posts the form for `address`, ticking `ticked`, with a name in the declared field.
     pub async fn post(app: &MemoryApp, form: &StoredForm, address: &str, ticked: &[&str]) -> Result<Receipt, Error> {
         let mut fields = vec![("email", address), ("notice_version", "2026-11"), ("name", "Anna")];
