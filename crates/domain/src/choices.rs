@@ -95,6 +95,8 @@ fn offer(current: &SealedEvent) -> Option<Right> {
     let basis = current.facts.lawful_basis;
     match current.facts.kind {
         EventKind::Given | EventKind::Requested => Some(Right::Withdraw),
+        // A consent restricted on a ground of Art. 18(1)(a)–(c) can still be withdrawn (Art. 7(3)).
+        EventKind::Restricted if basis == Some(LawfulBasis::Consent) => Some(Right::Withdraw),
         EventKind::Informed | EventKind::Resumed if basis == Some(LawfulBasis::LegitimateInterest) => Some(Right::Object),
         _ => None,
     }

@@ -230,7 +230,10 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let Some(last) = latest_for(&record.events, purpose) else {
             return Ok(LinkOutcome::Withdrawn { purpose: purpose.clone(), already: true });
         };
-        if !matches!(last.facts.kind, EventKind::Given | EventKind::Requested) || record.profile.is_none() {
+        // A restricted consent can still be withdrawn (Art. 7(3): at any time).
+        let restricted_consent =
+            last.facts.kind == EventKind::Restricted && last.facts.lawful_basis == Some(crate::form::LawfulBasis::Consent);
+        if !(matches!(last.facts.kind, EventKind::Given | EventKind::Requested) || restricted_consent) || record.profile.is_none() {
             return Ok(LinkOutcome::Withdrawn { purpose: purpose.clone(), already: true });
         }
         let facts = follow_up(last, EventKind::Withdrawn, channel, ip, now, record.profile.as_ref().map(|p| p.lang));

@@ -168,6 +168,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn art7_3_a_restricted_consent_can_still_be_withdrawn_and_lifting_leaves_it_withdrawn() {
+        let (app, anna) = anna_on_file().await;
+        app.restrict(&anna, Ground::Unlawful, Channel::Operator, None, now()).await.unwrap();
+        let offered = app.choices(&anna, crate::lang::Lang::Pl, now()).await.unwrap();
+        assert!(offered.iter().any(|c| c.purpose.id == newsletter() && c.offers == Some(crate::choices::Right::Withdraw)), "{offered:?}");
+        app.withdraw(&anna, &newsletter(), Channel::EmailLink, None, now()).await.unwrap();
+        assert_eq!(app.lookup_subject(&anna, now()).await.unwrap().state[&newsletter()], PurposeStatus::Withdrawn);
+        let lifted = app.lift_restriction(&anna, "Wyjaśnione.", now()).await.unwrap();
+        assert_eq!(lifted.purposes, [PurposeId::parse("contact_reply").unwrap()]);
+        assert_eq!(app.lookup_subject(&anna, now()).await.unwrap().state[&newsletter()], PurposeStatus::Withdrawn, "a withdrawal stands");
+    }
+
+    #[tokio::test]
     async fn art18_lifting_leaves_a_restriction_awaiting_an_objection_decision_alone() {
         let (app, anna) = anna_on_file().await;
         let record = app.store.load_subject(&anna).await.unwrap();
