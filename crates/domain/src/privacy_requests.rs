@@ -84,15 +84,12 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         } else if !held {
             (Some(Message::NoDataHeld { to: email.clone(), lang }), "no_data_held")
         } else if asked == limit + 1 {
-            let links = vec![link(LinkAction::Access), link(LinkAction::Erase)];
+            // Access and erasure always (M7), and the page the request that reached it asked for.
+            let mut links = vec![link(LinkAction::Access), link(LinkAction::Erase)];
+            links.extend(kind.page().map(link));
             (Some(Message::PrivacyLinks { to: email.clone(), lang, links }), "links_sent")
         } else {
-            let (action, url, expires_at) = link(match kind {
-                PrivacyRequestKind::Access => LinkAction::Access,
-                PrivacyRequestKind::Erasure => LinkAction::Erase,
-                PrivacyRequestKind::Objection | PrivacyRequestKind::Restriction => LinkAction::Choices,
-                PrivacyRequestKind::Rectification => LinkAction::Rectify,
-            });
+            let (action, url, expires_at) = link(kind.link());
             (Some(Message::ActionLink { to: email.clone(), lang, action, purpose: None, url, expires_at }), "link_sent")
         };
         // A request whose answer the hourly budget held back is recorded as such: it is still due
@@ -192,6 +189,21 @@ pub(crate) mod tests {
         assert_eq!(kinds, expected, "one mail per request up to the limit, then one with both");
         let outcomes: Vec<_> = requests(&app, "anna@example.pl").await.into_iter().map(|r| r.outcome).collect();
         assert_eq!(outcomes.iter().filter(|o| *o == "folded").count(), 2, "{outcomes:?}");
+    }
+
+    /// The mail past the limit still answers the request that reached it: a correction asked for
+    /// there carries the rectify link beside access and erasure.
+    #[tokio::test]
+    async fn art16_the_mail_past_the_limit_also_carries_the_link_the_request_asked_for() {
+        let app = app();
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["contact_reply"]).await.unwrap();
+        for _ in 0..app.settings.privacy_limit + 1 {
+            ask(&app, "anna@example.pl", PrivacyRequestKind::Rectification).await.unwrap();
+        }
+        let Some(Message::PrivacyLinks { links, .. }) = mail_to(&app, "anna@example.pl").pop() else { panic!("the folded mail") };
+        let actions: Vec<_> = links.iter().map(|(a, _, _)| *a).collect();
+        assert_eq!(actions, [LinkAction::Access, LinkAction::Erase, LinkAction::Rectify]);
     }
 
     #[tokio::test]

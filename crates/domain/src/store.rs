@@ -209,6 +209,23 @@ impl PrivacyRequestKind {
         }
     }
 
+    /// The link that answers a request of this kind.
+    pub fn link(self) -> crate::token::LinkAction {
+        use crate::token::LinkAction;
+        match self {
+            Self::Access => LinkAction::Access,
+            Self::Erasure => LinkAction::Erase,
+            Self::Objection | Self::Restriction => LinkAction::Choices,
+            Self::Rectification => LinkAction::Rectify,
+        }
+    }
+
+    /// The link answering this kind when it is neither access nor erasure (which every mail past
+    /// the hourly limit carries anyway).
+    pub fn page(self) -> Option<crate::token::LinkAction> {
+        Some(self.link()).filter(|a| !matches!(a, crate::token::LinkAction::Access | crate::token::LinkAction::Erase))
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Access => "access",
