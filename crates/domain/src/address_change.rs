@@ -104,6 +104,22 @@ pub fn address_change_of(record: &SubjectRecord, subject_of: impl Fn(&EmailAddre
 }
 
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
+    /// The subject the person is now: `subject`, or, if they moved to another address (and on
+    /// from there), the id their history continues under. What was opened under an old id (an
+    /// objection's request) is decided and answered there.
+    pub(crate) async fn current_subject(&self, subject: &SubjectId) -> Result<SubjectId, Error> {
+        let mut current = subject.clone();
+        // A person moves rarely; a bound keeps a corrupt loop of links from spinning for ever.
+        for _ in 0..8 {
+            let record = self.store.load_subject(&current).await?;
+            match address_change_of(&record, |e| self.subject_id(e)) {
+                Some(AddressChangeView::Moved { to, .. }) => current = to,
+                _ => break,
+            }
+        }
+        Ok(current)
+    }
+
     /// The person asks to move to `new_email` (from their rectify page, in `lang`): a confirmation
     /// link goes there, and nothing moves until it is used.
     pub async fn request_address_change(
@@ -213,7 +229,8 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 continue;
             }
             let restated = follow_up(current, current.facts.kind, Channel::EmailLink, ip, now, Some(profile.lang));
-            facts.push(EventFacts { subject_id: to.clone(), receipt_id: current.facts.receipt_id.clone(), ..restated });
+            let f = &current.facts;
+            facts.push(EventFacts { subject_id: to.clone(), receipt_id: f.receipt_id.clone(), ground: f.ground, ..restated });
         }
         let profile = Profile { email: pending.new_email.clone(), updated_at: now, ..profile.clone() };
         self.append_events(to, facts, Some(profile), old.submissions.clone(), Lift::ByThePerson).await?;
@@ -238,7 +255,7 @@ mod tests {
     use super::*;
     use crate::ids::PurposeId;
     use crate::links::{LinkInput, LinkOutcome};
-    use crate::memory::{MemoryApp, fixtures::*};
+    use crate::memory::{self, MemoryApp, fixtures::*};
     use crate::service::PurposeStatus;
     use crate::store::SubjectStore;
 
@@ -297,6 +314,49 @@ mod tests {
         // The old address is told; the old id is in no audience.
         assert!(mail_to(&app, "anna@example.pl").iter().any(|m| matches!(m, Message::AddressChanged { .. })));
         assert!(app.store.states(&old).is_empty());
+    }
+
+    /// Moves Anna from her address to `to` through the rectify link and the confirmation.
+    async fn move_anna(app: &MemoryApp, to: &str) {
+        let rectify = app.issue_link(&email("anna@example.pl"), LinkAction::Rectify, None, now()).await.unwrap();
+        app.act_on_link_with(&token(&rectify.url), &LinkInput::NewAddress(email(to), None), None, now()).await.unwrap();
+        app.act_on_link(&link_to(app, to), None, now()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn art18_a_restriction_moves_with_the_person_and_is_lifted_and_decided_at_the_new_address() {
+        let (app, old) = anna_on_file().await;
+        app.restrict(&old, crate::restriction::Ground::Accuracy, Channel::Operator, None, now()).await.unwrap();
+        move_anna(&app, "anna.nowak@example.com").await;
+        let new = app.subject_id(&email("anna.nowak@example.com"));
+        let lifted = app.lift_restriction(&new, "Dane sprawdzone.", now()).await.unwrap();
+        assert_eq!(lifted.purposes.len(), 2, "the ground moved with the restriction");
+        assert_eq!(app.lookup_subject(&new, now()).await.unwrap().state[&PurposeId::parse("newsletter").unwrap()], PurposeStatus::Given);
+    }
+
+    #[tokio::test]
+    async fn art21_an_objection_made_before_a_move_is_decided_and_answered_at_the_new_address() {
+        let app = memory::app();
+        let mut input = demo_input();
+        let note = "Test równowagi 2026-11.";
+        input["purposes"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"id": "fraud_checks", "lawful_basis": "legitimate_interest", "balancing_note": note}));
+        let form = form(&app, input).await;
+        post(&app, &form, "anna@example.pl", &["contact_reply", "fraud_checks"]).await.unwrap();
+        let old = app.subject_id(&email("anna@example.pl"));
+        let fraud = PurposeId::parse("fraud_checks").unwrap();
+        app.object(&old, &fraud, Channel::EmailLink, None, now()).await.unwrap();
+        let id = app.store.load_subject(&old).await.unwrap().requests[0].request_id.clone();
+        move_anna(&app, "anna.nowak@example.com").await;
+
+        let by = crate::ids::OperatorId::new(crate::ids::Kid::parse("dpo").unwrap());
+        let refused = crate::requests::ClosingInput { outcome: crate::requests::ClosedAs::Refused, reasons: Some("Ważne powody.".into()) };
+        app.close_request(&id, refused, &by, now()).await.unwrap();
+        let new = app.subject_id(&email("anna.nowak@example.com"));
+        assert_eq!(app.lookup_subject(&new, now()).await.unwrap().state[&fraud], PurposeStatus::Informed, "decided where the person is");
+        assert!(mail_to(&app, "anna.nowak@example.com").iter().any(|m| m.kind() == "request_refused"), "answered at the new address");
     }
 
     #[tokio::test]

@@ -309,7 +309,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         if let Some((subject, request)) = self.store.load_request(id).await?
             && let (PrivacyRequestKind::Objection, Some(purpose), true) = (request.kind, &request.purpose, request.status().is_open())
         {
-            self.decide_objection(&subject, purpose, !refused, now).await?;
+            self.decide_objection(&self.current_subject(&subject).await?, purpose, !refused, now).await?;
         }
         let (subject, request, to) = self
             .change_request(id, refused, |r| {
@@ -338,7 +338,11 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         for _ in 0..APPEND_ATTEMPTS {
             let (subject, mut request) = self.store.load_request(id).await?.ok_or(Error::RequestNotFound)?;
             change(&mut request)?;
-            let to = self.store.load_profile(&subject).await?.map(|p| (p.email, p.lang));
+            let mut to = self.store.load_profile(&subject).await?.map(|p| (p.email, p.lang));
+            if to.is_none() {
+                // Moved to another address since: told there.
+                to = self.store.load_profile(&self.current_subject(&subject).await?).await?.map(|p| (p.email, p.lang));
+            }
             if tell && to.is_none() {
                 // Erased since, or never held: the controller tells them by other means, and
                 // closes the request as done.

@@ -113,9 +113,14 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             if restricted.facts.kind != EventKind::Restricted || restricted.facts.ground.is_none() {
                 continue;
             }
-            // The state before the restriction: the event it followed up.
+            // The state before the restriction: the event it followed up; for one carried over from
+            // an earlier address (that event is in the old chain), what its basis makes it in use.
             let before = record.events.iter().find(|e| Some(&e.facts.event_id) == restricted.facts.refers_to.as_ref());
-            let kind = before.map_or(EventKind::Informed, |e| e.facts.kind);
+            let in_use_as = match restricted.facts.lawful_basis {
+                Some(crate::form::LawfulBasis::Consent) => EventKind::Given,
+                _ => EventKind::Informed,
+            };
+            let kind = before.map_or(in_use_as, |e| e.facts.kind);
             facts.push(follow_up(restricted, kind, Channel::Operator, None, now, Some(profile.lang)));
         }
         let purposes: Vec<PurposeId> = facts.iter().filter_map(|f| f.purpose.clone()).collect();
