@@ -329,14 +329,14 @@ struct ProfileItem {
     pub ttl: Option<i64>,
 }
 
-/// A profile as read, or `None` once it has expired: DynamoDB deletes expired items late, and an
-/// expired profile is already gone for us.
 /// A change to another address awaiting confirmation, under the subject moving (it holds the new
 /// address: personal data, deleted by an erasure).
 const ADDRESS_CHANGE: &str = "ADDRESS_CHANGE";
 /// Where a change awaiting confirmation comes from, under the new address's subject (PII-free).
 const ADDRESS_INCOMING: &str = "ADDRESS_INCOMING";
 
+/// A profile as read, or `None` once it has expired: DynamoDB deletes expired items late, and an
+/// expired profile is already gone for us.
 pub(crate) fn profile_from_item(item: &Item, now: Time) -> Result<Option<Profile>, StoreError> {
     let p: ProfileItem = from_item(item).map_err(|e| corrupt("profile", e))?;
     let expires_at = p.ttl.and_then(|t| chrono::DateTime::from_timestamp(t, 0));
