@@ -291,7 +291,7 @@ impl TestEnv {
         self.http.post(format!("{}/v1/forms/{form}/submissions", self.url)).header("origin", ORIGIN).json(body).send().await.unwrap()
     }
 
-    /// A privacy request (`access`, `erasure` or `objection`) in English, from the stack's own privacy page.
+    /// A privacy request (`access`, `erasure`, `objection`, `rectification` or `restriction`) in English, from the stack's own privacy page.
     pub async fn privacy_request(&self, email: &str, kind: &str) -> reqwest::Response {
         let body = json!({"email": email, "kind": kind, "lang": "en", "altcha": self.proof_of_work().await});
         self.http.post(format!("{}/v1/privacy/requests", self.url)).header("origin", &self.url).json(&body).send().await.unwrap()

@@ -90,8 +90,9 @@ pub struct ObjectionAnswer {
     pub objection: Objection,
 }
 
-/// What the person can do about a purpose whose current event is `current`.
-fn offer(current: &SealedEvent) -> Option<Right> {
+/// What the person can do about a purpose whose current event is `current`: the one definition
+/// of what can be withdrawn or objected to, which the unsubscribe link follows too.
+pub(crate) fn offer(current: &SealedEvent) -> Option<Right> {
     let basis = current.facts.lawful_basis;
     match current.facts.kind {
         EventKind::Given | EventKind::Requested => Some(Right::Withdraw),

@@ -230,10 +230,8 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let Some(last) = latest_for(&record.events, purpose) else {
             return Ok(LinkOutcome::Withdrawn { purpose: purpose.clone(), already: true });
         };
-        // A restricted consent can still be withdrawn (Art. 7(3): at any time).
-        let restricted_consent =
-            last.facts.kind == EventKind::Restricted && last.facts.lawful_basis == Some(crate::form::LawfulBasis::Consent);
-        if !(matches!(last.facts.kind, EventKind::Given | EventKind::Requested) || restricted_consent) || record.profile.is_none() {
+        // Withdrawable exactly when the person's choices page offers it (a restricted consent too).
+        if crate::choices::offer(last) != Some(crate::choices::Right::Withdraw) || record.profile.is_none() {
             return Ok(LinkOutcome::Withdrawn { purpose: purpose.clone(), already: true });
         }
         let facts = follow_up(last, EventKind::Withdrawn, channel, ip, now, record.profile.as_ref().map(|p| p.lang));

@@ -193,7 +193,7 @@ fn corrected_submissions(submissions: &[SubmissionContent], form: &FormId, chang
                     fields.remove(i);
                 }
                 (Some(i), false) => fields[i].1 = value.clone(),
-                (None, false) if latest.as_ref() == Some(&s.receipt_id) && !submissions_hold(submissions, form, name) => {
+                (None, false) if latest.as_ref() == Some(&s.receipt_id) && latest_value(submissions, form, name).is_none() => {
                     fields.push((name.clone(), value.clone()))
                 }
                 (None, _) => continue,
@@ -205,10 +205,6 @@ fn corrected_submissions(submissions: &[SubmissionContent], form: &FormId, chang
         }
     }
     out
-}
-
-fn submissions_hold(submissions: &[SubmissionContent], form: &FormId, name: &str) -> bool {
-    submissions.iter().any(|s| &s.form_id == form && s.fields.iter().any(|(n, _)| n == name))
 }
 
 /// Corrections over the in-memory adapters; the page and the operator route are tested end to end

@@ -75,9 +75,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         now: Time,
     ) -> Result<Restriction, Error> {
         let record = self.store.load_subject(subject).await?;
-        let Some(profile) = record.profile.as_ref().filter(|_| record.holds_personal_data()) else {
-            return Err(Error::SubjectNotFound);
-        };
+        let profile = record.profile.as_ref().ok_or(Error::SubjectNotFound)?;
         let facts: Vec<EventFacts> = current_events(&record.events)
             .into_values()
             .filter(|e| in_use(e.facts.kind))
@@ -105,9 +103,8 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             return Err(Error::field("reasons", if reasons.is_empty() { "required" } else { "too_long" }));
         }
         let record = self.store.load_subject(subject).await?;
-        let Some(profile) = record.profile.as_ref().filter(|_| record.holds_personal_data()) else {
-            return Err(Error::SubjectNotFound);
-        };
+        // The person is told before the lifting: without their address it cannot happen.
+        let profile = record.profile.as_ref().ok_or(Error::SubjectNotFound)?;
         let mut facts = Vec::new();
         for restricted in current_events(&record.events).into_values() {
             if restricted.facts.kind != EventKind::Restricted || restricted.facts.ground.is_none() {
