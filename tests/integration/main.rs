@@ -2,6 +2,7 @@
 //! sentences; where a test shows a legal rule, its name starts with the rule's id from docs/legal.md.
 
 mod access;
+mod breach_roles;
 mod breaches;
 mod browser;
 mod choices;

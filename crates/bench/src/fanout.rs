@@ -513,6 +513,7 @@ async fn deliver(store: &zgoda_aws::DynamoStore, mailer: &impl Mailer, i: usize)
         measures: Some("Usunięto kopię.".into()),
         advice: "Zmień hasło.".into(),
         contact: ContactPoint { name: "IOD".into(), email: EmailAddress::parse("iod@sklep.example.pl")?, phone: None },
+        drill: false,
     };
     let message_id = mailer.send(&message).await.map_err(|e| anyhow!(e.reason))?;
     // The Send event may get there first, as it can in the product; the store then records nothing.

@@ -11,6 +11,7 @@ use serde_json::Value;
 use zgoda_client::OperatorClient;
 use zgoda_domain::address_change::AddressChangeView;
 use zgoda_domain::audience::AudiencePage;
+use zgoda_domain::breach::Party;
 use zgoda_domain::choices::{Objection, ObjectionAnswer};
 use zgoda_domain::deadline::{DeadlineState, DeadlineStatus};
 use zgoda_domain::erasure::{ErasureAnswer, ErasureStatus};
@@ -93,11 +94,15 @@ enum Command {
 enum BreachCommand {
     /// Register a breach from a JSON file (see README, "Handling a breach").
     Create { file: PathBuf },
-    /// Every breach with its deadline state.
-    List,
+    /// Every breach with its deadline state (the register); `--drills` lists the drills instead.
+    List {
+        #[arg(long)]
+        drills: bool,
+    },
     /// One breach: facts, severity, the 72-hour countdown, timeline and escalations.
     Show { id: String },
-    /// Append a timeline entry from a JSON file (`measure`, `facts`, `authority_notified`, `subjects_decision`).
+    /// Append a timeline entry from a JSON file (`measure`, `facts`, `authority_notified`, `subjects_decision`;
+    /// for a processor `controller_notified`, `controller_instruction`; for a drill `drill_ended`).
     Event { id: String, file: PathBuf },
     /// Notify the affected people (body from a JSON file) and follow the progress live.
     Escalate {
@@ -427,15 +432,34 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
 fn print_breach(v: &Value) {
     typed(v, |b: &BreachView| {
         let sev = &b.breach.severity;
-        println!("{} — {}", b.breach.id, b.breach.title);
+        let drill = if b.breach.is_drill() { "DRILL — " } else { "" };
+        println!("{drill}{} — {}", b.breach.id, b.breach.title);
         println!("severity: {} (SE {}) — {}", sev.band, sev.score, sev.rule);
         let required = |r: bool| if r { "required" } else { "not required" };
-        println!(
-            "notify the authority: {}   notify the people: {}",
-            required(b.assessment.authority_notification_required),
-            required(b.assessment.subjects_notification_required)
-        );
-        println!("72-hour clock: {}", clock(&b.assessment.deadline, true));
+        match &b.breach.processing_for {
+            Some(p) if b.assessment.deadline.notify == Party::Controller => {
+                let people = if b.assessment.controller_instruction {
+                    "on the controller's instruction"
+                } else {
+                    "not without the controller's instruction"
+                };
+                println!(
+                    "processor: tell the controller {} <{}> within {} h; notify the people: {people}",
+                    p.name,
+                    p.email.as_str(),
+                    p.notify_within_hours
+                );
+                println!("controller clock: {}", clock(&b.assessment.deadline, true));
+            }
+            _ => {
+                println!(
+                    "notify the authority: {}   notify the people: {}",
+                    required(b.assessment.authority_notification_required),
+                    required(b.assessment.subjects_notification_required)
+                );
+                println!("72-hour clock: {}", clock(&b.assessment.deadline, true));
+            }
+        }
         let rows = b.timeline.iter().map(|e| vec![e.seq.to_string(), time(&e.at), kind(e.entry.kind()), e.by.to_string()]).collect();
         println!("{}", table(rows, &["#", "at", "entry", "by"]));
         if !b.timeline_proof.verified {
@@ -447,6 +471,15 @@ fn print_breach(v: &Value) {
                 e.escalation_id, e.sent, e.failed, e.pending, e.total, e.unreachable_erased
             );
         }
+        if let Some(review) = &b.drill_review {
+            let rows =
+                review.steps.iter().map(|s| vec![s.step.clone(), time(&s.at), format!("{:.1}", s.after_seconds as f64 / 3600.0)]).collect();
+            println!("drill steps, from the report:\n{}", table(rows, &["step", "at", "hours"]));
+            match &review.notes {
+                Some(notes) => println!("drill ended: {notes}"),
+                None => println!("drill still running: end it with an entry of type drill_ended and the team's notes"),
+            }
+        }
     })
 }
 
@@ -455,7 +488,7 @@ fn kind(k: TimelineKind) -> String {
 }
 
 fn clock(d: &DeadlineState, long: bool) -> String {
-    let deadline = time(&d.authority_deadline);
+    let deadline = time(&d.due_at);
     match (d.status, long) {
         (DeadlineStatus::Open, true) => format!("{} h left (deadline {deadline})", opt(&d.hours_left)),
         (DeadlineStatus::Open, false) => format!("{} h left", opt(&d.hours_left)),
@@ -483,7 +516,7 @@ fn print_breaches(v: &Value) {
                 ]
             })
             .collect();
-        println!("{}", table(rows, &["id", "title", "severity", "72-hour clock"]));
+        println!("{}", table(rows, &["id", "title", "severity", "clock"]));
     })
 }
 
@@ -742,7 +775,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Breach { command } => match command {
             BreachCommand::Create { file } => (api.call(reqwest::Method::POST, "/v1/breaches", Some(read(file)?)).await?, print_breach),
-            BreachCommand::List => (api.call(reqwest::Method::GET, "/v1/breaches", None).await?, print_breaches),
+            BreachCommand::List { drills } => {
+                let path = if *drills { "/v1/breaches?drills=true" } else { "/v1/breaches" };
+                (api.call(reqwest::Method::GET, path, None).await?, print_breaches)
+            }
             BreachCommand::Show { id } => (api.call(reqwest::Method::GET, &format!("/v1/breaches/{id}"), None).await?, print_breach),
             BreachCommand::Event { id, file } => {
                 (api.call(reqwest::Method::POST, &format!("/v1/breaches/{id}/events"), Some(read(file)?)).await?, print_event)

@@ -52,6 +52,43 @@ pub struct Controller {
     pub responsible: Option<String>,
 }
 
+/// Who a breach is reported to first: the supervisory authority when the business is the
+/// controller (Art. 33(1)), the controller when it is a processor (Art. 33(2)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Party {
+    Authority,
+    Controller,
+}
+
+/// The controller a processor processes the data for, and the term its contract sets for
+/// telling it of a breach (Art. 28(3)(f), 33(2)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessingFor {
+    pub name: String,
+    /// Where the breach report goes.
+    pub email: EmailAddress,
+    /// Hours from awareness within which the contract says the controller is told.
+    pub notify_within_hours: u32,
+}
+
+/// The longest term a processor's contract may set: the controller needs time left for its own
+/// 72 hours (Art. 33(1)).
+pub const MAX_CONTROLLER_HOURS: u32 = 72;
+
+/// A breach registered to practise the procedure: everything works, but notices go only to the
+/// drill team, and it is kept apart from the register.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drill {
+    /// The addresses that receive every notice in place of the people selected.
+    pub team: Vec<EmailAddress>,
+}
+
+/// The most addresses a drill team may have: a team, not a mailing list.
+pub const MAX_DRILL_TEAM: usize = 20;
+
 /// The registration request (docs/api.md §4, `POST /v1/breaches`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,6 +129,19 @@ pub struct BreachInput {
     /// Other entities involved (a processor, a postal operator).
     #[serde(default)]
     pub other_entities: Option<String>,
+    /// With `role: processor`: the controller to tell, and the contract's term.
+    #[serde(default)]
+    pub processing_for: Option<ProcessingFor>,
+    /// Registers the breach as a drill (`{"team": [addresses]}`).
+    #[serde(default)]
+    pub drill: Option<DrillInput>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillInput {
+    #[serde(default)]
+    pub team: Vec<String>,
 }
 
 /// A registered breach: the facts as last stated (registration plus `facts` events).
@@ -122,6 +172,10 @@ pub struct Breach {
     pub place: Option<String>,
     pub causes: Option<String>,
     pub other_entities: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_for: Option<ProcessingFor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<Drill>,
     #[serde(with = "millis")]
     pub registered_at: Time,
     pub registered_by: OperatorId,
@@ -180,6 +234,43 @@ impl BreachInput {
         if !text_ok(&self.contact_point.name, 200) {
             errors.push(FieldError::new("contact_point.name", "required"));
         }
+        let processing_for = match (self.role, self.processing_for) {
+            // Art. 33(2): a processor tells its controller, so it must say which, and by when.
+            (Role::Processor, None) => {
+                errors.push(FieldError::new("processing_for", "required"));
+                None
+            }
+            (Role::Processor, Some(p)) => {
+                if !text_ok(&p.name, 200) {
+                    errors.push(FieldError::new("processing_for.name", "required"));
+                }
+                if !(1..=MAX_CONTROLLER_HOURS).contains(&p.notify_within_hours) {
+                    errors.push(FieldError::new("processing_for.notify_within_hours", "out_of_range"));
+                }
+                Some(ProcessingFor { name: p.name.trim().to_owned(), ..p })
+            }
+            (Role::Controller, Some(_)) => {
+                errors.push(FieldError::new("processing_for", "not_for_controller"));
+                None
+            }
+            (Role::Controller, None) => None,
+        };
+        let drill = self.drill.map(|d| {
+            if d.team.is_empty() {
+                errors.push(FieldError::new("drill.team", "required"));
+            } else if d.team.len() > MAX_DRILL_TEAM {
+                errors.push(FieldError::new("drill.team", "too_many"));
+            }
+            let mut team: Vec<EmailAddress> = Vec::new();
+            for (i, a) in d.team.iter().enumerate() {
+                match EmailAddress::parse(a) {
+                    Ok(a) if !team.contains(&a) => team.push(a),
+                    Ok(_) => errors.push(FieldError::new(format!("drill.team[{i}]"), "duplicate")),
+                    Err(_) => errors.push(FieldError::new(format!("drill.team[{i}]"), "invalid")),
+                }
+            }
+            Drill { team }
+        });
         let severity_inputs = SeverityInputs::parse(&self.severity_inputs).map_err(|e| errors.extend(e)).ok();
         let (Some(detected_at), Some(aware_at), Some(severity_inputs), true) = (detected, aware, severity_inputs, errors.is_empty()) else {
             return Err(errors);
@@ -207,6 +298,8 @@ impl BreachInput {
             place: self.place,
             causes: self.causes,
             other_entities: self.other_entities,
+            processing_for,
+            drill,
             registered_at: crate::proof::to_millis(now),
             registered_by: operator.clone(),
         })
@@ -322,8 +415,30 @@ impl FactFields {
 }
 
 impl Breach {
+    /// Art. 33(1): the authority's 72 hours, which apply when the business is the controller.
     pub fn authority_deadline(&self) -> Time {
         self.aware_at + Duration::hours(AUTHORITY_DEADLINE_HOURS)
+    }
+
+    /// Who is told of the breach first.
+    pub fn notifies(&self) -> Party {
+        match self.role {
+            Role::Controller => Party::Authority,
+            Role::Processor => Party::Controller,
+        }
+    }
+
+    /// When whoever [`Self::notifies`] must have been told: the authority's 72 hours, or the
+    /// processor's contract term with its controller.
+    pub fn notification_deadline(&self) -> Time {
+        match &self.processing_for {
+            Some(p) if self.role == Role::Processor => self.aware_at + Duration::hours(p.notify_within_hours.into()),
+            _ => self.authority_deadline(),
+        }
+    }
+
+    pub fn is_drill(&self) -> bool {
+        self.drill.is_some()
     }
 
     /// The breach with every `facts` entry applied in order: the report reflects the latest.

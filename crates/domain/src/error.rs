@@ -46,6 +46,10 @@ pub enum Error {
     LinkUsed,
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
+    /// A processor's breach has no recorded instruction from its controller to tell the people
+    /// (Art. 28(3)(f)).
+    #[error("a processor tells the people only on its controller's recorded instruction")]
+    ControllerInstructionRequired,
     /// A dependency failed; nothing was half-written.
     #[error("a dependency is unavailable")]
     Unavailable(String),

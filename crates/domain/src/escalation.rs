@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::breach::Breach;
+use crate::breach::{Breach, Party};
+use crate::deadline;
 use crate::email::EmailAddress;
 use crate::error::Error;
 use crate::ids::{BreachId, EscalationId, EventId, FormId, IdempotencyKey, NoticeId, OperatorId, PurposeId, SubjectId};
@@ -59,6 +60,9 @@ pub struct EscalationInput {
 pub struct EscalationStarted {
     pub escalation_id: EscalationId,
     pub recipients: u64,
+    /// A drill's: how many people the selection named, whom the drill team stands in for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill_selected: Option<u64>,
     pub unreachable_erased: u64,
     pub public_notice_url: Option<String>,
 }
@@ -193,6 +197,7 @@ pub fn breach_notice(job: &Job, recipient: &Recipient, content: &NoticeContent) 
         measures: b.measures.clone(),
         advice,
         contact: b.contact_point.clone(),
+        drill: b.is_drill(),
     }
 }
 
@@ -208,6 +213,10 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     ) -> Result<EscalationStarted, Error> {
         let key = key.ok_or_else(|| Error::field("Idempotency-Key", "required"))?;
         let record = self.breach_record(id).await?;
+        if record.breach.notifies() == Party::Controller && !deadline::instructed(&record.timeline) {
+            // Art. 33(2), 28(3)(f): a processor tells the people only on its controller's instruction.
+            return Err(Error::ControllerInstructionRequired);
+        }
         let input: EscalationInput = crate::from_value(raw.clone())?;
         let mut errors = Vec::new();
         let selection = parse_selection(input.subjects, &mut errors);
@@ -246,8 +255,14 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let (id, now) = (run.breach, run.now);
         let selection = &input.selection;
         let escalation_id = escalation_id(id, run.key);
-        let (recipients, unreachable, default_lang) = self.select(selection).await?;
+        let (mut recipients, unreachable, default_lang) = self.select(selection).await?;
         let current = record.breach.as_of(&record.timeline);
+        let drill_selected = current.drill.as_ref().map(|drill| {
+            // A drill selects as a real escalation would, and mails the team instead.
+            let selected = recipients.len() as u64;
+            recipients = drill_team(id, drill, default_lang);
+            selected
+        });
         let notice = input.public_notice.then(|| PublicNotice {
             public_id: notice_id(id, run.key),
             breach_id: id.clone(),
@@ -258,6 +273,7 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             contact_point: current.contact_point.clone(),
             messages: input.message.clone(),
             published_at: crate::proof::to_millis(now),
+            drill: current.is_drill(),
         });
         let escalation = EscalationRecord {
             escalation_id: escalation_id.clone(),
@@ -284,6 +300,7 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let answer = EscalationStarted {
             escalation_id: escalation_id.clone(),
             recipients: recipients.len() as u64,
+            drill_selected,
             unreachable_erased: unreachable,
             public_notice_url: notice.as_ref().map(|n| self.settings.public_url.join(&format!("/v1/notices/{}", n.public_id))),
         };
@@ -407,6 +424,20 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     pub async fn public_notice(&self, public_id: &NoticeId) -> Result<PublicNotice, Error> {
         self.store.public_notice(public_id).await?.ok_or(Error::NoticeNotFound)
     }
+}
+
+/// A drill's recipients: its team, each under an id of its own for this breach (never a real
+/// person's, so a team member who is also a customer gets the drill notice beside, not instead of,
+/// anything real).
+fn drill_team(breach: &BreachId, drill: &crate::breach::Drill, lang: Lang) -> Vec<Recipient> {
+    drill
+        .team
+        .iter()
+        .map(|email| {
+            let digest = Sha256::digest(format!("zgoda/drill-recipient/v1\n{breach}\n{}", email.as_str()));
+            Recipient { subject: SubjectId::from_digest(&digest), email: email.clone(), lang }
+        })
+        .collect()
 }
 
 /// One run of an escalation: whose, under which key, by whom, when.
@@ -541,6 +572,91 @@ mod use_cases {
         let progress = app.escalation_progress(&batch.breach_id, &started.escalation_id).await.unwrap();
         assert_eq!((progress.sent, progress.failed, progress.pending), (1, 1, 0));
         assert!(matches!(app.store.deliveries(&started.escalation_id)[&john], Some(Delivery::Failed { ref reason }) if reason == "erased"));
+    }
+
+    async fn add(app: &MemoryApp, id: &str, entry: Value) -> Result<crate::timeline::TimelineEvent, Error> {
+        let breach = BreachId::parse("B1").unwrap();
+        let new = NewEntry { event_id: EventId::parse(id).unwrap(), breach_id: &breach, by: &ops(), at: now() };
+        app.add_timeline(new, serde_json::from_value(entry).unwrap()).await
+    }
+
+    #[tokio::test]
+    async fn art28_3f_a_processor_tells_the_people_only_on_its_controllers_recorded_instruction() {
+        let app = memory::app();
+        let view = registered(&app, crate::register::tests::as_processor(24)).await;
+        assert!(!view.assessment.subjects_notification_required, "high band, but the controller decides");
+        person(&app, "anna@example.pl", Lang::Pl);
+        let body = json!({"subjects": {"emails": ["anna@example.pl"]}, "message": {"pl": "Zmień hasło."}});
+        assert!(matches!(escalate(&app, "k1", &body).await, Err(Error::ControllerInstructionRequired)));
+        assert!(app.queue.batches().is_empty(), "nothing queued");
+        let on_controller = json!({"type": "controller_instruction"});
+        assert!(matches!(add(&app, "E2", on_controller).await, Err(Error::Validation(f)) if f[0].field == "instruction"));
+        add(&app, "E3", json!({"type": "controller_instruction", "instruction": "Zawiadomcie klientów po polsku, treść w załączniku."}))
+            .await
+            .unwrap();
+        let view = app.breach(&BreachId::parse("B1").unwrap(), now()).await.unwrap();
+        assert!(view.assessment.subjects_notification_required && view.assessment.controller_instruction);
+        assert_eq!(escalate(&app, "k1", &body).await.unwrap().recipients, 1);
+    }
+
+    #[tokio::test]
+    async fn art33_2_a_controllers_breach_takes_no_controller_instruction() {
+        let app = memory::app();
+        registered(&app, input()).await;
+        let err = add(&app, "E2", json!({"type": "controller_instruction", "instruction": "x"})).await.unwrap_err();
+        assert!(matches!(err, Error::Validation(f) if f == vec![FieldError::new("type", "wrong_role")]));
+    }
+
+    #[tokio::test]
+    async fn seed_drill_a_drill_selects_as_usual_mails_only_its_team_and_stays_out_of_the_register() {
+        let app = memory::app();
+        let mut body = input();
+        body["drill"] = json!({"team": ["iod@example.pl", "it@example.pl"]});
+        registered(&app, body).await;
+        for i in 0..5 {
+            person(&app, &format!("klient{i}@example.pl"), Lang::Pl);
+        }
+        let emails: Vec<String> = (0..5).map(|i| format!("klient{i}@example.pl")).collect();
+        let started = escalate(&app, "k1", &json!({"subjects": {"emails": emails}, "message": {"pl": "Zmień hasło."}})).await.unwrap();
+        assert_eq!((started.recipients, started.drill_selected), (2, Some(5)), "the team stands in for the five selected");
+        let batch = app.queue.batches().remove(0);
+        let content = app.notice_content(&batch.breach_id, &batch.escalation_id).await.unwrap();
+        for job in batch.jobs() {
+            app.deliver(&job, &content, false, now()).await.unwrap();
+        }
+        let to: Vec<(String, bool)> = app
+            .mailer
+            .sent()
+            .iter()
+            .map(|m| match m {
+                Message::BreachNotice { to, drill, .. } => (to.as_str().to_owned(), *drill),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(to, [("iod@example.pl".to_owned(), true), ("it@example.pl".to_owned(), true)]);
+        assert!(app.breaches(false, now()).await.unwrap().items.is_empty(), "the register holds no drill");
+        let drills = app.breaches(true, now()).await.unwrap().items;
+        let review = drills[0].drill_review.clone().unwrap();
+        let steps: Vec<&str> = review.steps.iter().map(|s| s.step.as_str()).collect();
+        assert_eq!(steps, ["registered", "escalated", "notices_finished"]);
+        assert_eq!(review.steps[0].after_seconds, 24 * 3600, "detected 2026-11-20 10:00, registered a day later");
+        assert_eq!(review.notes, None);
+        add(&app, "E9", json!({"type": "drill_ended", "notes": "Nikt nie wiedział, gdzie jest szablon zawiadomienia."})).await.unwrap();
+        let review = app.breach(&BreachId::parse("B1").unwrap(), now()).await.unwrap().drill_review.unwrap();
+        assert_eq!(review.notes.as_deref(), Some("Nikt nie wiedział, gdzie jest szablon zawiadomienia."));
+    }
+
+    #[tokio::test]
+    async fn seed_drill_only_a_drill_ends_and_its_team_is_checked() {
+        let app = memory::app();
+        registered(&app, input()).await;
+        let err = add(&app, "E2", json!({"type": "drill_ended", "notes": "x"})).await.unwrap_err();
+        assert!(matches!(err, Error::Validation(f) if f == vec![FieldError::new("type", "not_a_drill")]));
+        let mut body = input();
+        body["drill"] = json!({"team": ["iod@example.pl", "nie-adres", "iod@example.pl"]});
+        let parsed: crate::breach::BreachInput = crate::from_value(body).unwrap();
+        let err = parsed.parse(BreachId::parse("B2").unwrap(), &ops(), now()).unwrap_err();
+        assert_eq!(err, vec![FieldError::new("drill.team[1]", "invalid"), FieldError::new("drill.team[2]", "duplicate")]);
     }
 
     #[tokio::test]

@@ -48,11 +48,14 @@ pub enum Message {
         measures: Option<String>,
         advice: String,
         contact: crate::breach::ContactPoint,
+        /// From a drill: the mail says so, first.
+        drill: bool,
     },
     /// The end-to-end check's mail to SES's mailbox simulator ([`crate::smoke`]), tagged with its
     /// run, on the stream the run checks.
     SmokeTest { to: EmailAddress, run: String, stream: MailStream },
-    /// The 72-hour deadline watch, to the breach's contact point.
+    /// The deadline watch, to the breach's contact point: the authority's 72 hours, or for a
+    /// processor the contract's term to tell its controller (`controller` names it).
     DeadlineReminder {
         to: EmailAddress,
         lang: Lang,
@@ -60,6 +63,8 @@ pub enum Message {
         title: String,
         which: crate::deadline::Reminder,
         deadline: Time,
+        controller: Option<String>,
+        drill: bool,
     },
     /// Tells the person that the answer to their request will take longer, and why (Art. 12(3)).
     RequestExtended {

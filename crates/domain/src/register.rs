@@ -22,13 +22,61 @@ use crate::{FieldError, Time};
 pub struct BreachView {
     #[serde(flatten)]
     pub breach: Breach,
-    #[serde(with = "millis")]
-    pub authority_deadline: Time,
+    /// Art. 33(1)'s 72 hours: a controller's breach only (a processor's clock is `deadline`).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::proof::opt_millis")]
+    pub authority_deadline: Option<Time>,
     #[serde(flatten)]
     pub assessment: Assessment,
     pub timeline: Vec<TimelineEvent>,
     pub timeline_proof: TimelineProof,
     pub escalations: Vec<EscalationProgress>,
+    /// A drill's record: how long each step took from the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill_review: Option<DrillReview>,
+}
+
+/// What a drill shows about the procedure: the time from the report (detection) to each step,
+/// and, once it ended, what the team found went wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrillReview {
+    pub steps: Vec<DrillStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::proof::opt_millis")]
+    pub ended_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillStep {
+    /// `registered`, a timeline entry's type, or `notices_finished`.
+    pub step: String,
+    #[serde(with = "millis")]
+    pub at: Time,
+    /// Seconds from the report.
+    pub after_seconds: i64,
+}
+
+/// The drill's steps in the order they happened, each timeline kind at its first occurrence.
+fn drill_review(b: &Breach, timeline: &[TimelineEvent], escalations: &[EscalationProgress]) -> DrillReview {
+    let mut steps: Vec<DrillStep> = Vec::new();
+    let mut add = |step: String, at: Time| {
+        if !steps.iter().any(|s| s.step == step) {
+            steps.push(DrillStep { step, at, after_seconds: (at - b.detected_at).num_seconds() });
+        }
+    };
+    add("registered".into(), b.registered_at);
+    for e in timeline.iter().skip(1) {
+        add(serde_json::to_value(e.entry.kind()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(), e.at);
+    }
+    if let Some(done) = escalations.iter().filter_map(|e| e.finished_at).max() {
+        add("notices_finished".into(), done);
+    }
+    steps.sort_by_key(|s| s.at);
+    let ended = timeline.iter().find_map(|e| match &e.entry {
+        TimelineEntry::DrillEnded { notes } => Some((e.at, notes.clone())),
+        _ => None,
+    });
+    DrillReview { steps, ended_at: ended.as_ref().map(|e| e.0), notes: ended.map(|e| e.1) }
 }
 
 /// The timeline's seals and chain, re-checked on every read.
@@ -77,8 +125,10 @@ impl<S: BreachStore, M, Q> Zgoda<S, M, Q> {
         for e in &r.escalations {
             escalations.push(progress(e, self.store.delivery_counts(&e.escalation_id).await?));
         }
+        let drill_review = current.is_drill().then(|| drill_review(&current, &r.timeline, &escalations));
         Ok(BreachView {
-            authority_deadline: current.authority_deadline(),
+            authority_deadline: assessment.deadline.authority_deadline,
+            drill_review,
             breach: current,
             assessment,
             timeline_proof: TimelineProof { verified: verified.is_ok(), entries: r.timeline.len(), broken_at: verified.err().flatten() },
@@ -91,8 +141,10 @@ impl<S: BreachStore, M, Q> Zgoda<S, M, Q> {
         self.breach_view(self.breach_record(id).await?, now).await
     }
 
-    pub async fn breaches(&self, now: Time) -> Result<BreachList, Error> {
+    /// The register (`drills: false`) or the drills, which are kept apart from it.
+    pub async fn breaches(&self, drills: bool, now: Time) -> Result<BreachList, Error> {
         let mut all = self.store.list_breaches().await?;
+        all.retain(|r| r.breach.is_drill() == drills);
         all.sort_by_key(|r| std::cmp::Reverse(r.breach.aware_at));
         let mut items = Vec::with_capacity(all.len());
         for r in all {
@@ -143,6 +195,7 @@ impl<S: BreachStore, M, Q> Zgoda<S, M, Q> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::breach::Party;
     use crate::breach::tests::{input, now, ops};
     use crate::deadline::DeadlineStatus;
     use crate::memory::{self, MemoryApp};
@@ -176,7 +229,7 @@ pub(crate) mod tests {
         let parsed: BreachInput = crate::from_value(body.clone()).unwrap();
         let err = app.register_breach(BreachId::parse("B1").unwrap(), parsed, &body, &ops(), now()).await.unwrap_err();
         assert!(matches!(err, Error::Validation(f) if f[0].field == "aware_at"));
-        assert!(app.breaches(now()).await.unwrap().items.is_empty());
+        assert!(app.breaches(false, now()).await.unwrap().items.is_empty());
     }
 
     #[tokio::test]
@@ -240,6 +293,81 @@ pub(crate) mod tests {
         assert_eq!(md.matches("**BRAK — uzupełnij przed wysłaniem.**").count(), 3, "each missing section says so");
     }
 
+    /// The standard input as a processor's breach, its contract giving the controller `hours`.
+    pub(crate) fn as_processor(hours: u32) -> serde_json::Value {
+        let mut body = input();
+        body["role"] = json!("processor");
+        body["processing_for"] =
+            json!({"name": "Sklep Klienta sp. z o.o.", "email": "iod@klient.example.pl", "notify_within_hours": hours});
+        body
+    }
+
+    fn timeline_input(v: serde_json::Value) -> TimelineInput {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[tokio::test]
+    async fn art33_2_a_processors_breach_runs_the_contracts_clock_to_its_controller_never_the_authoritys() {
+        let app = memory::app();
+        let mut low = as_processor(24);
+        low["severity_inputs"] =
+            json!({"dpc": 1, "ei": 0.25, "cb": {"confidentiality": 0, "integrity": 0, "availability": 0, "malicious": false}});
+        let view = registered(&app, low).await;
+        let d = &view.assessment.deadline;
+        assert_eq!(
+            (d.notify, d.due_at, d.authority_deadline),
+            (Party::Controller, view.breach.aware_at + chrono::Duration::hours(24), None)
+        );
+        assert_eq!(view.authority_deadline, None);
+        assert_eq!(view.breach.severity.band, Band::Low);
+        assert!(
+            view.assessment.controller_notification_required && !view.assessment.authority_notification_required,
+            "the controller hears of every breach, whatever its band; the authority from the controller, not here"
+        );
+        assert_eq!(d.status, DeadlineStatus::Open);
+        let id = view.breach.id;
+        let to_authority = timeline_input(json!({"type": "authority_notified", "reference": "PUODO/1"}));
+        let err = app.add_timeline(entry(&id, &ops(), "E2"), to_authority).await.unwrap_err();
+        assert!(matches!(err, Error::Validation(f) if f == vec![FieldError::new("type", "wrong_role")]));
+        let told = timeline_input(json!({"type": "controller_notified", "reference": "mail 2026-11-21"}));
+        app.add_timeline(entry(&id, &ops(), "E3"), told).await.unwrap();
+        let view = app.breach(&id, now()).await.unwrap();
+        assert_eq!(view.assessment.deadline.status, DeadlineStatus::Notified);
+
+        let report = app.report(&id, Lang::En, now()).await.unwrap();
+        assert_eq!(
+            (report.addressed_to, report.authority.as_str()),
+            (Party::Controller, "Sklep Klienta sp. z o.o. <iod@klient.example.pl>")
+        );
+        assert!(report.title.contains("to the controller"), "{}", report.title);
+        let md = report.to_markdown();
+        assert!(!md.contains("Prezes Urzędu") && !md.contains("biznes.gov.pl"), "a processor's draft never goes to the authority:\n{md}");
+        assert!(md.contains("within the contract's term: 24 hours"), "{md}");
+    }
+
+    #[tokio::test]
+    async fn art33_2_a_processors_breach_names_its_controller_and_a_term_within_72_hours() {
+        let app = memory::app();
+        let fields = |body: serde_json::Value| {
+            let parsed: BreachInput = crate::from_value(body).unwrap();
+            parsed
+                .parse(BreachId::parse("B1").unwrap(), &ops(), now())
+                .unwrap_err()
+                .into_iter()
+                .map(|f| (f.field, f.code))
+                .collect::<Vec<_>>()
+        };
+        let mut nameless = as_processor(24);
+        nameless.as_object_mut().unwrap().remove("processing_for");
+        assert_eq!(fields(nameless), [("processing_for".to_owned(), "required")]);
+        assert_eq!(fields(as_processor(73)), [("processing_for.notify_within_hours".to_owned(), "out_of_range")]);
+        assert_eq!(fields(as_processor(0)), [("processing_for.notify_within_hours".to_owned(), "out_of_range")]);
+        let mut controller = as_processor(24);
+        controller["role"] = json!("controller");
+        assert_eq!(fields(controller), [("processing_for".to_owned(), "not_for_controller")]);
+        assert!(app.breaches(false, now()).await.unwrap().items.is_empty());
+    }
+
     #[tokio::test]
     async fn the_register_lists_the_latest_awareness_first() {
         let app = memory::app();
@@ -249,7 +377,7 @@ pub(crate) mod tests {
         later["aware_at"] = json!("2026-11-21T09:00:00Z");
         let parsed: BreachInput = crate::from_value(later.clone()).unwrap();
         app.register_breach(BreachId::parse("B2").unwrap(), parsed, &later, &ops(), now()).await.unwrap();
-        let ids: Vec<String> = app.breaches(now()).await.unwrap().items.iter().map(|b| b.breach.id.to_string()).collect();
+        let ids: Vec<String> = app.breaches(false, now()).await.unwrap().items.iter().map(|b| b.breach.id.to_string()).collect();
         assert_eq!(ids, ["B2", "B1"]);
     }
 }

@@ -1,10 +1,11 @@
-//! The 72-hour deadline watch (Art. 33(1)): every run, each breach's current reminder
+//! The deadline watch (Art. 33(1), 33(2)): every run, each breach's current reminder
 //! ([`Reminder`]) is mailed to its contact point, once.
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::Time;
+use crate::breach::Party;
 use crate::deadline::{self, Reminder};
 use crate::error::Error;
 use crate::ids::BreachId;
@@ -31,7 +32,7 @@ impl<S: BreachStore + Guards, M: Mailer, Q> Zgoda<S, M, Q> {
         for r in self.store.list_breaches().await? {
             let current = r.breach.as_of(&r.timeline);
             let Some(which) = deadline::due_reminder(&current, &r.timeline, now) else { continue };
-            let deadline = current.authority_deadline();
+            let deadline = current.notification_deadline();
             let marker = GuardKey::Reminder(current.id.clone(), which);
             // Claimed for this run only: a send that fails leaves the reminder to the next run,
             // 15 minutes on, rather than losing it (security review L1); a sent one is kept.
@@ -45,6 +46,8 @@ impl<S: BreachStore + Guards, M: Mailer, Q> Zgoda<S, M, Q> {
                 title: current.title.clone(),
                 which,
                 deadline,
+                controller: current.processing_for.as_ref().filter(|_| current.notifies() == Party::Controller).map(|p| p.name.clone()),
+                drill: current.is_drill(),
             };
             match self.mailer.send(&message).await {
                 Ok(message_id) => {
@@ -70,7 +73,7 @@ mod tests {
     #[tokio::test]
     async fn art33_1_each_reminder_is_sent_once_and_a_failed_send_is_tried_again_next_run() {
         let app = memory::app();
-        let deadline = registered(&app, input()).await.authority_deadline;
+        let deadline = registered(&app, input()).await.assessment.deadline.due_at;
         assert!(app.deadline_watch(deadline - Duration::hours(25)).await.unwrap().is_empty());
         let day_left = deadline - Duration::hours(24);
         app.mailer.fail_next(MailError::new("Throttling"));
@@ -86,5 +89,18 @@ mod tests {
             "the 6 h one was missed: the current one goes"
         );
         assert_eq!(app.mailer.sent().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn art33_2_a_processors_reminders_count_its_contracts_term_and_name_its_controller() {
+        let app = memory::app();
+        let deadline = registered(&app, crate::register::tests::as_processor(12)).await.assessment.deadline.due_at;
+        assert!(app.deadline_watch(deadline - Duration::hours(7)).await.unwrap().is_empty(), "a 12-hour term has no \"24 hours left\"");
+        let sent = app.deadline_watch(deadline - Duration::hours(6)).await.unwrap();
+        assert_eq!(sent.iter().map(|r| r.reminder).collect::<Vec<_>>(), [Reminder::SixHoursLeft]);
+        assert!(matches!(
+            &app.mailer.sent()[0],
+            Message::DeadlineReminder { controller: Some(name), drill: false, .. } if name == "Sklep Klienta sp. z o.o."
+        ));
     }
 }

@@ -1,14 +1,15 @@
-//! The Art. 33(3) notification draft for the supervisory authority (PUODO by default), in the
-//! order of PUODO's form; every section is filled from the register or marked missing.
+//! The Art. 33(3) notification draft, in the order of PUODO's form; every section is filled from
+//! the register or marked missing. A controller's draft is addressed to the supervisory authority
+//! (PUODO); a processor's to its controller (Art. 33(2)), which files its own.
 
 use serde::{Deserialize, Serialize};
 
-use crate::breach::Breach;
+use crate::breach::{Breach, Party};
 use crate::deadline::{Assessment, DeadlineStatus};
 use crate::ids::BreachId;
 use crate::lang::Lang;
 use crate::proof::format_time;
-use crate::timeline::{AuthorityNotified, SubjectsDecision, TimelineEntry, TimelineEvent};
+use crate::timeline::{Notification, SubjectsDecision, TimelineEntry, TimelineEvent};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Section {
@@ -25,7 +26,13 @@ pub struct Report {
     pub breach_id: BreachId,
     pub lang: Lang,
     pub title: String,
+    /// Who the draft is addressed to: the authority, or a processor's controller.
     pub authority: String,
+    /// `authority` or `controller`.
+    pub addressed_to: Party,
+    /// A drill's draft, never to be filed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drill: bool,
     pub generated_at: String,
     pub sections: Vec<Section>,
     pub missing: Vec<String>,
@@ -93,8 +100,11 @@ pub fn draft(b: &Breach, timeline: &[TimelineEvent], a: &Assessment, lang: Lang,
             l("Stwierdzono (początek 72 h)", "Became aware (72 h start)"),
             format_time(&b.aware_at),
             b.aware_justification.as_ref().map(|j| format!(" — {j}")).unwrap_or_default(),
-            l("Termin zgłoszenia", "Notification deadline"),
-            format_time(&a.deadline.authority_deadline),
+            match a.deadline.notify {
+                Party::Authority => l("Termin zgłoszenia", "Notification deadline"),
+                Party::Controller => l("Termin powiadomienia administratora (umowa)", "Deadline to tell the controller (contract)"),
+            },
+            format_time(&a.deadline.due_at),
         )),
     );
     let cia = [
@@ -168,14 +178,23 @@ pub fn draft(b: &Breach, timeline: &[TimelineEvent], a: &Assessment, lang: Lang,
         l("Ocena ryzyka (metoda ENISA)", "Risk assessment (ENISA method)"),
         Some(format!("SE = {} ({}). {}", b.severity.score, b.severity.band, b.severity.rule)),
     );
-    let notified = timeline.iter().find_map(|e| match &e.entry {
-        TimelineEntry::AuthorityNotified(n) => Some(n),
+    let notified = timeline.iter().find_map(|e| match (&e.entry, a.deadline.notify) {
+        (TimelineEntry::AuthorityNotified(n), Party::Authority) | (TimelineEntry::ControllerNotified(n), Party::Controller) => Some(n),
         _ => None,
     });
+    let on_time = match (a.deadline.notify, &b.processing_for) {
+        (Party::Controller, Some(p)) => format!(
+            "{} {} {}.",
+            l("Powiadomienie administratora w terminie umownym:", "The controller told within the contract's term:"),
+            p.notify_within_hours,
+            l("godz.", "hours")
+        ),
+        _ => l("Zgłoszenie w terminie 72 godzin.", "Notified within 72 hours."),
+    };
     let delay = match (a.deadline.status, notified) {
         (DeadlineStatus::Late, _) => None,
-        (_, Some(AuthorityNotified { late: true, delay_reasons, .. })) => delay_reasons.clone(),
-        _ => Some(l("Zgłoszenie w terminie 72 godzin.", "Notified within 72 hours.")),
+        (_, Some(Notification { late: true, delay_reasons, .. })) => delay_reasons.clone(),
+        _ => Some(on_time),
     };
     add("timing", "Art. 33(1)", l("Termin zgłoszenia i przyczyny opóźnienia", "Timing and reasons for any delay"), delay);
     let decision = timeline.iter().rev().find_map(|e| match &e.entry {
@@ -198,11 +217,27 @@ pub fn draft(b: &Breach, timeline: &[TimelineEvent], a: &Assessment, lang: Lang,
         }),
     );
     let missing = sections.iter().filter(|s| s.missing).map(|s| s.id.clone()).collect();
+    let (title, authority) = match (&b.processing_for, a.deadline.notify) {
+        (Some(p), Party::Controller) => (
+            l(
+                "Powiadomienie administratora o naruszeniu ochrony danych osobowych (art. 33 ust. 2 RODO) — projekt",
+                "Personal data breach notification to the controller (Art. 33(2) GDPR) — draft",
+            ),
+            format!("{} <{}>", p.name, p.email.as_str()),
+        ),
+        _ => (
+            l("Zgłoszenie naruszenia ochrony danych osobowych — projekt", "Personal data breach notification — draft"),
+            "Prezes Urzędu Ochrony Danych Osobowych (PUODO)".into(),
+        ),
+    };
+    let title = if b.is_drill() { format!("{} {title}", l("[ĆWICZENIA]", "[DRILL]")) } else { title };
     Report {
         breach_id: b.id.clone(),
         lang,
-        title: l("Zgłoszenie naruszenia ochrony danych osobowych — projekt", "Personal data breach notification — draft"),
-        authority: "Prezes Urzędu Ochrony Danych Osobowych (PUODO)".into(),
+        title,
+        authority,
+        addressed_to: a.deadline.notify,
+        drill: b.is_drill(),
         generated_at: format_time(&now),
         sections,
         missing,
@@ -213,9 +248,20 @@ impl Report {
     pub fn to_markdown(&self) -> String {
         let missing = t(self.lang, "**BRAK — uzupełnij przed wysłaniem.**", "**MISSING — complete before filing.**");
         let mut md = format!("# {}\n\n", self.title);
+        if self.drill {
+            md.push_str(&t(
+                self.lang,
+                "> **ĆWICZENIA** — projekt z ćwiczeń procedury; nie składać.\n\n",
+                "> **DRILL** — a draft from a practice run of the procedure; do not file.\n\n",
+            ));
+        }
+        let addressee = match self.addressed_to {
+            Party::Authority => t(self.lang, "Organ", "Authority"),
+            Party::Controller => t(self.lang, "Administrator", "Controller"),
+        };
         md.push_str(&format!(
             "{}: {}  \n{}: {}  \n{}: {}\n\n",
-            t(self.lang, "Organ", "Authority"),
+            addressee,
             self.authority,
             t(self.lang, "Naruszenie", "Breach"),
             self.breach_id,
@@ -225,11 +271,18 @@ impl Report {
         for (i, s) in self.sections.iter().enumerate() {
             md.push_str(&format!("## {}. {} ({})\n\n{}\n\n", i + 1, s.title, s.answers, s.content.as_deref().unwrap_or(&missing)));
         }
-        md.push_str(&t(
+        md.push_str(&match self.addressed_to {
+            Party::Controller => t(
+                self.lang,
+                "_Projekt przygotowany przez zgoda. Wyślij go administratorowi, na adres wskazany w umowie powierzenia; zgłoszenie do PUODO składa administrator._\n",
+                "_Draft prepared by zgoda. Send it to the controller at the address the processing agreement names; the controller files with the authority._\n",
+            ),
+            Party::Authority => t(
             self.lang,
             "_Projekt przygotowany przez zgoda. Zgłoszenie składa się na biznes.gov.pl (podpis kwalifikowany lub Profil Zaufany) albo przez ePUAP._\n",
             "_Draft prepared by zgoda. File it on biznes.gov.pl (qualified e-signature or Profil Zaufany) or through ePUAP._\n",
-        ));
+        ),
+        });
         md
     }
 }

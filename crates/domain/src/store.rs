@@ -602,6 +602,9 @@ pub struct PublicNotice {
     pub messages: std::collections::BTreeMap<Lang, String>,
     #[serde(with = "crate::proof::millis")]
     pub published_at: Time,
+    /// Published by a drill: the page says so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drill: bool,
 }
 
 pub trait BreachStore: Send + Sync {

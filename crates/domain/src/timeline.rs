@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::breach::{Breach, FACT_FIELDS, FactUpdates, parse_time};
+use crate::breach::{Breach, FACT_FIELDS, FactUpdates, Party, parse_time};
 use crate::canonical;
 use crate::escalation::EscalationStarted;
 use crate::ids::{BreachId, EventId, Kid, OperatorId};
@@ -32,6 +32,9 @@ pub enum TimelineKind {
     AuthorityNotified,
     SubjectsDecision,
     Escalated,
+    ControllerNotified,
+    ControllerInstruction,
+    DrillEnded,
 }
 
 /// One entry's content, as `{"type": …, "body": …}`.
@@ -46,11 +49,18 @@ pub enum TimelineEntry {
     /// Facts stated in a later phase (Art. 33(4)).
     Facts { updates: Box<FactUpdates> },
     /// The authority was notified (Art. 33(1)); late means after the 72 hours, with reasons.
-    AuthorityNotified(AuthorityNotified),
+    AuthorityNotified(Notification),
     /// Whether the people are told (Art. 34(1)) or why not (Art. 34(3)).
     SubjectsDecision(SubjectsDecision),
     /// Notices to the people started (the escalation's answer, as the operator got it).
     Escalated(EscalationStarted),
+    /// A processor told its controller (Art. 33(2)); late means after the contract's term.
+    ControllerNotified(Notification),
+    /// A processor's controller instructed it to tell the people (Art. 28(3)(f)): until one is
+    /// recorded, a processor's breach notifies nobody.
+    ControllerInstruction { instruction: String },
+    /// A drill ended, with what the team found went wrong.
+    DrillEnded { notes: String },
 }
 
 impl TimelineEntry {
@@ -62,6 +72,9 @@ impl TimelineEntry {
             TimelineEntry::AuthorityNotified(_) => TimelineKind::AuthorityNotified,
             TimelineEntry::SubjectsDecision(_) => TimelineKind::SubjectsDecision,
             TimelineEntry::Escalated(_) => TimelineKind::Escalated,
+            TimelineEntry::ControllerNotified(_) => TimelineKind::ControllerNotified,
+            TimelineEntry::ControllerInstruction { .. } => TimelineKind::ControllerInstruction,
+            TimelineEntry::DrillEnded { .. } => TimelineKind::DrillEnded,
         }
     }
 
@@ -81,9 +94,10 @@ impl TimelineEntry {
     }
 }
 
+/// A notification made: to the authority, or by a processor to its controller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuthorityNotified {
-    /// The authority's case number or the filing's receipt.
+pub struct Notification {
+    /// The authority's case number, the filing's receipt, or the controller's acknowledgement.
     pub reference: String,
     #[serde(with = "millis")]
     pub notified_at: Time,
@@ -246,6 +260,10 @@ pub struct TimelineInput {
     pub ground: Option<String>,
     #[serde(default)]
     pub justification: Option<String>,
+    #[serde(default)]
+    pub instruction: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
 }
 
 fn required_text(name: &str, v: &Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
@@ -268,25 +286,29 @@ impl TimelineInput {
             }
             "facts" => parse_facts(self.updates.unwrap_or_default(), &mut errors)
                 .map(|updates| TimelineEntry::Facts { updates: Box::new(updates) }),
-            "authority_notified" => {
-                let reference = required_text("reference", &self.reference, &mut errors);
-                let notified_at = match self.notified_at.as_deref() {
-                    None => Some(crate::proof::to_millis(now)),
-                    Some(t) => parse_time("notified_at", t, &mut errors),
-                };
-                if notified_at.is_some_and(|t| t > now) {
-                    errors.push(FieldError::new("notified_at", "in_future"));
+            "authority_notified" | "controller_notified" => {
+                // The first notification goes to whoever the role says (Art. 33(1) or 33(2)).
+                let party = if self.kind == "authority_notified" { Party::Authority } else { Party::Controller };
+                if party != breach.notifies() {
+                    errors.push(FieldError::new("type", "wrong_role"));
                 }
-                // Art. 33(1): a notification after 72 hours gives the reasons for the delay.
-                let late = notified_at.is_some_and(|t| t > breach.authority_deadline());
-                let delay_reasons =
-                    if late { required_text("delay_reasons", &self.delay_reasons, &mut errors) } else { self.delay_reasons.clone() };
-                match (reference, notified_at) {
-                    (Some(reference), Some(notified_at)) => {
-                        Some(TimelineEntry::AuthorityNotified(AuthorityNotified { reference, notified_at, late, delay_reasons }))
-                    }
-                    _ => None,
+                self.parse_notification(breach, now, &mut errors).map(|n| match party {
+                    Party::Authority => TimelineEntry::AuthorityNotified(n),
+                    Party::Controller => TimelineEntry::ControllerNotified(n),
+                })
+            }
+            "controller_instruction" => {
+                if breach.notifies() != Party::Controller {
+                    errors.push(FieldError::new("type", "wrong_role"));
                 }
+                required_text("instruction", &self.instruction, &mut errors)
+                    .map(|instruction| TimelineEntry::ControllerInstruction { instruction })
+            }
+            "drill_ended" => {
+                if !breach.is_drill() {
+                    errors.push(FieldError::new("type", "not_a_drill"));
+                }
+                required_text("notes", &self.notes, &mut errors).map(|notes| TimelineEntry::DrillEnded { notes })
             }
             "subjects_decision" => parse_decision(&self, &mut errors).map(TimelineEntry::SubjectsDecision),
             _ => {
@@ -298,6 +320,25 @@ impl TimelineInput {
             Some(entry) if errors.is_empty() => Ok(entry),
             _ => Err(errors),
         }
+    }
+}
+
+impl TimelineInput {
+    /// A notification's reference and time; after the deadline it gives the delay's reasons.
+    fn parse_notification(&self, breach: &Breach, now: Time, errors: &mut Vec<FieldError>) -> Option<Notification> {
+        let reference = required_text("reference", &self.reference, errors);
+        let notified_at = match self.notified_at.as_deref() {
+            None => Some(crate::proof::to_millis(now)),
+            Some(t) => parse_time("notified_at", t, errors),
+        };
+        if notified_at.is_some_and(|t| t > now) {
+            errors.push(FieldError::new("notified_at", "in_future"));
+        }
+        // Art. 33(1): a notification after 72 hours gives the reasons for the delay (and a
+        // processor's after its contract's term, so the controller can give its own).
+        let late = notified_at.is_some_and(|t| t > breach.notification_deadline());
+        let delay_reasons = if late { required_text("delay_reasons", &self.delay_reasons, errors) } else { self.delay_reasons.clone() };
+        Some(Notification { reference: reference?, notified_at: notified_at?, late, delay_reasons })
     }
 }
 

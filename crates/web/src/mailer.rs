@@ -24,6 +24,11 @@ pub struct Rendered {
     pub reply_to: Option<EmailAddress>,
 }
 
+/// A drill's mail says so before anything else, in its subject and its first line.
+fn drill_subject(lang: Lang, drill: bool, subject: String) -> String {
+    if drill { format!("[{}] {subject}", text(lang, "drill.label", &[])) } else { subject }
+}
+
 fn one_line(value: &str) -> Result<&str, MailError> {
     if value.contains(['\r', '\n']) {
         return Err(MailError::new("a header value contains a line break"));
@@ -72,29 +77,35 @@ pub fn render_message(m: &Message, controller: &ControllerProfile) -> Rendered {
                 reply_to: None,
             }
         }
-        Message::BreachNotice { to, lang, delivery: _, breach_id, nature, likely_consequences, measures, advice, contact } => {
+        Message::BreachNotice { to, lang, delivery: _, breach_id, nature, likely_consequences, measures, advice, contact, drill } => {
             let lang = *lang;
             let ctx = json!({
                 "breach_id": breach_id, "nature": nature, "consequences": likely_consequences, "measures": measures, "advice": advice,
-                "contact": {"name": contact.name, "email": contact.email.as_str(), "phone": contact.phone},
+                "contact": {"name": contact.name, "email": contact.email.as_str(), "phone": contact.phone}, "drill": drill,
             });
             Rendered {
                 to: to.clone(),
-                subject: text(lang, "breach.subject", &[]),
+                subject: drill_subject(lang, *drill, text(lang, "breach.subject", &[])),
                 lang,
                 text: render("mail/breach_notice.txt", lang, c, ctx.clone()),
                 html: render("mail/breach_notice.html", lang, c, ctx),
                 reply_to: Some(contact.email.clone()),
             }
         }
-        Message::DeadlineReminder { to, lang, breach_id, title, which, deadline } => {
+        Message::DeadlineReminder { to, lang, breach_id, title, which, deadline, controller: to_controller, drill } => {
             let lang = *lang;
             let deadline = zgoda_domain::proof::format_time(deadline);
-            let args = [("title", title.as_str()), ("id", breach_id.as_str()), ("deadline", deadline.as_str())];
-            let ctx = json!({"which": which, "body": text(lang, "reminder.body", &args), "how": text(lang, "reminder.how", &args)});
+            let name = to_controller.as_deref().unwrap_or_default();
+            let args = [("title", title.as_str()), ("id", breach_id.as_str()), ("deadline", deadline.as_str()), ("controller", name)];
+            // A processor's reminder is about telling its controller, never the authority (Art. 33(2)).
+            let key = if to_controller.is_some() { "reminder.controller_" } else { "reminder." };
+            let ctx = json!({
+                "which": which, "drill": drill, "processor": to_controller.is_some(),
+                "body": text(lang, &format!("{key}body"), &args), "how": text(lang, &format!("{key}how"), &args),
+            });
             Rendered {
                 to: to.clone(),
-                subject: text(lang, &format!("reminder.subject_{which}"), &[]),
+                subject: drill_subject(lang, *drill, text(lang, &format!("{key}subject_{which}"), &args)),
                 lang,
                 text: render("mail/deadline_reminder.txt", lang, c, ctx.clone()),
                 html: render("mail/deadline_reminder.html", lang, c, ctx),

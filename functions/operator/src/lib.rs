@@ -78,7 +78,7 @@ async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
             ok(StatusCode::OK, &app.close_request(&request_id(id)?, body::json(req)?, op, now).await?)
         }
         (Method::POST, ["v1", "breaches"]) => register_breach(app, req, op, now).await,
-        (Method::GET, ["v1", "breaches"]) => ok(StatusCode::OK, &app.breaches(now).await?),
+        (Method::GET, ["v1", "breaches"]) => ok(StatusCode::OK, &app.breaches(drills_asked(req)?, now).await?),
         (Method::GET, ["v1", "breaches", id]) => ok(StatusCode::OK, &app.breach(&breach_id(id)?, now).await?),
         (Method::POST, ["v1", "breaches", id, "events"]) => add_timeline(app, req, op, id, now).await,
         (Method::POST, ["v1", "breaches", id, "escalations"]) => escalate(app, req, op, id, now).await,
@@ -136,6 +136,15 @@ async fn list_requests<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, 
         Some(_) => return Err(Error::field("status", "invalid").into()),
     };
     ok(StatusCode::OK, &app.requests(filter, now).await?)
+}
+
+/// `?drills=true` lists the drills, which the register (the default) leaves out.
+fn drills_asked(req: &Request) -> Result<bool, Error> {
+    match request::query_param(req, "drills").as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(Error::field("drills", "invalid")),
+    }
 }
 
 /// A breach id from the path; one that cannot be an id names no breach.
