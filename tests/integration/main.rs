@@ -13,6 +13,7 @@ mod docs;
 mod events;
 mod faults;
 mod hostile;
+mod incidents;
 mod infra;
 mod intake;
 mod labels;

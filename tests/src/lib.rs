@@ -391,9 +391,10 @@ impl Mail {
     pub fn text(&self) -> String {
         self.parsed().body_text(0).map(|b| b.into_owned()).unwrap_or_default()
     }
-    /// Every link to our API in the text body.
+    /// Every link to our API in the text body (a person's links, and an incident reporter's).
     pub fn links(&self) -> Vec<String> {
-        self.text().split_whitespace().filter(|w| w.starts_with("http") && w.contains("/v1/links/")).map(str::to_owned).collect()
+        let ours = |w: &&str| w.starts_with("http") && (w.contains("/v1/links/") || w.contains("/v1/report/"));
+        self.text().split_whitespace().filter(ours).map(str::to_owned).collect()
     }
 }
 

@@ -6,6 +6,7 @@ pub mod access;
 pub mod breaches;
 pub mod config;
 pub mod dynamo;
+pub mod incidents;
 pub mod item;
 pub mod queue;
 pub mod requests;

@@ -18,6 +18,7 @@ use zgoda_domain::erasure::{ErasureAnswer, ErasureStatus};
 use zgoda_domain::escalation::{EscalationProgress, EscalationStarted};
 use zgoda_domain::form::FormView;
 use zgoda_domain::ids::EscalationId;
+use zgoda_domain::incidents::{Author, ChannelList, ChannelView, IncidentList, IncidentStatus, IncidentView, Triage};
 use zgoda_domain::keys::SecretKey;
 use zgoda_domain::links::IssuedLink;
 use zgoda_domain::rectification::Rectified;
@@ -75,6 +76,16 @@ enum Command {
     Requests {
         #[command(subcommand)]
         command: RequestsCommand,
+    },
+    /// Reporting links handed to staff and partners, to report a suspected incident.
+    ReportingLinks {
+        #[command(subcommand)]
+        command: ReportingLinksCommand,
+    },
+    /// Reported incidents in triage: not a breach (with reasons), a question to the reporter, or a breach.
+    Incidents {
+        #[command(subcommand)]
+        command: IncidentsCommand,
     },
     /// Personal data breaches: register, timeline, escalation, the PUODO draft.
     Breach {
@@ -154,6 +165,44 @@ enum RequestsCommand {
         #[arg(long)]
         reasons: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum ReportingLinksCommand {
+    /// A channel for one team or partner, and its link.
+    Add {
+        /// The channel's id: lower-case letters, digits, `-`, `_`.
+        id: String,
+        /// Who holds the link (`Obsługa klienta`).
+        name: String,
+        #[arg(long, value_parser = ["pl", "en"])]
+        lang: Option<String>,
+    },
+    /// Every channel with a working link.
+    List,
+    /// Withdraw every link of a channel handed out so far, and print its new one.
+    Rotate { id: String },
+}
+
+#[derive(Subcommand)]
+enum IncidentsCommand {
+    /// Incidents in triage, oldest first (or `--status closed|all`).
+    List {
+        #[arg(long, value_parser = ["open", "closed", "all"], default_value = "open")]
+        status: String,
+    },
+    /// One incident: the report, the exchanges with its reporter, the outcome.
+    Show { id: String },
+    /// Close it as not a personal data breach, with the reasons (kept in the register).
+    Close {
+        id: String,
+        #[arg(long)]
+        reasons: String,
+    },
+    /// Ask the reporter for more: they get a mail with a link to answer.
+    Ask { id: String, question: String },
+    /// Register it as a breach (a `POST /v1/breaches` body from a JSON file; `detected_at` defaults to the report's time).
+    Breach { id: String, file: PathBuf },
 }
 
 /// `7d` (or `7`) as a number of days.
@@ -546,6 +595,77 @@ fn request_kind(r: &RequestView) -> String {
     }
 }
 
+fn print_channel(v: &Value) {
+    typed(v, |c: &ChannelView| {
+        println!("reporting link for {} ({}), generation {}:", c.channel.name, c.channel.channel_id, c.channel.generation);
+        println!("{}", c.url);
+    })
+}
+
+fn print_channels(v: &Value) {
+    typed(v, |list: &ChannelList| {
+        let rows = list
+            .items
+            .iter()
+            .map(|c| vec![c.channel.channel_id.to_string(), c.channel.name.clone(), c.channel.generation.to_string(), c.url.clone()])
+            .collect();
+        println!("{}", table(rows, &["id", "holder", "gen", "link"]));
+    })
+}
+
+fn incident_status(s: IncidentStatus) -> String {
+    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn print_incidents(v: &Value) {
+    typed(v, |list: &IncidentList| {
+        let rows = list
+            .items
+            .iter()
+            .map(|i| {
+                let what: String = i.incident.report.what.chars().take(60).collect();
+                vec![
+                    i.incident.incident_id.to_string(),
+                    time(&i.incident.reported_at),
+                    incident_status(i.status),
+                    i.incident.channel_name.clone(),
+                    what,
+                ]
+            })
+            .collect();
+        println!("{}", table(rows, &["id", "reported", "status", "channel", "what"]));
+    })
+}
+
+fn print_incident(v: &Value) {
+    typed(v, |i: &IncidentView| {
+        let r = &i.incident.report;
+        println!("incident {} — {} (through {})", i.incident.incident_id, incident_status(i.status), i.incident.channel_name);
+        println!("reported {} (the detection time of a breach it becomes)", time(&i.incident.reported_at));
+        println!("what: {}", r.what);
+        println!("when: {}", opt(&r.when));
+        println!("data: {}", opt(&r.data));
+        println!(
+            "noticed by {}; reach them at {}{}",
+            r.noticed_by,
+            r.contact_email.as_str(),
+            r.contact_phone.as_ref().map(|p| format!(", {p}")).unwrap_or_default()
+        );
+        for e in &i.incident.exchanges {
+            let who = match e.from {
+                Author::Dpo => "question",
+                Author::Reporter => "answer",
+            };
+            println!("{who} {}: {}", time(&e.at), e.text);
+        }
+        match &i.incident.triage {
+            Some(Triage::NotABreach { reasons, at, by }) => println!("not a personal data breach ({by}, {}): {reasons}", time(at)),
+            Some(Triage::Breach { breach_id, at, by }) => println!("registered as breach {breach_id} ({by}, {})", time(at)),
+            None => println!("triage: zgoda incidents close ID --reasons …, ask ID \"…\", or breach ID FILE"),
+        }
+    })
+}
+
 fn print_request(v: &Value) {
     typed(v, |r: &RequestView| {
         println!("request {} ({}) from subject {}", r.request_id, request_kind(r), r.subject_id);
@@ -771,6 +891,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             RequestsCommand::Close { id, outcome, reasons } => {
                 let body = serde_json::to_vec(&serde_json::json!({ "outcome": outcome, "reasons": reasons }))?;
                 (api.call(reqwest::Method::POST, &format!("/v1/admin/requests/{id}/close"), Some(body)).await?, print_request)
+            }
+        },
+        Command::ReportingLinks { command } => match command {
+            ReportingLinksCommand::Add { id, name, lang } => {
+                let body = serde_json::to_vec(&serde_json::json!({ "channel_id": id, "name": name, "lang": lang }))?;
+                (api.call(reqwest::Method::POST, "/v1/admin/reporting-links", Some(body)).await?, print_channel)
+            }
+            ReportingLinksCommand::List => (api.call(reqwest::Method::GET, "/v1/admin/reporting-links", None).await?, print_channels),
+            ReportingLinksCommand::Rotate { id } => {
+                (api.call(reqwest::Method::POST, &format!("/v1/admin/reporting-links/{id}/rotate"), None).await?, print_channel)
+            }
+        },
+        Command::Incidents { command } => match command {
+            IncidentsCommand::List { status } => {
+                (api.call(reqwest::Method::GET, &format!("/v1/incidents?status={status}"), None).await?, print_incidents)
+            }
+            IncidentsCommand::Show { id } => (api.call(reqwest::Method::GET, &format!("/v1/incidents/{id}"), None).await?, print_incident),
+            IncidentsCommand::Close { id, reasons } => {
+                let body = serde_json::to_vec(&serde_json::json!({ "reasons": reasons }))?;
+                (api.call(reqwest::Method::POST, &format!("/v1/incidents/{id}/close"), Some(body)).await?, print_incident)
+            }
+            IncidentsCommand::Ask { id, question } => {
+                let body = serde_json::to_vec(&serde_json::json!({ "question": question }))?;
+                (api.call(reqwest::Method::POST, &format!("/v1/incidents/{id}/ask"), Some(body)).await?, print_incident)
+            }
+            IncidentsCommand::Breach { id, file } => {
+                (api.call(reqwest::Method::POST, &format!("/v1/incidents/{id}/breach"), Some(read(file)?)).await?, print_breach)
             }
         },
         Command::Breach { command } => match command {

@@ -22,6 +22,10 @@ pub enum Error {
     SmokeRunNotFound,
     #[error("no such privacy request")]
     RequestNotFound,
+    #[error("no such reporting channel")]
+    ChannelNotFound,
+    #[error("no such incident")]
+    IncidentNotFound,
     /// The idempotency key was used before with another body.
     #[error("this Idempotency-Key was used with another request")]
     IdempotencyConflict,

@@ -87,6 +87,26 @@ text_id!(
     is_token
 );
 
+text_id!(
+    /// A reporting channel: the team or partner a reporting link is handed to, named by the
+    /// operator (`obsluga-klienta`, `kurier-x`).
+    ChannelId,
+    |s| is_slug(s, 64)
+);
+
+text_id!(
+    /// A reported incident awaiting triage: a ULID, made when the report arrives; the breach it
+    /// may become takes the same id.
+    IncidentId,
+    is_token
+);
+
+impl IncidentId {
+    pub fn new(ulid: ulid::Ulid) -> Self {
+        Self(ulid.to_string())
+    }
+}
+
 impl RequestId {
     pub fn new(ulid: ulid::Ulid) -> Self {
         Self(ulid.to_string())

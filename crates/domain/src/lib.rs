@@ -17,6 +17,7 @@ pub mod escalation;
 pub mod feedback;
 pub mod form;
 pub mod ids;
+pub mod incidents;
 pub mod intake;
 pub mod keys;
 pub mod labels;

@@ -79,13 +79,18 @@ pub struct IssuedLink {
 }
 
 fn verify(z_links: &crate::keys::KeyRing, token: &str, now: Time) -> Result<LinkClaims, Error> {
-    token::verify(z_links, token, now).map_err(|e| match e {
+    let claims = token::verify(z_links, token, now).map_err(|e| match e {
         // A lapsed confirmation cannot be renewed: the request itself has lapsed.
         // So cannot a lapsed address confirmation: the change has lapsed, and a renewal would go
         // to the address on file, not the new one.
-        TokenError::Expired(c) => Error::LinkExpired { renewable: c.action.renewable() },
+        TokenError::Expired(c) if c.action.is_personal() => Error::LinkExpired { renewable: c.action.renewable() },
         _ => Error::InvalidLink,
-    })
+    })?;
+    // An incident's link is no person's link: here it is just not a valid one.
+    if !claims.action.is_personal() {
+        return Err(Error::InvalidLink);
+    }
+    Ok(claims)
 }
 
 /// The purpose's latest event, which decides what a link may still do.
@@ -146,6 +151,8 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             LinkAction::Confirm => self.settings.confirm_ttl,
             LinkAction::Erase | LinkAction::Choices | LinkAction::Rectify | LinkAction::ConfirmAddress => self.settings.privacy_link_ttl,
             LinkAction::Access => self.settings.access_link_ttl,
+            LinkAction::Report => crate::incidents::REPORTING_LINK_TTL,
+            LinkAction::IncidentAnswer => crate::incidents::ANSWER_LINK_TTL,
         }
     }
 
@@ -189,6 +196,8 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 _ => return Err(Error::field("form_id", "required")),
             },
             LinkAction::ConfirmAddress => LinkOutcome::AddressChanged { already: !self.confirm_address(&claims, ip, now).await? },
+            // Refused by `verify` already: their own pages serve them.
+            LinkAction::Report | LinkAction::IncidentAnswer => return Err(Error::InvalidLink),
             LinkAction::Unsubscribe => {
                 let purpose = claims.purpose.clone().ok_or(Error::InvalidLink)?;
                 self.withdraw(&claims.subject, &purpose, Channel::EmailLink, ip, now).await?

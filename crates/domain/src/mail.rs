@@ -54,6 +54,19 @@ pub enum Message {
     /// The end-to-end check's mail to SES's mailbox simulator ([`crate::smoke`]), tagged with its
     /// run, on the stream the run checks.
     SmokeTest { to: EmailAddress, run: String, stream: MailStream },
+    /// A suspected incident reported through a reporting link, to the contact point at once.
+    IncidentReported {
+        to: EmailAddress,
+        lang: Lang,
+        incident_id: crate::ids::IncidentId,
+        /// The reporting channel's name.
+        channel: String,
+        report: crate::incidents::IncidentReport,
+    },
+    /// The DPO's question to an incident's reporter, with the link to answer it.
+    IncidentQuestion { to: EmailAddress, lang: Lang, incident_id: crate::ids::IncidentId, question: String, url: String, expires_at: Time },
+    /// A reporter answered the DPO's question: the contact point is told.
+    IncidentAnswered { to: EmailAddress, lang: Lang, incident_id: crate::ids::IncidentId },
     /// The deadline watch, to the breach's contact point: the authority's 72 hours, or for a
     /// processor the contract's term to tell its controller (`controller` names it).
     DeadlineReminder {
@@ -149,14 +162,19 @@ impl Message {
             | Message::RequestExtended { .. }
             | Message::RequestRefused { .. }
             | Message::RequestReminder { .. }
-            | Message::RestrictionLifted { .. } => MailStream::Notices,
+            | Message::RestrictionLifted { .. }
+            // Asked by the operator, never by anonymous traffic.
+            | Message::IncidentQuestion { .. } => MailStream::Notices,
             Message::SmokeTest { stream, .. } => *stream,
             Message::ConfirmRequest { .. }
             | Message::ActionLink { .. }
             | Message::NoDataHeld { .. }
             | Message::AddressChanged { .. }
             | Message::PrivacyLinks { .. }
-            | Message::OwnerNotice { .. } => MailStream::Public,
+            | Message::OwnerNotice { .. }
+            // Sent by whoever holds a reporting link, to the business's own contact point.
+            | Message::IncidentReported { .. }
+            | Message::IncidentAnswered { .. } => MailStream::Public,
         }
     }
 
@@ -175,7 +193,10 @@ impl Message {
             | Message::RequestExtended { to, .. }
             | Message::RequestRefused { to, .. }
             | Message::RequestReminder { to, .. }
-            | Message::OwnerNotice { to, .. } => to,
+            | Message::OwnerNotice { to, .. }
+            | Message::IncidentReported { to, .. }
+            | Message::IncidentQuestion { to, .. }
+            | Message::IncidentAnswered { to, .. } => to,
         }
     }
 
@@ -194,6 +215,9 @@ impl Message {
             Message::RequestExtended { .. } => "request_extended",
             Message::RequestRefused { .. } => "request_refused",
             Message::RequestReminder { .. } => "request_reminder",
+            Message::IncidentReported { .. } => "incident_reported",
+            Message::IncidentQuestion { .. } => "incident_question",
+            Message::IncidentAnswered { .. } => "incident_answered",
         }
     }
 }

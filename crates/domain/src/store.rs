@@ -385,6 +385,8 @@ pub enum GuardKey {
     RequestReminder(RequestId, crate::requests::RequestReminder),
     /// Address changes one person asked for (each mails a stranger's address a link).
     AddressChangesFor(SubjectId),
+    /// Incident reports sent through one reporting channel.
+    ReportsFrom(crate::ids::ChannelId),
 }
 
 impl std::fmt::Display for GuardKey {
@@ -402,6 +404,7 @@ impl std::fmt::Display for GuardKey {
             GuardKey::Reminder(breach, which) => write!(f, "reminder#{breach}#{which}"),
             GuardKey::RequestReminder(request, which) => write!(f, "request-reminder#{request}#{}", which.as_str()),
             GuardKey::AddressChangesFor(subject) => write!(f, "address-change#{subject}"),
+            GuardKey::ReportsFrom(channel) => write!(f, "reports#{channel}"),
         }
     }
 }
@@ -422,6 +425,7 @@ impl GuardKey {
             GuardKey::Reminder(..) => "reminder",
             GuardKey::RequestReminder(..) => "request-reminder",
             GuardKey::AddressChangesFor(_) => "address-change",
+            GuardKey::ReportsFrom(_) => "reports",
         }
     }
 }
@@ -466,8 +470,34 @@ pub trait RequestStore: Send + Sync {
     fn index_earlier_requests(&self, limit: usize) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
 }
 
-pub trait Store: FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore + RequestStore {}
-impl<T: FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore + RequestStore> Store for T {}
+/// Reporting channels and the incidents reported through them (`crate::incidents`).
+pub trait IncidentStore: Send + Sync {
+    /// Writes `channel` if the stored one is of generation `expected` (`None`: if there is none);
+    /// false, writing nothing, otherwise.
+    fn save_channel(
+        &self,
+        channel: &crate::incidents::ReportingChannel,
+        expected: Option<u32>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn load_channel(
+        &self,
+        id: &crate::ids::ChannelId,
+    ) -> impl Future<Output = Result<Option<crate::incidents::ReportingChannel>, StoreError>> + Send;
+    fn list_channels(&self) -> impl Future<Output = Result<Vec<crate::incidents::ReportingChannel>, StoreError>> + Send;
+    /// Records a new incident.
+    fn save_incident(&self, incident: &crate::incidents::Incident) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn load_incident(
+        &self,
+        id: &crate::ids::IncidentId,
+    ) -> impl Future<Output = Result<Option<crate::incidents::Incident>, StoreError>> + Send;
+    fn list_incidents(&self) -> impl Future<Output = Result<Vec<crate::incidents::Incident>, StoreError>> + Send;
+    /// Writes `incident`, whose revision is one more than the stored one's; false, writing
+    /// nothing, if the stored one changed since it was read.
+    fn update_incident(&self, incident: &crate::incidents::Incident) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+pub trait Store: FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore + RequestStore + IncidentStore {}
+impl<T: FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore + RequestStore + IncidentStore> Store for T {}
 
 /// A breach as stored: the registration, its timeline and chain head, its escalations.
 #[derive(Debug, Clone)]

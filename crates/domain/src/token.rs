@@ -37,6 +37,12 @@ pub enum LinkAction {
     Rectify,
     /// Confirms a new address the person asked to move to, sent to that address.
     ConfirmAddress,
+    /// A reporting channel's link, handed to a team or partner to report a suspected incident;
+    /// `refers_to` is `<channel>.<generation>`, so rotating the channel retires every older link.
+    Report,
+    /// The reporter's way to answer the DPO's question about their incident; `refers_to` is the
+    /// incident's id.
+    IncidentAnswer,
 }
 
 impl LinkAction {
@@ -49,6 +55,8 @@ impl LinkAction {
             LinkAction::Choices => 5,
             LinkAction::Rectify => 6,
             LinkAction::ConfirmAddress => 7,
+            LinkAction::Report => 8,
+            LinkAction::IncidentAnswer => 9,
         }
     }
     fn from_byte(b: u8) -> Option<Self> {
@@ -60,10 +68,12 @@ impl LinkAction {
             5 => LinkAction::Choices,
             6 => LinkAction::Rectify,
             7 => LinkAction::ConfirmAddress,
+            8 => LinkAction::Report,
+            9 => LinkAction::IncidentAnswer,
             _ => return None,
         })
     }
-    pub const ALL: [LinkAction; 7] = [
+    pub const ALL: [LinkAction; 9] = [
         LinkAction::Confirm,
         LinkAction::Unsubscribe,
         LinkAction::Erase,
@@ -71,12 +81,21 @@ impl LinkAction {
         LinkAction::Choices,
         LinkAction::Rectify,
         LinkAction::ConfirmAddress,
+        LinkAction::Report,
+        LinkAction::IncidentAnswer,
     ];
 
     /// Whether an expired link of this kind may be sent again, fresh, to the address on file: not
-    /// a confirmation, whose request has lapsed with it.
+    /// a confirmation, whose request has lapsed with it, nor an incident's link, which belongs to
+    /// no person on file.
     pub fn renewable(self) -> bool {
-        !matches!(self, LinkAction::Confirm | LinkAction::ConfirmAddress)
+        self.is_personal() && !matches!(self, LinkAction::Confirm | LinkAction::ConfirmAddress)
+    }
+
+    /// Whether the link acts on a person's data (served at `/v1/links/…`); the incident links are
+    /// served by their own pages and mean nothing there.
+    pub fn is_personal(self) -> bool {
+        !matches!(self, LinkAction::Report | LinkAction::IncidentAnswer)
     }
 
     /// The action by its name ([`Self::as_str`]).
@@ -93,6 +112,8 @@ impl LinkAction {
             LinkAction::Choices => "choices",
             LinkAction::Rectify => "rectify",
             LinkAction::ConfirmAddress => "confirm_address",
+            LinkAction::Report => "report",
+            LinkAction::IncidentAnswer => "incident_answer",
         }
     }
 }

@@ -37,7 +37,9 @@ impl ApiError {
                 | Error::NoticeNotFound
                 | Error::PurposeNotFound
                 | Error::SmokeRunNotFound
-                | Error::RequestNotFound => StatusCode::NOT_FOUND,
+                | Error::RequestNotFound
+                | Error::ChannelNotFound
+                | Error::IncidentNotFound => StatusCode::NOT_FOUND,
                 Error::IdempotencyConflict | Error::IdempotencyInProgress => StatusCode::CONFLICT,
                 Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 Error::StaleNotice | Error::NoticeVersionExists | Error::ControllerInstructionRequired => StatusCode::CONFLICT,
@@ -67,6 +69,8 @@ impl ApiError {
                 Error::PurposeNotFound => "purpose_not_found",
                 Error::SmokeRunNotFound => "smoke_run_not_found",
                 Error::RequestNotFound => "request_not_found",
+                Error::ChannelNotFound => "channel_not_found",
+                Error::IncidentNotFound => "incident_not_found",
                 Error::IdempotencyConflict => "idempotency_conflict",
                 Error::IdempotencyInProgress => "idempotency_in_progress",
                 Error::Validation(_) => "validation_failed",

@@ -24,6 +24,26 @@ pub struct Rendered {
     pub reply_to: Option<EmailAddress>,
 }
 
+/// One of the incident mails (report, question, answer), from the shared template.
+fn incident_mail(to: &EmailAddress, lang: Lang, subject: String, ctx: Value, c: Option<&ControllerProfile>) -> Rendered {
+    Rendered {
+        to: to.clone(),
+        subject,
+        lang,
+        text: render("mail/incident.txt", lang, c, ctx.clone()),
+        html: render("mail/incident.html", lang, c, ctx),
+        reply_to: None,
+    }
+}
+
+/// How to reach an incident's reporter, on one line.
+fn contact_line(report: &zgoda_domain::incidents::IncidentReport) -> String {
+    match &report.contact_phone {
+        Some(phone) => format!("{}, {phone}", report.contact_email.as_str()),
+        None => report.contact_email.as_str().to_owned(),
+    }
+}
+
 /// A drill's mail says so before anything else, in its subject and its first line.
 fn drill_subject(lang: Lang, drill: bool, subject: String) -> String {
     if drill { format!("[{}] {subject}", text(lang, "drill.label", &[])) } else { subject }
@@ -179,6 +199,48 @@ pub fn render_message(m: &Message, controller: &ControllerProfile) -> Rendered {
         Message::RestrictionLifted { to, lang, reasons } => {
             let ctx = json!({"body": text(*lang, "request_mail.lifted_body", &[]), "reasons": reasons, "rights": text(*lang, "request_mail.rights", &[])});
             request_mail(to, *lang, text(*lang, "request_mail.lifted_subject", &[]), c, ctx)
+        }
+        Message::IncidentReported { to, lang, incident_id, channel, report } => {
+            let lang = *lang;
+            let id = incident_id.as_str();
+            let mut items = vec![
+                json!({"label": text(lang, "incident.what", &[]), "value": report.what}),
+                json!({"label": text(lang, "incident.noticed_by", &[]), "value": report.noticed_by}),
+                json!({"label": text(lang, "incident.contact", &[]), "value": contact_line(report)}),
+            ];
+            for (label, value) in [("incident.when", &report.when), ("incident.data", &report.data)] {
+                if let Some(v) = value {
+                    items.insert(1, json!({"label": text(lang, label, &[]), "value": v}));
+                }
+            }
+            let ctx = json!({
+                "intro": text(lang, "incident.reported_intro", &[("channel", channel), ("id", id)]),
+                "items": items,
+                "how": text(lang, "incident.reported_how", &[("id", id)]),
+            });
+            incident_mail(to, lang, text(lang, "incident.reported_subject", &[("id", id)]), ctx, c)
+        }
+        Message::IncidentQuestion { to, lang, incident_id, question, url, expires_at } => {
+            let lang = *lang;
+            let id = incident_id.as_str();
+            let ctx = json!({
+                "intro": text(lang, "incident.question_intro", &[("id", id)]),
+                "items": [{"label": text(lang, "incident.question", &[]), "value": question}],
+                "url_intro": text(lang, "incident.question_answer", &[]),
+                "url": url,
+                "expires": text(lang, "mail_link.expires", &[("date", &expires_at.format("%Y-%m-%d %H:%M UTC").to_string())]),
+            });
+            incident_mail(to, lang, text(lang, "incident.question_subject", &[("id", id)]), ctx, c)
+        }
+        Message::IncidentAnswered { to, lang, incident_id } => {
+            let lang = *lang;
+            let id = incident_id.as_str();
+            let ctx = json!({
+                "intro": text(lang, "incident.answered_intro", &[("id", id)]),
+                "items": [],
+                "how": text(lang, "incident.reported_how", &[("id", id)]),
+            });
+            incident_mail(to, lang, text(lang, "incident.answered_subject", &[("id", id)]), ctx, c)
         }
         Message::NoDataHeld { to, lang } => Rendered {
             to: to.clone(),

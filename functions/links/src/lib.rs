@@ -2,6 +2,8 @@
 //! public privacy-request page (§3). GET and HEAD only ever read; POST acts. The token is the
 //! whole authorization, so nothing here needs a cookie or a login.
 
+mod report;
+
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -47,6 +49,10 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req
         (Method::GET | Method::HEAD, ["v1", "privacy", "script.js"]) => respond::script(zgoda_web::pages::PRIVACY_SCRIPT),
         (Method::POST, ["v1", "privacy", "requests"]) => privacy_request(app, &req, now).await,
         (Method::GET | Method::HEAD, ["v1", "notices", id]) => public_notice(app, &req, id).await,
+        (Method::GET | Method::HEAD, ["v1", "report", token]) => report::report_page(app, &req, token, now).await,
+        (Method::POST, ["v1", "report", token]) => report::report_post(app, &req, token, now).await,
+        (Method::GET | Method::HEAD, ["v1", "report", "answer", token]) => report::answer_page(app, &req, token, now).await,
+        (Method::POST, ["v1", "report", "answer", token]) => report::answer_post(app, &req, token, now).await,
         _ => routes::not_routed(ROUTES, &req).to_json_response(),
     }
 }
@@ -61,15 +67,21 @@ pub const ROUTES: &[Route] = &[
     Route::new("GET", "/v1/privacy/script.js"),
     Route::new("POST", "/v1/privacy/requests"),
     Route::new("GET", "/v1/notices/{public_id}"),
+    Route::new("GET", "/v1/report/{token}"),
+    Route::new("HEAD", "/v1/report/{token}"),
+    Route::new("POST", "/v1/report/{token}"),
+    Route::new("GET", "/v1/report/answer/{token}"),
+    Route::new("HEAD", "/v1/report/answer/{token}"),
+    Route::new("POST", "/v1/report/answer/{token}"),
 ];
 
 /// The language a request asks for: `?lang=` wins, then `Accept-Language`.
-fn asked_lang(req: &Request) -> Option<Lang> {
+pub(crate) fn asked_lang(req: &Request) -> Option<Lang> {
     request::query_param(req, "lang").and_then(|l| l.parse().ok()).or(request::accept_language(req))
 }
 
 /// The language a request asks for, else Polish (a link's page adds the person's own between).
-fn page_lang(req: &Request) -> Lang {
+pub(crate) fn page_lang(req: &Request) -> Lang {
     asked_lang(req).unwrap_or(Lang::Pl)
 }
 

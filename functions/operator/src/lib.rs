@@ -12,7 +12,10 @@ use zgoda_domain::choices::ObjectionAnswer;
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::erasure::{ErasureAnswer, ErasureStatus};
 use zgoda_domain::form::{FormInput, FormView};
-use zgoda_domain::ids::{BreachId, EscalationId, EventId, FormId, IdempotencyKey, OperatorId, PurposeId, RequestId, SubjectId};
+use zgoda_domain::ids::{
+    BreachId, ChannelId, EscalationId, EventId, FormId, IdempotencyKey, IncidentId, OperatorId, PurposeId, RequestId, SubjectId,
+};
+use zgoda_domain::incidents::IncidentFilter;
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::links::LinkOutcome;
@@ -84,6 +87,25 @@ async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
         (Method::POST, ["v1", "breaches", id, "escalations"]) => escalate(app, req, op, id, now).await,
         (Method::GET, ["v1", "breaches", id, "escalations", escalation]) => escalation_progress(app, id, escalation).await,
         (Method::GET, ["v1", "breaches", id, "report"]) => report(app, req, id, now).await,
+        (Method::POST, ["v1", "admin", "reporting-links"]) => ok(StatusCode::CREATED, &app.create_channel(body::json(req)?, now).await?),
+        (Method::GET, ["v1", "admin", "reporting-links"]) => ok(StatusCode::OK, &app.channels(now).await?),
+        (Method::POST, ["v1", "admin", "reporting-links", id, "rotate"]) => {
+            let id = ChannelId::parse(id).ok_or(Error::ChannelNotFound)?;
+            ok(StatusCode::OK, &app.rotate_channel(&id, now).await?)
+        }
+        (Method::GET, ["v1", "incidents"]) => ok(StatusCode::OK, &app.incidents(incident_filter(req)?).await?),
+        (Method::GET, ["v1", "incidents", id]) => ok(StatusCode::OK, &app.incident(&incident_id(id)?).await?),
+        (Method::POST, ["v1", "incidents", id, "close"]) => {
+            let body: TriageBody = body::json(req)?;
+            ok(StatusCode::OK, &app.dismiss_incident(&incident_id(id)?, body.reasons.as_deref(), op, now).await?)
+        }
+        (Method::POST, ["v1", "incidents", id, "ask"]) => {
+            let body: TriageBody = body::json(req)?;
+            ok(StatusCode::OK, &app.ask_reporter(&incident_id(id)?, body.question.as_deref(), op, now).await?)
+        }
+        (Method::POST, ["v1", "incidents", id, "breach"]) => {
+            ok(StatusCode::CREATED, &app.incident_to_breach(&incident_id(id)?, body::json(req)?, op, now).await?)
+        }
         _ => Err(routes::not_routed(ROUTES, req)),
     }
 }
@@ -113,7 +135,40 @@ pub const ROUTES: &[Route] = &[
     Route::new("POST", "/v1/breaches/{id}/escalations"),
     Route::new("GET", "/v1/breaches/{id}/escalations/{escalation_id}"),
     Route::new("GET", "/v1/breaches/{id}/report"),
+    Route::new("POST", "/v1/admin/reporting-links"),
+    Route::new("GET", "/v1/admin/reporting-links"),
+    Route::new("POST", "/v1/admin/reporting-links/{channel_id}/rotate"),
+    Route::new("GET", "/v1/incidents"),
+    Route::new("GET", "/v1/incidents/{id}"),
+    Route::new("POST", "/v1/incidents/{id}/close"),
+    Route::new("POST", "/v1/incidents/{id}/ask"),
+    Route::new("POST", "/v1/incidents/{id}/breach"),
 ];
+
+/// What triage sends: the reasons an incident is not a breach, or the question to its reporter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriageBody {
+    #[serde(default)]
+    reasons: Option<String>,
+    #[serde(default)]
+    question: Option<String>,
+}
+
+/// An incident id from the path; one that cannot be an id names no incident.
+fn incident_id(text: &str) -> Result<IncidentId, Error> {
+    IncidentId::parse(text).ok_or(Error::IncidentNotFound)
+}
+
+/// `?status=open|closed|all` (default `open`).
+fn incident_filter(req: &Request) -> Result<IncidentFilter, Error> {
+    match request::query_param(req, "status").as_deref() {
+        None | Some("open") => Ok(IncidentFilter::Open),
+        Some("closed") => Ok(IncidentFilter::Closed),
+        Some("all") => Ok(IncidentFilter::All),
+        Some(_) => Err(Error::field("status", "invalid")),
+    }
+}
 
 /// A request id from the path; one that cannot be an id names no request.
 fn request_id(text: &str) -> Result<RequestId, Error> {
@@ -276,7 +331,7 @@ async fn issue_link<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req
     let body: LinkBody = body::json(req)?;
     let mut fields = Fields::default();
     let email = fields.check("email", EmailAddress::parse(&body.email).map_err(|_| "invalid"));
-    let action = fields.check("action", LinkAction::parse(&body.action).ok_or("invalid"));
+    let action = fields.check("action", LinkAction::parse(&body.action).filter(|a| a.is_personal()).ok_or("invalid"));
     let purpose = match body.purpose.as_deref() {
         None => Some(None),
         Some(p) => fields.check("purpose", PurposeId::parse(p).ok_or("invalid")).map(Some),

@@ -5,10 +5,12 @@
 //! records, expired items gone at once), which the integration tests check against the real SDK;
 //! they are never the only test of a behaviour.
 //!
-//! The store is split as the ports are: `subjects.rs` (people, their chains and audiences) and
-//! `breaches.rs` (the register, escalations and their outbox); forms and guards are here.
+//! The store is split as the ports are: `subjects.rs` (people, their chains and audiences),
+//! `breaches.rs` (the register, escalations and their outbox) and `incidents.rs` (reporting
+//! channels and incidents); forms and guards are here.
 
 mod breaches;
+mod incidents;
 mod subjects;
 
 use std::collections::{BTreeMap, HashMap};
@@ -77,6 +79,8 @@ struct Data {
     smoke: HashMap<String, SmokeRun>,
     /// Whether the people recorded before the retention worklist were put on it.
     reviews_backfilled: bool,
+    channels: HashMap<crate::ids::ChannelId, crate::incidents::ReportingChannel>,
+    incidents: HashMap<crate::ids::IncidentId, crate::incidents::Incident>,
 }
 
 /// The store. Use cases fill it as they would the table; a breach test can also set up the
