@@ -21,6 +21,7 @@ mod links;
 mod logs;
 mod openapi;
 mod operator;
+mod processors;
 mod proofs;
 mod rectification;
 mod requests;

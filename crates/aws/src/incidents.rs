@@ -1,14 +1,18 @@
-//! Reporting channels and incidents (`zgoda_domain::incidents`), on the one table. A small
-//! business has a handful of channels and a few incidents a year, so each kind is one partition.
+//! Reporting channels, incidents and processors (`zgoda_domain::incidents`, `processors`), on
+//! the one table. A small business has a handful of channels and processors and a few incidents a
+//! year, so each kind is one partition.
 //!
-//! | pk          | sk                | what                                                    |
-//! |-------------|-------------------|---------------------------------------------------------|
-//! | `CHANNELS`  | `CHANNEL#<id>`    | a reporting channel and its link generation             |
-//! | `INCIDENTS` | `INCIDENT#<id>`   | an incident with its report, exchanges and triage; TTL `kept_until` |
+//! | pk           | sk                | what                                                    |
+//! |--------------|-------------------|---------------------------------------------------------|
+//! | `CHANNELS`   | `CHANNEL#<id>`    | a reporting channel and its link generation             |
+//! | `INCIDENTS`  | `INCIDENT#<id>`   | an incident with its report, exchanges and triage; TTL `kept_until` |
+//! | `PROCESSORS` | `PROCESSOR#<id>`  | a processor in the register                             |
+//! | `PROCESSORS` | `SECRET#<id>`     | its webhook key (and the one a rotation replaced, while it verifies); never listed |
 
-use zgoda_domain::ids::{ChannelId, IncidentId};
+use zgoda_domain::ids::{ChannelId, IncidentId, ProcessorId};
 use zgoda_domain::incidents::{Incident, ReportingChannel};
-use zgoda_domain::store::{IncidentStore, StoreError};
+use zgoda_domain::processors::{Processor, WebhookSecrets};
+use zgoda_domain::store::{IncidentStore, ProcessorStore, StoreError};
 
 use crate::dynamo::{DynamoStore, corrupt, keyed, written};
 use crate::item::{from_item, n, to_item};
@@ -16,6 +20,7 @@ use crate::table::TTL_ATTRIBUTE;
 
 const CHANNELS: &str = "CHANNELS";
 const INCIDENTS: &str = "INCIDENTS";
+const PROCESSORS: &str = "PROCESSORS";
 
 fn channel_sk(id: &ChannelId) -> String {
     format!("CHANNEL#{id}")
@@ -85,4 +90,42 @@ fn incident_item(incident: &Incident) -> crate::item::Item {
     let mut item = keyed(INCIDENTS.into(), incident_sk(&incident.incident_id), to_item(incident));
     item.insert(TTL_ATTRIBUTE.to_owned(), n(incident.kept_until.timestamp()));
     item
+}
+
+impl ProcessorStore for DynamoStore {
+    async fn save_processor(&self, processor: &Processor) -> Result<bool, StoreError> {
+        let item = keyed(PROCESSORS.into(), format!("PROCESSOR#{}", processor.processor_id), to_item(processor));
+        let put = self.client().put_item().table_name(self.table()).set_item(Some(item));
+        let put = match processor.revision {
+            1 => put.condition_expression("attribute_not_exists(pk)"),
+            r => put
+                .condition_expression("#revision = :seen")
+                .expression_attribute_names("#revision", "revision")
+                .expression_attribute_values(":seen", n(r - 1)),
+        };
+        written(put.send().await)
+    }
+
+    async fn load_processor(&self, id: &ProcessorId) -> Result<Option<Processor>, StoreError> {
+        let item = self.get(PROCESSORS, &format!("PROCESSOR#{id}")).await?;
+        item.map(|i| from_item(&i).map_err(|e| corrupt("processor", e))).transpose()
+    }
+
+    async fn list_processors(&self) -> Result<Vec<Processor>, StoreError> {
+        let items = self.partition(PROCESSORS).await?;
+        let processors =
+            items.iter().filter(|i| crate::item::get_s(i, crate::table::SORT_KEY).is_some_and(|sk| sk.starts_with("PROCESSOR#")));
+        processors.map(|i| from_item(i).map_err(|e| corrupt("processor", e))).collect()
+    }
+
+    async fn save_webhook_secrets(&self, id: &ProcessorId, secrets: &WebhookSecrets) -> Result<(), StoreError> {
+        let item = keyed(PROCESSORS.into(), format!("SECRET#{id}"), to_item(secrets));
+        self.client().put_item().table_name(self.table()).set_item(Some(item)).send().await.map_err(crate::dynamo::unavailable)?;
+        Ok(())
+    }
+
+    async fn load_webhook_secrets(&self, id: &ProcessorId) -> Result<Option<WebhookSecrets>, StoreError> {
+        let item = self.get(PROCESSORS, &format!("SECRET#{id}")).await?;
+        item.map(|i| from_item(&i).map_err(|e| corrupt("webhook secret", e))).transpose()
+    }
 }

@@ -21,6 +21,7 @@ use zgoda_domain::ids::EscalationId;
 use zgoda_domain::incidents::{Author, ChannelList, ChannelView, IncidentList, IncidentStatus, IncidentView, Triage};
 use zgoda_domain::keys::SecretKey;
 use zgoda_domain::links::IssuedLink;
+use zgoda_domain::processors::{ProcessorList, ProcessorView};
 use zgoda_domain::rectification::Rectified;
 use zgoda_domain::register::{BreachList, BreachView};
 use zgoda_domain::requests::{RequestList, RequestView};
@@ -76,6 +77,11 @@ enum Command {
     Requests {
         #[command(subcommand)]
         command: RequestsCommand,
+    },
+    /// The processors the business entrusts data to (Art. 28(3)), their reporting links and webhook keys.
+    Processors {
+        #[command(subcommand)]
+        command: ProcessorsCommand,
     },
     /// Reporting links handed to staff and partners, to report a suspected incident.
     ReportingLinks {
@@ -165,6 +171,35 @@ enum RequestsCommand {
         #[arg(long)]
         reasons: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum ProcessorsCommand {
+    /// Register a processor, or update one (the webhook key is printed once, when it is created).
+    Save {
+        /// Its id: lower-case letters, digits, `-`, `_`.
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// Its contact for data protection matters.
+        #[arg(long)]
+        email: String,
+        /// What it processes.
+        #[arg(long)]
+        processes: String,
+        /// The purposes it processes for (repeat, or comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        purposes: Vec<String>,
+        /// When the processing agreement was signed (YYYY-MM-DD).
+        #[arg(long)]
+        agreement_date: String,
+    },
+    /// Every processor, with its reporting link and webhook address.
+    List,
+    /// One processor.
+    Show { id: String },
+    /// A new webhook key (printed once); the old one verifies for 24 hours more.
+    RotateSecret { id: String },
 }
 
 #[derive(Subcommand)]
@@ -595,6 +630,43 @@ fn request_kind(r: &RequestView) -> String {
     }
 }
 
+fn print_processor(v: &Value) {
+    typed(v, |p: &ProcessorView| {
+        let r = &p.processor;
+        println!("processor {} — {} <{}>", r.processor_id, r.name, r.contact_email.as_str());
+        println!("processes: {}", r.processes);
+        let purposes: Vec<&str> = r.purposes.iter().map(|p| p.as_str()).collect();
+        println!(
+            "for: {}; processing agreement of {}",
+            if purposes.is_empty() { "—".into() } else { purposes.join(", ") },
+            r.agreement_date
+        );
+        println!("reporting link: {}", p.reporting_url);
+        println!("signed reports (Standard Webhooks): POST {}", p.webhook_url);
+        if let Some(secret) = &p.webhook_secret {
+            println!("webhook key (shown once; give it to the processor): {secret}");
+        }
+    })
+}
+
+fn print_processors(v: &Value) {
+    typed(v, |list: &ProcessorList| {
+        let rows = list
+            .items
+            .iter()
+            .map(|p| {
+                vec![
+                    p.processor.processor_id.to_string(),
+                    p.processor.name.clone(),
+                    p.processor.agreement_date.to_string(),
+                    p.reporting_url.clone(),
+                ]
+            })
+            .collect();
+        println!("{}", table(rows, &["id", "name", "agreement", "reporting link"]));
+    })
+}
+
 fn print_channel(v: &Value) {
     typed(v, |c: &ChannelView| {
         println!("reporting link for {} ({}), generation {}:", c.channel.name, c.channel.channel_id, c.channel.generation);
@@ -891,6 +963,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             RequestsCommand::Close { id, outcome, reasons } => {
                 let body = serde_json::to_vec(&serde_json::json!({ "outcome": outcome, "reasons": reasons }))?;
                 (api.call(reqwest::Method::POST, &format!("/v1/admin/requests/{id}/close"), Some(body)).await?, print_request)
+            }
+        },
+        Command::Processors { command } => match command {
+            ProcessorsCommand::Save { id, name, email, processes, purposes, agreement_date } => {
+                let body = serde_json::json!({ "name": name, "contact_email": email, "processes": processes, "purposes": purposes, "agreement_date": agreement_date });
+                (
+                    api.call(reqwest::Method::PUT, &format!("/v1/admin/processors/{id}"), Some(serde_json::to_vec(&body)?)).await?,
+                    print_processor,
+                )
+            }
+            ProcessorsCommand::List => (api.call(reqwest::Method::GET, "/v1/admin/processors", None).await?, print_processors),
+            ProcessorsCommand::Show { id } => {
+                (api.call(reqwest::Method::GET, &format!("/v1/admin/processors/{id}"), None).await?, print_processor)
+            }
+            ProcessorsCommand::RotateSecret { id } => {
+                (api.call(reqwest::Method::POST, &format!("/v1/admin/processors/{id}/rotate-secret"), None).await?, print_processor)
             }
         },
         Command::ReportingLinks { command } => match command {

@@ -26,6 +26,8 @@ pub enum Error {
     ChannelNotFound,
     #[error("no such incident")]
     IncidentNotFound,
+    #[error("no such processor")]
+    ProcessorNotFound,
     /// The idempotency key was used before with another body.
     #[error("this Idempotency-Key was used with another request")]
     IdempotencyConflict,

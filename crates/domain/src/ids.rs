@@ -95,6 +95,13 @@ text_id!(
 );
 
 text_id!(
+    /// A processor in the register, named by the operator (`biuro-rachunkowe`): short enough to
+    /// name its reporting channel (`processor-<id>`).
+    ProcessorId,
+    |s| is_slug(s, 48)
+);
+
+text_id!(
     /// A reported incident awaiting triage: a ULID, made when the report arrives; the breach it
     /// may become takes the same id.
     IncidentId,

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::breach::BreachInput;
 use crate::email::EmailAddress;
 use crate::error::Error;
-use crate::ids::{BreachId, ChannelId, IncidentId, OperatorId, SubjectId};
+use crate::ids::{BreachId, ChannelId, IncidentId, OperatorId, ProcessorId, SubjectId};
 use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
 use crate::proof::{millis, opt_millis};
@@ -47,6 +47,9 @@ pub struct ReportingChannel {
     pub created_at: Time,
     #[serde(default, with = "opt_millis", skip_serializing_if = "Option::is_none")]
     pub rotated_at: Option<Time>,
+    /// The processor whose link this is (`processors.rs`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processor_id: Option<ProcessorId>,
 }
 
 /// A channel with a link of its current generation, as the operator sees it.
@@ -195,6 +198,9 @@ pub struct Incident {
     pub channel_id: ChannelId,
     /// The channel's name when the report arrived.
     pub channel_name: String,
+    /// The processor that reported it (through its link or its signed webhook), if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processor_id: Option<ProcessorId>,
     /// The report's arrival: the detection time of a breach it becomes.
     #[serde(with = "millis")]
     pub reported_at: Time,
@@ -312,7 +318,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         (self.settings.public_url.join(&format!("/v1/report/answer/{}", token::sign(self.keys.links(), &claims))), expires_at)
     }
 
-    fn channel_view(&self, channel: ReportingChannel, now: Time) -> ChannelView {
+    pub(crate) fn channel_view(&self, channel: ReportingChannel, now: Time) -> ChannelView {
         ChannelView { url: self.reporting_url(&channel, now), channel }
     }
 
@@ -322,8 +328,15 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let id = fields.check("channel_id", ChannelId::parse(&input.channel_id).ok_or("invalid"));
         let name = fields.required("name", text(Some(&input.name), 200));
         let (channel_id, name) = fields.finish(id.zip(name))?;
-        let channel =
-            ReportingChannel { channel_id, name, lang: input.lang.unwrap_or(Lang::Pl), generation: 1, created_at: now, rotated_at: None };
+        let channel = ReportingChannel {
+            channel_id,
+            name,
+            lang: input.lang.unwrap_or(Lang::Pl),
+            generation: 1,
+            created_at: now,
+            rotated_at: None,
+            processor_id: None,
+        };
         if !self.store.save_channel(&channel, None).await? {
             return Err(Error::field("channel_id", "taken"));
         }
@@ -365,12 +378,24 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// arrival is its detection time.
     pub async fn report_incident(&self, token: &str, form: &ReportForm<'_>, lang: Lang, now: Time) -> Result<Incident, Error> {
         let page = self.reporting_page(token, now).await?;
+        self.record_incident(&page.channel, form, lang, now).await
+    }
+
+    /// A report through `channel` (a reporting link, or a processor's signed webhook), recorded.
+    pub(crate) async fn record_incident(
+        &self,
+        channel: &ReportingChannel,
+        form: &ReportForm<'_>,
+        lang: Lang,
+        now: Time,
+    ) -> Result<Incident, Error> {
         let report = form.parse()?;
-        self.rate_limit(&crate::store::GuardKey::ReportsFrom(page.channel.channel_id.clone()), REPORTS_PER_HOUR, now).await?;
+        self.rate_limit(&crate::store::GuardKey::ReportsFrom(channel.channel_id.clone()), REPORTS_PER_HOUR, now).await?;
         let incident = Incident {
             incident_id: IncidentId::new(ulid::Ulid::new()),
-            channel_id: page.channel.channel_id.clone(),
-            channel_name: page.channel.name.clone(),
+            channel_id: channel.channel_id.clone(),
+            channel_name: channel.name.clone(),
+            processor_id: channel.processor_id.clone(),
             reported_at: crate::proof::to_millis(now),
             lang,
             report,
@@ -533,6 +558,13 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         incident.closed()?;
         let body = raw.as_object_mut().ok_or_else(|| Error::field("body", "invalid"))?;
         body.entry("detected_at").or_insert_with(|| serde_json::Value::String(crate::proof::format_time(&incident.reported_at)));
+        if incident.processor_id.is_some() {
+            // A processor's report makes the controller aware once the DPO accepts it as
+            // credible: now, unless the DPO says otherwise; the justification is theirs to give.
+            let accepted = crate::proof::format_time(&crate::proof::to_millis(now));
+            body.entry("aware_at").or_insert_with(|| serde_json::Value::String(accepted));
+            body.entry("other_entities").or_insert_with(|| serde_json::Value::String(format!("{} (processor)", incident.channel_name)));
+        }
         let input: BreachInput = crate::from_value(raw.clone())?;
         let breach_id = BreachId::parse(id.as_str()).expect("an incident id is a breach id");
         // Registered by an earlier try that could not record it on the incident: not again.

@@ -30,6 +30,7 @@ pub mod net;
 pub mod operator_sig;
 pub mod origin;
 pub mod privacy_requests;
+pub mod processors;
 pub mod proof;
 pub mod proof_of_work;
 pub mod rectification;

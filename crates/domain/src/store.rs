@@ -387,6 +387,8 @@ pub enum GuardKey {
     AddressChangesFor(SubjectId),
     /// Incident reports sent through one reporting channel.
     ReportsFrom(crate::ids::ChannelId),
+    /// A processor's webhook message, by its `webhook-id`, accepted once.
+    WebhookMessage(crate::ids::ProcessorId, String),
 }
 
 impl std::fmt::Display for GuardKey {
@@ -405,6 +407,7 @@ impl std::fmt::Display for GuardKey {
             GuardKey::RequestReminder(request, which) => write!(f, "request-reminder#{request}#{}", which.as_str()),
             GuardKey::AddressChangesFor(subject) => write!(f, "address-change#{subject}"),
             GuardKey::ReportsFrom(channel) => write!(f, "reports#{channel}"),
+            GuardKey::WebhookMessage(processor, id) => write!(f, "webhook#{processor}#{id}"),
         }
     }
 }
@@ -426,6 +429,7 @@ impl GuardKey {
             GuardKey::RequestReminder(..) => "request-reminder",
             GuardKey::AddressChangesFor(_) => "address-change",
             GuardKey::ReportsFrom(_) => "reports",
+            GuardKey::WebhookMessage(..) => "webhook",
         }
     }
 }
@@ -496,8 +500,35 @@ pub trait IncidentStore: Send + Sync {
     fn update_incident(&self, incident: &crate::incidents::Incident) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-pub trait Store: FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore + RequestStore + IncidentStore {}
-impl<T: FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore + RequestStore + IncidentStore> Store for T {}
+/// The processors register (`crate::processors`) and each processor's webhook key.
+pub trait ProcessorStore: Send + Sync {
+    /// Writes `processor`, whose revision is one more than the stored one's (1: none stored);
+    /// false, writing nothing, if the stored one changed since it was read.
+    fn save_processor(&self, processor: &crate::processors::Processor) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn load_processor(
+        &self,
+        id: &crate::ids::ProcessorId,
+    ) -> impl Future<Output = Result<Option<crate::processors::Processor>, StoreError>> + Send;
+    fn list_processors(&self) -> impl Future<Output = Result<Vec<crate::processors::Processor>, StoreError>> + Send;
+    fn save_webhook_secrets(
+        &self,
+        id: &crate::ids::ProcessorId,
+        secrets: &crate::processors::WebhookSecrets,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn load_webhook_secrets(
+        &self,
+        id: &crate::ids::ProcessorId,
+    ) -> impl Future<Output = Result<Option<crate::processors::WebhookSecrets>, StoreError>> + Send;
+}
+
+pub trait Store:
+    FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore + RequestStore + IncidentStore + ProcessorStore
+{
+}
+impl<T: FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore + RequestStore + IncidentStore + ProcessorStore> Store
+    for T
+{
+}
 
 /// A breach as stored: the registration, its timeline and chain head, its escalations.
 #[derive(Debug, Clone)]

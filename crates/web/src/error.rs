@@ -39,7 +39,8 @@ impl ApiError {
                 | Error::SmokeRunNotFound
                 | Error::RequestNotFound
                 | Error::ChannelNotFound
-                | Error::IncidentNotFound => StatusCode::NOT_FOUND,
+                | Error::IncidentNotFound
+                | Error::ProcessorNotFound => StatusCode::NOT_FOUND,
                 Error::IdempotencyConflict | Error::IdempotencyInProgress => StatusCode::CONFLICT,
                 Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 Error::StaleNotice | Error::NoticeVersionExists | Error::ControllerInstructionRequired => StatusCode::CONFLICT,
@@ -71,6 +72,7 @@ impl ApiError {
                 Error::RequestNotFound => "request_not_found",
                 Error::ChannelNotFound => "channel_not_found",
                 Error::IncidentNotFound => "incident_not_found",
+                Error::ProcessorNotFound => "processor_not_found",
                 Error::IdempotencyConflict => "idempotency_conflict",
                 Error::IdempotencyInProgress => "idempotency_in_progress",
                 Error::Validation(_) => "validation_failed",

@@ -53,6 +53,7 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req
         (Method::POST, ["v1", "report", token]) => report::report_post(app, &req, token, now).await,
         (Method::GET | Method::HEAD, ["v1", "report", "answer", token]) => report::answer_page(app, &req, token, now).await,
         (Method::POST, ["v1", "report", "answer", token]) => report::answer_post(app, &req, token, now).await,
+        (Method::POST, ["v1", "processors", id, "incidents"]) => report::processor_webhook(app, &req, id, now).await,
         _ => routes::not_routed(ROUTES, &req).to_json_response(),
     }
 }
@@ -73,6 +74,7 @@ pub const ROUTES: &[Route] = &[
     Route::new("GET", "/v1/report/answer/{token}"),
     Route::new("HEAD", "/v1/report/answer/{token}"),
     Route::new("POST", "/v1/report/answer/{token}"),
+    Route::new("POST", "/v1/processors/{processor_id}/incidents"),
 ];
 
 /// The language a request asks for: `?lang=` wins, then `Accept-Language`.

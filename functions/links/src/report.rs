@@ -1,4 +1,4 @@
-//! The incident pages (the seed's first step): a reporting link's page, where staff and partners
+//! The incident pages (the seed's first step), and a processor's signed report: a reporting link's page, where staff and partners
 //! report a suspected incident, and the page where a reporter answers the DPO's question. Both are
 //! reached by a signed link and need no login; neither is a dead end: a wrong or withdrawn link
 //! says whom to write to instead.
@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use zgoda_domain::incidents::ReportForm;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::mail::Mailer;
+use zgoda_domain::processors::WebhookHeaders;
 use zgoda_domain::store::{Store, WorkQueue};
 use zgoda_domain::{Error, Time, Zgoda};
 use zgoda_web::ApiError;
@@ -174,4 +175,35 @@ pub(crate) async fn answer_post<S: Store, M: Mailer, Q: WorkQueue>(
         }
         Err(e) => link_problem(app, e, lang),
     }
+}
+
+/// A processor's breach report, machine to machine (Art. 33(2), 28(3)(f)): signed under its own
+/// key in the Standard Webhooks scheme. Anything unsigned, wrongly signed, stale, replayed or for
+/// an unknown processor is 401 and stores nothing; the answer never says which.
+pub(crate) async fn processor_webhook<S: Store, M: Mailer, Q: WorkQueue>(
+    app: &Zgoda<S, M, Q>,
+    req: &Request,
+    processor: &str,
+    now: Time,
+) -> Response<Body> {
+    let answer = async {
+        let bytes = body::bytes(req)?;
+        if body::encoding(req) != Some(Encoding::Json) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let headers = WebhookHeaders {
+            id: request::header(req, "webhook-id"),
+            timestamp: request::header(req, "webhook-timestamp"),
+            signature: request::header(req, "webhook-signature"),
+        };
+        match app.processor_report(processor, &headers, bytes, now).await {
+            Err(_) => Err(ApiError::Unauthorized),
+            Ok(Err(e)) => Err(e.into()),
+            Ok(Ok(incident)) => Ok(respond::json(
+                StatusCode::CREATED,
+                &json!({"incident_id": incident.incident_id, "status": incident.status(), "reported_at": zgoda_domain::proof::format_time(&incident.reported_at)}),
+            )),
+        }
+    };
+    answer.await.unwrap_or_else(|e| e.to_json_response())
 }

@@ -13,7 +13,8 @@ use zgoda_domain::email::EmailAddress;
 use zgoda_domain::erasure::{ErasureAnswer, ErasureStatus};
 use zgoda_domain::form::{FormInput, FormView};
 use zgoda_domain::ids::{
-    BreachId, ChannelId, EscalationId, EventId, FormId, IdempotencyKey, IncidentId, OperatorId, PurposeId, RequestId, SubjectId,
+    BreachId, ChannelId, EscalationId, EventId, FormId, IdempotencyKey, IncidentId, OperatorId, ProcessorId, PurposeId, RequestId,
+    SubjectId,
 };
 use zgoda_domain::incidents::IncidentFilter;
 use zgoda_domain::keys::KeyFamily;
@@ -93,6 +94,16 @@ async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
             let id = ChannelId::parse(id).ok_or(Error::ChannelNotFound)?;
             ok(StatusCode::OK, &app.rotate_channel(&id, now).await?)
         }
+        (Method::PUT, ["v1", "admin", "processors", id]) => {
+            let (created, view) = app.save_processor(id, body::json(req)?, now).await?;
+            tracing::info!(operator = %op, processor = %view.processor.processor_id, created, "processor saved");
+            ok(if created { StatusCode::CREATED } else { StatusCode::OK }, &view)
+        }
+        (Method::GET, ["v1", "admin", "processors"]) => ok(StatusCode::OK, &app.processors(now).await?),
+        (Method::GET, ["v1", "admin", "processors", id]) => ok(StatusCode::OK, &app.processor(&processor_id(id)?, now).await?),
+        (Method::POST, ["v1", "admin", "processors", id, "rotate-secret"]) => {
+            ok(StatusCode::OK, &app.rotate_webhook_secret(&processor_id(id)?, now).await?)
+        }
         (Method::GET, ["v1", "incidents"]) => ok(StatusCode::OK, &app.incidents(incident_filter(req)?).await?),
         (Method::GET, ["v1", "incidents", id]) => ok(StatusCode::OK, &app.incident(&incident_id(id)?).await?),
         (Method::POST, ["v1", "incidents", id, "close"]) => {
@@ -138,6 +149,10 @@ pub const ROUTES: &[Route] = &[
     Route::new("POST", "/v1/admin/reporting-links"),
     Route::new("GET", "/v1/admin/reporting-links"),
     Route::new("POST", "/v1/admin/reporting-links/{channel_id}/rotate"),
+    Route::new("PUT", "/v1/admin/processors/{processor_id}"),
+    Route::new("GET", "/v1/admin/processors"),
+    Route::new("GET", "/v1/admin/processors/{processor_id}"),
+    Route::new("POST", "/v1/admin/processors/{processor_id}/rotate-secret"),
     Route::new("GET", "/v1/incidents"),
     Route::new("GET", "/v1/incidents/{id}"),
     Route::new("POST", "/v1/incidents/{id}/close"),
@@ -153,6 +168,11 @@ struct TriageBody {
     reasons: Option<String>,
     #[serde(default)]
     question: Option<String>,
+}
+
+/// A processor id from the path; one that cannot be an id names no processor.
+fn processor_id(text: &str) -> Result<ProcessorId, Error> {
+    ProcessorId::parse(text).ok_or(Error::ProcessorNotFound)
 }
 
 /// An incident id from the path; one that cannot be an id names no incident.

@@ -1,8 +1,10 @@
-//! Reporting channels and incidents in memory, with the table's conditional writes.
+//! Reporting channels, incidents and processors in memory, with the table's conditional writes.
 
+use crate::ids::ProcessorId;
 use crate::ids::{ChannelId, IncidentId};
 use crate::incidents::{Incident, ReportingChannel};
-use crate::store::{IncidentStore, StoreError};
+use crate::processors::{Processor, WebhookSecrets};
+use crate::store::{IncidentStore, ProcessorStore, StoreError};
 
 use super::MemoryStore;
 
@@ -47,5 +49,35 @@ impl IncidentStore for MemoryStore {
             }
             _ => false,
         }))
+    }
+}
+
+impl ProcessorStore for MemoryStore {
+    async fn save_processor(&self, processor: &Processor) -> Result<bool, StoreError> {
+        Ok(self.with(|d| {
+            let stored = d.processors.get(&processor.processor_id).map_or(0, |p| p.revision);
+            if stored + 1 != processor.revision {
+                return false;
+            }
+            d.processors.insert(processor.processor_id.clone(), processor.clone());
+            true
+        }))
+    }
+
+    async fn load_processor(&self, id: &ProcessorId) -> Result<Option<Processor>, StoreError> {
+        Ok(self.with(|d| d.processors.get(id).cloned()))
+    }
+
+    async fn list_processors(&self) -> Result<Vec<Processor>, StoreError> {
+        Ok(self.with(|d| d.processors.values().cloned().collect()))
+    }
+
+    async fn save_webhook_secrets(&self, id: &ProcessorId, secrets: &WebhookSecrets) -> Result<(), StoreError> {
+        self.with(|d| d.webhook_secrets.insert(id.clone(), secrets.clone()));
+        Ok(())
+    }
+
+    async fn load_webhook_secrets(&self, id: &ProcessorId) -> Result<Option<WebhookSecrets>, StoreError> {
+        Ok(self.with(|d| d.webhook_secrets.get(id).cloned()))
     }
 }

@@ -81,6 +81,8 @@ struct Data {
     reviews_backfilled: bool,
     channels: HashMap<crate::ids::ChannelId, crate::incidents::ReportingChannel>,
     incidents: HashMap<crate::ids::IncidentId, crate::incidents::Incident>,
+    processors: HashMap<crate::ids::ProcessorId, crate::processors::Processor>,
+    webhook_secrets: HashMap<crate::ids::ProcessorId, crate::processors::WebhookSecrets>,
 }
 
 /// The store. Use cases fill it as they would the table; a breach test can also set up the
