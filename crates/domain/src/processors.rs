@@ -312,7 +312,11 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             r
         };
         let processor = match ProcessorId::parse(id) {
-            Some(id) => self.store.load_processor(&id).await.ok().flatten(),
+            Some(id) => match self.store.load_processor(&id).await {
+                Ok(p) => p,
+                // The store failing is no reason to call the caller unknown: 503, and it retries.
+                Err(e) => return Ok(Err(e.into())),
+            },
             None => None,
         };
         let Some(processor) = processor else { return Err(refused(WebhookRefusal::UnknownProcessor)) };
@@ -350,8 +354,11 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             contact_email: report.contact_email.as_deref(),
             contact_phone: report.contact_phone.as_deref(),
         };
-        let channel = self.store.load_channel(&processor_channel(&processor.processor_id)).await.ok().flatten();
-        let Some(channel) = channel else { return Ok(Err(Error::Unavailable("the processor has no reporting channel".into()))) };
+        let channel = match self.store.load_channel(&processor_channel(&processor.processor_id)).await {
+            Ok(Some(channel)) => channel,
+            Ok(None) => return Ok(Err(Error::Unavailable("the processor has no reporting channel".into()))),
+            Err(e) => return Ok(Err(e.into())),
+        };
         Ok(self.record_incident(&channel, &form, Lang::Pl, now).await)
     }
 }
