@@ -161,3 +161,33 @@ async fn seed_detect_a_rotated_reporting_link_says_whom_to_write_to_and_stores_n
     let taken = env.operator("POST", "/v1/admin/reporting-links", Some(&json!({"channel_id": id, "name": "again"}))).await;
     assert_eq!(taken.status(), 422);
 }
+
+#[tokio::test]
+async fn seed_detect_the_deadline_watch_recalls_an_incident_left_a_day_without_triage() {
+    let env = TestEnv::spawn().await;
+    let link = channel(&env, &channel_id("magazyn"), "Magazyn").await["url"].as_str().unwrap().to_owned();
+    let form = [("what", "Otwarta szafa z dokumentami klientów."), ("noticed_by", "Ola"), ("contact_email", "ola@sklep.example.pl")];
+    let page = env.http.post(&link).form(&form).send().await.unwrap();
+    assert_eq!(page.status(), 201);
+    let listed: Value = env.operator("GET", "/v1/incidents", None).await.json().await.unwrap();
+    let id = listed["items"].as_array().unwrap().iter().find(|i| i["channel_name"] == "Magazyn").unwrap()["incident_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let now = chrono::Utc::now();
+    assert!(!watch(&env, &id, now + chrono::Duration::hours(23)).await, "not before a day");
+    assert!(watch(&env, &id, now + chrono::Duration::hours(25)).await);
+    assert!(!watch(&env, &id, now + chrono::Duration::hours(26)).await, "once");
+    assert!(mails_to(CONTACT_POINT).await.iter().any(|m| m.subject().contains(&id) && m.subject().contains("czeka na ocenę")));
+}
+
+/// One run of the deadline watch at `at`: whether it recalled incident `id`.
+async fn watch(env: &TestEnv, id: &str, at: chrono::DateTime<chrono::Utc>) -> bool {
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/deadline-watch/schedule.json")).unwrap(),
+    )
+    .unwrap();
+    event["time"] = json!(at.to_rfc3339());
+    let out = deadline_watch::handle_app(&env.local.apps.deadline_watch, serde_json::from_value(event).unwrap()).await.unwrap();
+    out["triage_reminders"].as_array().unwrap().iter().any(|i| i == id)
+}

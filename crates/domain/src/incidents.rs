@@ -29,6 +29,9 @@ use crate::{Fields, Time};
 pub const REPORTING_LINK_TTL: Duration = Duration::days(3 * 366);
 /// How long a reporter's link to answer a question works.
 pub const ANSWER_LINK_TTL: Duration = Duration::days(30);
+/// How long an incident may wait for triage before the contact point is reminded, once: the 72
+/// hours of a breach it may be are running (awareness follows a short investigation).
+pub const TRIAGE_REMINDER_AFTER: Duration = Duration::hours(24);
 /// How many times a partner's reporting link (or an answer link) may send a report in an hour:
 /// a leaked link must not flood the DPO's mailbox.
 pub const REPORTS_PER_HOUR: u64 = 20;
@@ -454,6 +457,40 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         Err(Error::Unavailable("the incident kept changing".into()))
     }
 
+    /// The scheduled watch's part: each incident waiting for the DPO (not for its reporter) for
+    /// [`TRIAGE_REMINDER_AFTER`] is recalled to the contact point, once. Returns the incidents
+    /// recalled.
+    pub async fn triage_reminders(&self, now: Time) -> Result<Vec<IncidentId>, Error> {
+        let mut sent = Vec::new();
+        for incident in self.store.list_incidents().await? {
+            let waiting_since = incident.exchanges.last().map_or(incident.reported_at, |e| e.at);
+            if incident.status() != IncidentStatus::Triage || now < waiting_since + TRIAGE_REMINDER_AFTER {
+                continue;
+            }
+            let marker = crate::store::GuardKey::TriageReminder(incident.incident_id.clone());
+            // As the deadline reminders: claimed for this run, kept once sent.
+            if !self.store.first_use(&marker, now + crate::reminders::REMINDER_CLAIM, now).await? {
+                continue;
+            }
+            let message = Message::IncidentWaiting {
+                to: self.settings.controller.privacy_contact().clone(),
+                lang: Lang::Pl,
+                incident_id: incident.incident_id.clone(),
+                since: waiting_since,
+            };
+            match self.mailer.send(&message).await {
+                Ok(_) => {
+                    self.store.keep_use(&marker, incident.kept_until).await?;
+                    sent.push(incident.incident_id);
+                }
+                Err(e) => {
+                    tracing::error!(incident = %incident.incident_id, error = %e, "triage reminder not sent; the next run tries again")
+                }
+            }
+        }
+        Ok(sent)
+    }
+
     /// Closes an incident as not a personal data breach, with the reasons (kept with it).
     pub async fn dismiss_incident(
         &self,
@@ -641,6 +678,31 @@ mod tests {
         };
         assert_eq!(fields, [("what".into(), "required"), ("noticed_by".into(), "required"), ("contact_email".into(), "invalid")]);
         assert!(app.store.list_incidents().await.unwrap().is_empty() && app.mailer.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn seed_detect_an_incident_waiting_a_day_for_triage_is_recalled_to_the_contact_point_once() {
+        let app = memory::app();
+        let url = channel(&app).await.url;
+        let reported = now() - TRIAGE_REMINDER_AFTER;
+        let waiting = app.report_incident(token(&url), &form(), Lang::Pl, reported).await.unwrap().incident_id;
+        let asked = app.report_incident(token(&url), &form(), Lang::Pl, reported).await.unwrap().incident_id;
+        app.ask_reporter(&asked, Some("Kiedy dokładnie?"), &ops(), reported).await.unwrap();
+        let fresh = app.report_incident(token(&url), &form(), Lang::Pl, now() - Duration::hours(23)).await.unwrap().incident_id;
+        assert_eq!(
+            app.triage_reminders(now()).await.unwrap(),
+            std::slice::from_ref(&waiting),
+            "not the one waiting for its reporter, nor the fresh one"
+        );
+        assert!(app.triage_reminders(now() + Duration::minutes(15)).await.unwrap().is_empty(), "once");
+        let to = app.settings.controller.privacy_contact().clone();
+        assert!(
+            app.mailer
+                .sent()
+                .iter()
+                .any(|m| matches!(m, Message::IncidentWaiting { to: t, incident_id, .. } if t == &to && incident_id == &waiting))
+        );
+        assert_eq!(app.triage_reminders(now() + Duration::hours(1)).await.unwrap(), [fresh]);
     }
 
     #[tokio::test]

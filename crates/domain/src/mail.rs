@@ -65,6 +65,8 @@ pub enum Message {
     },
     /// The DPO's question to an incident's reporter, with the link to answer it.
     IncidentQuestion { to: EmailAddress, lang: Lang, incident_id: crate::ids::IncidentId, question: String, url: String, expires_at: Time },
+    /// An incident has waited for triage a day: the contact point is reminded, once.
+    IncidentWaiting { to: EmailAddress, lang: Lang, incident_id: crate::ids::IncidentId, since: Time },
     /// A reporter answered the DPO's question: the contact point is told.
     IncidentAnswered { to: EmailAddress, lang: Lang, incident_id: crate::ids::IncidentId },
     /// The deadline watch, to the breach's contact point: the authority's 72 hours, or for a
@@ -164,7 +166,8 @@ impl Message {
             | Message::RequestReminder { .. }
             | Message::RestrictionLifted { .. }
             // Asked by the operator, never by anonymous traffic.
-            | Message::IncidentQuestion { .. } => MailStream::Notices,
+            | Message::IncidentQuestion { .. }
+            | Message::IncidentWaiting { .. } => MailStream::Notices,
             Message::SmokeTest { stream, .. } => *stream,
             Message::ConfirmRequest { .. }
             | Message::ActionLink { .. }
@@ -196,7 +199,8 @@ impl Message {
             | Message::OwnerNotice { to, .. }
             | Message::IncidentReported { to, .. }
             | Message::IncidentQuestion { to, .. }
-            | Message::IncidentAnswered { to, .. } => to,
+            | Message::IncidentAnswered { to, .. }
+            | Message::IncidentWaiting { to, .. } => to,
         }
     }
 
@@ -218,6 +222,7 @@ impl Message {
             Message::IncidentReported { .. } => "incident_reported",
             Message::IncidentQuestion { .. } => "incident_question",
             Message::IncidentAnswered { .. } => "incident_answered",
+            Message::IncidentWaiting { .. } => "incident_waiting",
         }
     }
 }

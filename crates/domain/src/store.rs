@@ -389,6 +389,8 @@ pub enum GuardKey {
     ReportsFrom(crate::ids::ChannelId),
     /// A processor's webhook message, by its `webhook-id`, accepted once.
     WebhookMessage(crate::ids::ProcessorId, String),
+    /// The reminder that an incident waits for triage, sent once.
+    TriageReminder(crate::ids::IncidentId),
 }
 
 impl std::fmt::Display for GuardKey {
@@ -408,6 +410,7 @@ impl std::fmt::Display for GuardKey {
             GuardKey::AddressChangesFor(subject) => write!(f, "address-change#{subject}"),
             GuardKey::ReportsFrom(channel) => write!(f, "reports#{channel}"),
             GuardKey::WebhookMessage(processor, id) => write!(f, "webhook#{processor}#{id}"),
+            GuardKey::TriageReminder(incident) => write!(f, "triage-reminder#{incident}"),
         }
     }
 }
@@ -430,6 +433,7 @@ impl GuardKey {
             GuardKey::AddressChangesFor(_) => "address-change",
             GuardKey::ReportsFrom(_) => "reports",
             GuardKey::WebhookMessage(..) => "webhook",
+            GuardKey::TriageReminder(_) => "triage-reminder",
         }
     }
 }

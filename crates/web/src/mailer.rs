@@ -232,6 +232,17 @@ pub fn render_message(m: &Message, controller: &ControllerProfile) -> Rendered {
             });
             incident_mail(to, lang, text(lang, "incident.question_subject", &[("id", id)]), ctx, c)
         }
+        Message::IncidentWaiting { to, lang, incident_id, since } => {
+            let lang = *lang;
+            let id = incident_id.as_str();
+            let since = zgoda_domain::proof::format_time(since);
+            let ctx = json!({
+                "intro": text(lang, "incident.waiting_intro", &[("id", id), ("since", &since)]),
+                "items": [],
+                "how": text(lang, "incident.reported_how", &[("id", id)]),
+            });
+            incident_mail(to, lang, text(lang, "incident.waiting_subject", &[("id", id)]), ctx, c)
+        }
         Message::IncidentAnswered { to, lang, incident_id } => {
             let lang = *lang;
             let id = incident_id.as_str();

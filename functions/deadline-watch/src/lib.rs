@@ -21,7 +21,8 @@ pub async fn handle_app(app: &zgoda_web::App, event: CloudWatchEvent) -> Result<
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, event: CloudWatchEvent) -> Result<Value, Error> {
     let sent = app.deadline_watch(event.time).await?;
     let requests = app.request_reminders(event.time).await?;
-    Ok(json!({ "reminders": sent, "request_reminders": requests }))
+    let incidents = app.triage_reminders(event.time).await?;
+    Ok(json!({ "reminders": sent, "request_reminders": requests, "triage_reminders": incidents }))
 }
 
 /// What the deadline watch may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
