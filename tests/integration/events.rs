@@ -22,6 +22,8 @@ const EXPECTED: &[(&str, u16)] = &[
     ("links/one-click-tampered.json", 400),
     ("links/privacy-page.json", 200),
     ("links/privacy-request-foreign-origin.json", 403),
+    ("links/report-page-tampered.json", 400),
+    ("links/processor-report-unsigned.json", 401),
     // Non-HTTP samples: the number is what the handler's answer must show (see below).
     ("notifier/sqs-batch.json", 2),
     ("deadline-watch/schedule.json", 0),

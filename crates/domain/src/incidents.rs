@@ -55,6 +55,13 @@ pub struct ReportingChannel {
     pub processor_id: Option<ProcessorId>,
 }
 
+impl ReportingChannel {
+    /// A new channel, at its first generation.
+    pub fn new(channel_id: ChannelId, name: String, lang: Lang, processor_id: Option<ProcessorId>, now: Time) -> Self {
+        Self { channel_id, name, lang, generation: 1, created_at: now, rotated_at: None, processor_id }
+    }
+}
+
 /// A channel with a link of its current generation, as the operator sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelView {
@@ -106,7 +113,8 @@ pub struct ReportForm<'a> {
     pub contact_phone: Option<&'a str>,
 }
 
-fn text(v: Option<&str>, max: usize) -> Option<Result<String, &'static str>> {
+/// A free-text input: trimmed, `None` when empty, too long refused. For [`Fields::required`].
+pub(crate) fn text(v: Option<&str>, max: usize) -> Option<Result<String, &'static str>> {
     let v = v.map(str::trim).filter(|v| !v.is_empty())?;
     Some(if v.chars().count() > max { Err("too_long") } else { Ok(v.to_owned()) })
 }
@@ -331,15 +339,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let id = fields.check("channel_id", ChannelId::parse(&input.channel_id).ok_or("invalid"));
         let name = fields.required("name", text(Some(&input.name), 200));
         let (channel_id, name) = fields.finish(id.zip(name))?;
-        let channel = ReportingChannel {
-            channel_id,
-            name,
-            lang: input.lang.unwrap_or(Lang::Pl),
-            generation: 1,
-            created_at: now,
-            rotated_at: None,
-            processor_id: None,
-        };
+        let channel = ReportingChannel::new(channel_id, name, input.lang.unwrap_or(Lang::Pl), None, now);
         if !self.store.save_channel(&channel, None).await? {
             return Err(Error::field("channel_id", "taken"));
         }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::email::EmailAddress;
 use crate::error::Error;
 use crate::ids::{ChannelId, ProcessorId, PurposeId};
-use crate::incidents::{Incident, ReportForm, ReportingChannel};
+use crate::incidents::{Incident, ReportForm, ReportingChannel, text};
 use crate::lang::Lang;
 use crate::mail::Mailer;
 use crate::proof::{millis, opt_millis};
@@ -167,14 +167,6 @@ pub fn verify_webhook(secrets: &[&str], headers: &WebhookHeaders<'_>, body: &[u8
     Err(WebhookRefusal::BadSignature)
 }
 
-fn text(v: &str, max: usize) -> Result<String, &'static str> {
-    match v.trim() {
-        "" => Err("required"),
-        t if t.chars().count() > max => Err("too_long"),
-        t => Ok(t.to_owned()),
-    }
-}
-
 /// The reporting channel a processor's reporting link belongs to.
 fn processor_channel(id: &ProcessorId) -> ChannelId {
     ChannelId::parse(&format!("processor-{id}")).expect("a processor id makes a channel id")
@@ -200,9 +192,9 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     pub async fn save_processor(&self, id: &str, input: ProcessorInput, now: Time) -> Result<(bool, ProcessorView), Error> {
         let mut fields = Fields::default();
         let id = fields.check("processor_id", ProcessorId::parse(id).ok_or("invalid"));
-        let name = fields.check("name", text(&input.name, 200));
+        let name = fields.required("name", text(Some(&input.name), 200));
         let email = fields.check("contact_email", EmailAddress::parse(input.contact_email.trim()).map_err(|_| "invalid"));
-        let processes = fields.check("processes", text(&input.processes, 4_000));
+        let processes = fields.required("processes", text(Some(&input.processes), 4_000));
         let mut purposes = Vec::new();
         for (i, p) in input.purposes.iter().enumerate() {
             let field = format!("purposes[{i}]");
@@ -246,15 +238,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             return Err(Error::Unavailable("the processor changed while it was saved".into()));
         }
         let channel_id = processor_channel(&id);
-        let channel = ReportingChannel {
-            channel_id: channel_id.clone(),
-            name: processor.name.clone(),
-            lang: Lang::Pl,
-            generation: 1,
-            created_at: now,
-            rotated_at: None,
-            processor_id: Some(id.clone()),
-        };
+        let channel = ReportingChannel::new(channel_id.clone(), processor.name.clone(), Lang::Pl, Some(id.clone()), now);
         match self.store.load_channel(&channel_id).await? {
             None => {
                 self.store.save_channel(&channel, None).await?;
