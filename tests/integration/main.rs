@@ -8,6 +8,7 @@ mod browser;
 mod choices;
 mod cli;
 mod controller;
+mod decisions;
 mod demo;
 mod docs;
 mod events;

@@ -13,7 +13,7 @@ use zgoda_domain::address_change::AddressChangeView;
 use zgoda_domain::audience::AudiencePage;
 use zgoda_domain::breach::Party;
 use zgoda_domain::choices::{Objection, ObjectionAnswer};
-use zgoda_domain::deadline::{DeadlineState, DeadlineStatus};
+use zgoda_domain::deadline::{Basis, DeadlineState, DeadlineStatus, SubjectsStatus};
 use zgoda_domain::erasure::{ErasureAnswer, ErasureStatus};
 use zgoda_domain::escalation::{EscalationProgress, EscalationStarted};
 use zgoda_domain::form::FormView;
@@ -24,6 +24,7 @@ use zgoda_domain::links::IssuedLink;
 use zgoda_domain::processors::{ProcessorList, ProcessorView};
 use zgoda_domain::rectification::Rectified;
 use zgoda_domain::register::{BreachList, BreachView};
+use zgoda_domain::report;
 use zgoda_domain::requests::{RequestList, RequestView};
 use zgoda_domain::restriction::Restriction;
 use zgoda_domain::service::SubjectView;
@@ -536,13 +537,41 @@ fn print_breach(v: &Value) {
                 println!("controller clock: {}", clock(&b.assessment.deadline, true));
             }
             _ => {
+                let a = &b.assessment;
                 println!(
-                    "notify the authority: {}   notify the people: {}",
-                    required(b.assessment.authority_notification_required),
-                    required(b.assessment.subjects_notification_required)
+                    "notify the authority: {} ({})   notify the people: {} ({})",
+                    required(a.authority_notification_required),
+                    basis(a.authority_basis),
+                    required(a.subjects_notification_required),
+                    basis(a.subjects_basis)
                 );
-                println!("72-hour clock: {}", clock(&b.assessment.deadline, true));
+                println!("72-hour clock: {}", clock(&a.deadline, true));
             }
+        }
+        let s = &b.assessment.subjects;
+        match s.status {
+            SubjectsStatus::Open => println!(
+                "people: NOT YET TOLD{} — required for {} h",
+                if s.public_notice_required { " (public notice due, ground c)" } else { "" },
+                opt(&s.open_for_hours)
+            ),
+            SubjectsStatus::Notified => println!("people: told {}", s.notified_at.as_ref().map(time).unwrap_or_default()),
+            SubjectsStatus::NotRequired => {}
+        }
+        if !b.action_plan.is_empty() {
+            let rows = b
+                .action_plan
+                .iter()
+                .map(|p| {
+                    let overdue = if p.overdue(chrono::Utc::now()) { " OVERDUE" } else { "" };
+                    vec![
+                        p.action_id.to_string(),
+                        report::plan_line(p, zgoda_domain::lang::Lang::En),
+                        format!("{}{overdue}", time(&p.action.due_at)),
+                    ]
+                })
+                .collect();
+            println!("{}", table(rows, &["action", "what", "due"]));
         }
         let rows = b.timeline.iter().map(|e| vec![e.seq.to_string(), time(&e.at), kind(e.entry.kind()), e.by.to_string()]).collect();
         println!("{}", table(rows, &["#", "at", "entry", "by"]));
@@ -565,6 +594,16 @@ fn print_breach(v: &Value) {
             }
         }
     })
+}
+
+fn basis(b: Basis) -> &'static str {
+    match b {
+        Basis::Band => "presumed from the band",
+        Basis::Decision => "DPO's decision",
+        Basis::Order => "authority's order",
+        Basis::Instruction => "controller's instruction",
+        Basis::Role => "processor's role",
+    }
 }
 
 fn kind(k: TimelineKind) -> String {

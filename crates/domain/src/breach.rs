@@ -271,7 +271,7 @@ impl BreachInput {
             }
             Drill { team }
         });
-        let severity_inputs = SeverityInputs::parse(&self.severity_inputs).map_err(|e| errors.extend(e)).ok();
+        let severity_inputs = SeverityInputs::parse_new(&self.severity_inputs).map_err(|e| errors.extend(e)).ok();
         let (Some(detected_at), Some(aware_at), Some(severity_inputs), true) = (detected, aware, severity_inputs, errors.is_empty()) else {
             return Err(errors);
         };
@@ -306,9 +306,14 @@ impl BreachInput {
     }
 }
 
-/// Fields a `facts` event may update (Art. 33(4): information in phases).
-pub const FACT_FIELDS: [&str; 12] = [
+/// Fields a `facts` event may update or correct (Art. 33(4): information in phases). Detection
+/// and awareness are not among them: they start the clock, and a clock that can be moved back
+/// after the fact proves nothing (a wrong one is for the notification's `delay_reasons`).
+pub const FACT_FIELDS: [&str; 16] = [
+    "title",
     "nature",
+    "cia",
+    "occurred_at",
     "data_categories",
     "subject_categories",
     "approx_subjects",
@@ -316,6 +321,7 @@ pub const FACT_FIELDS: [&str; 12] = [
     "likely_consequences",
     "measures",
     "severity_inputs",
+    "contact_point",
     "place",
     "causes",
     "other_entities",
@@ -341,6 +347,11 @@ impl FactUpdates {
     pub fn fields(&self) -> &FactFields {
         &self.fields
     }
+
+    /// The fields it states, as sent.
+    pub fn field_names(&self) -> Vec<&str> {
+        self.sent.keys().map(String::as_str).collect()
+    }
 }
 
 impl Serialize for FactUpdates {
@@ -361,7 +372,15 @@ impl<'de> Deserialize<'de> for FactUpdates {
 #[serde(deny_unknown_fields)]
 pub struct FactFields {
     #[serde(default, deserialize_with = "present")]
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     pub nature: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub cia: Option<Cia>,
+    #[serde(default, deserialize_with = "present")]
+    pub occurred_at: Option<Option<Time>>,
+    #[serde(default, deserialize_with = "present")]
+    pub contact_point: Option<ContactPoint>,
     #[serde(default, deserialize_with = "present")]
     pub data_categories: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
@@ -399,7 +418,11 @@ impl FactFields {
                 *field = v.clone();
             }
         }
+        set(&mut b.title, &self.title.as_ref().map(|t| t.trim().to_owned()));
         set(&mut b.nature, &self.nature);
+        set(&mut b.cia, &self.cia);
+        set(&mut b.occurred_at, &self.occurred_at.map(|o| o.map(crate::proof::to_millis)));
+        set(&mut b.contact_point, &self.contact_point);
         set(&mut b.data_categories, &self.data_categories);
         set(&mut b.subject_categories, &self.subject_categories);
         set(&mut b.approx_subjects, &self.approx_subjects);
@@ -535,7 +558,7 @@ pub(crate) mod tests {
         let b = parse(input()).unwrap();
         assert!(assess(&b, &[], now()).subjects_notification_required, "high risk: the people must be told");
         let decision = json!({"type": "subjects_decision", "decision": "exempt", "ground": ground, "justification": "uzasadnienie"});
-        let entry = serde_json::from_value::<TimelineInput>(decision).unwrap().parse(&b, now()).unwrap();
+        let entry = serde_json::from_value::<TimelineInput>(decision).unwrap().parse(&b, &[], now()).unwrap();
         let ring = KeyRing::single("s1", SecretKey::new(vec![1; 32]));
         !assess(&b, &[seal(&ring, "E1", (0, GENESIS_HASH), entry)], now()).subjects_notification_required
     }
@@ -555,7 +578,7 @@ pub(crate) mod tests {
         assert!(exempted("c"));
         let b = parse(input()).unwrap();
         let unknown = json!({"type": "subjects_decision", "decision": "exempt", "ground": "d", "justification": "x"});
-        let err = serde_json::from_value::<TimelineInput>(unknown).unwrap().parse(&b, now()).unwrap_err();
+        let err = serde_json::from_value::<TimelineInput>(unknown).unwrap().parse(&b, &[], now()).unwrap_err();
         assert_eq!(codes(err), vec![("ground".into(), "invalid")]);
     }
 
@@ -581,15 +604,18 @@ pub(crate) mod tests {
         let b = parse(input()).unwrap();
         let later = b.authority_deadline() + Duration::hours(2);
         let late: TimelineInput = serde_json::from_value(json!({"type": "authority_notified", "reference": "PUODO/1"})).unwrap();
-        assert_eq!(codes(late.clone().parse(&b, later).unwrap_err()), vec![("delay_reasons".into(), "required")]);
-        assert!(late.parse(&b, now()).is_ok(), "on time: no reasons needed");
+        assert_eq!(codes(late.clone().parse(&b, &[], later).unwrap_err()), vec![("delay_reasons".into(), "required")]);
+        assert!(late.parse(&b, &[], now()).is_ok(), "on time: no reasons needed");
         let exempt: TimelineInput = serde_json::from_value(json!({"type": "subjects_decision", "decision": "exempt"})).unwrap();
-        assert_eq!(codes(exempt.parse(&b, now()).unwrap_err()), vec![("ground".into(), "required"), ("justification".into(), "required")]);
+        assert_eq!(
+            codes(exempt.parse(&b, &[], now()).unwrap_err()),
+            vec![("ground".into(), "required"), ("justification".into(), "required")]
+        );
         let ok: TimelineInput = serde_json::from_value(
             json!({"type": "subjects_decision", "decision": "exempt", "ground": "a", "justification": "dane zaszyfrowane"}),
         )
         .unwrap();
-        let entry = ok.parse(&b, now()).unwrap();
+        let entry = ok.parse(&b, &[], now()).unwrap();
         let ring = KeyRing::single("s1", SecretKey::new(vec![1; 32]));
         let e = seal(&ring, "E1", (0, GENESIS_HASH), entry);
         assert!(!assess(&b, &[e], now()).subjects_notification_required, "art34_3a exemption recorded");
@@ -612,8 +638,8 @@ pub(crate) mod tests {
     fn art33_4_facts_events_update_the_record_and_its_severity() {
         let b = parse(input()).unwrap();
         let ring = KeyRing::single("s1", SecretKey::new(vec![1; 32]));
-        let input: TimelineInput = serde_json::from_value(json!({"type": "facts", "updates": {"approx_subjects": 5000, "severity_inputs": {"dpc": 1, "ei": 0.25, "cb": {"confidentiality": 0, "integrity": 0, "availability": 0, "malicious": false}}}})).unwrap();
-        let facts = seal(&ring, "E1", (0, GENESIS_HASH), input.parse(&b, now()).unwrap());
+        let input: TimelineInput = serde_json::from_value(json!({"type": "facts", "reason": "pełny audyt logów", "updates": {"approx_subjects": 5000, "severity_inputs": {"dpc": 1, "ei": 0.25, "cb": {"confidentiality": 0, "integrity": 0, "availability": 0, "malicious": false}}}})).unwrap();
+        let facts = seal(&ring, "E1", (0, GENESIS_HASH), input.parse(&b, &[], now()).unwrap());
         let latest = b.as_of(&[facts]);
         assert_eq!(latest.approx_subjects, Some(5000));
         assert_eq!(latest.severity.band, Band::Low);

@@ -9,7 +9,7 @@ use crate::Time;
 use crate::breach::{Breach, Party};
 use crate::proof::millis;
 use crate::severity::Band;
-use crate::timeline::{Notification, SubjectsDecision, TimelineEntry, TimelineEvent};
+use crate::timeline::{Art34Ground, AuthorityDecision, Notification, Notify, SubjectsDecision, TimelineEntry, TimelineEvent};
 
 /// Where the first notification (to the authority, or a processor's to its controller) stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,21 +54,78 @@ fn hours(secs: i64) -> f64 {
     (secs as f64 / 36.0).floor() / 100.0
 }
 
+/// What made a duty what it is: the band's presumption, the DPO's recorded decision, the
+/// authority's order (Art. 34(4)) or, for a processor, its controller's instruction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    Band,
+    Decision,
+    Order,
+    Instruction,
+    /// A processor tells its controller of every breach (Art. 33(2)).
+    Role,
+}
+
+/// Where telling the people stands (Art. 34(1): "without undue delay"), on a clock of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectsStatus {
+    NotRequired,
+    /// Required and nobody told yet.
+    Open,
+    /// Notices went out (an escalation started), or for ground (c) the public notice is up.
+    Notified,
+}
+
+/// How long zgoda lets the people's duty stand open before it reminds the contact point: its
+/// reading of "without undue delay", once.
+pub const SUBJECTS_REMINDER_HOURS: i64 = 24;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubjectsClock {
+    pub status: SubjectsStatus,
+    /// Since when the duty stands: awareness for the band's, else the decision, order or instruction.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::proof::opt_millis")]
+    pub required_since: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::proof::opt_millis")]
+    pub notified_at: Option<Time>,
+    /// Hours the duty has stood open, while it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_for_hours: Option<f64>,
+    /// Ground (c): the individual notices are replaced by the public notice, which is what is due.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public_notice_required: bool,
+}
+
 /// What the register says about a breach now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Assessment {
     pub authority_notification_required: bool,
+    pub authority_basis: Basis,
     /// A processor's duty to tell its controller (Art. 33(2)): every breach, whatever the band.
     pub controller_notification_required: bool,
-    /// For a controller, from the band (Art. 34(1)); for a processor, only once the controller's
-    /// instruction to tell the people is recorded (Art. 28(3)(f)).
+    /// For a controller, from the band (Art. 34(1)) unless a decision or an order says otherwise;
+    /// for a processor, only once the controller's instruction to tell the people is recorded
+    /// (Art. 28(3)(f)).
     pub subjects_notification_required: bool,
+    pub subjects_basis: Basis,
     /// Whether a processor holds its controller's instruction to tell the people.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub controller_instruction: bool,
+    /// The DPO's latest decision on the authority, with its reasons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority_decision: Option<AuthorityDecision>,
+    /// The DPO's latest decision on the people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subjects_decision: Option<SubjectsDecision>,
+    /// The authority's order to tell the people (its reference), when one is recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority_order: Option<String>,
     /// The latest decision, when it is an Art. 34(3) exemption.
     pub exemption: Option<SubjectsDecision>,
     pub deadline: DeadlineState,
+    pub subjects: SubjectsClock,
 }
 
 /// When the first notification was made: to the authority, or for a processor to its controller.
@@ -85,25 +142,64 @@ pub fn instructed(timeline: &[TimelineEvent]) -> bool {
     timeline.iter().any(|e| matches!(e.entry, TimelineEntry::ControllerInstruction { .. }))
 }
 
-pub fn assess(breach: &Breach, timeline: &[TimelineEvent], now: Time) -> Assessment {
-    let party = breach.notifies();
-    let deadline = breach.notification_deadline();
-    let (authority_required, controller_required) = match party {
-        Party::Authority => (breach.severity.band != Band::Low, false),
-        Party::Controller => (false, true),
-    };
-    let decision = timeline.iter().rev().find_map(|e| match &e.entry {
+/// The latest entry `pick` finds, with its time.
+fn latest<'a, T>(timeline: &'a [TimelineEvent], pick: impl Fn(&'a TimelineEntry) -> Option<T>) -> Option<(Time, T)> {
+    timeline.iter().rev().find_map(|e| pick(&e.entry).map(|t| (e.at, t)))
+}
+
+/// The duty to tell the people, what it rests on and since when.
+fn subjects_duty(breach: &Breach, timeline: &[TimelineEvent]) -> (bool, Basis, Option<Time>) {
+    let order = latest(timeline, |e| matches!(e, TimelineEntry::AuthorityOrder { .. }).then_some(()));
+    let decision = latest(timeline, |e| match e {
         TimelineEntry::SubjectsDecision(d) => Some(d),
         _ => None,
     });
-    let exemption = decision.filter(|d| matches!(d, SubjectsDecision::Exempt { .. })).cloned();
+    match (breach.notifies(), order, decision) {
+        // Art. 34(4): the authority's order stands over the band and over any decision.
+        (Party::Authority, Some((at, ())), _) => (true, Basis::Order, Some(at)),
+        (Party::Authority, None, Some((at, d))) => (d.notifies(), Basis::Decision, d.notifies().then_some(at)),
+        (Party::Authority, None, None) => {
+            let high = breach.severity.band >= Band::High;
+            (high, Basis::Band, high.then_some(breach.aware_at))
+        }
+        // A processor never tells the people on its own (Art. 33(2), 28(3)(f)).
+        (Party::Controller, _, decision) => {
+            let instruction = latest(timeline, |e| matches!(e, TimelineEntry::ControllerInstruction { .. }).then_some(()));
+            match (instruction, decision) {
+                (Some(_), Some((_, d))) if !d.notifies() => (false, Basis::Decision, None),
+                (Some((at, ())), _) => (true, Basis::Instruction, Some(at)),
+                (None, _) => (false, Basis::Instruction, None),
+            }
+        }
+    }
+}
+
+pub fn assess(breach: &Breach, timeline: &[TimelineEvent], now: Time) -> Assessment {
+    let party = breach.notifies();
+    let deadline = breach.notification_deadline();
+    let authority_decision = latest(timeline, |e| match e {
+        TimelineEntry::AuthorityDecision(d) => Some(d.clone()),
+        _ => None,
+    })
+    .map(|(_, d)| d);
+    let (authority_required, authority_basis, controller_required) = match (party, &authority_decision) {
+        (Party::Authority, Some(d)) => (d.decision == Notify::Notify, Basis::Decision, false),
+        (Party::Authority, None) => (breach.severity.band != Band::Low, Basis::Band, false),
+        (Party::Controller, _) => (false, Basis::Role, true),
+    };
+    let subjects_decision = latest(timeline, |e| match e {
+        TimelineEntry::SubjectsDecision(d) => Some(d.clone()),
+        _ => None,
+    })
+    .map(|(_, d)| d);
+    let exemption = subjects_decision.clone().filter(|d| matches!(d, SubjectsDecision::Exempt { .. }));
+    let authority_order = latest(timeline, |e| match e {
+        TimelineEntry::AuthorityOrder { reference, .. } => Some(reference.clone()),
+        _ => None,
+    })
+    .map(|(_, r)| r);
     let instruction = party == Party::Controller && instructed(timeline);
-    let subjects_required = exemption.is_none()
-        && match party {
-            Party::Authority => breach.severity.band >= Band::High,
-            // A processor never tells the people on its own (Art. 33(2), 28(3)(f)).
-            Party::Controller => instruction,
-        };
+    let (subjects_required, subjects_basis, required_since) = subjects_duty(breach, timeline);
     let notified_at = notified(breach, timeline);
     let mut state = DeadlineState {
         notify: party,
@@ -134,14 +230,59 @@ pub fn assess(breach: &Breach, timeline: &[TimelineEvent], now: Time) -> Assessm
             state.hours_left = Some(hours((deadline - now).num_seconds()));
         }
     }
+    let subjects = subjects_clock(timeline, subjects_required, required_since, exemption.as_ref(), now);
     Assessment {
         authority_notification_required: authority_required,
+        authority_basis,
         controller_notification_required: controller_required,
         subjects_notification_required: subjects_required,
+        subjects_basis,
         controller_instruction: instruction,
+        authority_decision,
+        subjects_decision,
+        authority_order,
         exemption,
         deadline: state,
+        subjects,
     }
+}
+
+/// The people's clock: open from when the duty arose until notices went out, or for an Art.
+/// 34(3)(c) exemption until the public notice that replaces them is up.
+fn subjects_clock(
+    timeline: &[TimelineEvent],
+    required: bool,
+    since: Option<Time>,
+    exemption: Option<&SubjectsDecision>,
+    now: Time,
+) -> SubjectsClock {
+    let public_notice_required = matches!(exemption, Some(SubjectsDecision::Exempt { ground: Art34Ground::DisproportionateEffort, .. }));
+    let exempt_since = public_notice_required
+        .then(|| latest(timeline, |e| matches!(e, TimelineEntry::SubjectsDecision(_)).then_some(())).map(|(at, ())| at))
+        .flatten();
+    let notified_at = timeline.iter().find_map(|e| match &e.entry {
+        TimelineEntry::Escalated(s) if !public_notice_required || s.public_notice_url.is_some() => Some(e.at),
+        _ => None,
+    });
+    let since = since.or(exempt_since);
+    let status = match (required || public_notice_required, notified_at) {
+        (false, _) => SubjectsStatus::NotRequired,
+        (true, Some(_)) => SubjectsStatus::Notified,
+        (true, None) => SubjectsStatus::Open,
+    };
+    SubjectsClock {
+        status,
+        required_since: since.filter(|_| status != SubjectsStatus::NotRequired),
+        notified_at: notified_at.filter(|_| status == SubjectsStatus::Notified),
+        open_for_hours: since.filter(|_| status == SubjectsStatus::Open).map(|s| hours((now - s).num_seconds().max(0))),
+        public_notice_required,
+    }
+}
+
+/// Whether the people's duty has stood open long enough for the one reminder.
+pub fn subjects_overdue(a: &Assessment, now: Time) -> bool {
+    a.subjects.status == SubjectsStatus::Open
+        && a.subjects.required_since.is_some_and(|s| now >= s + Duration::hours(SUBJECTS_REMINDER_HOURS))
 }
 
 /// The reminders of the notification deadline sent to the breach's contact point.

@@ -310,7 +310,7 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             // The entry's id comes from the escalation's, so a retry that logs it names the same entry.
             let event_id = EventId::parse(escalation_id.as_str()).expect("an escalation id is an entry id");
             let new = NewEntry { event_id, breach_id: id, by: run.operator, at: now };
-            self.append_entry(new, &|_| Ok(TimelineEntry::Escalated(answer.clone()))).await?;
+            self.append_entry(new, &|_, _| Ok(TimelineEntry::Escalated(answer.clone()))).await?;
         }
         self.store.finish_idempotent(run.idem_key, &answer, now + Duration::hours(IDEMPOTENCY_KEEP_HOURS)).await?;
         tracing::info!(operator = %run.operator, breach = %id, escalation = %escalation_id, recipients = recipients.len(), unreachable, "escalation started");

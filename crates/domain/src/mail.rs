@@ -67,6 +67,9 @@ pub enum Message {
     IncidentQuestion { to: EmailAddress, lang: Lang, incident_id: crate::ids::IncidentId, question: String, url: String, expires_at: Time },
     /// An incident has waited for triage a day: the contact point is reminded, once.
     IncidentWaiting { to: EmailAddress, lang: Lang, incident_id: crate::ids::IncidentId, since: Time },
+    /// A breach's follow-up the deadline watch sends once: the people still untold a day after the
+    /// duty arose (to the contact point), or an action of the plan overdue (to its owner).
+    BreachFollowUp { to: EmailAddress, lang: Lang, breach_id: crate::ids::BreachId, title: String, follow_up: FollowUp, drill: bool },
     /// A reporter answered the DPO's question: the contact point is told.
     IncidentAnswered { to: EmailAddress, lang: Lang, incident_id: crate::ids::IncidentId },
     /// The deadline watch, to the breach's contact point: the authority's 72 hours, or for a
@@ -167,7 +170,8 @@ impl Message {
             | Message::RestrictionLifted { .. }
             // Asked by the operator, never by anonymous traffic.
             | Message::IncidentQuestion { .. }
-            | Message::IncidentWaiting { .. } => MailStream::Notices,
+            | Message::IncidentWaiting { .. }
+            | Message::BreachFollowUp { .. } => MailStream::Notices,
             Message::SmokeTest { stream, .. } => *stream,
             Message::ConfirmRequest { .. }
             | Message::ActionLink { .. }
@@ -200,7 +204,8 @@ impl Message {
             | Message::IncidentReported { to, .. }
             | Message::IncidentQuestion { to, .. }
             | Message::IncidentAnswered { to, .. }
-            | Message::IncidentWaiting { to, .. } => to,
+            | Message::IncidentWaiting { to, .. }
+            | Message::BreachFollowUp { to, .. } => to,
         }
     }
 
@@ -223,6 +228,8 @@ impl Message {
             Message::IncidentQuestion { .. } => "incident_question",
             Message::IncidentAnswered { .. } => "incident_answered",
             Message::IncidentWaiting { .. } => "incident_waiting",
+            Message::BreachFollowUp { follow_up: FollowUp::SubjectsWaiting { .. }, .. } => "subjects_waiting",
+            Message::BreachFollowUp { follow_up: FollowUp::ActionOverdue { .. }, .. } => "action_overdue",
         }
     }
 }
@@ -298,4 +305,13 @@ pub trait MailTransport: Send + Sync {
         mime: Vec<u8>,
         tags: &[(&'static str, String)],
     ) -> impl Future<Output = Result<String, MailError>> + Send;
+}
+
+/// What a [`Message::BreachFollowUp`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowUp {
+    /// The people must be told (Art. 34(1), "without undue delay") and nobody has been since `since`.
+    SubjectsWaiting { since: Time, public_notice: bool },
+    /// An action of the plan passed its due date unfinished.
+    ActionOverdue { description: String, due_at: Time },
 }

@@ -13,7 +13,7 @@ use crate::proof::{GENESIS_HASH, millis};
 use crate::report::{self, Report};
 use crate::service::{APPEND_ATTEMPTS, Zgoda};
 use crate::store::{AppendError, BreachRecord, BreachStore};
-use crate::timeline::{self, NewEntry, TimelineEntry, TimelineEvent, TimelineInput};
+use crate::timeline::{self, NewEntry, PlannedAction, TimelineEntry, TimelineEvent, TimelineInput};
 use crate::{FieldError, Time};
 
 /// A breach as the API shows it: the latest facts, what the register says it needs now, the
@@ -27,6 +27,10 @@ pub struct BreachView {
     pub authority_deadline: Option<Time>,
     #[serde(flatten)]
     pub assessment: Assessment,
+    /// What each `facts` entry changed and why (Art. 33(4)); the breach above is the latest.
+    pub fact_history: Vec<FactChange>,
+    /// The action plan (seed step 6), each action at its latest status.
+    pub action_plan: Vec<PlannedAction>,
     pub timeline: Vec<TimelineEvent>,
     pub timeline_proof: TimelineProof,
     pub escalations: Vec<EscalationProgress>,
@@ -79,6 +83,34 @@ fn drill_review(b: &Breach, timeline: &[TimelineEvent], escalations: &[Escalatio
     DrillReview { steps, ended_at: ended.as_ref().map(|e| e.0), notes: ended.map(|e| e.1) }
 }
 
+/// One phase of the facts: when, by whom, which fields, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactChange {
+    pub event_id: EventId,
+    #[serde(with = "millis")]
+    pub at: Time,
+    pub by: OperatorId,
+    pub fields: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+fn fact_history(timeline: &[TimelineEvent]) -> Vec<FactChange> {
+    timeline
+        .iter()
+        .filter_map(|e| match &e.entry {
+            TimelineEntry::Facts { updates, reason } => Some(FactChange {
+                event_id: e.event_id.clone(),
+                at: e.at,
+                by: e.by.clone(),
+                fields: updates.field_names().into_iter().map(str::to_owned).collect(),
+                reason: reason.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The timeline's seals and chain, re-checked on every read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelineProof {
@@ -86,6 +118,9 @@ pub struct TimelineProof {
     pub entries: usize,
     pub broken_at: Option<EventId>,
 }
+
+/// Makes a timeline entry from the breach and its timeline as they stand (or says what is wrong).
+pub(crate) type MakeEntry<'a> = dyn Fn(&Breach, &[TimelineEvent]) -> Result<TimelineEntry, Vec<FieldError>> + Sync + 'a;
 
 /// The register, latest awareness first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,6 +167,8 @@ impl<S: BreachStore, M, Q> Zgoda<S, M, Q> {
             breach: current,
             assessment,
             timeline_proof: TimelineProof { verified: verified.is_ok(), entries: r.timeline.len(), broken_at: verified.err().flatten() },
+            fact_history: fact_history(&r.timeline),
+            action_plan: timeline::action_plan(&r.timeline),
             timeline: r.timeline,
             escalations,
         })
@@ -156,22 +193,18 @@ impl<S: BreachStore, M, Q> Zgoda<S, M, Q> {
     /// Appends an operator's entry to a breach's timeline, checked against the breach as it stands.
     pub async fn add_timeline(&self, new: NewEntry<'_>, input: TimelineInput) -> Result<TimelineEvent, Error> {
         let now = new.at;
-        let event = self.append_entry(new, &|current| input.clone().parse(current, now)).await?;
+        let event = self.append_entry(new, &|current, timeline| input.clone().parse(current, timeline, now)).await?;
         tracing::info!(operator = %event.by, breach = %event.breach_id, kind = ?event.entry.kind(), "breach timeline entry added");
         Ok(event)
     }
 
     /// Appends to a timeline (append-only): `entry` is made from the breach as it stands, and made
     /// again if a concurrent entry got there first.
-    pub(crate) async fn append_entry(
-        &self,
-        new: NewEntry<'_>,
-        entry: &(dyn Fn(&Breach) -> Result<TimelineEntry, Vec<FieldError>> + Sync),
-    ) -> Result<TimelineEvent, Error> {
+    pub(crate) async fn append_entry(&self, new: NewEntry<'_>, entry: &MakeEntry<'_>) -> Result<TimelineEvent, Error> {
         for _ in 0..APPEND_ATTEMPTS {
             let r = self.breach_record(new.breach_id).await?;
             let current = r.breach.as_of(&r.timeline);
-            let entry = entry(&current).map_err(Error::Validation)?;
+            let entry = entry(&current, &r.timeline).map_err(Error::Validation)?;
             let event = TimelineEvent::seal_new(self.keys.seals(), new.clone(), (r.head.0, &r.head.1), entry);
             match self.store.append_timeline(r.head.clone(), &event).await {
                 Ok(()) => return Ok(event),
@@ -236,7 +269,7 @@ pub(crate) mod tests {
     async fn art33_4_a_facts_entry_changes_what_the_view_and_the_report_say() {
         let app = memory::app();
         let id = registered(&app, input()).await.breach.id;
-        let facts: TimelineInput = serde_json::from_value(json!({"type": "facts", "updates": {"approx_subjects": 5000, "measures": null,
+        let facts: TimelineInput = serde_json::from_value(json!({"type": "facts", "reason": "audyt logów", "updates": {"approx_subjects": 5000, "measures": null,
             "severity_inputs": {"dpc": 1, "ei": 0.25, "cb": {"confidentiality": 0, "integrity": 0, "availability": 0, "malicious": false}}}}))
         .unwrap();
         let e = app.add_timeline(entry(&id, &ops(), "E2"), facts).await.unwrap();

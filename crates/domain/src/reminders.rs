@@ -7,12 +7,14 @@ use serde::{Deserialize, Serialize};
 use crate::Time;
 use crate::breach::Party;
 use crate::deadline::{self, Reminder};
+use crate::email::EmailAddress;
 use crate::error::Error;
 use crate::ids::BreachId;
 use crate::lang::Lang;
-use crate::mail::{Mailer, Message};
+use crate::mail::{FollowUp, Mailer, Message};
 use crate::service::Zgoda;
 use crate::store::{BreachStore, GuardKey, Guards};
+use crate::timeline::action_plan;
 
 /// How long a deadline reminder is claimed by the run sending it: less than the 15 minutes between
 /// runs, so the next run finds it free if the send failed.
@@ -23,6 +25,14 @@ pub const REMINDER_CLAIM: Duration = Duration::minutes(10);
 pub struct ReminderSent {
     pub breach_id: BreachId,
     pub reminder: Reminder,
+}
+
+/// One breach follow-up a run sent: `subjects` (the people still untold) or an overdue action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUpSent {
+    pub breach_id: BreachId,
+    /// `subjects`, or the overdue action's id.
+    pub about: String,
 }
 
 impl<S: BreachStore + Guards, M: Mailer, Q> Zgoda<S, M, Q> {
@@ -56,6 +66,57 @@ impl<S: BreachStore + Guards, M: Mailer, Q> Zgoda<S, M, Q> {
                     sent.push(ReminderSent { breach_id: current.id.clone(), reminder: which });
                 }
                 Err(e) => tracing::error!(breach = %current.id, %which, error = %e, "deadline reminder not sent; the next run tries again"),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// The watch's follow-ups, once each: a breach whose people have stood untold for
+    /// [`deadline::SUBJECTS_REMINDER_HOURS`] (to its contact point), and each overdue action of a
+    /// plan (to its owner).
+    pub async fn follow_ups(&self, now: Time) -> Result<Vec<FollowUpSent>, Error> {
+        let mut sent = Vec::new();
+        for r in self.store.list_breaches().await? {
+            let current = r.breach.as_of(&r.timeline);
+            let a = deadline::assess(&current, &r.timeline, now);
+            let mut due: Vec<(GuardKey, EmailAddress, FollowUp, String)> = Vec::new();
+            if deadline::subjects_overdue(&a, now) {
+                let since = a.subjects.required_since.unwrap_or(current.aware_at);
+                let follow_up = FollowUp::SubjectsWaiting { since, public_notice: a.subjects.public_notice_required };
+                due.push((
+                    GuardKey::SubjectsReminder(current.id.clone()),
+                    current.contact_point.email.clone(),
+                    follow_up,
+                    "subjects".into(),
+                ));
+            }
+            for p in action_plan(&r.timeline).into_iter().filter(|p| p.overdue(now)) {
+                let follow_up = FollowUp::ActionOverdue { description: p.action.description.clone(), due_at: p.due_at() };
+                let key = GuardKey::ActionReminder(current.id.clone(), p.action_id.clone());
+                due.push((key, p.action.owner.clone(), follow_up, p.action_id.to_string()));
+            }
+            for (marker, to, follow_up, about) in due {
+                if !self.store.first_use(&marker, now + REMINDER_CLAIM, now).await? {
+                    continue;
+                }
+                let message = Message::BreachFollowUp {
+                    to,
+                    lang: Lang::Pl,
+                    breach_id: current.id.clone(),
+                    title: current.title.clone(),
+                    follow_up,
+                    drill: current.is_drill(),
+                };
+                match self.mailer.send(&message).await {
+                    Ok(message_id) => {
+                        self.store.keep_use(&marker, now + Duration::days(400)).await?;
+                        tracing::info!(breach = %current.id, %about, message_id = %message_id, "breach follow-up sent");
+                        sent.push(FollowUpSent { breach_id: current.id.clone(), about });
+                    }
+                    Err(e) => {
+                        tracing::error!(breach = %current.id, %about, error = %e, "breach follow-up not sent; the next run tries again")
+                    }
+                }
             }
         }
         Ok(sent)

@@ -5,11 +5,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::breach::{Breach, Party};
-use crate::deadline::{Assessment, DeadlineStatus};
+use crate::deadline::{Assessment, Basis, DeadlineStatus};
 use crate::ids::BreachId;
 use crate::lang::Lang;
 use crate::proof::format_time;
-use crate::timeline::{Notification, SubjectsDecision, TimelineEntry, TimelineEvent};
+use crate::timeline::{
+    ActionCategory, ActionState, Notification, PlannedAction, PreventionKind, SubjectsDecision, TimelineEntry, TimelineEvent, action_plan,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Section {
@@ -34,8 +36,20 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drill: bool,
     pub generated_at: String,
+    /// `initial`, or `supplementary` once the first notification is on record (Art. 33(4)).
+    pub kind: ReportKind,
+    /// A supplementary report cites the first notification's reference (PUODO's case number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier_reference: Option<String>,
     pub sections: Vec<Section>,
     pub missing: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    Initial,
+    Supplementary,
 }
 
 fn t(lang: Lang, pl: &str, en: &str) -> String {
@@ -182,6 +196,8 @@ pub fn draft(b: &Breach, timeline: &[TimelineEvent], a: &Assessment, lang: Lang,
         (TimelineEntry::AuthorityNotified(n), Party::Authority) | (TimelineEntry::ControllerNotified(n), Party::Controller) => Some(n),
         _ => None,
     });
+    let notified_at = notified.map(|n| n.notified_at);
+    let earlier_reference = notified.map(|n| n.reference.clone());
     let on_time = match (a.deadline.notify, &b.processing_for) {
         (Party::Controller, Some(p)) => format!(
             "{} {} {}.",
@@ -214,8 +230,30 @@ pub fn draft(b: &Breach, timeline: &[TimelineEvent], a: &Assessment, lang: Lang,
             SubjectsDecision::Notify { .. } => {
                 l("Osoby zostaną lub zostały zawiadomione.", "The data subjects are being or have been informed.")
             }
+            SubjectsDecision::NotNotify { justification } => format!(
+                "{}: {justification}",
+                l("Nie zawiadomiono — ryzyko nie jest wysokie (art. 34 ust. 1)", "Not communicated — the risk is not high (Art. 34(1))"),
+            ),
         }),
     );
+    add(
+        "decisions",
+        "Art. 33(1), 33(5), 34(1), 34(4)",
+        l("Decyzje i ich uzasadnienie", "Decisions and their reasons"),
+        Some(decisions(a, lang)),
+    );
+    if let Some(c) = corrections(timeline, notified_at, lang) {
+        add("corrections", "Art. 33(4)", l("Informacje uzupełnione lub poprawione", "Information added or corrected"), Some(c));
+    }
+    let plan = action_plan(timeline);
+    if !plan.is_empty() {
+        add(
+            "action_plan",
+            "Art. 33(3)(d), 32(1)(d)",
+            l("Plan działań, w tym zapobiegających kolejnym naruszeniom", "Action plan, including preventing recurrence"),
+            Some(plan.iter().map(|p| format!("- {}", plan_line(p, lang))).collect::<Vec<_>>().join("\n")),
+        );
+    }
     let missing = sections.iter().filter(|s| s.missing).map(|s| s.id.clone()).collect();
     let (title, authority) = match (&b.processing_for, a.deadline.notify) {
         (Some(p), Party::Controller) => (
@@ -230,6 +268,11 @@ pub fn draft(b: &Breach, timeline: &[TimelineEvent], a: &Assessment, lang: Lang,
             "Prezes Urzędu Ochrony Danych Osobowych (PUODO)".into(),
         ),
     };
+    let title = match &earlier_reference {
+        // Art. 33(4): a later phase is filed as a supplement to the first notification.
+        Some(r) => format!("{title} — {} {r}", l("uzupełnienie zgłoszenia", "supplementing notification")),
+        None => title,
+    };
     let title = if b.is_drill() { format!("{} {title}", l("[ĆWICZENIA]", "[DRILL]")) } else { title };
     Report {
         breach_id: b.id.clone(),
@@ -239,9 +282,127 @@ pub fn draft(b: &Breach, timeline: &[TimelineEvent], a: &Assessment, lang: Lang,
         addressed_to: a.deadline.notify,
         drill: b.is_drill(),
         generated_at: format_time(&now),
+        kind: if earlier_reference.is_some() { ReportKind::Supplementary } else { ReportKind::Initial },
+        earlier_reference,
         sections,
         missing,
     }
+}
+
+/// The duties and what each rests on: the band's presumption, the DPO's reasons, the authority's order.
+fn decisions(a: &Assessment, lang: Lang) -> String {
+    let l = |pl: &str, en: &str| t(lang, pl, en);
+    let yes_no = |b: bool| if b { l("wymagane", "required") } else { l("niewymagane", "not required") };
+    let basis = |b: Basis| match b {
+        Basis::Band => l("domniemanie z pasma ENISA", "presumed from the ENISA band"),
+        Basis::Decision => l("decyzja IOD", "the DPO's decision"),
+        Basis::Order => l("nakaz organu nadzorczego (art. 34 ust. 4)", "the supervisory authority's order (Art. 34(4))"),
+        Basis::Instruction => l("polecenie administratora", "the controller's instruction"),
+        Basis::Role => l("rola podmiotu przetwarzającego (art. 33 ust. 2)", "the processor's role (Art. 33(2))"),
+    };
+    let mut lines = Vec::new();
+    let first = match a.deadline.notify {
+        Party::Authority => l("Zgłoszenie do organu", "Notification to the authority"),
+        Party::Controller => l("Powiadomienie administratora", "Notification to the controller"),
+    };
+    let first_required = a.authority_notification_required || a.controller_notification_required;
+    lines.push(format!("- {first}: {} ({})", yes_no(first_required), basis(a.authority_basis)));
+    if let Some(d) = &a.authority_decision {
+        lines.push(format!("  {}: {}", l("Uzasadnienie", "Reasons"), d.justification));
+    }
+    lines.push(format!(
+        "- {}: {} ({})",
+        l("Zawiadomienie osób", "Communication to the data subjects"),
+        yes_no(a.subjects_notification_required || a.subjects.public_notice_required),
+        basis(a.subjects_basis)
+    ));
+    if let Some(r) = &a.authority_order {
+        lines.push(format!("  {}: {r}", l("Sygnatura nakazu", "Order reference")));
+    }
+    match &a.subjects_decision {
+        Some(SubjectsDecision::Notify { justification: Some(j) } | SubjectsDecision::NotNotify { justification: j }) => {
+            lines.push(format!("  {}: {j}", l("Uzasadnienie", "Reasons")));
+        }
+        Some(SubjectsDecision::Exempt { ground, justification }) => {
+            lines.push(format!("  {} {}: {justification}", l("Art. 34 ust. 3 lit.", "Art. 34(3)"), ground.letter()));
+        }
+        _ => {}
+    }
+    lines.join("\n")
+}
+
+/// Every `facts` entry: when, which fields, why; those after the first notification are what a
+/// supplementary report adds.
+fn corrections(timeline: &[TimelineEvent], notified_at: Option<crate::Time>, lang: Lang) -> Option<String> {
+    let lines: Vec<String> = timeline
+        .iter()
+        .filter_map(|e| match &e.entry {
+            TimelineEntry::Facts { updates, reason } => Some(format!(
+                "- {}{}: {}{}",
+                format_time(&e.at),
+                if notified_at.is_some_and(|n| e.at > n) {
+                    t(lang, " (po zgłoszeniu)", " (after the notification)")
+                } else {
+                    String::new()
+                },
+                updates.field_names().join(", "),
+                reason.as_ref().map(|r| format!(" — {r}")).unwrap_or_default()
+            )),
+            _ => None,
+        })
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+/// One action of the plan on one line: what, of which kind, whose, by when, where it stands.
+pub fn plan_line(p: &PlannedAction, lang: Lang) -> String {
+    let kind = match (p.action.category, p.action.prevention_kind) {
+        (_, Some(k)) => format!("{} / {}", label(p.action.category, lang), prevention_label(k, lang)),
+        (c, None) => label(c, lang),
+    };
+    format!(
+        "[{kind}] {} — {} {}, {} {}: {}",
+        p.action.description,
+        t(lang, "odpowiada", "owner"),
+        p.action.owner.as_str(),
+        t(lang, "termin", "due"),
+        format_time(&p.action.due_at),
+        status_label(p.status, lang)
+    )
+}
+
+fn label(c: ActionCategory, lang: Lang) -> String {
+    match c {
+        ActionCategory::Containment => t(lang, "powstrzymanie", "containment"),
+        ActionCategory::Mitigation => t(lang, "ograniczenie skutków", "mitigation"),
+        ActionCategory::Prevention => t(lang, "zapobieganie", "prevention"),
+    }
+}
+
+pub fn prevention_label(k: PreventionKind, lang: Lang) -> String {
+    let (pl, en) = match k {
+        PreventionKind::InternalAudit => ("audyt wewnętrzny", "internal audit"),
+        PreventionKind::ExternalAudit => ("audyt zewnętrzny", "external audit"),
+        PreventionKind::RiskAnalysis => ("nowa analiza ryzyka", "new risk analysis"),
+        PreventionKind::Dpia => ("nowa ocena skutków (DPIA)", "new DPIA"),
+        PreventionKind::Safeguards => ("dodatkowe zabezpieczenia", "more safeguards"),
+        PreventionKind::Training => ("szkolenie", "training"),
+        PreventionKind::OrganisationalChange => ("zmiana organizacyjna lub kadrowa", "organisational or staff change"),
+        PreventionKind::ProcedureChange => ("zmiana procedury", "procedure change"),
+        PreventionKind::MoreEffectiveProcedures => ("skuteczniejsze procedury", "more effective procedures"),
+        PreventionKind::DisciplinarySteps => ("konsekwencje dyscyplinarne", "disciplinary steps"),
+    };
+    t(lang, pl, en)
+}
+
+pub fn status_label(s: ActionState, lang: Lang) -> String {
+    let (pl, en) = match s {
+        ActionState::Planned => ("zaplanowane", "planned"),
+        ActionState::InProgress => ("w toku", "in progress"),
+        ActionState::Done => ("wykonane", "done"),
+        ActionState::Dropped => ("zaniechane", "dropped"),
+    };
+    t(lang, pl, en)
 }
 
 impl Report {

@@ -1,7 +1,12 @@
 //! ENISA (2013) breach severity: SE = DPC × EI + CB, in exact integer arithmetic.
 //!
 //! Every input is a multiple of 1/100 (DPC) or 1/4 (EI, CB), so SE × 400 is an integer and band
-//! boundaries compare exactly. An input given as `"unknown"` or as a range `[lo, hi]` is resolved
+//! boundaries compare exactly.
+//!
+//! The method's DPC is whole: a base score by data category, moved by the listed context factors
+//! ([`DpcContext`]), each recorded. A bare DPC number is accepted from a new registration only when
+//! whole, or with a `justification`: a score tuned to a hundredth below a band boundary is outside
+//! the method and must say why (legal review, enisa). An input given as `"unknown"` or as a range `[lo, hi]` is resolved
 //! to the value giving the highest band (EDPB: in doubt, the higher level); since SE grows with
 //! every input, that is the top of the range (or of the input's scale).
 
@@ -119,6 +124,8 @@ fn format_units(u: i64, units: i64) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeverityInputs {
     dpc: Given,
+    /// The DPC's category and context factors, when it was given that way.
+    context: Option<DpcContext>,
     ei: Given,
     cia: [Given; 3],
     malicious: Option<bool>,
@@ -161,7 +168,13 @@ impl SeverityInputs {
         };
         let missing = |k: &str| Value::String(if obj.contains_key(k) { String::new() } else { "unknown".into() });
         let field = |k: &str| obj.get(k).cloned().unwrap_or_else(|| missing(k));
-        let dpc = DPC.parse(&field("dpc"), &mut errors);
+        let (dpc, context) = match obj.get("dpc") {
+            Some(Value::Object(_)) => match DpcContext::parse(&obj["dpc"], &mut errors) {
+                Some(c) => (Given::Exact(c.dpc() * DPC.units), Some(c)),
+                None => (Given::Unknown, None),
+            },
+            _ => (DPC.parse(&field("dpc"), &mut errors), None),
+        };
         let ei = EI.parse(&field("ei"), &mut errors);
         let cb = obj.get("cb").cloned().unwrap_or(Value::Object(Default::default()));
         let cb_field = |k: &str| cb.get(k).cloned().unwrap_or(Value::String("unknown".into()));
@@ -179,7 +192,25 @@ impl SeverityInputs {
                 None
             }
         };
-        if errors.is_empty() { Ok(Self { dpc, ei, cia, malicious, raw: v.clone() }) } else { Err(errors) }
+        if errors.is_empty() { Ok(Self { dpc, context, ei, cia, malicious, raw: v.clone() }) } else { Err(errors) }
+    }
+
+    /// [`Self::parse`] for inputs stated now (a registration, a `facts` entry): a DPC off the
+    /// method's whole steps needs a `justification`. Stored inputs are read with [`Self::parse`],
+    /// so breaches registered before the rule still read.
+    pub fn parse_new(v: &Value) -> Result<Self, Vec<FieldError>> {
+        let inputs = Self::parse(v)?;
+        let whole = |u: i64| u % DPC.units == 0;
+        let off_method = match inputs.dpc {
+            Given::Exact(u) => !whole(u),
+            Given::Range(lo, hi) => !(whole(lo) && whole(hi)),
+            Given::Unknown => false,
+        };
+        let justified = v.get("justification").and_then(Value::as_str).is_some_and(|j| !j.trim().is_empty() && j.chars().count() <= 4000);
+        if off_method && !justified {
+            return Err(vec![FieldError::new("severity_inputs.justification", "required")]);
+        }
+        Ok(inputs)
     }
 
     /// SE and its band; unknowns and ranges resolve upward.
@@ -196,11 +227,153 @@ impl SeverityInputs {
         let se_400 = dpc * ei + (cia + if malicious { 2 } else { 0 }) * 100;
         let band = Band::of(se_400);
         let mut rule = format!("ENISA 2013: SE = DPC × EI + CB = {} ({})", se_400 as f64 / SCALE as f64, band);
+        if let Some(c) = &self.context {
+            rule.push_str(&format!("; {c}"));
+        }
+        if let Some(j) = self.raw.get("justification").and_then(Value::as_str) {
+            rule.push_str(&format!("; DPC outside the method's steps: {j}"));
+        }
         if !notes.is_empty() {
             rule.push_str(&format!("; in doubt the higher level: {}", notes.join(", ")));
         }
         Severity { score: se_400 as f64 / SCALE as f64, band, rule }
     }
+}
+
+/// ENISA's data categories, each with its base DPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataCategory {
+    /// Contact and biographical data: base 1.
+    Simple,
+    /// Location, traffic, preferences and habits: base 2.
+    Behavioural,
+    /// Income, transactions, card and account data: base 3.
+    Financial,
+    /// Art. 9 and 10 data (health, beliefs, sexual life, convictions): base 4.
+    Sensitive,
+}
+
+impl DataCategory {
+    fn base(self) -> i64 {
+        match self {
+            DataCategory::Simple => 1,
+            DataCategory::Behavioural => 2,
+            DataCategory::Financial => 3,
+            DataCategory::Sensitive => 4,
+        }
+    }
+}
+
+/// The context factors ENISA lists for moving the base score, each with the steps it may move it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContextFactor {
+    /// The volume of data per person allows a profile: up 1 or 2.
+    Volume,
+    /// What the controller is says more (a pharmacy's customer list): up 1 to 3.
+    ControllerCharacteristics,
+    /// The people are vulnerable (minors, victims, protected witnesses): up 1 to 3.
+    VulnerableSubjects,
+    /// The data are invalid, inaccurate or outdated: down 1 or 2.
+    InvalidData,
+    /// The data were publicly available before the breach: down 1 to 3.
+    PublicAvailability,
+    /// The data reveal less than their category suggests: down 1 to 3.
+    RevealsLess,
+}
+
+impl ContextFactor {
+    /// The steps allowed, as (least, most): positive raises, negative lowers.
+    fn steps(self) -> (i64, i64) {
+        match self {
+            ContextFactor::Volume => (1, 2),
+            ContextFactor::ControllerCharacteristics | ContextFactor::VulnerableSubjects => (1, 3),
+            ContextFactor::InvalidData => (-2, -1),
+            ContextFactor::PublicAvailability | ContextFactor::RevealsLess => (-3, -1),
+        }
+    }
+}
+
+/// One factor applied, by whole steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adjustment {
+    pub factor: ContextFactor,
+    pub by: i64,
+}
+
+/// The DPC as the method builds it: `{"category": …, "adjustments": [{"factor": …, "by": …}]}`,
+/// the result kept between 1 and 4.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DpcContext {
+    pub category: DataCategory,
+    #[serde(default)]
+    pub adjustments: Vec<Adjustment>,
+}
+
+impl DpcContext {
+    fn parse(v: &Value, errors: &mut Vec<FieldError>) -> Option<Self> {
+        let field = |f: &str| format!("severity_inputs.dpc.{f}");
+        let category = match v.get("category").cloned().map(serde_json::from_value::<DataCategory>) {
+            Some(Ok(c)) => Some(c),
+            Some(Err(_)) => {
+                errors.push(FieldError::new(field("category"), "invalid"));
+                None
+            }
+            None => {
+                errors.push(FieldError::new(field("category"), "required"));
+                None
+            }
+        };
+        let mut adjustments: Vec<Adjustment> = Vec::new();
+        let given = v.get("adjustments").cloned().unwrap_or(Value::Array(Vec::new()));
+        let Value::Array(items) = given else {
+            errors.push(FieldError::new(field("adjustments"), "invalid"));
+            return None;
+        };
+        for (i, item) in items.into_iter().enumerate() {
+            match serde_json::from_value::<Adjustment>(item) {
+                Ok(a) if adjustments.iter().any(|b| b.factor == a.factor) => {
+                    errors.push(FieldError::new(field(&format!("adjustments[{i}]")), "duplicate"));
+                }
+                Ok(a) if !(a.factor.steps().0..=a.factor.steps().1).contains(&a.by) => {
+                    errors.push(FieldError::new(field(&format!("adjustments[{i}].by")), "out_of_range"));
+                }
+                Ok(a) => adjustments.push(a),
+                Err(_) => errors.push(FieldError::new(field(&format!("adjustments[{i}]")), "invalid")),
+            }
+        }
+        if let Some(o) = v.as_object()
+            && o.keys().any(|k| k != "category" && k != "adjustments")
+        {
+            errors.push(FieldError::new(field("category"), "unknown_fields"));
+        }
+        Some(Self { category: category?, adjustments })
+    }
+
+    /// The base score moved by every factor, kept within 1..=4.
+    pub fn dpc(&self) -> i64 {
+        (self.category.base() + self.adjustments.iter().map(|a| a.by).sum::<i64>()).clamp(1, 4)
+    }
+}
+
+impl fmt::Display for DpcContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DPC = {} {}", name(&self.category), self.category.base())?;
+        for a in &self.adjustments {
+            write!(f, " {} {} ({})", if a.by < 0 { '−' } else { '+' }, a.by.abs(), name(&a.factor))?;
+        }
+        let raw = self.category.base() + self.adjustments.iter().map(|a| a.by).sum::<i64>();
+        if raw != self.dpc() {
+            write!(f, " = {raw}, kept within 1–4")?;
+        }
+        write!(f, " = {}", self.dpc())
+    }
+}
+
+/// A unit enum's snake_case name, as serde writes it.
+fn name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 impl fmt::Display for Band {

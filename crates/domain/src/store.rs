@@ -391,6 +391,10 @@ pub enum GuardKey {
     WebhookMessage(crate::ids::ProcessorId, String),
     /// The reminder that an incident waits for triage, sent once.
     TriageReminder(crate::ids::IncidentId),
+    /// The reminder that a breach's people are still untold, sent once.
+    SubjectsReminder(BreachId),
+    /// The reminder to an action's owner that it is overdue, sent once.
+    ActionReminder(BreachId, crate::ids::EventId),
 }
 
 impl std::fmt::Display for GuardKey {
@@ -411,6 +415,8 @@ impl std::fmt::Display for GuardKey {
             GuardKey::ReportsFrom(channel) => write!(f, "reports#{channel}"),
             GuardKey::WebhookMessage(processor, id) => write!(f, "webhook#{processor}#{id}"),
             GuardKey::TriageReminder(incident) => write!(f, "triage-reminder#{incident}"),
+            GuardKey::SubjectsReminder(breach) => write!(f, "subjects-reminder#{breach}"),
+            GuardKey::ActionReminder(breach, action) => write!(f, "action-reminder#{breach}#{action}"),
         }
     }
 }
@@ -434,6 +440,8 @@ impl GuardKey {
             GuardKey::ReportsFrom(_) => "reports",
             GuardKey::WebhookMessage(..) => "webhook",
             GuardKey::TriageReminder(_) => "triage-reminder",
+            GuardKey::SubjectsReminder(_) => "subjects-reminder",
+            GuardKey::ActionReminder(..) => "action-reminder",
         }
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use zgoda_domain::controller::ControllerProfile;
 use zgoda_domain::email::EmailAddress;
 use zgoda_domain::lang::Lang;
-use zgoda_domain::mail::{MailError, MailTransport, Mailer, Message, OwnerCopy};
+use zgoda_domain::mail::{FollowUp, MailError, MailTransport, Mailer, Message, OwnerCopy};
 use zgoda_domain::store::PrivacyRequestKind;
 
 use crate::pages::{render, text};
@@ -242,6 +242,29 @@ pub fn render_message(m: &Message, controller: &ControllerProfile) -> Rendered {
                 "how": text(lang, "incident.reported_how", &[("id", id)]),
             });
             incident_mail(to, lang, text(lang, "incident.waiting_subject", &[("id", id)]), ctx, c)
+        }
+        Message::BreachFollowUp { to, lang, breach_id, title, follow_up, drill } => {
+            let lang = *lang;
+            let id = breach_id.as_str();
+            let (key, intro_args, items) = match follow_up {
+                FollowUp::SubjectsWaiting { since, public_notice } => {
+                    let key = if *public_notice { "followup.public_notice" } else { "followup.subjects" };
+                    (key, vec![("since", zgoda_domain::proof::format_time(since))], json!([]))
+                }
+                FollowUp::ActionOverdue { description, due_at } => (
+                    "followup.action",
+                    vec![("due", zgoda_domain::proof::format_time(due_at))],
+                    json!([{"label": text(lang, "followup.action_label", &[]), "value": description}]),
+                ),
+            };
+            let mut args: Vec<(&str, &str)> = vec![("id", id), ("title", title.as_str())];
+            args.extend(intro_args.iter().map(|(k, v)| (*k, v.as_str())));
+            let ctx = json!({
+                "intro": text(lang, &format!("{key}_intro"), &args),
+                "items": items,
+                "how": text(lang, &format!("{key}_how"), &args),
+            });
+            incident_mail(to, lang, drill_subject(lang, *drill, text(lang, &format!("{key}_subject"), &args)), ctx, c)
         }
         Message::IncidentAnswered { to, lang, incident_id } => {
             let lang = *lang;

@@ -22,7 +22,8 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, eve
     let sent = app.deadline_watch(event.time).await?;
     let requests = app.request_reminders(event.time).await?;
     let incidents = app.triage_reminders(event.time).await?;
-    Ok(json!({ "reminders": sent, "request_reminders": requests, "triage_reminders": incidents }))
+    let follow_ups = app.follow_ups(event.time).await?;
+    Ok(json!({ "reminders": sent, "request_reminders": requests, "triage_reminders": incidents, "follow_ups": follow_ups }))
 }
 
 /// What the deadline watch may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).

@@ -338,10 +338,12 @@ async fn public_notice<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, 
             let advice = notice.messages.get(&lang).or_else(|| notice.messages.values().next()).cloned().unwrap_or_default();
             let mut page = respond::html(
                 StatusCode::OK,
-                render("notice.html", lang, Some(&app.settings.controller), json!({"notice": notice, "advice": advice})),
+                render("notice.html", lang, Some(&app.settings.controller), json!({"notice": &notice, "advice": advice})),
             );
-            // A public notice is meant to be found.
-            page.headers_mut().remove("x-robots-tag");
+            // A public notice is meant to be found (Art. 34(3)(c): "equally effective"); a drill's is not.
+            if !notice.drill {
+                page.headers_mut().remove("x-robots-tag");
+            }
             page
         }
         Err(e) => zgoda_web::pages::error(&e.into(), lang),
