@@ -348,9 +348,12 @@ impl FactUpdates {
         &self.fields
     }
 
-    /// The fields it states, as sent.
+    /// The fields it states, in alphabetical order (the map's own order depends on how serde_json
+    /// was built).
     pub fn field_names(&self) -> Vec<&str> {
-        self.sent.keys().map(String::as_str).collect()
+        let mut names: Vec<&str> = self.sent.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
     }
 }
 
