@@ -330,7 +330,7 @@ async fn art34_1_escalation_to_2000_people_sends_exactly_one_notice_each_even_wh
     let id = b["id"].as_str().unwrap().to_owned();
     let body = json!({
         "subjects": {"emails": explicit, "forms": ["kontakt"]},
-        "message": {"pl": "Zmień hasło i uważaj na podejrzane wiadomości.", "en": "Change your password and watch for suspicious messages."},
+        "message": crate::notices::both_languages(),
         "public_notice": true
     });
     let (status, answer) = escalate(&env, &id, "esc-1", &body).await;
@@ -450,7 +450,7 @@ async fn escalation_needs_an_idempotency_key_and_a_valid_selection() {
     let (status, err) = escalate(&env, id, "k2", &body).await;
     assert_eq!(status, 422);
     let fields: Vec<&str> = err["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
-    assert_eq!(fields, vec!["subjects.emails[0]", "subjects", "message"]);
+    assert_eq!(fields, vec!["subjects.emails[0]", "subjects", "message.pl.advice"]);
     let (status, err) = escalate(&env, id, "k3", &json!({"subjects": {"emails": address("x")}, "message": {"pl": "x"}})).await;
     assert_eq!(
         (status, &err["error"]["fields"]),

@@ -12,7 +12,7 @@ fn binary() -> PathBuf {
     deps.parent().unwrap().join("zgoda")
 }
 
-async fn zgoda(env: &TestEnv, key: &str, args: &[&str]) -> Output {
+pub(crate) async fn zgoda(env: &TestEnv, key: &str, args: &[&str]) -> Output {
     tokio::process::Command::new(binary())
         .args(args)
         .env("ZGODA_URL", &env.url)
@@ -24,7 +24,7 @@ async fn zgoda(env: &TestEnv, key: &str, args: &[&str]) -> Output {
         .expect("the zgoda binary is built by `make test` before the tests run")
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 

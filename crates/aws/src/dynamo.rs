@@ -2,7 +2,7 @@
 //!
 //! | pk                | sk                  | what                                               |
 //! |-------------------|---------------------|----------------------------------------------------|
-//! | `FORM#<id>`       | `CONFIG`            | the form                                           |
+//! | `FORM#<id>`       | `CONFIG`            | the form; in `gsi1` under `FORMS`                  |
 //! | `FORM#<id>`       | `NOTICE#<version>`  | a notice version (immutable)                       |
 //! | `PURPOSE#<id>`    | `DECLARED`          | the purpose's lawful basis, fixed by its first form |
 //! | `SUBJECT#<sid>`   | `PROFILE`           | e-mail and language: the subject's personal data   |
@@ -373,6 +373,8 @@ impl FormStore for DynamoStore {
             Item::from([
                 ("form".to_owned(), s(serde_json::to_string(form).expect("serializes"))),
                 ("updated_at".to_owned(), s(format_time(&form.updated_at))),
+                (GSI_PARTITION_KEY.to_owned(), s("FORMS")),
+                (GSI_SORT_KEY.to_owned(), s(form.id.as_str())),
             ]),
         );
         let mut notice_item = keyed(pk.clone(), notice_sk.clone(), to_item(notice));
@@ -423,6 +425,13 @@ impl FormStore for DynamoStore {
             .map_err(unavailable)?
             .item;
         item.map(|i| declared_from_item(&i)).transpose()
+    }
+
+    async fn list_forms(&self) -> Result<Vec<Form>, StoreError> {
+        // The index is eventually consistent: a form saved a moment ago may be missing, which a
+        // document made on request can bear.
+        let items = self.gsi_partition("FORMS").await?;
+        items.iter().map(|i| serde_json::from_str::<Form>(get_s(i, "form").unwrap_or("")).map_err(|e| corrupt("form", e))).collect()
     }
 }
 

@@ -99,6 +99,12 @@ enum Command {
         #[command(subcommand)]
         command: BreachCommand,
     },
+    /// The record of processing activities (Art. 30(1)) from the forms and processors, in the
+    /// columns of PUODO's template, as Markdown (`--json` for its data).
+    Records {
+        #[arg(long, default_value = "pl")]
+        lang: String,
+    },
     /// Check a running stack end to end: health, a signed request, a form post, a mail to SES's
     /// mailbox simulator, and its Send and Delivery events back through ses-events.
     Doctor {
@@ -139,6 +145,15 @@ enum BreachCommand {
         #[arg(long, default_value = "pl")]
         lang: String,
         /// md or json.
+        #[arg(long, default_value = "md")]
+        format: String,
+    },
+    /// The breach register for the authority (Art. 33(5)): date and time, type, actions taken and
+    /// every decision with its reasons, one row per breach (drills left out).
+    Register {
+        #[arg(long, default_value = "pl")]
+        lang: String,
+        /// csv or md.
         #[arg(long, default_value = "md")]
         format: String,
     },
@@ -922,6 +937,11 @@ async fn main() {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let api = Api::from_cli(&cli)?;
     let (value, printer): (Value, fn(&Value)) = match &cli.command {
+        Command::Records { lang } => {
+            let format = if cli.json { "json" } else { "md" };
+            print!("{}", api.call_text(reqwest::Method::GET, &format!("/v1/admin/records?lang={lang}&format={format}"), None, None).await?);
+            return Ok(());
+        }
         Command::Doctor { wait_secs } => return doctor::run(&api, std::time::Duration::from_secs(*wait_secs)).await,
         Command::Forms { command: FormsCommand::Put { file, id } } => {
             let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
@@ -1056,6 +1076,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             BreachCommand::Show { id } => (api.call(reqwest::Method::GET, &format!("/v1/breaches/{id}"), None).await?, print_breach),
             BreachCommand::Event { id, file } => {
                 (api.call(reqwest::Method::POST, &format!("/v1/breaches/{id}/events"), Some(read(file)?)).await?, print_event)
+            }
+            BreachCommand::Register { lang, format } => {
+                let lang: zgoda_domain::lang::Lang = lang.parse().map_err(|_| anyhow::anyhow!("--lang is pl or en"))?;
+                let list: BreachList = zgoda_domain::from_value(api.call(reqwest::Method::GET, "/v1/breaches", None).await?)
+                    .map_err(|e| anyhow::anyhow!("the register does not read ({})", e.field))?;
+                let table = zgoda_domain::register_export::table(&list.items, lang);
+                match format.as_str() {
+                    "csv" => print!("{}", zgoda_domain::register_export::csv(&table)),
+                    "md" => print!("{}", zgoda_domain::register_export::markdown(&table, lang)),
+                    other => anyhow::bail!("--format is csv or md, not {other}"),
+                }
+                return Ok(());
             }
             BreachCommand::Report { id, lang, format } => {
                 let text = api

@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::ids::{BreachId, EscalationId, EventId, FormId, IdempotencyKey, NoticeId, OperatorId, PurposeId, SubjectId};
 use crate::lang::Lang;
 use crate::mail::{Mailer, Message};
+use crate::notice_text::{Facts, LanguageFallback, NoticeText, NoticeTexts};
 use crate::proof::{millis, opt_millis};
 use crate::service::Zgoda;
 use crate::store::{
@@ -49,7 +50,11 @@ pub struct SelectionInput {
 #[serde(deny_unknown_fields)]
 pub struct EscalationInput {
     pub subjects: SelectionInput,
-    pub message: BTreeMap<Lang, String>,
+    /// Per language: the advice alone (a string), or the advice with the facts in that language.
+    pub message: BTreeMap<Lang, NoticeText>,
+    /// The language to tell recipients in whose own has no texts here; without it they are refused.
+    #[serde(default)]
+    pub fallback_lang: Option<Lang>,
     #[serde(default)]
     pub public_notice: bool,
 }
@@ -65,6 +70,9 @@ pub struct EscalationStarted {
     pub drill_selected: Option<u64>,
     pub unreachable_erased: u64,
     pub public_notice_url: Option<String>,
+    /// The recipients' languages this escalation had no texts for, and the one they are told in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub language_fallbacks: Vec<LanguageFallback>,
 }
 
 /// An escalation's progress, counted from its outbox.
@@ -86,7 +94,7 @@ pub struct EscalationProgress {
 /// A checked escalation request: who, and what they are told.
 struct Escalation {
     selection: Selection,
-    message: BTreeMap<Lang, String>,
+    texts: NoticeTexts,
     public_notice: bool,
 }
 
@@ -181,21 +189,25 @@ pub enum JobOutcome {
     Throttled,
 }
 
+/// The facts as the register states them, in `REGISTER_LANG`.
+pub fn register_facts(b: &Breach) -> Facts {
+    Facts { nature: b.nature.clone(), consequences: b.likely_consequences.clone(), measures: b.measures.clone() }
+}
+
 /// The notice one recipient gets: the breach's facts and the escalation's advice in their
-/// language (or the first one written), tagged with the outbox entry it is sent for.
+/// language (or the fallback the operator chose), tagged with the outbox entry it is sent for.
 pub fn breach_notice(job: &Job, recipient: &Recipient, content: &NoticeContent) -> Message {
-    let messages = &content.escalation.messages;
-    let advice = messages.get(&recipient.lang).or_else(|| messages.values().next()).cloned().unwrap_or_default();
     let b = &content.breach;
+    let told = content.escalation.texts.resolve(recipient.lang, &register_facts(b));
     Message::BreachNotice {
         to: recipient.email.clone(),
-        lang: recipient.lang,
+        lang: told.lang,
         delivery: job.clone(),
         breach_id: b.id.clone(),
-        nature: b.nature.clone(),
-        likely_consequences: b.likely_consequences.clone(),
-        measures: b.measures.clone(),
-        advice,
+        nature: told.facts.nature,
+        likely_consequences: told.facts.consequences,
+        measures: told.facts.measures,
+        advice: told.advice,
         contact: b.contact_point.clone(),
         drill: b.is_drill(),
     }
@@ -223,9 +235,7 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         if selection.emails.is_empty() && selection.forms.is_empty() {
             errors.push(FieldError::new("subjects", "required"));
         }
-        if input.message.is_empty() || input.message.values().any(|m| m.trim().is_empty() || m.chars().count() > 10_000) {
-            errors.push(FieldError::new("message", "required"));
-        }
+        let texts = NoticeTexts::parse(input.message, input.fallback_lang, &mut errors);
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
@@ -237,7 +247,7 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             IdempotencyStart::InProgress => return Err(Error::IdempotencyInProgress),
             IdempotencyStart::Started => {}
         }
-        let request = Escalation { selection, message: input.message, public_notice: input.public_notice };
+        let request = Escalation { selection, texts, public_notice: input.public_notice };
         let run = Run { breach: id, key: &key, idem_key: &idem_key, operator, now };
         let result = self.run_escalation(&run, record, request).await;
         if result.is_err() {
@@ -257,6 +267,16 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let escalation_id = escalation_id(id, run.key);
         let (mut recipients, unreachable, default_lang) = self.select(selection).await?;
         let current = record.breach.as_of(&record.timeline);
+        // Every language the people read must have its texts (or an avowed fallback) before
+        // anything is written; a drill checks the people it stands in for and its team.
+        let mut wanted: BTreeMap<Lang, u64> = BTreeMap::new();
+        for r in &recipients {
+            *wanted.entry(r.lang).or_default() += 1;
+        }
+        if current.drill.is_some() {
+            wanted.entry(default_lang).or_default();
+        }
+        let language_fallbacks = input.texts.cover(&wanted, &register_facts(&current)).map_err(Error::Validation)?;
         let drill_selected = current.drill.as_ref().map(|drill| {
             // A drill selects as a real escalation would, and mails the team instead.
             let selected = recipients.len() as u64;
@@ -271,7 +291,7 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             likely_consequences: current.likely_consequences.clone(),
             measures: current.measures.clone(),
             contact_point: current.contact_point.clone(),
-            messages: input.message.clone(),
+            texts: input.texts.clone(),
             published_at: crate::proof::to_millis(now),
             drill: current.is_drill(),
         });
@@ -282,7 +302,7 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             unreachable_erased: unreachable,
             started_at: crate::proof::to_millis(now),
             public_id: notice.as_ref().map(|n| n.public_id.clone()),
-            messages: input.message.clone(),
+            texts: input.texts.clone(),
             default_lang,
         };
         // Outbox first, queue second: a crash in between leaves recipients a retry will enqueue.
@@ -303,6 +323,7 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             drill_selected,
             unreachable_erased: unreachable,
             public_notice_url: notice.as_ref().map(|n| self.settings.public_url.join(&format!("/v1/notices/{}", n.public_id))),
+            language_fallbacks,
         };
         let already_logged =
             record.timeline.iter().any(|e| matches!(&e.entry, TimelineEntry::Escalated(s) if s.escalation_id == escalation_id));
@@ -507,6 +528,39 @@ mod use_cases {
         app.escalate(&BreachId::parse("B1").unwrap(), IdempotencyKey::parse(key), body, &ops(), now()).await
     }
 
+    /// The notice's texts in English: the advice and each fact the register states.
+    fn english() -> Value {
+        json!({"advice": "Change your password.", "nature": "A copy of the database was exposed",
+            "consequences": "phishing", "measures": "access blocked"})
+    }
+
+    #[tokio::test]
+    async fn art34_2_an_english_reader_without_english_facts_is_refused_before_anything_is_written_or_told_in_the_fallback() {
+        let app = memory::app();
+        registered(&app, input()).await;
+        person(&app, "john@example.com", Lang::En);
+        let polish_facts =
+            json!({"subjects": {"emails": ["john@example.com"]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+        let refused = escalate(&app, "k1", &polish_facts).await;
+        assert!(matches!(&refused, Err(Error::Validation(f)) if f == &vec![FieldError::new("message.en", "missing_texts")]), "{refused:?}");
+        assert!(app.queue.batches().is_empty(), "nothing queued");
+        let view = app.breach(&BreachId::parse("B1").unwrap(), now()).await.unwrap();
+        assert!(view.escalations.is_empty(), "nothing written");
+        let mut fallback = polish_facts.clone();
+        fallback["fallback_lang"] = json!("pl");
+        let started = escalate(&app, "k1", &fallback).await.unwrap();
+        assert_eq!(started.language_fallbacks, vec![LanguageFallback { lang: Lang::En, told_in: Lang::Pl, recipients: 1 }]);
+        let batch = app.queue.batches().remove(0);
+        let content = app.notice_content(&batch.breach_id, &batch.escalation_id).await.unwrap();
+        let job = batch.jobs().next().unwrap();
+        app.deliver(&job, &content, false, now()).await.unwrap();
+        let sent = app.mailer.sent();
+        assert!(
+            matches!(&sent[0], Message::BreachNotice { lang: Lang::Pl, advice, nature, .. } if advice == "Zmień hasło." && nature == "Kopia bazy wystawiona publicznie"),
+            "the whole notice is in Polish: {sent:?}"
+        );
+    }
+
     #[tokio::test]
     async fn art34_1_selection_takes_each_person_once_from_forms_and_addresses_and_counts_the_erased() {
         let app = memory::app();
@@ -522,7 +576,7 @@ mod use_cases {
         let outside = person(&app, "old@example.pl", Lang::Pl).0;
         app.store.add_collected(form.clone(), outside, purpose.clone(), now() - chrono::Duration::days(100));
         let body = json!({"subjects": {"forms": ["newsletter"], "emails": ["anna@example.pl", "stranger@example.pl"],
-            "collected_from": "2026-11-01T00:00:00Z"}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+            "collected_from": "2026-11-01T00:00:00Z"}, "message": {"pl": "Zmień hasło.", "en": english()}});
         let started = escalate(&app, "k1", &body).await.unwrap();
         assert_eq!((started.recipients, started.unreachable_erased), (3, 1), "anna once, john, and the stranger named by address");
         let queued: usize = app.queue.batches().iter().map(|b| b.subjects.len()).sum();
@@ -555,7 +609,8 @@ mod use_cases {
         registered(&app, input()).await;
         person(&app, "anna@example.pl", Lang::Pl);
         person(&app, "john@example.com", Lang::En);
-        let body = json!({"subjects": {"emails": ["anna@example.pl", "john@example.com"]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+        let body =
+            json!({"subjects": {"emails": ["anna@example.pl", "john@example.com"]}, "message": {"pl": "Zmień hasło.", "en": english()}});
         let started = escalate(&app, "k1", &body).await.unwrap();
         let batch = app.queue.batches().remove(0);
         let content = app.notice_content(&batch.breach_id, &batch.escalation_id).await.unwrap();

@@ -27,14 +27,17 @@ pub mod mail;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod net;
+pub mod notice_text;
 pub mod operator_sig;
 pub mod origin;
 pub mod privacy_requests;
 pub mod processors;
 pub mod proof;
 pub mod proof_of_work;
+pub mod records;
 pub mod rectification;
 pub mod register;
+pub mod register_export;
 pub mod reminders;
 pub mod report;
 pub mod requests;

@@ -52,7 +52,7 @@ pub enum ReportKind {
     Supplementary,
 }
 
-fn t(lang: Lang, pl: &str, en: &str) -> String {
+pub(crate) fn t(lang: Lang, pl: &str, en: &str) -> String {
     match lang {
         Lang::Pl => pl.to_owned(),
         Lang::En => en.to_owned(),
@@ -290,7 +290,7 @@ pub fn draft(b: &Breach, timeline: &[TimelineEvent], a: &Assessment, lang: Lang,
 }
 
 /// The duties and what each rests on: the band's presumption, the DPO's reasons, the authority's order.
-fn decisions(a: &Assessment, lang: Lang) -> String {
+pub(crate) fn decisions(a: &Assessment, lang: Lang) -> String {
     let l = |pl: &str, en: &str| t(lang, pl, en);
     let yes_no = |b: bool| if b { l("wymagane", "required") } else { l("niewymagane", "not required") };
     let basis = |b: Basis| match b {

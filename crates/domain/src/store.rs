@@ -49,6 +49,8 @@ pub trait FormStore: Send + Sync {
     fn save_form(&self, form: &Form, notice: &Notice) -> impl Future<Output = Result<(), SaveFormError>> + Send;
     /// A purpose as the forms saved declared it (its first basis, the last form's labels), if any did.
     fn declared_purpose(&self, purpose: &PurposeId) -> impl Future<Output = Result<Option<DeclaredPurpose>, StoreError>> + Send;
+    /// Every form's current configuration, by id (the record of processing is made from them).
+    fn list_forms(&self) -> impl Future<Output = Result<Vec<Form>, StoreError>> + Send;
 }
 
 /// What the forms saved say about a purpose, wherever it is used: the lawful basis its first form
@@ -571,8 +573,9 @@ pub struct EscalationRecord {
     #[serde(with = "crate::proof::millis")]
     pub started_at: Time,
     pub public_id: Option<NoticeId>,
-    /// The operator's message to the people, per language.
-    pub messages: std::collections::BTreeMap<Lang, String>,
+    /// What the people are told, per language.
+    #[serde(flatten)]
+    pub texts: crate::notice_text::NoticeTexts,
     /// Language for recipients whose own is unknown.
     pub default_lang: Lang,
 }
@@ -672,12 +675,25 @@ pub struct PublicNotice {
     pub likely_consequences: Option<String>,
     pub measures: Option<String>,
     pub contact_point: crate::breach::ContactPoint,
-    pub messages: std::collections::BTreeMap<Lang, String>,
+    #[serde(flatten)]
+    pub texts: crate::notice_text::NoticeTexts,
     #[serde(with = "crate::proof::millis")]
     pub published_at: Time,
     /// Published by a drill: the page says so.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drill: bool,
+}
+
+impl PublicNotice {
+    /// What the page says to a reader of `lang`, in that language if it was written in full.
+    pub fn told_in(&self, lang: Lang) -> crate::notice_text::Resolved {
+        let register = crate::notice_text::Facts {
+            nature: self.nature.clone(),
+            consequences: self.likely_consequences.clone(),
+            measures: self.measures.clone(),
+        };
+        self.texts.resolve(lang, &register)
+    }
 }
 
 pub trait BreachStore: Send + Sync {

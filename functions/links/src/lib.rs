@@ -335,11 +335,10 @@ async fn public_notice<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, 
     };
     match found {
         Ok(notice) => {
-            let advice = notice.messages.get(&lang).or_else(|| notice.messages.values().next()).cloned().unwrap_or_default();
-            let mut page = respond::html(
-                StatusCode::OK,
-                render("notice.html", lang, Some(&app.settings.controller), json!({"notice": &notice, "advice": advice})),
-            );
+            // The page speaks the language its facts are written in, whichever was asked for.
+            let told = notice.told_in(lang);
+            let ctx = json!({"notice": &notice, "told": &told});
+            let mut page = respond::html(StatusCode::OK, render("notice.html", told.lang, Some(&app.settings.controller), ctx));
             // A public notice is meant to be found (Art. 34(3)(c): "equally effective"); a drill's is not.
             if !notice.drill {
                 page.headers_mut().remove("x-robots-tag");

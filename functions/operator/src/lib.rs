@@ -74,6 +74,7 @@ async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
         (Method::GET, ["v1", "admin", "smoke", run]) => show_smoke(app, run).await,
         (Method::POST, ["v1", "admin", "links"]) => issue_link(app, req, op, now).await,
         (Method::GET, ["v1", "admin", "requests"]) => list_requests(app, req, now).await,
+        (Method::GET, ["v1", "admin", "records"]) => records(app, req).await,
         (Method::GET, ["v1", "admin", "requests", id]) => ok(StatusCode::OK, &app.request(&request_id(id)?, now).await?),
         (Method::POST, ["v1", "admin", "requests", id, "extend"]) => {
             ok(StatusCode::OK, &app.extend_request(&request_id(id)?, body::json(req)?, op, now).await?)
@@ -136,6 +137,7 @@ pub const ROUTES: &[Route] = &[
     Route::new("POST", "/v1/admin/smoke"),
     Route::new("GET", "/v1/admin/smoke/{run_id}"),
     Route::new("GET", "/v1/admin/requests"),
+    Route::new("GET", "/v1/admin/records"),
     Route::new("GET", "/v1/admin/requests/{request_id}"),
     Route::new("POST", "/v1/admin/requests/{request_id}/extend"),
     Route::new("POST", "/v1/admin/requests/{request_id}/close"),
@@ -394,18 +396,33 @@ async fn escalation_progress<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M
     ok(StatusCode::OK, &app.escalation_progress(&id, &escalation).await?)
 }
 
-async fn report<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, id: &str, now: Time) -> Answer {
-    let id = breach_id(id)?;
-    let lang = match request::query_param(req, "lang").as_deref() {
-        None => Lang::Pl,
-        Some(l) => l.parse().map_err(|_| Error::field("lang", "invalid"))?,
-    };
-    let report = app.report(&id, lang, now).await?;
+/// A document's language (`?lang=`, Polish unless asked) for the authority or the DPO.
+fn document_lang(req: &Request) -> Result<Lang, Error> {
+    match request::query_param(req, "lang").as_deref() {
+        None => Ok(Lang::Pl),
+        Some(l) => l.parse().map_err(|_| Error::field("lang", "invalid")),
+    }
+}
+
+/// A document as Markdown (the default) or as its JSON (`?format=json`).
+fn document<T: serde::Serialize>(req: &Request, doc: &T, markdown: impl FnOnce(&T) -> String) -> Answer {
     match request::query_param(req, "format").as_deref() {
-        None | Some("md") => Ok(respond::markdown(report.to_markdown())),
-        Some("json") => ok(StatusCode::OK, &report),
+        None | Some("md") => Ok(respond::markdown(markdown(doc))),
+        Some("json") => ok(StatusCode::OK, doc),
         Some(_) => Err(Error::field("format", "invalid").into()),
     }
+}
+
+async fn report<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, id: &str, now: Time) -> Answer {
+    let id = breach_id(id)?;
+    let report = app.report(&id, document_lang(req)?, now).await?;
+    document(req, &report, |r| r.to_markdown())
+}
+
+/// The record of processing activities (Art. 30(1)) from the forms and processors.
+async fn records<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request) -> Answer {
+    let record = app.records(document_lang(req)?).await?;
+    document(req, &record, zgoda_domain::records::markdown)
 }
 
 /// A lookup names the person by address, or by the keyed-hash id a summary owner notice gives.

@@ -162,6 +162,12 @@ impl FormStore for MemoryStore {
         Ok(self.with(|d| d.forms.get(id).cloned()))
     }
 
+    async fn list_forms(&self) -> Result<Vec<Form>, StoreError> {
+        let mut forms: Vec<Form> = self.with(|d| d.forms.values().map(|s| s.form.clone()).collect());
+        forms.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        Ok(forms)
+    }
+
     async fn save_form(&self, form: &Form, notice: &Notice) -> Result<(), SaveFormError> {
         self.with(|d| {
             if let Some(p) = form.purposes.iter().find(|p| d.purposes.get(&p.id).is_some_and(|b| b.lawful_basis != p.lawful_basis)) {
