@@ -30,6 +30,13 @@ async fn person(env: &TestEnv, tag: &str, lang: &str) -> String {
     email
 }
 
+/// A breach and two people collected through the contact form: Anna reads Polish, John English.
+async fn breach_with_two_readers(env: &TestEnv) -> (String, String, String) {
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    let b = register(env, &breach_body(2)).await;
+    (b["id"].as_str().unwrap().to_owned(), person(env, "anna", "pl").await, person(env, "john", "en").await)
+}
+
 async fn escalations_stored(env: &TestEnv, id: &str) -> usize {
     env.items(&format!("BREACH#{id}")).await.iter().filter(|i| i["sk"].as_str().is_some_and(|s| s.starts_with("ESCALATION#"))).count()
 }
@@ -37,10 +44,7 @@ async fn escalations_stored(env: &TestEnv, id: &str) -> usize {
 #[tokio::test]
 async fn art34_2_an_english_reader_of_a_breach_with_only_polish_facts_is_refused_or_told_the_fallback() {
     let env = TestEnv::spawn().await;
-    env.put_form("kontakt", &contact_form(&address("owner"))).await;
-    let b = register(&env, &breach_body(2)).await;
-    let id = b["id"].as_str().unwrap();
-    let (anna, john) = (person(&env, "anna", "pl").await, person(&env, "john", "en").await);
+    let (id, anna, john) = &breach_with_two_readers(&env).await;
 
     // English advice beside Polish facts is not a notice in English.
     let polish_facts = json!({"subjects": {"emails": [anna, john]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
@@ -60,7 +64,7 @@ async fn art34_2_an_english_reader_of_a_breach_with_only_polish_facts_is_refused
     assert_eq!(started["language_fallbacks"], json!([{"lang": "en", "told_in": "pl", "recipients": 1}]));
     env.start_notifier(100);
     wait_finished(&env, id, started["escalation_id"].as_str().unwrap(), Duration::from_secs(60)).await;
-    let mail = &mails_to(&john).await[0];
+    let mail = &mails_to(john).await[0];
     assert_eq!(mail.parsed().header_raw("Content-Language").map(str::trim), Some("pl"));
     assert!(mail.text().contains("Kopia bazy adresów") && mail.text().contains("Zmień hasło."), "{}", mail.text());
 
@@ -68,7 +72,7 @@ async fn art34_2_an_english_reader_of_a_breach_with_only_polish_facts_is_refused
     let (status, started) = escalate(&env, id, "lang-4", &json!({"subjects": {"emails": [john]}, "message": both_languages()})).await;
     assert_eq!((status, started.get("language_fallbacks")), (202, None), "{started}");
     wait_finished(&env, id, started["escalation_id"].as_str().unwrap(), Duration::from_secs(60)).await;
-    let text = mails_to(&john).await.iter().map(|m| m.text()).find(|t| t.contains("What happened")).expect("the English notice");
+    let text = mails_to(john).await.iter().map(|m| m.text()).find(|t| t.contains("What happened")).expect("the English notice");
     for fact in ["publicly accessible for 2 days", "impersonating the shop", "access keys were changed", "Change your password"] {
         assert!(text.contains(fact), "{fact} in {text}");
     }
@@ -78,10 +82,7 @@ async fn art34_2_an_english_reader_of_a_breach_with_only_polish_facts_is_refused
 #[tokio::test]
 async fn art34_2_the_public_notice_and_the_notice_mail_read_in_polish_and_english_in_chromium() {
     let env = TestEnv::spawn().await;
-    env.put_form("kontakt", &contact_form(&address("owner"))).await;
-    let b = register(&env, &breach_body(2)).await;
-    let id = b["id"].as_str().unwrap();
-    let (anna, john) = (person(&env, "anna-chromium", "pl").await, person(&env, "john-chromium", "en").await);
+    let (id, anna, john) = &breach_with_two_readers(&env).await;
     let body = json!({"subjects": {"emails": [anna, john]}, "message": both_languages(), "public_notice": true});
     let (status, started) = escalate(&env, id, "chromium-1", &body).await;
     assert_eq!(status, 202, "{started}");

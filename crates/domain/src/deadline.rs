@@ -128,13 +128,17 @@ pub struct Assessment {
     pub subjects: SubjectsClock,
 }
 
-/// When the first notification was made: to the authority, or for a processor to its controller.
-fn notified(breach: &Breach, timeline: &[TimelineEvent]) -> Option<Time> {
+/// The first notification: to the authority, or for a processor to its controller.
+pub fn first_notification<'a>(breach: &Breach, timeline: &'a [TimelineEvent]) -> Option<&'a Notification> {
     timeline.iter().find_map(|e| match (&e.entry, breach.notifies()) {
-        (TimelineEntry::AuthorityNotified(Notification { notified_at, .. }), Party::Authority)
-        | (TimelineEntry::ControllerNotified(Notification { notified_at, .. }), Party::Controller) => Some(*notified_at),
+        (TimelineEntry::AuthorityNotified(n), Party::Authority) | (TimelineEntry::ControllerNotified(n), Party::Controller) => Some(n),
         _ => None,
     })
+}
+
+/// When the first notification was made.
+fn notified(breach: &Breach, timeline: &[TimelineEvent]) -> Option<Time> {
+    first_notification(breach, timeline).map(|n| n.notified_at)
 }
 
 /// Whether a processor's controller instructed it to tell the people (Art. 28(3)(f)).

@@ -101,8 +101,13 @@ impl NoticeTexts {
         }
         for (lang, text) in &by_lang {
             let at = |field: &str| format!("message.{}.{field}", lang.code());
-            let fields = [("advice", Some(&text.advice)), ("nature", text.nature.as_ref()), ("consequences", text.consequences.as_ref())];
-            for (name, value) in fields.into_iter().chain([("measures", text.measures.as_ref())]) {
+            let fields = [
+                ("advice", Some(&text.advice)),
+                ("nature", text.nature.as_ref()),
+                ("consequences", text.consequences.as_ref()),
+                ("measures", text.measures.as_ref()),
+            ];
+            for (name, value) in fields {
                 match value {
                     Some(v) if v.trim().is_empty() => errors.push(FieldError::new(at(name), "required")),
                     Some(v) if v.chars().count() > MAX_CHARS => errors.push(FieldError::new(at(name), "too_long")),
@@ -123,18 +128,19 @@ impl NoticeTexts {
     /// replace them.
     pub fn complete(&self, lang: Lang, register: &Facts) -> Option<Resolved> {
         let text = self.by_lang.get(&lang)?;
-        let own = |given: &Option<String>, registered: &Option<String>| -> Result<Option<String>, ()> {
+        // One fact in `lang`: the text's own, else the register's in its own language, else
+        // nothing if the register states nothing; `None` when the register states a fact this
+        // language lacks.
+        let fact = |given: &Option<String>, registered: Option<&String>| -> Option<Option<String>> {
             match (given, registered) {
-                (Some(g), _) => Ok(Some(g.clone())),
-                (None, r) if lang == REGISTER_LANG => Ok(r.clone()),
-                // The register has nothing to translate.
-                (None, None) => Ok(None),
-                (None, Some(_)) => Err(()),
+                (Some(g), _) => Some(Some(g.clone())),
+                (None, r) if lang == REGISTER_LANG => Some(r.cloned()),
+                (None, r) => r.is_none().then_some(None),
             }
         };
-        let nature = own(&text.nature, &Some(register.nature.clone())).ok()??;
-        let consequences = own(&text.consequences, &register.consequences).ok()?;
-        let measures = own(&text.measures, &register.measures).ok()?;
+        let nature = fact(&text.nature, Some(&register.nature))??;
+        let consequences = fact(&text.consequences, register.consequences.as_ref())?;
+        let measures = fact(&text.measures, register.measures.as_ref())?;
         Some(Resolved { lang, facts: Facts { nature, consequences, measures }, advice: text.advice.clone() })
     }
 

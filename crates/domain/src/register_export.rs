@@ -33,11 +33,7 @@ fn first_notification(v: &BreachView, lang: Lang) -> String {
         Party::Authority => t(lang, "organ nadzorczy", "the supervisory authority"),
         Party::Controller => t(lang, "administrator", "the controller"),
     };
-    let reference = v.timeline.iter().find_map(|e| match &e.entry {
-        crate::timeline::TimelineEntry::AuthorityNotified(n) | crate::timeline::TimelineEntry::ControllerNotified(n) => Some(n),
-        _ => None,
-    });
-    match (d.status, reference) {
+    match (d.status, crate::deadline::first_notification(&v.breach, &v.timeline)) {
         (DeadlineStatus::Notified | DeadlineStatus::NotifiedLate, Some(n)) => {
             let late = n.delay_reasons.as_ref().map(|r| format!("; {}: {r}", t(lang, "opóźnienie", "delay"))).unwrap_or_default();
             format!("{to}: {} ({} {}){late}", format_time(&n.notified_at), t(lang, "sygn.", "ref."), n.reference)
