@@ -364,6 +364,17 @@ fn the_public_mail_budget_alarm_matches_the_line_the_code_logs() {
     }
 }
 
+/// Art. 19: the alarm on a change given up for an endpoint counts the line the delivery logs.
+#[test]
+fn the_webhook_given_up_alarm_matches_the_line_the_code_logs() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().unwrap();
+    let filter = resources.values().find(|r| r["Properties"]["MetricTransformations"][0]["MetricName"] == "WebhookGivenUp").unwrap();
+    let pattern = filter["Properties"]["FilterPattern"].as_str().unwrap();
+    assert_eq!(pattern, format!("{{ $.message = \"{}\" }}", zgoda_domain::webhooks::WEBHOOK_GIVEN_UP));
+    assert!(resources.values().any(|r| r["Type"] == "AWS::CloudWatch::Alarm" && r["Properties"]["MetricName"] == "WebhookGivenUp"));
+}
+
 /// A job that finds its recipients leased by a worker that died must come back after the lease,
 /// not before: every early return spends one of its receives on the way to the dead-letter queue.
 /// SQS also requires the visibility timeout to outlast the function that handles the batch.

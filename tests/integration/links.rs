@@ -363,10 +363,19 @@ async fn art17_erase_leaves_no_pii_verifiable_events_no_audience_and_answers_alr
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("data-outcome=\"done\""));
 
-    let dump = serde_json::to_string(&env.scan().await).unwrap();
+    // Art. 19: the erasure's change tells recipients the address once; the sweep forgets it there
+    // after `ERASED_ADDRESS_KEPT`, and nothing else keeps it.
+    let scan = env.scan().await;
+    let (told, rest): (Vec<Value>, Vec<Value>) = scan.into_iter().partition(|i| i["pk"] == "CHANGES" && i["kind"] == "subject.erased");
+    assert_eq!(told.len(), 1);
+    assert_eq!((told[0]["erased_address"].as_str(), told[0]["gsi1pk"].as_str()), (Some(email.as_str()), Some("ERASED_ADDRESSES")));
+    let dump = serde_json::to_string(&rest).unwrap();
     for pii in [email.as_str(), email.split('@').next().unwrap(), "Zofia Testowa", "Proszę o kontakt"] {
         assert!(!dump.contains(pii), "{pii} survived erasure");
     }
+    let later = Utc::now() + zgoda_domain::changes::ERASED_ADDRESS_KEPT + Duration::minutes(1);
+    env.local.apps.retention_sweep.retention_sweep(later).await.unwrap();
+    assert!(!serde_json::to_string(&env.scan().await).unwrap().contains(email.as_str()), "forgotten after a week");
     let items = env.items(&format!("SUBJECT#{subject}")).await;
     assert!(items.iter().any(|i| i["sk"] == "SUPPRESSED"));
     assert!(!items.iter().any(|i| i["sk"] == "PROFILE"

@@ -31,3 +31,4 @@ mod requests;
 mod restriction;
 mod retention;
 mod ses_events;
+mod webhooks;

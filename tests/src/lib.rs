@@ -88,6 +88,8 @@ pub struct TestEnv {
     pub local: Arc<Local>,
     server: tokio::task::JoinHandle<()>,
     notifier: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Webhook delivery workers started by the test, stopped with the environment.
+    webhook_workers: Mutex<Vec<tokio::task::AbortHandle>>,
     /// The last signature timestamp used: each request gets a later one, so two identical requests
     /// in the same second are not mistaken for a replay (which the server rightly refuses).
     last_ts: Mutex<i64>,
@@ -97,6 +99,7 @@ impl Drop for TestEnv {
     fn drop(&mut self) {
         self.server.abort();
         self.stop_notifier();
+        self.webhook_workers.lock().unwrap().iter().for_each(tokio::task::AbortHandle::abort);
         // A call AWS would refuse fails the test that made it, even where the code went on.
         let refused = self.local.apps.refusals();
         if !refused.is_empty() && !std::thread::panicking() {
@@ -141,6 +144,7 @@ impl TestEnv {
                 ..Settings::default()
             },
         };
+        zgoda_local::webhooks_loop::local_settings(&mut config.settings);
         adjust(&mut config);
         let endpoints = emulator_endpoints();
         let clients = Clients::local(&endpoints, REGION).await;
@@ -170,6 +174,7 @@ impl TestEnv {
             local,
             server,
             notifier: Mutex::new(None),
+            webhook_workers: Mutex::new(Vec::new()),
             last_ts: Mutex::new(0),
         }
     }
@@ -208,6 +213,14 @@ impl TestEnv {
         let sets =
             [&self.config.mail.public, &self.config.mail.notices].map(|m| m.configuration_set.clone().expect("provisioned")).to_vec();
         zgoda_local::ses_events_loop::spawn(self.local.clone(), self.app_clients.sqs.clone(), sets).abort_handle()
+    }
+
+    /// Runs webhook delivery (as its schedule would, every second) until the handle is aborted
+    /// (a killed worker) or the environment dropped.
+    pub fn start_webhooks(&self) -> tokio::task::AbortHandle {
+        let handle = zgoda_local::webhooks_loop::spawn(self.local.clone()).abort_handle();
+        self.webhook_workers.lock().unwrap().push(handle.clone());
+        handle
     }
 
     /// Kills the notifier wherever it is, as a crashed Lambda would stop.

@@ -188,6 +188,19 @@ pub fn settings_from_env(public_url: PublicUrl, controller: ControllerProfile) -
             max_counter: small_number("ZGODA_PRIVACY_POW_MAX_COUNTER", defaults.privacy_proof_of_work.max_counter)?,
             ttl: defaults.privacy_proof_of_work.ttl,
         },
+        feed_settle: Duration::seconds(number("ZGODA_FEED_SETTLE_SECS", defaults.feed_settle.num_seconds())?),
+        // Only the local stack sets it: a deployed stack delivers over HTTPS to public addresses.
+        webhook_loopback: optional("ZGODA_WEBHOOK_LOOPBACK").as_deref() == Some("1"),
+        webhook_retries: match optional("ZGODA_WEBHOOK_RETRY_SECS") {
+            None => defaults.webhook_retries,
+            Some(list) => list
+                .split(',')
+                .map(|step| step.trim().parse::<i64>().ok().filter(|n| *n > 0).map(Duration::seconds))
+                .collect::<Option<Vec<_>>>()
+                .ok_or(ConfigError::Invalid("ZGODA_WEBHOOK_RETRY_SECS"))?,
+        },
+        webhook_give_up: Duration::seconds(number("ZGODA_WEBHOOK_GIVE_UP_SECS", defaults.webhook_give_up.num_seconds())?),
+        webhook_lease: Duration::seconds(number("ZGODA_WEBHOOK_LEASE_SECS", defaults.webhook_lease.num_seconds())?),
     })
 }
 

@@ -720,6 +720,7 @@ impl DynamoStore {
             item.insert(GSI_SORT_KEY.into(), s(review_sort_key(at, &a.subject)));
             writes.push(put(t, item, None));
         }
+        writes.extend(a.changes.iter().map(|c| crate::webhooks::change_write(t, c)));
         if a.lift_suppression {
             // The person acted again with this address: it exists and they are back.
             writes.push(delete(t, &pk, "SUPPRESSED"));

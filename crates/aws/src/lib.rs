@@ -13,6 +13,7 @@ pub mod requests;
 pub mod secrets;
 pub mod ses;
 pub mod table;
+pub mod webhooks;
 
 pub use config::{Config, Senders, Sending};
 pub use dynamo::DynamoStore;

@@ -3,6 +3,7 @@
 //! Their unsent breach notices are finished too, so no address outlives the erasure.
 
 use crate::Time;
+use crate::changes::Change;
 use crate::email::EmailAddress;
 use crate::error::Error;
 use crate::ids::SubjectId;
@@ -110,7 +111,10 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     fn erasure(&self, subject: &SubjectId, record: &SubjectRecord, channel: Channel, link: Option<&LinkClaims>, now: Time) -> Erasure {
         let lang = record.profile.as_ref().map(|p| p.lang).unwrap_or(Lang::Pl);
         let facts = EventFacts::new(ulid::Ulid::new().to_string(), subject.clone(), EventKind::Erased, lang, channel, now);
-        Erasure { suppress: true, ..self.chain_end(record, facts, link, now) }
+        let mut erasure = Erasure { suppress: true, ..self.chain_end(record, facts, link, now) };
+        // The recipients are told the address once, to find their own record (Art. 19).
+        erasure.append.changes = Change::of_events(&erasure.append.events, record.profile.as_ref().map(|p| &p.email));
+        erasure
     }
 
     /// A transaction that ends what a subject holds: `last` sealed onto the chain `record` read,
@@ -124,6 +128,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 subject,
                 expected_head: head,
                 new_head,
+                changes: Change::of_events(&events, None),
                 events,
                 states: vec![],
                 profile: None,

@@ -28,6 +28,8 @@ pub enum Error {
     IncidentNotFound,
     #[error("no such processor")]
     ProcessorNotFound,
+    #[error("no such webhook endpoint")]
+    EndpointNotFound,
     /// The idempotency key was used before with another body.
     #[error("this Idempotency-Key was used with another request")]
     IdempotencyConflict,

@@ -7,6 +7,7 @@ pub mod address_change;
 pub mod audience;
 pub mod breach;
 pub mod canonical;
+pub mod changes;
 pub mod choices;
 pub mod controller;
 pub mod deadline;
@@ -50,6 +51,7 @@ pub mod store;
 pub mod subject;
 pub mod timeline;
 pub mod token;
+pub mod webhooks;
 
 pub use chrono::{DateTime, Utc};
 

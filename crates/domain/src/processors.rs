@@ -91,7 +91,31 @@ pub struct WebhookSecrets {
     pub previous_until: Option<Time>,
 }
 
-fn new_secret() -> String {
+impl WebhookSecrets {
+    /// A first secret.
+    pub(crate) fn first() -> Self {
+        Self { current: new_secret(), previous: None, previous_until: None }
+    }
+
+    /// A new current secret; the one it replaces stays in force for `overlap`.
+    pub(crate) fn rotated(old: Option<WebhookSecrets>, overlap: Duration, now: Time) -> Self {
+        Self { current: new_secret(), previous: old.map(|o| o.current), previous_until: Some(crate::proof::to_millis(now + overlap)) }
+    }
+
+    /// The secrets that sign or verify at `now`: the current one, and the replaced one during its
+    /// overlap.
+    pub(crate) fn in_force(&self, now: Time) -> Vec<&str> {
+        let mut keys = vec![self.current.as_str()];
+        if let (Some(previous), Some(until)) = (&self.previous, self.previous_until)
+            && now < until
+        {
+            keys.push(previous);
+        }
+        keys
+    }
+}
+
+pub(crate) fn new_secret() -> String {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).expect("the OS random source is available");
     format!("{SECRET_PREFIX}{}", STANDARD.encode(key))
@@ -100,6 +124,15 @@ fn new_secret() -> String {
 /// The key bytes of a `whsec_` secret.
 fn key_of(secret: &str) -> Option<Vec<u8>> {
     STANDARD.decode(secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret)).ok()
+}
+
+/// The `v1,<base64>` signature of one delivery under `secret`: HMAC-SHA256 over
+/// `id.timestamp.body` (none for a secret that is not base64).
+pub(crate) fn sign_webhook(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
+    let mut mac = crate::keys::HmacSha256::new_from_slice(&key_of(secret)?).expect("HMAC takes any key length");
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    Some(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
 }
 
 /// The Standard Webhooks headers of one delivery, as received.
@@ -228,12 +261,12 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             updated_at: crate::proof::to_millis(now),
             revision: stored.as_ref().map_or(1, |p| p.revision + 1),
         };
-        let secret = created.then(new_secret);
-        if let Some(secret) = &secret {
+        let secrets = created.then(WebhookSecrets::first);
+        if let Some(secrets) = &secrets {
             // The key first: a processor is never listed without one.
-            let secrets = WebhookSecrets { current: secret.clone(), previous: None, previous_until: None };
-            self.store.save_webhook_secrets(&id, &secrets).await?;
+            self.store.save_webhook_secrets(&id, secrets).await?;
         }
+        let secret = secrets.map(|s| s.current);
         if !self.store.save_processor(&processor).await? {
             return Err(Error::Unavailable("the processor changed while it was saved".into()));
         }
@@ -270,16 +303,10 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// A new webhook secret, shown once; the one it replaces verifies for [`SECRET_OVERLAP`] more.
     pub async fn rotate_webhook_secret(&self, id: &ProcessorId, now: Time) -> Result<ProcessorView, Error> {
         let p = self.store.load_processor(id).await?.ok_or(Error::ProcessorNotFound)?;
-        let old = self.store.load_webhook_secrets(id).await?;
-        let secret = new_secret();
-        let secrets = WebhookSecrets {
-            current: secret.clone(),
-            previous: old.map(|o| o.current),
-            previous_until: Some(crate::proof::to_millis(now + SECRET_OVERLAP)),
-        };
+        let secrets = WebhookSecrets::rotated(self.store.load_webhook_secrets(id).await?, SECRET_OVERLAP, now);
         self.store.save_webhook_secrets(id, &secrets).await?;
         tracing::info!(processor = %id, "processor webhook secret rotated");
-        self.processor_view(p, Some(secret), now).await
+        self.processor_view(p, Some(secrets.current), now).await
     }
 
     /// A processor's signed report: verified, deduplicated by its `webhook-id`, then an incident
@@ -309,13 +336,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             Ok(None) => return Err(refused(WebhookRefusal::UnknownProcessor)),
             Err(e) => return Ok(Err(e.into())),
         };
-        let mut keys = vec![secrets.current.as_str()];
-        if let (Some(previous), Some(until)) = (&secrets.previous, secrets.previous_until)
-            && now < until
-        {
-            keys.push(previous);
-        }
-        verify_webhook(&keys, headers, body, now).map_err(refused)?;
+        verify_webhook(&secrets.in_force(now), headers, body, now).map_err(refused)?;
         // Accepted once per message id, for as long as its timestamp could still pass.
         let msg = GuardKey::WebhookMessage(processor.processor_id.clone(), headers.id.unwrap_or_default().to_owned());
         match self.store.first_use(&msg, now + WEBHOOK_TOLERANCE * 2, now).await {

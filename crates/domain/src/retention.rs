@@ -123,6 +123,10 @@ pub struct SweepReport {
     /// finds them by id and in the lists.
     #[serde(default)]
     pub requests_indexed: u64,
+    /// Erasures' changes whose address was forgotten, once recipients had it long enough
+    /// (`changes::ERASED_ADDRESS_KEPT`).
+    #[serde(default)]
+    pub erased_addresses_forgotten: u64,
 }
 
 /// What the sweep did with one review.
@@ -157,6 +161,8 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             }
         }
         report.requests_indexed = self.store.index_earlier_requests(BACKFILL_BATCH).await?.unwrap_or(0);
+        let told_long_enough = now - crate::changes::ERASED_ADDRESS_KEPT;
+        report.erased_addresses_forgotten = self.store.forget_erased_addresses(told_long_enough).await? as u64;
         self.purge_breaches(now, &mut report).await?;
         Ok(report)
     }
@@ -272,7 +278,8 @@ mod tests {
                 failed: 0,
                 purged: 0,
                 breaches_purged: 0,
-                requests_indexed: 0
+                requests_indexed: 0,
+                erased_addresses_forgotten: 0
             }
         );
         assert!(app.store.holds_anything_personal(&anna));
@@ -289,7 +296,8 @@ mod tests {
                 failed: 0,
                 purged: 0,
                 breaches_purged: 0,
-                requests_indexed: 0
+                requests_indexed: 0,
+                erased_addresses_forgotten: 0
             }
         );
         assert!(!app.store.holds_anything_personal(&anna), "profile, submissions and states are gone");
@@ -300,7 +308,10 @@ mod tests {
         assert!(proof::verify_chain(app.keys.seals(), &anna, &record.events, record.head.as_ref()).verified);
         assert_eq!(app.mailer.forgotten(), [email("anna@example.pl")], "the provider's copy goes too");
         assert!(app.store.holds_anything_personal(&app.subject_id(&email("bartek@example.pl"))));
-        assert_eq!(app.retention_sweep(t0 + Duration::days(800)).await.unwrap(), SweepReport::default(), "nobody is left to judge");
+        // Nobody is left to judge; the address Anna's erasure told recipients is forgotten (Art. 19).
+        let last_run = app.retention_sweep(t0 + Duration::days(800)).await.unwrap();
+        assert_eq!(last_run, SweepReport { erased_addresses_forgotten: 1, ..SweepReport::default() });
+        assert!(app.store.all_changes().iter().all(|c| c.erased_address.is_none()));
     }
 
     #[tokio::test]

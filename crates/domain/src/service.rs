@@ -74,6 +74,19 @@ pub struct Settings {
     /// years by default, covering the five years within which the PUODO may fine (art. 189g of the
     /// Code of Administrative Procedure) and a person's claims (art. 118 of the Civil Code).
     pub breach_retention: Duration,
+    /// How old a change must be before the feed shows it (`changes::settled_before`): longer than
+    /// any write takes from its event's time to its commit.
+    pub feed_settle: Duration,
+    /// Whether webhook endpoints may be plain `http://` on this machine's loopback: the local
+    /// stack's receivers only, never a deployed stack.
+    pub webhook_loopback: bool,
+    /// How long after each failed webhook delivery the next is tried (the last step repeats).
+    pub webhook_retries: Vec<Duration>,
+    /// How long a change is retried to an endpoint before it is given up (`dead`).
+    pub webhook_give_up: Duration,
+    /// How long a delivery worker holds an endpoint: longer than a batch of deliveries at their
+    /// time limit (ten at 10 s). A worker that died holds it until then.
+    pub webhook_lease: Duration,
 }
 
 impl Default for Settings {
@@ -96,6 +109,11 @@ impl Default for Settings {
             privacy_proof_of_work: ProofOfWork::default(),
             records_retention: Duration::days(RECORDS_RETENTION_DAYS),
             breach_retention: Duration::days(RECORDS_RETENTION_DAYS),
+            feed_settle: Duration::seconds(30),
+            webhook_loopback: false,
+            webhook_retries: crate::webhooks::default_retries(),
+            webhook_give_up: Duration::days(3),
+            webhook_lease: Duration::minutes(3),
         }
     }
 }
@@ -496,6 +514,7 @@ where
                 lift_suppression,
                 // Any change of state may end the last need for the address: judge it then.
                 review_at: events.iter().map(|e| e.facts.at).max(),
+                changes: crate::changes::Change::of_events(&events, None),
             };
             match self.store.append(append).await {
                 Ok(()) => return Ok(events),

@@ -279,6 +279,9 @@ pub struct Append {
     /// When the storage-limitation sweep should next ask whether anything still needs the
     /// person's address (`retention.rs`): every change of purpose state sets it to its own time.
     pub review_at: Option<Time>,
+    /// What the events change for the business's recipients (`changes.rs`): the feed's entries,
+    /// written with the events.
+    pub changes: Vec<crate::changes::Change>,
 }
 
 /// One subject on the storage-limitation sweep's worklist, as read: settling it is conditional on
@@ -535,12 +538,96 @@ pub trait ProcessorStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<crate::processors::WebhookSecrets>, StoreError>> + Send;
 }
 
+/// Webhook endpoints, their cursors and delivery logs, and the change feed they read
+/// (`webhooks.rs`, `changes.rs`). Changes are written by [`SubjectStore::append`] and
+/// [`SubjectStore::erase`], in the same transaction as their events.
+pub trait WebhookStore: Send + Sync {
+    fn save_endpoint(&self, endpoint: &crate::webhooks::Endpoint) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn load_endpoint(
+        &self,
+        id: &crate::webhooks::EndpointId,
+    ) -> impl Future<Output = Result<Option<crate::webhooks::Endpoint>, StoreError>> + Send;
+    fn list_endpoints(&self) -> impl Future<Output = Result<Vec<crate::webhooks::Endpoint>, StoreError>> + Send;
+    fn save_endpoint_secrets(
+        &self,
+        id: &crate::webhooks::EndpointId,
+        secrets: &crate::processors::WebhookSecrets,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn load_endpoint_secrets(
+        &self,
+        id: &crate::webhooks::EndpointId,
+    ) -> impl Future<Output = Result<Option<crate::processors::WebhookSecrets>, StoreError>> + Send;
+    /// Writes a new endpoint's cursor (unheld).
+    fn start_cursor(
+        &self,
+        id: &crate::webhooks::EndpointId,
+        cursor: &crate::webhooks::Cursor,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn load_cursor(
+        &self,
+        id: &crate::webhooks::EndpointId,
+    ) -> impl Future<Output = Result<Option<crate::webhooks::Cursor>, StoreError>> + Send;
+    /// Holds the endpoint's cursor until `lease_until`, unless another worker holds it past `now`.
+    fn claim_cursor(
+        &self,
+        id: &crate::webhooks::EndpointId,
+        now: Time,
+        lease_until: Time,
+    ) -> impl Future<Output = Result<Option<crate::webhooks::Held>, StoreError>> + Send;
+    /// Moves a held cursor; false if the lease `held_until` is no longer this worker's.
+    fn keep_cursor(
+        &self,
+        id: &crate::webhooks::EndpointId,
+        held_until: Time,
+        cursor: &crate::webhooks::Cursor,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Moves a held cursor and lets it go.
+    fn release_cursor(
+        &self,
+        id: &crate::webhooks::EndpointId,
+        held_until: Time,
+        cursor: &crate::webhooks::Cursor,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records (or updates) how one change's delivery stands.
+    fn record_delivery(
+        &self,
+        id: &crate::webhooks::EndpointId,
+        log: &crate::webhooks::DeliveryLog,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The endpoint's delivery log, newest first.
+    fn list_deliveries(
+        &self,
+        id: &crate::webhooks::EndpointId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<crate::webhooks::DeliveryLog>, StoreError>> + Send;
+    /// Changes with `after < id < before`, oldest first, at most `limit`.
+    fn list_changes(
+        &self,
+        after: &str,
+        before: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<crate::changes::Change>, StoreError>> + Send;
+    fn load_change(&self, id: &str) -> impl Future<Output = Result<Option<crate::changes::Change>, StoreError>> + Send;
+    /// Removes the address from erasures' changes made before `before`; how many it forgot.
+    fn forget_erased_addresses(&self, before: Time) -> impl Future<Output = Result<usize, StoreError>> + Send;
+}
+
 pub trait Store:
-    FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore + RequestStore + IncidentStore + ProcessorStore
+    FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore + RequestStore + IncidentStore + ProcessorStore + WebhookStore
 {
 }
-impl<T: FormStore + SubjectStore + RetentionReviews + Guards + Health + BreachStore + RequestStore + IncidentStore + ProcessorStore> Store
-    for T
+impl<
+    T: FormStore
+        + SubjectStore
+        + RetentionReviews
+        + Guards
+        + Health
+        + BreachStore
+        + RequestStore
+        + IncidentStore
+        + ProcessorStore
+        + WebhookStore,
+> Store for T
 {
 }
 

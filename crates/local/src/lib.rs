@@ -10,6 +10,7 @@ pub mod provision;
 pub mod schedules;
 pub mod server;
 pub mod ses_events_loop;
+pub mod webhooks_loop;
 
 /// How long the local pollers (standing in for Lambda's SQS event source and SNS) wait on an
 /// empty queue: the longest SQS allows, as Lambda's own pollers do. A poll answers as soon as a

@@ -102,6 +102,7 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
         queue_url: String::new(),
         settings: zgoda_aws::config::settings_from_env(PublicUrl::parse(&url).context("the local URL")?, zgoda_local::demo_controller())?,
     };
+    zgoda_local::webhooks_loop::local_settings(&mut config.settings);
     let clients = Clients::local(&emulator.endpoints, REGION).await;
     let operator = provision::provision(&clients, &mut config, provision::VISIBILITY_SECS).await?;
     let apps = Apps::build(&config, &emulator.endpoints, REGION).await.map_err(anyhow::Error::msg)?;
@@ -127,7 +128,9 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     // SES's events (the emulator's Send events) to the ses-events handler, as SNS would hand them.
     let sets = MailStream::ALL.iter().filter_map(|m| config.mail.of(*m).configuration_set.clone()).collect();
     let ses_events = zgoda_local::ses_events_loop::spawn(local.clone(), clients.sqs.clone(), sets);
-    // The deadline watch and the storage-limitation sweep, as their schedules would run them.
+    // Webhook delivery, the deadline watch and the storage-limitation sweep, as their schedules
+    // would run them.
+    let webhooks = zgoda_local::webhooks_loop::spawn(local.clone());
     let schedules = zgoda_local::schedules::spawn(local);
 
     println!(
@@ -143,6 +146,7 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     server.abort();
     ses_events.abort();
     schedules.abort();
+    webhooks.abort();
     if let Some(n) = notifier {
         n.abort();
     }

@@ -31,7 +31,7 @@ pub struct Local {
 }
 
 /// Every function, by its binary's name, with what it may do in AWS.
-pub const FUNCTIONS: [(&str, Access); 7] = [
+pub const FUNCTIONS: [(&str, Access); 8] = [
     ("intake", intake::ACCESS),
     ("links", links::ACCESS),
     ("operator", operator::ACCESS),
@@ -39,6 +39,7 @@ pub const FUNCTIONS: [(&str, Access); 7] = [
     ("deadline-watch", deadline_watch::ACCESS),
     ("retention-sweep", retention_sweep::ACCESS),
     ("ses-events", ses_events::ACCESS),
+    ("webhooks", webhooks::ACCESS),
 ];
 
 /// One app per function, as in AWS: each loads only its own key rings, and each reaches AWS
@@ -52,6 +53,7 @@ pub struct Apps {
     pub deadline_watch: Arc<App>,
     pub retention_sweep: Arc<App>,
     pub ses_events: Arc<App>,
+    pub webhooks: Arc<App>,
     checks: Vec<AccessCheck>,
 }
 
@@ -65,9 +67,9 @@ impl Apps {
             let app = zgoda_web::app::build(config, &clients, &check.access()).await.map_err(|e| format!("{}: {e}", check.function()))?;
             apps.push(Arc::new(app));
         }
-        let [intake, links, operator, notifier, deadline_watch, retention_sweep, ses_events] =
-            apps.try_into().map_err(|_| "seven functions")?;
-        Ok(Self { intake, links, operator, notifier, deadline_watch, retention_sweep, ses_events, checks })
+        let [intake, links, operator, notifier, deadline_watch, retention_sweep, ses_events, webhooks] =
+            apps.try_into().map_err(|_| "eight functions")?;
+        Ok(Self { intake, links, operator, notifier, deadline_watch, retention_sweep, ses_events, webhooks, checks })
     }
 
     /// Every AWS call any function made that its `ACCESS` does not list (and AWS would refuse).

@@ -40,7 +40,8 @@ impl ApiError {
                 | Error::RequestNotFound
                 | Error::ChannelNotFound
                 | Error::IncidentNotFound
-                | Error::ProcessorNotFound => StatusCode::NOT_FOUND,
+                | Error::ProcessorNotFound
+                | Error::EndpointNotFound => StatusCode::NOT_FOUND,
                 Error::IdempotencyConflict | Error::IdempotencyInProgress => StatusCode::CONFLICT,
                 Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 Error::StaleNotice | Error::NoticeVersionExists | Error::ControllerInstructionRequired => StatusCode::CONFLICT,
@@ -73,6 +74,7 @@ impl ApiError {
                 Error::ChannelNotFound => "channel_not_found",
                 Error::IncidentNotFound => "incident_not_found",
                 Error::ProcessorNotFound => "processor_not_found",
+                Error::EndpointNotFound => "endpoint_not_found",
                 Error::IdempotencyConflict => "idempotency_conflict",
                 Error::IdempotencyInProgress => "idempotency_in_progress",
                 Error::Validation(_) => "validation_failed",

@@ -105,6 +105,29 @@ async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
         (Method::POST, ["v1", "admin", "processors", id, "rotate-secret"]) => {
             ok(StatusCode::OK, &app.rotate_webhook_secret(&processor_id(id)?, now).await?)
         }
+        (Method::POST, ["v1", "admin", "webhooks"]) => {
+            let view = app.add_endpoint(body::json(req)?, now).await?;
+            tracing::info!(operator = %op, endpoint = %view.endpoint.endpoint_id, "webhook endpoint added");
+            ok(StatusCode::CREATED, &view)
+        }
+        (Method::GET, ["v1", "admin", "webhooks"]) => ok(StatusCode::OK, &app.endpoints().await?),
+        (Method::GET, ["v1", "admin", "webhooks", id]) => ok(StatusCode::OK, &app.endpoint(id).await?),
+        (Method::POST, ["v1", "admin", "webhooks", id, switch @ ("enable" | "disable")]) => {
+            ok(StatusCode::OK, &app.set_endpoint_enabled(id, *switch == "enable", now).await?)
+        }
+        (Method::POST, ["v1", "admin", "webhooks", id, "rotate-secret"]) => ok(StatusCode::OK, &app.rotate_endpoint_secret(id, now).await?),
+        (Method::GET, ["v1", "admin", "webhooks", id, "deliveries"]) => {
+            ok(StatusCode::OK, &app.deliveries(id, page_limit(req, 50)?).await?)
+        }
+        (Method::POST, ["v1", "admin", "webhooks", id, "redeliver"]) => {
+            let body: RedeliverBody = body::json(req)?;
+            tracing::info!(operator = %op, endpoint = %id, "webhook redelivery asked");
+            ok(StatusCode::OK, &app.redeliver(id, &body.change_id, now).await?)
+        }
+        (Method::GET, ["v1", "admin", "changes"]) => {
+            let after = request::query_param(req, "after").unwrap_or_default();
+            ok(StatusCode::OK, &app.changes(&after, page_limit(req, 100)?, now).await?)
+        }
         (Method::GET, ["v1", "incidents"]) => ok(StatusCode::OK, &app.incidents(incident_filter(req)?).await?),
         (Method::GET, ["v1", "incidents", id]) => ok(StatusCode::OK, &app.incident(&incident_id(id)?).await?),
         (Method::POST, ["v1", "incidents", id, "close"]) => {
@@ -155,12 +178,36 @@ pub const ROUTES: &[Route] = &[
     Route::new("GET", "/v1/admin/processors"),
     Route::new("GET", "/v1/admin/processors/{processor_id}"),
     Route::new("POST", "/v1/admin/processors/{processor_id}/rotate-secret"),
+    Route::new("POST", "/v1/admin/webhooks"),
+    Route::new("GET", "/v1/admin/webhooks"),
+    Route::new("GET", "/v1/admin/webhooks/{endpoint_id}"),
+    Route::new("POST", "/v1/admin/webhooks/{endpoint_id}/enable"),
+    Route::new("POST", "/v1/admin/webhooks/{endpoint_id}/disable"),
+    Route::new("POST", "/v1/admin/webhooks/{endpoint_id}/rotate-secret"),
+    Route::new("GET", "/v1/admin/webhooks/{endpoint_id}/deliveries"),
+    Route::new("POST", "/v1/admin/webhooks/{endpoint_id}/redeliver"),
+    Route::new("GET", "/v1/admin/changes"),
     Route::new("GET", "/v1/incidents"),
     Route::new("GET", "/v1/incidents/{id}"),
     Route::new("POST", "/v1/incidents/{id}/close"),
     Route::new("POST", "/v1/incidents/{id}/ask"),
     Route::new("POST", "/v1/incidents/{id}/breach"),
 ];
+
+/// Which change a redelivery replays from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedeliverBody {
+    change_id: String,
+}
+
+/// `?limit=` (1–500), or `default`.
+fn page_limit(req: &Request, default: usize) -> Result<usize, ApiError> {
+    match request::query_param(req, "limit") {
+        None => Ok(default),
+        Some(v) => v.parse::<usize>().ok().filter(|n| (1..=500).contains(n)).ok_or_else(|| Error::field("limit", "invalid").into()),
+    }
+}
 
 /// What triage sends: the reasons an incident is not a breach, or the question to its reporter.
 #[derive(Debug, Deserialize)]

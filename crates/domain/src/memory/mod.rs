@@ -12,6 +12,7 @@
 mod breaches;
 mod incidents;
 mod subjects;
+mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -76,6 +77,13 @@ struct Data {
     /// Whom each form collected beyond what stored events say (`add_collected`).
     collected: HashMap<FormId, Vec<(SubjectId, PurposeId, Time)>>,
     people: HashMap<SubjectId, Person>,
+    /// The change feed, by change id (its order).
+    changes: BTreeMap<String, crate::changes::Change>,
+    endpoints: HashMap<crate::webhooks::EndpointId, crate::webhooks::Endpoint>,
+    endpoint_secrets: HashMap<crate::webhooks::EndpointId, crate::processors::WebhookSecrets>,
+    cursors: HashMap<crate::webhooks::EndpointId, webhooks::HeldCursor>,
+    /// Delivery logs by endpoint and change.
+    deliveries: BTreeMap<(crate::webhooks::EndpointId, String), crate::webhooks::DeliveryLog>,
     smoke: HashMap<String, SmokeRun>,
     /// Whether the people recorded before the retention worklist were put on it.
     reviews_backfilled: bool,

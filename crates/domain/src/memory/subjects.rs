@@ -82,7 +82,9 @@ impl SubjectStore for MemoryStore {
             if !person.accepts(&append) {
                 return Err(AppendError::Conflict);
             }
+            let changes = append.changes.clone();
             person.apply(append);
+            d.add_changes(changes);
             Ok(())
         })
     }
@@ -101,7 +103,10 @@ impl SubjectStore for MemoryStore {
             if !person.accepts(&e.append) {
                 return Err(AppendError::Conflict);
             }
+            let (changes, subject) = (e.append.changes.clone(), e.append.subject.clone());
             person.apply(e.append);
+            d.add_changes(changes);
+            let person = d.people.get_mut(&subject).expect("just written");
             person.profile = None;
             person.submissions.clear();
             person.states.clear();

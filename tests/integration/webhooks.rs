@@ -1,0 +1,253 @@
+//! Telling recipients (Art. 19, Art. 7(3)): signed webhooks to a receiver on this machine,
+//! verified with the official Standard Webhooks library, and the change feed beside them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use zgoda_tests::{TestEnv, address, contact_form};
+
+/// One request as the receiver got it.
+#[derive(Debug, Clone)]
+struct Received {
+    headers: http::HeaderMap,
+    body: Bytes,
+    answered: u16,
+}
+
+impl Received {
+    fn id(&self) -> String {
+        self.headers["webhook-id"].to_str().unwrap().to_owned()
+    }
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+    fn verifies(&self, secret: &str) -> bool {
+        standardwebhooks::Webhook::new(secret).unwrap().verify(&self.body, &self.headers).is_ok()
+    }
+}
+
+/// A CRM's receiving end on loopback: answers 503 to its first `failures` requests, takes
+/// `delay` over each, and keeps everything.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    async fn start(failures: usize, delay: Duration) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks/zgoda", listener.local_addr().unwrap());
+        let got = Arc::new(Mutex::new(Vec::<Received>::new()));
+        let store = got.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let store = store.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            tokio::time::sleep(delay).await;
+                            let mut got = store.lock().unwrap();
+                            let answered = if got.len() < failures { 503 } else { 204 };
+                            got.push(Received { headers: parts.headers, body, answered });
+                            let resp = hyper::Response::builder().status(answered).body(Full::new(Bytes::new())).unwrap();
+                            Ok::<_, Infallible>(resp)
+                        }
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Self { url, got }
+    }
+
+    fn delivered(&self) -> Vec<Received> {
+        self.got.lock().unwrap().iter().filter(|r| r.answered == 204).cloned().collect()
+    }
+
+    /// Waits until `n` changes were delivered (or fails after a minute).
+    async fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..600 {
+            let delivered = self.delivered();
+            if delivered.iter().map(Received::id).collect::<BTreeSet<_>>().len() >= n {
+                return delivered;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{n} changes not delivered: {:?}", self.got.lock().unwrap().iter().map(|r| (r.id(), r.answered)).collect::<Vec<_>>());
+    }
+}
+
+/// The contact form with its newsletter given at once (single opt-in), as form `single`.
+async fn single_opt_in_form(env: &TestEnv) {
+    let mut form = contact_form(&address("owner"));
+    form["purposes"][0]["double_opt_in"] = json!(false);
+    form["purposes"][0]["single_opt_in_reason"] = json!("The test needs consent given at once.");
+    env.put_form("single", &form).await;
+}
+
+async fn subscribe(env: &TestEnv, email: &str) {
+    let body = json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11"});
+    assert_eq!(env.submit_json("single", &body).await.status(), 201);
+}
+
+async fn add_endpoint(env: &TestEnv, url: &str, description: &str) -> (String, String) {
+    let resp = env.operator("POST", "/v1/admin/webhooks", Some(&json!({"url": url, "description": description}))).await;
+    assert_eq!(resp.status(), 201);
+    let view: Value = resp.json().await.unwrap();
+    (view["endpoint_id"].as_str().unwrap().to_owned(), view["secret"].as_str().unwrap().to_owned())
+}
+
+/// The whole change feed, page by page, as a polling tool reads it.
+async fn feed(env: &TestEnv) -> Vec<Value> {
+    let (mut items, mut after) = (Vec::new(), String::new());
+    loop {
+        let page: Value = env.operator("GET", &format!("/v1/admin/changes?after={after}&limit=2"), None).await.json().await.unwrap();
+        let got = page["items"].as_array().unwrap().clone();
+        after = page["next"].as_str().unwrap().to_owned();
+        if got.is_empty() {
+            return items;
+        }
+        items.extend(got);
+    }
+}
+
+#[tokio::test]
+async fn art19_a_receiver_down_for_several_tries_gets_every_change_later_signed_in_order_and_the_feed_tells_the_same() {
+    let env = TestEnv::spawn().await;
+    single_opt_in_form(&env).await;
+    let receiver = Receiver::start(3, Duration::ZERO).await;
+    let (endpoint, secret) = add_endpoint(&env, &receiver.url, "CRM Livespace").await;
+    let (alice, bob) = (address("alice"), address("bob"));
+    subscribe(&env, &alice).await;
+    subscribe(&env, &bob).await;
+    let erase = env.operator("POST", "/v1/admin/subjects/erase", Some(&json!({"email": alice, "reason": "request by phone"}))).await;
+    assert_eq!(erase.status(), 200);
+    env.start_webhooks();
+
+    let delivered = receiver.wait_for(3).await;
+    let all = receiver.got.lock().unwrap().clone();
+    assert!(all.iter().all(|r| r.verifies(&secret)), "every request verifies with the official library");
+    assert_eq!(all.iter().filter(|r| r.answered == 503).count(), 3);
+    assert!(all[..4].iter().all(|r| r.id() == all[0].id()), "the retried change keeps its webhook-id");
+    let told: Vec<(String, String)> = delivered
+        .iter()
+        .map(|r| (r.json()["type"].as_str().unwrap().to_owned(), r.json()["data"]["subject_id"].as_str().unwrap().to_owned()))
+        .collect();
+    let (alice_id, bob_id) = (env.subject_id(&alice).await.to_string(), env.subject_id(&bob).await.to_string());
+    let of = |who: &str| told.iter().filter(|(_, s)| s == who).map(|(k, _)| k.as_str()).collect::<Vec<_>>();
+    assert_eq!(of(&alice_id), ["consent.given", "subject.erased"], "an erasure never before the consent it erases");
+    assert_eq!(of(&bob_id), ["consent.given"], "only the ticked consent purpose is told, not the contract one");
+    let erased = delivered.iter().map(Received::json).find(|p| p["type"] == "subject.erased").unwrap();
+    assert_eq!(erased["data"]["email"], alice.as_str(), "the erasure carries the address the CRM files it under");
+    let bobs = delivered.iter().map(Received::json).find(|p| p["data"]["subject_id"] == bob_id.as_str()).unwrap();
+    assert_eq!((bobs["data"]["email"].as_str(), bobs["data"]["purpose"].as_str()), (Some(bob.as_str()), Some("newsletter")));
+
+    // A tool that polls reads the same changes, in the same order.
+    let polled: Vec<String> = feed(&env).await.iter().map(|c| format!("msg_{}", c["change_id"].as_str().unwrap())).collect();
+    assert_eq!(polled, delivered.iter().map(Received::id).collect::<Vec<_>>());
+
+    // The delivery log: outcomes, never the address.
+    let log = env.operator("GET", &format!("/v1/admin/webhooks/{endpoint}/deliveries"), None).await.text().await.unwrap();
+    let log: Value = serde_json::from_str(&log).unwrap();
+    let statuses: Vec<(&str, u64)> =
+        log["items"].as_array().unwrap().iter().map(|l| (l["status"].as_str().unwrap(), l["attempts"].as_u64().unwrap())).collect();
+    assert_eq!(statuses.iter().filter(|(s, _)| *s == "delivered").count(), 3, "{log}");
+    assert!(statuses.contains(&("delivered", 4)), "{log}");
+    assert!(!log.to_string().contains("@klient.example.pl"), "{log}");
+    let listed: Value = env.operator("GET", "/v1/admin/webhooks", None).await.json().await.unwrap();
+    assert_eq!(listed["items"][0]["description"], "CRM Livespace");
+    assert!(listed["items"][0].get("secret").is_none(), "a secret is shown once");
+}
+
+#[tokio::test]
+async fn art19_a_rotated_secret_keeps_the_receiver_verifying_through_the_overlap() {
+    let env = TestEnv::spawn().await;
+    single_opt_in_form(&env).await;
+    let receiver = Receiver::start(0, Duration::ZERO).await;
+    let (endpoint, old) = add_endpoint(&env, &receiver.url, "Mailing tool").await;
+    env.start_webhooks();
+    subscribe(&env, &address("before")).await;
+    receiver.wait_for(1).await;
+    let rotated: Value = env.operator("POST", &format!("/v1/admin/webhooks/{endpoint}/rotate-secret"), None).await.json().await.unwrap();
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    subscribe(&env, &address("during")).await;
+    let delivered = receiver.wait_for(2).await;
+    assert!(delivered[0].verifies(&old) && !delivered[0].verifies(&new));
+    assert!(delivered[1].verifies(&old), "the receiver still on the old secret verifies through the overlap");
+    assert!(delivered[1].verifies(&new), "and one already switched verifies too");
+}
+
+#[tokio::test]
+async fn a_delivery_worker_killed_mid_batch_loses_nothing_and_repeats_only_under_the_same_webhook_id() {
+    let env = TestEnv::spawn().await;
+    single_opt_in_form(&env).await;
+    let receiver = Receiver::start(0, Duration::from_millis(300)).await;
+    add_endpoint(&env, &receiver.url, "CRM").await;
+    for i in 0..8 {
+        subscribe(&env, &address(&format!("p{i}"))).await;
+    }
+    let worker = env.start_webhooks();
+    receiver.wait_for(2).await;
+    worker.abort();
+    let at_kill = receiver.got.lock().unwrap().len();
+    assert!(at_kill < 8, "killed mid-batch ({at_kill} received)");
+    // A new worker takes over once the dead one's lease lapses.
+    env.start_webhooks();
+    let delivered = receiver.wait_for(8).await;
+    let mut ids_by_change: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in receiver.got.lock().unwrap().iter() {
+        ids_by_change.entry(r.json()["data"]["change_id"].as_str().unwrap().to_owned()).or_default().insert(r.id());
+    }
+    assert_eq!(ids_by_change.len(), 8, "every change delivered");
+    assert!(ids_by_change.values().all(|ids| ids.len() == 1), "a repeat carries the same webhook-id: {ids_by_change:?}");
+    let firsts: Vec<String> = delivered.iter().map(Received::id).fold(Vec::new(), |mut seen, id| {
+        if !seen.contains(&id) {
+            seen.push(id);
+        }
+        seen
+    });
+    let polled: Vec<String> = feed(&env).await.iter().map(|c| format!("msg_{}", c["change_id"].as_str().unwrap())).collect();
+    assert_eq!(firsts, polled, "in the feed's order");
+}
+
+#[tokio::test]
+async fn ssrf_an_endpoint_to_a_private_address_or_not_https_is_a_422_naming_the_url_and_nothing_is_stored() {
+    let env = TestEnv::spawn().await;
+    for (url, code) in [
+        ("http://10.0.0.1/hook", "not_https"),
+        ("https://10.0.0.1/hook", "not_public"),
+        ("https://169.254.169.254/latest/meta-data/", "not_public"),
+        ("https://[fd00:ec2::254]/", "not_public"),
+        ("ftp://crm.example.com/", "not_https"),
+    ] {
+        let resp = env.operator("POST", "/v1/admin/webhooks", Some(&json!({"url": url, "description": "x"}))).await;
+        assert_eq!(resp.status(), 422, "{url}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["fields"][0], json!({"field": "url", "code": code}), "{url}");
+    }
+    let resp = env
+        .operator(
+            "POST",
+            "/v1/admin/webhooks",
+            Some(&json!({"url": "https://crm.example.com/", "description": " ", "events": ["consent.maybe"]})),
+        )
+        .await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["error"]["fields"],
+        json!([{"field": "description", "code": "required"}, {"field": "events[0]", "code": "unknown_event"}])
+    );
+    assert!(env.items("WEBHOOKS").await.is_empty(), "nothing stored");
+}
