@@ -251,3 +251,32 @@ async fn ssrf_an_endpoint_to_a_private_address_or_not_https_is_a_422_naming_the_
     );
     assert!(env.items("WEBHOOKS").await.is_empty(), "nothing stored");
 }
+
+#[tokio::test]
+async fn cli_adds_lists_rotates_disables_and_reads_the_delivery_log_and_the_feed() {
+    use crate::cli::{stdout, zgoda};
+    let env = TestEnv::spawn().await;
+    let key = env.operator.key_hex.clone();
+    single_opt_in_form(&env).await;
+    let receiver = Receiver::start(0, Duration::ZERO).await;
+    let added =
+        zgoda(&env, &key, &["webhooks", "add", &receiver.url, "--description", "Mailing tool", "--events", "consent.given,subject.erased"])
+            .await;
+    assert!(added.status.success(), "{added:?}");
+    let out = stdout(&added);
+    assert!(out.contains("signing secret (shown once") && out.contains("whsec_"), "{added:?}");
+    let id = out.split_whitespace().nth(1).unwrap().to_owned();
+    env.start_webhooks();
+    subscribe(&env, &address("cli")).await;
+    receiver.wait_for(1).await;
+    let listed = stdout(&zgoda(&env, &key, &["webhooks", "list"]).await);
+    assert!(listed.contains("Mailing tool") && listed.contains("consent.given,subject.erased") && !listed.contains("whsec_"), "{listed}");
+    let log = stdout(&zgoda(&env, &key, &["webhooks", "deliveries", &id]).await);
+    assert!(log.contains("consent.given") && log.contains("delivered") && log.contains("204"), "{log}");
+    let feed = stdout(&zgoda(&env, &key, &["changes"]).await);
+    assert!(feed.contains("consent.given") && feed.contains("next: --after "), "{feed}");
+    assert!(stdout(&zgoda(&env, &key, &["webhooks", "rotate-secret", &id]).await).contains("whsec_"));
+    assert!(stdout(&zgoda(&env, &key, &["webhooks", "disable", &id]).await).contains("(disabled)"));
+    let bad = zgoda(&env, &key, &["webhooks", "add", "https://10.0.0.1/", "--description", "x"]).await;
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("not_public"), "{bad:?}");
+}

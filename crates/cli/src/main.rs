@@ -12,6 +12,7 @@ use zgoda_client::OperatorClient;
 use zgoda_domain::address_change::AddressChangeView;
 use zgoda_domain::audience::AudiencePage;
 use zgoda_domain::breach::Party;
+use zgoda_domain::changes::ChangePage;
 use zgoda_domain::choices::{Objection, ObjectionAnswer};
 use zgoda_domain::deadline::{Basis, DeadlineState, DeadlineStatus, SubjectsStatus};
 use zgoda_domain::erasure::{ErasureAnswer, ErasureStatus};
@@ -29,6 +30,7 @@ use zgoda_domain::requests::{RequestList, RequestView};
 use zgoda_domain::restriction::Restriction;
 use zgoda_domain::service::SubjectView;
 use zgoda_domain::timeline::{TimelineEvent, TimelineKind};
+use zgoda_domain::webhooks::{DeliveryList, EndpointList, EndpointView};
 
 #[derive(Parser)]
 #[command(name = "zgoda", version, about = "Operate zgoda: forms, subjects and their consent proofs")]
@@ -83,6 +85,20 @@ enum Command {
     Processors {
         #[command(subcommand)]
         command: ProcessorsCommand,
+    },
+    /// Webhook endpoints that tell the business's CRM or mailing tool each consent, withdrawal,
+    /// objection, restriction, rectification and erasure (Art. 19), and their delivery log.
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
+    /// The change feed after a cursor, for a tool that polls instead of receiving webhooks.
+    Changes {
+        /// A change id from the last page's `next`; empty for the start.
+        #[arg(long, default_value = "")]
+        after: String,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
     /// Reporting links handed to staff and partners, to report a suspected incident.
     ReportingLinks {
@@ -186,6 +202,49 @@ enum RequestsCommand {
         outcome: String,
         #[arg(long)]
         reasons: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Register an endpoint (its signing secret is printed once).
+    Add {
+        /// Where the receiver listens: `https://` to a public address. (Not `url`: that id is the
+        /// global `--url` of the stack, which clap would fill with this.)
+        #[arg(value_name = "URL")]
+        endpoint_url: String,
+        /// Who receives there (the access export names it to the person).
+        #[arg(long)]
+        description: String,
+        /// The kinds it wants (`consent.withdrawn`, `subject.erased`, …; repeat or comma-separated); all if none.
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        /// The forms it covers; all if neither forms nor purposes are given.
+        #[arg(long, value_delimiter = ',')]
+        forms: Vec<String>,
+        /// The purposes it covers.
+        #[arg(long, value_delimiter = ',')]
+        purposes: Vec<String>,
+    },
+    /// Every endpoint, with where its delivery stands.
+    List,
+    /// Stop deliveries to an endpoint (the feed keeps what happens meanwhile).
+    Disable { id: String },
+    /// Resume deliveries from where they stopped.
+    Enable { id: String },
+    /// A new signing secret, printed once; the old one signs beside it for 24 hours.
+    RotateSecret { id: String },
+    /// The endpoint's delivery log, newest first.
+    Deliveries {
+        id: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Replay the endpoint's feed from a change on, in order, under the same webhook-ids.
+    Redeliver {
+        id: String,
+        #[arg(long)]
+        change: String,
     },
 }
 
@@ -721,6 +780,76 @@ fn print_processors(v: &Value) {
     })
 }
 
+fn print_endpoint(v: &Value) {
+    typed(v, |e: &EndpointView| {
+        let d = &e.delivery;
+        let state = if e.endpoint.enabled { "enabled" } else { "disabled" };
+        println!("endpoint {} ({state}): {}", e.endpoint.endpoint_id, e.endpoint.description);
+        println!("  url      {}", e.endpoint.url.as_str());
+        println!("  position {}", if d.position.is_empty() { "-" } else { &d.position });
+        if let Some(next) = d.next_try {
+            println!("  failing  {} attempts, next try {}", d.attempts, next.to_rfc3339());
+        }
+        if let Some(secret) = &e.secret {
+            println!("signing secret (shown once; give it to the receiver): {secret}");
+        }
+    })
+}
+
+fn print_endpoints(v: &Value) {
+    typed(v, |list: &EndpointList| {
+        let rows = list
+            .items
+            .iter()
+            .map(|e| {
+                let kinds = if e.endpoint.events.is_empty() {
+                    "all".to_owned()
+                } else {
+                    e.endpoint.events.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
+                };
+                let state = match (e.endpoint.enabled, e.delivery.next_try) {
+                    (false, _) => "disabled".to_owned(),
+                    (true, Some(t)) => format!("failing since {}", e.delivery.failing_since.unwrap_or(t).to_rfc3339()),
+                    (true, None) => "ok".to_owned(),
+                };
+                vec![e.endpoint.endpoint_id.to_string(), e.endpoint.description.clone(), e.endpoint.url.as_str().to_owned(), kinds, state]
+            })
+            .collect();
+        println!("{}", table(rows, &["id", "description", "url", "events", "state"]));
+    })
+}
+
+fn print_deliveries(v: &Value) {
+    typed(v, |list: &DeliveryList| {
+        let rows = list
+            .items
+            .iter()
+            .map(|d| {
+                let answer = d.response_status.map(|s| s.to_string()).or_else(|| d.error.clone()).unwrap_or_default();
+                let status = serde_json::to_value(d.status).ok().and_then(|s| s.as_str().map(str::to_owned)).unwrap_or_default();
+                vec![d.at.to_rfc3339(), d.change_id.clone(), d.kind.as_str().to_owned(), status, d.attempts.to_string(), answer]
+            })
+            .collect();
+        println!("{}", table(rows, &["at", "change", "kind", "status", "attempts", "answer"]));
+    })
+}
+
+fn print_changes(v: &Value) {
+    typed(v, |page: &ChangePage| {
+        let rows = page
+            .items
+            .iter()
+            .map(|c| {
+                let ch = &c.change;
+                let purpose = ch.purpose.as_ref().map(|p| p.to_string()).unwrap_or_default();
+                vec![ch.change_id.clone(), ch.at.to_rfc3339(), ch.kind.as_str().to_owned(), ch.subject_id.to_string(), purpose]
+            })
+            .collect();
+        println!("{}", table(rows, &["change", "at", "kind", "subject", "purpose"]));
+        println!("next: --after {}", page.next);
+    })
+}
+
 fn print_channel(v: &Value) {
     typed(v, |c: &ChannelView| {
         println!("reporting link for {} ({}), generation {}:", c.channel.name, c.channel.channel_id, c.channel.generation);
@@ -1040,6 +1169,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 (api.call(reqwest::Method::POST, &format!("/v1/admin/processors/{id}/rotate-secret"), None).await?, print_processor)
             }
         },
+        Command::Webhooks { command } => match command {
+            WebhooksCommand::Add { endpoint_url, description, events, forms, purposes } => {
+                let body = serde_json::json!({ "url": endpoint_url, "description": description, "events": events, "forms": forms, "purposes": purposes });
+                (api.call(reqwest::Method::POST, "/v1/admin/webhooks", Some(serde_json::to_vec(&body)?)).await?, print_endpoint)
+            }
+            WebhooksCommand::List => (api.call(reqwest::Method::GET, "/v1/admin/webhooks", None).await?, print_endpoints),
+            WebhooksCommand::Disable { id } => {
+                (api.call(reqwest::Method::POST, &format!("/v1/admin/webhooks/{id}/disable"), None).await?, print_endpoint)
+            }
+            WebhooksCommand::Enable { id } => {
+                (api.call(reqwest::Method::POST, &format!("/v1/admin/webhooks/{id}/enable"), None).await?, print_endpoint)
+            }
+            WebhooksCommand::RotateSecret { id } => {
+                (api.call(reqwest::Method::POST, &format!("/v1/admin/webhooks/{id}/rotate-secret"), None).await?, print_endpoint)
+            }
+            WebhooksCommand::Deliveries { id, limit } => (
+                api.call(reqwest::Method::GET, &format!("/v1/admin/webhooks/{id}/deliveries?limit={limit}"), None).await?,
+                print_deliveries,
+            ),
+            WebhooksCommand::Redeliver { id, change } => {
+                let body = serde_json::to_vec(&serde_json::json!({ "change_id": change }))?;
+                (api.call(reqwest::Method::POST, &format!("/v1/admin/webhooks/{id}/redeliver"), Some(body)).await?, print_endpoint)
+            }
+        },
+        Command::Changes { after, limit } => {
+            let after = percent_encoding::utf8_percent_encode(after, percent_encoding::NON_ALPHANUMERIC).to_string();
+            (api.call(reqwest::Method::GET, &format!("/v1/admin/changes?after={after}&limit={limit}"), None).await?, print_changes)
+        }
         Command::ReportingLinks { command } => match command {
             ReportingLinksCommand::Add { id, name, lang } => {
                 let body = serde_json::to_vec(&serde_json::json!({ "channel_id": id, "name": name, "lang": lang }))?;
