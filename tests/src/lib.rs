@@ -322,6 +322,13 @@ impl TestEnv {
     }
 
     /// Every item in this test's table, as JSON objects sorted by key.
+    /// The table without the erasures' changes, which tell recipients the erased address for a
+    /// week before the sweep forgets it (Art. 19; `changes::ERASED_ADDRESS_KEPT`): what must hold
+    /// no trace of an erased person.
+    pub async fn scan_but_erasure_changes(&self) -> Vec<Value> {
+        self.scan().await.into_iter().filter(|i| !(i["pk"] == "CHANGES" && i["kind"] == "subject.erased")).collect()
+    }
+
     pub async fn scan(&self) -> Vec<Value> {
         let mut out = Vec::new();
         let mut start = None;
