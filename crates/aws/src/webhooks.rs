@@ -16,7 +16,7 @@ use zgoda_domain::processors::WebhookSecrets;
 use zgoda_domain::store::{StoreError, WebhookStore};
 use zgoda_domain::webhooks::{Cursor, DeliveryLog, Endpoint, EndpointId, Held};
 
-use crate::dynamo::{DynamoStore, condition_failed, corrupt, keyed, put, unavailable};
+use crate::dynamo::{DynamoStore, condition_failed, corrupt, keyed, put, unavailable, written};
 use crate::item::{Item, from_item, get_s, n, s, to_item};
 use crate::table::{GSI_PARTITION_KEY, GSI_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 
@@ -62,11 +62,7 @@ impl DynamoStore {
             .expression_attribute_values(":held", n(held_until.timestamp_millis()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        written(result)
     }
 }
 

@@ -167,7 +167,7 @@ pub struct EndpointInput {
 pub struct EndpointView {
     #[serde(flatten)]
     pub endpoint: Endpoint,
-    pub delivery: CursorView,
+    pub delivery: Cursor,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
 }
@@ -190,9 +190,6 @@ pub struct Cursor {
     #[serde(default, with = "opt_millis", skip_serializing_if = "Option::is_none")]
     pub next_try: Option<Time>,
 }
-
-/// [`Cursor`] as the operator reads it.
-pub type CursorView = Cursor;
 
 /// A cursor claimed by one worker until `lease_until`; only that worker moves it meanwhile.
 #[derive(Debug, Clone, PartialEq, Eq)]
