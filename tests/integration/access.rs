@@ -21,14 +21,14 @@ fn quote_form(owner: &str) -> Value {
     })
 }
 
-async fn access_link(env: &TestEnv, email: &str) -> String {
+pub(crate) async fn access_link(env: &TestEnv, email: &str) -> String {
     let body: Value =
         env.operator("POST", "/v1/admin/links", Some(&json!({"email": email, "action": "access"}))).await.json().await.unwrap();
     body["url"].as_str().unwrap().to_owned()
 }
 
 /// What the page's button does: a browser's POST to the link, in the page's language.
-async fn open_as_a_browser(env: &TestEnv, link: &str, lang: &str) -> String {
+pub(crate) async fn open_as_a_browser(env: &TestEnv, link: &str, lang: &str) -> String {
     let resp = env.http.post(format!("{link}?lang={lang}")).header("accept", "text/html,application/xhtml+xml").send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));

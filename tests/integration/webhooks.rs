@@ -14,6 +14,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use zgoda_tests::{TestEnv, address, contact_form};
 
+use crate::access::{access_link, open_as_a_browser};
+
 /// One request as the receiver got it.
 #[derive(Debug, Clone)]
 struct Received {
@@ -109,6 +111,16 @@ async fn add_endpoint(env: &TestEnv, url: &str, description: &str) -> (String, S
     (view["endpoint_id"].as_str().unwrap().to_owned(), view["secret"].as_str().unwrap().to_owned())
 }
 
+/// The single opt-in form, a receiver that always answers, its endpoint, and delivery running:
+/// the receiver, the endpoint's id and its secret.
+async fn delivering_to_a_receiver(env: &TestEnv, description: &str) -> (Receiver, String, String) {
+    single_opt_in_form(env).await;
+    let receiver = Receiver::start(0, Duration::ZERO).await;
+    let (endpoint, secret) = add_endpoint(env, &receiver.url, description).await;
+    env.start_webhooks();
+    (receiver, endpoint, secret)
+}
+
 /// The whole change feed, page by page, as a polling tool reads it.
 async fn feed(env: &TestEnv) -> Vec<Value> {
     let (mut items, mut after) = (Vec::new(), String::new());
@@ -174,10 +186,7 @@ async fn art19_a_receiver_down_for_several_tries_gets_every_change_later_signed_
 #[tokio::test]
 async fn art19_a_rotated_secret_keeps_the_receiver_verifying_through_the_overlap() {
     let env = TestEnv::spawn().await;
-    single_opt_in_form(&env).await;
-    let receiver = Receiver::start(0, Duration::ZERO).await;
-    let (endpoint, old) = add_endpoint(&env, &receiver.url, "Mailing tool").await;
-    env.start_webhooks();
+    let (receiver, endpoint, old) = delivering_to_a_receiver(&env, "Mailing tool").await;
     subscribe(&env, &address("before")).await;
     receiver.wait_for(1).await;
     let rotated: Value = env.operator("POST", &format!("/v1/admin/webhooks/{endpoint}/rotate-secret"), None).await.json().await.unwrap();
@@ -187,6 +196,34 @@ async fn art19_a_rotated_secret_keeps_the_receiver_verifying_through_the_overlap
     assert!(delivered[0].verifies(&old) && !delivered[0].verifies(&new));
     assert!(delivered[1].verifies(&old), "the receiver still on the old secret verifies through the overlap");
     assert!(delivered[1].verifies(&new), "and one already switched verifies too");
+}
+
+#[tokio::test]
+async fn art19_the_access_page_and_file_name_the_endpoint_that_was_told_about_the_person() {
+    let env = TestEnv::spawn().await;
+    let (receiver, endpoint, _) = delivering_to_a_receiver(&env, "CRM Livespace").await;
+    let bob = address("bob");
+    subscribe(&env, &bob).await;
+    receiver.wait_for(1).await;
+    // The worker notes whom it told once the receiver has answered: wait for its log to say so.
+    for _ in 0..100 {
+        let log = env.operator("GET", &format!("/v1/admin/webhooks/{endpoint}/deliveries"), None).await.text().await.unwrap();
+        if log.contains("\"delivered\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let page = open_as_a_browser(&env, &access_link(&env, &bob).await, "pl").await;
+    assert!(page.contains("„CRM Livespace”") && page.contains("otrzymał informację o: udzieleniu zgody"), "{page}");
+    let file: Value = env.http.post(format!("{}?lang=en", access_link(&env, &bob).await)).send().await.unwrap().json().await.unwrap();
+    let told: Vec<&Value> = file["recipients"].as_array().unwrap().iter().filter(|r| r["kind"] == "webhook").collect();
+    assert_eq!(told.len(), 1, "{file}");
+    assert_eq!(
+        (&told[0]["endpoint_id"], &told[0]["description"], &told[0]["told"]),
+        (&json!(endpoint), &json!("CRM Livespace"), &json!(["consent.given"]))
+    );
+    assert!(file["explained"]["recipients"].to_string().contains("was told of a consent you gave"), "{file}");
 }
 
 #[tokio::test]

@@ -477,6 +477,9 @@ impl SubjectStore for DynamoStore {
                     record.incoming = Some(incoming).filter(|i| i.expires_at > chrono::Utc::now());
                 }
                 sk if sk.starts_with("EVENT#") => record.events.push(event_from_item(&item)?),
+                sk if sk.starts_with(crate::webhooks::TOLD) => {
+                    record.told.push(from_item(&item).map_err(|e| corrupt("recipient told", e))?)
+                }
                 sk if sk.starts_with("REQUEST#") => record.requests.push(from_item(&item).map_err(|e| corrupt("request", e))?),
                 sk if sk.starts_with("SUBMISSION#") => {
                     let s: SubmissionItem = from_item(&item).map_err(|e| corrupt("submission", e))?;

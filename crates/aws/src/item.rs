@@ -31,6 +31,8 @@ pub fn from_attr(a: &AttributeValue) -> Value {
         AttributeValue::Bool(b) => Value::Bool(*b),
         AttributeValue::L(l) => Value::Array(l.iter().map(from_attr).collect()),
         AttributeValue::M(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), from_attr(v))).collect()),
+        // A string set (what `ADD` grows) reads as a list.
+        AttributeValue::Ss(set) => Value::Array(set.iter().cloned().map(Value::String).collect()),
         _ => Value::Null,
     }
 }

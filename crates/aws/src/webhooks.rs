@@ -7,16 +7,19 @@
 //! | `WEBHOOKS`       | `SECRET#<id>`   | its signing secret (and the one a rotation replaced); never listed |
 //! | `WEBHOOKS`       | `CURSOR#<id>`   | how far its delivery got, and `lease_until` while a worker holds it |
 //! | `DELIVERIES#<id>`| `<change id>`   | how one change's delivery stands (ids and outcomes only); TTL |
+//! | `SUBJECT#<id>`   | `TOLD#<endpoint id>` | which kinds of change the endpoint received about the person, first and last (Art. 19); purged with the person's records |
 //! | `CHANGES`        | `<change id>`   | the feed (written by `chain_writes`); TTL. An erasure's, while it holds the address, is in `gsi1` under `ERASED_ADDRESSES` |
 
-use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, TransactWriteItem, Update};
 use zgoda_domain::Time;
-use zgoda_domain::changes::{Change, FEED_RETENTION};
+use zgoda_domain::changes::{Change, ChangeKind, FEED_RETENTION};
+use zgoda_domain::ids::SubjectId;
 use zgoda_domain::processors::WebhookSecrets;
+use zgoda_domain::proof::format_time;
 use zgoda_domain::store::{StoreError, WebhookStore};
 use zgoda_domain::webhooks::{Cursor, DeliveryLog, Endpoint, EndpointId, Held};
 
-use crate::dynamo::{DynamoStore, condition_failed, corrupt, keyed, put, unavailable, written};
+use crate::dynamo::{DynamoStore, condition_failed, condition_failed_at, corrupt, keyed, put, subject_pk, unavailable, written};
 use crate::item::{Item, from_item, get_s, n, s, to_item};
 use crate::table::{GSI_PARTITION_KEY, GSI_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 
@@ -24,6 +27,8 @@ const WEBHOOKS: &str = "WEBHOOKS";
 const CHANGES: &str = "CHANGES";
 const ERASED_ADDRESSES: &str = "ERASED_ADDRESSES";
 const LEASE: &str = "lease_until";
+/// The sort key prefix of a person's [`zgoda_domain::webhooks::Told`] items.
+pub(crate) const TOLD: &str = "TOLD#";
 
 fn deliveries_pk(id: &EndpointId) -> String {
     format!("DELIVERIES#{id}")
@@ -190,6 +195,36 @@ impl WebhookStore for DynamoStore {
     async fn load_change(&self, id: &str) -> Result<Option<Change>, StoreError> {
         let item = self.get(CHANGES, id).await?;
         item.map(|i| from_item(&i).map_err(|e| corrupt("change", e))).transpose()
+    }
+
+    async fn record_told(&self, subject: &SubjectId, id: &EndpointId, kind: ChangeKind, at: Time) -> Result<(), StoreError> {
+        let pk = subject_pk(subject);
+        // Only beside a chain: a person purged meanwhile gets no orphan item back.
+        let chain = ConditionCheck::builder()
+            .table_name(self.table())
+            .key(PARTITION_KEY, s(&pk))
+            .key(SORT_KEY, s("HEAD"))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .build()
+            .expect("complete");
+        let kind = serde_json::to_value(kind).expect("a kind serialises").as_str().expect("a kind is a string").to_owned();
+        let told = Update::builder()
+            .table_name(self.table())
+            .key(PARTITION_KEY, s(&pk))
+            .key(SORT_KEY, s(format!("{TOLD}{id}")))
+            .update_expression("SET endpoint_id = :id, first_at = if_not_exists(first_at, :at), last_at = :at ADD kinds :kind")
+            .expression_attribute_values(":id", s(id.to_string()))
+            .expression_attribute_values(":at", s(format_time(&at)))
+            .expression_attribute_values(":kind", AttributeValue::Ss(vec![kind]))
+            .build()
+            .expect("complete");
+        let writes = vec![TransactWriteItem::builder().condition_check(chain).build(), TransactWriteItem::builder().update(told).build()];
+        match self.client().transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed_at(&e, 0) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn forget_erased_addresses(&self, before: Time) -> Result<usize, StoreError> {

@@ -75,6 +75,18 @@ pub enum ExportedRecipient {
     /// The mailing tool the controller exports a consent purpose's audience to, while the consent
     /// stands.
     Audience { purpose: PurposeId },
+    /// A system the controller connected by webhook that was told of changes about the person
+    /// (Art. 19, second sentence): named by the description the operator gave it.
+    Webhook {
+        endpoint_id: crate::webhooks::EndpointId,
+        description: String,
+        /// What it was told, in kind (never the payloads).
+        told: Vec<crate::changes::ChangeKind>,
+        #[serde(with = "millis")]
+        first_at: Time,
+        #[serde(with = "millis")]
+        last_at: Time,
+    },
 }
 
 /// A form the person sent data through.
@@ -156,6 +168,19 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 .filter(|p| p.status == PurposeStatus::Given && p.lawful_basis == Some(LawfulBasis::Consent))
                 .map(|p| ExportedRecipient::Audience { purpose: p.id.clone() }),
         );
+        let mut told = record.told;
+        told.sort_by_key(|t| t.first_at);
+        for t in told {
+            // An endpoint is never deleted, only disabled; one missing is a store gone wrong.
+            let endpoint = self.store.load_endpoint(&t.endpoint_id).await?;
+            recipients.push(ExportedRecipient::Webhook {
+                description: endpoint.map_or_else(|| t.endpoint_id.to_string(), |e| e.description),
+                endpoint_id: t.endpoint_id,
+                told: t.kinds.into_iter().collect(),
+                first_at: t.first_at,
+                last_at: t.last_at,
+            });
+        }
         let mut sources: BTreeMap<&FormId, (Time, Time)> = BTreeMap::new();
         for e in events.iter().filter(|e| e.facts.channel == Channel::WebForm) {
             let Some(id) = &e.facts.form_id else { continue };

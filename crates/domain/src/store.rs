@@ -134,6 +134,8 @@ pub struct SubjectRecord {
     pub moving_to: Option<crate::address_change::PendingAddress>,
     /// Under a new address's id: a change to it another subject asked for, awaiting confirmation.
     pub incoming: Option<crate::address_change::IncomingAddress>,
+    /// The webhook endpoints told about the person, each once (Art. 19).
+    pub told: Vec<crate::webhooks::Told>,
 }
 
 impl SubjectRecord {
@@ -608,6 +610,15 @@ pub trait WebhookStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<crate::changes::Change>, StoreError>> + Send;
     fn load_change(&self, id: &str) -> impl Future<Output = Result<Option<crate::changes::Change>, StoreError>> + Send;
+    /// Notes on the person's records that an endpoint received a change of `kind` about them;
+    /// nothing if the person's records are gone (purged meanwhile).
+    fn record_told(
+        &self,
+        subject: &SubjectId,
+        id: &crate::webhooks::EndpointId,
+        kind: crate::changes::ChangeKind,
+        at: Time,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Removes the address from erasures' changes made before `before`; how many it forgot.
     fn forget_erased_addresses(&self, before: Time) -> impl Future<Output = Result<usize, StoreError>> + Send;
 }

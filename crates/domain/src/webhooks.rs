@@ -198,6 +198,20 @@ pub struct Held {
     pub lease_until: Time,
 }
 
+/// Which endpoint was told what about one person, kept with the person's PII-free records so
+/// their access export can name the recipients (Art. 19, second sentence). Written only once the
+/// receiver answered 2xx: an endpoint that never got through told nobody.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Told {
+    pub endpoint_id: EndpointId,
+    /// The kinds of change it received about the person.
+    pub kinds: std::collections::BTreeSet<ChangeKind>,
+    #[serde(with = "millis")]
+    pub first_at: Time,
+    #[serde(with = "millis")]
+    pub last_at: Time,
+}
+
 /// How one delivery of one change to one endpoint stands: the log holds ids and outcomes, never
 /// the payload (which may carry an address).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -502,6 +516,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             let msg_id = message_id(&change);
             let kind = change.kind;
             let change_id = change.change_id.clone();
+            let subject = change.subject_id.clone();
             let payload = Payload { kind, timestamp: crate::proof::format_time(&change.at), data: self.change_view(change).await? };
             let body = serde_json::to_vec(&payload).expect("a payload serialises");
             let headers = signed_headers(&secrets.in_force(now), &msg_id, now, &body);
@@ -522,6 +537,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
                 next_try,
             };
             if matches!(attempt, Attempt::Answered(200..=299)) {
+                self.store.record_told(&subject, id, kind, now).await?;
                 self.store.record_delivery(id, &log(DeliveryStatus::Delivered, None)).await?;
                 cursor = Cursor { position: change_id, ..Cursor::default() };
                 delivered += 1;
@@ -557,6 +573,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::access::ExportedRecipient;
     use crate::memory::MemoryApp;
     use crate::memory::fixtures::{anna_on_file, email, now};
     use crate::store::WebhookStore;
@@ -689,6 +706,36 @@ mod tests {
         let after = now() + SECRET_OVERLAP + Duration::minutes(1);
         let sig = signed_headers(&app.store.load_endpoint_secrets(&id).await.unwrap().unwrap().in_force(after), "m", after, b"{}");
         assert_eq!(sig[3].1.split(' ').count(), 1, "after the overlap only the new secret signs");
+    }
+
+    #[tokio::test]
+    async fn art19_the_access_export_names_the_endpoints_that_received_changes_about_the_person() {
+        let (app, anna) = anna_on_file().await;
+        let (told, _) = endpoint(&app).await;
+        let helpdesk =
+            EndpointInput { description: "Helpdesk".into(), events: vec!["subject.erased".into()], ..input("https://help.example.com/h") };
+        let helpdesk = app.add_endpoint(helpdesk, now()).await.unwrap().endpoint.endpoint_id;
+        let down = EndpointInput { description: "CRM".into(), ..input("https://crm.example.net/h") };
+        let down = app.add_endpoint(down, now()).await.unwrap().endpoint.endpoint_id;
+        withdraw(&app, &anna, now() + Duration::milliseconds(10)).await;
+        let at = now() + app.settings.feed_settle + Duration::seconds(1);
+        app.pump(&told, &Receiver::default(), at).await.unwrap();
+        app.pump(&helpdesk, &Receiver::default(), at).await.unwrap();
+        app.pump(&down, &Receiver::failing(1), at).await.unwrap();
+
+        let export = app.export(&anna, at).await.unwrap();
+        let webhooks: Vec<_> = export.recipients.iter().filter(|r| matches!(r, ExportedRecipient::Webhook { .. })).collect();
+        assert_eq!(
+            webhooks,
+            [&ExportedRecipient::Webhook {
+                endpoint_id: told,
+                description: "Mailing tool".into(),
+                told: vec![ChangeKind::ConsentWithdrawn],
+                first_at: at,
+                last_at: at,
+            }],
+            "not the endpoint that does not want withdrawals, nor the one that never answered 2xx"
+        );
     }
 
     #[tokio::test]

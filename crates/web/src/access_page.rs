@@ -88,6 +88,15 @@ pub fn explain(export: &AccessExport, lang: Lang) -> Explained {
                 let label = purposes.iter().find(|p| p.id == purpose.as_str()).map_or(purpose.as_str(), |p| p.label.as_str());
                 words(lang, "audience", &[("controller", controller), ("purpose", label)])
             }
+            ExportedRecipient::Webhook { description, told, first_at, last_at, .. } => {
+                let told = told.iter().map(|k| words(lang, &format!("told.{}", k.as_str()), &[])).collect::<Vec<_>>().join(", ");
+                let (first, last) = (date(first_at), date(last_at));
+                words(
+                    lang,
+                    "webhook",
+                    &[("description", description), ("controller", controller), ("told", &told), ("first", &first), ("last", &last)],
+                )
+            }
         })
         .collect();
     if recipients.is_empty() {

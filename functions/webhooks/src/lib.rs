@@ -64,6 +64,9 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue, W: WebhookSender>(
 }
 
 /// What webhook delivery may do in AWS, and no more (`zgoda_aws::access` says how it is held to it):
-/// read endpoints, the feed and the profiles it names; move cursors; write the delivery log.
-pub const ACCESS: Access =
-    Access { table: &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"], ..Access::NONE };
+/// read endpoints, the feed and the profiles it names; move cursors; write the delivery log; note on a
+/// person's records, beside their chain (the condition check), whom it told.
+pub const ACCESS: Access = Access {
+    table: &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
+    ..Access::NONE
+};

@@ -59,6 +59,7 @@ struct Person {
     review_at: Option<Time>,
     moving_to: Option<crate::address_change::PendingAddress>,
     incoming: Option<crate::address_change::IncomingAddress>,
+    told: BTreeMap<crate::webhooks::EndpointId, crate::webhooks::Told>,
 }
 
 #[derive(Default)]

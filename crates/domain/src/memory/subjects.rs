@@ -63,6 +63,7 @@ impl SubjectStore for MemoryStore {
                 suppressed_at: p.suppressed_at,
                 moving_to: p.moving_to.clone().filter(|m| m.expires_at > now),
                 incoming: p.incoming.clone().filter(|i| i.expires_at > now),
+                told: p.told.values().cloned().collect(),
             }
         }))
     }

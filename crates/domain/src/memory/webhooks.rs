@@ -1,10 +1,11 @@
 //! Webhook endpoints, cursors with their leases, delivery logs and the change feed, in memory.
 
 use crate::Time;
-use crate::changes::Change;
+use crate::changes::{Change, ChangeKind};
+use crate::ids::SubjectId;
 use crate::processors::WebhookSecrets;
 use crate::store::{StoreError, WebhookStore};
-use crate::webhooks::{Cursor, DeliveryLog, Endpoint, EndpointId, Held};
+use crate::webhooks::{Cursor, DeliveryLog, Endpoint, EndpointId, Held, Told};
 
 use super::{Data, MemoryStore};
 
@@ -114,6 +115,21 @@ impl WebhookStore for MemoryStore {
 
     async fn load_change(&self, id: &str) -> Result<Option<Change>, StoreError> {
         Ok(self.with(|d| d.changes.get(id).cloned()))
+    }
+
+    async fn record_told(&self, subject: &SubjectId, id: &EndpointId, kind: ChangeKind, at: Time) -> Result<(), StoreError> {
+        self.with(|d| {
+            let Some(person) = d.people.get_mut(subject).filter(|p| p.head.is_some()) else { return };
+            let told = person.told.entry(id.clone()).or_insert_with(|| Told {
+                endpoint_id: id.clone(),
+                kinds: Default::default(),
+                first_at: at,
+                last_at: at,
+            });
+            told.kinds.insert(kind);
+            told.last_at = told.last_at.max(at);
+        });
+        Ok(())
     }
 
     async fn forget_erased_addresses(&self, before: Time) -> Result<usize, StoreError> {
