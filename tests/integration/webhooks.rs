@@ -36,8 +36,8 @@ impl Received {
     }
 }
 
-/// A CRM's receiving end on loopback: answers 503 to its first `failures` requests, takes
-/// `delay` over each, and keeps everything.
+/// A CRM's receiving end on loopback: answers 503 to its first `failures` requests, keeps
+/// everything as it arrives, and takes `delay` before each answer.
 struct Receiver {
     url: String,
     got: Arc<Mutex<Vec<Received>>>,
@@ -59,10 +59,15 @@ impl Receiver {
                         async move {
                             let (parts, body) = req.into_parts();
                             let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            // Kept (acted on) before the slow answer: a sender that dies meanwhile
+                            // never hears it, and must send the same change again.
+                            let answered = {
+                                let mut got = store.lock().unwrap();
+                                let answered = if got.len() < failures { 503 } else { 204 };
+                                got.push(Received { headers: parts.headers, body, answered });
+                                answered
+                            };
                             tokio::time::sleep(delay).await;
-                            let mut got = store.lock().unwrap();
-                            let answered = if got.len() < failures { 503 } else { 204 };
-                            got.push(Received { headers: parts.headers, body, answered });
                             let resp = hyper::Response::builder().status(answered).body(Full::new(Bytes::new())).unwrap();
                             Ok::<_, Infallible>(resp)
                         }
@@ -226,28 +231,61 @@ async fn art19_the_access_page_and_file_name_the_endpoint_that_was_told_about_th
     assert!(file["explained"]["recipients"].to_string().contains("was told of a consent you gave"), "{file}");
 }
 
+/// A delivery worker in a process of its own (`zgoda-local webhooks`), as a Lambda runs it.
+struct Worker(std::process::Child);
+
+impl Worker {
+    fn start(env_file: &std::path::Path) -> Self {
+        let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+        let binary = deps.parent().unwrap().join("zgoda-local");
+        let child = std::process::Command::new(&binary)
+            .args(["webhooks", "--env-file"])
+            .arg(env_file)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} (built by `make test` before the tests): {e}", binary.display()));
+        Self(child)
+    }
+
+    /// SIGKILL: no chance to finish the request in flight or let the lease go.
+    fn kill(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test]
-async fn a_delivery_worker_killed_mid_batch_loses_nothing_and_repeats_only_under_the_same_webhook_id() {
+async fn a_delivery_worker_sigkilled_mid_batch_loses_nothing_and_repeats_only_under_the_same_webhook_id() {
     let env = TestEnv::spawn().await;
     single_opt_in_form(&env).await;
-    let receiver = Receiver::start(0, Duration::from_millis(300)).await;
+    let receiver = Receiver::start(0, Duration::from_millis(600)).await;
     add_endpoint(&env, &receiver.url, "CRM").await;
     for i in 0..8 {
         subscribe(&env, &address(&format!("p{i}"))).await;
     }
-    let worker = env.start_webhooks();
+    let env_file = env.env_file();
+    let worker = Worker::start(&env_file);
+    // The second change has arrived and its answer is on its way (600 ms): the worker dies first.
     receiver.wait_for(2).await;
-    worker.abort();
+    worker.kill();
     let at_kill = receiver.got.lock().unwrap().len();
     assert!(at_kill < 8, "killed mid-batch ({at_kill} received)");
     // A new worker takes over once the dead one's lease lapses.
-    env.start_webhooks();
+    let _worker = Worker::start(&env_file);
     let delivered = receiver.wait_for(8).await;
     let mut ids_by_change: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for r in receiver.got.lock().unwrap().iter() {
         ids_by_change.entry(r.json()["data"]["change_id"].as_str().unwrap().to_owned()).or_default().insert(r.id());
     }
     assert_eq!(ids_by_change.len(), 8, "every change delivered");
+    assert!(receiver.got.lock().unwrap().len() > 8, "the change in flight at the kill came again");
     assert!(ids_by_change.values().all(|ids| ids.len() == 1), "a repeat carries the same webhook-id: {ids_by_change:?}");
     let firsts: Vec<String> = delivered.iter().map(Received::id).fold(Vec::new(), |mut seen, id| {
         if !seen.contains(&id) {

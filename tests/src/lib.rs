@@ -18,7 +18,7 @@ use zgoda_domain::{Settings, operator_sig};
 use zgoda_local::provision::{self, OperatorKey};
 use zgoda_local::server::{Apps, Local, serve};
 
-pub const REGION: &str = "eu-central-1";
+pub use zgoda_local::REGION;
 pub const ORIGIN: &str = "https://sklep.example.pl";
 
 /// Every log line any test's server writes, for the leak checks.
@@ -221,6 +221,15 @@ impl TestEnv {
         let handle = zgoda_local::webhooks_loop::spawn(self.local.clone()).abort_handle();
         self.webhook_workers.lock().unwrap().push(handle.clone());
         handle
+    }
+
+    /// Writes what a second process needs to join this environment's stack
+    /// (`zgoda-local webhooks --env-file <it>`), and says where.
+    pub fn env_file(&self) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("zgoda-test-{}", unique())).join("local.env");
+        let vars = zgoda_local::envfile::stack_vars(&self.url, &self.config, &self.app_endpoints());
+        zgoda_local::envfile::write(&path, &vars).unwrap();
+        path
     }
 
     /// Kills the notifier wherever it is, as a crashed Lambda would stop.

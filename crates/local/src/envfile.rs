@@ -4,6 +4,22 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// What a second process needs to join a stack on this machine (`zgoda-local notifier`,
+/// `zgoda-local webhooks`): where it is served, its table, secrets and queue, and the emulator.
+pub fn stack_vars(url: &str, config: &zgoda_aws::Config, emulator: &zgoda_aws::LocalEndpoints) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::from([
+        ("ZGODA_URL".to_owned(), url.to_owned()),
+        ("AWS_REGION".to_owned(), crate::REGION.to_owned()),
+        ("ZGODA_TABLE".to_owned(), config.table.clone()),
+        ("ZGODA_SECRETS_PREFIX".to_owned(), config.secrets_prefix.clone()),
+        ("ZGODA_QUEUE_URL".to_owned(), config.queue_url.clone()),
+        ("ZGODA_SES_CONFIGURATION_SET".to_owned(), config.mail.public.configuration_set.clone().unwrap_or_default()),
+        ("ZGODA_SES_NOTICE_CONFIGURATION_SET".to_owned(), config.mail.notices.configuration_set.clone().unwrap_or_default()),
+    ]);
+    vars.extend(emulator.env_vars().map(|(k, v)| (k.to_owned(), v.to_owned())));
+    vars
+}
+
 pub fn write(path: &Path, vars: &BTreeMap<String, String>) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

@@ -2,7 +2,6 @@
 //! route on loopback; `notifier` runs the notifier alone against a running stack (a process the
 //! benchmarks can kill); `with-emulator -- CMD` runs a command (the test suite) beside one emulator.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -15,7 +14,7 @@ use zgoda_local::emulator::{Emulator, free_port};
 use zgoda_local::server::{Apps, Local, serve};
 use zgoda_local::{envfile, provision};
 
-const REGION: &str = "eu-central-1";
+use zgoda_local::REGION;
 
 #[derive(Parser)]
 #[command(name = "zgoda-local", about = "zgoda's local stack on loopback")]
@@ -47,6 +46,13 @@ enum Command {
         #[arg(long, default_value = ".zgoda/local.env")]
         env_file: PathBuf,
     },
+    /// Run webhook delivery alone against the stack `run` started (found through its env file),
+    /// every second, until killed: the leases let it run beside `run`'s own worker, and a worker
+    /// killed mid-batch is taken over once its lease lapses.
+    Webhooks {
+        #[arg(long, default_value = ".zgoda/local.env")]
+        env_file: PathBuf,
+    },
     /// Run a command with AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_DYNAMODB) pointing at a fresh
     /// emulator, then stop it.
     WithEmulator {
@@ -61,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run { port, env_file, no_notifier } => run(&cli.python, port, &env_file, !no_notifier).await,
         Command::Notifier { env_file } => notifier(&env_file).await,
+        Command::Webhooks { env_file } => webhooks(&env_file).await,
         Command::WithEmulator { command } => {
             let emulator = Emulator::start(&cli.python).await?;
             let status = tokio::process::Command::new(&command[0])
@@ -108,18 +115,8 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     let apps = Apps::build(&config, &emulator.endpoints, REGION).await.map_err(anyhow::Error::msg)?;
     provision::seed_demo(&apps.operator, chrono::Utc::now()).await?;
 
-    let mut vars = BTreeMap::from([
-        ("ZGODA_URL".to_owned(), url.clone()),
-        ("AWS_REGION".to_owned(), REGION.to_owned()),
-        ("ZGODA_TABLE".to_owned(), config.table.clone()),
-        ("ZGODA_SECRETS_PREFIX".to_owned(), config.secrets_prefix.clone()),
-        ("ZGODA_QUEUE_URL".to_owned(), config.queue_url.clone()),
-        ("ZGODA_SES_CONFIGURATION_SET".to_owned(), config.mail.public.configuration_set.clone().unwrap_or_default()),
-        ("ZGODA_SES_NOTICE_CONFIGURATION_SET".to_owned(), config.mail.notices.configuration_set.clone().unwrap_or_default()),
-        ("ZGODA_OPERATOR_KID".to_owned(), operator.kid.clone()),
-        ("ZGODA_OPERATOR_KEY".to_owned(), operator.key_hex.clone()),
-    ]);
-    vars.extend(emulator.endpoints.env_vars().map(|(k, v)| (k.to_owned(), v.to_owned())));
+    let mut vars = envfile::stack_vars(&url, &config, &emulator.endpoints);
+    vars.extend([("ZGODA_OPERATOR_KID".to_owned(), operator.kid.clone()), ("ZGODA_OPERATOR_KEY".to_owned(), operator.key_hex.clone())]);
     envfile::write(env_file, &vars)?;
     let local = Arc::new(Local { apps, emulator: Some(emulator.endpoints.other.clone()) });
     let server = tokio::spawn(serve(listener, local.clone()));
@@ -164,10 +161,25 @@ fn cli_path() -> String {
 
 async fn notifier(env_file: &std::path::Path) -> anyhow::Result<()> {
     zgoda_web::telemetry::init();
+    let (local, clients) = join(env_file, |_| {}).await?;
+    zgoda_local::notifier_loop::spawn(local, clients.sqs.clone(), send_rate()).await?;
+    Ok(())
+}
+
+async fn webhooks(env_file: &std::path::Path) -> anyhow::Result<()> {
+    zgoda_web::telemetry::init();
+    let (local, _) = join(env_file, zgoda_local::webhooks_loop::local_settings).await?;
+    zgoda_local::webhooks_loop::spawn(local).await?;
+    Ok(())
+}
+
+/// The apps of the stack an env file describes (`envfile::stack_vars`), with `adjust` applied to
+/// the settings, and clients to its emulator.
+async fn join(env_file: &std::path::Path, adjust: impl FnOnce(&mut zgoda_domain::Settings)) -> anyhow::Result<(Arc<Local>, Clients)> {
     let vars = envfile::read(env_file).with_context(|| format!("reading {} (is `zgoda-local run` up?)", env_file.display()))?;
     let var = |k: &str| vars.get(k).cloned().with_context(|| format!("{k} missing from {}", env_file.display()));
     let set = |k: &str| vars.get(k).filter(|c| !c.is_empty()).cloned();
-    let config = Config {
+    let mut config = Config {
         table: var("ZGODA_TABLE")?,
         secrets_prefix: var("ZGODA_SECRETS_PREFIX")?,
         mail: Senders {
@@ -182,9 +194,8 @@ async fn notifier(env_file: &std::path::Path) -> anyhow::Result<()> {
     };
     let endpoints = LocalEndpoints::from_vars(|k| vars.get(k).cloned())
         .with_context(|| format!("{} missing from {}", LocalEndpoints::OTHER_VAR, env_file.display()))?;
+    adjust(&mut config.settings);
     let clients = Clients::local(&endpoints, REGION).await;
     let apps = Apps::build(&config, &endpoints, REGION).await.map_err(anyhow::Error::msg)?;
-    let local = Arc::new(Local { apps, emulator: Some(endpoints.other) });
-    zgoda_local::notifier_loop::spawn(local, clients.sqs.clone(), send_rate()).await?;
-    Ok(())
+    Ok((Arc::new(Local { apps, emulator: Some(endpoints.other) }), clients))
 }
