@@ -208,7 +208,6 @@ impl WebhookStore for DynamoStore {
             .expression_attribute_names("#pk", PARTITION_KEY)
             .build()
             .expect("complete");
-        let kind = serde_json::to_value(kind).expect("a kind serialises").as_str().expect("a kind is a string").to_owned();
         let told = Update::builder()
             .table_name(self.table())
             .key(PARTITION_KEY, s(&pk))
@@ -216,7 +215,7 @@ impl WebhookStore for DynamoStore {
             .update_expression("SET endpoint_id = :id, first_at = if_not_exists(first_at, :at), last_at = :at ADD kinds :kind")
             .expression_attribute_values(":id", s(id.to_string()))
             .expression_attribute_values(":at", s(format_time(&at)))
-            .expression_attribute_values(":kind", AttributeValue::Ss(vec![kind]))
+            .expression_attribute_values(":kind", AttributeValue::Ss(vec![kind.as_str().to_owned()]))
             .build()
             .expect("complete");
         let writes = vec![TransactWriteItem::builder().condition_check(chain).build(), TransactWriteItem::builder().update(told).build()];

@@ -171,7 +171,8 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         let mut told = record.told;
         told.sort_by_key(|t| t.first_at);
         for t in told {
-            // An endpoint is never deleted, only disabled; one missing is a store gone wrong.
+            // An endpoint is never deleted, only disabled: one missing (a store gone wrong) is
+            // still named, by its id.
             let endpoint = self.store.load_endpoint(&t.endpoint_id).await?;
             recipients.push(ExportedRecipient::Webhook {
                 description: endpoint.map_or_else(|| t.endpoint_id.to_string(), |e| e.description),

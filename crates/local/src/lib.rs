@@ -18,10 +18,10 @@ pub mod webhooks_loop;
 /// showed as the local stack's CPU in the benchmark.
 pub const LONG_POLL_SECONDS: i32 = 20;
 
-/// The local stack's sender of public mail (confirmations, privacy answers).
 /// The region the local stack and the tests name (the emulator takes any).
 pub const REGION: &str = "eu-central-1";
 
+/// The local stack's sender of public mail (confirmations, privacy answers).
 pub const SENDER: &str = "zgoda@sklep.example.pl";
 /// The controller the local stack names in its mails and pages: the example one, so that the demo
 /// shows what a deployed stack's own profile (the template's `Controller*` parameters) looks like.

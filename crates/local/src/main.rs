@@ -1,6 +1,7 @@
 //! `zgoda-local`: `run` starts the emulator, provisions it, seeds the demo form and serves every
 //! route on loopback; `notifier` runs the notifier alone against a running stack (a process the
-//! benchmarks can kill); `with-emulator -- CMD` runs a command (the test suite) beside one emulator.
+//! benchmarks can kill), `webhooks` webhook delivery (a process the tests kill); `with-emulator
+//! -- CMD` runs a command (the test suite) beside one emulator.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,9 +13,7 @@ use zgoda_domain::mail::MailStream;
 use zgoda_domain::origin::PublicUrl;
 use zgoda_local::emulator::{Emulator, free_port};
 use zgoda_local::server::{Apps, Local, serve};
-use zgoda_local::{envfile, provision};
-
-use zgoda_local::REGION;
+use zgoda_local::{REGION, envfile, provision};
 
 #[derive(Parser)]
 #[command(name = "zgoda-local", about = "zgoda's local stack on loopback")]
