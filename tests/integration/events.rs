@@ -32,6 +32,8 @@ const EXPECTED: &[(&str, u16)] = &[
     ("ses-events/complaint.json", 1),
     ("ses-events/delivery.json", 1),
     ("ses-events/send.json", 1),
+    ("webhooks/schedule.json", 0),
+    ("webhooks/sqs-batch.json", 1),
 ];
 
 #[tokio::test]
@@ -69,6 +71,18 @@ async fn every_sample_event_in_events_is_handled_as_documented() {
                 // The sample runs at a time before anyone here was recorded: nobody is due.
                 let out = retention_sweep::handle_app(&env.local.apps.retention_sweep, serde_json::from_str(&text).unwrap()).await.unwrap();
                 assert_eq!(out["erased"].as_array().unwrap().len() as u16, expected, "{rel}");
+                seen.push(rel);
+                continue;
+            }
+            if function_name == "webhooks" {
+                // No endpoint is registered: the schedule queues nothing; of the batch, the task for
+                // an endpoint that does not exist is finished, the unreadable one left to the redrive.
+                let event = webhooks::Event::parse(serde_json::from_str(&text).unwrap()).unwrap();
+                let sender = webhooks::sender::GuardedSender::local();
+                let out = webhooks::handle_app(&env.local.apps.webhooks, &sender, &env.local.apps.webhook_queue, event).await.unwrap();
+                let count =
+                    out.get("queued").and_then(Value::as_u64).or_else(|| out["batchItemFailures"].as_array().map(|a| a.len() as u64));
+                assert_eq!(count, Some(u64::from(expected)), "{rel}: {out}");
                 seen.push(rel);
                 continue;
             }

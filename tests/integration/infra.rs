@@ -110,6 +110,8 @@ fn deployed_names() -> BTreeMap<&'static str, String> {
         ("DataKey.Arn", arn("kms", "key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")),
         ("NoticeQueue.Arn", arn("sqs", "zgoda-NoticeQueue-7U8I9O0P")),
         ("FeedbackDeadLetterQueue.Arn", arn("sqs", "zgoda-FeedbackDeadLetterQueue-Z9X8C7V6")),
+        ("WebhookQueue.Arn", arn("sqs", "zgoda-WebhookQueue-Q1W2E3R4.fifo")),
+        ("WebhookDeadLetterQueue.Arn", arn("sqs", "zgoda-WebhookDeadLetterQueue-T5Y6U7I8.fifo")),
         ("SesConfigurationSet", "zgoda-SesConfigurationSet-A1S2D3F4".to_owned()),
         ("SesNoticeConfigurationSet", "zgoda-SesNoticeConfigurationSet-G5H6J7K8".to_owned()),
     ]);
@@ -175,6 +177,8 @@ fn resource_arn(resource: Resource, names: &BTreeMap<&'static str, String>) -> S
         Resource::TableIndex => sub("${Table.Arn}/index/gsi1"),
         Resource::NoticeQueue => sub("${NoticeQueue.Arn}"),
         Resource::FeedbackDeadLetterQueue => sub("${FeedbackDeadLetterQueue.Arn}"),
+        Resource::WebhookQueue => sub("${WebhookQueue.Arn}"),
+        Resource::WebhookDeadLetterQueue => sub("${WebhookDeadLetterQueue.Arn}"),
         Resource::Secret(family) => {
             names.iter().find(|(k, _)| k.ends_with("Secret") && k.to_lowercase().starts_with(family.name())).unwrap().1.clone()
         }
@@ -364,15 +368,41 @@ fn the_public_mail_budget_alarm_matches_the_line_the_code_logs() {
     }
 }
 
-/// Art. 19: the alarm on a change given up for an endpoint counts the line the delivery logs.
+/// Art. 19: the webhook queue keeps each person's order (FIFO), hands one message at a time (so
+/// each receive is one attempt), keeps a message through its three days of retries and the wait
+/// behind another, lets the function give up before its redrive does, and alarms on what lands
+/// in its dead-letter queue.
 #[test]
-fn the_webhook_given_up_alarm_matches_the_line_the_code_logs() {
+fn art19_the_webhook_queue_is_fifo_outlasts_the_retries_and_alarms_on_its_dead_letters() {
     let t = template();
     let resources = t["Resources"].as_mapping().unwrap();
-    let filter = resources.values().find(|r| r["Properties"]["MetricTransformations"][0]["MetricName"] == "WebhookGivenUp").unwrap();
-    let pattern = filter["Properties"]["FilterPattern"].as_str().unwrap();
-    assert_eq!(pattern, format!("{{ $.message = \"{}\" }}", zgoda_domain::webhooks::WEBHOOK_GIVEN_UP));
-    assert!(resources.values().any(|r| r["Type"] == "AWS::CloudWatch::Alarm" && r["Properties"]["MetricName"] == "WebhookGivenUp"));
+    let queue = &resources.get("WebhookQueue").unwrap()["Properties"];
+    let dead = &resources.get("WebhookDeadLetterQueue").unwrap()["Properties"];
+    assert!(queue["FifoQueue"].as_bool().unwrap() && dead["FifoQueue"].as_bool().unwrap());
+    let function = resources.get("WebhooksFunction").unwrap()["Properties"].clone();
+    let source = &function["Events"]["Deliveries"]["Properties"];
+    assert_eq!(source["BatchSize"].as_i64(), Some(1));
+    assert_eq!(source["FunctionResponseTypes"][0].as_str(), Some("ReportBatchItemFailures"));
+    assert!(queue["VisibilityTimeout"].as_i64().unwrap() >= 6 * function["Timeout"].as_i64().unwrap());
+    let settings = zgoda_domain::Settings::default();
+    let give_up = settings.webhook_give_up.num_seconds();
+    assert!(queue["MessageRetentionPeriod"].as_i64().unwrap() >= 2 * give_up, "a change may wait behind another, then retry");
+    // The tries one change gets before the function gives it up: the backoff's steps until the
+    // give-up time, and at least one beyond each step.
+    let (mut tries, mut waited) = (1, 0);
+    while waited < give_up || tries <= settings.webhook_retries.len() {
+        waited += zgoda_domain::webhooks::next_try(&settings.webhook_retries, tries as u32, chrono::DateTime::UNIX_EPOCH).timestamp();
+        tries += 1;
+    }
+    let max_receives = queue["RedrivePolicy"]["maxReceiveCount"].as_i64().unwrap();
+    assert!(max_receives > tries as i64, "the redrive ({max_receives}) would take a change before its {tries} tries");
+    assert_eq!(max_receives, i64::from(zgoda_local::provision::WEBHOOK_MAX_RECEIVES), "the local stack's queue is the same");
+    let watched: Vec<_> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .filter_map(|r| serde_yaml::to_string(&r["Properties"]["Dimensions"]).ok())
+        .collect();
+    assert!(watched.iter().any(|w| w.contains("WebhookDeadLetterQueue.QueueName")), "no alarm on the dead letters: {watched:?}");
 }
 
 /// A job that finds its recipients leased by a worker that died must come back after the lease,

@@ -136,6 +136,8 @@ impl TestEnv {
                 notices: Sending { from: zgoda_local::NOTICE_SENDER.into(), configuration_set: None },
             },
             queue_url: String::new(),
+            webhook_queue_url: String::new(),
+            webhook_dead_letter_url: String::new(),
             // An easy proof of work: the tests solve one for each privacy request (the browser
             // test keeps the real one).
             settings: Settings {

@@ -36,6 +36,10 @@ pub enum Resource {
     NoticeQueue,
     /// Where Lambda puts SES feedback events ses-events could not record (`FeedbackDeadLetterQueue`).
     FeedbackDeadLetterQueue,
+    /// The webhook deliveries' FIFO queue (`WebhookQueue`).
+    WebhookQueue,
+    /// Where webhook delivery puts the changes it gave up on (`WebhookDeadLetterQueue`).
+    WebhookDeadLetterQueue,
     /// One key ring's secret (`LinksSecret`, `SealsSecret`, `OperatorsSecret`, `PepperSecret`).
     Secret(KeyFamily),
     /// An action that names no resource (`*`), such as `BatchGetSecretValue`.
@@ -76,6 +80,10 @@ pub struct Access {
     pub notice_queue: &'static [&'static str],
     /// Whether Lambda puts events it gave up on into the feedback dead-letter queue for it.
     pub feedback_dead_letters: bool,
+    /// SQS actions on the webhook queue (its own, or its event source's on its behalf).
+    pub webhook_queue: &'static [&'static str],
+    /// Whether it puts given-up webhook deliveries on their dead-letter queue.
+    pub webhook_dead_letters: bool,
     /// Whether it erases people, and so removes their address from SES's account-level
     /// suppression list (an action without resource-level permissions).
     pub suppression_list: bool,
@@ -95,6 +103,8 @@ impl Access {
         mail: &[],
         notice_queue: &[],
         feedback_dead_letters: false,
+        webhook_queue: &[],
+        webhook_dead_letters: false,
         suppression_list: false,
     };
 
@@ -113,6 +123,10 @@ impl Access {
         calls.extend(self.notice_queue.iter().map(|a| call(a, Resource::NoticeQueue)));
         if self.feedback_dead_letters {
             calls.push(call("sqs:SendMessage", Resource::FeedbackDeadLetterQueue));
+        }
+        calls.extend(self.webhook_queue.iter().map(|a| call(a, Resource::WebhookQueue)));
+        if self.webhook_dead_letters {
+            calls.push(call("sqs:SendMessage", Resource::WebhookDeadLetterQueue));
         }
         if self.suppression_list {
             calls.push(FORGET_ADDRESS);
@@ -146,6 +160,8 @@ struct Names {
     table: String,
     secrets_prefix: String,
     queue_url: String,
+    webhook_queue_url: String,
+    webhook_dead_letter_url: String,
     /// Each stream's (sender domain, configuration set).
     mail: Vec<(MailStream, String, Option<String>)>,
 }
@@ -169,6 +185,8 @@ impl AccessCheck {
             table: config.table.clone(),
             secrets_prefix: config.secrets_prefix.clone(),
             queue_url: config.queue_url.clone(),
+            webhook_queue_url: config.webhook_queue_url.clone(),
+            webhook_dead_letter_url: config.webhook_dead_letter_url.clone(),
             mail: MailStream::ALL.map(|m| (m, config.mail.of(m).domain(), config.mail.of(m).configuration_set.clone())).to_vec(),
         };
         Self { function, access, calls: access.calls(), names, refused: Arc::default() }
@@ -253,9 +271,14 @@ impl AccessCheck {
             }
             ("sesv2", "DeleteSuppressedDestination") => Ok(vec![FORGET_ADDRESS]),
             ("sqs", op) => {
-                if text("QueueUrl") != n.queue_url {
-                    return Err(format!("queue {}", text("QueueUrl")));
-                }
+                let url = text("QueueUrl");
+                let queue = match url.as_str() {
+                    "" => return Err("a queue with no URL".into()),
+                    u if u == n.queue_url => Resource::NoticeQueue,
+                    u if u == n.webhook_queue_url => Resource::WebhookQueue,
+                    u if u == n.webhook_dead_letter_url => Resource::WebhookDeadLetterQueue,
+                    _ => return Err(format!("queue {url}")),
+                };
                 // A batch is authorized as the single action it repeats.
                 let action = match op {
                     "SendMessage" | "SendMessageBatch" => "sqs:SendMessage",
@@ -265,7 +288,7 @@ impl AccessCheck {
                     "GetQueueAttributes" => "sqs:GetQueueAttributes",
                     _ => "sqs:(unlisted operation)",
                 };
-                Ok(vec![call(action, Resource::NoticeQueue)])
+                Ok(vec![call(action, queue)])
             }
             ("secretsmanager", "BatchGetSecretValue") => {
                 let ids = body.get("SecretIdList").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -347,6 +370,8 @@ mod tests {
                 notices: Sending { from: "zgoda@powiadomienia.sklep.example.pl".into(), configuration_set: Some("notices".into()) },
             },
             queue_url: "http://q/1/notices".into(),
+            webhook_queue_url: "http://q/1/webhooks.fifo".into(),
+            webhook_dead_letter_url: "http://q/1/webhooks-dlq.fifo".into(),
             settings: Settings::default(),
         }
     }

@@ -18,6 +18,10 @@ pub struct Config {
     pub mail: Senders,
     /// The notifier's SQS queue.
     pub queue_url: String,
+    /// The webhook queue (SQS FIFO) and its dead-letter queue; only webhook delivery names them
+    /// (empty elsewhere).
+    pub webhook_queue_url: String,
+    pub webhook_dead_letter_url: String,
     pub settings: Settings,
 }
 
@@ -96,7 +100,8 @@ fn number(name: &'static str, default: i64) -> Result<i64, ConfigError> {
 }
 
 impl Config {
-    /// Reads `ZGODA_TABLE`, `ZGODA_SECRETS_PREFIX`, `ZGODA_SENDER`, `ZGODA_QUEUE_URL`, `ZGODA_PUBLIC_URL`, the
+    /// Reads `ZGODA_TABLE`, `ZGODA_SECRETS_PREFIX`, `ZGODA_SENDER`, `ZGODA_QUEUE_URL`, `ZGODA_PUBLIC_URL`, the optional webhook queues
+    /// `ZGODA_WEBHOOK_QUEUE_URL` and `ZGODA_WEBHOOK_DEAD_LETTER_URL`, the
     /// configuration sets `ZGODA_SES_CONFIGURATION_SET` and `ZGODA_SES_NOTICE_CONFIGURATION_SET`, the
     /// notices' own sender `ZGODA_NOTICE_SENDER` (default: `ZGODA_SENDER`) and the
     /// optional limits `ZGODA_CONFIRM_TTL_DAYS`, `ZGODA_RATE_NETWORK`, `ZGODA_RATE_SUBJECT`,
@@ -117,6 +122,8 @@ impl Config {
                 },
             },
             queue_url: var("ZGODA_QUEUE_URL")?,
+            webhook_queue_url: optional("ZGODA_WEBHOOK_QUEUE_URL").unwrap_or_default(),
+            webhook_dead_letter_url: optional("ZGODA_WEBHOOK_DEAD_LETTER_URL").unwrap_or_default(),
             settings: settings_from_env(
                 PublicUrl::parse(&var("ZGODA_PUBLIC_URL")?).ok_or(ConfigError::Invalid("ZGODA_PUBLIC_URL"))?,
                 controller_from_env()?,

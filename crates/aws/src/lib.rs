@@ -13,12 +13,14 @@ pub mod requests;
 pub mod secrets;
 pub mod ses;
 pub mod table;
+pub mod webhook_queue;
 pub mod webhooks;
 
 pub use config::{Config, Senders, Sending};
 pub use dynamo::DynamoStore;
 pub use queue::SqsQueue;
 pub use ses::SesTransport;
+pub use webhook_queue::SqsWebhookQueue;
 
 use std::time::Duration;
 

@@ -89,8 +89,26 @@ const MAX_DELAY_SECS: u64 = 900;
 /// Creates the work queue and its dead-letter queue (redrive after `max_receives`), idempotently.
 /// Returns the work queue's URL.
 pub async fn ensure_queues(client: &Client, name: &str, visibility_secs: u32, max_receives: u32) -> Result<String, String> {
+    ensure_queue_pair(client, name, "", visibility_secs, max_receives).await.map(|(url, _)| url)
+}
+
+/// [`ensure_queues`] for FIFO queues (`<name>.fifo`, `<name>-dlq.fifo`): returns both URLs.
+pub async fn ensure_fifo_queues(client: &Client, name: &str, visibility_secs: u32, max_receives: u32) -> Result<(String, String), String> {
+    ensure_queue_pair(client, name, ".fifo", visibility_secs, max_receives).await
+}
+
+async fn ensure_queue_pair(
+    client: &Client,
+    name: &str,
+    suffix: &str,
+    visibility_secs: u32,
+    max_receives: u32,
+) -> Result<(String, String), String> {
     use aws_sdk_sqs::types::QueueAttributeName;
-    let dlq = client.create_queue().queue_name(format!("{name}-dlq")).send().await.map_err(|e| crate::describe(&e))?;
+    let fifo = |create: aws_sdk_sqs::operation::create_queue::builders::CreateQueueFluentBuilder| {
+        if suffix.is_empty() { create } else { create.attributes(QueueAttributeName::FifoQueue, "true") }
+    };
+    let dlq = fifo(client.create_queue().queue_name(format!("{name}-dlq{suffix}"))).send().await.map_err(|e| crate::describe(&e))?;
     let dlq_url = dlq.queue_url().unwrap_or_default().to_owned();
     let attrs = client
         .get_queue_attributes()
@@ -101,15 +119,13 @@ pub async fn ensure_queues(client: &Client, name: &str, visibility_secs: u32, ma
         .map_err(|e| crate::describe(&e))?;
     let dlq_arn = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
     let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string()}).to_string();
-    let queue = client
-        .create_queue()
-        .queue_name(name)
+    let queue = fifo(client.create_queue().queue_name(format!("{name}{suffix}")))
         .attributes(QueueAttributeName::VisibilityTimeout, visibility_secs.to_string())
         .attributes(QueueAttributeName::RedrivePolicy, redrive)
         .send()
         .await
         .map_err(|e| crate::describe(&e))?;
-    Ok(queue.queue_url().unwrap_or_default().to_owned())
+    Ok((queue.queue_url().unwrap_or_default().to_owned(), dlq_url))
 }
 
 /// Drives a queue the way Lambda's SQS event source does, for the local stack: long-polls `url`
@@ -121,12 +137,21 @@ where
     F: Fn(Vec<aws_sdk_sqs::types::Message>) -> Fut,
     Fut: Future<Output = Vec<bool>>,
 {
+    poll_batches(sqs, url, wait_seconds, 10, what, handle).await
+}
+
+/// [`poll`], `batch` messages at most per receive (the event source's batch size).
+pub async fn poll_batches<F, Fut>(sqs: &Client, url: &str, wait_seconds: i32, batch: i32, what: &str, handle: F)
+where
+    F: Fn(Vec<aws_sdk_sqs::types::Message>) -> Fut,
+    Fut: Future<Output = Vec<bool>>,
+{
     use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
     loop {
         let received = sqs
             .receive_message()
             .queue_url(url)
-            .max_number_of_messages(10)
+            .max_number_of_messages(batch)
             .wait_time_seconds(wait_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()

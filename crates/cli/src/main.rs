@@ -787,8 +787,8 @@ fn print_endpoint(v: &Value) {
         println!("endpoint {} ({state}): {}", e.endpoint.endpoint_id, e.endpoint.description);
         println!("  url      {}", e.endpoint.url.as_str());
         println!("  position {}", if d.position.is_empty() { "-" } else { &d.position });
-        if let Some(next) = d.next_try {
-            println!("  failing  {} attempts, next try {}", d.attempts, next.to_rfc3339());
+        if e.failing + e.dead > 0 {
+            println!("  recent   {} failing, {} given up (`zgoda webhooks deliveries {}`)", e.failing, e.dead, e.endpoint.endpoint_id);
         }
         if let Some(secret) = &e.secret {
             println!("signing secret (shown once; give it to the receiver): {secret}");
@@ -807,10 +807,10 @@ fn print_endpoints(v: &Value) {
                 } else {
                     e.endpoint.events.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
                 };
-                let state = match (e.endpoint.enabled, e.delivery.next_try) {
-                    (false, _) => "disabled".to_owned(),
-                    (true, Some(t)) => format!("failing since {}", e.delivery.failing_since.unwrap_or(t).to_rfc3339()),
-                    (true, None) => "ok".to_owned(),
+                let state = match (e.endpoint.enabled, e.failing, e.dead) {
+                    (false, ..) => "disabled".to_owned(),
+                    (true, 0, 0) => "ok".to_owned(),
+                    (true, failing, dead) => format!("{failing} failing, {dead} given up"),
                 };
                 vec![e.endpoint.endpoint_id.to_string(), e.endpoint.description.clone(), e.endpoint.url.as_str().to_owned(), kinds, state]
             })

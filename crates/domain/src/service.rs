@@ -82,10 +82,11 @@ pub struct Settings {
     pub webhook_loopback: bool,
     /// How long after each failed webhook delivery the next is tried (the last step repeats).
     pub webhook_retries: Vec<Duration>,
-    /// How long a change is retried to an endpoint before it is given up (`dead`).
+    /// How long after it was queued a change is given up (`dead`) for an endpoint, once every
+    /// step of `webhook_retries` was tried.
     pub webhook_give_up: Duration,
-    /// How long a delivery worker holds an endpoint: longer than a batch of deliveries at their
-    /// time limit (ten at 10 s). A worker that died holds it until then.
+    /// How long a worker queueing an endpoint's changes holds its cursor: longer than a run's
+    /// queueing takes. A worker that died holds it until then.
     pub webhook_lease: Duration,
 }
 

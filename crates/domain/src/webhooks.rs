@@ -2,13 +2,16 @@
 //! mailing tool, and the delivery of the change feed (`changes.rs`) to each, signed in the
 //! Standard Webhooks scheme so that a receiver verifies with an off-the-shelf library.
 //!
-//! Each endpoint reads the feed through its own cursor, one change at a time, and moves the cursor
-//! only once the receiver answered 2xx: so every change arrives (at least once, under a stable
-//! `webhook-id` to deduplicate by), and in the feed's order, which is each person's order (an
-//! erasure never before the consent it erases). A receiver that fails holds its endpoint back,
-//! retried on a backoff for [`Settings::webhook_give_up`] (three days), after which the change is
-//! recorded `dead`, logged for the alarm, and the endpoint goes on; `redeliver` replays from any
-//! change. A lease on the cursor keeps two workers from delivering to one endpoint at once.
+//! Two stages. [`Zgoda::pump`] reads the feed through each endpoint's own cursor and hands the
+//! changes the endpoint wants to the webhook queue, in order ([`WebhookTask`], ids only); a lease
+//! on the cursor keeps two workers from reading for one endpoint at once. [`Zgoda::deliver_webhooks`] takes
+//! what the queue hands over and posts each change, signed: the queue (SQS FIFO, grouped by
+//! endpoint and person) keeps one person's changes in order, so an erasure never arrives before
+//! the consent it erases, and brings a failed one back on a backoff for
+//! [`Settings::webhook_give_up`] (three days), after which it is recorded `dead`, logged for the
+//! alarm and moved to the dead-letter queue; `redeliver` replays from any change. Every change
+//! arrives at least once, under a stable `webhook-id` to deduplicate by, and a receiver that
+//! refuses one person's change holds back that person's later changes only.
 //!
 //! The network side (HTTPS only, public addresses only, no redirects, bounded time and size) is
 //! the sender's, behind [`WebhookSender`]; the domain signs and decides.
@@ -18,16 +21,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::changes::{Change, ChangeKind, ChangePage, ChangeView, parse_cursor, settled_before};
 use crate::error::Error;
-use crate::ids::{FormId, PurposeId};
+use crate::ids::{FormId, PurposeId, SubjectId};
 use crate::mail::Mailer;
 use crate::processors::{WebhookSecrets, sign_webhook};
 use crate::proof::{millis, opt_millis, to_millis};
 use crate::service::Zgoda;
-use crate::store::{Store, WorkQueue};
+use crate::store::{Store, StoreError, WorkQueue};
 use crate::{Fields, Time};
 
-/// Changes one run delivers to an endpoint before it hands over to the next run.
-pub const BATCH: usize = 10;
+/// Changes one run hands to the queue for an endpoint before it turns to the next endpoint.
+pub const BATCH: usize = 100;
+/// How many of an endpoint's latest deliveries its view counts.
+pub const RECENT: usize = 100;
 /// How long the secret a rotation replaced is still sent beside the new one.
 pub const SECRET_OVERLAP: Duration = Duration::hours(24);
 const MAX_URL: usize = 2_000;
@@ -168,6 +173,12 @@ pub struct EndpointView {
     #[serde(flatten)]
     pub endpoint: Endpoint,
     pub delivery: Cursor,
+    /// Of its latest deliveries ([`RECENT`]), how many are failing now (waiting for a retry) and
+    /// how many were given up: what the operator looks at first.
+    #[serde(default)]
+    pub failing: usize,
+    #[serde(default)]
+    pub dead: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
 }
@@ -177,18 +188,17 @@ pub struct EndpointList {
     pub items: Vec<EndpointView>,
 }
 
-/// Where an endpoint's delivery stands.
+/// Where an endpoint stands in the feed: the last change handed to the webhook queue (or
+/// passed over as not wanted). Delivery itself, with its retries, is the queue's (see
+/// [`WebhookTask`]); how each change fared is in the delivery log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
-    /// The last change handled (delivered, not wanted, or given up); empty before the first.
+    /// The last change handled; empty before the first.
     pub position: String,
-    /// Failed attempts at the change after `position`.
+    /// Counts the operator's redeliveries: a change queued again after one is a new message, not
+    /// a duplicate the queue drops.
     #[serde(default)]
-    pub attempts: u32,
-    #[serde(default, with = "opt_millis", skip_serializing_if = "Option::is_none")]
-    pub failing_since: Option<Time>,
-    #[serde(default, with = "opt_millis", skip_serializing_if = "Option::is_none")]
-    pub next_try: Option<Time>,
+    pub generation: u32,
 }
 
 /// A cursor claimed by one worker until `lease_until`; only that worker moves it meanwhile.
@@ -238,8 +248,11 @@ pub enum DeliveryStatus {
     Delivered,
     /// Failed; tried again at `next_try`.
     Failed,
-    /// Given up after [`Settings::webhook_give_up`]: logged for the alarm; `redeliver` replays it.
+    /// Given up after [`Settings::webhook_give_up`]: logged for the alarm and put on the
+    /// dead-letter queue; `redeliver` replays it.
     Dead,
+    /// Not sent: the endpoint was disabled when its turn came; `redeliver` replays it.
+    Skipped,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,13 +289,71 @@ pub trait WebhookSender: Send + Sync {
 pub enum PumpOutcome {
     /// Another worker holds the endpoint, or it is disabled or gone.
     Skipped,
-    /// Everything settled was handled.
-    Idle { delivered: usize },
+    /// Everything settled was handed to the queue.
+    Idle { queued: usize },
     /// More changes are waiting: run again now.
-    More { delivered: usize },
-    /// The receiver failed: run again at this time.
-    Wait { delivered: usize, until: Time },
+    More { queued: usize },
 }
+
+/// One change to tell one endpoint: what the webhook queue carries, ids only (the payload, which
+/// may hold an address, is built at each attempt from the feed and the person's profile).
+///
+/// The queue is FIFO, grouped by [`WebhookTask::group`]: one person's changes reach one endpoint
+/// in order, one at a time, so an erasure is never delivered before the consent it erases, while
+/// a change a receiver keeps refusing holds back that person's later changes only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookTask {
+    pub endpoint_id: EndpointId,
+    pub change_id: String,
+    pub subject_id: SubjectId,
+    #[serde(default)]
+    pub generation: u32,
+}
+
+impl WebhookTask {
+    /// The queue's message group: this endpoint and this person.
+    pub fn group(&self) -> String {
+        format!("{}:{}", self.endpoint_id, self.subject_id)
+    }
+
+    /// The queue's deduplication key: a worker that died after queueing a batch but before moving
+    /// the cursor queues it again, and the queue drops the repeat; a redelivery is a new generation.
+    pub fn dedup_key(&self) -> String {
+        format!("{}:{}:{}", self.endpoint_id, self.change_id, self.generation)
+    }
+}
+
+/// A task as the queue hands it over: how many times it was received (this one included; the
+/// queue hands one message at a time, so each receive is an attempt), and when it was queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub task: WebhookTask,
+    pub receives: u32,
+    pub queued_at: Time,
+}
+
+/// What became of one received task, for the queue to act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskOutcome {
+    /// Told (2xx), or nothing left to tell (the endpoint disabled or gone, the change expired):
+    /// off the queue.
+    Done,
+    /// Back on the queue after `after`: the receiver failed (the backoff), an earlier change of the
+    /// same person failed (it waits behind), or the table did not answer.
+    Retry { after: Duration },
+    /// Failed [`Settings::webhook_give_up`] after it was queued, each backoff step tried: recorded
+    /// `dead` and logged for the alarm; it goes to the dead-letter queue, and `redeliver` replays it.
+    GiveUp,
+}
+
+/// Where the webhook queue is (SQS FIFO in production and locally; a list in the domain's tests).
+pub trait WebhookQueue: Send + Sync {
+    /// Queues `tasks` in the order given.
+    fn enqueue(&self, tasks: &[WebhookTask]) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// How long a task waits when the table, not the receiver, failed.
+const TABLE_RETRY: Duration = Duration::seconds(30);
 
 /// The Standard Webhooks payload: `type`, `timestamp`, and the change as `data`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -383,12 +454,14 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         self.store.start_cursor(&endpoint.endpoint_id, &start).await?;
         self.store.save_endpoint(&endpoint).await?;
         tracing::info!(endpoint = %endpoint.endpoint_id, "webhook endpoint added");
-        Ok(EndpointView { endpoint, delivery: start, secret: Some(secrets.current) })
+        Ok(EndpointView { endpoint, delivery: start, failing: 0, dead: 0, secret: Some(secrets.current) })
     }
 
     async fn endpoint_view(&self, endpoint: Endpoint, secret: Option<String>) -> Result<EndpointView, Error> {
         let delivery = self.store.load_cursor(&endpoint.endpoint_id).await?.unwrap_or_default();
-        Ok(EndpointView { endpoint, delivery, secret })
+        let recent = self.store.list_deliveries(&endpoint.endpoint_id, RECENT).await?;
+        let count = |status| recent.iter().filter(|d| d.status == status).count();
+        Ok(EndpointView { endpoint, delivery, failing: count(DeliveryStatus::Failed), dead: count(DeliveryStatus::Dead), secret })
     }
 
     async fn stored_endpoint(&self, id: &str) -> Result<Endpoint, Error> {
@@ -436,7 +509,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     }
 
     /// Replays the endpoint's feed from `change_id` on, in order (a receiver deduplicates what
-    /// it had by `webhook-id`); clears a wait, so the next run delivers at once.
+    /// it had by `webhook-id`): the next run queues it all again, as a new generation.
     pub async fn redeliver(&self, id: &str, change_id: &str, now: Time) -> Result<EndpointView, Error> {
         let e = self.stored_endpoint(id).await?;
         let change = match parse_cursor(change_id).filter(|c| !c.is_empty()) {
@@ -448,7 +521,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             return Err(Error::Unavailable("the endpoint is being delivered to; try again in a moment".into()));
         };
         let before = ulid::Ulid::from_string(&change.change_id).map(|u| u.0.saturating_sub(1)).unwrap_or_default();
-        let cursor = Cursor { position: ulid::Ulid(before).to_string(), ..Cursor::default() };
+        let cursor = Cursor { position: ulid::Ulid(before).to_string(), generation: held.cursor.generation + 1 };
         self.store.release_cursor(&e.endpoint_id, held.lease_until, &cursor).await?;
         tracing::info!(endpoint = %e.endpoint_id, change = %change.change_id, "webhook redelivery from a change");
         self.endpoint_view(e, None).await
@@ -480,87 +553,116 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         Ok(self.store.list_endpoints().await?.into_iter().filter(|e| e.enabled).map(|e| e.endpoint_id).collect())
     }
 
-    /// Delivers what is settled in the feed to one endpoint, in order, through `sender`.
-    pub async fn pump<W: WebhookSender>(&self, id: &EndpointId, sender: &W, now: Time) -> Result<PumpOutcome, Error> {
+    /// Hands what is settled in the feed for one endpoint to the webhook queue, in order, and
+    /// moves its cursor past it; changes the endpoint does not want are passed over.
+    pub async fn pump<Wq: WebhookQueue>(&self, id: &EndpointId, queue: &Wq, now: Time) -> Result<PumpOutcome, Error> {
         let Some(endpoint) = self.store.load_endpoint(id).await?.filter(|e| e.enabled) else { return Ok(PumpOutcome::Skipped) };
         let Some(held) = self.store.claim_cursor(id, now, now + self.settings.webhook_lease).await? else {
             return Ok(PumpOutcome::Skipped);
         };
-        // On an error, whatever was delivered moved the cursor already; the lease lapses by itself.
-        let (cursor, outcome) = self.deliver_batch(&endpoint, &held, sender, now).await?;
-        self.store.release_cursor(id, held.lease_until, &cursor).await?;
-        Ok(outcome)
-    }
-
-    async fn deliver_batch<W: WebhookSender>(
-        &self,
-        endpoint: &Endpoint,
-        held: &Held,
-        sender: &W,
-        now: Time,
-    ) -> Result<(Cursor, PumpOutcome), Error> {
-        let mut cursor = held.cursor.clone();
-        if let Some(until) = cursor.next_try.filter(|t| *t > now) {
-            return Ok((cursor, PumpOutcome::Wait { delivered: 0, until }));
-        }
-        let id = &endpoint.endpoint_id;
-        let secrets = self.store.load_endpoint_secrets(id).await?.ok_or_else(|| Error::Unavailable("endpoint without a secret".into()))?;
+        let mut cursor = held.cursor;
         let changes = self.store.list_changes(&cursor.position, &settled_before(now, self.settings.feed_settle), BATCH).await?;
         let full = changes.len() == BATCH;
-        let mut delivered = 0;
-        for change in changes {
-            if !endpoint.wants(&change) {
-                cursor.position = change.change_id;
+        let tasks: Vec<WebhookTask> = changes
+            .iter()
+            .filter(|c| endpoint.wants(c))
+            .map(|c| WebhookTask {
+                endpoint_id: id.clone(),
+                change_id: c.change_id.clone(),
+                subject_id: c.subject_id.clone(),
+                generation: cursor.generation,
+            })
+            .collect();
+        // Queued before the cursor moves: a worker that dies in between queues the same tasks
+        // again, and the queue drops them by their deduplication key. On an error the lease lapses.
+        queue.enqueue(&tasks).await?;
+        if let Some(last) = changes.last() {
+            cursor.position = last.change_id.clone();
+        }
+        self.store.release_cursor(id, held.lease_until, &cursor).await?;
+        let queued = tasks.len();
+        Ok(if full { PumpOutcome::More { queued } } else { PumpOutcome::Idle { queued } })
+    }
+
+    /// Delivers a batch the queue handed over, in its order: once a person's change fails, their
+    /// later changes in the batch are not tried and wait behind it (the queue keeps a group's
+    /// order). Other people's changes go on. One outcome per task, in the batch's order.
+    pub async fn deliver_webhooks<W: WebhookSender>(&self, batch: &[Received], sender: &W, now: Time) -> Vec<TaskOutcome> {
+        let mut held_back: Vec<(String, Duration)> = Vec::new();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for received in batch {
+            let group = received.task.group();
+            if let Some((_, after)) = held_back.iter().find(|(g, _)| *g == group) {
+                outcomes.push(TaskOutcome::Retry { after: *after });
                 continue;
             }
-            let msg_id = message_id(&change);
-            let kind = change.kind;
-            let change_id = change.change_id.clone();
-            let subject = change.subject_id.clone();
-            let payload = Payload { kind, timestamp: crate::proof::format_time(&change.at), data: self.change_view(change).await? };
-            let body = serde_json::to_vec(&payload).expect("a payload serialises");
-            let headers = signed_headers(&secrets.in_force(now), &msg_id, now, &body);
-            let attempt = sender.post(&SignedRequest { url: &endpoint.url, headers, body }).await;
-            let attempts = cursor.attempts + 1;
-            let (response_status, error) = match &attempt {
-                Attempt::Answered(s) => (Some(*s), None),
-                Attempt::Failed(code) => (None, Some((*code).to_owned())),
-            };
-            let log = |status, next_try| DeliveryLog {
-                change_id: change_id.clone(),
-                kind,
-                status,
-                attempts,
-                response_status,
-                error: error.clone(),
-                at: to_millis(now),
-                next_try,
-            };
-            if matches!(attempt, Attempt::Answered(200..=299)) {
-                self.store.record_told(&subject, id, kind, now).await?;
-                self.store.record_delivery(id, &log(DeliveryStatus::Delivered, None)).await?;
-                cursor = Cursor { position: change_id, ..Cursor::default() };
-                delivered += 1;
-            } else {
-                let since = cursor.failing_since.unwrap_or(to_millis(now));
-                if now - since >= self.settings.webhook_give_up {
-                    tracing::error!(endpoint = %id, change = %change_id, attempts, "{WEBHOOK_GIVEN_UP}");
-                    self.store.record_delivery(id, &log(DeliveryStatus::Dead, None)).await?;
-                    cursor = Cursor { position: change_id, ..Cursor::default() };
-                } else {
-                    let until = to_millis(next_try(&self.settings.webhook_retries, attempts, now));
-                    tracing::warn!(endpoint = %id, change = %change_id, attempts, status = ?response_status, error = ?error, "webhook delivery failed; tried again later");
-                    self.store.record_delivery(id, &log(DeliveryStatus::Failed, Some(until))).await?;
-                    let cursor = Cursor { attempts, failing_since: Some(since), next_try: Some(until), ..cursor };
-                    return Ok((cursor, PumpOutcome::Wait { delivered, until }));
+            let outcome = match self.deliver_one(received, sender, now).await {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    tracing::warn!(endpoint = %received.task.endpoint_id, change = %received.task.change_id, error = %e, "webhook delivery could not be tried; the queue brings it back");
+                    TaskOutcome::Retry { after: TABLE_RETRY }
                 }
+            };
+            if let TaskOutcome::Retry { after } = outcome {
+                held_back.push((group, after));
             }
-            // Each step is kept as it happens: a worker killed mid-batch repeats one delivery at most.
-            if !self.store.keep_cursor(id, held.lease_until, &cursor).await? {
-                return Err(Error::Unavailable("the endpoint's lease was lost".into()));
-            }
+            outcomes.push(outcome);
         }
-        Ok((cursor, if full { PumpOutcome::More { delivered } } else { PumpOutcome::Idle { delivered } }))
+        outcomes
+    }
+
+    async fn deliver_one<W: WebhookSender>(&self, received: &Received, sender: &W, now: Time) -> Result<TaskOutcome, Error> {
+        let task = &received.task;
+        let id = &task.endpoint_id;
+        let Some(endpoint) = self.store.load_endpoint(id).await? else { return Ok(TaskOutcome::Done) };
+        let Some(change) = self.store.load_change(&task.change_id).await? else {
+            tracing::warn!(endpoint = %id, change = %task.change_id, "a queued change is no longer in the feed; nothing to tell");
+            return Ok(TaskOutcome::Done);
+        };
+        let attempts = received.receives.max(1);
+        let kind = change.kind;
+        let log = |status, response_status, error: Option<String>, next_try| DeliveryLog {
+            change_id: task.change_id.clone(),
+            kind,
+            status,
+            attempts,
+            response_status,
+            error,
+            at: to_millis(now),
+            next_try,
+        };
+        if !endpoint.enabled {
+            // Disabling stops deliveries at once; what was queued is logged for `redeliver`.
+            self.store.record_delivery(id, &log(DeliveryStatus::Skipped, None, None, None)).await?;
+            return Ok(TaskOutcome::Done);
+        }
+        let secrets = self.store.load_endpoint_secrets(id).await?.ok_or_else(|| Error::Unavailable("endpoint without a secret".into()))?;
+        let msg_id = message_id(&change);
+        let subject = change.subject_id.clone();
+        let payload = Payload { kind, timestamp: crate::proof::format_time(&change.at), data: self.change_view(change).await? };
+        let body = serde_json::to_vec(&payload).expect("a payload serialises");
+        let headers = signed_headers(&secrets.in_force(now), &msg_id, now, &body);
+        let attempt = sender.post(&SignedRequest { url: &endpoint.url, headers, body }).await;
+        let (response_status, error) = match &attempt {
+            Attempt::Answered(s) => (Some(*s), None),
+            Attempt::Failed(code) => (None, Some((*code).to_owned())),
+        };
+        if matches!(attempt, Attempt::Answered(200..=299)) {
+            self.store.record_told(&subject, id, kind, now).await?;
+            self.store.record_delivery(id, &log(DeliveryStatus::Delivered, response_status, error, None)).await?;
+            return Ok(TaskOutcome::Done);
+        }
+        // Three days since it was queued, and the whole backoff tried: a change that waited behind
+        // another of the same person still gets its own tries.
+        if now - received.queued_at >= self.settings.webhook_give_up && attempts as usize > self.settings.webhook_retries.len() {
+            tracing::error!(endpoint = %id, change = %task.change_id, attempts, "{WEBHOOK_GIVEN_UP}");
+            self.store.record_delivery(id, &log(DeliveryStatus::Dead, response_status, error, None)).await?;
+            return Ok(TaskOutcome::GiveUp);
+        }
+        let until = to_millis(next_try(&self.settings.webhook_retries, attempts, now));
+        tracing::warn!(endpoint = %id, change = %task.change_id, attempts, status = ?response_status, error = ?error, "webhook delivery failed; tried again later");
+        self.store.record_delivery(id, &log(DeliveryStatus::Failed, response_status, error, Some(until))).await?;
+        Ok(TaskOutcome::Retry { after: until - now })
     }
 }
 
@@ -631,6 +733,98 @@ mod tests {
         (view.endpoint.endpoint_id, view.secret.unwrap())
     }
 
+    /// One message on the simulated queue.
+    struct Message {
+        task: WebhookTask,
+        receives: u32,
+        queued_at: Time,
+        visible_at: Time,
+    }
+
+    /// The webhook queue as SQS FIFO behaves: messages in order; a message is handed over only
+    /// when no earlier one of its group is out of sight (in flight or waiting out its backoff); a
+    /// given-up one goes to `dead`. `batch` is how many it hands over at once.
+    struct Fifo {
+        batch: usize,
+        clock: Mutex<Time>,
+        messages: Mutex<Vec<Message>>,
+        dead: Mutex<Vec<WebhookTask>>,
+    }
+
+    impl Fifo {
+        fn new(batch: usize) -> Self {
+            Self { batch, clock: Mutex::new(now()), messages: Mutex::default(), dead: Mutex::default() }
+        }
+
+        /// What one receive hands over at `at` (its receive counts up), with each message's index.
+        fn receive(&self, at: Time) -> Vec<(usize, Received)> {
+            let mut messages = self.messages.lock().unwrap();
+            let mut hidden: Vec<String> = Vec::new();
+            let mut out = Vec::new();
+            for (i, m) in messages.iter_mut().enumerate() {
+                let group = m.task.group();
+                if m.visible_at > at || hidden.contains(&group) {
+                    hidden.push(group);
+                    continue;
+                }
+                if out.len() == self.batch {
+                    break;
+                }
+                m.receives += 1;
+                out.push((i, Received { task: m.task.clone(), receives: m.receives, queued_at: m.queued_at }));
+            }
+            out
+        }
+
+        /// Acts on the outcomes as the function does with SQS.
+        fn settle(&self, handed: &[(usize, Received)], outcomes: &[TaskOutcome], at: Time) {
+            let mut messages = self.messages.lock().unwrap();
+            let mut gone = Vec::new();
+            for ((i, _), outcome) in handed.iter().zip(outcomes) {
+                match outcome {
+                    TaskOutcome::Done => gone.push(*i),
+                    TaskOutcome::Retry { after } => messages[*i].visible_at = at + *after,
+                    TaskOutcome::GiveUp => {
+                        self.dead.lock().unwrap().push(messages[*i].task.clone());
+                        gone.push(*i);
+                    }
+                }
+            }
+            for i in gone.into_iter().rev() {
+                messages.remove(i);
+            }
+        }
+    }
+
+    impl WebhookQueue for Fifo {
+        async fn enqueue(&self, tasks: &[WebhookTask]) -> Result<(), StoreError> {
+            let at = *self.clock.lock().unwrap();
+            let mut messages = self.messages.lock().unwrap();
+            for task in tasks {
+                if !messages.iter().any(|m| m.task.dedup_key() == task.dedup_key()) {
+                    messages.push(Message { task: task.clone(), receives: 0, queued_at: at, visible_at: at });
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// One scheduled run at `at` for the endpoint `id` (its feed into `fifo`), then delivery of
+    /// whatever the queue hands over until it hands over nothing more at that time.
+    async fn run(app: &MemoryApp, id: &EndpointId, fifo: &Fifo, sender: &impl WebhookSender, at: Time) {
+        *fifo.clock.lock().unwrap() = at;
+        while let PumpOutcome::More { .. } = app.pump(id, fifo, at).await.unwrap() {}
+        loop {
+            let handed = fifo.receive(at);
+            if handed.is_empty() {
+                break;
+            }
+            let batch: Vec<Received> = handed.iter().map(|(_, r)| r.clone()).collect();
+            let outcomes = app.deliver_webhooks(&batch, sender, at).await;
+            fifo.settle(&handed, &outcomes, at);
+        }
+    }
+
     #[tokio::test]
     async fn art19_an_endpoint_must_be_https_to_a_public_address() {
         let (app, _) = anna_on_file().await;
@@ -667,13 +861,12 @@ mod tests {
         withdraw(&app, &anna, t0).await;
         app.erase_by_email(&email("anna@example.pl"), t0 + Duration::milliseconds(10)).await.unwrap();
         let mut at = t0 + app.settings.feed_settle + Duration::seconds(1);
-        let mut outcomes = Vec::new();
+        let fifo = Fifo::new(1);
         for _ in 0..6 {
-            outcomes.push(app.pump(&id, &receiver, at).await.unwrap());
+            run(&app, &id, &fifo, &receiver, at).await;
             at += Duration::seconds(11);
         }
-        assert!(matches!(outcomes[0], PumpOutcome::Wait { delivered: 0, .. }), "{outcomes:?}");
-        assert_eq!(outcomes[3], PumpOutcome::Idle { delivered: 2 }, "{outcomes:?}");
+        assert!(fifo.messages.lock().unwrap().is_empty() && fifo.dead.lock().unwrap().is_empty());
         let got = receiver.payloads();
         let kinds: Vec<&str> = got.iter().map(|(_, p)| p["type"].as_str().unwrap()).collect();
         assert_eq!(kinds, ["consent.withdrawn"; 4].into_iter().chain(["subject.erased"]).collect::<Vec<_>>());
@@ -700,7 +893,7 @@ mod tests {
         let new = app.rotate_endpoint_secret(id.as_str(), now()).await.unwrap().secret.unwrap();
         withdraw(&app, &anna, now() + Duration::milliseconds(10)).await;
         let receiver = Receiver::default();
-        app.pump(&id, &receiver, now() + app.settings.feed_settle + Duration::seconds(1)).await.unwrap();
+        run(&app, &id, &Fifo::new(1), &receiver, now() + app.settings.feed_settle + Duration::seconds(1)).await;
         let (headers, body) = receiver.got.lock().unwrap()[0].clone();
         assert!(verifies(&old, &headers, &body) && verifies(&new, &headers, &body));
         let after = now() + SECRET_OVERLAP + Duration::minutes(1);
@@ -719,9 +912,9 @@ mod tests {
         let down = app.add_endpoint(down, now()).await.unwrap().endpoint.endpoint_id;
         withdraw(&app, &anna, now() + Duration::milliseconds(10)).await;
         let at = now() + app.settings.feed_settle + Duration::seconds(1);
-        app.pump(&told, &Receiver::default(), at).await.unwrap();
-        app.pump(&helpdesk, &Receiver::default(), at).await.unwrap();
-        app.pump(&down, &Receiver::failing(1), at).await.unwrap();
+        run(&app, &told, &Fifo::new(1), &Receiver::default(), at).await;
+        run(&app, &helpdesk, &Fifo::new(1), &Receiver::default(), at).await;
+        run(&app, &down, &Fifo::new(1), &Receiver::failing(1), at).await;
 
         let export = app.export(&anna, at).await.unwrap();
         let webhooks: Vec<_> = export.recipients.iter().filter(|r| matches!(r, ExportedRecipient::Webhook { .. })).collect();
@@ -739,25 +932,73 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn art19_a_change_failing_for_three_days_is_given_up_and_the_endpoint_goes_on() {
+    async fn art19_a_change_failing_for_three_days_is_given_up_to_the_dead_letters_and_the_person_goes_on() {
         let (mut app, anna) = anna_on_file().await;
         app.settings.webhook_retries = vec![Duration::days(2)];
         let (id, _) = endpoint(&app).await;
         withdraw(&app, &anna, now() + Duration::milliseconds(10)).await;
         app.erase_by_email(&email("anna@example.pl"), now() + Duration::milliseconds(20)).await.unwrap();
-        let receiver = Receiver::failing(3);
+        let receiver = Receiver::failing(4);
+        let fifo = Fifo::new(1);
         let start = now() + app.settings.feed_settle + Duration::seconds(1);
-        assert!(matches!(app.pump(&id, &receiver, start).await.unwrap(), PumpOutcome::Wait { .. }));
-        assert!(matches!(app.pump(&id, &receiver, start + Duration::days(2)).await.unwrap(), PumpOutcome::Wait { .. }));
-        assert_eq!(app.pump(&id, &receiver, start + Duration::days(4)).await.unwrap(), PumpOutcome::Idle { delivered: 1 });
+        run(&app, &id, &fifo, &receiver, start).await;
+        run(&app, &id, &fifo, &receiver, start + Duration::days(2)).await;
+        assert_eq!(receiver.payloads().len(), 2, "the erasure waits behind Anna's failing withdrawal");
+        run(&app, &id, &fifo, &receiver, start + Duration::days(4)).await;
+        let log = app.deliveries(id.as_str(), 10).await.unwrap().items;
+        assert_eq!(
+            log.iter().map(|l| l.status).collect::<Vec<_>>(),
+            [DeliveryStatus::Failed, DeliveryStatus::Dead],
+            "queued four days ago, the erasure still gets its own tries"
+        );
+        run(&app, &id, &fifo, &receiver, start + Duration::days(6)).await;
         let log = app.deliveries(id.as_str(), 10).await.unwrap().items;
         assert_eq!(log.iter().map(|l| l.status).collect::<Vec<_>>(), [DeliveryStatus::Delivered, DeliveryStatus::Dead]);
-        // The operator replays from the dead change: both again, in order, under their own ids.
         let dead = log[1].change_id.clone();
-        app.redeliver(id.as_str(), &dead, start + Duration::days(4)).await.unwrap();
-        app.pump(&id, &receiver, start + Duration::days(4)).await.unwrap();
+        let letters = fifo.dead.lock().unwrap().clone();
+        assert_eq!(letters.iter().map(|t| t.change_id.as_str()).collect::<Vec<_>>(), [dead.as_str()]);
+        assert!(!serde_json::to_string(&letters).unwrap().contains("anna@"), "a dead letter holds ids only");
+        // The operator replays from the dead change: both again, in order, under their own ids.
+        app.redeliver(id.as_str(), &dead, start + Duration::days(6)).await.unwrap();
+        run(&app, &id, &fifo, &receiver, start + Duration::days(6)).await;
         let ids: Vec<String> = receiver.payloads().into_iter().map(|(m, _)| m).collect();
-        assert_eq!(ids[4..], [format!("msg_{dead}"), ids[3].clone()]);
+        assert_eq!(ids[5..], [format!("msg_{dead}"), ids[4].clone()]);
+    }
+
+    #[tokio::test]
+    async fn art19_a_change_refused_for_one_person_holds_back_that_persons_later_changes_only() {
+        let (app, anna) = anna_on_file().await;
+        let form = crate::memory::fixtures::form(&app, crate::memory::fixtures::single_opt_in_input()).await;
+        crate::memory::fixtures::post(&app, &form, "jan@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        let jan = app.subject_id(&email("jan@example.pl"));
+        let (id, _) = endpoint(&app).await;
+        let t0 = now() + Duration::milliseconds(10);
+        withdraw(&app, &anna, t0).await;
+        app.erase_by_email(&email("anna@example.pl"), t0 + Duration::milliseconds(10)).await.unwrap();
+        withdraw(&app, &jan, t0 + Duration::milliseconds(20)).await;
+        // The receiver refuses the first request (Anna's withdrawal) once; the queue hands over
+        // all three at once.
+        let receiver = Receiver { script: Mutex::new(vec![Attempt::Answered(422)]), ..Receiver::default() };
+        let fifo = Fifo::new(10);
+        let at = t0 + app.settings.feed_settle + Duration::seconds(1);
+        run(&app, &id, &fifo, &receiver, at).await;
+        let subjects = |got: Vec<(String, serde_json::Value)>| -> Vec<(String, String)> {
+            got.into_iter()
+                .map(|(_, p)| (p["type"].as_str().unwrap().to_owned(), p["data"]["subject_id"].as_str().unwrap().to_owned()))
+                .collect()
+        };
+        let withdrawn = "consent.withdrawn".to_owned();
+        assert_eq!(
+            subjects(receiver.payloads()),
+            [(withdrawn.clone(), anna.to_string()), (withdrawn.clone(), jan.to_string())],
+            "Jan is told at once; Anna's erasure is not tried before her refused withdrawal"
+        );
+        run(&app, &id, &fifo, &receiver, at + Duration::minutes(10)).await;
+        assert_eq!(
+            subjects(receiver.payloads())[2..],
+            [(withdrawn, anna.to_string()), ("subject.erased".to_owned(), anna.to_string())],
+            "then Anna's, in her order"
+        );
     }
 
     #[tokio::test]
@@ -774,7 +1015,7 @@ mod tests {
         let at = now() + app.settings.feed_settle + Duration::seconds(1);
         for id in [a, b] {
             let receiver = Receiver::default();
-            app.pump(&id, &receiver, at).await.unwrap();
+            run(&app, &id, &Fifo::new(1), &receiver, at).await;
             let kinds: Vec<String> = receiver.payloads().into_iter().map(|(_, p)| p["type"].as_str().unwrap().to_owned()).collect();
             assert_eq!(kinds, ["subject.erased"], "an erasure concerns every recipient; the newsletter's withdrawal only its own");
         }

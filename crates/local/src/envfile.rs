@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// What a second process needs to join a stack on this machine (`zgoda-local notifier`,
-/// `zgoda-local webhooks`): where it is served, its table, secrets and queue, and the emulator.
+/// `zgoda-local webhooks`): where it is served, its table, secrets and queues, and the emulator.
 pub fn stack_vars(url: &str, config: &zgoda_aws::Config, emulator: &zgoda_aws::LocalEndpoints) -> BTreeMap<String, String> {
     let mut vars = BTreeMap::from([
         ("ZGODA_URL".to_owned(), url.to_owned()),
@@ -13,6 +13,8 @@ pub fn stack_vars(url: &str, config: &zgoda_aws::Config, emulator: &zgoda_aws::L
         ("ZGODA_TABLE".to_owned(), config.table.clone()),
         ("ZGODA_SECRETS_PREFIX".to_owned(), config.secrets_prefix.clone()),
         ("ZGODA_QUEUE_URL".to_owned(), config.queue_url.clone()),
+        ("ZGODA_WEBHOOK_QUEUE_URL".to_owned(), config.webhook_queue_url.clone()),
+        ("ZGODA_WEBHOOK_DEAD_LETTER_URL".to_owned(), config.webhook_dead_letter_url.clone()),
         ("ZGODA_SES_CONFIGURATION_SET".to_owned(), config.mail.public.configuration_set.clone().unwrap_or_default()),
         ("ZGODA_SES_NOTICE_CONFIGURATION_SET".to_owned(), config.mail.notices.configuration_set.clone().unwrap_or_default()),
     ]);

@@ -32,3 +32,13 @@ pub fn demo_controller() -> zgoda_domain::controller::ControllerProfile {
 /// The local stack's sender of breach notices and deadline reminders: a sub-domain of its own, as
 /// README "Deploy" recommends, so that public mail's reputation is not theirs.
 pub const NOTICE_SENDER: &str = "zgoda@powiadomienia.sklep.example.pl";
+
+/// A received message as Lambda's SQS event source hands it to a function.
+pub fn as_lambda_sees_it(m: &aws_sdk_sqs::types::Message) -> aws_lambda_events::event::sqs::SqsMessage {
+    let mut r = aws_lambda_events::event::sqs::SqsMessage::default();
+    r.message_id = m.message_id.clone();
+    r.receipt_handle = m.receipt_handle.clone();
+    r.body = m.body.clone();
+    r.attributes = m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect()).unwrap_or_default();
+    r
+}

@@ -106,6 +106,8 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
             notices: Sending { from: zgoda_local::NOTICE_SENDER.into(), configuration_set: None },
         },
         queue_url: String::new(),
+        webhook_queue_url: String::new(),
+        webhook_dead_letter_url: String::new(),
         settings: zgoda_aws::config::settings_from_env(PublicUrl::parse(&url).context("the local URL")?, zgoda_local::demo_controller())?,
     };
     zgoda_local::webhooks_loop::local_settings(&mut config.settings);
@@ -186,6 +188,8 @@ async fn join(env_file: &std::path::Path, adjust: impl FnOnce(&mut zgoda_domain:
             notices: Sending { from: zgoda_local::NOTICE_SENDER.into(), configuration_set: set("ZGODA_SES_NOTICE_CONFIGURATION_SET") },
         },
         queue_url: var("ZGODA_QUEUE_URL")?,
+        webhook_queue_url: var("ZGODA_WEBHOOK_QUEUE_URL")?,
+        webhook_dead_letter_url: var("ZGODA_WEBHOOK_DEAD_LETTER_URL")?,
         settings: zgoda_aws::config::settings_from_env(
             PublicUrl::parse(&var("ZGODA_URL")?).context("ZGODA_URL is not a clean URL")?,
             zgoda_local::demo_controller(),

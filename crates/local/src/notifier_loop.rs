@@ -1,7 +1,7 @@
 //! The notifier as Lambda's SQS event source would drive it: long-poll the queue, hand each batch
 //! to the same handler the Lambda runs, delete what it finished, leave the rest for redelivery.
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use std::time::Duration;
 
 use zgoda_web::App;
@@ -10,18 +10,7 @@ use zgoda_web::App;
 pub async fn run(notifier: &notifier::AppNotifier, app: &App, sqs: &aws_sdk_sqs::Client) {
     zgoda_aws::queue::poll(sqs, app.queue.url(), crate::LONG_POLL_SECONDS, "notices", |messages| async move {
         let mut event = SqsEvent::default();
-        event.records = messages
-            .iter()
-            .map(|m| {
-                let mut r = SqsMessage::default();
-                r.message_id = m.message_id.clone();
-                r.receipt_handle = m.receipt_handle.clone();
-                r.body = m.body.clone();
-                r.attributes =
-                    m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect()).unwrap_or_default();
-                r
-            })
-            .collect();
+        event.records = messages.iter().map(crate::as_lambda_sees_it).collect();
         let response = notifier::handle_app(notifier, event, chrono::Utc::now()).await;
         let retry: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
         messages.iter().map(|m| m.message_id.as_ref().is_some_and(|id| !retry.contains(id))).collect()

@@ -35,13 +35,26 @@ pub const VISIBILITY_SECS: u32 = 90;
 /// Deliveries of one job before SQS moves it to the dead-letter queue.
 pub const MAX_RECEIVES: u32 = 5;
 
-/// Creates whatever is missing; never replaces an existing key. Fills in `config.queue_url`.
+/// How long a received webhook message stays hidden before SQS offers it again when its worker
+/// did not answer for it (a worker killed mid-delivery): longer than a delivery at its time limit.
+/// Failed deliveries set their own backoff. The deployed queue has 360 s (six function timeouts).
+pub const WEBHOOK_VISIBILITY_SECS: u32 = 6;
+/// Receives of one webhook message before SQS moves it to the dead-letter queue by itself: more
+/// than the backoff's tries over the give-up time, so it is the function, not the redrive, that
+/// gives up (the redrive catches a message no worker can read).
+pub const WEBHOOK_MAX_RECEIVES: u32 = 30;
+
+/// Creates whatever is missing; never replaces an existing key. Fills in the queues' URLs.
 pub async fn provision(clients: &Clients, config: &mut Config, visibility_secs: u32) -> anyhow::Result<OperatorKey> {
     // Queue and configuration set names are the table's, in the characters they allow.
     let stem = config.table.replace(['.', '/'], "-");
     config.queue_url = zgoda_aws::queue::ensure_queues(&clients.sqs, &format!("{stem}-notices"), visibility_secs, MAX_RECEIVES)
         .await
         .map_err(anyhow::Error::msg)?;
+    (config.webhook_queue_url, config.webhook_dead_letter_url) =
+        zgoda_aws::queue::ensure_fifo_queues(&clients.sqs, &format!("{stem}-webhooks"), WEBHOOK_VISIBILITY_SECS, WEBHOOK_MAX_RECEIVES)
+            .await
+            .map_err(anyhow::Error::msg)?;
     // Mail goes through a configuration set per stream, as deployed; the emulator puts SES's Send
     // events for each on `<name>-events` (crates/local/src/emulator.py), which `ses_events_loop`
     // consumes.

@@ -54,6 +54,8 @@ pub struct Apps {
     pub retention_sweep: Arc<App>,
     pub ses_events: Arc<App>,
     pub webhooks: Arc<App>,
+    /// The webhook queue, through webhook delivery's clients.
+    pub webhook_queue: Arc<zgoda_aws::SqsWebhookQueue>,
     checks: Vec<AccessCheck>,
 }
 
@@ -62,14 +64,21 @@ impl Apps {
     pub async fn build(config: &Config, endpoints: &LocalEndpoints, region: &str) -> Result<Self, String> {
         let checks: Vec<AccessCheck> = FUNCTIONS.into_iter().map(|(name, access)| AccessCheck::new(name, access, config)).collect();
         let mut apps = Vec::with_capacity(checks.len());
+        let mut webhook_queue = None;
         for check in &checks {
             let clients = Clients::local_checked(endpoints, region, Some(check.clone())).await;
+            if check.function() == "webhooks" {
+                let queue =
+                    zgoda_aws::SqsWebhookQueue::new(clients.sqs.clone(), &config.webhook_queue_url, &config.webhook_dead_letter_url);
+                webhook_queue = Some(Arc::new(queue));
+            }
             let app = zgoda_web::app::build(config, &clients, &check.access()).await.map_err(|e| format!("{}: {e}", check.function()))?;
             apps.push(Arc::new(app));
         }
         let [intake, links, operator, notifier, deadline_watch, retention_sweep, ses_events, webhooks] =
             apps.try_into().map_err(|_| "eight functions")?;
-        Ok(Self { intake, links, operator, notifier, deadline_watch, retention_sweep, ses_events, webhooks, checks })
+        let webhook_queue = webhook_queue.ok_or("webhooks is one of the functions")?;
+        Ok(Self { intake, links, operator, notifier, deadline_watch, retention_sweep, ses_events, webhooks, webhook_queue, checks })
     }
 
     /// Every AWS call any function made that its `ACCESS` does not list (and AWS would refuse).

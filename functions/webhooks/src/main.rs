@@ -1,16 +1,21 @@
-//! Lambda entry point for webhook delivery (an EventBridge schedule).
+//! Lambda entry point for webhook delivery: an EventBridge schedule (feed to queue) and the
+//! webhook queue's SQS event source (queue to receivers).
 
-use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     zgoda_web::telemetry::init();
-    let app = zgoda_web::app::from_env(&webhooks::ACCESS).await?;
+    let config = zgoda_aws::Config::from_env()?;
+    let clients = zgoda_aws::Clients::from_env().await;
+    let app = zgoda_web::app::build(&config, &clients, &webhooks::ACCESS).await?;
+    let queue = zgoda_aws::SqsWebhookQueue::new(clients.sqs.clone(), config.webhook_queue_url, config.webhook_dead_letter_url);
     let sender = webhooks::sender::GuardedSender::deployed();
-    let (app, sender) = (&app, &sender);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<CloudWatchEvent>| async move {
-        webhooks::handle_app(app, sender, event.payload).await.map_err(|e| Error::from(e.to_string()))
+    let (app, sender, queue) = (&app, &sender, &queue);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let event = webhooks::Event::parse(event.payload)?;
+        webhooks::handle_app(app, sender, queue, event).await.map_err(|e| Error::from(e.to_string()))
     }))
     .await
 }
