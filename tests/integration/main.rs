@@ -7,6 +7,7 @@ mod breaches;
 mod browser;
 mod choices;
 mod cli;
+mod console;
 mod controller;
 mod decisions;
 mod demo;

@@ -132,7 +132,7 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     let schedules = zgoda_local::schedules::spawn(local);
 
     println!(
-        "\nzgoda is running on {url}\n\n  demo form     {url}/dev/form\n  mailbox       {url}/dev/mailbox\n  health        {url}/healthz\n  emulator      {} (DynamoDB {})\n\n  operator key  kid={} key={}\n  (written to {}; the CLI reads it)\n\n  try:          {cli} forms get demo\n                {cli} subjects lookup you@example.pl\n\nCtrl-C stops everything.\n",
+        "\nzgoda is running on {url}\n\n  demo form     {url}/dev/form\n  mailbox       {url}/dev/mailbox\n  console       {url}/console (sign in with the operator key below)\n  health        {url}/healthz\n  emulator      {} (DynamoDB {})\n\n  operator key  kid={} key={}\n  (written to {}; the CLI reads it)\n\n  try:          {cli} forms get demo\n                {cli} subjects lookup you@example.pl\n\nCtrl-C stops everything.\n",
         emulator.endpoints.other,
         emulator.endpoints.dynamodb,
         operator.kid,

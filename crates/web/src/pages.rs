@@ -14,6 +14,11 @@ use zgoda_domain::token::LinkAction;
 
 use crate::error::ApiError;
 
+/// The DPO's console (`/console`): a static page, its script and its stylesheet.
+pub const CONSOLE_PAGE: &str = include_str!("../static/console.html");
+pub const CONSOLE_SCRIPT: &str = include_str!("../static/console.js");
+pub const CONSOLE_STYLE: &str = include_str!("../static/console.css");
+
 /// The privacy page's proof of work, served as `/v1/privacy/script.js`.
 pub const PRIVACY_SCRIPT: &str = include_str!("../static/privacy.js");
 

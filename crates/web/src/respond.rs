@@ -11,6 +11,30 @@ pub const PAGE_CSP: &str =
 /// The privacy page runs its proof of work: its own script, and fetches to its own origin only.
 pub const SCRIPTED_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// The DPO's console: its own script and stylesheet, requests to its own origin only, no inline
+/// script or style, no form posted anywhere (its script signs and sends every request).
+pub const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The console's page (static: the script fills it in, in the browser's language).
+pub fn console_page(page: &'static str) -> Response<Body> {
+    let mut r = html(StatusCode::OK, page.to_owned());
+    r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONSOLE_CSP));
+    r
+}
+
+/// One of zgoda's own stylesheets; like [`script`], it changes only with a deploy.
+pub fn stylesheet(source: &'static str) -> Response<Body> {
+    with_headers(
+        StatusCode::OK,
+        Body::Text(source.to_owned()),
+        &[
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+    )
+}
+
 /// A response carrying `headers`, its header map sized once for them and the few a caller adds
 /// (CORS, `Vary`, `Retry-After`, `Content-Disposition`): filled one insert at a time from empty,
 /// the map grew twice for every page, 8 % of a link page's CPU (perf).

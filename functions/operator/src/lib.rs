@@ -57,9 +57,16 @@ fn ok<T: Serialize>(status: StatusCode, body: &T) -> Answer {
 }
 
 async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Answer {
+    let segs = segments(req);
+    // The console is static and public: it holds no data, and signs every request it makes.
+    match (req.method().clone(), segs.as_slice()) {
+        (Method::GET | Method::HEAD, ["console"]) => return Ok(respond::console_page(zgoda_web::pages::CONSOLE_PAGE)),
+        (Method::GET | Method::HEAD, ["console", "console.js"]) => return Ok(respond::script(zgoda_web::pages::CONSOLE_SCRIPT)),
+        (Method::GET | Method::HEAD, ["console", "console.css"]) => return Ok(respond::stylesheet(zgoda_web::pages::CONSOLE_STYLE)),
+        _ => {}
+    }
     // Authenticate before routing, so an unsigned caller learns nothing about which routes exist.
     let op = &authenticate(app, req, now).await?;
-    let segs = segments(req);
     match (req.method().clone(), segs.as_slice()) {
         (Method::PUT, ["v1", "admin", "forms", id]) => save_form(app, req, op, id, now).await,
         (Method::GET, ["v1", "admin", "forms", id]) => show_form(app, id).await,
@@ -147,6 +154,9 @@ async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
 
 /// What API Gateway routes here (`infra/template.yaml`, held to this table by a test).
 pub const ROUTES: &[Route] = &[
+    Route::new("GET", "/console"),
+    Route::new("GET", "/console/console.js"),
+    Route::new("GET", "/console/console.css"),
     Route::new("PUT", "/v1/admin/forms/{form_id}"),
     Route::new("GET", "/v1/admin/forms/{form_id}"),
     Route::new("POST", "/v1/admin/subjects/lookup"),
