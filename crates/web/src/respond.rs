@@ -24,15 +24,7 @@ pub fn console_page(page: &'static str) -> Response<Body> {
 
 /// One of zgoda's own stylesheets; like [`script`], it changes only with a deploy.
 pub fn stylesheet(source: &'static str) -> Response<Body> {
-    with_headers(
-        StatusCode::OK,
-        Body::Text(source.to_owned()),
-        &[
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-    )
+    asset(source, "text/css; charset=utf-8")
 }
 
 /// A response carrying `headers`, its header map sized once for them and the few a caller adds
@@ -90,11 +82,15 @@ pub fn html_posting_form_with_script(status: StatusCode, page: String) -> Respon
 
 /// One of zgoda's own scripts. It changes only with a deploy, so a browser may keep it an hour.
 pub fn script(source: &'static str) -> Response<Body> {
+    asset(source, "text/javascript; charset=utf-8")
+}
+
+fn asset(source: &'static str, content_type: &'static str) -> Response<Body> {
     with_headers(
         StatusCode::OK,
         Body::Text(source.to_owned()),
         &[
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=3600"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
