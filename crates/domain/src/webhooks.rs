@@ -666,8 +666,8 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     }
 }
 
-/// The log line that says a change was given up for an endpoint; the template's metric filter
-/// (and its alarm) matches it exactly.
+/// The log line that says a change was given up for an endpoint (the alarm watches the
+/// dead-letter queue it goes to; the line says which endpoint and change).
 pub const WEBHOOK_GIVEN_UP: &str = "webhook delivery given up";
 
 #[cfg(test)]

@@ -32,16 +32,16 @@ pub fn local_settings(settings: &mut zgoda_domain::Settings) {
 pub fn spawn(local: Arc<Local>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let sender = GuardedSender::local();
-        tokio::join!(schedule(&local), poll(&local, &sender));
+        tokio::join!(schedule(&local, &sender), poll(&local, &sender));
     })
 }
 
-async fn schedule(local: &Local) {
+async fn schedule(local: &Local, sender: &GuardedSender<LocalResolver>) {
     let mut tick = tokio::time::interval(EVERY);
     loop {
         tick.tick().await;
         let event = Event::Schedule { time: chrono::Utc::now() };
-        if let Err(e) = webhooks::handle_app(&local.apps.webhooks, &GuardedSender::local(), &local.apps.webhook_queue, event).await {
+        if let Err(e) = webhooks::handle_app(&local.apps.webhooks, sender, &local.apps.webhook_queue, event).await {
             tracing::warn!(error = %e, "queueing webhook changes failed; the next run tries again");
         }
     }
