@@ -7,6 +7,8 @@ use serde_json::Value;
 use zgoda_tests::TestEnv;
 use zgoda_tests::browser::Browser;
 
+use zgoda_tests::{address, all_mails};
+
 use crate::breaches::{breach_body, register};
 
 #[tokio::test]
@@ -89,4 +91,142 @@ async fn art33_1_the_console_signs_in_with_the_operator_key_and_counts_down_to_t
     browser.goto(&format!("{}/console?lang=pl", env.url)).await;
     browser.wait_for("Zaloguj się kluczem operatora").await;
     browser.quit().await;
+}
+
+/// Signs in with the operator's key, for the tab only.
+async fn sign_in(browser: &Browser, env: &TestEnv, lang: &str) {
+    browser.goto(&format!("{}/console?lang={lang}", env.url)).await;
+    enter_key(browser, env).await;
+    browser.wait_for("id=\"breaches\"").await;
+}
+
+/// Fills the sign-in form the page shows (a tab's key does not outlive a reload).
+async fn enter_key(browser: &Browser, env: &TestEnv) {
+    browser.wait_for("id=\"kid\"").await;
+    browser.type_into("#kid", &env.operator.kid).await;
+    browser.type_into("#key", &env.operator.key_hex).await;
+    browser.click("#sign-in-form button[type=submit]").await;
+}
+
+/// Sets a field the way typing does (an `input` event), for long or chosen values.
+async fn set_field(browser: &Browser, css: &str, value: &str) {
+    let script = format!(
+        "const f = document.querySelector({css:?}); f.value = {value:?}; f.dispatchEvent(new Event('input', {{bubbles: true}})); f.dispatchEvent(new Event('change', {{bubbles: true}})); return f.value"
+    );
+    assert_eq!(browser.eval(&script).await, Value::from(value));
+}
+
+#[tokio::test]
+async fn art34_1_the_console_records_entries_drafts_the_report_and_escalates_to_200_people_once_through_a_reload_in_chromium() {
+    let env = TestEnv::spawn().await;
+    let breach = register(&env, &breach_body(5)).await;
+    let id = breach["id"].as_str().unwrap().to_owned();
+    let browser = Browser::start("en").await;
+    sign_in(&browser, &env, "en").await;
+    browser.click(&format!("#breaches a[href='#/breach/{id}']")).await;
+    browser.wait_for("Seals checked: 1 entries, the chain is intact.").await;
+    assert!(browser.text_of("#severity").await.contains("SE = DPC × EI + CB = 3.25 (high)"), "the band with the rule that chose it");
+    assert!(browser.text_of("#breach-countdown").await.starts_with("66 h"), "the authority's deadline counts down");
+
+    // A measure: sealed into the timeline at once.
+    set_field(&browser, "#entry-form [name=description]", "Zmieniono hasła administratorów.").await;
+    browser.click("#entry-form button[type=submit]").await;
+    browser.wait_for("Seals checked: 2 entries").await;
+    assert!(browser.text_of("#timeline").await.contains("Zmieniono hasła administratorów."));
+
+    // A decision asks first, naming what will be recorded; "cancel" records nothing.
+    set_field(&browser, "#entry-form [name=type]", "authority_decision").await;
+    set_field(&browser, "#entry-form [name=justification]", "Wysokie ryzyko dla klientów.").await;
+    browser.click("#entry-form button[type=submit]").await;
+    browser.wait_for("Record the decision").await;
+    assert!(browser.text_of("#confirm-text").await.contains("decision: notify the authority: notify"));
+    browser.click("#confirm-no").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let timeline = env.operator("GET", &format!("/v1/breaches/{id}"), None).await.json::<Value>().await.unwrap();
+    assert_eq!(timeline["timeline"].as_array().unwrap().len(), 2, "cancelled: nothing recorded");
+    browser.click("#entry-form button[type=submit]").await;
+    browser.wait_for("Record the decision").await;
+    browser.click("#confirm-yes").await;
+    browser.wait_for("Seals checked: 3 entries").await;
+
+    // The report draft, rendered, with what it still lacks.
+    browser.wait_for("Personal data breach notification").await;
+    browser.screenshot("console-breach-en").await;
+
+    // 200 people: previewed, confirmed by count and language, then sent.
+    let people: Vec<String> = (0..200).map(|i| address(&format!("esc{i}"))).collect();
+    set_field(&browser, "#escalation-form [name=emails]", &people.join("\n")).await;
+    set_field(&browser, "#escalation-form [name=advice_pl]", "Zmień hasło do sklepu.").await;
+    browser.click("#preview").await;
+    browser.wait_for("200 people: 200 in Polish; unreachable (erased): 0.").await;
+    assert!(browser.text_of(".notice-pl").await.contains("Zmień hasło do sklepu."), "the Polish notice as it will be sent");
+    browser.click("#send").await;
+    browser.wait_for("Send 200 notices (200 in Polish)?").await;
+    browser.screenshot("console-escalation-confirm-en").await;
+    browser.click("#confirm-yes").await;
+    browser.wait_for("sent 0, failed 0, pending 200 of 200").await;
+    let kept = browser.eval(&format!("return localStorage.getItem('zgoda-escalation:{id}')")).await;
+    assert!(kept.as_str().is_some_and(|k| k.contains("\"key\"")), "the key is kept until the notices are out: {kept}");
+
+    // A reload before anything went out repeats the same request under the same key, once the
+    // operator has signed in again.
+    browser.reload().await;
+    enter_key(&browser, &env).await;
+    browser.wait_for("pending 200 of 200").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let view = env.operator("GET", &format!("/v1/breaches/{id}"), None).await.json::<Value>().await.unwrap();
+    assert_eq!(view["escalations"].as_array().unwrap().len(), 1, "the reload started nothing new: {}", view["escalations"]);
+    env.start_notifier(40);
+    let started = std::time::Instant::now();
+    loop {
+        let text = browser.text_of("#escalation-progress").await;
+        if !text.contains("sent 0,") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "nothing sent: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And one mid-way.
+    browser.reload().await;
+    enter_key(&browser, &env).await;
+    let started = std::time::Instant::now();
+    while !browser.source().await.contains("sent 200, failed 0, pending 0 of 200 · finished") {
+        assert!(started.elapsed() < Duration::from_secs(60), "{}", browser.text_of("#escalation-progress").await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    browser.eval("document.getElementById('escalation-progress').scrollIntoView(); return 1").await;
+    browser.screenshot("console-escalation-done-en").await;
+    assert_eq!(browser.eval(&format!("return localStorage.getItem('zgoda-escalation:{id}')")).await, Value::Null, "done: forgotten");
+    let view = env.operator("GET", &format!("/v1/breaches/{id}"), None).await.json::<Value>().await.unwrap();
+    assert_eq!(view["escalations"].as_array().unwrap().len(), 1, "one escalation: {}", view["escalations"]);
+    let mails = all_mails().await;
+    for person in &people {
+        assert_eq!(mails.iter().filter(|m| m.to.iter().any(|to| to == person)).count(), 1, "{person}: one notice");
+    }
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn art33_5_every_console_view_shows_in_polish_and_english_in_chromium() {
+    let env = TestEnv::spawn().await;
+    let breach = register(&env, &breach_body(30)).await;
+    let id = breach["id"].as_str().unwrap().to_owned();
+    for (lang, headings) in [
+        ("pl", ["Incydenty", "Żądania", "Plany działań", "Formularze", "Osoby", "Webhooki"]),
+        ("en", ["Incidents", "Requests", "Action plans", "Forms", "People", "Webhooks"]),
+    ] {
+        let browser = Browser::start(lang).await;
+        sign_in(&browser, &env, lang).await;
+        browser.screenshot(&format!("console-register-missing-{lang}")).await;
+        assert!(browser.text_of("#breaches").await.contains(&breach["title"].as_str().unwrap()[..10]));
+        for (tab, heading) in ["incidents", "requests", "plans", "forms", "subjects", "webhooks"].iter().zip(headings) {
+            browser.click(&format!("#tabs a[href='#/{tab}']")).await;
+            browser.wait_for(&format!("<h2>{heading}</h2>")).await;
+            browser.screenshot(&format!("console-{tab}-{lang}")).await;
+        }
+        browser.goto(&format!("{}/console?lang={lang}#/breach/{id}", env.url)).await;
+        browser.wait_for("id=\"seal-check\"").await;
+        browser.screenshot(&format!("console-breach-{lang}")).await;
+        browser.quit().await;
+    }
 }

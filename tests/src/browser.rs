@@ -76,6 +76,12 @@ impl Browser {
         self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
     }
 
+    /// The browser's Reload button: the page loads again from the server (a `goto` to the same
+    /// address with a fragment would only move within the page).
+    pub async fn reload(&self) {
+        self.call(reqwest::Method::POST, "/refresh", Some(json!({}))).await;
+    }
+
     /// The browser's Back button.
     pub async fn back(&self) {
         self.call(reqwest::Method::POST, "/back", Some(json!({}))).await;

@@ -91,6 +91,30 @@ pub struct EscalationProgress {
     pub public_id: Option<NoticeId>,
 }
 
+/// What an escalation would do, from [`Zgoda::preview_escalation`].
+#[derive(Debug, Clone)]
+pub struct EscalationPreview {
+    pub recipients: u64,
+    /// How many would be told in each language (after any fallback).
+    pub by_lang: BTreeMap<Lang, u64>,
+    pub drill_selected: Option<u64>,
+    pub unreachable_erased: u64,
+    pub public_notice: bool,
+    pub language_fallbacks: Vec<LanguageFallback>,
+    /// One notice per language in `by_lang`, addressed to the breach's contact point.
+    pub notices: Vec<Message>,
+}
+
+/// Who an escalation tells, decided before anything is written.
+struct Plan {
+    current: Breach,
+    recipients: Vec<Recipient>,
+    unreachable: u64,
+    default_lang: Lang,
+    drill_selected: Option<u64>,
+    language_fallbacks: Vec<LanguageFallback>,
+}
+
 /// A checked escalation request: who, and what they are told.
 struct Escalation {
     selection: Selection,
@@ -197,8 +221,11 @@ pub fn register_facts(b: &Breach) -> Facts {
 /// The notice one recipient gets: the breach's facts and the escalation's advice in their
 /// language (or the fallback the operator chose), tagged with the outbox entry it is sent for.
 pub fn breach_notice(job: &Job, recipient: &Recipient, content: &NoticeContent) -> Message {
-    let b = &content.breach;
-    let told = content.escalation.texts.resolve(recipient.lang, &register_facts(b));
+    notice(job, recipient, &content.breach, &content.escalation.texts)
+}
+
+fn notice(job: &Job, recipient: &Recipient, b: &Breach, texts: &NoticeTexts) -> Message {
+    let told = texts.resolve(recipient.lang, &register_facts(b));
     Message::BreachNotice {
         to: recipient.email.clone(),
         lang: told.lang,
@@ -224,21 +251,7 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         now: Time,
     ) -> Result<EscalationStarted, Error> {
         let key = key.ok_or_else(|| Error::field("Idempotency-Key", "required"))?;
-        let record = self.breach_record(id).await?;
-        if record.breach.notifies() == Party::Controller && !deadline::instructed(&record.timeline) {
-            // Art. 33(2), 28(3)(f): a processor tells the people only on its controller's instruction.
-            return Err(Error::ControllerInstructionRequired);
-        }
-        let input: EscalationInput = crate::from_value(raw.clone())?;
-        let mut errors = Vec::new();
-        let selection = parse_selection(input.subjects, &mut errors);
-        if selection.emails.is_empty() && selection.forms.is_empty() {
-            errors.push(FieldError::new("subjects", "required"));
-        }
-        let texts = NoticeTexts::parse(input.message, input.fallback_lang, &mut errors);
-        if !errors.is_empty() {
-            return Err(Error::Validation(errors));
-        }
+        let (record, request) = self.escalation_request(id, raw).await?;
         let idem_key = format!("escalation#{id}#{}", key.as_str());
         let hash = request_hash(raw);
         match self.store.begin_idempotent(&idem_key, &hash, now, now + self.settings.escalation_lease).await? {
@@ -247,7 +260,6 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             IdempotencyStart::InProgress => return Err(Error::IdempotencyInProgress),
             IdempotencyStart::Started => {}
         }
-        let request = Escalation { selection, texts, public_notice: input.public_notice };
         let run = Run { breach: id, key: &key, idem_key: &idem_key, operator, now };
         let result = self.run_escalation(&run, record, request).await;
         if result.is_err() {
@@ -263,26 +275,9 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
 
     async fn run_escalation(&self, run: &Run<'_>, record: BreachRecord, input: Escalation) -> Result<EscalationStarted, Error> {
         let (id, now) = (run.breach, run.now);
-        let selection = &input.selection;
         let escalation_id = escalation_id(id, run.key);
-        let (mut recipients, unreachable, default_lang) = self.select(selection).await?;
-        let current = record.breach.as_of(&record.timeline);
-        // Every language the people read must have its texts (or an avowed fallback) before
-        // anything is written; a drill checks the people it stands in for and its team.
-        let mut wanted: BTreeMap<Lang, u64> = BTreeMap::new();
-        for r in &recipients {
-            *wanted.entry(r.lang).or_default() += 1;
-        }
-        if current.drill.is_some() {
-            wanted.entry(default_lang).or_default();
-        }
-        let language_fallbacks = input.texts.cover(&wanted, &register_facts(&current)).map_err(Error::Validation)?;
-        let drill_selected = current.drill.as_ref().map(|drill| {
-            // A drill selects as a real escalation would, and mails the team instead.
-            let selected = recipients.len() as u64;
-            recipients = drill_team(id, drill, default_lang);
-            selected
-        });
+        let Plan { current, recipients, unreachable, default_lang, drill_selected, language_fallbacks } =
+            self.plan(id, &record, &input).await?;
         let notice = input.public_notice.then(|| PublicNotice {
             public_id: notice_id(id, run.key),
             breach_id: id.clone(),
@@ -336,6 +331,88 @@ impl<S: BreachStore + FormStore, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
         self.store.finish_idempotent(run.idem_key, &answer, now + Duration::hours(IDEMPOTENCY_KEEP_HOURS)).await?;
         tracing::info!(operator = %run.operator, breach = %id, escalation = %escalation_id, recipients = recipients.len(), unreachable, "escalation started");
         Ok(answer)
+    }
+
+    /// The breach and the checked request, or why the request cannot be taken: shared by the
+    /// escalation and its preview, so a preview is refused exactly where the escalation would be.
+    async fn escalation_request(&self, id: &BreachId, raw: &Value) -> Result<(BreachRecord, Escalation), Error> {
+        let record = self.breach_record(id).await?;
+        if record.breach.notifies() == Party::Controller && !deadline::instructed(&record.timeline) {
+            // Art. 33(2), 28(3)(f): a processor tells the people only on its controller's instruction.
+            return Err(Error::ControllerInstructionRequired);
+        }
+        let input: EscalationInput = crate::from_value(raw.clone())?;
+        let mut errors = Vec::new();
+        let selection = parse_selection(input.subjects, &mut errors);
+        if selection.emails.is_empty() && selection.forms.is_empty() {
+            errors.push(FieldError::new("subjects", "required"));
+        }
+        let texts = NoticeTexts::parse(input.message, input.fallback_lang, &mut errors);
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        Ok((record, Escalation { selection, texts, public_notice: input.public_notice }))
+    }
+
+    /// Who an escalation tells and whether every language they read has its texts; nothing written.
+    async fn plan(&self, id: &BreachId, record: &BreachRecord, input: &Escalation) -> Result<Plan, Error> {
+        let (mut recipients, unreachable, default_lang) = self.select(&input.selection).await?;
+        let current = record.breach.as_of(&record.timeline);
+        // Every language the people read must have its texts (or an avowed fallback) before
+        // anything is written; a drill checks the people it stands in for and its team.
+        let mut wanted: BTreeMap<Lang, u64> = BTreeMap::new();
+        for r in &recipients {
+            *wanted.entry(r.lang).or_default() += 1;
+        }
+        if current.drill.is_some() {
+            wanted.entry(default_lang).or_default();
+        }
+        let language_fallbacks = input.texts.cover(&wanted, &register_facts(&current)).map_err(Error::Validation)?;
+        let drill_selected = current.drill.as_ref().map(|drill| {
+            // A drill selects as a real escalation would, and mails the team instead.
+            let selected = recipients.len() as u64;
+            recipients = drill_team(id, drill, default_lang);
+            selected
+        });
+        Ok(Plan { current, recipients, unreachable, default_lang, drill_selected, language_fallbacks })
+    }
+
+    /// What an escalation with this body would do, without doing it: how many people it would
+    /// tell, in which languages, and the notice each language gets (addressed to the breach's
+    /// contact point, never to a recipient), so the console can ask "send 2,113 notices in pl
+    /// and en?" before the click that cannot be taken back.
+    pub async fn preview_escalation(&self, id: &BreachId, raw: &Value) -> Result<EscalationPreview, Error> {
+        let (record, request) = self.escalation_request(id, raw).await?;
+        let plan = self.plan(id, &record, &request).await?;
+        let facts = register_facts(&plan.current);
+        let mut by_lang: BTreeMap<Lang, u64> = BTreeMap::new();
+        for r in &plan.recipients {
+            *by_lang.entry(request.texts.resolve(r.lang, &facts).lang).or_default() += 1;
+        }
+        // The notice of each language as the notifier would write it; the job is a stand-in
+        // (it only tags a real notice with its outbox entry).
+        let contact = plan.current.contact_point.email.clone();
+        let stand_in = Job {
+            breach_id: id.clone(),
+            escalation_id: EscalationId::parse("preview").expect("letters"),
+            subject: SubjectId::from_digest(&[0; 32]),
+        };
+        let notices = by_lang
+            .keys()
+            .map(|&lang| {
+                let to = Recipient { subject: stand_in.subject.clone(), email: contact.clone(), lang };
+                notice(&stand_in, &to, &plan.current, &request.texts)
+            })
+            .collect();
+        Ok(EscalationPreview {
+            recipients: plan.recipients.len() as u64,
+            by_lang,
+            drill_selected: plan.drill_selected,
+            unreachable_erased: plan.unreachable,
+            public_notice: request.public_notice,
+            language_fallbacks: plan.language_fallbacks,
+            notices,
+        })
     }
 
     /// Who gets a notice: explicit addresses, plus subjects collected through the forms (by
@@ -627,6 +704,37 @@ mod use_cases {
         let progress = app.escalation_progress(&batch.breach_id, &started.escalation_id).await.unwrap();
         assert_eq!((progress.sent, progress.failed, progress.pending), (1, 1, 0));
         assert!(matches!(app.store.deliveries(&started.escalation_id)[&john], Some(Delivery::Failed { ref reason }) if reason == "erased"));
+    }
+
+    #[tokio::test]
+    async fn art34_2_a_preview_counts_the_people_by_language_shows_each_languages_notice_and_writes_nothing() {
+        let app = memory::app();
+        registered(&app, input()).await;
+        person(&app, "anna@example.pl", Lang::Pl);
+        person(&app, "john@example.com", Lang::En);
+        erased(&app, "gone@example.pl");
+        let body = json!({"subjects": {"emails": ["anna@example.pl", "john@example.com", "gone@example.pl", "new@example.pl"]},
+            "message": {"pl": "Zmień hasło.", "en": english()}});
+        let breach = BreachId::parse("B1").unwrap();
+        let preview = app.preview_escalation(&breach, &body).await.unwrap();
+        assert_eq!(preview.recipients, 3, "anna, john and the address given; the erased one is counted apart");
+        assert_eq!(preview.unreachable_erased, 1);
+        assert_eq!(preview.by_lang, BTreeMap::from([(Lang::Pl, 2), (Lang::En, 1)]));
+        let contact = app.breach(&breach, now()).await.unwrap().breach.contact_point.email;
+        assert!(
+            matches!(&preview.notices[..], [Message::BreachNotice { lang: Lang::Pl, advice: pl, to: a, .. }, Message::BreachNotice { lang: Lang::En, advice: en, to: b, .. }]
+                if en == "Change your password." && pl == "Zmień hasło." && a == &contact && b == &contact),
+            "one notice per language, to the contact point: {:?}",
+            preview.notices
+        );
+        assert!(app.queue.batches().is_empty(), "nothing queued");
+        assert!(app.breach(&breach, now()).await.unwrap().escalations.is_empty(), "nothing written");
+        let polish_only = json!({"subjects": {"emails": ["john@example.com"]}, "message": {"pl": "Zmień hasło."}});
+        let refused = app.preview_escalation(&breach, &polish_only).await;
+        assert!(
+            matches!(&refused, Err(Error::Validation(f)) if f[0].field == "message.en"),
+            "refused as the escalation would be: {refused:?}"
+        );
     }
 
     async fn add(app: &MemoryApp, id: &str, entry: Value) -> Result<crate::timeline::TimelineEvent, Error> {

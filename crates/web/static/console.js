@@ -23,6 +23,41 @@ const TEXTS = {
     notify_authority: 'PUODO', notify_controller: 'administrator',
     status_not_required: 'zgłoszenie niewymagane', status_notified: 'zgłoszono', status_notified_late: 'zgłoszono po terminie',
     late_by: 'po terminie o',
+    incidents: 'Incydenty', requests: 'Żądania', plans: 'Plany działań', forms: 'Formularze', subjects: 'Osoby', webhooks: 'Webhooki',
+    missing: 'Brakuje w zgłoszeniu', complete: 'komplet', back: '← Rejestr',
+    confirm_yes: 'Tak, wykonaj', confirm_no: 'Anuluj',
+    facts: 'Fakty', nature: 'Charakter naruszenia', occurred_at: 'Wystąpiło', detected_at: 'Wykryto', aware_at: 'Stwierdzono',
+    data_categories: 'Kategorie danych', approx_subjects: 'Liczba osób (ok.)', likely_consequences: 'Możliwe konsekwencje',
+    measures: 'Zastosowane środki', contact_point: 'Punkt kontaktowy', severity: 'Waga', duties: 'Obowiązki',
+    authority_required: 'Zgłoszenie do PUODO', subjects_required: 'Zawiadomienie osób', required: 'wymagane', not_required: 'niewymagane',
+    basis: 'podstawa', basis_band: 'poziom', basis_decision: 'decyzja', basis_role: 'rola', basis_order: 'nakaz organu', basis_instruction: 'polecenie administratora',
+    timeline: 'Oś czasu', seal_ok: 'Pieczęcie sprawdzone: {n} wpisów, łańcuch nienaruszony.', seal_broken: 'Łańcuch pieczęci przerwany przy wpisie {at}.',
+    at: 'Kiedy', type: 'Rodzaj', by: 'Kto', what: 'Treść',
+    add_entry: 'Dodaj wpis', entry_type: 'Rodzaj wpisu', add: 'Dodaj', added: 'Wpis dodany i zapieczętowany.',
+    type_measure: 'środek zaradczy', type_facts: 'korekta faktów', type_authority_decision: 'decyzja: zgłoszenie do PUODO',
+    type_subjects_decision: 'decyzja: zawiadomienie osób', type_authority_notified: 'zgłoszono PUODO', type_action: 'działanie w planie',
+    type_registered: 'rejestracja', type_escalated: 'zawiadomienie osób', type_action_status: 'status działania', type_authority_order: 'nakaz organu',
+    description: 'Opis', reason: 'Powód korekty', field: 'Pole', value: 'Nowa wartość', decision: 'Decyzja', justification: 'Uzasadnienie',
+    ground: 'Podstawa zwolnienia (art. 34 ust. 3)', reference: 'Numer zgłoszenia', notified_at: 'Kiedy zgłoszono', delay_reasons: 'Przyczyny opóźnienia',
+    category: 'Kategoria', owner: 'Odpowiedzialny (e-mail)', due_at: 'Termin',
+    decision_notify: 'zawiadomić / zgłosić', decision_not_notify: 'nie zawiadamiać / nie zgłaszać', decision_exempt: 'zwolnienie',
+    category_containment: 'ograniczenie', category_mitigation: 'złagodzenie', category_prevention: 'zapobieganie',
+    confirm_decision: 'Zapisać decyzję „{what}” na stałe w osi czasu naruszenia? Wpisu nie można zmienić ani usunąć.',
+    report: 'Projekt zgłoszenia (art. 33 ust. 3)', show_report: 'Pokaż', download_md: 'Pobierz .md', download_json: 'Pobierz .json',
+    escalation: 'Zawiadomienie osób (art. 34)', purposes_list: 'Cele (oddzielone przecinkami)', forms_list: 'Formularze (oddzielone przecinkami)',
+    emails_list: 'Adresy (po jednym w wierszu)', advice_pl: 'Zalecenia po polsku', advice_en: 'Zalecenia po angielsku (opcjonalnie)',
+    facts_en: 'Fakty po angielsku: charakter, konsekwencje, środki (po jednym w wierszu)', public_notice: 'Opublikuj też komunikat publiczny',
+    preview: 'Podgląd', send: 'Wyślij', preview_counts: '{n} osób: {langs}; nieosiągalnych (usuniętych): {erased}.',
+    confirm_send: 'Wysłać {n} powiadomień ({langs})? Tego nie można cofnąć.', lang_pl: 'po polsku', lang_en: 'po angielsku',
+    progress: 'wysłano {sent}, nieudane {failed}, w kolejce {pending} z {total}', finished: 'zakończone',
+    escalations: 'Zawiadomienia',
+    no_items: 'Brak.', status: 'Status', kind: 'Rodzaj', received: 'Wpłynęło', due: 'Termin', overdue: 'po terminie', days_left: 'zostało {d} dni',
+    reported_at: 'Zgłoszono', channel: 'Kanał', report_text: 'Zgłoszenie',
+    action: 'Działanie', plan_of: 'Naruszenie', action_status: 'Status',
+    form_id: 'Identyfikator formularza', show: 'Pokaż', notice_versions: 'Wersje klauzuli', version: 'Wersja', retired: 'wycofana', current: 'obowiązująca',
+    email: 'Adres e-mail', look_up: 'Szukaj', proof_ok: 'Dowód zgód sprawdzony: {n} zdarzeń, łańcuch nienaruszony.', proof_broken: 'Dowód przerwany przy zdarzeniu {at}.',
+    purpose: 'Cel', state: 'Stan', event: 'Zdarzenie',
+    url: 'Adres', enabled: 'Włączony', failing: 'Nieudane', dead: 'Porzucone', yes: 'tak', no: 'nie',
   },
   en: {
     title: 'zgoda · DPO console', sign_in_title: 'Sign in with an operator key',
@@ -41,6 +76,41 @@ const TEXTS = {
     notify_authority: 'authority', notify_controller: 'controller',
     status_not_required: 'no notification required', status_notified: 'notified', status_notified_late: 'notified late',
     late_by: 'late by',
+    incidents: 'Incidents', requests: 'Requests', plans: 'Action plans', forms: 'Forms', subjects: 'People', webhooks: 'Webhooks',
+    missing: 'Missing from the report', complete: 'complete', back: '← Register',
+    confirm_yes: 'Yes, go ahead', confirm_no: 'Cancel',
+    facts: 'Facts', nature: 'Nature of the breach', occurred_at: 'Occurred', detected_at: 'Detected', aware_at: 'Aware',
+    data_categories: 'Data categories', approx_subjects: 'People (approx.)', likely_consequences: 'Likely consequences',
+    measures: 'Measures taken', contact_point: 'Contact point', severity: 'Severity', duties: 'Duties',
+    authority_required: 'Notify the authority', subjects_required: 'Tell the people', required: 'required', not_required: 'not required',
+    basis: 'rests on', basis_band: 'band', basis_decision: 'decision', basis_role: 'role', basis_order: "authority's order", basis_instruction: "controller's instruction",
+    timeline: 'Timeline', seal_ok: 'Seals checked: {n} entries, the chain is intact.', seal_broken: 'The seal chain breaks at entry {at}.',
+    at: 'When', type: 'Kind', by: 'By', what: 'Content',
+    add_entry: 'Add an entry', entry_type: 'Kind of entry', add: 'Add', added: 'Entry added and sealed.',
+    type_measure: 'measure', type_facts: 'facts corrected', type_authority_decision: 'decision: notify the authority',
+    type_subjects_decision: 'decision: tell the people', type_authority_notified: 'authority notified', type_action: 'action in the plan',
+    type_registered: 'registered', type_escalated: 'people told', type_action_status: 'action status', type_authority_order: "authority's order",
+    description: 'Description', reason: 'Why it is corrected', field: 'Field', value: 'New value', decision: 'Decision', justification: 'Justification',
+    ground: 'Exemption ground (Art. 34(3))', reference: 'Reference', notified_at: 'Notified at', delay_reasons: 'Reasons for the delay',
+    category: 'Category', owner: 'Owner (e-mail)', due_at: 'Due',
+    decision_notify: 'notify', decision_not_notify: 'do not notify', decision_exempt: 'exempt',
+    category_containment: 'containment', category_mitigation: 'mitigation', category_prevention: 'prevention',
+    confirm_decision: 'Record the decision "{what}" in the breach timeline for good? An entry can never be changed or removed.',
+    report: 'Notification draft (Art. 33(3))', show_report: 'Show', download_md: 'Download .md', download_json: 'Download .json',
+    escalation: 'Tell the people (Art. 34)', purposes_list: 'Purposes (comma-separated)', forms_list: 'Forms (comma-separated)',
+    emails_list: 'Addresses (one a line)', advice_pl: 'Advice in Polish', advice_en: 'Advice in English (optional)',
+    facts_en: 'The facts in English: nature, consequences, measures (one a line)', public_notice: 'Also publish a public notice',
+    preview: 'Preview', send: 'Send', preview_counts: '{n} people: {langs}; unreachable (erased): {erased}.',
+    confirm_send: 'Send {n} notices ({langs})? This cannot be undone.', lang_pl: 'in Polish', lang_en: 'in English',
+    progress: 'sent {sent}, failed {failed}, pending {pending} of {total}', finished: 'finished',
+    escalations: 'Notices',
+    no_items: 'None.', status: 'Status', kind: 'Kind', received: 'Received', due: 'Due', overdue: 'overdue', days_left: '{d} days left',
+    reported_at: 'Reported', channel: 'Channel', report_text: 'Report',
+    action: 'Action', plan_of: 'Breach', action_status: 'Status',
+    form_id: 'Form id', show: 'Show', notice_versions: 'Notice versions', version: 'Version', retired: 'retired', current: 'current',
+    email: 'E-mail address', look_up: 'Look up', proof_ok: 'Consent proof checked: {n} events, the chain is intact.', proof_broken: 'The proof breaks at event {at}.',
+    purpose: 'Purpose', state: 'State', event: 'Event',
+    url: 'URL', enabled: 'Enabled', failing: 'Failing', dead: 'Given up', yes: 'yes', no: 'no',
   },
 };
 
@@ -132,7 +202,80 @@ function translate() {
   for (const el of document.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
   const other = LANG === 'pl' ? 'en' : 'pl';
   $('switch-lang').textContent = t('other_lang');
-  $('switch-lang').href = `?lang=${other}`;
+  $('switch-lang').href = `?lang=${other}${location.hash}`;
+}
+
+/** An element: `el('td', {className: 'x', text: 'y', onclick: f}, child, …)`. */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'text') node.textContent = v;
+    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else if (k in node && k !== 'list') node[k] = v;
+    else node.setAttribute(k, v === true ? '' : v);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+/** A table of `rows`, each a list of cells (text or elements); a line saying "none" when empty. */
+function table(headers, rows, id) {
+  if (rows.length === 0) return el('p', { text: t('no_items'), className: 'empty' });
+  const head = el('thead', {}, el('tr', {}, ...headers.map((h) => el('th', { text: t(h) }))));
+  const body = el('tbody', { id }, ...rows.map((r) => el('tr', r.attrs || {}, ...(r.cells || r).map((c) => (c instanceof Node && c.tagName === 'TD' ? c : el('td', {}, c ?? '—'))))));
+  return el('table', {}, head, body);
+}
+
+const when = (iso) => (iso ? new Date(iso).toLocaleString(LANG) : '—');
+
+/** Why the server refused a request, with the fields it names (`422`'s `fields`). */
+async function failure(response) {
+  let text = refusal(response);
+  try {
+    const body = await response.json();
+    if (body.error) {
+      text = response.status === 401 ? text : `${body.error.message} (${response.status} ${body.error.code})`;
+      if (body.error.fields) text += ': ' + body.error.fields.map((f) => `${f.field} ${f.code}`).join(', ');
+    }
+  } catch (e) { /* not JSON: the status says enough */ }
+  return text;
+}
+
+class Refused extends Error {}
+
+/** A signed request's JSON; on a refusal the message is shown and `Refused` thrown. */
+async function api(method, path, body, idempotencyKey) {
+  let response;
+  try {
+    response = await signedFetch(method, path, body, idempotencyKey);
+  } catch (e) {
+    show(t('offline'));
+    throw new Refused('offline');
+  }
+  if (!response.ok) {
+    show(await failure(response));
+    throw new Refused(String(response.status));
+  }
+  const type = response.headers.get('content-type') || '';
+  return type.includes('json') ? response.json() : response.text();
+}
+
+/** Asks before a click that cannot be taken back; resolves to true only on "yes". */
+function confirmed(text) {
+  const dialog = $('confirm');
+  $('confirm-text').textContent = text;
+  return new Promise((resolve) => {
+    const done = (answer) => () => {
+      $('confirm-yes').onclick = null;
+      $('confirm-no').onclick = null;
+      dialog.close();
+      resolve(answer);
+    };
+    $('confirm-yes').onclick = done(true);
+    $('confirm-no').onclick = done(false);
+    dialog.showModal();
+  });
 }
 
 async function signIn(event) {
@@ -147,8 +290,9 @@ async function signIn(event) {
   bytes.fill(0);
   $('key').value = '';
   session = candidate;
-  const ok = await loadRegister();
-  if (!ok) {
+  try {
+    await api('GET', '/v1/breaches');
+  } catch (e) {
     session = null;
     return;
   }
@@ -159,10 +303,11 @@ async function signIn(event) {
 async function signOut() {
   session = null;
   await remembered('delete').catch(() => {});
-  clearInterval(ticker);
-  $('breaches').replaceChildren();
-  $('register').hidden = true;
+  stopTimers();
+  $('view').replaceChildren();
+  $('view').hidden = true;
   $('nav').hidden = true;
+  $('tabs').hidden = true;
   $('sign-in').hidden = false;
   show('');
 }
@@ -171,57 +316,41 @@ function enter() {
   $('who').textContent = `${t('signed_in_as')}: ${session.kid}`;
   $('sign-in').hidden = true;
   $('nav').hidden = false;
-  $('register').hidden = false;
+  $('tabs').hidden = false;
+  $('view').hidden = false;
+  route();
 }
 
-let ticker = null;
+// Timers of the view on screen (countdowns, progress polls), stopped when it changes.
+let timers = [];
+function every(ms, f) {
+  timers.push(setInterval(f, ms));
+}
+function stopTimers() {
+  timers.forEach(clearInterval);
+  timers = [];
+}
 
-/** Loads the register; false (with a message shown) when the server refused or failed. */
-async function loadRegister() {
-  let response;
+const VIEWS = {
+  '': registerView, breach: breachView, incidents: incidentsView, requests: requestsView, plans: plansView,
+  forms: formsView, subjects: subjectsView, webhooks: webhooksView,
+};
+
+/** The view the address names (`#/breach/<id>`, `#/requests`, …); the register by default. */
+async function route() {
+  if (!session) return;
+  stopTimers();
+  show('');
+  const [name, arg] = location.hash.replace(/^#\/?/, '').split('/');
+  const view = VIEWS[name] || registerView;
+  for (const a of document.querySelectorAll('#tabs a')) a.classList.toggle('current', a.getAttribute('href') === `#/${name || ''}`);
+  $('switch-lang').href = `?lang=${LANG === 'pl' ? 'en' : 'pl'}${location.hash}`;
   try {
-    response = await signedFetch('GET', '/v1/breaches');
+    $('view').replaceChildren(...(await view(arg && decodeURIComponent(arg))));
   } catch (e) {
-    show(t('offline'));
-    return false;
+    if (!(e instanceof Refused)) throw e;
   }
-  if (!response.ok) {
-    show(refusal(response));
-    return false;
-  }
-  const list = await response.json();
-  renderRegister(list.items || []);
-  return true;
-}
-
-function cell(text, className) {
-  const td = document.createElement('td');
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
-}
-
-function renderRegister(items) {
-  const rows = items.map((b) => {
-    const tr = document.createElement('tr');
-    tr.dataset.breach = b.breach_id;
-    const d = b.deadline || {};
-    tr.append(
-      cell(b.title),
-      cell(t(`band_${b.severity && b.severity.band}`)),
-      cell(d.due_at ? `${t(`notify_${d.notify}`)} · ${new Date(d.due_at).toLocaleString(LANG)}` : '—'),
-    );
-    const left = cell('', 'countdown');
-    left.dataset.due = d.due_at || '';
-    left.dataset.status = d.status || '';
-    tr.append(left);
-    return tr;
-  });
-  $('breaches').replaceChildren(...rows);
-  $('no-breaches').hidden = items.length > 0;
   tick();
-  clearInterval(ticker);
-  ticker = setInterval(tick, 1000);
 }
 
 function duration(seconds) {
@@ -232,19 +361,403 @@ function duration(seconds) {
   return `${h} h ${String(m).padStart(2, '0')} min ${String(sec).padStart(2, '0')} s`;
 }
 
+/** A deadline's live countdown cell (see `tick`). */
+function countdownCell(deadline) {
+  const d = deadline || {};
+  const td = el('td', { className: 'countdown' });
+  td.dataset.due = d.due_at || '';
+  td.dataset.status = d.status || '';
+  return td;
+}
+
 /** Each open deadline counts down live, coloured by urgency (late, under 24 h, open). */
 function tick() {
-  for (const el of document.querySelectorAll('.countdown')) {
-    const status = el.dataset.status;
+  for (const node of document.querySelectorAll('.countdown')) {
+    const status = node.dataset.status;
     if (status !== 'open' && status !== 'late') {
-      el.textContent = t(`status_${status}`);
-      el.className = 'countdown done';
+      node.textContent = t(`status_${status}`);
+      node.className = 'countdown done';
       continue;
     }
-    const left = Math.round((Date.parse(el.dataset.due) - Date.now()) / 1000);
-    el.textContent = left >= 0 ? duration(left) : `${t('late_by')} ${duration(left)}`;
-    el.className = `countdown ${left < 0 ? 'late' : left < 24 * 3600 ? 'urgent' : 'open'}`;
+    const left = Math.round((Date.parse(node.dataset.due) - Date.now()) / 1000);
+    node.textContent = left >= 0 ? duration(left) : `${t('late_by')} ${duration(left)}`;
+    node.className = `countdown ${left < 0 ? 'late' : left < 24 * 3600 ? 'urgent' : 'open'}`;
   }
+}
+
+const deadlineText = (d) => (d && d.due_at ? `${t(`notify_${d.notify}`)} · ${when(d.due_at)}` : '—');
+
+async function registerView() {
+  const list = await api('GET', '/v1/breaches');
+  const items = list.items || [];
+  // What each draft still lacks, from the report itself (a small business has few open breaches).
+  const reports = await Promise.all(items.map((b) => api('GET', `/v1/breaches/${b.id}/report?format=json&lang=${LANG}`).catch(() => null)));
+  const rows = items.map((b, i) => {
+    const missing = reports[i] ? reports[i].missing || [] : [];
+    const titles = reports[i] ? reports[i].sections.filter((s) => s.missing).map((s) => s.title) : [];
+    return {
+      attrs: { 'data-breach': b.id },
+      cells: [
+        el('a', { href: `#/breach/${b.id}`, text: b.title }),
+        t(`band_${b.severity && b.severity.band}`),
+        deadlineText(b.deadline),
+        countdownCell(b.deadline),
+        el('td', { className: missing.length ? 'missing' : 'complete', title: titles.join('\n'), text: missing.length ? `${missing.length}: ${titles.slice(0, 3).join('; ')}${titles.length > 3 ? '…' : ''}` : t('complete') }),
+      ],
+    };
+  });
+  every(1000, tick);
+  return [el('h2', { text: t('register') }), table(['breach', 'band', 'deadline', 'left', 'missing'], rows, 'breaches')];
+}
+
+function dl(pairs) {
+  return el('dl', {}, ...pairs.flatMap(([k, v]) => [el('dt', { text: t(k) }), el('dd', { text: v === undefined || v === null || v === '' ? '—' : String(v) })]));
+}
+
+function field(label, input) {
+  const id = `f-${input.name}`;
+  input.id = id;
+  return [el('label', { htmlFor: id, text: t(label) }), input];
+}
+
+const input = (name, attrs = {}) => el('input', { name, ...attrs });
+const textarea = (name, attrs = {}) => el('textarea', { name, rows: 3, ...attrs });
+const select = (name, values, prefix) => el('select', { name }, ...values.map((v) => el('option', { value: v, text: prefix ? t(`${prefix}${v}`) : v })));
+const isoFrom = (local) => (local ? new Date(local).toISOString() : undefined);
+
+// Each kind of timeline entry: its fields, and how the form becomes the API's body.
+const ENTRY_KINDS = {
+  measure: { fields: () => [['description', textarea('description')]], body: (f) => ({ description: f.description }) },
+  facts: {
+    fields: () => [
+      ['field', select('field', ['title', 'nature', 'likely_consequences', 'measures', 'approx_subjects', 'approx_records'])],
+      ['value', textarea('value')],
+      ['reason', textarea('reason')],
+    ],
+    body: (f) => ({ updates: { [f.field]: /^approx_/.test(f.field) ? Number(f.value) : f.value }, reason: f.reason }),
+  },
+  authority_decision: {
+    decision: true,
+    fields: () => [['decision', select('decision', ['notify', 'not_notify'], 'decision_')], ['justification', textarea('justification')]],
+    body: (f) => ({ decision: f.decision, justification: f.justification }),
+  },
+  subjects_decision: {
+    decision: true,
+    fields: () => [
+      ['decision', select('decision', ['notify', 'not_notify', 'exempt'], 'decision_')],
+      ['ground', select('ground', ['', 'a', 'b', 'c'])],
+      ['justification', textarea('justification')],
+    ],
+    body: (f) => ({ decision: f.decision, ground: f.ground || undefined, justification: f.justification }),
+  },
+  authority_notified: {
+    fields: () => [['reference', input('reference')], ['notified_at', input('notified_at', { type: 'datetime-local' })], ['delay_reasons', textarea('delay_reasons')]],
+    body: (f) => ({ reference: f.reference, notified_at: isoFrom(f.notified_at), delay_reasons: f.delay_reasons || undefined }),
+  },
+  action: {
+    fields: () => [
+      ['category', select('category', ['containment', 'mitigation', 'prevention'], 'category_')],
+      ['description', textarea('description')],
+      ['owner', input('owner', { type: 'email' })],
+      ['due_at', input('due_at', { type: 'datetime-local' })],
+    ],
+    body: (f) => ({ category: f.category, description: f.description, owner: f.owner, due_at: isoFrom(f.due_at) }),
+  },
+};
+
+function entryForm(breach) {
+  const kind = select('type', Object.keys(ENTRY_KINDS), 'type_');
+  const fields = el('div', { className: 'fields' });
+  const fill = () => fields.replaceChildren(...ENTRY_KINDS[kind.value].fields().flatMap(([label, node]) => field(label, node)));
+  kind.addEventListener('change', fill);
+  fill();
+  const form = el('form', { id: 'entry-form', className: 'wide' }, ...field('entry_type', kind), fields, el('button', { type: 'submit', text: t('add') }));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const values = Object.fromEntries(new FormData(form));
+    const spec = ENTRY_KINDS[values.type];
+    if (spec.decision && !(await confirmed(t('confirm_decision', { what: `${t(`type_${values.type}`)}: ${t(`decision_${values.decision}`)}` })))) return;
+    try {
+      await api('POST', `/v1/breaches/${breach.id}/events`, { type: values.type, ...spec.body(values) });
+    } catch (e) {
+      return;
+    }
+    await route();
+    show('');
+    $('view').prepend(el('p', { className: 'note', role: 'status', text: t('added') }));
+  });
+  return form;
+}
+
+function entrySummary(e) {
+  const b = e.body || {};
+  return b.description || b.justification || b.reason || b.reference || b.instruction || b.notes || (b.recipients !== undefined ? `${b.recipients}` : '') || (b.title || '');
+}
+
+function download(name, type, content) {
+  const link = el('a', { href: URL.createObjectURL(new Blob([content], { type })), download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
+function reportSection(breach) {
+  const lang = select('report-lang', ['pl', 'en']);
+  lang.value = LANG;
+  const out = el('pre', { id: 'report', className: 'report' });
+  const path = (format) => `/v1/breaches/${breach.id}/report?lang=${lang.value}&format=${format}`;
+  const showIt = async () => {
+    out.textContent = await api('GET', path('md')).catch(() => '');
+  };
+  const fetchAndSave = (format, type) => async () => {
+    const doc = await api('GET', path(format)).catch(() => null);
+    if (doc !== null) download(`zgoda-${breach.id}-${lang.value}.${format}`, type, format === 'json' ? JSON.stringify(doc, null, 2) : doc);
+  };
+  lang.addEventListener('change', showIt);
+  showIt();
+  return el('section', {}, el('h3', { text: t('report') }),
+    el('div', { className: 'buttons' }, lang,
+      el('button', { id: 'download-md', type: 'button', text: t('download_md'), onclick: fetchAndSave('md', 'text/markdown') }),
+      el('button', { id: 'download-json', type: 'button', text: t('download_json'), onclick: fetchAndSave('json', 'application/json') })),
+    out);
+}
+
+const langsText = (byLang) => Object.entries(byLang).map(([l, n]) => `${n} ${t(`lang_${l}`)}`).join(', ');
+const list = (text) => text.split(/[\n,]/).map((x) => x.trim()).filter(Boolean);
+
+/**
+ * The escalation started but not yet seen through, per breach, kept in this origin's storage so
+ * a reload (or a second click) repeats the same request under the same Idempotency-Key: the server
+ * answers as the first time and sends nothing again.
+ */
+const pending = {
+  name: (breachId) => `zgoda-escalation:${breachId}`,
+  get: (breachId) => JSON.parse(localStorage.getItem(pending.name(breachId)) || 'null'),
+  put: (breachId, value) => localStorage.setItem(pending.name(breachId), JSON.stringify(value)),
+  clear: (breachId) => localStorage.removeItem(pending.name(breachId)),
+};
+
+function escalationBody(form) {
+  const f = Object.fromEntries(new FormData(form));
+  const message = { pl: f.advice_pl };
+  if (f.advice_en.trim()) {
+    const [nature, consequences, measures] = f.facts_en.split('\n').map((x) => x.trim());
+    message.en = nature ? { advice: f.advice_en, nature, consequences: consequences || undefined, measures: measures || undefined } : f.advice_en;
+  }
+  return {
+    subjects: { purposes: list(f.purposes), forms: list(f.forms), emails: list(f.emails) },
+    message,
+    public_notice: f.public_notice === 'on',
+  };
+}
+
+/** Sends (or repeats) the escalation kept for this breach, then follows its progress. */
+async function sendEscalation(breach, kept, progressBox) {
+  try {
+    const started = await api('POST', `/v1/breaches/${breach.id}/escalations`, kept.body, kept.key);
+    follow(breach, started.escalation_id, progressBox, () => pending.clear(breach.id));
+  } catch (e) {
+    // 409 idempotency_in_progress: the first request is still running; ask again shortly.
+    if (e.message === '409') setTimeout(() => sendEscalation(breach, kept, progressBox), 1000);
+  }
+}
+
+function progressLine(p) {
+  const bar = el('progress', { max: Math.max(p.total, 1), value: p.sent + p.failed });
+  const text = el('span', { className: 'progress-text', text: t('progress', p) + (p.finished_at ? ` · ${t('finished')}` : '') });
+  return el('div', { className: 'progress' }, bar, text);
+}
+
+/** Polls an escalation's progress until nothing is pending. */
+function follow(breach, escalationId, box, onFinished) {
+  const update = async () => {
+    let p;
+    try {
+      p = await api('GET', `/v1/breaches/${breach.id}/escalations/${escalationId}`);
+    } catch (e) {
+      return;
+    }
+    const line = progressLine(p);
+    line.dataset.escalation = escalationId;
+    const old = box.querySelector(`[data-escalation="${escalationId}"]`);
+    if (old) old.replaceWith(line);
+    else box.append(line);
+    if (p.finished_at) {
+      clearInterval(id);
+      if (onFinished) onFinished();
+    }
+  };
+  const id = setInterval(update, 1000);
+  timers.push(id);
+  update();
+}
+
+function escalationSection(breach) {
+  const form = el('form', { id: 'escalation-form', className: 'wide' },
+    ...field('purposes_list', input('purposes')),
+    ...field('forms_list', input('forms')),
+    ...field('emails_list', textarea('emails')),
+    ...field('advice_pl', textarea('advice_pl', { required: true })),
+    ...field('advice_en', textarea('advice_en')),
+    ...field('facts_en', textarea('facts_en')),
+    el('label', { className: 'check' }, input('public_notice', { type: 'checkbox' }), ' ', t('public_notice')),
+    el('div', { className: 'buttons' },
+      el('button', { id: 'preview', type: 'button', text: t('preview') }),
+      el('button', { id: 'send', type: 'button', text: t('send'), disabled: true })));
+  const previewBox = el('div', { id: 'escalation-preview' });
+  const progressBox = el('div', { id: 'escalation-progress' });
+  for (const e of breach.escalations || []) {
+    const line = progressLine(e);
+    line.dataset.escalation = e.escalation_id;
+    progressBox.append(line);
+    if (!e.finished_at) follow(breach, e.escalation_id, progressBox);
+  }
+  let previewed = null;
+  form.addEventListener('input', () => {
+    previewed = null;
+    $('send').disabled = true;
+  });
+  form.querySelector('#preview').addEventListener('click', async () => {
+    const body = escalationBody(form);
+    let p;
+    try {
+      p = await api('POST', `/v1/breaches/${breach.id}/escalation-preview`, body);
+    } catch (e) {
+      return;
+    }
+    show('');
+    previewed = { body, preview: p };
+    previewBox.replaceChildren(
+      el('p', { id: 'preview-counts', text: t('preview_counts', { n: p.recipients, langs: langsText(p.by_lang), erased: p.unreachable_erased }) }),
+      ...p.notices.map((n) => el('details', { open: true }, el('summary', { text: `${n.lang.toUpperCase()} · ${n.subject}` }), el('pre', { className: `notice notice-${n.lang}`, text: n.text }))));
+    $('send').disabled = p.recipients === 0;
+  });
+  form.querySelector('#send').addEventListener('click', async () => {
+    const button = $('send');
+    if (!previewed || button.disabled) return;
+    button.disabled = true;
+    const { body, preview } = previewed;
+    if (!(await confirmed(t('confirm_send', { n: preview.recipients, langs: langsText(preview.by_lang) })))) {
+      button.disabled = false;
+      return;
+    }
+    // Kept before it is sent: a reload from here on repeats this request, never a new one.
+    const kept = { key: crypto.randomUUID(), body };
+    pending.put(breach.id, kept);
+    previewed = null;
+    await sendEscalation(breach, kept, progressBox);
+  });
+  const kept = pending.get(breach.id);
+  if (kept) sendEscalation(breach, kept, progressBox);
+  return el('section', {}, el('h3', { text: t('escalation') }), progressBox, form, previewBox);
+}
+
+async function breachView(id) {
+  const b = await api('GET', `/v1/breaches/${encodeURIComponent(id)}`);
+  const basis = (key) => (key ? ` (${t('basis')}: ${t(`basis_${key}`)})` : '');
+  const duty = (required, key) => `${t(required ? 'required' : 'not_required')}${basis(key)}`;
+  const proof = b.timeline_proof || {};
+  const timelineRows = (b.timeline || []).map((e) => [when(e.at), t(`type_${e.type}`), e.by, entrySummary(e)]);
+  every(1000, tick);
+  const countdownBox = el('p', {}, deadlineText(b.deadline), ' · ', el('span', { id: 'breach-countdown', className: 'countdown' }));
+  const cd = countdownBox.querySelector('.countdown');
+  cd.dataset.due = (b.deadline || {}).due_at || '';
+  cd.dataset.status = (b.deadline || {}).status || '';
+  return [
+    el('p', {}, el('a', { href: '#/', text: t('back') })),
+    el('h2', { id: 'breach-title', text: b.title }),
+    countdownBox,
+    el('h3', { text: t('severity') }),
+    el('p', { id: 'severity', text: `${t(`band_${b.severity.band}`)} · ${b.severity.rule}` }),
+    el('h3', { text: t('duties') }),
+    dl([['authority_required', duty(b.authority_notification_required, b.authority_basis)], ['subjects_required', duty(b.subjects_notification_required, b.subjects_basis)]]),
+    el('h3', { text: t('facts') }),
+    dl([
+      ['nature', b.nature], ['occurred_at', when(b.occurred_at)], ['detected_at', when(b.detected_at)], ['aware_at', when(b.aware_at)],
+      ['data_categories', (b.data_categories || []).join(', ')], ['approx_subjects', b.approx_subjects],
+      ['likely_consequences', b.likely_consequences], ['measures', b.measures],
+      ['contact_point', b.contact_point && `${b.contact_point.name} <${b.contact_point.email}>`],
+    ]),
+    el('h3', { text: t('timeline') }),
+    el('p', { id: 'seal-check', className: proof.verified ? 'note' : 'note bad', text: proof.verified ? t('seal_ok', { n: proof.entries }) : t('seal_broken', { at: proof.broken_at }) }),
+    table(['at', 'type', 'by', 'what'], timelineRows, 'timeline'),
+    el('h3', { text: t('add_entry') }),
+    entryForm(b),
+    reportSection(b),
+    escalationSection(b),
+  ];
+}
+
+async function incidentsView() {
+  const list = await api('GET', '/v1/incidents?status=open');
+  const rows = (list.items || []).map((i) => [when(i.reported_at), i.channel_name || i.channel_id, i.status, (i.report && i.report.what) || '']);
+  return [el('h2', { text: t('incidents') }), table(['reported_at', 'channel', 'status', 'report_text'], rows, 'incidents')];
+}
+
+async function requestsView() {
+  const list = await api('GET', '/v1/admin/requests?status=open');
+  const rows = (list.items || []).map((r) => {
+    const days = Math.floor((Date.parse(r.due_at) - Date.now()) / 86400000);
+    return [r.kind, when(r.received_at), when(r.due_at), el('td', { className: r.overdue ? 'late' : days < 7 ? 'urgent' : 'open', text: r.overdue ? t('overdue') : t('days_left', { d: days }) })];
+  });
+  return [el('h2', { text: t('requests') }), table(['kind', 'received', 'due', 'status'], rows, 'requests')];
+}
+
+async function plansView() {
+  const list = await api('GET', '/v1/breaches');
+  const rows = [];
+  for (const b of list.items || []) {
+    for (const a of b.action_plan || []) {
+      const overdue = a.status !== 'done' && a.status !== 'dropped' && Date.parse(a.due_at) < Date.now();
+      rows.push([el('a', { href: `#/breach/${b.id}`, text: b.title }), a.description, a.owner, el('td', { className: overdue ? 'late' : '', text: when(a.due_at) }), a.status]);
+    }
+  }
+  return [el('h2', { text: t('plans') }), table(['plan_of', 'action', 'owner', 'due', 'action_status'], rows, 'plans')];
+}
+
+/** A small view with one lookup field: the answer rendered below it. */
+function lookupView(title, label, name, type, run) {
+  const box = el('div', { id: `${name}-result` });
+  const form = el('form', { id: `${name}-form` }, ...field(label, input(name, { type, required: true })), el('button', { type: 'submit', text: t('look_up') }));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    show('');
+    try {
+      box.replaceChildren(...(await run(new FormData(form).get(name))));
+    } catch (e) {
+      if (!(e instanceof Refused)) throw e;
+      box.replaceChildren();
+    }
+  });
+  return [el('h2', { text: t(title) }), form, box];
+}
+
+async function formsView() {
+  return lookupView('forms', 'form_id', 'form_id', 'text', async (id) => {
+    const f = await api('GET', `/v1/admin/forms/${encodeURIComponent(id.trim())}`);
+    const rows = (f.notices || []).map((n) => [n.version, n.retired ? t('retired') : n.version === f.notice_version ? t('current') : '', Object.keys(n.sha256 || {}).join(', ')]);
+    return [el('h3', { text: f.name }), el('h4', { text: t('notice_versions') }), table(['version', 'status', 'kind'], rows, 'notice-versions')];
+  });
+}
+
+async function subjectsView() {
+  return lookupView('subjects', 'email', 'email', 'email', async (email) => {
+    const s = await api('POST', '/v1/admin/subjects/lookup', { email });
+    const proof = s.proof || {};
+    const rows = (s.events || []).map((e) => [when(e.at), e.kind, e.purpose || '', e.form_id || '']);
+    const states = Object.entries(s.state || {}).map(([p, st]) => [p, typeof st === 'string' ? st : st.status || JSON.stringify(st)]);
+    return [
+      el('p', { id: 'proof-check', className: proof.verified ? 'note' : 'note bad', text: proof.verified ? t('proof_ok', { n: proof.events }) : t('proof_broken', { at: proof.broken_at }) }),
+      table(['purpose', 'state'], states, 'subject-state'),
+      table(['at', 'event', 'purpose', 'forms'], rows, 'subject-events'),
+    ];
+  });
+}
+
+async function webhooksView() {
+  const list = await api('GET', '/v1/admin/webhooks');
+  const rows = (list.items || []).map((w) => [w.url, w.description, t(w.enabled ? 'yes' : 'no'), String(w.failing), String(w.dead)]);
+  return [el('h2', { text: t('webhooks') }), table(['url', 'description', 'enabled', 'failing', 'dead'], rows, 'webhooks')];
 }
 
 async function start() {
@@ -255,14 +768,17 @@ async function start() {
   }
   $('sign-in-form').addEventListener('submit', signIn);
   $('sign-out').addEventListener('click', signOut);
+  window.addEventListener('hashchange', route);
   const kept = await remembered('get').catch(() => undefined);
   if (kept && kept.key) {
     session = kept;
-    if (await loadRegister()) {
+    try {
+      await api('GET', '/v1/breaches');
       enter();
       return;
+    } catch (e) {
+      session = null;
     }
-    session = null;
   }
   $('sign-in').hidden = false;
 }

@@ -4,7 +4,7 @@
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use zgoda_aws::access::Access;
 use zgoda_domain::audience::AudiencePage;
 use zgoda_domain::breach::BreachInput;
@@ -94,6 +94,7 @@ async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Re
         (Method::GET, ["v1", "breaches", id]) => ok(StatusCode::OK, &app.breach(&breach_id(id)?, now).await?),
         (Method::POST, ["v1", "breaches", id, "events"]) => add_timeline(app, req, op, id, now).await,
         (Method::POST, ["v1", "breaches", id, "escalations"]) => escalate(app, req, op, id, now).await,
+        (Method::POST, ["v1", "breaches", id, "escalation-preview"]) => preview_escalation(app, req, id).await,
         (Method::GET, ["v1", "breaches", id, "escalations", escalation]) => escalation_progress(app, id, escalation).await,
         (Method::GET, ["v1", "breaches", id, "report"]) => report(app, req, id, now).await,
         (Method::POST, ["v1", "admin", "reporting-links"]) => ok(StatusCode::CREATED, &app.create_channel(body::json(req)?, now).await?),
@@ -179,6 +180,7 @@ pub const ROUTES: &[Route] = &[
     Route::new("GET", "/v1/breaches/{id}"),
     Route::new("POST", "/v1/breaches/{id}/events"),
     Route::new("POST", "/v1/breaches/{id}/escalations"),
+    Route::new("POST", "/v1/breaches/{id}/escalation-preview"),
     Route::new("GET", "/v1/breaches/{id}/escalations/{escalation_id}"),
     Route::new("GET", "/v1/breaches/{id}/report"),
     Route::new("POST", "/v1/admin/reporting-links"),
@@ -445,6 +447,33 @@ async fn escalate<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: 
     let key = request::header(req, "idempotency-key").and_then(|k| IdempotencyKey::parse(k.trim()));
     let raw: Value = body::json(req)?;
     ok(StatusCode::ACCEPTED, &app.escalate(&id, key, &raw, op, now).await?)
+}
+
+/// What an escalation would do, with each language's notice rendered as the notifier renders it.
+async fn preview_escalation<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, id: &str) -> Answer {
+    let id = breach_id(id)?;
+    let raw: Value = body::json(req)?;
+    let preview = app.preview_escalation(&id, &raw).await?;
+    let notices: Vec<Value> = preview
+        .notices
+        .iter()
+        .map(|m| {
+            let mail = zgoda_web::mailer::render_message(m, &app.settings.controller);
+            json!({"lang": mail.lang, "subject": mail.subject, "text": mail.text})
+        })
+        .collect();
+    ok(
+        StatusCode::OK,
+        &json!({
+            "recipients": preview.recipients,
+            "by_lang": preview.by_lang,
+            "drill_selected": preview.drill_selected,
+            "unreachable_erased": preview.unreachable_erased,
+            "public_notice": preview.public_notice,
+            "language_fallbacks": preview.language_fallbacks,
+            "notices": notices,
+        }),
+    )
 }
 
 async fn escalation_progress<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, id: &str, escalation: &str) -> Answer {
