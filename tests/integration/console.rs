@@ -3,13 +3,12 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-use zgoda_tests::TestEnv;
+use serde_json::{Value, json};
 use zgoda_tests::browser::Browser;
-
-use zgoda_tests::{address, all_mails};
+use zgoda_tests::{TestEnv, address, all_mails, mails_to, unique};
 
 use crate::breaches::{breach_body, register};
+use crate::requests::asked;
 
 #[tokio::test]
 async fn asvs_the_console_is_served_under_a_strict_csp_with_no_inline_script_or_style() {
@@ -97,7 +96,7 @@ async fn art33_1_the_console_signs_in_with_the_operator_key_and_counts_down_to_t
 async fn sign_in(browser: &Browser, env: &TestEnv, lang: &str) {
     browser.goto(&format!("{}/console?lang={lang}", env.url)).await;
     enter_key(browser, env).await;
-    browser.wait_for("id=\"breaches\"").await;
+    browser.wait_for(&format!("<span id=\"who\">Operator: {}</span>", env.operator.kid)).await;
 }
 
 /// Fills the sign-in form the page shows (a tab's key does not outlive a reload).
@@ -123,6 +122,7 @@ async fn art34_1_the_console_records_entries_drafts_the_report_and_escalates_to_
     let id = breach["id"].as_str().unwrap().to_owned();
     let browser = Browser::start("en").await;
     sign_in(&browser, &env, "en").await;
+    browser.wait_for(&format!("href=\"#/breach/{id}\"")).await;
     browser.click(&format!("#breaches a[href='#/breach/{id}']")).await;
     browser.wait_for("Seals checked: 1 entries, the chain is intact.").await;
     assert!(browser.text_of("#severity").await.contains("SE = DPC × EI + CB = 3.25 (high)"), "the band with the rule that chose it");
@@ -196,7 +196,12 @@ async fn art34_1_the_console_records_entries_drafts_the_report_and_escalates_to_
     }
     browser.eval("document.getElementById('escalation-progress').scrollIntoView(); return 1").await;
     browser.screenshot("console-escalation-done-en").await;
-    assert_eq!(browser.eval(&format!("return localStorage.getItem('zgoda-escalation:{id}')")).await, Value::Null, "done: forgotten");
+    // Done: the kept key is forgotten (by the poll that follows it, within a second or two).
+    let started = std::time::Instant::now();
+    while browser.eval(&format!("return localStorage.getItem('zgoda-escalation:{id}')")).await != Value::Null {
+        assert!(started.elapsed() < Duration::from_secs(5), "done: forgotten");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let view = env.operator("GET", &format!("/v1/breaches/{id}"), None).await.json::<Value>().await.unwrap();
     assert_eq!(view["escalations"].as_array().unwrap().len(), 1, "one escalation: {}", view["escalations"]);
     let mails = all_mails().await;
@@ -229,4 +234,85 @@ async fn art33_5_every_console_view_shows_in_polish_and_english_in_chromium() {
         browser.screenshot(&format!("console-breach-{lang}")).await;
         browser.quit().await;
     }
+}
+
+#[tokio::test]
+async fn art12_4_the_console_refuses_a_request_closes_an_incident_and_erases_a_person_each_after_a_confirmation_in_chromium() {
+    let env = TestEnv::spawn().await;
+    let (asker, request) = asked(&env, "console-refused", "erasure").await;
+    let link = env
+        .operator(
+            "POST",
+            "/v1/admin/reporting-links",
+            Some(&json!({"channel_id": format!("c{}", unique().to_lowercase()), "name": "Sklep"})),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let what = format!("Zgubiony pendrive z fakturami {}.", unique());
+    let report = [("what", what.as_str()), ("noticed_by", "Jan"), ("contact_email", "jan@sklep.example.pl")];
+    let reported = env.http.post(&link).form(&report).send().await.unwrap();
+    assert_eq!(reported.status(), 201);
+    let incidents = env.operator("GET", "/v1/incidents", None).await.json::<Value>().await.unwrap();
+    let incident = incidents["items"].as_array().unwrap().iter().find(|i| i["report"]["what"] == what.as_str()).expect("in triage");
+    let incident = incident["incident_id"].as_str().unwrap().to_owned();
+    let person = address("console-erased");
+    let body = json!({"email": person, "consent": ["contact_reply"], "notice_version": "2026-11"});
+    assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+
+    let browser = Browser::start("en").await;
+    sign_in(&browser, &env, "en").await;
+
+    // A refusal names what it will do, then mails the person the reasons and the ways to complain.
+    browser.click("#tabs a[href='#/requests']").await;
+    browser.wait_for(&format!("data-request=\"{request}\"")).await;
+    browser.click(&format!("tr[data-request='{request}'] summary")).await;
+    set_field(&browser, &format!("#close-{request} [name=outcome]"), "refused").await;
+    set_field(&browser, &format!("#close-{request} [name=reasons]"), "Dane są potrzebne do rozliczenia reklamacji.").await;
+    browser.click(&format!("#close-{request} button[type=submit]")).await;
+    browser.wait_for("Refuse the request (erasure)? The reasons are mailed to the person").await;
+    browser.screenshot("console-request-refusal-en").await;
+    browser.click("#confirm-yes").await;
+    browser.wait_for("Done.").await;
+    let refusal = mails_to(&asker).await.into_iter().find(|m| m.subject() == "Odmowa spełnienia Twojego żądania").expect("told");
+    assert!(refusal.text().contains("rozliczenia reklamacji"));
+    let closed = env.operator("GET", &format!("/v1/admin/requests/{request}"), None).await.json::<Value>().await.unwrap();
+    assert_eq!(closed["status"], "refused", "{closed}");
+
+    // An incident closed as no breach keeps the reasons.
+    browser.click("#tabs a[href='#/incidents']").await;
+    browser.wait_for(&format!("id=\"close-{incident}\"")).await;
+    browser.eval(&format!("document.querySelector('#close-{incident}').closest('details').open = true; return 1")).await;
+    set_field(&browser, &format!("#close-{incident} [name=reasons]"), "Pendrive był zaszyfrowany; klucz bezpieczny.").await;
+    browser.click(&format!("#close-{incident} button[type=submit]")).await;
+    browser.wait_for("as not a personal data breach?").await;
+    browser.click("#confirm-yes").await;
+    browser.wait_for("Done.").await;
+    let triaged = env.operator("GET", &format!("/v1/incidents/{incident}"), None).await.json::<Value>().await.unwrap();
+    assert_ne!(triaged["status"], "open", "{triaged}");
+    assert!(triaged.to_string().contains("Pendrive był zaszyfrowany"), "{triaged}");
+
+    // An erasure names the person; "cancel" erases nothing, "yes" erases them.
+    browser.click("#tabs a[href='#/subjects']").await;
+    browser.wait_for("id=\"email-form\"").await;
+    set_field(&browser, "#email-form [name=email]", &person).await;
+    browser.click("#email-form button[type=submit]").await;
+    browser.wait_for("id=\"erase-form\"").await;
+    set_field(&browser, "#erase-form [name=reason]", "Prośba telefoniczna.").await;
+    browser.click("#erase-form button[type=submit]").await;
+    browser.wait_for(&format!("Erase {person}'s data for good?")).await;
+    browser.screenshot("console-erase-confirm-en").await;
+    browser.click("#confirm-no").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(env.lookup(&person).await.0, 200, "cancelled: nothing erased");
+    browser.click("#erase-form button[type=submit]").await;
+    browser.wait_for(&format!("Erase {person}'s data for good?")).await;
+    browser.click("#confirm-yes").await;
+    browser.wait_for(&format!("{person}'s data is erased.")).await;
+    assert_eq!(env.lookup(&person).await.0, 404, "erased");
+    browser.quit().await;
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use zgoda_tests::{TestEnv, address, contact_form, mails_to};
 
 /// A person on file who asked for `kind`; their address and the request's id.
-async fn asked(env: &TestEnv, tag: &str, kind: &str) -> (String, String) {
+pub(crate) async fn asked(env: &TestEnv, tag: &str, kind: &str) -> (String, String) {
     env.put_form("kontakt", &contact_form(&address("owner"))).await;
     let email = address(tag);
     let body = json!({"email": email, "consent": ["contact_reply"], "notice_version": "2026-11"});

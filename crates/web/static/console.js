@@ -58,6 +58,16 @@ const TEXTS = {
     email: 'Adres e-mail', look_up: 'Szukaj', proof_ok: 'Dowód zgód sprawdzony: {n} zdarzeń, łańcuch nienaruszony.', proof_broken: 'Dowód przerwany przy zdarzeniu {at}.',
     purpose: 'Cel', state: 'Stan', event: 'Zdarzenie',
     url: 'Adres', enabled: 'Włączony', failing: 'Nieudane', dead: 'Porzucone', yes: 'tak', no: 'nie',
+    actions: 'Działania', done_ok: 'Zrobione.', reasons: 'Uzasadnienie', months: 'O ile miesięcy', outcome: 'Wynik',
+    outcome_done: 'spełnione', outcome_refused: 'odmowa',
+    close_request: 'Zamknij żądanie', extend_request: 'Przedłuż termin',
+    confirm_close_done: 'Zamknąć żądanie ({kind}) jako spełnione?',
+    confirm_close_refused: 'Odmówić spełnienia żądania ({kind})? Uzasadnienie zostanie wysłane osobie wraz z informacją o prawie do skargi do PUODO i do sądu.',
+    confirm_extend: 'Przedłużyć termin żądania ({kind}) o {m} mies.? Osoba dostanie e-mail z uzasadnieniem i nowym terminem. Można to zrobić tylko raz.',
+    close_incident: 'Zamknij: to nie jest naruszenie', confirm_close_incident: 'Zamknąć zgłoszenie z {at} jako niebędące naruszeniem ochrony danych? Uzasadnienie zostanie zachowane.',
+    erase: 'Usuń dane tej osoby', erase_reason: 'Powód usunięcia (nie trafia do logów)',
+    confirm_erase: 'Usunąć dane osoby {email} na stałe? Adres i to, co przesłała w formularzach ({n}), zostaną usunięte; zapieczętowane dowody zostaną bez nich. Tego nie można cofnąć.',
+    erased: 'Dane osoby {email} usunięte.', already_erased: 'Dane osoby {email} były już usunięte.',
   },
   en: {
     title: 'zgoda · DPO console', sign_in_title: 'Sign in with an operator key',
@@ -111,6 +121,16 @@ const TEXTS = {
     email: 'E-mail address', look_up: 'Look up', proof_ok: 'Consent proof checked: {n} events, the chain is intact.', proof_broken: 'The proof breaks at event {at}.',
     purpose: 'Purpose', state: 'State', event: 'Event',
     url: 'URL', enabled: 'Enabled', failing: 'Failing', dead: 'Given up', yes: 'yes', no: 'no',
+    actions: 'Actions', done_ok: 'Done.', reasons: 'Reasons', months: 'By how many months', outcome: 'Outcome',
+    outcome_done: 'done', outcome_refused: 'refused',
+    close_request: 'Close the request', extend_request: 'Extend the deadline',
+    confirm_close_done: 'Close the request ({kind}) as done?',
+    confirm_close_refused: 'Refuse the request ({kind})? The reasons are mailed to the person, with their right to complain to the PUODO and to go to court.',
+    confirm_extend: 'Extend the request ({kind}) by {m} month(s)? The person is mailed the reasons and the new due date. This can be done only once.',
+    close_incident: 'Close: not a breach', confirm_close_incident: 'Close the report of {at} as not a personal data breach? The reasons are kept with it.',
+    erase: "Erase this person's data", erase_reason: 'Why (not logged)',
+    confirm_erase: "Erase {email}'s data for good? The address and what the forms carried ({n}) are deleted; the sealed proofs stay, without them. This cannot be undone.",
+    erased: "{email}'s data is erased.", already_erased: "{email}'s data was already erased.",
   },
 };
 
@@ -690,17 +710,43 @@ async function breachView(id) {
 
 async function incidentsView() {
   const list = await api('GET', '/v1/incidents?status=open');
-  const rows = (list.items || []).map((i) => [when(i.reported_at), i.channel_name || i.channel_id, i.status, (i.report && i.report.what) || '']);
-  return [el('h2', { text: t('incidents') }), table(['reported_at', 'channel', 'status', 'report_text'], rows, 'incidents')];
+  const rows = (list.items || []).map((i) => {
+    const close = actionForm(
+      `close-${i.incident_id}`, 'close_incident', [labelled('reasons', textarea('reasons', { required: true, maxLength: 4000 }))],
+      () => t('confirm_close_incident', { at: when(i.reported_at) }),
+      (v) => api('POST', `/v1/incidents/${encodeURIComponent(i.incident_id)}/close`, { reasons: v.reasons }),
+      redone,
+    );
+    return [when(i.reported_at), i.channel_name || i.channel_id, i.status, (i.report && i.report.what) || '', el('details', {}, el('summary', { text: t('actions') }), close)];
+  });
+  return [el('h2', { text: t('incidents') }), table(['reported_at', 'channel', 'status', 'report_text', 'actions'], rows, 'incidents')];
 }
 
 async function requestsView() {
   const list = await api('GET', '/v1/admin/requests?status=open');
   const rows = (list.items || []).map((r) => {
     const days = Math.floor((Date.parse(r.due_at) - Date.now()) / 86400000);
-    return [r.kind, when(r.received_at), when(r.due_at), el('td', { className: r.overdue ? 'late' : days < 7 ? 'urgent' : 'open', text: r.overdue ? t('overdue') : t('days_left', { d: days }) })];
+    const path = `/v1/admin/requests/${encodeURIComponent(r.request_id)}`;
+    const close = actionForm(
+      `close-${r.request_id}`, 'close_request',
+      [labelled('outcome', select('outcome', ['done', 'refused'], 'outcome_')), labelled('reasons', textarea('reasons', { maxLength: 2000 }))],
+      (v) => t(`confirm_close_${v.outcome}`, { kind: r.kind }),
+      (v) => api('POST', `${path}/close`, { outcome: v.outcome, reasons: v.reasons || undefined }),
+      redone,
+    );
+    const extend = r.extension
+      ? null
+      : actionForm(
+          `extend-${r.request_id}`, 'extend_request',
+          [labelled('months', select('months', ['1', '2'])), labelled('reasons', textarea('reasons', { required: true, maxLength: 2000 }))],
+          (v) => t('confirm_extend', { kind: r.kind, m: v.months }),
+          (v) => api('POST', `${path}/extend`, { months: Number(v.months), reasons: v.reasons }),
+          redone,
+        );
+    const status = el('td', { className: r.overdue ? 'late' : days < 7 ? 'urgent' : 'open', text: r.overdue ? t('overdue') : t('days_left', { d: days }) });
+    return { attrs: { 'data-request': r.request_id }, cells: [r.kind, when(r.received_at), when(r.due_at), status, el('details', {}, el('summary', { text: t('actions') }), close, extend)] };
   });
-  return [el('h2', { text: t('requests') }), table(['kind', 'received', 'due', 'status'], rows, 'requests')];
+  return [el('h2', { text: t('requests') }), table(['kind', 'received', 'due', 'status', 'actions'], rows, 'requests')];
 }
 
 async function plansView() {
@@ -732,6 +778,37 @@ function lookupView(title, label, name, type, run) {
   return [el('h2', { text: t(title) }), form, box];
 }
 
+/**
+ * One action that cannot be taken back: a small form whose submit first asks `question(values)`
+ * and only on "yes" sends; `after(answer)` runs once the server has accepted it.
+ */
+function actionForm(id, label, fields, question, send, after) {
+  const form = el('form', { id, className: 'action' }, ...fields, el('button', { type: 'submit', text: t(label) }));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const values = Object.fromEntries(new FormData(form));
+    if (!(await confirmed(question(values)))) return;
+    let answer;
+    try {
+      answer = await send(values);
+    } catch (e) {
+      if (!(e instanceof Refused)) throw e;
+      return;
+    }
+    await after(answer);
+  });
+  return form;
+}
+
+/** A field inside its label: for forms repeated on every row, which cannot share ids. */
+const labelled = (label, node) => el('label', { className: 'inline' }, t(label), ' ', node);
+
+/** Shows the view again with a line saying it is done. */
+async function redone() {
+  await route();
+  $('view').prepend(el('p', { className: 'note', role: 'status', text: t('done_ok') }));
+}
+
 async function formsView() {
   return lookupView('forms', 'form_id', 'form_id', 'text', async (id) => {
     const f = await api('GET', `/v1/admin/forms/${encodeURIComponent(id.trim())}`);
@@ -746,10 +823,20 @@ async function subjectsView() {
     const proof = s.proof || {};
     const rows = (s.events || []).map((e) => [when(e.at), e.kind, e.purpose || '', e.form_id || '']);
     const states = Object.entries(s.state || {}).map(([p, st]) => [p, typeof st === 'string' ? st : st.status || JSON.stringify(st)]);
+    // Only the person's own record can be erased (not an old address's forwarding record).
+    const erase = s.email
+      ? actionForm(
+          'erase-form', 'erase', [labelled('erase_reason', textarea('reason', { required: true, maxLength: 500 }))],
+          () => t('confirm_erase', { email: s.email, n: (s.submissions || []).length }),
+          (v) => api('POST', '/v1/admin/subjects/erase', { email: s.email, reason: v.reason }),
+          (answer) => $('erase-form').replaceWith(el('p', { id: 'erased', className: 'note', role: 'status', text: t(answer.status === 'already_erased' ? 'already_erased' : 'erased', { email: s.email }) })),
+        )
+      : null;
     return [
       el('p', { id: 'proof-check', className: proof.verified ? 'note' : 'note bad', text: proof.verified ? t('proof_ok', { n: proof.events }) : t('proof_broken', { at: proof.broken_at }) }),
       table(['purpose', 'state'], states, 'subject-state'),
       table(['at', 'event', 'purpose', 'forms'], rows, 'subject-events'),
+      ...(erase ? [el('h3', { text: t('erase') }), erase] : []),
     ];
   });
 }
