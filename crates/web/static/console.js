@@ -43,14 +43,13 @@ const TEXTS = {
     decision_notify: 'zawiadomić / zgłosić', decision_not_notify: 'nie zawiadamiać / nie zgłaszać', decision_exempt: 'zwolnienie',
     category_containment: 'ograniczenie', category_mitigation: 'złagodzenie', category_prevention: 'zapobieganie',
     confirm_decision: 'Zapisać decyzję „{what}” na stałe w osi czasu naruszenia? Wpisu nie można zmienić ani usunąć.',
-    report: 'Projekt zgłoszenia (art. 33 ust. 3)', show_report: 'Pokaż', download_md: 'Pobierz .md', download_json: 'Pobierz .json',
+    report: 'Projekt zgłoszenia (art. 33 ust. 3)', download_md: 'Pobierz .md', download_json: 'Pobierz .json',
     escalation: 'Zawiadomienie osób (art. 34)', purposes_list: 'Cele (oddzielone przecinkami)', forms_list: 'Formularze (oddzielone przecinkami)',
     emails_list: 'Adresy (po jednym w wierszu)', advice_pl: 'Zalecenia po polsku', advice_en: 'Zalecenia po angielsku (opcjonalnie)',
     facts_en: 'Fakty po angielsku: charakter, konsekwencje, środki (po jednym w wierszu)', public_notice: 'Opublikuj też komunikat publiczny',
     preview: 'Podgląd', send: 'Wyślij', preview_counts: '{n} osób: {langs}; nieosiągalnych (usuniętych): {erased}.',
     confirm_send: 'Wysłać {n} powiadomień ({langs})? Tego nie można cofnąć.', lang_pl: 'po polsku', lang_en: 'po angielsku',
     progress: 'wysłano {sent}, nieudane {failed}, w kolejce {pending} z {total}', finished: 'zakończone',
-    escalations: 'Zawiadomienia',
     no_items: 'Brak.', status: 'Status', kind: 'Rodzaj', received: 'Wpłynęło', due: 'Termin', overdue: 'po terminie', days_left: 'zostało {d} dni',
     reported_at: 'Zgłoszono', channel: 'Kanał', report_text: 'Zgłoszenie',
     action: 'Działanie', plan_of: 'Naruszenie', action_status: 'Status',
@@ -106,14 +105,13 @@ const TEXTS = {
     decision_notify: 'notify', decision_not_notify: 'do not notify', decision_exempt: 'exempt',
     category_containment: 'containment', category_mitigation: 'mitigation', category_prevention: 'prevention',
     confirm_decision: 'Record the decision "{what}" in the breach timeline for good? An entry can never be changed or removed.',
-    report: 'Notification draft (Art. 33(3))', show_report: 'Show', download_md: 'Download .md', download_json: 'Download .json',
+    report: 'Notification draft (Art. 33(3))', download_md: 'Download .md', download_json: 'Download .json',
     escalation: 'Tell the people (Art. 34)', purposes_list: 'Purposes (comma-separated)', forms_list: 'Forms (comma-separated)',
     emails_list: 'Addresses (one a line)', advice_pl: 'Advice in Polish', advice_en: 'Advice in English (optional)',
     facts_en: 'The facts in English: nature, consequences, measures (one a line)', public_notice: 'Also publish a public notice',
     preview: 'Preview', send: 'Send', preview_counts: '{n} people: {langs}; unreachable (erased): {erased}.',
     confirm_send: 'Send {n} notices ({langs})? This cannot be undone.', lang_pl: 'in Polish', lang_en: 'in English',
     progress: 'sent {sent}, failed {failed}, pending {pending} of {total}', finished: 'finished',
-    escalations: 'Notices',
     no_items: 'None.', status: 'Status', kind: 'Kind', received: 'Received', due: 'Due', overdue: 'overdue', days_left: '{d} days left',
     reported_at: 'Reported', channel: 'Channel', report_text: 'Report',
     action: 'Action', plan_of: 'Breach', action_status: 'Status',
@@ -239,9 +237,9 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-/** A table of `rows`, each a list of cells (text or elements); a line saying "none" when empty. */
-function table(headers, rows, id) {
-  if (rows.length === 0) return el('p', { text: t('no_items'), className: 'empty' });
+/** A table of `rows`, each a list of cells (text or elements); the `empty` text when there are none. */
+function table(headers, rows, id, empty = 'no_items') {
+  if (rows.length === 0) return el('p', { text: t(empty), className: 'empty' });
   const head = el('thead', {}, el('tr', {}, ...headers.map((h) => el('th', { text: t(h) }))));
   const body = el('tbody', { id }, ...rows.map((r) => el('tr', r.attrs || {}, ...(r.cells || r).map((c) => (c instanceof Node && c.tagName === 'TD' ? c : el('td', {}, c ?? '—'))))));
   return el('table', {}, head, body);
@@ -427,7 +425,7 @@ async function registerView() {
     };
   });
   every(1000, tick);
-  return [el('h2', { text: t('register') }), table(['breach', 'band', 'deadline', 'left', 'missing'], rows, 'breaches')];
+  return [el('h2', { text: t('register') }), table(['breach', 'band', 'deadline', 'left', 'missing'], rows, 'breaches', 'no_breaches')];
 }
 
 function dl(pairs) {
