@@ -216,14 +216,19 @@ async fn art33_5_every_console_view_shows_in_polish_and_english_in_chromium() {
     let env = TestEnv::spawn().await;
     let breach = register(&env, &breach_body(30)).await;
     let id = breach["id"].as_str().unwrap().to_owned();
-    for (lang, headings) in [
-        ("pl", ["Incydenty", "Żądania", "Plany działań", "Formularze", "Osoby", "Webhooki"]),
-        ("en", ["Incidents", "Requests", "Action plans", "Forms", "People", "Webhooks"]),
+    let missing = breach["report_missing"].as_array().unwrap().len();
+    assert_eq!(breach["report_missing"][0], "notifying_entity", "the controller is not named in the body");
+    for (lang, headings, lacking) in [
+        ("pl", ["Incydenty", "Żądania", "Plany działań", "Formularze", "Osoby", "Webhooki"], "podmiot zgłaszający"),
+        ("en", ["Incidents", "Requests", "Action plans", "Forms", "People", "Webhooks"], "notifying entity"),
     ] {
         let browser = Browser::start(lang).await;
         sign_in(&browser, &env, lang).await;
+        browser.wait_for(&format!("data-breach=\"{id}\"")).await;
         browser.screenshot(&format!("console-register-missing-{lang}")).await;
-        assert!(browser.text_of("#breaches").await.contains(&breach["title"].as_str().unwrap()[..10]));
+        let row = browser.text_of(&format!("tr[data-breach='{id}']")).await;
+        assert!(row.contains(&breach["title"].as_str().unwrap()[..10]), "{row}");
+        assert!(row.contains(&format!("{missing}: {lacking}")), "what the report lacks, in {lang}: {row}");
         for (tab, heading) in ["incidents", "requests", "plans", "forms", "subjects", "webhooks"].iter().zip(headings) {
             browser.click(&format!("#tabs a[href='#/{tab}']")).await;
             browser.wait_for(&format!("<h2>{heading}</h2>")).await;

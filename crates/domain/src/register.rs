@@ -33,6 +33,9 @@ pub struct BreachView {
     pub action_plan: Vec<PlannedAction>,
     pub timeline: Vec<TimelineEvent>,
     pub timeline_proof: TimelineProof,
+    /// The ids of the Art. 33(3) draft's sections still missing (see `report::draft`), so the
+    /// register can say what each breach lacks without fetching every report.
+    pub report_missing: Vec<String>,
     pub escalations: Vec<EscalationProgress>,
     /// A drill's record: how long each step took from the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -161,7 +164,10 @@ impl<S: BreachStore, M, Q> Zgoda<S, M, Q> {
             escalations.push(progress(e, self.store.delivery_counts(&e.escalation_id).await?));
         }
         let drill_review = current.is_drill().then(|| drill_review(&current, &r.timeline, &escalations));
+        // Which sections are missing does not depend on the draft's language.
+        let report_missing = report::draft(&current, &r.timeline, &assessment, Lang::Pl, now).missing;
         Ok(BreachView {
+            report_missing,
             authority_deadline: assessment.deadline.authority_deadline,
             drill_review,
             breach: current,
@@ -318,6 +324,8 @@ pub(crate) mod tests {
         let order: Vec<_> = report.sections.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(order[..4], ["notifying_entity", "incident_time_place", "detection", "nature"], "PUODO's order");
         assert_eq!(report.missing, ["notifying_entity", "other_entities", "subjects_communication"]);
+        let listed = app.breaches(false, now()).await.unwrap().items;
+        assert_eq!(listed[0].report_missing, report.missing, "the register names what the draft lacks");
         let measures = report.sections.iter().find(|s| s.id == "measures").and_then(|s| s.content.clone()).unwrap();
         assert!(measures.starts_with("dostęp zablokowany\n- ") && measures.ends_with(" hasła zresetowane"), "{measures}");
         let detection = report.sections.iter().find(|s| s.id == "detection").and_then(|s| s.content.clone()).unwrap();

@@ -25,6 +25,12 @@ const TEXTS = {
     late_by: 'po terminie o',
     incidents: 'Incydenty', requests: 'Żądania', plans: 'Plany działań', forms: 'Formularze', subjects: 'Osoby', webhooks: 'Webhooki',
     missing: 'Brakuje w zgłoszeniu', complete: 'komplet', back: '← Rejestr',
+    // The report's sections by id (`report_missing`), in short.
+    section_notifying_entity: 'podmiot zgłaszający', section_incident_time_place: 'data i miejsce', section_detection: 'stwierdzenie',
+    section_nature: 'charakter', section_other_entities: 'inne podmioty', section_data: 'kategorie danych', section_subjects: 'kategorie osób',
+    section_contact_point: 'punkt kontaktowy', section_consequences: 'konsekwencje', section_measures: 'środki', section_severity: 'ocena ryzyka',
+    section_timing: 'termin', section_subjects_communication: 'zawiadomienie osób', section_decisions: 'decyzje',
+    section_corrections: 'uzupełnienia', section_action_plan: 'plan działań',
     confirm_yes: 'Tak, wykonaj', confirm_no: 'Anuluj',
     facts: 'Fakty', nature: 'Charakter naruszenia', occurred_at: 'Wystąpiło', detected_at: 'Wykryto', aware_at: 'Stwierdzono',
     data_categories: 'Kategorie danych', approx_subjects: 'Liczba osób (ok.)', likely_consequences: 'Możliwe konsekwencje',
@@ -87,6 +93,11 @@ const TEXTS = {
     late_by: 'late by',
     incidents: 'Incidents', requests: 'Requests', plans: 'Action plans', forms: 'Forms', subjects: 'People', webhooks: 'Webhooks',
     missing: 'Missing from the report', complete: 'complete', back: '← Register',
+    section_notifying_entity: 'notifying entity', section_incident_time_place: 'date and place', section_detection: 'detection',
+    section_nature: 'nature', section_other_entities: 'other entities', section_data: 'data categories', section_subjects: 'subject categories',
+    section_contact_point: 'contact point', section_consequences: 'consequences', section_measures: 'measures', section_severity: 'risk assessment',
+    section_timing: 'timing', section_subjects_communication: 'telling the people', section_decisions: 'decisions',
+    section_corrections: 'corrections', section_action_plan: 'action plan',
     confirm_yes: 'Yes, go ahead', confirm_no: 'Cancel',
     facts: 'Facts', nature: 'Nature of the breach', occurred_at: 'Occurred', detected_at: 'Detected', aware_at: 'Aware',
     data_categories: 'Data categories', approx_subjects: 'People (approx.)', likely_consequences: 'Likely consequences',
@@ -408,11 +419,8 @@ const deadlineText = (d) => (d && d.due_at ? `${t(`notify_${d.notify}`)} · ${wh
 async function registerView() {
   const list = await api('GET', '/v1/breaches');
   const items = list.items || [];
-  // What each draft still lacks, from the report itself (a small business has few open breaches).
-  const reports = await Promise.all(items.map((b) => api('GET', `/v1/breaches/${b.id}/report?format=json&lang=${LANG}`).catch(() => null)));
-  const rows = items.map((b, i) => {
-    const missing = reports[i] ? reports[i].missing || [] : [];
-    const titles = reports[i] ? reports[i].sections.filter((s) => s.missing).map((s) => s.title) : [];
+  const rows = items.map((b) => {
+    const titles = (b.report_missing || []).map((id) => t(`section_${id}`));
     return {
       attrs: { 'data-breach': b.id },
       cells: [
@@ -420,7 +428,7 @@ async function registerView() {
         t(`band_${b.severity && b.severity.band}`),
         deadlineText(b.deadline),
         countdownCell(b.deadline),
-        el('td', { className: missing.length ? 'missing' : 'complete', title: titles.join('\n'), text: missing.length ? `${missing.length}: ${titles.slice(0, 3).join('; ')}${titles.length > 3 ? '…' : ''}` : t('complete') }),
+        el('td', { className: titles.length ? 'missing' : 'complete', text: titles.length ? `${titles.length}: ${titles.join(', ')}` : t('complete') }),
       ],
     };
   });

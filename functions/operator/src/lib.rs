@@ -4,7 +4,7 @@
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use zgoda_aws::access::Access;
 use zgoda_domain::audience::AudiencePage;
 use zgoda_domain::breach::BreachInput;
@@ -454,26 +454,44 @@ async fn preview_escalation<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M,
     let id = breach_id(id)?;
     let raw: Value = body::json(req)?;
     let preview = app.preview_escalation(&id, &raw).await?;
-    let notices: Vec<Value> = preview
+    let notices = preview
         .notices
         .iter()
         .map(|m| {
             let mail = zgoda_web::mailer::render_message(m, &app.settings.controller);
-            json!({"lang": mail.lang, "subject": mail.subject, "text": mail.text})
+            PreviewedNotice { lang: mail.lang, subject: mail.subject, text: mail.text }
         })
         .collect();
-    ok(
-        StatusCode::OK,
-        &json!({
-            "recipients": preview.recipients,
-            "by_lang": preview.by_lang,
-            "drill_selected": preview.drill_selected,
-            "unreachable_erased": preview.unreachable_erased,
-            "public_notice": preview.public_notice,
-            "language_fallbacks": preview.language_fallbacks,
-            "notices": notices,
-        }),
-    )
+    let answer = PreviewAnswer {
+        recipients: preview.recipients,
+        by_lang: preview.by_lang,
+        drill_selected: preview.drill_selected,
+        unreachable_erased: preview.unreachable_erased,
+        public_notice: preview.public_notice,
+        language_fallbacks: preview.language_fallbacks,
+        notices,
+    };
+    ok(StatusCode::OK, &answer)
+}
+
+/// What `POST /v1/breaches/{id}/escalation-preview` answers: the domain's preview, with each
+/// language's notice rendered exactly as the notifier will send it.
+#[derive(Serialize)]
+struct PreviewAnswer {
+    recipients: u64,
+    by_lang: std::collections::BTreeMap<Lang, u64>,
+    drill_selected: Option<u64>,
+    unreachable_erased: u64,
+    public_notice: bool,
+    language_fallbacks: Vec<zgoda_domain::notice_text::LanguageFallback>,
+    notices: Vec<PreviewedNotice>,
+}
+
+#[derive(Serialize)]
+struct PreviewedNotice {
+    lang: Lang,
+    subject: String,
+    text: String,
 }
 
 async fn escalation_progress<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, id: &str, escalation: &str) -> Answer {
