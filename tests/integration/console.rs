@@ -241,30 +241,77 @@ async fn art33_5_every_console_view_shows_in_polish_and_english_in_chromium() {
     }
 }
 
+/// An incident reported through a reporting link by `reporter`: its id and what it says.
+async fn reported_incident(env: &TestEnv, reporter: &str) -> (String, String) {
+    let channel = json!({"channel_id": format!("c{}", unique().to_lowercase()), "name": "Sklep"});
+    let link = env.operator("POST", "/v1/admin/reporting-links", Some(&channel)).await.json::<Value>().await.unwrap();
+    let what = format!("Zgubiony pendrive z fakturami {}.", unique());
+    let report = [("what", what.as_str()), ("noticed_by", "Jan"), ("contact_email", reporter)];
+    let reported = env.http.post(link["url"].as_str().unwrap()).form(&report).send().await.unwrap();
+    assert_eq!(reported.status(), 201);
+    let incidents = env.operator("GET", "/v1/incidents", None).await.json::<Value>().await.unwrap();
+    let incident = incidents["items"].as_array().unwrap().iter().find(|i| i["report"]["what"] == what.as_str()).expect("in triage");
+    (incident["incident_id"].as_str().unwrap().to_owned(), what)
+}
+
+#[tokio::test]
+async fn art33_1_the_console_asks_a_reporter_and_registers_their_incident_as_a_breach_in_chromium() {
+    let env = TestEnv::spawn().await;
+    let reporter = address("console-reporter");
+    let (incident, what) = reported_incident(&env, &reporter).await;
+    let browser = Browser::start("en").await;
+    sign_in(&browser, &env, "en").await;
+
+    // A question goes to the reporter by mail, after a confirmation.
+    browser.click("#tabs a[href='#/incidents']").await;
+    browser.wait_for(&format!("id=\"ask-{incident}\"")).await;
+    browser.eval(&format!("document.querySelector('#ask-{incident}').closest('details').open = true; return 1")).await;
+    set_field(&browser, &format!("#ask-{incident} [name=question]"), "Czy pendrive był zaszyfrowany?").await;
+    browser.click(&format!("#ask-{incident} button[type=submit]")).await;
+    browser.wait_for("Mail the reporter this question?").await;
+    browser.click("#confirm-yes").await;
+    browser.wait_for("Done.").await;
+    let asked = mails_to(&reporter).await.into_iter().find(|m| m.text().contains("Czy pendrive był zaszyfrowany?"));
+    assert!(asked.is_some(), "the reporter is asked by mail");
+
+    // Registering it: the form starts from the report; a breach of nothing is refused, naming the field.
+    browser.eval(&format!("document.querySelector('#ask-{incident}').closest('details').open = true; return 1")).await;
+    browser.click(&format!("tr[data-incident='{incident}'] a[href='#/new-breach/{incident}']")).await;
+    browser.wait_for("id=\"breach-form\"").await;
+    assert!(browser.text_of("#incident-report").await.contains(&what));
+    let nature = browser.eval("return document.querySelector('#breach-form [name=nature]').value").await;
+    assert_eq!(nature, Value::from(what.as_str()), "the nature starts from the report");
+    set_field(&browser, "#breach-form [name=title]", "Zgubiony pendrive").await;
+    set_field(&browser, "#breach-form [name=contact_name]", "IOD Anna Nowak").await;
+    set_field(&browser, "#breach-form [name=contact_email]", &address("console-iod")).await;
+    browser.click("#breach-form button[type=submit]").await;
+    browser.wait_for("cia none_affected").await;
+    let untouched = env.operator("GET", &format!("/v1/incidents/{incident}"), None).await.json::<Value>().await.unwrap();
+    assert_eq!(untouched["status"], "awaiting_reporter", "refused: nothing registered");
+
+    // With what was lost and the ENISA inputs: registered under the incident's id, clock running.
+    browser.click("#breach-form [name=confidentiality]").await;
+    set_field(&browser, "#breach-form [name=dpc]", "financial").await;
+    set_field(&browser, "#breach-form [name=ei]", "0.75").await;
+    set_field(&browser, "#breach-form [name=cb_confidentiality]", "0.5").await;
+    browser.screenshot("console-register-breach-en").await;
+    browser.click("#breach-form button[type=submit]").await;
+    browser.wait_for("id=\"seal-check\"").await;
+    browser.wait_for("Breach registered and sealed").await;
+    let breach = env.operator("GET", &format!("/v1/breaches/{incident}"), None).await.json::<Value>().await.unwrap();
+    assert_eq!(breach["severity"]["band"], "medium", "SE = 3 × 0.75 + 0.5 = 2.75: {}", breach["severity"]);
+    assert_eq!(breach["title"], "Zgubiony pendrive");
+    assert!(browser.text_of("#breach-countdown").await.starts_with("71 h"), "aware now: 72 hours to the authority");
+    let registered = env.operator("GET", &format!("/v1/incidents/{incident}"), None).await.json::<Value>().await.unwrap();
+    assert_eq!(registered["status"], "breach", "{registered}");
+    browser.quit().await;
+}
+
 #[tokio::test]
 async fn art12_4_the_console_refuses_a_request_closes_an_incident_and_erases_a_person_each_after_a_confirmation_in_chromium() {
     let env = TestEnv::spawn().await;
     let (asker, request) = asked(&env, "console-refused", "erasure").await;
-    let link = env
-        .operator(
-            "POST",
-            "/v1/admin/reporting-links",
-            Some(&json!({"channel_id": format!("c{}", unique().to_lowercase()), "name": "Sklep"})),
-        )
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let what = format!("Zgubiony pendrive z fakturami {}.", unique());
-    let report = [("what", what.as_str()), ("noticed_by", "Jan"), ("contact_email", "jan@sklep.example.pl")];
-    let reported = env.http.post(&link).form(&report).send().await.unwrap();
-    assert_eq!(reported.status(), 201);
-    let incidents = env.operator("GET", "/v1/incidents", None).await.json::<Value>().await.unwrap();
-    let incident = incidents["items"].as_array().unwrap().iter().find(|i| i["report"]["what"] == what.as_str()).expect("in triage");
-    let incident = incident["incident_id"].as_str().unwrap().to_owned();
+    let (incident, _) = reported_incident(&env, "jan@sklep.example.pl").await;
     let person = address("console-erased");
     let body = json!({"email": person, "consent": ["contact_reply"], "notice_version": "2026-11"});
     assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);

@@ -73,6 +73,28 @@ const TEXTS = {
     erase: 'Usuń dane tej osoby', erase_reason: 'Powód usunięcia (nie trafia do logów)',
     confirm_erase: 'Usunąć dane osoby {email} na stałe? Adres i to, co przesłała w formularzach ({n}), zostaną usunięte; zapieczętowane dowody zostaną bez nich. Tego nie można cofnąć.',
     erased: 'Dane osoby {email} usunięte.', already_erased: 'Dane osoby {email} były już usunięte.',
+    kind_access: 'dostęp do danych', kind_erasure: 'usunięcie danych', kind_objection: 'sprzeciw', kind_rectification: 'sprostowanie', kind_restriction: 'ograniczenie przetwarzania',
+    new_breach: 'Zarejestruj naruszenie', register_as_breach: 'Zarejestruj jako naruszenie', from_incident: 'Ze zgłoszenia z {at}',
+    registered_ok: 'Naruszenie zarejestrowane i zapieczętowane; termin liczy się od chwili stwierdzenia.',
+    breach_title: 'Tytuł', cia: 'Co naruszono', confidentiality: 'poufność', integrity: 'integralność', availability: 'dostępność',
+    aware_justification: 'Dlaczego stwierdzono w innej chwili niż wykryto (jeśli tak)', subject_categories: 'Kategorie osób',
+    approx_records: 'Liczba wpisów danych (ok.)', place: 'Miejsce', causes: 'Przebieg i przyczyny', other_entities: 'Inne podmioty zaangażowane',
+    contact_name: 'Punkt kontaktowy: imię i nazwisko', contact_email: 'Punkt kontaktowy: e-mail', contact_phone: 'Punkt kontaktowy: telefon',
+    role: 'Rola firmy', role_controller: 'administrator', role_processor: 'podmiot przetwarzający (dla klienta)',
+    controller_name: 'Administrator (klient): nazwa', controller_email: 'Administrator (klient): e-mail', notify_within_hours: 'Termin z umowy (godziny)',
+    severity_method: 'Waga metodą ENISA: SE = DPC × EI + CB', dpc: 'Kontekst przetwarzania (DPC)', ei: 'Łatwość identyfikacji osób (EI)',
+    dpc_simple: 'dane proste', dpc_behavioural: 'dane behawioralne', dpc_financial: 'dane finansowe', dpc_sensitive: 'dane szczególne',
+    dpc_unknown: 'nie wiadomo (przyjmij najgorsze)', ei_unknown: 'nie wiadomo (przyjmij najgorsze)',
+    'ei_0.25': 'znikoma (0,25)', 'ei_0.5': 'ograniczona (0,5)', 'ei_0.75': 'znaczna (0,75)', ei_1: 'pełna (1)',
+    cb_confidentiality: 'Okoliczności: utrata poufności', cb_integrity: 'Okoliczności: utrata integralności', cb_availability: 'Okoliczności: utrata dostępności',
+    cb_0: 'brak (0)', 'cb_0.25': 'ograniczona (0,25)', 'cb_0.5': 'szeroka (0,5)', malicious: 'Działanie celowe, w złym zamiarze',
+    ask_reporter: 'Zapytaj zgłaszającego', question: 'Pytanie', confirm_ask: 'Wysłać zgłaszającemu to pytanie e-mailem? Odpowie przez link w wiadomości.',
+    type_controller_notified: 'powiadomiono administratora', type_controller_instruction: 'polecenie administratora', type_drill_ended: 'koniec ćwiczeń',
+    ordered_at: 'Data nakazu', action_id: 'Działanie z planu', note: 'Notatka (wymagana, gdy porzucone)', instruction: 'Treść polecenia', notes: 'Wnioski z ćwiczeń',
+    prevention_kind: 'Rodzaj zapobiegania', astatus_planned: 'zaplanowane', astatus_in_progress: 'w toku', astatus_done: 'zrobione', astatus_dropped: 'porzucone',
+    pk_: '—', pk_internal_audit: 'audyt wewnętrzny', pk_external_audit: 'audyt zewnętrzny', pk_risk_analysis: 'analiza ryzyka', pk_dpia: 'ocena skutków (DPIA)',
+    pk_safeguards: 'zabezpieczenia', pk_training: 'szkolenie', pk_organisational_change: 'zmiana organizacyjna', pk_procedure_change: 'zmiana procedury',
+    pk_more_effective_procedures: 'skuteczniejsze procedury', pk_disciplinary_steps: 'kroki dyscyplinarne',
   },
   en: {
     title: 'zgoda · DPO console', sign_in_title: 'Sign in with an operator key',
@@ -140,6 +162,28 @@ const TEXTS = {
     erase: "Erase this person's data", erase_reason: 'Why (not logged)',
     confirm_erase: "Erase {email}'s data for good? The address and what the forms carried ({n}) are deleted; the sealed proofs stay, without them. This cannot be undone.",
     erased: "{email}'s data is erased.", already_erased: "{email}'s data was already erased.",
+    kind_access: 'access', kind_erasure: 'erasure', kind_objection: 'objection', kind_rectification: 'rectification', kind_restriction: 'restriction',
+    new_breach: 'Register a breach', register_as_breach: 'Register as a breach', from_incident: 'From the report of {at}',
+    registered_ok: 'Breach registered and sealed; the deadline runs from when you became aware.',
+    breach_title: 'Title', cia: 'What was breached', confidentiality: 'confidentiality', integrity: 'integrity', availability: 'availability',
+    aware_justification: 'Why awareness came at another time than detection (if so)', subject_categories: 'Subject categories',
+    approx_records: 'Data records (approx.)', place: 'Place', causes: 'Course and causes', other_entities: 'Other entities involved',
+    contact_name: 'Contact point: name', contact_email: 'Contact point: e-mail', contact_phone: 'Contact point: phone',
+    role: "The business's role", role_controller: 'controller', role_processor: 'processor (for a client)',
+    controller_name: 'Controller (client): name', controller_email: 'Controller (client): e-mail', notify_within_hours: "The contract's term (hours)",
+    severity_method: 'Severity by the ENISA method: SE = DPC × EI + CB', dpc: 'Data processing context (DPC)', ei: 'Ease of identification (EI)',
+    dpc_simple: 'simple data', dpc_behavioural: 'behavioural data', dpc_financial: 'financial data', dpc_sensitive: 'sensitive data',
+    dpc_unknown: 'not known (assume the worst)', ei_unknown: 'not known (assume the worst)',
+    'ei_0.25': 'negligible (0.25)', 'ei_0.5': 'limited (0.5)', 'ei_0.75': 'significant (0.75)', ei_1: 'maximum (1)',
+    cb_confidentiality: 'Circumstances: loss of confidentiality', cb_integrity: 'Circumstances: loss of integrity', cb_availability: 'Circumstances: loss of availability',
+    cb_0: 'none (0)', 'cb_0.25': 'limited (0.25)', 'cb_0.5': 'wide (0.5)', malicious: 'Deliberate, with ill intent',
+    ask_reporter: 'Ask the reporter', question: 'Question', confirm_ask: 'Mail the reporter this question? They answer through the link in the mail.',
+    type_controller_notified: 'controller told', type_controller_instruction: "controller's instruction", type_drill_ended: 'drill ended',
+    ordered_at: 'Ordered on', action_id: 'Action in the plan', note: 'Note (required when dropped)', instruction: 'The instruction', notes: "The drill's findings",
+    prevention_kind: 'Kind of prevention', astatus_planned: 'planned', astatus_in_progress: 'in progress', astatus_done: 'done', astatus_dropped: 'dropped',
+    pk_: '—', pk_internal_audit: 'internal audit', pk_external_audit: 'external audit', pk_risk_analysis: 'risk analysis', pk_dpia: 'impact assessment (DPIA)',
+    pk_safeguards: 'safeguards', pk_training: 'training', pk_organisational_change: 'organisational change', pk_procedure_change: 'procedure change',
+    pk_more_effective_procedures: 'more effective procedures', pk_disciplinary_steps: 'disciplinary steps',
   },
 };
 
@@ -290,6 +334,22 @@ async function api(method, path, body, idempotencyKey) {
   return type.includes('json') ? response.json() : response.text();
 }
 
+/**
+ * Sends with the form's button disabled, so a second click while the request is on its way sends
+ * nothing; resolves to the answer, or `undefined` when the server refused (its message shown).
+ */
+async function once(button, send) {
+  button.disabled = true;
+  try {
+    return await send();
+  } catch (e) {
+    if (!(e instanceof Refused)) throw e;
+    return undefined;
+  } finally {
+    button.disabled = false;
+  }
+}
+
 /** Asks before a click that cannot be taken back; resolves to true only on "yes". */
 function confirmed(text) {
   const dialog = $('confirm');
@@ -361,9 +421,12 @@ function stopTimers() {
 }
 
 const VIEWS = {
-  '': registerView, breach: breachView, incidents: incidentsView, requests: requestsView, plans: plansView,
+  '': registerView, 'new-breach': newBreachView, breach: breachView, incidents: incidentsView, requests: requestsView, plans: plansView,
   forms: formsView, subjects: subjectsView, webhooks: webhooksView,
 };
+
+/** A line for the next view to show once rendered (a change that moved to another view). */
+let pendingNote = null;
 
 /** The view the address names (`#/breach/<id>`, `#/requests`, …); the register by default. */
 async function route() {
@@ -376,6 +439,8 @@ async function route() {
   $('switch-lang').href = `?lang=${LANG === 'pl' ? 'en' : 'pl'}${location.hash}`;
   try {
     $('view').replaceChildren(...(await view(arg && decodeURIComponent(arg))));
+    if (pendingNote) $('view').prepend(el('p', { className: 'note', role: 'status', text: pendingNote }));
+    pendingNote = null;
   } catch (e) {
     if (!(e instanceof Refused)) throw e;
   }
@@ -433,7 +498,7 @@ async function registerView() {
     };
   });
   every(1000, tick);
-  return [el('h2', { text: t('register') }), table(['breach', 'band', 'deadline', 'left', 'missing'], rows, 'breaches', 'no_breaches')];
+  return [el('h2', { text: t('register') }), el('a', { href: '#/new-breach', id: 'new-breach', className: 'button', text: t('new_breach') }), table(['breach', 'band', 'deadline', 'left', 'missing'], rows, 'breaches', 'no_breaches')];
 }
 
 function dl(pairs) {
@@ -451,7 +516,13 @@ const textarea = (name, attrs = {}) => el('textarea', { name, rows: 3, ...attrs 
 const select = (name, values, prefix) => el('select', { name }, ...values.map((v) => el('option', { value: v, text: prefix ? t(`${prefix}${v}`) : v })));
 const isoFrom = (local) => (local ? new Date(local).toISOString() : undefined);
 
-// Each kind of timeline entry: its fields, and how the form becomes the API's body.
+const PREVENTION_KINDS = ['', 'internal_audit', 'external_audit', 'risk_analysis', 'dpia', 'safeguards', 'training',
+  'organisational_change', 'procedure_change', 'more_effective_procedures', 'disciplinary_steps'];
+const isController = (b) => b.role !== 'processor';
+const isProcessor = (b) => b.role === 'processor';
+
+// Each kind of timeline entry: its fields, how the form becomes the API's body, and for which
+// breaches it is offered (`only`; the server refuses another role's entry as `wrong_role`).
 const ENTRY_KINDS = {
   measure: { fields: () => [['description', textarea('description')]], body: (f) => ({ description: f.description }) },
   facts: {
@@ -464,6 +535,7 @@ const ENTRY_KINDS = {
   },
   authority_decision: {
     decision: true,
+    only: isController,
     fields: () => [['decision', select('decision', ['notify', 'not_notify'], 'decision_')], ['justification', textarea('justification')]],
     body: (f) => ({ decision: f.decision, justification: f.justification }),
   },
@@ -477,37 +549,71 @@ const ENTRY_KINDS = {
     body: (f) => ({ decision: f.decision, ground: f.ground || undefined, justification: f.justification }),
   },
   authority_notified: {
+    only: isController,
     fields: () => [['reference', input('reference')], ['notified_at', input('notified_at', { type: 'datetime-local' })], ['delay_reasons', textarea('delay_reasons')]],
     body: (f) => ({ reference: f.reference, notified_at: isoFrom(f.notified_at), delay_reasons: f.delay_reasons || undefined }),
+  },
+  authority_order: {
+    decision: true,
+    fields: () => [['reference', input('reference')], ['ordered_at', input('ordered_at', { type: 'datetime-local' })]],
+    body: (f) => ({ reference: f.reference, ordered_at: isoFrom(f.ordered_at) }),
   },
   action: {
     fields: () => [
       ['category', select('category', ['containment', 'mitigation', 'prevention'], 'category_')],
+      ['prevention_kind', select('prevention_kind', PREVENTION_KINDS, 'pk_')],
       ['description', textarea('description')],
       ['owner', input('owner', { type: 'email' })],
       ['due_at', input('due_at', { type: 'datetime-local' })],
     ],
-    body: (f) => ({ category: f.category, description: f.description, owner: f.owner, due_at: isoFrom(f.due_at) }),
+    body: (f) => ({
+      category: f.category, prevention_kind: f.prevention_kind || undefined, description: f.description, owner: f.owner, due_at: isoFrom(f.due_at),
+    }),
+  },
+  action_status: {
+    only: (b) => (b.action_plan || []).some((a) => a.status !== 'done' && a.status !== 'dropped'),
+    fields: (b) => [
+      ['action_id', el('select', { name: 'action_id' }, ...(b.action_plan || []).filter((a) => a.status !== 'done' && a.status !== 'dropped')
+        .map((a) => el('option', { value: a.action_id, text: a.description })))],
+      ['status', select('status', ['planned', 'in_progress', 'done', 'dropped'], 'astatus_')],
+      ['note', textarea('note')],
+    ],
+    body: (f) => ({ action_id: f.action_id, status: f.status, note: f.note || undefined }),
+  },
+  controller_notified: {
+    only: isProcessor,
+    fields: () => [['reference', input('reference')], ['notified_at', input('notified_at', { type: 'datetime-local' })], ['delay_reasons', textarea('delay_reasons')]],
+    body: (f) => ({ reference: f.reference, notified_at: isoFrom(f.notified_at), delay_reasons: f.delay_reasons || undefined }),
+  },
+  controller_instruction: {
+    decision: true,
+    only: isProcessor,
+    fields: () => [['instruction', textarea('instruction')]],
+    body: (f) => ({ instruction: f.instruction }),
+  },
+  drill_ended: {
+    only: (b) => Boolean(b.drill),
+    fields: () => [['notes', textarea('notes')]],
+    body: (f) => ({ notes: f.notes }),
   },
 };
 
 function entryForm(breach) {
-  const kind = select('type', Object.keys(ENTRY_KINDS), 'type_');
+  const kind = select('type', Object.keys(ENTRY_KINDS).filter((k) => !ENTRY_KINDS[k].only || ENTRY_KINDS[k].only(breach)), 'type_');
   const fields = el('div', { className: 'fields' });
-  const fill = () => fields.replaceChildren(...ENTRY_KINDS[kind.value].fields().flatMap(([label, node]) => field(label, node)));
+  const fill = () => fields.replaceChildren(...ENTRY_KINDS[kind.value].fields(breach).flatMap(([label, node]) => field(label, node)));
   kind.addEventListener('change', fill);
   fill();
-  const form = el('form', { id: 'entry-form', className: 'wide' }, ...field('entry_type', kind), fields, el('button', { type: 'submit', text: t('add') }));
+  const button = el('button', { type: 'submit', text: t('add') });
+  const form = el('form', { id: 'entry-form', className: 'wide' }, ...field('entry_type', kind), fields, button);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const values = Object.fromEntries(new FormData(form));
     const spec = ENTRY_KINDS[values.type];
-    if (spec.decision && !(await confirmed(t('confirm_decision', { what: `${t(`type_${values.type}`)}: ${t(`decision_${values.decision}`)}` })))) return;
-    try {
-      await api('POST', `/v1/breaches/${breach.id}/events`, { type: values.type, ...spec.body(values) });
-    } catch (e) {
-      return;
-    }
+    const what = values.decision ? t(`decision_${values.decision}`) : values.reference || values.instruction;
+    if (spec.decision && !(await confirmed(t('confirm_decision', { what: `${t(`type_${values.type}`)}: ${what}` })))) return;
+    const added = await once(button, () => api('POST', `/v1/breaches/${breach.id}/events`, { type: values.type, ...spec.body(values) }));
+    if (added === undefined) return;
     await route();
     show('');
     $('view').prepend(el('p', { className: 'note', role: 'status', text: t('added') }));
@@ -714,6 +820,115 @@ async function breachView(id) {
   ];
 }
 
+/** `2026-12-06T10:00:00Z` as a `datetime-local` input's value, in this device's time. */
+function localFrom(iso) {
+  const d = new Date(iso);
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+}
+
+const number = (v) => (v === '' || v === undefined ? undefined : Number(v));
+const severityValue = (v) => (v === 'unknown' ? 'unknown' : Number(v));
+
+/** `POST /v1/breaches`'s body from the registration form; the server checks and names each field. */
+function breachBody(f) {
+  const processor = f.role === 'processor';
+  return {
+    title: f.title,
+    nature: f.nature,
+    cia: { confidentiality: f.confidentiality === 'on', integrity: f.integrity === 'on', availability: f.availability === 'on' },
+    occurred_at: isoFrom(f.occurred_at),
+    detected_at: isoFrom(f.detected_at),
+    aware_at: isoFrom(f.aware_at),
+    aware_justification: f.aware_justification || undefined,
+    data_categories: list(f.data_categories),
+    subject_categories: list(f.subject_categories),
+    approx_subjects: number(f.approx_subjects),
+    approx_records: number(f.approx_records),
+    likely_consequences: f.likely_consequences || undefined,
+    measures: f.measures || undefined,
+    place: f.place || undefined,
+    causes: f.causes || undefined,
+    other_entities: f.other_entities || undefined,
+    contact_point: { name: f.contact_name, email: f.contact_email, phone: f.contact_phone || undefined },
+    role: f.role,
+    processing_for: processor ? { name: f.controller_name, email: f.controller_email, notify_within_hours: number(f.notify_within_hours) } : undefined,
+    severity_inputs: {
+      dpc: f.dpc === 'unknown' ? 'unknown' : { category: f.dpc, adjustments: [] },
+      ei: severityValue(f.ei),
+      cb: {
+        confidentiality: Number(f.cb_confidentiality), integrity: Number(f.cb_integrity), availability: Number(f.cb_availability),
+        malicious: f.malicious === 'on',
+      },
+    },
+  };
+}
+
+/**
+ * The registration form: the facts known now (the rest is added later as `facts` entries), the
+ * contact point, the role and the ENISA inputs. `prefill` fills fields from an incident's report.
+ */
+function breachForm(path, prefill) {
+  const v = prefill || {};
+  const check = (name) => el('label', { className: 'inline' }, el('input', { type: 'checkbox', name }), ' ', t(name));
+  const processorOnly = el('div', { className: 'fields', hidden: true },
+    ...field('controller_name', input('controller_name')),
+    ...field('controller_email', input('controller_email', { type: 'email' })),
+    ...field('notify_within_hours', input('notify_within_hours', { type: 'number', min: 1, max: 72, value: '24' })));
+  const role = select('role', ['controller', 'processor'], 'role_');
+  role.addEventListener('change', () => { processorOnly.hidden = role.value !== 'processor'; });
+  const button = el('button', { type: 'submit', text: t(prefill ? 'register_as_breach' : 'new_breach') });
+  const form = el('form', { id: 'breach-form', className: 'wide' },
+    ...field('breach_title', input('title', { required: true, maxLength: 200 })),
+    ...field('nature', textarea('nature', { required: true, value: v.nature || '' })),
+    el('fieldset', {}, el('legend', { text: t('cia') }), check('confidentiality'), check('integrity'), check('availability')),
+    ...field('occurred_at', input('occurred_at', { type: 'datetime-local' })),
+    ...field('detected_at', input('detected_at', { type: 'datetime-local', required: true, value: v.detected_at ? localFrom(v.detected_at) : '' })),
+    ...field('aware_at', input('aware_at', { type: 'datetime-local', required: true, value: localFrom(new Date().toISOString()) })),
+    ...field('aware_justification', textarea('aware_justification')),
+    ...field('data_categories', input('data_categories')),
+    ...field('subject_categories', input('subject_categories')),
+    ...field('approx_subjects', input('approx_subjects', { type: 'number', min: 0 })),
+    ...field('approx_records', input('approx_records', { type: 'number', min: 0 })),
+    ...field('likely_consequences', textarea('likely_consequences')),
+    ...field('measures', textarea('measures')),
+    ...field('place', input('place')),
+    ...field('causes', textarea('causes')),
+    ...field('other_entities', input('other_entities')),
+    ...field('contact_name', input('contact_name', { required: true })),
+    ...field('contact_email', input('contact_email', { type: 'email', required: true })),
+    ...field('contact_phone', input('contact_phone', { type: 'tel' })),
+    ...field('role', role),
+    processorOnly,
+    el('h4', { text: t('severity_method') }),
+    ...field('dpc', select('dpc', ['simple', 'behavioural', 'financial', 'sensitive', 'unknown'], 'dpc_')),
+    ...field('ei', select('ei', ['0.25', '0.5', '0.75', '1', 'unknown'], 'ei_')),
+    ...['confidentiality', 'integrity', 'availability'].flatMap((c) => field(`cb_${c}`, select(`cb_${c}`, ['0', '0.25', '0.5'], 'cb_'))),
+    check('malicious'),
+    button);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const breach = await once(button, () => api('POST', path, breachBody(Object.fromEntries(new FormData(form)))));
+    if (breach === undefined) return;
+    // The view follows the address; the note says the clock is running.
+    pendingNote = t('registered_ok');
+    location.hash = `#/breach/${encodeURIComponent(breach.id)}`;
+  });
+  return form;
+}
+
+/** A new breach (`#/new-breach`), or an incident in triage registered as one (`#/new-breach/<incident>`). */
+async function newBreachView(incidentId) {
+  if (!incidentId) return [el('h2', { text: t('new_breach') }), breachForm('/v1/breaches')];
+  const i = await api('GET', `/v1/incidents/${encodeURIComponent(incidentId)}`);
+  const report = i.report || {};
+  return [
+    el('h2', { text: t('register_as_breach') }),
+    el('p', { className: 'note', text: t('from_incident', { at: when(i.reported_at) }) }),
+    el('blockquote', { id: 'incident-report', text: report.what || '' }),
+    breachForm(`/v1/incidents/${encodeURIComponent(incidentId)}/breach`, { nature: report.what, detected_at: i.reported_at }),
+  ];
+}
+
 async function incidentsView() {
   const list = await api('GET', '/v1/incidents?status=open');
   const rows = (list.items || []).map((i) => {
@@ -723,7 +938,18 @@ async function incidentsView() {
       (v) => api('POST', `/v1/incidents/${encodeURIComponent(i.incident_id)}/close`, { reasons: v.reasons }),
       redone,
     );
-    return [when(i.reported_at), i.channel_name || i.channel_id, i.status, (i.report && i.report.what) || '', el('details', {}, el('summary', { text: t('actions') }), close)];
+    const id = encodeURIComponent(i.incident_id);
+    const ask = actionForm(
+      `ask-${i.incident_id}`, 'ask_reporter', [labelled('question', textarea('question', { required: true, maxLength: 4000 }))],
+      () => t('confirm_ask'),
+      (v) => api('POST', `/v1/incidents/${id}/ask`, { question: v.question }),
+      redone,
+    );
+    const register = el('a', { href: `#/new-breach/${id}`, className: 'button', text: t('register_as_breach') });
+    return {
+      attrs: { 'data-incident': i.incident_id },
+      cells: [when(i.reported_at), i.channel_name || i.channel_id, i.status, (i.report && i.report.what) || '', el('details', {}, el('summary', { text: t('actions') }), register, ask, close)],
+    };
   });
   return [el('h2', { text: t('incidents') }), table(['reported_at', 'channel', 'status', 'report_text', 'actions'], rows, 'incidents')];
 }
@@ -736,7 +962,7 @@ async function requestsView() {
     const close = actionForm(
       `close-${r.request_id}`, 'close_request',
       [labelled('outcome', select('outcome', ['done', 'refused'], 'outcome_')), labelled('reasons', textarea('reasons', { maxLength: 2000 }))],
-      (v) => t(`confirm_close_${v.outcome}`, { kind: r.kind }),
+      (v) => t(`confirm_close_${v.outcome}`, { kind: t(`kind_${r.kind}`) }),
       (v) => api('POST', `${path}/close`, { outcome: v.outcome, reasons: v.reasons || undefined }),
       redone,
     );
@@ -745,12 +971,12 @@ async function requestsView() {
       : actionForm(
           `extend-${r.request_id}`, 'extend_request',
           [labelled('months', select('months', ['1', '2'])), labelled('reasons', textarea('reasons', { required: true, maxLength: 2000 }))],
-          (v) => t('confirm_extend', { kind: r.kind, m: v.months }),
+          (v) => t('confirm_extend', { kind: t(`kind_${r.kind}`), m: v.months }),
           (v) => api('POST', `${path}/extend`, { months: Number(v.months), reasons: v.reasons }),
           redone,
         );
     const status = el('td', { className: r.overdue ? 'late' : days < 7 ? 'urgent' : 'open', text: r.overdue ? t('overdue') : t('days_left', { d: days }) });
-    return { attrs: { 'data-request': r.request_id }, cells: [r.kind, when(r.received_at), when(r.due_at), status, el('details', {}, el('summary', { text: t('actions') }), close, extend)] };
+    return { attrs: { 'data-request': r.request_id }, cells: [t(`kind_${r.kind}`), when(r.received_at), when(r.due_at), status, el('details', {}, el('summary', { text: t('actions') }), close, extend)] };
   });
   return [el('h2', { text: t('requests') }), table(['kind', 'received', 'due', 'status', 'actions'], rows, 'requests')];
 }
@@ -789,19 +1015,14 @@ function lookupView(title, label, name, type, run) {
  * and only on "yes" sends; `after(answer)` runs once the server has accepted it.
  */
 function actionForm(id, label, fields, question, send, after) {
-  const form = el('form', { id, className: 'action' }, ...fields, el('button', { type: 'submit', text: t(label) }));
+  const button = el('button', { type: 'submit', text: t(label) });
+  const form = el('form', { id, className: 'action' }, ...fields, button);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const values = Object.fromEntries(new FormData(form));
     if (!(await confirmed(question(values)))) return;
-    let answer;
-    try {
-      answer = await send(values);
-    } catch (e) {
-      if (!(e instanceof Refused)) throw e;
-      return;
-    }
-    await after(answer);
+    const answer = await once(button, () => send(values));
+    if (answer !== undefined) await after(answer);
   });
   return form;
 }
