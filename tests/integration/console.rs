@@ -229,16 +229,31 @@ async fn art33_5_every_console_view_shows_in_polish_and_english_in_chromium() {
         let row = browser.text_of(&format!("tr[data-breach='{id}']")).await;
         assert!(row.contains(&breach["title"].as_str().unwrap()[..10]), "{row}");
         assert!(row.contains(&format!("{missing}: {lacking}")), "what the report lacks, in {lang}: {row}");
+        fits_a_phone(&browser, "the register").await;
         for (tab, heading) in ["incidents", "requests", "plans", "forms", "subjects", "webhooks"].iter().zip(headings) {
             browser.click(&format!("#tabs a[href='#/{tab}']")).await;
             browser.wait_for(&format!("<h2>{heading}</h2>")).await;
             browser.screenshot(&format!("console-{tab}-{lang}")).await;
+            fits_a_phone(&browser, tab).await;
         }
+        browser.click("#tabs a[href='#/']").await;
+        browser.wait_for("id=\"new-breach\"").await;
+        browser.click("#new-breach").await;
+        browser.wait_for("id=\"breach-form\"").await;
+        browser.screenshot(&format!("console-new-breach-{lang}")).await;
+        fits_a_phone(&browser, "the registration form").await;
         browser.goto(&format!("{}/console?lang={lang}#/breach/{id}", env.url)).await;
         browser.wait_for("id=\"seal-check\"").await;
         browser.screenshot(&format!("console-breach-{lang}")).await;
+        fits_a_phone(&browser, "a breach").await;
         browser.quit().await;
     }
+}
+
+/// The page is as wide as the browser's 420-pixel window (a phone's): nothing to scroll sideways.
+async fn fits_a_phone(browser: &Browser, view: &str) {
+    let widths = browser.eval("return [document.documentElement.scrollWidth, window.innerWidth]").await;
+    assert!(widths[0].as_u64() <= widths[1].as_u64(), "{view} is wider than the phone: {widths}");
 }
 
 /// An incident reported through a reporting link by `reporter`: its id and what it says.

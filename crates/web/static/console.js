@@ -428,9 +428,14 @@ const VIEWS = {
 /** A line for the next view to show once rendered (a change that moved to another view). */
 let pendingNote = null;
 
+// Each `route` call's number: a view that arrives after a later one was asked for is dropped, so a
+// quick click on another tab never ends on the slower, earlier view.
+let routes = 0;
+
 /** The view the address names (`#/breach/<id>`, `#/requests`, …); the register by default. */
 async function route() {
   if (!session) return;
+  const mine = ++routes;
   stopTimers();
   show('');
   const [name, arg] = location.hash.replace(/^#\/?/, '').split('/');
@@ -438,7 +443,9 @@ async function route() {
   for (const a of document.querySelectorAll('#tabs a')) a.classList.toggle('current', a.getAttribute('href') === `#/${name || ''}`);
   $('switch-lang').href = `?lang=${LANG === 'pl' ? 'en' : 'pl'}${location.hash}`;
   try {
-    $('view').replaceChildren(...(await view(arg && decodeURIComponent(arg))));
+    const shown = await view(arg && decodeURIComponent(arg));
+    if (mine !== routes) return;
+    $('view').replaceChildren(...shown);
     if (pendingNote) $('view').prepend(el('p', { className: 'note', role: 'status', text: pendingNote }));
     pendingNote = null;
   } catch (e) {
