@@ -99,9 +99,19 @@ async fn sign_in(browser: &Browser, env: &TestEnv, lang: &str) {
     browser.wait_for(&format!("<span id=\"who\">Operator: {}</span>", env.operator.kid)).await;
 }
 
-/// Fills the sign-in form the page shows (a tab's key does not outlive a reload).
+/// Waits (up to 15 s) until `script` returns true in the page.
+async fn wait_until(browser: &Browser, script: &str, what: &str) {
+    let started = std::time::Instant::now();
+    while browser.eval(script).await != Value::Bool(true) {
+        assert!(started.elapsed() < Duration::from_secs(15), "{what} never happened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Fills the sign-in form the page shows (a tab's key does not outlive a reload); the form is in
+/// the page from the start but shown only once the page has looked for a remembered key.
 async fn enter_key(browser: &Browser, env: &TestEnv) {
-    browser.wait_for("id=\"kid\"").await;
+    wait_until(browser, "return !document.getElementById('sign-in').hidden", "the sign-in form shown").await;
     browser.type_into("#kid", &env.operator.kid).await;
     browser.type_into("#key", &env.operator.key_hex).await;
     browser.click("#sign-in-form button[type=submit]").await;
@@ -219,8 +229,8 @@ async fn art33_5_every_console_view_shows_in_polish_and_english_in_chromium() {
     let missing = breach["report_missing"].as_array().unwrap().len();
     assert_eq!(breach["report_missing"][0], "notifying_entity", "the controller is not named in the body");
     for (lang, headings, lacking) in [
-        ("pl", ["Incydenty", "Żądania", "Plany działań", "Formularze", "Osoby", "Webhooki"], "podmiot zgłaszający"),
-        ("en", ["Incidents", "Requests", "Action plans", "Forms", "People", "Webhooks"], "notifying entity"),
+        ("pl", ["Incydenty", "Żądania", "Plany działań", "Formularze", "Osoby", "Webhooki", "Zgłaszanie"], "podmiot zgłaszający"),
+        ("en", ["Incidents", "Requests", "Action plans", "Forms", "People", "Webhooks", "Reporting"], "notifying entity"),
     ] {
         let browser = Browser::start(lang).await;
         sign_in(&browser, &env, lang).await;
@@ -230,7 +240,7 @@ async fn art33_5_every_console_view_shows_in_polish_and_english_in_chromium() {
         assert!(row.contains(&breach["title"].as_str().unwrap()[..10]), "{row}");
         assert!(row.contains(&format!("{missing}: {lacking}")), "what the report lacks, in {lang}: {row}");
         fits_a_phone(&browser, "the register").await;
-        for (tab, heading) in ["incidents", "requests", "plans", "forms", "subjects", "webhooks"].iter().zip(headings) {
+        for (tab, heading) in ["incidents", "requests", "plans", "forms", "subjects", "webhooks", "reporting"].iter().zip(headings) {
             browser.click(&format!("#tabs a[href='#/{tab}']")).await;
             browser.wait_for(&format!("<h2>{heading}</h2>")).await;
             browser.screenshot(&format!("console-{tab}-{lang}")).await;
@@ -319,6 +329,54 @@ async fn art33_1_the_console_asks_a_reporter_and_registers_their_incident_as_a_b
     assert!(browser.text_of("#breach-countdown").await.starts_with("71 h"), "aware now: 72 hours to the authority");
     let registered = env.operator("GET", &format!("/v1/incidents/{incident}"), None).await.json::<Value>().await.unwrap();
     assert_eq!(registered["status"], "breach", "{registered}");
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn art33_2_the_console_hands_out_and_revokes_reporting_links_and_registers_a_processor_in_chromium() {
+    let env = TestEnv::spawn().await;
+    let channel = format!("c{}", unique().to_lowercase());
+    let browser = Browser::start("en").await;
+    sign_in(&browser, &env, "en").await;
+    browser.click("#tabs a[href='#/reporting']").await;
+    browser.wait_for("id=\"link-form\"").await;
+
+    // A link for a team: listed with a working address.
+    browser.eval("document.querySelector('#link-form').closest('details').open = true; return 1").await;
+    set_field(&browser, "#link-form [name=channel_id]", &channel).await;
+    set_field(&browser, "#link-form [name=name]", "Magazyn").await;
+    browser.click("#link-form button[type=submit]").await;
+    browser.wait_for(&format!("data-channel=\"{channel}\"")).await;
+    let first = browser.eval(&format!("return document.querySelector(\"tr[data-channel='{channel}'] input.link\").value")).await;
+    let first = first.as_str().unwrap().to_owned();
+    assert_eq!(env.http.get(&first).send().await.unwrap().status(), 200, "the link opens the reporting page");
+
+    // Revoked after a confirmation naming the holder: the old link stops working.
+    browser.eval(&format!("document.querySelector('#rotate-{channel}').closest('details').open = true; return 1")).await;
+    browser.click(&format!("#rotate-{channel} button[type=submit]")).await;
+    browser.wait_for("Issue a new link for \"Magazyn\"?").await;
+    browser.click("#confirm-yes").await;
+    let link = format!("document.querySelector(\"tr[data-channel='{channel}'] input.link\").value");
+    wait_until(&browser, &format!("return {link} !== {first:?}"), "the new link shown").await;
+    let second = browser.eval(&format!("return {link}")).await;
+    assert_eq!(env.http.get(&first).send().await.unwrap().status(), 400, "the earlier generation no longer works");
+    assert_eq!(env.http.get(second.as_str().unwrap()).send().await.unwrap().status(), 200, "the new link works");
+
+    // A processor: registered with its agreement, its webhook secret shown once.
+    let processor = format!("p{}", unique().to_lowercase());
+    browser.eval("document.querySelector('#processor-form').closest('details').open = true; return 1").await;
+    set_field(&browser, "#processor-form [name=processor_id]", &processor).await;
+    set_field(&browser, "#processor-form [name=name]", "Kurier X sp. z o.o.").await;
+    set_field(&browser, "#processor-form [name=contact_email]", &address("kurier")).await;
+    set_field(&browser, "#processor-form [name=processes]", "Adresy dostaw, w celu doręczenia paczek.").await;
+    set_field(&browser, "#processor-form [name=agreement_date]", "2026-01-15").await;
+    browser.click("#processor-form button[type=submit]").await;
+    browser.wait_for(&format!("data-processor=\"{processor}\"")).await;
+    assert!(browser.text_of("#secret").await.contains("whsec_"), "shown once");
+    let registered = env.operator("GET", &format!("/v1/admin/processors/{processor}"), None).await.json::<Value>().await.unwrap();
+    assert_eq!(registered["agreement_date"], "2026-01-15", "{registered}");
+    assert!(registered.get("webhook_secret").is_none(), "never listed again");
+    browser.screenshot("console-reporting-en").await;
     browser.quit().await;
 }
 

@@ -73,6 +73,13 @@ const TEXTS = {
     erase: 'Usuń dane tej osoby', erase_reason: 'Powód usunięcia (nie trafia do logów)',
     confirm_erase: 'Usunąć dane osoby {email} na stałe? Adres i to, co przesłała w formularzach ({n}), zostaną usunięte; zapieczętowane dowody zostaną bez nich. Tego nie można cofnąć.',
     erased: 'Dane osoby {email} usunięte.', already_erased: 'Dane osoby {email} były już usunięte.',
+    reporting: 'Zgłaszanie', reporting_links: 'Linki do zgłaszania incydentów', channel_id: 'Identyfikator (np. obsluga-klienta)', name: 'Nazwa',
+    holder: 'Kto ma link', generation: 'Generacja', link: 'Link', lang: 'Język', create_link: 'Utwórz link', rotate_link: 'Unieważnij i wydaj nowy',
+    confirm_rotate_link: 'Wydać nowy link dla „{name}”? Każdy dotychczasowy link tego kanału przestanie działać.',
+    processors: 'Podmioty przetwarzające (art. 28)', processor_id: 'Identyfikator (np. kurier-x)', contact_email_p: 'E-mail do spraw ochrony danych',
+    processes: 'Co przetwarza', purposes: 'Cele (oddzielone przecinkami)', agreement_date: 'Data umowy powierzenia', add_processor: 'Dodaj podmiot',
+    webhook_url: 'Adres webhooka', rotate_secret: 'Nowy sekret webhooka', confirm_rotate_secret: 'Wydać nowy sekret webhooka dla „{name}”? Dotychczasowy działa jeszcze 24 godziny.',
+    secret_once: 'Sekret webhooka (pokazany tylko raz, przekaż go podmiotowi): {secret}',
     kind_access: 'dostęp do danych', kind_erasure: 'usunięcie danych', kind_objection: 'sprzeciw', kind_rectification: 'sprostowanie', kind_restriction: 'ograniczenie przetwarzania',
     new_breach: 'Zarejestruj naruszenie', register_as_breach: 'Zarejestruj jako naruszenie', from_incident: 'Ze zgłoszenia z {at}',
     registered_ok: 'Naruszenie zarejestrowane i zapieczętowane; termin liczy się od chwili stwierdzenia.',
@@ -162,6 +169,13 @@ const TEXTS = {
     erase: "Erase this person's data", erase_reason: 'Why (not logged)',
     confirm_erase: "Erase {email}'s data for good? The address and what the forms carried ({n}) are deleted; the sealed proofs stay, without them. This cannot be undone.",
     erased: "{email}'s data is erased.", already_erased: "{email}'s data was already erased.",
+    reporting: 'Reporting', reporting_links: 'Incident reporting links', channel_id: 'Id (e.g. customer-service)', name: 'Name',
+    holder: 'Held by', generation: 'Generation', link: 'Link', lang: 'Language', create_link: 'Create the link', rotate_link: 'Revoke and issue a new one',
+    confirm_rotate_link: 'Issue a new link for "{name}"? Every earlier link of this channel stops working.',
+    processors: 'Processors (Art. 28)', processor_id: 'Id (e.g. courier-x)', contact_email_p: 'Data protection e-mail',
+    processes: 'What it processes', purposes: 'Purposes (comma-separated)', agreement_date: 'Processing agreement signed on', add_processor: 'Add the processor',
+    webhook_url: 'Webhook URL', rotate_secret: 'New webhook secret', confirm_rotate_secret: 'Issue a new webhook secret for "{name}"? The current one keeps working for 24 hours.',
+    secret_once: 'The webhook secret (shown once; hand it to the processor): {secret}',
     kind_access: 'access', kind_erasure: 'erasure', kind_objection: 'objection', kind_rectification: 'rectification', kind_restriction: 'restriction',
     new_breach: 'Register a breach', register_as_breach: 'Register as a breach', from_incident: 'From the report of {at}',
     registered_ok: 'Breach registered and sealed; the deadline runs from when you became aware.',
@@ -422,7 +436,7 @@ function stopTimers() {
 
 const VIEWS = {
   '': registerView, 'new-breach': newBreachView, breach: breachView, incidents: incidentsView, requests: requestsView, plans: plansView,
-  forms: formsView, subjects: subjectsView, webhooks: webhooksView,
+  forms: formsView, subjects: subjectsView, webhooks: webhooksView, reporting: reportingView,
 };
 
 /** A line for the next view to show once rendered (a change that moved to another view). */
@@ -1073,6 +1087,75 @@ async function subjectsView() {
       ...(erase ? [el('h3', { text: t('erase') }), erase] : []),
     ];
   });
+}
+
+/** A form that is not a confirmation: fields, a button, and `send(values)` on submit. */
+function simpleForm(id, label, fields, send) {
+  const button = el('button', { type: 'submit', text: t(label) });
+  const form = el('form', { id, className: 'wide' }, ...fields, button);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    await once(button, () => send(Object.fromEntries(new FormData(form))));
+  });
+  return form;
+}
+
+/** A secret the server shows once: on screen until the view changes, never stored. */
+function showSecret(secret) {
+  $('view').prepend(el('p', { id: 'secret', className: 'note', role: 'status', text: t('secret_once', { secret }) }));
+}
+
+/** Reporting links for staff and partners, and the processors with their own links and webhooks. */
+async function reportingView() {
+  const [links, processors] = await Promise.all([api('GET', '/v1/admin/reporting-links'), api('GET', '/v1/admin/processors')]);
+  const linkRows = (links.items || []).filter((c) => !c.processor_id).map((c) => ({
+    attrs: { 'data-channel': c.channel_id },
+    cells: [c.name, c.channel_id, String(c.generation), el('input', { readOnly: true, value: c.url, className: 'link' }),
+      el('details', {}, el('summary', { text: t('actions') }), actionForm(
+        `rotate-${c.channel_id}`, 'rotate_link', [], () => t('confirm_rotate_link', { name: c.name }),
+        () => api('POST', `/v1/admin/reporting-links/${encodeURIComponent(c.channel_id)}/rotate`), redone,
+      ))],
+  }));
+  const processorRows = (processors.items || []).map((p) => ({
+    attrs: { 'data-processor': p.processor_id },
+    cells: [p.name, p.contact_email, p.processes, p.agreement_date, el('input', { readOnly: true, value: p.reporting_url, className: 'link' }),
+      el('input', { readOnly: true, value: p.webhook_url, className: 'link' }),
+      el('details', {}, el('summary', { text: t('actions') }), actionForm(
+        `secret-${p.processor_id}`, 'rotate_secret', [], () => t('confirm_rotate_secret', { name: p.name }),
+        () => api('POST', `/v1/admin/processors/${encodeURIComponent(p.processor_id)}/rotate-secret`),
+        async (answer) => { await route(); showSecret(answer.webhook_secret); },
+      ))],
+  }));
+  const newLink = simpleForm('link-form', 'create_link', [
+    ...field('channel_id', input('channel_id', { required: true, pattern: '[a-z0-9-]+' })),
+    ...field('holder', input('name', { required: true })),
+    ...field('lang', select('lang', ['pl', 'en'])),
+  ], async (v) => {
+    await api('POST', '/v1/admin/reporting-links', v);
+    await redone();
+  });
+  const newProcessor = simpleForm('processor-form', 'add_processor', [
+    ...field('processor_id', input('processor_id', { required: true, pattern: '[a-z0-9-]+' })),
+    ...field('name', input('name', { required: true })),
+    ...field('contact_email_p', input('contact_email', { type: 'email', required: true })),
+    ...field('processes', textarea('processes', { required: true })),
+    ...field('purposes', input('purposes')),
+    ...field('agreement_date', input('agreement_date', { type: 'date', required: true })),
+  ], async (v) => {
+    const body = { name: v.name, contact_email: v.contact_email, processes: v.processes, purposes: list(v.purposes), agreement_date: v.agreement_date };
+    const created = await api('PUT', `/v1/admin/processors/${encodeURIComponent(v.processor_id)}`, body);
+    await route();
+    if (created.webhook_secret) showSecret(created.webhook_secret);
+  });
+  return [
+    el('h2', { text: t('reporting') }),
+    el('h3', { text: t('reporting_links') }),
+    table(['holder', 'channel_id', 'generation', 'link', 'actions'], linkRows, 'reporting-links'),
+    el('details', {}, el('summary', { text: t('create_link') }), newLink),
+    el('h3', { text: t('processors') }),
+    table(['name', 'contact_email_p', 'processes', 'agreement_date', 'link', 'webhook_url', 'actions'], processorRows, 'processors'),
+    el('details', {}, el('summary', { text: t('add_processor') }), newProcessor),
+  ];
 }
 
 async function webhooksView() {
