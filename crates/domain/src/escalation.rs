@@ -92,7 +92,7 @@ pub struct EscalationProgress {
 }
 
 /// What an escalation would do, from [`Zgoda::preview_escalation`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EscalationPreview {
     pub recipients: u64,
     /// How many would be told in each language (after any fallback).
@@ -101,7 +101,9 @@ pub struct EscalationPreview {
     pub unreachable_erased: u64,
     pub public_notice: bool,
     pub language_fallbacks: Vec<LanguageFallback>,
-    /// One notice per language in `by_lang`, addressed to the breach's contact point.
+    /// One notice per language in `by_lang`, addressed to the breach's contact point; rendered
+    /// by the adapter that answers (the domain does not render mail).
+    #[serde(skip)]
     pub notices: Vec<Message>,
 }
 

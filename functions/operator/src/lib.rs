@@ -462,28 +462,15 @@ async fn preview_escalation<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M,
             PreviewedNotice { lang: mail.lang, subject: mail.subject, text: mail.text }
         })
         .collect();
-    let answer = PreviewAnswer {
-        recipients: preview.recipients,
-        by_lang: preview.by_lang,
-        drill_selected: preview.drill_selected,
-        unreachable_erased: preview.unreachable_erased,
-        public_notice: preview.public_notice,
-        language_fallbacks: preview.language_fallbacks,
-        notices,
-    };
-    ok(StatusCode::OK, &answer)
+    ok(StatusCode::OK, &PreviewAnswer { preview: &preview, notices })
 }
 
 /// What `POST /v1/breaches/{id}/escalation-preview` answers: the domain's preview, with each
 /// language's notice rendered exactly as the notifier will send it.
 #[derive(Serialize)]
-struct PreviewAnswer {
-    recipients: u64,
-    by_lang: std::collections::BTreeMap<Lang, u64>,
-    drill_selected: Option<u64>,
-    unreachable_erased: u64,
-    public_notice: bool,
-    language_fallbacks: Vec<zgoda_domain::notice_text::LanguageFallback>,
+struct PreviewAnswer<'a> {
+    #[serde(flatten)]
+    preview: &'a zgoda_domain::escalation::EscalationPreview,
     notices: Vec<PreviewedNotice>,
 }
 
