@@ -228,6 +228,37 @@ async fn rate_limit_answers_429_with_retry_after() {
     assert_eq!(view["events"].as_array().unwrap().len(), 4, "the refused third submission stored nothing");
 }
 
+/// Issue 26: a warm instance holds the form it read (`ZGODA_FORM_MAX_AGE_SECS`, 60 s by default).
+#[tokio::test]
+async fn art13_a_form_edited_through_the_api_is_served_within_form_max_age_and_a_new_notice_version_at_once() {
+    const MAX_AGE: u64 = 6;
+    let env = TestEnv::spawn_with(|c| c.settings.form_max_age = chrono::Duration::seconds(MAX_AGE as i64)).await;
+    let mut form = contact_form(&address("owner"));
+    env.put_form("kontakt", &form).await;
+    let post = |version: &str, company: Option<&str>| {
+        let mut body = json!({"email": address("edit"), "consent": ["contact_reply"], "notice_version": version});
+        if let Some(c) = company {
+            body["company"] = json!(c);
+        }
+        let env = &env;
+        async move { env.submit_json("kontakt", &body).await }
+    };
+    assert_eq!(post("2026-11", None).await.status(), 201, "the form is read and held");
+    let held_at = std::time::Instant::now();
+
+    form["fields"].as_array_mut().unwrap().push(json!({"name": "company", "kind": "text", "required": true, "max_len": 100}));
+    env.put_form("kontakt", &form).await;
+    assert_eq!(post("2026-11", None).await.status(), 201, "within {MAX_AGE} s the held form is served");
+    tokio::time::sleep(std::time::Duration::from_secs(MAX_AGE).saturating_sub(held_at.elapsed())).await;
+    let (status, err) = error_of(post("2026-11", None).await).await;
+    assert_eq!((status, err["fields"][0]["field"].as_str()), (422, Some("company")), "the edit is served after {MAX_AGE} s: {err}");
+
+    assert_eq!(post("2026-11", Some("Sklep")).await.status(), 201, "read and held again");
+    form["notice"] = json!({"version": "2026-12", "texts": {"pl": "Nowa treść zgody"}});
+    env.put_form("kontakt", &form).await;
+    assert_eq!(post("2026-12", Some("Sklep")).await.status(), 201, "a post naming the new notice version is accepted at once");
+}
+
 #[tokio::test]
 async fn network_rate_limit_counts_the_truncated_network() {
     let env = TestEnv::spawn_with(|c| c.settings.network_limit = 3).await;
@@ -334,11 +365,12 @@ async fn art5_1c_the_owner_mail_copies_no_address_and_no_value_unless_the_form_a
         assert_eq!((status, &error["fields"][0]["field"], &error["fields"][0]["code"]), (422, &json!(field), &json!(code)), "{body}");
     }
 
-    // A form that asks for the values gets them, with the address to reply to.
+    // A form that asks for the values gets them, with the address to reply to. (Another form: an
+    // edit of this one would reach posts only after `form_max_age`.)
     let mut form = contact_form(&owner);
     form["owner_notice"] = json!("values");
-    env.put_form("kontakt", &form).await;
-    assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
+    env.put_form("wartosci", &form).await;
+    assert_eq!(env.submit_json("wartosci", &body).await.status(), 201);
     let mails = mails_to(&owner).await;
     let m = mails.last().unwrap();
     assert!(m.text().contains(&email) && m.text().contains(message));

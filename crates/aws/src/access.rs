@@ -94,6 +94,17 @@ pub struct Access {
 pub const ITEM_READ_WRITE: &[&str] =
     &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable"];
 
+/// [`ITEM_READ_WRITE`] and two items read in one call (a form post's chain head and suppression).
+pub const ITEM_READ_WRITE_BATCH_GET: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+];
+
 impl Access {
     /// Nothing but the data key every function needs; a function's own [`Access`] adds to it.
     pub const NONE: Access = Access {

@@ -107,7 +107,7 @@ impl Config {
     /// optional limits `ZGODA_CONFIRM_TTL_DAYS`, `ZGODA_RATE_NETWORK`, `ZGODA_RATE_SUBJECT`,
     /// `ZGODA_RATE_WINDOW_SECS`, `ZGODA_UNSUBSCRIBE_TTL_DAYS`, `ZGODA_PRIVACY_LINK_TTL_HOURS`, `ZGODA_ACCESS_LINK_TTL_MINUTES`,
     /// `ZGODA_RATE_PRIVACY`, `ZGODA_PUBLIC_MAIL_PER_HOUR`, `ZGODA_PRIVACY_ORIGINS` (comma-separated), `ZGODA_ESCALATION_LEASE_SECS`,
-    /// `ZGODA_OPERATOR_RING_MAX_AGE_SECS`, the privacy proof of work's `ZGODA_PRIVACY_POW_COST`
+    /// `ZGODA_OPERATOR_RING_MAX_AGE_SECS`, `ZGODA_FORM_MAX_AGE_SECS`, the privacy proof of work's `ZGODA_PRIVACY_POW_COST`
     /// and `ZGODA_PRIVACY_POW_MAX_COUNTER`, and the retentions `ZGODA_RECORDS_RETENTION_DAYS` and
     /// `ZGODA_BREACH_RETENTION_DAYS`.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -190,6 +190,7 @@ pub fn settings_from_env(public_url: PublicUrl, controller: ControllerProfile) -
         privacy_origins: privacy_origins()?,
         escalation_lease: Duration::seconds(number("ZGODA_ESCALATION_LEASE_SECS", defaults.escalation_lease.num_seconds())?),
         operator_ring_max_age: Duration::seconds(number("ZGODA_OPERATOR_RING_MAX_AGE_SECS", defaults.operator_ring_max_age.num_seconds())?),
+        form_max_age: Duration::seconds(number("ZGODA_FORM_MAX_AGE_SECS", defaults.form_max_age.num_seconds())?),
         privacy_proof_of_work: ProofOfWork {
             cost: small_number("ZGODA_PRIVACY_POW_COST", defaults.privacy_proof_of_work.cost)?,
             max_counter: small_number("ZGODA_PRIVACY_POW_MAX_COUNTER", defaults.privacy_proof_of_work.max_counter)?,

@@ -37,8 +37,9 @@ use zgoda_domain::mail::MailStream;
 use zgoda_domain::proof::{ChainHead, EventKind, SealedEvent, format_time};
 use zgoda_domain::smoke::{SmokeRun, SmokeRunId, SmokeStep};
 use zgoda_domain::store::{
-    Append, AppendError, AudienceError, AudienceMember, DeclaredPurpose, Erasure, FormStore, GuardKey, Guards, PrivacyRequest, Profile,
-    RetentionReviews, Review, SaveFormError, StoreError, StoredForm, SubjectRecord, SubjectStore, SubmissionContent,
+    Append, AppendError, AudienceError, AudienceMember, ChainStart, Count, DeclaredPurpose, Erasure, FormStore, GuardKey, Guards,
+    PrivacyRequest, Profile, RetentionReviews, Review, SaveFormError, StoreError, StoredForm, SubjectRecord, SubjectStore,
+    SubmissionContent,
 };
 
 use crate::item::{Item, from_item, get_s, n, s, to_item};
@@ -454,8 +455,25 @@ impl SubjectStore for DynamoStore {
         Ok(self.get(&subject_pk(subject), "PROFILE").await?.map(|item| profile_from_item(&item, chrono::Utc::now())).transpose()?.flatten())
     }
 
-    async fn is_suppressed(&self, subject: &SubjectId) -> Result<bool, StoreError> {
-        Ok(self.get(&subject_pk(subject), "SUPPRESSED").await?.is_some())
+    async fn load_chain_start(&self, subject: &SubjectId) -> Result<ChainStart, StoreError> {
+        let pk = subject_pk(subject);
+        let key = |sk: &str| Item::from([(PARTITION_KEY.to_owned(), s(&pk)), (SORT_KEY.to_owned(), s(sk))]);
+        let mut pending =
+            Some(KeysAndAttributes::builder().keys(key("HEAD")).keys(key("SUPPRESSED")).consistent_read(true).build().expect("keys set"));
+        let mut start = ChainStart::default();
+        while let Some(request) = pending.take() {
+            let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(unavailable)?;
+            for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                match get_s(&item, SORT_KEY) {
+                    Some("HEAD") => start.head = Some(head_from_item(&item)?),
+                    Some("SUPPRESSED") => start.suppressed = true,
+                    _ => {}
+                }
+            }
+            // DynamoDB may leave keys for another call when it is busy.
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty());
+        }
+        Ok(start)
     }
 
     async fn load_subject(&self, subject: &SubjectId) -> Result<SubjectRecord, StoreError> {
@@ -968,6 +986,34 @@ impl Guards for DynamoStore {
             .map_err(unavailable)?;
         let hits = out.attributes.as_ref().and_then(|a| a.get("hits")).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
         hits.ok_or_else(|| corrupt("counter", "no hits"))
+    }
+
+    async fn count_within(&self, counts: &[Count]) -> Result<Result<(), Vec<usize>>, StoreError> {
+        // A count that could never fit is not asked about (its condition could not be written).
+        let never: Vec<usize> = (0..counts.len()).filter(|&i| counts[i].by > counts[i].most).collect();
+        if !never.is_empty() {
+            return Ok(Err(never));
+        }
+        let update = |c: &Count| {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, s(format!("GUARD#{}", c.key)))
+                .key(SORT_KEY, s(format!("W#{}", c.window_end.timestamp())))
+                .update_expression("ADD hits :by SET #ttl = :ttl")
+                .condition_expression("attribute_not_exists(hits) OR hits <= :room")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":by", n(c.by))
+                .expression_attribute_values(":room", n(c.most - c.by))
+                .expression_attribute_values(":ttl", n(c.window_end.timestamp()));
+            TransactWriteItem::builder().update(update.build().expect("complete")).build()
+        };
+        match self.client.transact_write_items().set_transact_items(Some(counts.iter().map(update).collect())).send().await {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => match (0..counts.len()).filter(|&i| condition_failed_at(&e, i)).collect::<Vec<_>>() {
+                over if !over.is_empty() => Ok(Err(over)),
+                _ => Err(unavailable(e)),
+            },
+        }
     }
 
     async fn keep_use(&self, key: &GuardKey, expires_at: Time) -> Result<(), StoreError> {

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::retry::RetryPartition;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
@@ -68,6 +69,18 @@ pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     let trust = tls::TrustStore::empty().with_pem_certificate(AWS_TRUST_ROOTS.as_bytes());
     let context = tls::TlsContext::builder().with_trust_store(trust).build().expect("a trust store alone is a valid TLS context");
     aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).tls_context(context).build_https()
+}
+
+/// The SDK configuration every deployed function starts from (`make bench` measures a call made
+/// with it). Stalled-stream protection is off: it wraps every body in a timer-watched stream and
+/// adds an interceptor to each call, for downloads that stall mid-way; zgoda's answers are small
+/// and each attempt is cut after 4 s anyway ([`timeout_config`]).
+pub fn sdk_defaults() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
 }
 
 /// Where the local emulator answers. DynamoDB runs in a moto process of its own and every other
@@ -118,10 +131,7 @@ impl Clients {
     /// Loads credentials, region and endpoint the standard way (`AWS_ENDPOINT_URL` points the
     /// local stack and the tests at the emulator).
     pub async fn from_env() -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http_client())
-            .retry_config(retry_config())
-            .timeout_config(timeout_config());
+        let mut loader = sdk_defaults();
         // Lambda puts the function's credentials in the environment. Building the SDK's default
         // chain (profiles, SSO, web identity, containers, instance metadata) only to find them
         // there costs 6–10 ms of a cold start; without them (a developer's shell) it still runs.
@@ -144,6 +154,7 @@ impl Clients {
             .http_client(http_client())
             .retry_config(retry_config())
             .timeout_config(local_timeout_config())
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .region(aws_config::Region::new(region.to_owned()))
             .credentials_provider(aws_credential_types::Credentials::new("local", "local", None, None, "zgoda-local"))
             .load()

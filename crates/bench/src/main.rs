@@ -20,6 +20,7 @@ mod hello;
 mod load;
 mod proc;
 mod runtime_api;
+mod sdk_call;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -119,6 +120,8 @@ const LINK_GETS: u64 = 10_000;
 const HEALTH_CHECKS: u64 = 300;
 /// What a browser sends with a click on a link (the page then needs no database read).
 const BROWSER_LANGUAGES: &str = "pl-PL,pl;q=0.9,en-US;q=0.8,en;q=0.7";
+/// Sequential SDK calls of each kind a round, for one call's CPU on its own (`sdk_call.rs`).
+const SDK_CALLS: u64 = 1000;
 /// The mixed load run's length.
 const MIXED_SECONDS: u64 = 60;
 /// Form posts per load run: each is a sealed transaction, two rate-limit writes and two mails,
@@ -162,7 +165,7 @@ async fn run(bin_dir: &Path, events: &Path, python: &Path, out: &Path, runs: Run
         log: dir.join("notifier.log"),
     };
     let _ = std::fs::remove_file(&notifier.log);
-    let result = measure_all(bin_dir, events, &env_file, stack_pid, &notifier, runs).await;
+    let result = measure_all(bin_dir, events, &env_file, stack_pid, &notifier, &dir.join("sdk-call.perf"), runs).await;
     // Ctrl-C lets the local stack stop its emulator too.
     let _ = tokio::process::Command::new("kill").args(["-INT", &stack_pid.to_string()]).status().await;
     let _ = tokio::time::timeout(Duration::from_secs(15), stack.wait_with_output()).await;
@@ -178,6 +181,7 @@ async fn measure_all(
     env_file: &Path,
     stack_pid: u32,
     notifier: &fanout::NotifierCommand,
+    profile_out: &Path,
     runs: Runs,
 ) -> anyhow::Result<serde_json::Value> {
     let vars = wait_for_stack(env_file).await?;
@@ -247,6 +251,7 @@ async fn measure_all(
     let health = format!("{url}/healthz");
     let submissions = format!("{url}/v1/forms/demo/submissions");
     let (mut hello_runs, mut get_runs, mut health_runs, mut post_runs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut post_calls = BTreeMap::<String, u64>::new();
     for round in 0..runs.load {
         eprintln!("request cost: round {} of {}", round + 1, runs.load);
         hello_runs.push(load::drive(hello_pid, HELLO_REQUESTS, 8, Tail::None, |_| client.get(&hello_url)).await?);
@@ -255,6 +260,7 @@ async fn measure_all(
         );
         health_runs.push(load::drive(stack_pid, HEALTH_CHECKS, 8, Tail::None, |_| client.get(&health)).await?);
         // Last in the round: its mails' SES events are handled before the next round begins.
+        let calls_before = emulator_calls(&client, &vars).await?;
         post_runs.push(
             load::drive(stack_pid, FORM_POSTS, 8, Tail::UntilIdle, |i| {
                 client
@@ -265,10 +271,20 @@ async fn measure_all(
             })
             .await?,
         );
+        for (operation, after) in emulator_calls(&client, &vars).await? {
+            *post_calls.entry(operation.clone()).or_default() += after - calls_before.get(&operation).copied().unwrap_or(0);
+        }
     }
     let hello_rss = proc::peak_rss_kib(hello_pid)?;
     hello.kill().await.ok();
-    let request_cost = json!({"hello": hello_runs, "link_get": get_runs, "health": health_runs, "form_post": post_runs});
+    post_calls.retain(|_, n| *n > 0);
+    eprintln!("sdk call: {SDK_CALLS} calls of each kind, {} rounds", runs.load);
+    let sdk_call = sdk_call::measure(&vars, SDK_CALLS, runs.load, profile_out).await?;
+    let request_cost = json!({
+        "hello": hello_runs, "link_get": get_runs, "health": health_runs, "form_post": post_runs,
+        "form_post_calls": {"posts": runs.load as u64 * FORM_POSTS, "by_operation": post_calls},
+        "sdk_call": sdk_call,
+    });
     if runs.only == Part::RequestCost {
         return Ok(json!({"request_cost": request_cost}));
     }
@@ -313,6 +329,24 @@ async fn mixed_load(
         }
     })
     .await
+}
+
+/// The calls the emulator has answered so far, by operation, over its two processes (DynamoDB's
+/// and the other services'), as `emulator.py` counts them.
+async fn emulator_calls(client: &reqwest::Client, vars: &BTreeMap<String, String>) -> anyhow::Result<BTreeMap<String, u64>> {
+    let mut calls = BTreeMap::new();
+    // One process may serve both (a set, so it is read once).
+    let urls: std::collections::BTreeSet<&String> = ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
+        .iter()
+        .map(|endpoint| vars.get(*endpoint).with_context(|| format!("{endpoint} missing from the env file")))
+        .collect::<anyhow::Result<_>>()?;
+    for url in urls {
+        let counts: BTreeMap<String, u64> = client.get(format!("{url}/_zgoda/calls")).send().await?.error_for_status()?.json().await?;
+        for (operation, n) in counts {
+            *calls.entry(operation).or_default() += n;
+        }
+    }
+    Ok(calls)
 }
 
 /// Waits until the local stack has written its env file and answers its health check.

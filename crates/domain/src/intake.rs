@@ -34,6 +34,11 @@ impl RawSubmission {
         self.values("lang").next().and_then(|v| v.trim().parse().ok())
     }
 
+    /// The notice version the post names, as sent (unchecked).
+    pub fn notice_version(&self) -> Option<&str> {
+        self.values("notice_version").next().map(str::trim)
+    }
+
     /// The purposes ticked, as sent (unchecked).
     pub fn ticked(&self) -> BTreeSet<&str> {
         self.values("consent").map(str::trim).collect()

@@ -17,6 +17,7 @@ pub mod error;
 pub mod escalation;
 pub mod feedback;
 pub mod form;
+pub mod form_cache;
 pub mod ids;
 pub mod incidents;
 pub mod intake;

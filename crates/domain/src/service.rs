@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::Duration;
 
@@ -18,7 +19,9 @@ use crate::mail::{Mailer, Message, OwnerCopy};
 use crate::origin::{PublicUrl, WebOrigin};
 use crate::proof::{self, ChainHead, Channel, EventFacts, EventKind, ProofReport, SealedEvent};
 use crate::proof_of_work::ProofOfWork;
-use crate::store::{Append, AppendError, GuardKey, Profile, PurposeState, SaveFormError, Store, StoredForm, SubmissionContent, WorkQueue};
+use crate::store::{
+    Append, AppendError, Count, GuardKey, Profile, PurposeState, SaveFormError, Store, StoredForm, SubmissionContent, WorkQueue,
+};
 use crate::token::{self, LinkAction, LinkClaims};
 use crate::{Time, subject};
 
@@ -58,6 +61,10 @@ pub struct Settings {
     /// least the longest a request can run (the operator function's timeout). A run that failed
     /// releases it early; one that died holds it until then.
     pub escalation_lease: Duration,
+    /// How long a warm instance serves a form post from the form definition it read
+    /// ([`crate::form_cache`]): an edit through the API reaches posts within this time, a new
+    /// notice version at once.
+    pub form_max_age: Duration,
     /// How long the operator function trusts the operators' ring it read: once older, the next
     /// operator request reads it again, so a key removed from the secret stops working within
     /// this time without a redeploy (security review L6).
@@ -107,6 +114,7 @@ impl Default for Settings {
             privacy_origins: Vec::new(),
             escalation_lease: Duration::minutes(15),
             operator_ring_max_age: Duration::minutes(1),
+            form_max_age: Duration::seconds(60),
             privacy_proof_of_work: ProofOfWork::default(),
             records_retention: Duration::days(RECORDS_RETENTION_DAYS),
             breach_retention: Duration::days(RECORDS_RETENTION_DAYS),
@@ -117,6 +125,18 @@ impl Default for Settings {
             webhook_lease: Duration::minutes(3),
         }
     }
+}
+
+/// When the public mail budget's hour that `now` falls in ends.
+fn hour_end(now: Time) -> Time {
+    chrono::DateTime::from_timestamp((now.timestamp() / 3600 + 1) * 3600, 0).expect("in range")
+}
+
+/// How many mails a submission recording `purposes` sends: a confirmation if it awaits one, and a
+/// notice to each of the form's owners ([`Zgoda::after_submission`]).
+fn mails_after(form: &Form, purposes: &BTreeMap<PurposeId, EventKind>) -> u64 {
+    let confirmation = purposes.values().any(|k| *k == EventKind::Requested);
+    (form.notify.len() + usize::from(confirmation)) as u64
 }
 
 /// Six years and the leap days in them ([`Settings::records_retention`], [`Settings::breach_retention`]).
@@ -229,6 +249,8 @@ pub struct Zgoda<S, M, Q> {
     pub keys: Keys,
     /// Purpose labels read for pages that know no form, held per warm instance.
     pub names: crate::labels::PurposeNames,
+    /// Form definitions form posts read, held per warm instance.
+    pub forms: crate::form_cache::FormCache,
     pub settings: Settings,
 }
 
@@ -269,6 +291,30 @@ where
         self.store.load_form(id).await?.ok_or(Error::FormNotFound)
     }
 
+    /// The form for a post (and its preflight and thanks page), as held if read less than
+    /// [`Settings::form_max_age`] ago, else read now and held.
+    pub async fn form_for_post(&self, id: &FormId, now: Time) -> Result<Arc<StoredForm>, Error> {
+        match self.forms.fresh(id, now, self.settings.form_max_age) {
+            Some(form) => Ok(form),
+            None => self.read_form_for_post(id, now).await,
+        }
+    }
+
+    async fn read_form_for_post(&self, id: &FormId, now: Time) -> Result<Arc<StoredForm>, Error> {
+        let form = Arc::new(self.form(id).await?);
+        self.forms.remember(Arc::clone(&form), now);
+        Ok(form)
+    }
+
+    /// The form a post is checked against: `held`, unless the post names a notice version `held`
+    /// does not know, which may be one saved since it was read: then the form as it is now.
+    async fn form_naming(&self, held: &Arc<StoredForm>, raw: &RawSubmission, now: Time) -> Result<Arc<StoredForm>, Error> {
+        match raw.notice_version() {
+            Some(version) if !held.notices.iter().any(|n| n.version == version) => self.read_form_for_post(&held.form.id, now).await,
+            _ => Ok(Arc::clone(held)),
+        }
+    }
+
     /// Stores a form configuration; its notice version is immutable once stored.
     pub async fn save_form(&self, id: FormId, input: FormInput, now: Time) -> Result<StoredForm, Error> {
         let (form, notice) = input.parse(id.clone(), now).map_err(Error::Validation)?;
@@ -283,28 +329,39 @@ where
     }
 
     /// Records a form submission (docs/api.md §1). Checks run cheapest first and nothing is written
-    /// before all of them pass; mails go out only after the events are stored.
-    pub async fn submit(&self, stored: &StoredForm, raw: RawSubmission, origin: Origin, now: Time) -> Result<Receipt, Error> {
-        let form = &stored.form;
-        let lang = raw.lang().or(origin.lang).unwrap_or(form.default_lang);
+    /// before all of them pass; mails go out only after the events are stored. A post the form
+    /// accepts makes four AWS calls, its mail included, when its form is held: the counters, the
+    /// chain's start, the sealed write, the mail (one more for each further mail).
+    pub async fn submit(&self, held: &Arc<StoredForm>, raw: RawSubmission, origin: Origin, now: Time) -> Result<Receipt, Error> {
         if raw.is_bot() {
             // Same answer as a real submission so the bot learns nothing; no write, no mail.
+            let form = &held.form;
             tracing::info!(form = %form.id, "honeypot filled; submission dropped");
+            let lang = raw.lang().or(origin.lang).unwrap_or(form.default_lang);
             return Ok(Receipt::new(intake::purpose_outcomes(form, &raw.ticked()), vec![], lang));
         }
+        let stored = self.form_naming(held, &raw, now).await?;
+        let form = &stored.form;
+        let lang = raw.lang().or(origin.lang).unwrap_or(form.default_lang);
         let network = origin.ip.map(crate::net::truncated_prefix);
-        if let Some(net) = &network {
-            self.rate_limit(&GuardKey::FormPostsFrom(net.clone()), self.settings.network_limit, now).await?;
-        }
-        let mut submission = intake::check(form, &raw).map_err(Error::Validation)?;
-        if !form.accepts_notice(&submission.notice_version, &stored.notices) {
-            return Err(Error::StaleNotice);
-        }
+        let checked = intake::check(form, &raw)
+            .map_err(Error::Validation)
+            .and_then(|s| if form.accepts_notice(&s.notice_version, &stored.notices) { Ok(s) } else { Err(Error::StaleNotice) });
+        let mut submission = match checked {
+            Ok(submission) => submission,
+            Err(refused) => {
+                // A refused post still counts against its network's limit.
+                self.count_form_post(network.as_ref(), None, 0, now).await?;
+                return Err(refused);
+            }
+        };
         let notice = stored.notices.iter().find(|n| n.version == submission.notice_version).expect("accepted above");
         let (notice_lang, _, notice_sha) = notice.shown_in(lang, form.default_lang);
         let subject = self.subject_id(&submission.email);
-        self.rate_limit(&GuardKey::FormPostsFor(subject.clone()), self.settings.subject_limit, now).await?;
-        if self.store.is_suppressed(&subject).await? {
+        let mails = mails_after(form, &submission.purposes);
+        let mut mail_allowed = self.count_form_post(network.as_ref(), Some(&subject), mails, now).await?;
+        let start = self.store.load_chain_start(&subject).await?;
+        if start.suppressed {
             // The person was erased. Anyone can post their address, so a submission alone never
             // brings them back into an audience: every consent it gives waits for the person's
             // own confirmation from their mailbox (security review M1), whatever the form says.
@@ -313,6 +370,10 @@ where
                 if *kind == EventKind::Given && consent(id) {
                     *kind = EventKind::Requested;
                 }
+            }
+            if mail_allowed && mails_after(form, &submission.purposes) > mails {
+                // The confirmation this adds was not counted above.
+                mail_allowed = self.within_public_mail_budget(now).await;
             }
         }
 
@@ -348,11 +409,59 @@ where
             let retained_until = now + Duration::days(form.retention_days.into());
             SubmissionContent::new(receipt.receipt_id.clone(), form.id.clone(), submission.fields.clone(), now, retained_until)
         });
-        let events = self.append_events(&subject, facts, Some(profile), content.into_iter().collect(), Lift::No).await?;
+        let events =
+            self.append_events_from(&subject, Some(start.head), facts, Some(profile), content.into_iter().collect(), Lift::No).await?;
         tracing::info!(form = %form.id, receipt = %receipt.receipt_id, subject = %subject, status = ?receipt.status, "submission recorded");
 
-        self.after_submission(form, &submission.email, &subject, &events, &submission.fields, &receipt, now).await;
+        if mail_allowed {
+            self.after_submission(form, &submission.email, &subject, &events, &submission.fields, &receipt, now).await;
+        }
         Ok(receipt)
+    }
+
+    /// Counts a form post, in one call, against its network's and its person's limits (`None`
+    /// for a post refused before its person is known) and its `mails` against the hour's public
+    /// mail budget. A counter counts each post until its limit; a post that finds one spent is
+    /// refused, and still counts against the others. Answers whether the mail may go: when only
+    /// the budget is spent, the post is recorded and its mail held back.
+    async fn count_form_post(&self, network: Option<&String>, subject: Option<&SubjectId>, mails: u64, now: Time) -> Result<bool, Error> {
+        let window_end = self.window_end(now);
+        let limit = |key, most| Count { key, window_end, by: 1, most };
+        let mut counts: Vec<Count> =
+            network.map(|n| limit(GuardKey::FormPostsFrom(n.clone()), self.settings.network_limit)).into_iter().collect();
+        counts.extend(subject.map(|s| limit(GuardKey::FormPostsFor(s.clone()), self.settings.subject_limit)));
+        let limits = counts.len();
+        if mails > 0 {
+            counts.push(Count {
+                key: GuardKey::PublicMail,
+                window_end: hour_end(now),
+                by: mails,
+                most: self.settings.public_mail_per_hour,
+            });
+        }
+        if counts.is_empty() {
+            return Ok(true);
+        }
+        let over = match self.store.count_within(&counts).await? {
+            Ok(()) => return Ok(true),
+            Err(over) => over,
+        };
+        let spent: Vec<&Count> = over.iter().filter(|&&i| i < limits).map(|&i| &counts[i]).collect();
+        let others: Vec<Count> = (0..limits).filter(|i| !over.contains(i)).map(|i| counts[i].clone()).collect();
+        if let Some(first) = spent.first() {
+            tracing::warn!(limit_key = first.key.kind(), "rate limited");
+            if !others.is_empty() {
+                // Whatever this answers, the post is refused already.
+                let _ = self.store.count_within(&others).await?;
+            }
+            return Err(Error::RateLimited { retry_after_secs: (window_end - now).num_seconds().max(1) as u64 });
+        }
+        tracing::error!(budget = self.settings.public_mail_per_hour, "{PUBLIC_MAIL_HELD_BACK}");
+        match self.store.count_within(&others).await? {
+            Ok(()) => Ok(false),
+            // A limit was spent in the meantime by another post.
+            Err(_) => Err(Error::RateLimited { retry_after_secs: (window_end - now).num_seconds().max(1) as u64 }),
+        }
     }
 
     /// Side effects of a stored submission. A failed mail is logged, not surfaced: the consent
@@ -416,10 +525,8 @@ where
                 },
             });
         }
+        // Counted against the public mail budget with the post ([`Self::count_form_post`]).
         for m in &messages {
-            if !self.within_public_mail_budget(now).await {
-                continue;
-            }
             match self.mailer.send(m).await {
                 Ok(id) => tracing::info!(kind = m.kind(), message_id = %id, receipt = %receipt.receipt_id, "mail sent"),
                 Err(e) => tracing::error!(kind = m.kind(), receipt = %receipt.receipt_id, error = %e, "mail failed"),
@@ -448,8 +555,7 @@ where
     /// counter that cannot be read does not stop the mail: the budget guards against floods, not
     /// single requests.
     pub(crate) async fn within_public_mail_budget(&self, now: Time) -> bool {
-        let hour_end = chrono::DateTime::from_timestamp((now.timestamp() / 3600 + 1) * 3600, 0).expect("in range");
-        match self.store.count_hit(&GuardKey::PublicMail, hour_end).await {
+        match self.store.count_hit(&GuardKey::PublicMail, hour_end(now)).await {
             Ok(sent) if sent <= self.settings.public_mail_per_hour => true,
             Ok(_) => {
                 tracing::error!(budget = self.settings.public_mail_per_hour, "{PUBLIC_MAIL_HELD_BACK}");
@@ -465,9 +571,14 @@ where
     /// Counts one more hit on `key` in the rate window `now` falls in: the count so far, and when
     /// the window ends.
     pub(crate) async fn count_in_window(&self, key: &GuardKey, now: Time) -> Result<(u64, Time), Error> {
-        let window = self.settings.rate_window.num_seconds().max(1);
-        let window_end = chrono::DateTime::from_timestamp((now.timestamp() / window + 1) * window, 0).expect("in range");
+        let window_end = self.window_end(now);
         Ok((self.store.count_hit(key, window_end).await?, window_end))
+    }
+
+    /// When the rate window `now` falls in ends.
+    fn window_end(&self, now: Time) -> Time {
+        let window = self.settings.rate_window.num_seconds().max(1);
+        chrono::DateTime::from_timestamp((now.timestamp() / window + 1) * window, 0).expect("in range")
     }
 
     /// Seals `facts` onto the subject's chain, retrying if a concurrent writer got there first.
@@ -479,10 +590,27 @@ where
         submissions: Vec<SubmissionContent>,
         lift: Lift,
     ) -> Result<Vec<SealedEvent>, Error> {
+        self.append_events_from(subject, None, facts, profile, submissions, lift).await
+    }
+
+    /// [`Self::append_events`], its first attempt from the head the caller `read` just now (a
+    /// retry reads it again).
+    async fn append_events_from(
+        &self,
+        subject: &SubjectId,
+        mut read: Option<Option<ChainHead>>,
+        facts: Vec<EventFacts>,
+        profile: Option<Profile>,
+        submissions: Vec<SubmissionContent>,
+        lift: Lift,
+    ) -> Result<Vec<SealedEvent>, Error> {
         let lift_suppression = lift == Lift::ByThePerson;
         let mut last = AppendError::Conflict;
         for _ in 0..APPEND_ATTEMPTS {
-            let head = self.store.load_head(subject).await?;
+            let head = match read.take() {
+                Some(head) => head,
+                None => self.store.load_head(subject).await?,
+            };
             let (events, new_head) = proof::seal_chain(self.keys.seals(), head.as_ref().unwrap_or(&ChainHead::genesis()), facts.clone());
             // Only a new subject's profile can be temporary: an existing one may hold consent given
             // before, which this append knows nothing of.
@@ -673,7 +801,7 @@ mod tests {
         let form = form(&app, demo_input()).await;
         let fields = [("email", "bot@example.pl"), ("notice_version", "2026-11"), ("consent", "contact_reply")];
         let raw = raw(&[&fields[..], &[(crate::intake::HONEYPOT, "http://spam.example")]].concat());
-        let receipt = app.submit(&form, raw, Origin { ip: None, lang: None }, now()).await.unwrap();
+        let receipt = app.submit(&Arc::new(form), raw, Origin { ip: None, lang: None }, now()).await.unwrap();
         assert_eq!(receipt.status, ReceiptStatus::Recorded);
         assert!(app.store.load_subject(&app.subject_id(&email("bot@example.pl"))).await.unwrap().events.is_empty());
         assert!(app.mailer.sent().is_empty());
@@ -684,7 +812,7 @@ mod tests {
         let app = memory::app();
         let form = form(&app, demo_input()).await;
         let raw = raw(&[("email", "anna@example.pl"), ("notice_version", "2025-01"), ("consent", "contact_reply")]);
-        assert!(matches!(app.submit(&form, raw, Origin { ip: None, lang: None }, now()).await, Err(Error::StaleNotice)));
+        assert!(matches!(app.submit(&Arc::new(form.clone()), raw, Origin { ip: None, lang: None }, now()).await, Err(Error::StaleNotice)));
         assert!(app.mailer.sent().is_empty());
     }
 
@@ -701,6 +829,58 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn h2_a_refused_post_still_counts_against_its_network_and_one_refused_for_its_person_too() {
+        let mut app = memory::app();
+        (app.settings.network_limit, app.settings.subject_limit) = (3, 1);
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["contact_reply"]).await.unwrap();
+        let again = post(&app, &form, "anna@example.pl", &["contact_reply"]).await.unwrap_err();
+        assert!(matches!(again, Error::RateLimited { .. }), "Anna's limit is spent: {again:?}");
+        let invalid = post(&app, &form, "not an address", &["contact_reply"]).await.unwrap_err();
+        assert!(matches!(invalid, Error::Validation(_)), "{invalid:?}");
+        let bob = post(&app, &form, "bob@example.pl", &["contact_reply"]).await.unwrap_err();
+        assert!(matches!(bob, Error::RateLimited { .. }), "the network's three posts are spent, the two refused among them: {bob:?}");
+    }
+
+    #[tokio::test]
+    async fn h2_past_the_public_mail_budget_a_post_is_recorded_and_its_mail_held_back() {
+        let mut app = memory::app();
+        app.settings.public_mail_per_hour = 3;
+        let form = form(&app, demo_input()).await;
+        post(&app, &form, "anna@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        assert_eq!(app.mailer.sent().len(), 2, "a confirmation and the owner's notice");
+        let receipt = post(&app, &form, "bob@example.pl", &["newsletter", "contact_reply"]).await.unwrap();
+        assert_eq!(receipt.status, ReceiptStatus::PendingConfirmation, "recorded");
+        assert!(!app.store.load_subject(&app.subject_id(&email("bob@example.pl"))).await.unwrap().events.is_empty());
+        assert_eq!(app.mailer.sent().len(), 2, "two more would pass the budget of three: both held back");
+        post(&app, &form, "cecylia@example.pl", &["contact_reply"]).await.unwrap();
+        assert_eq!(app.mailer.sent().len(), 3, "the owner's notice alone fits");
+    }
+
+    #[tokio::test]
+    async fn art13_a_form_edited_is_served_within_form_max_age_and_a_new_notice_version_at_once() {
+        let app = memory::app();
+        let id = FormId::parse("demo").unwrap();
+        form(&app, demo_input()).await;
+        let start = now();
+        let held = app.form_for_post(&id, start).await.unwrap();
+        let mut edited = demo_input();
+        edited["name"] = "Kontakt (nowy)".into();
+        edited["notice"] = serde_json::json!({"version": "2026-12", "texts": {"pl": "Nowa zgoda"}});
+        app.save_form(id.clone(), serde_json::from_value(edited).unwrap(), start).await.unwrap();
+
+        let max_age = app.settings.form_max_age;
+        let before = app.form_for_post(&id, start + max_age - Duration::seconds(1)).await.unwrap();
+        assert_eq!(before.form.name, "Kontakt", "held until it is form_max_age old");
+        assert_eq!(app.form_for_post(&id, start + max_age).await.unwrap().form.name, "Kontakt (nowy)");
+
+        let raw = raw(&[("email", "anna@example.pl"), ("notice_version", "2026-12"), ("consent", "contact_reply")]);
+        let receipt = app.submit(&held, raw, Origin { ip: None, lang: None }, start).await.expect("the new version is accepted at once");
+        let events = app.store.load_subject(&app.subject_id(&email("anna@example.pl"))).await.unwrap().events;
+        assert_eq!(events[0].facts.notice_version.as_deref(), Some("2026-12"), "{receipt:?}");
+    }
+
+    #[tokio::test]
     async fn m1_a_post_for_an_erased_address_gives_no_consent_until_the_person_confirms() {
         let app = memory::app();
         let form = form(&app, single_opt_in_input()).await;
@@ -713,6 +893,6 @@ mod tests {
         let newsletter = PurposeId::parse("newsletter").unwrap();
         assert!(app.audience(&newsletter, None, now()).await.unwrap().0.is_empty());
         let subject = app.subject_id(&email("anna@example.pl"));
-        assert!(app.store.is_suppressed(&subject).await.unwrap(), "only the person's own confirmation lifts it");
+        assert!(app.store.load_chain_start(&subject).await.unwrap().suppressed, "only the person's own confirmation lifts it");
     }
 }

@@ -326,13 +326,23 @@ pub enum AppendError {
     Store(#[from] StoreError),
 }
 
+/// What a form post reads of a subject before it appends ([`SubjectStore::load_chain_start`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainStart {
+    pub head: Option<ChainHead>,
+    /// The subject was erased: a post's consents wait for the person's own confirmation.
+    pub suppressed: bool,
+}
+
 pub trait SubjectStore: Send + Sync {
     fn load_head(&self, subject: &SubjectId) -> impl Future<Output = Result<Option<ChainHead>, StoreError>> + Send;
     fn load_subject(&self, subject: &SubjectId) -> impl Future<Output = Result<SubjectRecord, StoreError>> + Send;
     /// The profile alone (one item), for pages that need only the person's language.
     fn load_profile(&self, subject: &SubjectId) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
-    /// Whether the subject was erased and has not confirmed anything since (its suppression entry).
-    fn is_suppressed(&self, subject: &SubjectId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Where the subject's chain stands and whether they were erased and have not confirmed
+    /// anything since (its suppression entry), in one consistent read: what a form post needs
+    /// before it appends.
+    fn load_chain_start(&self, subject: &SubjectId) -> impl Future<Output = Result<ChainStart, StoreError>> + Send;
     fn append(&self, append: Append) -> impl Future<Output = Result<(), AppendError>> + Send;
     /// Erases atomically; `Conflict` when the chain moved or the token was already spent.
     fn erase(&self, erasure: Erasure) -> impl Future<Output = Result<(), AppendError>> + Send;
@@ -453,10 +463,23 @@ impl GuardKey {
     }
 }
 
+/// One counter a request counts against: `by` more on `key` in the window ending at `window_end`,
+/// as long as that leaves it at `most` or below.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Count {
+    pub key: GuardKey,
+    pub window_end: Time,
+    pub by: u64,
+    pub most: u64,
+}
+
 /// Short-lived guards: rate counters and one-time markers. Expired items are ignored on read.
 pub trait Guards: Send + Sync {
     /// Adds one to the counter `key` for the window ending at `window_end` and returns the new count.
     fn count_hit(&self, key: &GuardKey, window_end: Time) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Counts every one of `counts` (distinct keys) at once, in one call, if each stays within its
+    /// most; otherwise counts none and answers the positions of those that would not have.
+    fn count_within(&self, counts: &[Count]) -> impl Future<Output = Result<Result<(), Vec<usize>>, StoreError>> + Send;
     /// Records `key` until `expires_at`; false if it was already recorded and has not expired.
     fn first_use(&self, key: &GuardKey, expires_at: Time, now: Time) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Keeps a recorded `key` until `expires_at` instead (what it guarded is done for good).

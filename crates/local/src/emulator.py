@@ -52,8 +52,13 @@
 # suppression list (Put, Get and DeleteSuppressedDestination), which erasure empties of the person's
 # address: kept per account and region, answering NotFoundException for an address it lacks.
 #
+# And one thing for the benchmarks: each process counts the calls it answers, by operation, and
+# answers `GET /_zgoda/calls` with the counts as JSON. `make bench` reads them around a run of form
+# posts to report the AWS calls a post makes, counted where AWS would count them.
+#
 # Run as `python <this file> -H host -p port`: zgoda-local writes it to `.zgoda/emulator.py`, so a
 # traceback names its lines, and sends its output to `.zgoda/emulator-<port>.log`.
+import collections
 import copy
 import datetime
 import email.parser
@@ -359,6 +364,38 @@ def _retained(self, queue_name, message):
 sqs_models.SQSBackend.is_message_valid_based_on_retention_period = _retained
 
 WSGIRequestHandler.log_request = lambda self, code="-", size="-": None
+
+_calls = collections.Counter()
+_calls_guard = threading.Lock()
+_services = {"DynamoDB_20120810": "dynamodb", "AmazonSQS": "sqs", "secretsmanager": "secretsmanager"}
+_run_wsgi = WSGIRequestHandler.run_wsgi
+
+
+def _operation(handler):
+    """The call a request is, as IAM names its action: `dynamodb:GetItem`, `sesv2:POST /v2/email/outbound-emails`."""
+    target = handler.headers.get("X-Amz-Target")
+    if target and "." in target:
+        service, action = target.split(".", 1)
+        return f"{_services.get(service, service)}:{action}"
+    return f"sesv2:{handler.command} {handler.path.split('?', 1)[0]}"
+
+
+def _run_wsgi_counting(self):
+    if self.path == "/_zgoda/calls":
+        with _calls_guard:
+            body = json.dumps(dict(_calls)).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return
+    with _calls_guard:
+        _calls[_operation(self)] += 1
+    return _run_wsgi(self)
+
+
+WSGIRequestHandler.run_wsgi = _run_wsgi_counting
 
 # A one-line header by the feed parser's test (email.feedparser.headerRE, without its "From " and
 # continuation cases), ending at its line break (the email parser also breaks lines at a bare CR).

@@ -30,6 +30,7 @@ pub async fn build(config: &Config, clients: &Clients, access: &Access) -> Resul
         queue: SqsQueue::new(clients.sqs.clone(), config.queue_url.clone()),
         keys,
         names: Default::default(),
+        forms: Default::default(),
         settings: config.settings.clone(),
     })
 }

@@ -1,10 +1,12 @@
 //! The intake function: website forms post here (docs/api.md §1). Parses the request, checks the
 //! origin, hands the submission to the domain and maps the outcome to JSON or a redirect.
 
+use std::sync::Arc;
+
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use zgoda_aws::access::{Access, ITEM_READ_WRITE};
+use zgoda_aws::access::{Access, ITEM_READ_WRITE_BATCH_GET};
 use zgoda_domain::ids::FormId;
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
@@ -34,8 +36,8 @@ where
     let segs = segments(&req);
     match (req.method().clone(), segs.as_slice()) {
         (Method::POST, ["v1", "forms", id, "submissions"]) => submit(app, &req, id, now).await,
-        (Method::OPTIONS, ["v1", "forms", id, "submissions"]) => preflight(app, &req, id).await,
-        (Method::GET | Method::HEAD, ["v1", "forms", id, "thanks"]) => thanks(app, &req, id).await,
+        (Method::OPTIONS, ["v1", "forms", id, "submissions"]) => preflight(app, &req, id, now).await,
+        (Method::GET | Method::HEAD, ["v1", "forms", id, "thanks"]) => thanks(app, &req, id, now).await,
         (Method::GET, ["healthz"]) => zgoda_web::respond::health(&app.store).await,
         _ => routes::not_routed(ROUTES, &req).to_json_response(),
     }
@@ -49,17 +51,18 @@ pub const ROUTES: &[Route] = &[
     Route::new("GET", "/healthz"),
 ];
 
-async fn load_form<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, id: &str) -> Result<StoredForm, ApiError> {
+/// The form as this instance holds it (`Settings::form_max_age`).
+async fn load_form<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, id: &str, now: Time) -> Result<Arc<StoredForm>, ApiError> {
     let id = FormId::parse(id).ok_or(Error::FormNotFound)?;
-    Ok(app.form(&id).await?)
+    Ok(app.form_for_post(&id, now).await?)
 }
 
-async fn preflight<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, id: &str) -> Response<Body> {
-    let form = match load_form(app, id).await {
-        Ok(f) => f.form,
+async fn preflight<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, id: &str, now: Time) -> Response<Body> {
+    let form = match load_form(app, id, now).await {
+        Ok(f) => f,
         Err(e) => return e.to_json_response(),
     };
-    match request::origin(req).filter(|o| form.allows_origin(o)) {
+    match request::origin(req).filter(|o| form.form.allows_origin(o)) {
         None => ApiError::OriginNotAllowed.to_json_response(),
         Some(origin) => {
             let mut resp = respond::empty(StatusCode::NO_CONTENT);
@@ -81,7 +84,7 @@ where
 {
     let lang_hint = request::accept_language(req);
     let json_client = request::wants_json(req) || body::encoding(req) == Some(Encoding::Json);
-    let stored = match load_form(app, id).await {
+    let stored = match load_form(app, id, now).await {
         Ok(f) => f,
         Err(e) if json_client => return e.to_json_response(),
         Err(e) => return zgoda_web::pages::error(&e, lang_hint.unwrap_or(Lang::Pl)),
@@ -125,10 +128,10 @@ where
     resp
 }
 
-async fn thanks<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, id: &str) -> Response<Body> {
+async fn thanks<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, id: &str, now: Time) -> Response<Body> {
     let query_lang = request::query_param(req, "lang").and_then(|l| l.parse().ok());
     let fallback = query_lang.or(request::accept_language(req)).unwrap_or(Lang::Pl);
-    match load_form(app, id).await {
+    match load_form(app, id, now).await {
         Err(e) => zgoda_web::pages::error(&e, fallback),
         Ok(stored) => {
             let lang = query_lang.or(request::accept_language(req)).unwrap_or(stored.form.default_lang);
@@ -140,7 +143,7 @@ async fn thanks<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &R
 
 /// What the intake may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
 pub const ACCESS: Access = Access {
-    table: ITEM_READ_WRITE,
+    table: ITEM_READ_WRITE_BATCH_GET,
     key_rings: &[KeyFamily::Links, KeyFamily::Seals, KeyFamily::Pepper],
     mail: &[MailStream::Public],
     ..Access::NONE

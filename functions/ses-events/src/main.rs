@@ -3,7 +3,10 @@
 use aws_lambda_events::event::sns::SnsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-#[tokio::main]
+// One thread: a Lambda instance serves one event at a time, and on one runtime thread an SDK
+// call's answer wakes the task that waits for it without a hop between threads (BENCHMARKS.md:
+// about half an SDK call's CPU).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     zgoda_web::telemetry::init();
     let app = zgoda_web::app::from_env(&ses_events::ACCESS).await?;

@@ -25,7 +25,7 @@ use crate::mail::{MailError, Mailer, Message};
 use crate::proof::{ChainHead, SealedEvent};
 use crate::smoke::SmokeRun;
 use crate::store::{
-    BreachRecord, Contact, DeclaredPurpose, Delivery, FormStore, GuardKey, Guards, JobBatch, PrivacyRequest, Profile, PublicNotice,
+    BreachRecord, Contact, Count, DeclaredPurpose, Delivery, FormStore, GuardKey, Guards, JobBatch, PrivacyRequest, Profile, PublicNotice,
     PurposeState, Recipient, SaveFormError, StoreError, StoredForm, SubmissionContent, WorkQueue,
 };
 use crate::timeline::TimelineEvent;
@@ -209,6 +209,22 @@ impl Guards for MemoryStore {
         }))
     }
 
+    async fn count_within(&self, counts: &[Count]) -> Result<Result<(), Vec<usize>>, StoreError> {
+        Ok(self.with(|d| {
+            let slot = |c: &Count| (c.key.to_string(), c.window_end);
+            let over: Vec<usize> = (0..counts.len())
+                .filter(|&i| d.guards.get(&slot(&counts[i])).copied().unwrap_or(0) + counts[i].by > counts[i].most)
+                .collect();
+            if !over.is_empty() {
+                return Err(over);
+            }
+            for c in counts {
+                *d.guards.entry(slot(c)).or_insert(0) += c.by;
+            }
+            Ok(())
+        }))
+    }
+
     async fn first_use(&self, key: &GuardKey, expires_at: Time, now: Time) -> Result<bool, StoreError> {
         Ok(self.with(|d| d.mark_once(key, expires_at, now)))
     }
@@ -307,6 +323,7 @@ pub fn app() -> MemoryApp {
         queue: MemoryQueue::default(),
         keys: Keys::new(ring(1), ring(2), ring(3), ring(4)),
         names: Default::default(),
+        forms: Default::default(),
         settings: crate::Settings::default(),
     }
 }
@@ -376,7 +393,8 @@ pub(crate) mod fixtures {
     pub async fn post(app: &MemoryApp, form: &StoredForm, address: &str, ticked: &[&str]) -> Result<Receipt, Error> {
         let mut fields = vec![("email", address), ("notice_version", "2026-11"), ("name", "Anna")];
         fields.extend(ticked.iter().map(|p| ("consent", *p)));
-        app.submit(form, raw(&fields), Origin { ip: Some("203.0.113.7".parse().unwrap()), lang: None }, now()).await
+        app.submit(&std::sync::Arc::new(form.clone()), raw(&fields), Origin { ip: Some("203.0.113.7".parse().unwrap()), lang: None }, now())
+            .await
     }
 
     /// A form body as the HTTP layer hands it over: (name, value) pairs in order.

@@ -8,8 +8,8 @@ use crate::ids::{PurposeId, RequestId, SubjectId};
 use crate::proof::EventKind;
 use crate::smoke::{SIMULATOR_SUCCESS, SmokeRun, SmokeRunId, SmokeStep};
 use crate::store::{
-    Append, AppendError, AudienceError, AudienceMember, Erasure, Health, PrivacyRequest, Profile, RequestStore, RetentionReviews, Review,
-    StoreError, SubjectRecord, SubjectStore,
+    Append, AppendError, AudienceError, AudienceMember, ChainStart, Erasure, Health, PrivacyRequest, Profile, RequestStore,
+    RetentionReviews, Review, StoreError, SubjectRecord, SubjectStore,
 };
 
 impl Person {
@@ -73,8 +73,11 @@ impl SubjectStore for MemoryStore {
         Ok(self.with(|d| d.people.get(subject).and_then(|p| p.profile_at(now))))
     }
 
-    async fn is_suppressed(&self, subject: &SubjectId) -> Result<bool, StoreError> {
-        Ok(self.with(|d| d.people.get(subject).is_some_and(|p| p.suppressed_at.is_some())))
+    async fn load_chain_start(&self, subject: &SubjectId) -> Result<ChainStart, StoreError> {
+        Ok(self.with(|d| match d.people.get(subject) {
+            None => ChainStart::default(),
+            Some(p) => ChainStart { head: p.head.clone(), suppressed: p.suppressed_at.is_some() },
+        }))
     }
 
     async fn append(&self, append: Append) -> Result<(), AppendError> {
