@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """Turns criterion's samples into BENCHMARKS.md: min/median/max per iteration over every sample,
 each figure beside its same-run baseline, and whether its target holds."""
-import datetime, json, os, platform, statistics, subprocess, sys
+import datetime, json, math, os, platform, re, statistics, subprocess, sys
 
 TARGET_DIR = os.environ.get("CARGO_TARGET_DIR", "target")
 BASELINE = "baseline_sha256_100b"
+HMAC_FLOOR = "baseline_hmac_canonical"
 FUNCTIONS = ["intake", "operator", "links", "notifier", "deadline-watch", "retention-sweep", "ses-events"]
-# name -> (what it is, target ratio to the baseline or None)
+# name -> (what it is, target ratio to the SHA-256 baseline or None, target ratio to the HMAC floor or None)
 ROWS = [
-    (BASELINE, "raw SHA-256 of 100 bytes (baseline)", None),
-    ("token_sign", "link token: sign", None),
-    ("token_verify", "link token: verify (base64url, kid, MAC, payload, expiry)", 3.0),
-    ("seal", "consent event: canonical encoding + HMAC seal", None),
-    ("seal_verify", "consent event: verify seal", 3.0),
+    (BASELINE, "raw SHA-256 of 100 bytes (baseline)", None, None),
+    ("token_sign", "link token: sign", None, None),
+    ("token_verify", "link token: verify (base64url, kid, MAC, payload, expiry)", 3.0, None),
+    ("seal", "consent event: canonical encoding + HMAC seal", None, None),
+    (HMAC_FLOOR, "bare HMAC-SHA256 over the event's canonical bytes (the seal's floor)", None, None),
+    ("seal_verify", "consent event: verify seal", None, 1.25),
 ]
 
 
@@ -23,7 +25,7 @@ def crypto_rounds():
     while os.path.isdir(os.path.join(root, f"crypto_round_{len(rounds) + 1}")):
         group = os.path.join(root, f"crypto_round_{len(rounds) + 1}")
         samples = {}
-        for name, _, _ in ROWS:
+        for name, *_ in ROWS:
             with open(os.path.join(group, name, "new", "sample.json")) as f:
                 s = json.load(f)
             samples[name] = [t / i for t, i in zip(s["times"], s["iters"])]
@@ -71,18 +73,31 @@ def main():
         "every operation a few seconds apart, and the ratio is the median of the rounds' ratios (median",
         "over median), so a drift in the machine's speed between rounds does not enter it.",
         "",
-        "| operation | min | median | max | × baseline | target |",
-        "|---|---|---|---|---|---|",
+        "A link token's verify is held to the SHA-256 (below 3×); a seal's verify to a bare HMAC-SHA256 over",
+        "the same canonical bytes from the same keyed state (≤ 1.25×: what reading the seal's hex and",
+        "encoding the fields as they are fed to the MAC may add).",
+        "",
+        "| operation | min | median | max | × SHA-256 | × HMAC floor | target |",
+        "|---|---|---|---|---|---|---|",
     ]
     missed = []
-    for name, what, target in ROWS:
+    medians = lambda name: [statistics.median(r[name]) for r in rounds]
+    for name, what, target, floor_target in ROWS:
         xs = [x for r in rounds for x in r[name]]
         med = statistics.median(xs)
-        ratio = round_ratio([statistics.median(r[name]) for r in rounds], [statistics.median(r[BASELINE]) for r in rounds])
-        verdict = "—" if target is None else (f"≤ {target:g}× ✓" if ratio <= target else f"≤ {target:g}× **missed**")
-        if target is not None and ratio > target:
+        ratio = round_ratio(medians(name), medians(BASELINE))
+        floor = round_ratio(medians(name), medians(HMAC_FLOOR))
+        if target is not None:
+            ok, shown = ratio < target, f"< {target:g}× SHA-256"
+        elif floor_target is not None:
+            ok, shown = floor <= floor_target, f"≤ {floor_target:g}× HMAC floor"
+        else:
+            ok, shown = True, None
+        if not ok:
             missed.append(name)
-        lines.append(f"| {what} | {fmt(min(xs))} | {fmt(med)} | {fmt(max(xs))} | {ratio:.2f} | {verdict} |")
+        verdict_text = "—" if shown is None else f"{shown} {'✓' if ok else '**missed**'}"
+        floor_shown = f"{floor:.2f}" if name in ("seal_verify", "seal", HMAC_FLOOR) else "—"
+        lines.append(f"| {what} | {fmt(min(xs))} | {fmt(med)} | {fmt(max(xs))} | {ratio:.2f} | {floor_shown} | {verdict_text} |")
     system_path = os.path.join(TARGET_DIR, "bench", "system.json")
     if os.path.exists(system_path):
         with open(system_path) as f:
@@ -123,8 +138,9 @@ def system_sections(d, missed):
         "Each binary started by exec against a minimal Lambda Runtime API on loopback, timed to its first",
         f"completed invocation of the sample event named (a fresh process each time, {len(hello)} rounds of every",
         "binary in turn; the ratio is the median of the rounds' ratios); then 20 warm invocations and the",
-        "process's peak RSS. The functions load their four key rings from the emulator's Secrets",
+        "process's peak RSS. Each function loads only the key rings it uses from the emulator's Secrets",
         "Manager (one BatchGetSecretValue call) before the first invocation; the hello binary loads nothing.",
+        "Every binary, hello too, runs on a current-thread tokio runtime, as the functions do.",
         "The first invocation's own work against the emulator is in the cold time too: \"cold − warm\" takes a",
         "warm invocation's time away, leaving about what starting costs.",
         "",
@@ -171,11 +187,12 @@ def system_sections(d, missed):
         "| request | server CPU per request (min / median / max) | × hello | target | achieved rate (median) | answers |",
         "|---|---|---|---|---|---|",
     ]
+    # key -> (what it is, target: ("×", ratio to hello) or ("µs", absolute CPU per request) or None)
     for key, what, target in [
         ("hello", "hello (hyper, baseline)", None),
-        ("link_get", "link page GET as a browser sends it, with Accept-Language (token verify, page render; no database read)", 2.0),
-        ("health", "health check GET: one DynamoDB call (DescribeTable), what one SDK call costs", None),
-        ("form_post", "1 KB urlencoded form POST (checks, sealed transaction, mails)", 4.0),
+        ("link_get", "link page GET as a browser sends it, with Accept-Language (token verify, page render; no database read)", ("×", 2.0)),
+        ("health", "health check GET: one DynamoDB call (DescribeTable), the server's side included", None),
+        ("form_post", "1 KB urlencoded form POST (checks, counters, sealed transaction, the owner's mail, its SES event)", ("µs", 2000)),
     ]:
         runs = rc.get(key)
         if not runs:
@@ -186,24 +203,21 @@ def system_sections(d, missed):
         for r in runs:
             for status, n in r["statuses"].items():
                 answers[status] = answers.get(status, 0) + n
-        if target is not None and ratio > target:
-            missed.append(f"request cost {key}")
-        tgt = "—" if target is None else verdict(ratio <= target, f"≤ {target:g}×")
+        if target is None:
+            tgt = "—"
+        else:
+            unit, most = target
+            ok = ratio <= most if unit == "×" else statistics.median(cpu) <= most
+            if not ok:
+                missed.append(f"request cost {key}")
+            tgt = verdict(ok, f"≤ {most:g}×" if unit == "×" else f"≤ {most / 1000:g} ms")
         rate = statistics.median(r["requests_per_second"] for r in runs)
         shown = ", ".join(f"{n}× {s}" for s, n in sorted(answers.items()))
         lines.append(f"| {what} | {spread(cpu, us)} | {times(ratio)} | {tgt} | {rate:.0f}/s | {shown} |")
-    if rc.get("health"):
-        call = statistics.median(r["server_cpu_us_per_request"] for r in rc["health"])
-        post = statistics.median(r["server_cpu_us_per_request"] for r in rc["form_post"])
-        lines += [
-            "",
-            f"One SDK call costs the server about {us(call)} of CPU here ({paired_ratio('health'):.0f}× hello's whole request): signing,",
-            "the HTTP exchange, the SDK's retry, timeout and endpoint layers, the answer parsed. A form post costs",
-            f"about {post / call:.0f} such calls: it makes six (the form read, two rate-limit counters, the chain head, the",
-            "sealed transaction, the owner's notice mail) and handles the mail's SES event (a queue receive and",
-            "delete). So 4× hello is below what a single call costs; the form post's own work besides is the",
-            "checks, the seal and the mail's rendering.",
-        ]
+    if rc.get("form_post_calls"):
+        lines += form_post_calls_section(rc["form_post_calls"], missed)
+    if rc.get("sdk_call"):
+        lines += sdk_call_section(rc["sdk_call"], missed)
     m = d.get("mixed_load")
     if m:
         server_errors = sum(n for status, n in m["statuses"].items() if int(status) >= 500 or int(status) == 0)
@@ -251,6 +265,131 @@ def system_sections(d, missed):
         lines += fanout_section(f, missed)
     rss = d["peak_rss_kib"]
     lines += ["", f"Peak RSS after the load: local stack {mib(rss['local_stack'])}, hello server {mib(rss['hello_http'])}."]
+    return lines
+
+
+def form_post_calls_section(c, missed):
+    """The AWS calls a form post makes, as the emulator counted them."""
+    posts = c["posts"]
+    ops = c["by_operation"]
+    path = {op: n for op, n in ops.items() if not op.startswith("sqs:")}
+    after = {op: n for op, n in ops.items() if op.startswith("sqs:")}
+    # The form definition is read once a minute per warm instance, not per post.
+    form_reads = path.get("dynamodb:Query", 0)
+    per_post = (sum(path.values()) - form_reads) / posts
+    ok = per_post <= 4
+    if not ok:
+        missed.append("calls per form post")
+    lines = [
+        "",
+        "### AWS calls per form post",
+        "",
+        f"Counted by the emulator itself (`crates/local/src/emulator.py` counts the calls it answers) over the",
+        f"{posts} form posts above, each a new person ticking the contact purpose, with the owner's notice mail.",
+        "Calls on the request path are DynamoDB's and SES's; SQS's come after the answer (the mail's SES",
+        "event, taken from its queue and deleted).",
+        "",
+        "| call | per post |",
+        "|---|---|",
+    ]
+    for op, n in sorted(path.items()):
+        note = " (the form definition, held 60 s per warm instance)" if op == "dynamodb:Query" else ""
+        lines.append(f"| {op}{note} | {n / posts:.2f} |")
+    lines += [
+        f"| **on the request path, the form read aside** | **{per_post:.2f}** ({verdict(ok, '≤ 4')}) |",
+    ]
+    for op, n in sorted(after.items()):
+        lines.append(f"| {op} (after the answer) | {n / posts:.2f} |")
+    lines += [
+        "",
+        "The four: one TransactWriteItems counts the post against its network's and its person's limits and",
+        "its mail against the hour's public mail budget; one BatchGetItem reads the person's chain head and",
+        "suppression; one TransactWriteItems writes the sealed events, state, profile and submission; one",
+        "SendEmail. A double opt-in post sends a confirmation as well: five.",
+    ]
+    return lines
+
+
+# Where a profile's samples go, by symbol: the first rule that matches a sample's (library, symbol) wins.
+PROFILE_LAYERS = [
+    ("kernel: scheduling and wake-ups", lambda d, s: d.startswith("[kernel") and re.search(r"task_switch|schedule|futex|wake|spin_unlock|irqentry|syscall|epoll|hrtimer", s)),
+    ("kernel: TCP on loopback", lambda d, s: d.startswith("[kernel")),
+    ("allocator and copies (libc)", lambda d, s: d.startswith("libc") and re.search(r"malloc|free|memmove|memcpy|realloc|unlink_chunk|consolidate|memset|memcmp", s)),
+    ("signing (SigV4: canonical request, SHA-256, HMAC)", lambda d, s: re.search(r"aws_sigv4|sha2::|hmac|Sha256|sha256", s)),
+    ("JSON: the request written, the answer parsed", lambda d, s: re.search(r"aws_smithy_json|protocol_serde|serde_json|ryu|itoa", s)),
+    ("SDK orchestrator: interceptors, config bag, endpoint, retry, identity", lambda d, s: re.search(r"aws_smithy_runtime|aws_smithy_types|aws_types|aws_runtime|aws_sdk_|aws_config|aws_credential|nterceptor|config_bag|TypeErased", s)),
+    ("HTTP client: hyper, http, headers", lambda d, s: re.search(r"hyper|http::|h1::|httparse|bytes::", s)),
+    ("tokio", lambda d, s: re.search(r"tokio", s)),
+    ("Rust allocation, hashing and formatting", lambda d, s: re.search(r"alloc::|__rust|__rdl|RawVec|fmt::|hashbrown|BuildHasher|from_utf8|drop_in_place", s)),
+]
+
+
+def profile_layers(path):
+    """perf's samples of `path`, as shares by layer; None when perf cannot read them."""
+    try:
+        out = subprocess.run(["perf", "report", "-i", path, "--no-children", "--sort", "dso,symbol", "--stdio", "-g", "none"],
+                             capture_output=True, text=True, timeout=120).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    shares = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[[.k]\]\s+(.*)", line)
+        if not m:
+            continue
+        pct, dso, sym = float(m.group(1)), m.group(2), m.group(3)
+        layer = next((name for name, rule in PROFILE_LAYERS if rule(dso, sym)), "other")
+        shares[layer] = shares.get(layer, 0) + pct
+    return shares or None
+
+
+def sdk_call_section(c, missed):
+    """One SDK call's CPU on its own, on either runtime, and where it goes."""
+    us = lambda x: f"{x:.0f} µs"
+    cpu = c["cpu_us_per_call"]
+    get_item = statistics.median(cpu["get_item"])
+    ok = get_item <= 250
+    if not ok:
+        missed.append("CPU per SDK call")
+    lines = [
+        "",
+        "### One SDK call",
+        "",
+        f"{c['calls_per_round']} calls in a row from the bench's own process to the emulator's DynamoDB, through a",
+        "client built from the functions' SDK configuration (`zgoda_aws::sdk_defaults`), in as many rounds as",
+        "the load runs; the process's CPU per call, no HTTP server around it. First on a current-thread",
+        "runtime, as the functions and the local stack now run, then on a multi-thread runtime as they ran before.",
+        "",
+        "| call | current-thread runtime (min / median / max) | multi-thread runtime (min / median / max) | target ≤ 250 µs |",
+        "|---|---|---|---|",
+        f"| GetItem (one small item) | {spread(cpu['get_item'], us)} | {spread(cpu['get_item_multi_thread'], us)} | {verdict(ok)} |",
+        f"| DescribeTable (the health check's call; a larger answer) | {spread(cpu['describe_table'], us)} | {spread(cpu['describe_table_multi_thread'], us)} | — |",
+    ]
+    shares = profile_layers(c["profile"]) if c.get("profile") else None
+    if shares is None:
+        lines += ["", "No profile: `perf` was not available to sample the calls."]
+    else:
+        lines += [
+            "",
+            f"Where a GetItem's CPU goes on the current-thread runtime ({c['calls_per_round']} more calls sampled by `perf record`,",
+            "each sample put under the first layer its symbol belongs to):",
+            "",
+            "| layer | share | about |",
+            "|---|---|---|",
+        ]
+        total = sum(shares.values())
+        for layer, pct in sorted(shares.items(), key=lambda kv: -kv[1]):
+            lines.append(f"| {layer} | {pct / total * 100:.0f} % | {us(get_item * pct / total)} |")
+    lines += [
+        "",
+        "What the project controls, and what was done: the clients and their identity cache are built once",
+        "per instance from one SDK configuration (`Clients::from_env`) and the endpoint is fixed by it; the",
+        "stalled-stream protection, an interceptor and a timer-watched body on every call, is off (each",
+        "attempt is cut after 4 s anyway); and the functions run on a current-thread runtime, so the",
+        "answer wakes the waiting task on the thread it runs on instead of another, which is where the",
+        "multi-thread runtime's extra CPU went (the kernel's scheduling and wake-ups). What remains is the",
+        "SDK's own orchestration (a config bag and a dozen interceptors per call), hyper, SigV4 and the",
+        "kernel's loopback TCP, none of which a configuration removes.",
+    ]
     return lines
 
 
@@ -316,7 +455,67 @@ def fanout_section(f, missed):
         f"{k['mails'] - kp['sent']:,} mails more than people: notices SES accepted from a process killed",
         "before it recorded them whose Send event was not recorded before their lease ran out (the",
         "events queue fell behind), so a second notice went. SES takes no idempotency key.",
-    ] if k["mails"] > kp["sent"] else [])
+    ] if k["mails"] > kp["sent"] else []) + (sizing_section(f) if "notifier_cpu_us_per_notice" in f else [])
+
+
+# The sizing model's assumptions about AWS (not measurable here): one DynamoDB call's latency in
+# the region, one SES SendEmail's, the notifier's memory (the template's Globals) and the memory at
+# which Lambda gives a function one whole vCPU.
+DYNAMODB_MS = 5
+SES_MS = 50
+NOTIFIER_MB = 256
+FULL_VCPU_MB = 1769
+RECIPIENTS_AT_ONCE = 10  # functions/notifier/src/lib.rs
+SES_RATES = [14, 300, 1000]
+
+
+def sizing_section(f):
+    """How many notices a second one notifier instance sustains, and the concurrency each SES rate needs."""
+    cpu_us = f["notifier_cpu_us_per_notice"]
+    calls = f["calls"]
+    per = lambda op: calls.get(op, 0) / f["recipients"]
+    latency_ms = 3 * DYNAMODB_MS + SES_MS + cpu_us / 1000 * FULL_VCPU_MB / NOTIFIER_MB
+    by_latency = RECIPIENTS_AT_ONCE * 1000 / latency_ms
+    by_cpu = 1e6 / cpu_us * NOTIFIER_MB / FULL_VCPU_MB
+    instance = min(by_latency, by_cpu)
+    lines = [
+        "",
+        "### Sizing the notifier on AWS, on paper",
+        "",
+        f"Measured here: the notifier process's CPU per notice, {cpu_us:.0f} µs (its whole run over the {f['recipients']:,}",
+        "recipients above), and the calls per recipient the emulator answered during that run (all",
+        "processes: the escalations' writes, the notifier's, ses-events'):",
+        "",
+        "| call | per recipient |",
+        "|---|---|",
+    ] + [f"| {op} | {n / f['recipients']:.2f} |" for op, n in sorted(calls.items()) if n / f["recipients"] >= 0.01] + [
+        "",
+        "The notifier's own share is four calls a notice: the claim and the finish (UpdateItem), the",
+        "contact read (BatchGetItem) and the send (SES SendEmail), with a queue receive and delete per",
+        f"message of 50. It works on {RECIPIENTS_AT_ONCE} recipients of a message at once. Assumed, not measured: a",
+        f"DynamoDB call takes {DYNAMODB_MS} ms and a SendEmail {SES_MS} ms in the region, and a {NOTIFIER_MB} MB function",
+        f"gets {NOTIFIER_MB}/{FULL_VCPU_MB} of a vCPU (Lambda gives one whole vCPU at {FULL_VCPU_MB} MB), about as fast as this",
+        f"machine's core. So one notice takes about {latency_ms:.0f} ms of wall time, and one instance sustains",
+        f"about {by_latency:.0f} notices a second by latency ({RECIPIENTS_AT_ONCE} in flight) and {by_cpu:.0f} by CPU: **{instance:.0f} a second**.",
+        "",
+        "| SES rate (`SendRatePerSecond`) | instances needed | set the notifier's concurrency to | each instance paces at |",
+        "|---|---|---|---|",
+    ]
+    for rate in SES_RATES:
+        needed = max(1, math.ceil(rate / instance))
+        # SQS's event source needs a MaximumConcurrency of at least 2; a quarter more than needed
+        # absorbs a slow SES minute.
+        setting = max(2, math.ceil(needed * 1.25))
+        lines.append(f"| {rate}/s | {needed} | {setting} | {rate / setting:.0f}/s |")
+    lines += [
+        "",
+        "The concurrency is three values in `infra/template.yaml` that a test holds equal: the notifier's",
+        "`ReservedConcurrentExecutions`, its event source's `MaximumConcurrency` and `ZGODA_SEND_CONCURRENCY`",
+        "(each instance paces itself to its share of the rate). The template's default follows the first",
+        "row: SES's starting rate of 14 a second needs one instance, and SQS's least concurrency is two.",
+        "Raise it with the SES rate: more instances than needed only wait on their pacing, which Lambda bills.",
+    ]
+    return lines
 
 
 def package_section(missed):

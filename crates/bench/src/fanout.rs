@@ -52,6 +52,11 @@ pub struct FanOut {
     pub pending: u64,
     /// The notifier process's peak resident memory (VmHWM), KiB.
     pub notifier_peak_rss_kib: u64,
+    /// The notifier process's CPU over the measured fan-out, per recipient (µs).
+    pub notifier_cpu_us_per_notice: f64,
+    /// Every call the emulator answered during the measured fan-out, by operation: the
+    /// escalations', the notifier's and ses-events' together.
+    pub calls: BTreeMap<String, u64>,
     pub direct: Direct,
     pub kill_run: KillRun,
 }
@@ -146,11 +151,18 @@ pub async fn measure(
     let mut notifier = notifier_command.spawn()?;
     let notifier_pid = notifier.id().context("notifier pid")?;
     let mails_before = mails.addresses().await?;
+    let calls_before = crate::emulator_calls(client, vars).await?;
     let started = Instant::now();
     let escalations = escalate_all(&op, &id, "f", recipients).await?;
     let fanned = wait_all(&op, &id, escalations, &mails, mails_before, Duration::from_secs(900), || Ok(())).await?;
     let seconds = started.elapsed().as_secs_f64();
     let notifier_peak_rss_kib = proc::peak_rss_kib(notifier_pid)?;
+    let notifier_cpu_us_per_notice = proc::cpu_time(notifier_pid)?.as_secs_f64() * 1e6 / recipients as f64;
+    let mut calls = crate::emulator_calls(client, vars).await?;
+    for (operation, n) in calls.iter_mut() {
+        *n -= calls_before.get(operation).copied().unwrap_or(0);
+    }
+    calls.retain(|_, n| *n > 0);
     notifier.kill().await?;
 
     eprintln!("fan-out: {recipients} recipients, the notifier killed at random points");
@@ -182,6 +194,8 @@ pub async fn measure(
         failed: fanned.failed,
         pending: fanned.pending,
         notifier_peak_rss_kib,
+        notifier_cpu_us_per_notice,
+        calls,
         direct,
         kill_run: KillRun { recipients, kills, seconds: kill_seconds, progress: killed, mails },
     })

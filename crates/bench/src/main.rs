@@ -333,7 +333,7 @@ async fn mixed_load(
 
 /// The calls the emulator has answered so far, by operation, over its two processes (DynamoDB's
 /// and the other services'), as `emulator.py` counts them.
-async fn emulator_calls(client: &reqwest::Client, vars: &BTreeMap<String, String>) -> anyhow::Result<BTreeMap<String, u64>> {
+pub(crate) async fn emulator_calls(client: &reqwest::Client, vars: &BTreeMap<String, String>) -> anyhow::Result<BTreeMap<String, u64>> {
     let mut calls = BTreeMap::new();
     // One process may serve both (a set, so it is read once).
     let urls: std::collections::BTreeSet<&String> = ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
