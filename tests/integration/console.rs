@@ -309,6 +309,9 @@ async fn art33_1_the_console_asks_a_reporter_and_registers_their_incident_as_a_b
     set_field(&browser, "#breach-form [name=title]", "Zgubiony pendrive").await;
     set_field(&browser, "#breach-form [name=contact_name]", "IOD Anna Nowak").await;
     set_field(&browser, "#breach-form [name=contact_email]", &address("console-iod")).await;
+    // Aware (now) differs from detected (the report's minute) once a minute has turned since the
+    // report, and then the form must say why (Art. 33(1)); a DPO reading a report later always does.
+    set_field(&browser, "#breach-form [name=aware_justification]", "Zgłoszenie przeczytane po jego nadejściu.").await;
     browser.click("#breach-form button[type=submit]").await;
     browser.wait_for("cia none_affected").await;
     let untouched = env.operator("GET", &format!("/v1/incidents/{incident}"), None).await.json::<Value>().await.unwrap();

@@ -83,14 +83,14 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Runtime::new()?;
+    // The baselines run as the functions and the local stack do, on one thread.
+    let one_thread = || tokio::runtime::Builder::new_current_thread().enable_all().build();
     match cli.command {
         Command::Crypto { out } => crypto::run(&out),
-        Command::HelloHttp => runtime.block_on(hello::http_server()),
-        Command::HelloLambda => runtime.block_on(hello::lambda()).map_err(|e| anyhow!(e)),
-        Command::Run { bin_dir, events, python, out, runs, load_runs, only, fanout_recipients } => {
-            runtime.block_on(run(&bin_dir, &events, &python, &out, Runs { cold: runs, load: load_runs, only, fanout_recipients }))
-        }
+        Command::HelloHttp => one_thread()?.block_on(hello::http_server()),
+        Command::HelloLambda => one_thread()?.block_on(hello::lambda()).map_err(|e| anyhow!(e)),
+        Command::Run { bin_dir, events, python, out, runs, load_runs, only, fanout_recipients } => tokio::runtime::Runtime::new()?
+            .block_on(run(&bin_dir, &events, &python, &out, Runs { cold: runs, load: load_runs, only, fanout_recipients })),
     }
 }
 
