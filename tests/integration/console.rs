@@ -380,6 +380,25 @@ async fn art33_2_the_console_hands_out_and_revokes_reporting_links_and_registers
     assert_eq!(registered["agreement_date"], "2026-01-15", "{registered}");
     assert!(registered.get("webhook_secret").is_none(), "never listed again");
     browser.screenshot("console-reporting-en").await;
+
+    // The same id again is an update of that processor's record: done only after a confirmation.
+    browser.eval("document.querySelector('#processor-form').closest('details').open = true; return 1").await;
+    set_field(&browser, "#processor-form [name=processor_id]", &processor).await;
+    set_field(&browser, "#processor-form [name=name]", "Kurier Y S.A.").await;
+    set_field(&browser, "#processor-form [name=contact_email]", &address("kurier")).await;
+    set_field(&browser, "#processor-form [name=processes]", "Adresy dostaw.").await;
+    set_field(&browser, "#processor-form [name=agreement_date]", "2026-02-01").await;
+    browser.click("#processor-form button[type=submit]").await;
+    browser.wait_for("Update \"Kurier X sp. z o.o.\"?").await;
+    browser.click("#confirm-no").await;
+    let kept = env.operator("GET", &format!("/v1/admin/processors/{processor}"), None).await.json::<Value>().await.unwrap();
+    assert_eq!(kept["name"], "Kurier X sp. z o.o.", "cancelled: the record is as it was");
+    browser.click("#processor-form button[type=submit]").await;
+    browser.wait_for("Update \"Kurier X sp. z o.o.\"?").await;
+    browser.click("#confirm-yes").await;
+    browser.wait_for("Kurier Y S.A.").await;
+    let updated = env.operator("GET", &format!("/v1/admin/processors/{processor}"), None).await.json::<Value>().await.unwrap();
+    assert_eq!((&updated["name"], &updated["agreement_date"]), (&json!("Kurier Y S.A."), &json!("2026-02-01")));
     browser.quit().await;
 }
 

@@ -79,6 +79,7 @@ const TEXTS = {
     processors: 'Podmioty przetwarzające (art. 28)', processor_id: 'Identyfikator (np. kurier-x)', contact_email_p: 'E-mail do spraw ochrony danych',
     processes: 'Co przetwarza', purposes: 'Cele (oddzielone przecinkami)', agreement_date: 'Data umowy powierzenia', add_processor: 'Dodaj podmiot',
     webhook_url: 'Adres webhooka', rotate_secret: 'Nowy sekret webhooka', confirm_rotate_secret: 'Wydać nowy sekret webhooka dla „{name}”? Dotychczasowy działa jeszcze 24 godziny.',
+    confirm_update_processor: 'Zaktualizować „{name}”? Podmiot o tym identyfikatorze jest już zapisany; jego dane zostaną zastąpione.',
     secret_once: 'Sekret webhooka (pokazany tylko raz, przekaż go podmiotowi): {secret}',
     kind_access: 'dostęp do danych', kind_erasure: 'usunięcie danych', kind_objection: 'sprzeciw', kind_rectification: 'sprostowanie', kind_restriction: 'ograniczenie przetwarzania',
     new_breach: 'Zarejestruj naruszenie', register_as_breach: 'Zarejestruj jako naruszenie', from_incident: 'Ze zgłoszenia z {at}',
@@ -175,6 +176,7 @@ const TEXTS = {
     processors: 'Processors (Art. 28)', processor_id: 'Id (e.g. courier-x)', contact_email_p: 'Data protection e-mail',
     processes: 'What it processes', purposes: 'Purposes (comma-separated)', agreement_date: 'Processing agreement signed on', add_processor: 'Add the processor',
     webhook_url: 'Webhook URL', rotate_secret: 'New webhook secret', confirm_rotate_secret: 'Issue a new webhook secret for "{name}"? The current one keeps working for 24 hours.',
+    confirm_update_processor: 'Update "{name}"? A processor with this id is on file; its record will be replaced.',
     secret_once: 'The webhook secret (shown once; hand it to the processor): {secret}',
     kind_access: 'access', kind_erasure: 'erasure', kind_objection: 'objection', kind_rectification: 'rectification', kind_restriction: 'restriction',
     new_breach: 'Register a breach', register_as_breach: 'Register as a breach', from_incident: 'From the report of {at}',
@@ -1142,6 +1144,9 @@ async function reportingView() {
     ...field('purposes', input('purposes')),
     ...field('agreement_date', input('agreement_date', { type: 'date', required: true })),
   ], async (v) => {
+    // The route both registers and updates: an id on file is that processor's record, replaced.
+    const onFile = (processors.items || []).find((p) => p.processor_id === v.processor_id);
+    if (onFile && !(await confirmed(t('confirm_update_processor', { name: onFile.name })))) return;
     const body = { name: v.name, contact_email: v.contact_email, processes: v.processes, purposes: list(v.purposes), agreement_date: v.agreement_date };
     const created = await api('PUT', `/v1/admin/processors/${encodeURIComponent(v.processor_id)}`, body);
     await route();
