@@ -367,13 +367,7 @@ async fn art33_2_the_console_hands_out_and_revokes_reporting_links_and_registers
 
     // A processor: registered with its agreement, its webhook secret shown once.
     let processor = format!("p{}", unique().to_lowercase());
-    browser.eval("document.querySelector('#processor-form').closest('details').open = true; return 1").await;
-    set_field(&browser, "#processor-form [name=processor_id]", &processor).await;
-    set_field(&browser, "#processor-form [name=name]", "Kurier X sp. z o.o.").await;
-    set_field(&browser, "#processor-form [name=contact_email]", &address("kurier")).await;
-    set_field(&browser, "#processor-form [name=processes]", "Adresy dostaw, w celu doręczenia paczek.").await;
-    set_field(&browser, "#processor-form [name=agreement_date]", "2026-01-15").await;
-    browser.click("#processor-form button[type=submit]").await;
+    submit_processor(&browser, &processor, "Kurier X sp. z o.o.", "Adresy dostaw, w celu doręczenia paczek.", "2026-01-15").await;
     browser.wait_for(&format!("data-processor=\"{processor}\"")).await;
     assert!(browser.text_of("#secret").await.contains("whsec_"), "shown once");
     let registered = env.operator("GET", &format!("/v1/admin/processors/{processor}"), None).await.json::<Value>().await.unwrap();
@@ -382,13 +376,7 @@ async fn art33_2_the_console_hands_out_and_revokes_reporting_links_and_registers
     browser.screenshot("console-reporting-en").await;
 
     // The same id again is an update of that processor's record: done only after a confirmation.
-    browser.eval("document.querySelector('#processor-form').closest('details').open = true; return 1").await;
-    set_field(&browser, "#processor-form [name=processor_id]", &processor).await;
-    set_field(&browser, "#processor-form [name=name]", "Kurier Y S.A.").await;
-    set_field(&browser, "#processor-form [name=contact_email]", &address("kurier")).await;
-    set_field(&browser, "#processor-form [name=processes]", "Adresy dostaw.").await;
-    set_field(&browser, "#processor-form [name=agreement_date]", "2026-02-01").await;
-    browser.click("#processor-form button[type=submit]").await;
+    submit_processor(&browser, &processor, "Kurier Y S.A.", "Adresy dostaw.", "2026-02-01").await;
     browser.wait_for("Update \"Kurier X sp. z o.o.\"?").await;
     browser.click("#confirm-no").await;
     let kept = env.operator("GET", &format!("/v1/admin/processors/{processor}"), None).await.json::<Value>().await.unwrap();
@@ -400,6 +388,17 @@ async fn art33_2_the_console_hands_out_and_revokes_reporting_links_and_registers
     let updated = env.operator("GET", &format!("/v1/admin/processors/{processor}"), None).await.json::<Value>().await.unwrap();
     assert_eq!((&updated["name"], &updated["agreement_date"]), (&json!("Kurier Y S.A."), &json!("2026-02-01")));
     browser.quit().await;
+}
+
+/// Fills the Reporting tab's processor form (opening it) and sends it.
+async fn submit_processor(browser: &Browser, id: &str, name: &str, processes: &str, agreement_date: &str) {
+    browser.eval("document.querySelector('#processor-form').closest('details').open = true; return 1").await;
+    set_field(browser, "#processor-form [name=processor_id]", id).await;
+    set_field(browser, "#processor-form [name=name]", name).await;
+    set_field(browser, "#processor-form [name=contact_email]", &address("kurier")).await;
+    set_field(browser, "#processor-form [name=processes]", processes).await;
+    set_field(browser, "#processor-form [name=agreement_date]", agreement_date).await;
+    browser.click("#processor-form button[type=submit]").await;
 }
 
 #[tokio::test]
