@@ -131,6 +131,19 @@ pub(crate) fn condition_failed_at(err: &SdkError<TransactWriteItemsError>, index
     }
 }
 
+/// How many times a counting transaction is sent when it keeps meeting others on its items.
+const COUNT_ATTEMPTS: u64 = 6;
+
+/// Whether DynamoDB cancelled a transaction because another one held one of its items.
+fn conflicted(err: &SdkError<TransactWriteItemsError>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
+            t.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict"))
+        }
+        _ => false,
+    }
+}
+
 impl DynamoStore {
     /// A purpose's declaration, written with each form that names it: the first basis stays, the
     /// last labels win.
@@ -1007,12 +1020,23 @@ impl Guards for DynamoStore {
                 .expression_attribute_values(":ttl", n(c.window_end.timestamp()));
             TransactWriteItem::builder().update(update.build().expect("complete")).build()
         };
-        match self.client.transact_write_items().set_transact_items(Some(counts.iter().map(update).collect())).send().await {
-            Ok(_) => Ok(Ok(())),
-            Err(e) => match (0..counts.len()).filter(|&i| condition_failed_at(&e, i)).collect::<Vec<_>>() {
-                over if !over.is_empty() => Ok(Err(over)),
-                _ => Err(unavailable(e)),
-            },
+        let items: Vec<TransactWriteItem> = counts.iter().map(update).collect();
+        let mut attempt = 1;
+        loop {
+            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+                Ok(_) => return Ok(Ok(())),
+                Err(e) => match (0..counts.len()).filter(|&i| condition_failed_at(&e, i)).collect::<Vec<_>>() {
+                    over if !over.is_empty() => return Ok(Err(over)),
+                    // Every post's counting names the hour's public mail budget, so two posts at
+                    // once meet on it and DynamoDB cancels one: it waits a moment and tries again.
+                    _ if attempt < COUNT_ATTEMPTS && conflicted(&e) => {
+                        let jitter = (ulid::Ulid::new().random() % 20) as u64;
+                        tokio::time::sleep(std::time::Duration::from_millis(5 * attempt + jitter)).await;
+                        attempt += 1;
+                    }
+                    _ => return Err(unavailable(e)),
+                },
+            }
         }
     }
 

@@ -143,3 +143,37 @@ async fn a_hanging_service_is_cut_by_the_attempt_timeout_retried_and_reported_un
     assert!(started.elapsed() < Duration::from_secs(6), "gave up within the operation timeout");
     assert_eq!(accepted.load(Ordering::SeqCst), 3, "each of the three attempts was cut and retried");
 }
+
+/// Every form post's counting transaction names the hour's public mail budget, and DynamoDB cancels
+/// a transaction that meets another on one of its items (`TransactionConflict`): two posts at once
+/// must both be counted, so the conflict is tried again, and a spent limit is still an answer.
+#[tokio::test]
+async fn h2_a_counting_transaction_that_meets_another_is_tried_again() {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
+    use zgoda_domain::store::Count;
+    let cancelled = |codes: &[&str]| {
+        let reasons: Vec<String> = codes.iter().map(|c| format!(r#"{{"Code":"{c}"}}"#)).collect();
+        format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled","CancellationReasons":[{}]}}"#,
+            reasons.join(",")
+        )
+    };
+    let transact = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .sequence()
+        .http_status(400, Some(cancelled(&["None", "TransactionConflict"])))
+        .times(2)
+        .output(|| TransactWriteItemsOutput::builder().build())
+        .http_status(400, Some(cancelled(&["ConditionalCheckFailed", "None"])))
+        .build();
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&transact], |c| c.retry_config(retry_config()));
+    let store = store(client);
+    let window_end = chrono::Utc::now() + chrono::Duration::hours(1);
+    let counts = [
+        Count { key: GuardKey::FormPostsFrom("203.0.113.0/24".into()), window_end, by: 1, most: 30 },
+        Count { key: GuardKey::PublicMail, window_end, by: 1, most: 500 },
+    ];
+    assert_eq!(store.count_within(&counts).await, Ok(Ok(())), "counted once the other transaction was done");
+    assert_eq!(transact.num_calls(), 3);
+    assert_eq!(store.count_within(&counts).await, Ok(Err(vec![0])), "the network's limit is spent");
+    assert_eq!(transact.num_calls(), 4, "a spent limit is not tried again");
+}
