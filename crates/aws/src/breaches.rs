@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use zgoda_domain::Time;
 use zgoda_domain::breach::Breach;
@@ -32,7 +32,9 @@ use zgoda_domain::store::{
 };
 use zgoda_domain::timeline::TimelineEvent;
 
-use crate::dynamo::{DynamoStore, condition_failed, condition_failed_at, corrupt, keyed, put, subject_pk, unavailable, written};
+use crate::dynamo::{
+    DynamoStore, condition_failed, condition_failed_at, corrupt, keyed, put, subject_key, subject_pk, unavailable, written,
+};
 use crate::item::{Item, get_s, n, s};
 use crate::table::{GSI, GSI_PARTITION_KEY, GSI_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 
@@ -498,29 +500,18 @@ impl BreachStore for DynamoStore {
         let mut found: HashMap<SubjectId, Contact> = HashMap::new();
         // BatchGetItem takes 100 keys: three per subject.
         for chunk in subjects.chunks(33) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .flat_map(|sid| {
-                    ["PROFILE", "SUPPRESSED", "UNDELIVERABLE"]
-                        .map(|sk| Item::from([(PARTITION_KEY.to_owned(), s(subject_pk(sid))), (SORT_KEY.to_owned(), s(sk))]))
-                })
-                .collect();
-            let mut pending = Some(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().expect("keys set"));
-            while let Some(request) = pending.take() {
-                let out = self.client().batch_get_item().request_items(self.table(), request).send().await.map_err(unavailable)?;
-                for item in out.responses.unwrap_or_default().remove(self.table()).unwrap_or_default() {
-                    let Some(sid) = get_s(&item, PARTITION_KEY).and_then(|p| p.strip_prefix("SUBJECT#")).and_then(SubjectId::parse) else {
-                        continue;
-                    };
-                    let entry = found.entry(sid).or_default();
-                    match get_s(&item, SORT_KEY) {
-                        Some("SUPPRESSED") => entry.suppressed = true,
-                        Some("UNDELIVERABLE") => entry.undeliverable = true,
-                        Some("PROFILE") => entry.profile = crate::dynamo::profile_from_item(&item, chrono::Utc::now()).ok().flatten(),
-                        _ => {}
-                    }
+            let keys = chunk.iter().flat_map(|sid| ["PROFILE", "SUPPRESSED", "UNDELIVERABLE"].map(|sk| subject_key(sid, sk))).collect();
+            for item in self.batch_get(keys).await? {
+                let Some(sid) = get_s(&item, PARTITION_KEY).and_then(|p| p.strip_prefix("SUBJECT#")).and_then(SubjectId::parse) else {
+                    continue;
+                };
+                let entry = found.entry(sid).or_default();
+                match get_s(&item, SORT_KEY) {
+                    Some("SUPPRESSED") => entry.suppressed = true,
+                    Some("UNDELIVERABLE") => entry.undeliverable = true,
+                    Some("PROFILE") => entry.profile = crate::dynamo::profile_from_item(&item, chrono::Utc::now()).ok().flatten(),
+                    _ => {}
                 }
-                pending = out.unprocessed_keys.and_then(|mut u| u.remove(self.table())).filter(|k| !k.keys().is_empty());
             }
         }
         Ok(found)

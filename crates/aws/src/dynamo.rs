@@ -131,6 +131,16 @@ pub(crate) fn condition_failed_at(err: &SdkError<TransactWriteItemsError>, index
     }
 }
 
+/// The key of one of a subject's items.
+pub(crate) fn subject_key(subject: &SubjectId, sk: &str) -> Item {
+    Item::from([(PARTITION_KEY.to_owned(), s(subject_pk(subject))), (SORT_KEY.to_owned(), s(sk))])
+}
+
+/// The key of rate counter `key`'s item for the window ending at `window_end`.
+fn counter_key(key: &GuardKey, window_end: Time) -> Item {
+    Item::from([(PARTITION_KEY.to_owned(), s(format!("GUARD#{key}"))), (SORT_KEY.to_owned(), s(format!("W#{}", window_end.timestamp())))])
+}
+
 /// How many times a counting transaction is sent when it keeps meeting others on its items.
 const COUNT_ATTEMPTS: u64 = 6;
 
@@ -188,6 +198,19 @@ impl DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(out.item)
+    }
+
+    /// Up to 100 items by key, strongly consistent, asking again for the keys DynamoDB leaves
+    /// unprocessed when it is busy; the missing ones are not in the answer.
+    pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut pending = Some(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().expect("keys set"));
+        while let Some(request) = pending.take() {
+            let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(unavailable)?;
+            found.extend(out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty());
+        }
+        Ok(found)
     }
 
     /// Writes an item unless one with its key exists (a retried write leaves the first alone).
@@ -469,22 +492,13 @@ impl SubjectStore for DynamoStore {
     }
 
     async fn load_chain_start(&self, subject: &SubjectId) -> Result<ChainStart, StoreError> {
-        let pk = subject_pk(subject);
-        let key = |sk: &str| Item::from([(PARTITION_KEY.to_owned(), s(&pk)), (SORT_KEY.to_owned(), s(sk))]);
-        let mut pending =
-            Some(KeysAndAttributes::builder().keys(key("HEAD")).keys(key("SUPPRESSED")).consistent_read(true).build().expect("keys set"));
         let mut start = ChainStart::default();
-        while let Some(request) = pending.take() {
-            let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(unavailable)?;
-            for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                match get_s(&item, SORT_KEY) {
-                    Some("HEAD") => start.head = Some(head_from_item(&item)?),
-                    Some("SUPPRESSED") => start.suppressed = true,
-                    _ => {}
-                }
+        for item in self.batch_get(vec![subject_key(subject, "HEAD"), subject_key(subject, "SUPPRESSED")]).await? {
+            match get_s(&item, SORT_KEY) {
+                Some("HEAD") => start.head = Some(head_from_item(&item)?),
+                Some("SUPPRESSED") => start.suppressed = true,
+                _ => {}
             }
-            // DynamoDB may leave keys for another call when it is busy.
-            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty());
         }
         Ok(start)
     }
@@ -987,8 +1001,7 @@ impl Guards for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key(PARTITION_KEY, s(format!("GUARD#{key}")))
-            .key(SORT_KEY, s(format!("W#{}", window_end.timestamp())))
+            .set_key(Some(counter_key(key, window_end)))
             .update_expression("ADD hits :one SET #ttl = :ttl")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":one", n(1))
@@ -1010,8 +1023,7 @@ impl Guards for DynamoStore {
         let update = |c: &Count| {
             let update = Update::builder()
                 .table_name(&self.table)
-                .key(PARTITION_KEY, s(format!("GUARD#{}", c.key)))
-                .key(SORT_KEY, s(format!("W#{}", c.window_end.timestamp())))
+                .set_key(Some(counter_key(&c.key, c.window_end)))
                 .update_expression("ADD hits :by SET #ttl = :ttl")
                 .condition_expression("attribute_not_exists(hits) OR hits <= :room")
                 .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
