@@ -1,7 +1,7 @@
 //! Pages and mail bodies from templates, in Polish and English. The template environment escapes
 //! every value in `.html` templates; texts come from `texts/<lang>.json` so wording lives in one place.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
 use http::StatusCode;
@@ -22,67 +22,84 @@ pub const CONSOLE_STYLE: &str = include_str!("../static/console.css");
 /// The privacy page's proof of work, served as `/v1/privacy/script.js`.
 pub const PRIVACY_SCRIPT: &str = include_str!("../static/privacy.js");
 
-/// Compiled once per cold start; immutable afterwards.
+/// Every page's and mail's template, by name.
+const SOURCES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../templates/layout.html")),
+    ("thanks.html", include_str!("../templates/thanks.html")),
+    ("error.html", include_str!("../templates/error.html")),
+    ("mail/footer.txt", include_str!("../templates/mail/footer.txt")),
+    ("mail/footer.html", include_str!("../templates/mail/footer.html")),
+    ("mail/confirm_request.txt", include_str!("../templates/mail/confirm_request.txt")),
+    ("mail/confirm_request.html", include_str!("../templates/mail/confirm_request.html")),
+    ("mail/owner_notice.txt", include_str!("../templates/mail/owner_notice.txt")),
+    ("mail/owner_notice.html", include_str!("../templates/mail/owner_notice.html")),
+    ("mail/action_link.txt", include_str!("../templates/mail/action_link.txt")),
+    ("mail/action_link.html", include_str!("../templates/mail/action_link.html")),
+    ("mail/no_data_held.txt", include_str!("../templates/mail/no_data_held.txt")),
+    ("mail/incident.txt", include_str!("../templates/mail/incident.txt")),
+    ("mail/incident.html", include_str!("../templates/mail/incident.html")),
+    ("mail/address_changed.txt", include_str!("../templates/mail/address_changed.txt")),
+    ("mail/address_changed.html", include_str!("../templates/mail/address_changed.html")),
+    ("mail/no_data_held.html", include_str!("../templates/mail/no_data_held.html")),
+    ("mail/privacy_links.txt", include_str!("../templates/mail/privacy_links.txt")),
+    ("mail/privacy_links.html", include_str!("../templates/mail/privacy_links.html")),
+    ("mail/privacy_request.txt", include_str!("../templates/mail/privacy_request.txt")),
+    ("mail/privacy_request.html", include_str!("../templates/mail/privacy_request.html")),
+    ("link.html", include_str!("../templates/link.html")),
+    ("choices.html", include_str!("../templates/choices.html")),
+    ("rectify.html", include_str!("../templates/rectify.html")),
+    ("access.html", include_str!("../templates/access.html")),
+    ("link_done.html", include_str!("../templates/link_done.html")),
+    ("report.html", include_str!("../templates/report.html")),
+    ("report_done.html", include_str!("../templates/report_done.html")),
+    ("answer.html", include_str!("../templates/answer.html")),
+    ("link_error.html", include_str!("../templates/link_error.html")),
+    ("privacy.html", include_str!("../templates/privacy.html")),
+    ("notice.html", include_str!("../templates/notice.html")),
+    ("mail/breach_notice.txt", include_str!("../templates/mail/breach_notice.txt")),
+    ("mail/breach_notice.html", include_str!("../templates/mail/breach_notice.html")),
+    ("mail/deadline_reminder.txt", include_str!("../templates/mail/deadline_reminder.txt")),
+    ("mail/deadline_reminder.html", include_str!("../templates/mail/deadline_reminder.html")),
+];
+
+/// Each template is compiled the first time it is rendered (the loader's answer is kept), not all
+/// of them at the first render: a function renders a few of the 37, and compiling them all was a
+/// millisecond of every cold start (the cold-start benchmark). `every_template_compiles` keeps a
+/// broken one from waiting for its first reader.
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
-    for (name, source) in [
-        ("layout.html", include_str!("../templates/layout.html")),
-        ("thanks.html", include_str!("../templates/thanks.html")),
-        ("error.html", include_str!("../templates/error.html")),
-        ("mail/footer.txt", include_str!("../templates/mail/footer.txt")),
-        ("mail/footer.html", include_str!("../templates/mail/footer.html")),
-        ("mail/confirm_request.txt", include_str!("../templates/mail/confirm_request.txt")),
-        ("mail/confirm_request.html", include_str!("../templates/mail/confirm_request.html")),
-        ("mail/owner_notice.txt", include_str!("../templates/mail/owner_notice.txt")),
-        ("mail/owner_notice.html", include_str!("../templates/mail/owner_notice.html")),
-        ("mail/action_link.txt", include_str!("../templates/mail/action_link.txt")),
-        ("mail/action_link.html", include_str!("../templates/mail/action_link.html")),
-        ("mail/no_data_held.txt", include_str!("../templates/mail/no_data_held.txt")),
-        ("mail/incident.txt", include_str!("../templates/mail/incident.txt")),
-        ("mail/incident.html", include_str!("../templates/mail/incident.html")),
-        ("mail/address_changed.txt", include_str!("../templates/mail/address_changed.txt")),
-        ("mail/address_changed.html", include_str!("../templates/mail/address_changed.html")),
-        ("mail/no_data_held.html", include_str!("../templates/mail/no_data_held.html")),
-        ("mail/privacy_links.txt", include_str!("../templates/mail/privacy_links.txt")),
-        ("mail/privacy_links.html", include_str!("../templates/mail/privacy_links.html")),
-        ("mail/privacy_request.txt", include_str!("../templates/mail/privacy_request.txt")),
-        ("mail/privacy_request.html", include_str!("../templates/mail/privacy_request.html")),
-        ("link.html", include_str!("../templates/link.html")),
-        ("choices.html", include_str!("../templates/choices.html")),
-        ("rectify.html", include_str!("../templates/rectify.html")),
-        ("access.html", include_str!("../templates/access.html")),
-        ("link_done.html", include_str!("../templates/link_done.html")),
-        ("report.html", include_str!("../templates/report.html")),
-        ("report_done.html", include_str!("../templates/report_done.html")),
-        ("answer.html", include_str!("../templates/answer.html")),
-        ("link_error.html", include_str!("../templates/link_error.html")),
-        ("privacy.html", include_str!("../templates/privacy.html")),
-        ("notice.html", include_str!("../templates/notice.html")),
-        ("mail/breach_notice.txt", include_str!("../templates/mail/breach_notice.txt")),
-        ("mail/breach_notice.html", include_str!("../templates/mail/breach_notice.html")),
-        ("mail/deadline_reminder.txt", include_str!("../templates/mail/deadline_reminder.txt")),
-        ("mail/deadline_reminder.html", include_str!("../templates/mail/deadline_reminder.html")),
-    ] {
-        env.add_template(name, source).expect("templates compile");
-    }
+    env.set_loader(|name| Ok(SOURCES.iter().find(|(known, _)| *known == name).map(|(_, source)| (*source).to_owned())));
     env
 });
 
-static TEXTS: LazyLock<BTreeMap<Lang, Value>> = LazyLock::new(|| {
-    BTreeMap::from([
-        (Lang::Pl, serde_json::from_str(include_str!("../texts/pl.json")).expect("pl texts parse")),
-        (Lang::En, serde_json::from_str(include_str!("../texts/en.json")).expect("en texts parse")),
-    ])
-});
-
-/// The same texts as template values, converted once: each render then shares them instead of
+/// One language's texts, parsed the first time the language is used (most cold starts meet one),
+/// and the same texts as template values, converted once: each render then shares them instead of
 /// copying and converting the whole tree (most of a link page's CPU before).
-static TEMPLATE_TEXTS: LazyLock<BTreeMap<Lang, minijinja::Value>> =
-    LazyLock::new(|| TEXTS.iter().map(|(lang, texts)| (*lang, minijinja::Value::from_serialize(texts))).collect());
+struct Texts {
+    json: LazyLock<Value>,
+    template: LazyLock<minijinja::Value>,
+}
+
+static PL: Texts = Texts {
+    json: LazyLock::new(|| serde_json::from_str(include_str!("../texts/pl.json")).expect("pl texts parse")),
+    template: LazyLock::new(|| minijinja::Value::from_serialize(&*PL.json)),
+};
+
+static EN: Texts = Texts {
+    json: LazyLock::new(|| serde_json::from_str(include_str!("../texts/en.json")).expect("en texts parse")),
+    template: LazyLock::new(|| minijinja::Value::from_serialize(&*EN.json)),
+};
+
+fn texts_of(lang: Lang) -> &'static Texts {
+    match lang {
+        Lang::Pl => &PL,
+        Lang::En => &EN,
+    }
+}
 
 /// The texts of one language.
 pub fn texts(lang: Lang) -> &'static Value {
-    &TEXTS[&lang]
+    &texts_of(lang).json
 }
 
 /// One text, by a dotted path (`link.erase.title`), with `{name}` placeholders filled.
@@ -100,7 +117,7 @@ pub fn text(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
 /// Only a page that cannot know it (an error before any configuration is read) passes `None`.
 pub fn render(name: &str, lang: Lang, controller: Option<&ControllerProfile>, ctx: Value) -> String {
     let ctx = minijinja::context! {
-        t => TEMPLATE_TEXTS[&lang].clone(),
+        t => (*texts_of(lang).template).clone(),
         controller => controller.map(minijinja::Value::from_serialize),
         ..minijinja::Value::from_serialize(&ctx)
     };
@@ -167,6 +184,31 @@ mod tests {
         for lang in Lang::ALL {
             assert_eq!(texts(lang)["errors"].as_object().unwrap().len(), texts(Lang::Pl)["errors"].as_object().unwrap().len());
         }
+    }
+
+    /// Templates compile on first use; this is every template's first use, so a broken or
+    /// forgotten one fails here rather than on the first person who meets it.
+    #[test]
+    fn every_template_compiles_and_every_template_file_is_known() {
+        for (name, _) in SOURCES {
+            if let Err(e) = TEMPLATES.get_template(name) {
+                panic!("{name}: {e:#}");
+            }
+        }
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut files = Vec::new();
+        for sub in ["", "mail"] {
+            for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_file() {
+                    files.push(path.strip_prefix(&dir).unwrap().to_string_lossy().into_owned());
+                }
+            }
+        }
+        files.sort();
+        let mut known: Vec<String> = SOURCES.iter().map(|(name, _)| name.to_string()).collect();
+        known.sort();
+        assert_eq!(files, known);
     }
 
     #[test]
