@@ -25,7 +25,7 @@ fn table_resource(t: &Value) -> Value {
 /// A fresh test environment's DynamoDB client and table, for the emulator's own tests.
 async fn emulator_table() -> (TestEnv, aws_sdk_dynamodb::Client, String) {
     let env = TestEnv::spawn().await;
-    let (db, table) = (env.clients.dynamodb.clone(), env.config.table.clone());
+    let (db, table) = ((*env.clients.dynamodb).clone(), env.config.table.clone());
     (env, db, table)
 }
 

@@ -143,15 +143,32 @@ async fn a_token_signed_under_the_previous_key_still_works_after_rotation() {
     assert_eq!(state(&env, &email).await["newsletter"], "withdrawn");
 }
 
-/// A function's rings come in one call at a cold start; a ring that is missing stops the start
-/// with its name, rather than a function serving with a key it does not have.
+/// A deployed function's rings come in one call sent at its first moment (`Starting`), read while
+/// the runtime starts. A ring that is missing answers the event that needs it with a 503, the log
+/// and the error naming the ring, never an app without the key; once the ring is back, the next
+/// event reads again and is served, without a new cold start.
 #[tokio::test]
-async fn a_cold_start_without_one_key_ring_fails_and_names_it() {
+async fn a_cold_start_without_one_key_ring_answers_503_naming_it_and_the_next_event_reads_again() {
     let env = env().await;
+    let secrets = &env.clients.secrets;
     let name = format!("{}pepper", env.config.secrets_prefix);
-    env.clients.secrets.delete_secret().secret_id(&name).force_delete_without_recovery(true).send().await.unwrap();
-    let err = zgoda_web::app::build(&env.config, &env.clients, &links::ACCESS).await.err().expect("no app without its pepper");
-    assert!(err.contains(&name), "the error names the missing ring: {err}");
+    let pepper = secrets.get_secret_value().secret_id(&name).send().await.unwrap().secret_string().unwrap().to_owned();
+    secrets.delete_secret().secret_id(&name).force_delete_without_recovery(true).send().await.unwrap();
+    let starting = zgoda_web::app::Starting::new(env.config.clone(), env.clients.clone(), &links::ACCESS);
+    let privacy_page = || http::Request::get(format!("{}/v1/privacy", env.url)).body(lambda_http::Body::Empty).unwrap();
+
+    let err = starting.app().await.err().expect("no app without its pepper");
+    assert!(err.to_string().contains(&name), "the error names the missing ring: {err}");
+    let resp = starting.answer(|app| links::handle_app(app, privacy_page(), Utc::now())).await;
+    assert_eq!(resp.status(), 503);
+    let body: Value = serde_json::from_slice(resp.body()).unwrap();
+    assert_eq!(body["error"]["code"], "service_unavailable");
+    assert!(!body.to_string().contains("pepper"), "a caller is not told which key is missing: {body}");
+
+    zgoda_aws::secrets::ensure_secret(secrets, &name, &pepper).await.unwrap();
+    let resp = starting.answer(|app| links::handle_app(app, privacy_page(), Utc::now())).await;
+    assert_eq!(resp.status(), 200, "the next event reads the rings again");
+    assert!(starting.app().await.is_ok());
 }
 
 /// Security review H1: each function loads only the rings it uses. Without the operators ring the

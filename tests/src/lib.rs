@@ -203,7 +203,7 @@ impl TestEnv {
 
     /// Starts the notifier (as the Lambda's event source would run it) at `rate` mails a second.
     pub fn start_notifier(&self, rate: u32) {
-        let handle = zgoda_local::notifier_loop::spawn(self.local.clone(), self.app_clients.sqs.clone(), rate);
+        let handle = zgoda_local::notifier_loop::spawn(self.local.clone(), (*self.app_clients.sqs).clone(), rate);
         if let Some(old) = self.notifier.lock().unwrap().replace(handle) {
             old.abort();
         }
@@ -214,7 +214,7 @@ impl TestEnv {
     pub fn start_ses_events(&self) -> tokio::task::AbortHandle {
         let sets =
             [&self.config.mail.public, &self.config.mail.notices].map(|m| m.configuration_set.clone().expect("provisioned")).to_vec();
-        zgoda_local::ses_events_loop::spawn(self.local.clone(), self.app_clients.sqs.clone(), sets).abort_handle()
+        zgoda_local::ses_events_loop::spawn(self.local.clone(), (*self.app_clients.sqs).clone(), sets).abort_handle()
     }
 
     /// Runs webhook delivery (as its schedule would, every second) until the handle is aborted

@@ -47,7 +47,7 @@ use crate::table::{GSI_PARTITION_KEY, GSI_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    client: Client,
+    client: crate::LazyClient<Client>,
     table: String,
 }
 
@@ -173,8 +173,8 @@ impl DynamoStore {
         TransactWriteItem::builder().put(put.build().expect("complete")).build()
     }
 
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+    pub fn new(client: impl Into<crate::LazyClient<Client>>, table: impl Into<String>) -> Self {
+        Self { client: client.into(), table: table.into() }
     }
 
     pub fn client(&self) -> &Client {

@@ -10,13 +10,13 @@ const SEND_CONCURRENCY: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
-    client: Client,
+    client: crate::LazyClient<Client>,
     url: String,
 }
 
 impl SqsQueue {
-    pub fn new(client: Client, url: impl Into<String>) -> Self {
-        Self { client, url: url.into() }
+    pub fn new(client: impl Into<crate::LazyClient<Client>>, url: impl Into<String>) -> Self {
+        Self { client: client.into(), url: url.into() }
     }
 
     pub fn url(&self) -> &str {

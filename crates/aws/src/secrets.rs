@@ -35,7 +35,7 @@ pub async fn load_keys(client: &Client, prefix: &str, families: &[KeyFamily]) ->
 
 /// The rings of one deployment, as Secrets Manager holds them now.
 pub struct SecretRings {
-    pub client: Client,
+    pub client: crate::LazyClient<Client>,
     pub prefix: String,
 }
 

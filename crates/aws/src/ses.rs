@@ -12,13 +12,13 @@ use crate::config::{Senders, Sending};
 
 #[derive(Debug, Clone)]
 pub struct SesTransport {
-    client: Client,
+    client: crate::LazyClient<Client>,
     senders: Senders,
 }
 
 impl SesTransport {
-    pub fn new(client: Client, senders: Senders) -> Self {
-        Self { client, senders }
+    pub fn new(client: impl Into<crate::LazyClient<Client>>, senders: Senders) -> Self {
+        Self { client: client.into(), senders }
     }
 
     fn sending(&self, stream: MailStream) -> &Sending {

@@ -13,14 +13,14 @@ const MAX_VISIBILITY_SECS: i64 = 12 * 60 * 60 - 60;
 
 #[derive(Debug, Clone)]
 pub struct SqsWebhookQueue {
-    client: Client,
+    client: crate::LazyClient<Client>,
     url: String,
     dead_letter_url: String,
 }
 
 impl SqsWebhookQueue {
-    pub fn new(client: Client, url: impl Into<String>, dead_letter_url: impl Into<String>) -> Self {
-        Self { client, url: url.into(), dead_letter_url: dead_letter_url.into() }
+    pub fn new(client: impl Into<crate::LazyClient<Client>>, url: impl Into<String>, dead_letter_url: impl Into<String>) -> Self {
+        Self { client: client.into(), url: url.into(), dead_letter_url: dead_letter_url.into() }
     }
 
     pub fn client(&self) -> &Client {

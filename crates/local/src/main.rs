@@ -124,10 +124,10 @@ async fn run(python: &std::path::Path, port: u16, env_file: &std::path::Path, wi
     let local = Arc::new(Local { apps, emulator: Some(emulator.endpoints.other.clone()) });
     let server = tokio::spawn(serve(listener, local.clone()));
     // The same notifier the Lambda runs, fed from the emulator's queue.
-    let notifier = with_notifier.then(|| zgoda_local::notifier_loop::spawn(local.clone(), clients.sqs.clone(), send_rate()));
+    let notifier = with_notifier.then(|| zgoda_local::notifier_loop::spawn(local.clone(), (*clients.sqs).clone(), send_rate()));
     // SES's events (the emulator's Send events) to the ses-events handler, as SNS would hand them.
     let sets = MailStream::ALL.iter().filter_map(|m| config.mail.of(*m).configuration_set.clone()).collect();
-    let ses_events = zgoda_local::ses_events_loop::spawn(local.clone(), clients.sqs.clone(), sets);
+    let ses_events = zgoda_local::ses_events_loop::spawn(local.clone(), (*clients.sqs).clone(), sets);
     // Webhook delivery, the deadline watch and the storage-limitation sweep, as their schedules
     // would run them.
     let webhooks = zgoda_local::webhooks_loop::spawn(local.clone());
@@ -165,7 +165,7 @@ fn cli_path() -> String {
 async fn notifier(env_file: &std::path::Path) -> anyhow::Result<()> {
     zgoda_web::telemetry::init();
     let (local, clients) = join(env_file, |_| {}).await?;
-    zgoda_local::notifier_loop::spawn(local, clients.sqs.clone(), send_rate()).await?;
+    zgoda_local::notifier_loop::spawn(local, (*clients.sqs).clone(), send_rate()).await?;
     Ok(())
 }
 

@@ -1,12 +1,14 @@
 //! The composition of a running zgoda: clients, configuration and keys, built once per cold start
 //! and shared by every request.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use tokio::sync::OnceCell;
+use tokio::task::JoinHandle;
 use zgoda_aws::access::Access;
 use zgoda_aws::secrets::SecretRings;
 use zgoda_aws::{Clients, Config, DynamoStore, SesTransport, SqsQueue};
-use zgoda_domain::keys::KeyFamily;
+use zgoda_domain::keys::{KeyFamily, Keys};
 
 use crate::mailer::TemplatedMailer;
 
@@ -18,13 +20,21 @@ pub type App = Zgoda<DynamoStore, TemplatedMailer<SesTransport>, SqsQueue>;
 /// Builds one function's app from configuration, with the key rings its `access` names; fails
 /// when one of them cannot be loaded.
 pub async fn build(config: &Config, clients: &Clients, access: &Access) -> Result<App, String> {
-    let mut keys = zgoda_aws::secrets::load_keys(&clients.secrets, &config.secrets_prefix, access.key_rings).await?;
+    let keys = read_rings(config, clients, access).await?;
+    Ok(assemble(config, clients, access, keys))
+}
+
+async fn read_rings(config: &Config, clients: &Clients, access: &Access) -> Result<Keys, String> {
+    zgoda_aws::secrets::load_keys(&clients.secrets, &config.secrets_prefix, access.key_rings).await
+}
+
+fn assemble(config: &Config, clients: &Clients, access: &Access, mut keys: Keys) -> App {
     if access.key_rings.contains(&KeyFamily::Operators) {
         let source = SecretRings { client: clients.secrets.clone(), prefix: config.secrets_prefix.clone() };
         keys = keys.refresh_operators(Arc::new(source), config.settings.operator_ring_max_age, chrono::Utc::now());
     }
     let transport = SesTransport::new(clients.ses.clone(), config.mail.clone());
-    Ok(Zgoda {
+    Zgoda {
         store: DynamoStore::new(clients.dynamodb.clone(), config.table.clone()),
         mailer: TemplatedMailer::new(transport, config.settings.controller.clone()),
         queue: SqsQueue::new(clients.sqs.clone(), config.queue_url.clone()),
@@ -32,11 +42,98 @@ pub async fn build(config: &Config, clients: &Clients, access: &Access) -> Resul
         names: Default::default(),
         forms: Default::default(),
         settings: config.settings.clone(),
-    })
+    }
 }
 
-/// What a Lambda `main` does first: configuration from the environment, clients, the key rings
-/// its `access` names.
+/// A key ring a function needs could not be read (named, with Secrets Manager's reason). It goes
+/// to the log and to Lambda, never to an HTTP caller, who gets a 503.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("key rings not read: {0}")]
+pub struct RingsUnreadable(pub String);
+
+/// A deployed function's app from its first moment: the key rings' read is sent off as the
+/// function starts and the app is assembled when the first event needs it, so the read runs while
+/// the Lambda runtime starts and fetches that event instead of before it (the cold-start
+/// benchmark: the runtime's start and first poll, about half a millisecond against the emulator;
+/// in AWS the read is a round trip and a TLS handshake, milliseconds). A read that fails answers
+/// that event with the failure (an HTTP function's 503, an event function's error, which Lambda
+/// retries) and the next event reads again: a function never serves without a key it needs, and
+/// recovers without a redeploy once the ring is readable.
+pub struct Starting {
+    config: Config,
+    clients: Clients,
+    access: &'static Access,
+    /// The read sent off at start, until the first event takes it.
+    first_read: Mutex<Option<JoinHandle<Result<Keys, String>>>>,
+    app: OnceCell<App>,
+}
+
+impl Starting {
+    /// Sends the rings' read off at once (a function with no ring has nothing to wait for). Must
+    /// be called within the Tokio runtime, which runs the read whenever the caller waits.
+    pub fn new(config: Config, clients: Clients, access: &'static Access) -> Self {
+        let first_read = (!access.key_rings.is_empty()).then(|| {
+            let (config, clients) = (config.clone(), clients.clone());
+            tokio::spawn(async move { read_rings(&config, &clients, access).await })
+        });
+        Self { config, clients, access, first_read: Mutex::new(first_read), app: OnceCell::new() }
+    }
+
+    /// The app, once its rings are in: the first call waits for the read sent at start; after a
+    /// failed read, each call reads again until one succeeds.
+    pub async fn app(&self) -> Result<&App, RingsUnreadable> {
+        self.app
+            .get_or_try_init(|| async {
+                let sent = self.first_read.lock().expect("not poisoned").take();
+                let keys = match sent {
+                    Some(read) => {
+                        self.build_clients_named();
+                        read.await.map_err(|e| format!("key rings: {e}")).and_then(|read| read)
+                    }
+                    None => read_rings(&self.config, &self.clients, self.access).await,
+                };
+                keys.map(|keys| assemble(&self.config, &self.clients, self.access, keys)).map_err(RingsUnreadable)
+            })
+            .await
+    }
+
+    /// An HTTP function's answer: `handle`'s, with the app, or a 503 (the log names the ring).
+    pub async fn answer<'a, F>(&'a self, handle: impl FnOnce(&'a App) -> F) -> lambda_http::Response<lambda_http::Body>
+    where
+        F: Future<Output = lambda_http::Response<lambda_http::Body>> + 'a,
+    {
+        match self.app().await {
+            Ok(app) => handle(app).await,
+            Err(RingsUnreadable(detail)) => crate::error::ApiError::Domain(zgoda_domain::Error::Unavailable(detail)).to_json_response(),
+        }
+    }
+
+    /// Builds the clients the function's `access` names while the first event waits for its
+    /// rings, rather than on their first call after it.
+    fn build_clients_named(&self) {
+        let access = self.access;
+        if !access.table.is_empty() {
+            self.clients.dynamodb.build();
+        }
+        if !access.mail.is_empty() || access.suppression_list {
+            self.clients.ses.build();
+        }
+        if !access.notice_queue.is_empty() || !access.webhook_queue.is_empty() {
+            self.clients.sqs.build();
+        }
+    }
+}
+
+/// What a Lambda `main` does first: configuration from the environment, the SDK's clients, and
+/// the key rings its `access` names on their way ([`Starting`]). Fails only on configuration.
+pub async fn start(access: &'static Access) -> Result<Starting, String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let clients = Clients::from_env().await;
+    Ok(Starting::new(config, clients, access))
+}
+
+/// An app whole before the runtime starts, for a function that hands it on at start (the
+/// notifier gives it to its pacer) and reads no key ring, so has no read to overlap.
 pub async fn from_env(access: &Access) -> Result<App, String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     let clients = Clients::from_env().await;

@@ -1,4 +1,4 @@
-//! Lambda entry point for links: build the app once, then serve requests.
+//! Lambda entry point for links: start the app once (its key rings on their way), then serve requests.
 
 use lambda_http::{Error, Request, service_fn};
 
@@ -8,10 +8,10 @@ use lambda_http::{Error, Request, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     zgoda_web::telemetry::init();
-    let app = zgoda_web::app::from_env(&links::ACCESS).await?;
-    let app = &app;
+    let starting = zgoda_web::app::start(&links::ACCESS).await?;
+    let starting = &starting;
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, std::convert::Infallible>(links::handle_app(app, req, chrono::Utc::now()).await)
+        Ok::<_, std::convert::Infallible>(starting.answer(|app| links::handle_app(app, req, chrono::Utc::now())).await)
     }))
     .await
 }
