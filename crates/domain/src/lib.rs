@@ -26,6 +26,7 @@ pub mod labels;
 pub mod lang;
 pub mod links;
 pub mod mail;
+pub mod mail_budget;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod net;

@@ -251,6 +251,8 @@ pub struct Zgoda<S, M, Q> {
     pub names: crate::labels::PurposeNames,
     /// Form definitions form posts read, held per warm instance.
     pub forms: crate::form_cache::FormCache,
+    /// The hour's public mail budget, once this instance found it spent.
+    pub mail_budget: crate::mail_budget::SpentBudget,
     pub settings: Settings,
 }
 
@@ -431,7 +433,9 @@ where
             network.map(|n| limit(GuardKey::FormPostsFrom(n.clone()), self.settings.network_limit)).into_iter().collect();
         counts.extend(subject.map(|s| limit(GuardKey::FormPostsFor(s.clone()), self.settings.subject_limit)));
         let limits = counts.len();
-        if mails > 0 {
+        // A budget this instance found spent is not asked again this hour (`mail_budget.rs`).
+        let known_spent = mails > 0 && self.mail_budget.is_spent(now);
+        if mails > 0 && !known_spent {
             counts.push(Count {
                 key: GuardKey::PublicMail,
                 window_end: hour_end(now),
@@ -439,13 +443,11 @@ where
                 most: self.settings.public_mail_per_hour,
             });
         }
-        if counts.is_empty() {
-            return Ok(true);
-        }
-        let over = match self.store.count_within(&counts).await? {
-            Ok(()) => return Ok(true),
-            Err(over) => over,
+        let over = match counts.is_empty() {
+            true => Vec::new(),
+            false => self.store.count_within(&counts).await?.err().unwrap_or_default(),
         };
+        let refused = || Error::RateLimited { retry_after_secs: (window_end - now).num_seconds().max(1) as u64 };
         let spent: Vec<&Count> = over.iter().filter(|&&i| i < limits).map(|&i| &counts[i]).collect();
         let others: Vec<Count> = (0..limits).filter(|i| !over.contains(i)).map(|i| counts[i].clone()).collect();
         if let Some(first) = spent.first() {
@@ -454,13 +456,25 @@ where
                 // Whatever this answers, the post is refused already.
                 let _ = self.store.count_within(&others).await?;
             }
-            return Err(Error::RateLimited { retry_after_secs: (window_end - now).num_seconds().max(1) as u64 });
+            return Err(refused());
+        }
+        let budget_over = over.contains(&limits);
+        if !known_spent && !budget_over {
+            return Ok(true);
+        }
+        // Only a post of one mail that does not fit shows that none fits: one of two may.
+        if budget_over && mails == 1 {
+            self.mail_budget.spent_until(hour_end(now));
         }
         tracing::error!(budget = self.settings.public_mail_per_hour, "{PUBLIC_MAIL_HELD_BACK}");
+        if known_spent {
+            // The limits were counted with nothing else: the post stands, its mail held back.
+            return Ok(false);
+        }
         match self.store.count_within(&others).await? {
             Ok(()) => Ok(false),
             // A limit was spent in the meantime by another post.
-            Err(_) => Err(Error::RateLimited { retry_after_secs: (window_end - now).num_seconds().max(1) as u64 }),
+            Err(_) => Err(refused()),
         }
     }
 
@@ -555,11 +569,18 @@ where
     /// counter that cannot be read does not stop the mail: the budget guards against floods, not
     /// single requests.
     pub(crate) async fn within_public_mail_budget(&self, now: Time) -> bool {
+        let held_back = || {
+            tracing::error!(budget = self.settings.public_mail_per_hour, "{PUBLIC_MAIL_HELD_BACK}");
+            false
+        };
+        if self.mail_budget.is_spent(now) {
+            return held_back();
+        }
         match self.store.count_hit(&GuardKey::PublicMail, hour_end(now)).await {
             Ok(sent) if sent <= self.settings.public_mail_per_hour => true,
             Ok(_) => {
-                tracing::error!(budget = self.settings.public_mail_per_hour, "{PUBLIC_MAIL_HELD_BACK}");
-                false
+                self.mail_budget.spent_until(hour_end(now));
+                held_back()
             }
             Err(e) => {
                 tracing::warn!(error = %e, "public mail budget not counted; sending");
@@ -855,6 +876,29 @@ mod tests {
         assert_eq!(app.mailer.sent().len(), 2, "two more would pass the budget of three: both held back");
         post(&app, &form, "cecylia@example.pl", &["contact_reply"]).await.unwrap();
         assert_eq!(app.mailer.sent().len(), 3, "the owner's notice alone fits");
+    }
+
+    /// Every post that would mail names the budget's one counter, where a flood's posts collide;
+    /// an instance that found it spent asks no more until the hour ends, and holds mail back.
+    #[tokio::test]
+    async fn h2_a_public_mail_budget_found_spent_holds_mail_back_without_asking_again_until_the_hour_ends() {
+        let mut app = memory::app();
+        app.settings.public_mail_per_hour = 1;
+        let form = std::sync::Arc::new(form(&app, demo_input()).await);
+        let post_at = |address: &'static str, at: Time| {
+            let fields = [("email", address), ("notice_version", "2026-11"), ("consent", "contact_reply")];
+            app.submit(&form, raw(&fields), Origin { ip: None, lang: None }, at)
+        };
+        post_at("anna@example.pl", now()).await.unwrap();
+        assert_eq!(app.mailer.sent().len(), 1, "the owner's notice spends the budget of one");
+        post_at("bob@example.pl", now()).await.unwrap();
+        assert_eq!(app.mailer.sent().len(), 1, "held back: the budget is found spent");
+        app.store.clear_counters();
+        post_at("cecylia@example.pl", now() + Duration::seconds(1)).await.unwrap();
+        assert_eq!(app.mailer.sent().len(), 1, "held back without asking the counter, which would have room");
+        assert!(!app.within_public_mail_budget(now() + Duration::seconds(2)).await, "a link's or request's mail too");
+        post_at("dorota@example.pl", hour_end(now())).await.unwrap();
+        assert_eq!(app.mailer.sent().len(), 2, "the next hour has a budget of its own");
     }
 
     #[tokio::test]

@@ -41,6 +41,7 @@ fn assemble(config: &Config, clients: &Clients, access: &Access, mut keys: Keys)
         keys,
         names: Default::default(),
         forms: Default::default(),
+        mail_budget: Default::default(),
         settings: config.settings.clone(),
     }
 }

@@ -106,6 +106,11 @@ impl MemoryStore {
         f(&mut self.data.lock().expect("not poisoned"))
     }
 
+    /// Forgets every counter, as if their items had expired (to show what is not asked again).
+    pub fn clear_counters(&self) {
+        self.with(|d| d.guards.clear());
+    }
+
     /// A person as zgoda holds them, as form posts, erasures and bounces would have left them.
     pub fn add_contact(&self, subject: SubjectId, contact: Contact) {
         self.with(|d| {
@@ -324,6 +329,7 @@ pub fn app() -> MemoryApp {
         keys: Keys::new(ring(1), ring(2), ring(3), ring(4)),
         names: Default::default(),
         forms: Default::default(),
+        mail_budget: Default::default(),
         settings: crate::Settings::default(),
     }
 }
