@@ -93,6 +93,32 @@ async fn art33_1_the_console_signs_in_with_the_operator_key_and_counts_down_to_t
 }
 
 /// Signs in with the operator's key, for the tab only.
+/// A view asked for and left before it arrived (a quick click on another tab) is dropped; the
+/// countdown it would have started must not keep running behind the view that is shown.
+#[tokio::test]
+async fn art33_1_a_view_left_before_it_arrives_leaves_no_countdown_running_in_chromium() {
+    let env = TestEnv::spawn().await;
+    register(&env, &breach_body(2)).await;
+    let browser = Browser::start("en").await;
+    sign_in(&browser, &env, "en").await;
+    let on_forms = "return document.querySelector('#tabs a.current')?.getAttribute('href') === '#/forms' && !!document.querySelector('#view h2')";
+    browser.eval("location.hash = '#/forms'; return true").await;
+    wait_until(&browser, on_forms, "the forms view shown").await;
+    // Every interval the page starts from here on, until it is cleared.
+    browser
+        .eval(
+            "window.live = new Set(); const start = window.setInterval.bind(window), stop = window.clearInterval.bind(window); \
+             window.setInterval = (f, ms) => { const id = start(f, ms); live.add(id); return id; }; \
+             window.clearInterval = (id) => { live.delete(id); stop(id); }; return true",
+        )
+        .await;
+    // The register (which counts down) asked for, and the forms view at once after it.
+    browser.eval("location.hash = '#/'; setTimeout(() => { location.hash = '#/forms'; }, 0); return true").await;
+    wait_until(&browser, on_forms, "the forms view shown again").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(browser.eval("return live.size").await, Value::from(0), "the dropped register's countdown still runs");
+}
+
 async fn sign_in(browser: &Browser, env: &TestEnv, lang: &str) {
     browser.goto(&format!("{}/console?lang={lang}", env.url)).await;
     enter_key(browser, env).await;

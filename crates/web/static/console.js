@@ -426,10 +426,15 @@ function enter() {
   route();
 }
 
-// Timers of the view on screen (countdowns, progress polls), stopped when it changes.
+// Timers of the view on screen (countdowns, progress polls), stopped when it changes. A view
+// starts them as `owner`, the `route` call that asked for it: a view dropped for a later one
+// starts none, where its timers would run on behind the view shown until the next route.
 let timers = [];
-function every(ms, f) {
-  timers.push(setInterval(f, ms));
+function every(ms, f, owner) {
+  if (owner !== routes) return null;
+  const id = setInterval(f, ms);
+  timers.push(id);
+  return id;
 }
 function stopTimers() {
   timers.forEach(clearInterval);
@@ -459,7 +464,7 @@ async function route() {
   for (const a of document.querySelectorAll('#tabs a')) a.classList.toggle('current', a.getAttribute('href') === `#/${name || ''}`);
   $('switch-lang').href = `?lang=${LANG === 'pl' ? 'en' : 'pl'}${location.hash}`;
   try {
-    const shown = await view(arg && decodeURIComponent(arg));
+    const shown = await view(arg && decodeURIComponent(arg), mine);
     if (mine !== routes) return;
     $('view').replaceChildren(...shown);
     if (pendingNote) $('view').prepend(el('p', { className: 'note', role: 'status', text: pendingNote }));
@@ -504,7 +509,7 @@ function tick() {
 
 const deadlineText = (d) => (d && d.due_at ? `${t(`notify_${d.notify}`)} · ${when(d.due_at)}` : '—');
 
-async function registerView() {
+async function registerView(_, owner) {
   const list = await api('GET', '/v1/breaches');
   const items = list.items || [];
   const rows = items.map((b) => {
@@ -520,7 +525,7 @@ async function registerView() {
       ],
     };
   });
-  every(1000, tick);
+  every(1000, tick, owner);
   return [el('h2', { text: t('register') }), el('a', { href: '#/new-breach', id: 'new-breach', className: 'button', text: t('new_breach') }), table(['breach', 'band', 'deadline', 'left', 'missing'], rows, 'breaches', 'no_breaches')];
 }
 
@@ -707,13 +712,14 @@ function escalationBody(form) {
 }
 
 /** Sends (or repeats) the escalation kept for this breach, then follows its progress. */
-async function sendEscalation(breach, kept, progressBox) {
+async function sendEscalation(breach, kept, progressBox, owner) {
   try {
     const started = await api('POST', `/v1/breaches/${breach.id}/escalations`, kept.body, kept.key);
-    follow(breach, started.escalation_id, progressBox, () => pending.clear(breach.id));
+    follow(breach, started.escalation_id, progressBox, owner, () => pending.clear(breach.id));
   } catch (e) {
-    // 409 idempotency_in_progress: the first request is still running; ask again shortly.
-    if (e.message === '409') setTimeout(() => sendEscalation(breach, kept, progressBox), 1000);
+    // 409 idempotency_in_progress: the first request is still running; ask again shortly, while
+    // the breach is on screen (the kept request is repeated when it is shown again).
+    if (e.message === '409') setTimeout(() => owner === routes && sendEscalation(breach, kept, progressBox, owner), 1000);
   }
 }
 
@@ -723,8 +729,8 @@ function progressLine(p) {
   return el('div', { className: 'progress' }, bar, text);
 }
 
-/** Polls an escalation's progress until nothing is pending. */
-function follow(breach, escalationId, box, onFinished) {
+/** Polls an escalation's progress until nothing is pending, while its view is the one shown. */
+function follow(breach, escalationId, box, owner, onFinished) {
   const update = async () => {
     let p;
     try {
@@ -742,12 +748,11 @@ function follow(breach, escalationId, box, onFinished) {
       if (onFinished) onFinished();
     }
   };
-  const id = setInterval(update, 1000);
-  timers.push(id);
-  update();
+  const id = every(1000, update, owner);
+  if (id !== null) update();
 }
 
-function escalationSection(breach) {
+function escalationSection(breach, owner) {
   const form = el('form', { id: 'escalation-form', className: 'wide' },
     ...field('purposes_list', input('purposes')),
     ...field('forms_list', input('forms')),
@@ -765,7 +770,7 @@ function escalationSection(breach) {
     const line = progressLine(e);
     line.dataset.escalation = e.escalation_id;
     progressBox.append(line);
-    if (!e.finished_at) follow(breach, e.escalation_id, progressBox);
+    if (!e.finished_at) follow(breach, e.escalation_id, progressBox, owner);
   }
   let previewed = null;
   form.addEventListener('input', () => {
@@ -800,20 +805,20 @@ function escalationSection(breach) {
     const kept = { key: crypto.randomUUID(), body };
     pending.put(breach.id, kept);
     previewed = null;
-    await sendEscalation(breach, kept, progressBox);
+    await sendEscalation(breach, kept, progressBox, owner);
   });
   const kept = pending.get(breach.id);
-  if (kept) sendEscalation(breach, kept, progressBox);
+  if (kept) sendEscalation(breach, kept, progressBox, owner);
   return el('section', {}, el('h3', { text: t('escalation') }), progressBox, form, previewBox);
 }
 
-async function breachView(id) {
+async function breachView(id, owner) {
   const b = await api('GET', `/v1/breaches/${encodeURIComponent(id)}`);
   const basis = (key) => (key ? ` (${t('basis')}: ${t(`basis_${key}`)})` : '');
   const duty = (required, key) => `${t(required ? 'required' : 'not_required')}${basis(key)}`;
   const proof = b.timeline_proof || {};
   const timelineRows = (b.timeline || []).map((e) => [when(e.at), t(`type_${e.type}`), e.by, entrySummary(e)]);
-  every(1000, tick);
+  every(1000, tick, owner);
   const countdownBox = el('p', {}, deadlineText(b.deadline), ' · ', el('span', { id: 'breach-countdown', className: 'countdown' }));
   const cd = countdownBox.querySelector('.countdown');
   cd.dataset.due = (b.deadline || {}).due_at || '';
@@ -839,7 +844,7 @@ async function breachView(id) {
     el('h3', { text: t('add_entry') }),
     entryForm(b),
     reportSection(b),
-    escalationSection(b),
+    escalationSection(b, owner),
   ];
 }
 
