@@ -101,7 +101,8 @@ async fn art33_1_a_view_left_before_it_arrives_leaves_no_countdown_running_in_ch
     register(&env, &breach_body(2)).await;
     let browser = Browser::start("en").await;
     sign_in(&browser, &env, "en").await;
-    let on_forms = "return document.querySelector('#tabs a.current')?.getAttribute('href') === '#/forms' && !!document.querySelector('#view h2')";
+    let on_forms =
+        "return document.querySelector('#tabs a.current')?.getAttribute('href') === '#/forms' && !!document.querySelector('#view h2')";
     browser.eval("location.hash = '#/forms'; return true").await;
     wait_until(&browser, on_forms, "the forms view shown").await;
     // Every interval the page starts from here on, until it is cleared.
