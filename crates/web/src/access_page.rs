@@ -115,7 +115,7 @@ pub fn explain(export: &AccessExport, lang: Lang) -> Explained {
         .iter()
         .map(|k| words(lang, k, &[("years", &years)]))
         .collect();
-    let rights = texts(lang)["access"]["rights_list"]
+    let rights = texts(lang, "access")["rights_list"]
         .as_array()
         .expect("a list of rights")
         .iter()

@@ -88,7 +88,7 @@ impl Starting {
                 let sent = self.first_read.lock().expect("not poisoned").take();
                 let keys = match sent {
                     Some(read) => {
-                        self.build_clients_named();
+                        self.build_clients_named(&read);
                         read.await.map_err(|e| format!("key rings: {e}")).and_then(|read| read)
                     }
                     None => read_rings(&self.config, &self.clients, self.access).await,
@@ -110,17 +110,22 @@ impl Starting {
     }
 
     /// Builds the clients the function's `access` names while the first event waits for its
-    /// rings, rather than on their first call after it.
-    fn build_clients_named(&self) {
+    /// rings, rather than on their first call after it: one at a time, and none once the read is
+    /// in. A client costs a few hundred microseconds to build (BENCHMARKS.md), so built after
+    /// the rings have arrived it would only delay an event that may not use it (links' privacy
+    /// page uses none); such a client is built on its first call instead.
+    fn build_clients_named(&self, read: &JoinHandle<Result<Keys, String>>) {
         let access = self.access;
-        if !access.table.is_empty() {
-            self.clients.dynamodb.build();
-        }
-        if !access.mail.is_empty() || access.suppression_list {
-            self.clients.ses.build();
-        }
-        if !access.notice_queue.is_empty() || !access.webhook_queue.is_empty() {
-            self.clients.sqs.build();
+        let wanted: [(bool, &dyn Fn()); 3] = [
+            (!access.table.is_empty(), &|| self.clients.dynamodb.build()),
+            (!access.mail.is_empty() || access.suppression_list, &|| self.clients.ses.build()),
+            (!access.notice_queue.is_empty() || !access.webhook_queue.is_empty(), &|| self.clients.sqs.build()),
+        ];
+        for (_, build) in wanted.iter().filter(|(named, _)| *named) {
+            if read.is_finished() {
+                return;
+            }
+            build();
         }
     }
 }

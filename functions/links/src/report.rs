@@ -61,7 +61,7 @@ fn report_form(lang: Lang, channel: &str, values: &Value, errors: &[zgoda_domain
     let errors: Vec<Value> = errors
         .iter()
         .map(|e| {
-            let message = zgoda_web::pages::texts(lang)["codes"][e.code].as_str().unwrap_or(e.code).to_owned();
+            let message = zgoda_web::pages::texts(lang, "codes")[e.code].as_str().unwrap_or(e.code).to_owned();
             json!({"field": e.field, "label": text(lang, &format!("report.{}", e.field), &[]), "message": message})
         })
         .collect();
