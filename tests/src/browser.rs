@@ -15,8 +15,27 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 pub struct Browser {
     _driver: Child,
     _profile: TempDir,
+    /// chromedriver's address (`127.0.0.1:<port>`) and the session's path on it.
+    driver: String,
+    session: String,
     base: String,
     http: reqwest::Client,
+}
+
+/// Ends the session however the test ends (a failed assertion, a forgotten `quit`): killing
+/// chromedriver, which `_driver` does, leaves the Chromium it started running.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(&self.driver) else { return };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let request =
+            format!("DELETE {} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.session, self.driver);
+        if stream.write_all(request.as_bytes()).is_ok() {
+            // chromedriver answers once the browser has closed.
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
+    }
 }
 
 /// A throwaway Chromium profile directory.
@@ -57,7 +76,14 @@ impl Browser {
         }}}});
         let resp: Value = http.post(format!("{root}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
         let session = resp["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {resp}")).to_owned();
-        Self { _driver: driver, _profile: profile, base: format!("{root}/session/{session}"), http }
+        Self {
+            _driver: driver,
+            _profile: profile,
+            driver: format!("127.0.0.1:{port}"),
+            session: format!("/session/{session}"),
+            base: format!("{root}/session/{session}"),
+            http,
+        }
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -154,7 +180,8 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// Closes the browser (as dropping it does).
     pub async fn quit(self) {
-        let _ = self.http.delete(&self.base).send().await;
+        drop(self);
     }
 }

@@ -66,8 +66,10 @@ enum Command {
         python: PathBuf,
         #[arg(long, default_value = "target/bench/system.json")]
         out: PathBuf,
-        /// Fresh processes per binary (cold starts), one of each binary a round.
-        #[arg(long, default_value_t = 5)]
+        /// Fresh processes per binary (cold starts), one of each binary a round. Fifteen: with five,
+        /// two `make bench` runs half an hour apart put links at 1.86× and 2.34× hello's on this
+        /// shared machine; a round of all eight binaries takes about a second and a half.
+        #[arg(long, default_value_t = 15)]
         runs: usize,
         /// Rounds of load runs, one of each request kind a round.
         #[arg(long, default_value_t = 5)]
