@@ -6,9 +6,9 @@ use std::sync::{Arc, LazyLock};
 
 type Build<C> = Box<dyn FnOnce() -> C + Send>;
 
-/// A service's client, built on first use and shared by every clone. Building one costs a tenth
-/// to a quarter of a millisecond of a cold start (its runtime plugins; the first one built also
-/// makes the process's TLS configuration; measured with marks in the function binaries), and most
+/// A service's client, built on first use and shared by every clone. Building one costs 0.15–0.35
+/// ms of a cold start (its runtime plugins; the first one built also makes the process's TLS
+/// configuration; measured with marks in the function binaries), and most
 /// functions never call some of the four services, or not on the event that starts them. Derefs
 /// to the client, so a call reads `self.client.get_item()`.
 pub struct LazyClient<C>(Arc<LazyLock<C, Build<C>>>);

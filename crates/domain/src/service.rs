@@ -443,10 +443,7 @@ where
                 most: self.settings.public_mail_per_hour,
             });
         }
-        let over = match counts.is_empty() {
-            true => Vec::new(),
-            false => self.store.count_within(&counts).await?.err().unwrap_or_default(),
-        };
+        let over = if counts.is_empty() { Vec::new() } else { self.store.count_within(&counts).await?.err().unwrap_or_default() };
         let refused = || Error::RateLimited { retry_after_secs: (window_end - now).num_seconds().max(1) as u64 };
         let spent: Vec<&Count> = over.iter().filter(|&&i| i < limits).map(|&i| &counts[i]).collect();
         let others: Vec<Count> = (0..limits).filter(|i| !over.contains(i)).map(|i| counts[i].clone()).collect();

@@ -116,16 +116,18 @@ impl Starting {
     /// page uses none); such a client is built on its first call instead.
     fn build_clients_named(&self, read: &JoinHandle<Result<Keys, String>>) {
         let access = self.access;
-        let wanted: [(bool, &dyn Fn()); 3] = [
+        let clients: [(bool, &dyn Fn()); 3] = [
             (!access.table.is_empty(), &|| self.clients.dynamodb.build()),
             (!access.mail.is_empty() || access.suppression_list, &|| self.clients.ses.build()),
             (!access.notice_queue.is_empty() || !access.webhook_queue.is_empty(), &|| self.clients.sqs.build()),
         ];
-        for (_, build) in wanted.iter().filter(|(named, _)| *named) {
+        for (named, build) in clients {
             if read.is_finished() {
                 return;
             }
-            build();
+            if named {
+                build();
+            }
         }
     }
 }
