@@ -321,3 +321,39 @@ async fn l1_a_deadline_reminder_whose_send_fails_is_sent_by_the_next_run_once() 
         zgoda_tests::mails_to(&contact).await.iter().map(|m| m.subject()).filter(|s| s.contains("PUODO")).collect();
     assert_eq!(reminders.len(), 1, "{reminders:?}");
 }
+
+/// Issue 26 (start-up): an intake instance's first post reads the form it names while the key
+/// rings' read is still on its way, not after it, and the post is then served from that read.
+/// The proxy holds Secrets Manager's answer until the form's read has arrived (or three seconds
+/// have passed, which is the failure).
+#[tokio::test]
+async fn a_cold_intake_reads_the_posted_form_while_its_key_rings_are_on_their_way() {
+    let (env, faults) = env_with_faults(|_| {}).await;
+    let clients = zgoda_aws::Clients::local(&zgoda_aws::LocalEndpoints::single(&faults.url), zgoda_tests::REGION).await;
+    let (rings_read, form_read) = ("secretsmanager.", "DynamoDB_20120810.Query");
+    // The environment's own apps reach the emulator through the proxy too: count from here.
+    let before = faults.arrived().len();
+    let arrived = || faults.arrived().split_off(before);
+    faults.hold(rings_read);
+    let starting = zgoda_web::app::Starting::new(env.config.clone(), clients, &intake::ACCESS);
+    let post = http::Request::post(format!("{}/v1/forms/kontakt/submissions", env.url))
+        .header("origin", zgoda_tests::ORIGIN)
+        .header("accept", "application/json")
+        .header("content-type", "application/json")
+        .body(lambda_http::Body::from(serde_json::to_vec(&submission(&address("cold"))).unwrap()))
+        .unwrap();
+    let reads = |op: &str| arrived().iter().filter(|call| call.contains(op)).count();
+    let (resp, (read_while_held, held_then)) = tokio::join!(intake::answer(&starting, post, chrono::Utc::now()), async {
+        let waited = Instant::now();
+        while reads(form_read) == 0 && waited.elapsed() < Duration::from_secs(3) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let seen = (reads(form_read), arrived());
+        faults.release();
+        seen
+    });
+    assert_eq!(read_while_held, 1, "the form is read while the rings are held: {held_then:?}");
+    assert_eq!(reads(rings_read), 1, "{held_then:?}");
+    assert_eq!(resp.status(), 201, "{:?}", String::from_utf8_lossy(resp.body()));
+    assert_eq!(reads(form_read), 1, "the post is served from the early read, not a second one: {:?}", arrived());
+}

@@ -2,7 +2,9 @@
 //! emulator (or AWS) went away: after a budget of requests every further request has its
 //! connection dropped without a response, which the SDK sees as a transport failure, retries,
 //! and finally reports. It can also throttle: answer the next requests with AWS's
-//! `ThrottlingException`, which the SDK must classify as retryable and retry with backoff.
+//! `ThrottlingException`, which the SDK must classify as retryable and retry with backoff. And it
+//! can hold one operation's requests until released, recording what arrives meanwhile: which of an
+//! app's calls wait for which.
 //! The tests' own reads go to the emulator directly and are never cut.
 
 use std::sync::Arc;
@@ -45,6 +47,10 @@ struct State {
     /// Until then, every SES send is refused with SES's own throttling answer.
     mail_throttled_until: std::sync::Mutex<Option<std::time::Instant>>,
     mail_throttled: AtomicU64,
+    /// An operation (path part or `X-Amz-Target`) whose requests wait here until it is cleared.
+    held: tokio::sync::watch::Sender<Option<String>>,
+    /// Every request's operation, in the order they arrived (held ones included).
+    arrived: std::sync::Mutex<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -80,6 +86,8 @@ impl FaultProxy {
             throttled: AtomicU64::new(0),
             mail_throttled_until: std::sync::Mutex::new(None),
             mail_throttled: AtomicU64::new(0),
+            held: tokio::sync::watch::Sender::new(None),
+            arrived: std::sync::Mutex::new(Vec::new()),
         });
         let serving = state.clone();
         let task = tokio::spawn(async move {
@@ -141,6 +149,22 @@ impl FaultProxy {
         *self.state.lose_answer.lock().unwrap() = Some((operation.to_owned(), skip));
     }
 
+    /// Requests for `operation` (e.g. `secretsmanager.BatchGetSecretValue`) wait, unanswered,
+    /// until [`Self::release`]; the others pass.
+    pub fn hold(&self, operation: &str) {
+        self.state.held.send_replace(Some(operation.to_owned()));
+    }
+
+    /// The held requests go on to the emulator.
+    pub fn release(&self) {
+        self.state.held.send_replace(None);
+    }
+
+    /// The operations requested so far, in order of arrival.
+    pub fn arrived(&self) -> Vec<String> {
+        self.state.arrived.lock().unwrap().clone()
+    }
+
     pub fn forwarded(&self) -> u64 {
         self.state.forwarded.load(Ordering::SeqCst)
     }
@@ -186,6 +210,8 @@ async fn forward(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<hyp
     // Only DynamoDB's protocol names its operations `DynamoDB_<version>.<Operation>`.
     let emulator = if target.is_some_and(|t| t.starts_with("DynamoDB_")) { &state.upstream.dynamodb } else { &state.upstream.other };
     let operation = target.unwrap_or(path).to_owned();
+    state.arrived.lock().unwrap().push(operation.clone());
+    let _ = state.held.subscribe().wait_for(|held| !held.as_deref().is_some_and(|op| operation.contains(op))).await;
     let mut upstream = state.client.request(parts.method, format!("{}{path}", emulator.trim_end_matches('/'))).body(body);
     for (name, value) in &parts.headers {
         if !matches!(name.as_str(), "host" | "content-length" | "connection" | "transfer-encoding") {

@@ -302,6 +302,12 @@ where
         }
     }
 
+    /// Holds `form`, read at `read_at` by someone else than [`Self::form_for_post`]: a cold start
+    /// reads its first post's form while the key rings that complete the app are on their way.
+    pub fn hold_form(&self, form: StoredForm, read_at: Time) {
+        self.forms.remember(Arc::new(form), read_at);
+    }
+
     async fn read_form_for_post(&self, id: &FormId, now: Time) -> Result<Arc<StoredForm>, Error> {
         let form = Arc::new(self.form(id).await?);
         self.forms.remember(Arc::clone(&form), now);

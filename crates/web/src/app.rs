@@ -103,9 +103,33 @@ impl Starting {
     where
         F: Future<Output = lambda_http::Response<lambda_http::Body>> + 'a,
     {
-        match self.app().await {
-            Ok(app) => handle(app).await,
-            Err(RingsUnreadable(detail)) => crate::error::ApiError::Domain(zgoda_domain::Error::Unavailable(detail)).to_json_response(),
+        self.answer_reading_early(|_| async { None::<()> }, |app, _| handle(app)).await
+    }
+
+    /// As [`Self::answer`], and while the app waits for its key rings (an instance's first event),
+    /// `early` reads from the store what the event will need and no key guards, and `handle` gets
+    /// what it read: the read's round trip overlaps the rings' instead of following it. Once the
+    /// app is whole, `early` is not run and `handle` gets `None`.
+    pub async fn answer_reading_early<'a, T, E, F>(
+        &'a self,
+        early: impl FnOnce(DynamoStore) -> E,
+        handle: impl FnOnce(&'a App, Option<T>) -> F,
+    ) -> lambda_http::Response<lambda_http::Body>
+    where
+        E: Future<Output = Option<T>>,
+        F: Future<Output = lambda_http::Response<lambda_http::Body>> + 'a,
+    {
+        let early = async {
+            if self.app.initialized() {
+                return None;
+            }
+            early(DynamoStore::new(self.clients.dynamodb.clone(), self.config.table.clone())).await
+        };
+        match tokio::join!(self.app(), early) {
+            (Ok(app), read) => handle(app, read).await,
+            (Err(RingsUnreadable(detail)), _) => {
+                crate::error::ApiError::Domain(zgoda_domain::Error::Unavailable(detail)).to_json_response()
+            }
         }
     }
 

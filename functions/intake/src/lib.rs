@@ -12,7 +12,7 @@ use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::lang::Lang;
 use zgoda_domain::mail::{MailStream, Mailer};
 use zgoda_domain::service::{Origin, ReceiptStatus};
-use zgoda_domain::store::{Store, StoredForm, WorkQueue};
+use zgoda_domain::store::{FormStore, Store, StoredForm, WorkQueue};
 use zgoda_domain::{Error, Time, Zgoda};
 use zgoda_web::body::{self, Encoding};
 use zgoda_web::request::{self, segments};
@@ -24,6 +24,34 @@ use zgoda_web::{ApiError, respond};
 /// build instantiates a generic anew in each crate that names it).
 pub async fn handle_app(app: &zgoda_web::App, req: Request, now: Time) -> Response<Body> {
     handle(app, req, now).await
+}
+
+/// Answers one request on a deployed instance (the Lambda binary). On the instance's first, the
+/// form the request names is read while the key rings are still on their way
+/// ([`zgoda_web::app::Starting`]), and held: the post then finds it, instead of reading it after
+/// the rings, one round trip later.
+pub async fn answer(starting: &zgoda_web::app::Starting, req: Request, now: Time) -> Response<Body> {
+    let named = named_form(&req);
+    starting
+        .answer_reading_early(
+            |store| async move { store.load_form(&named?).await.ok().flatten() },
+            |app, read| async move {
+                if let Some(form) = read {
+                    app.hold_form(form, now);
+                }
+                handle(app, req, now).await
+            },
+        )
+        .await
+}
+
+/// The form a request to one of the form routes names, if its id is well formed.
+fn named_form(req: &Request) -> Option<FormId> {
+    match (req.method(), segments(req).as_slice()) {
+        (&Method::POST | &Method::OPTIONS, ["v1", "forms", id, "submissions"])
+        | (&Method::GET | &Method::HEAD, ["v1", "forms", id, "thanks"]) => FormId::parse(id),
+        _ => None,
+    }
 }
 
 /// Routes one request. `now` is the request's time, read once by the caller.
