@@ -194,15 +194,20 @@ def system_sections(d, missed):
         "first page); a client the function names built while the read is out, but not once it is in",
         "(built after it, they held the first event back by up to 0.35 ms, for links's privacy page",
         "which uses none); intake's first post reading its form while the rings are out, and served",
-        "from that read (3.40× and 3.66× hello's before, 3.15× and 3.12× after, in 4 alternating runs",
-        "of 15 rounds; in AWS the form's DynamoDB round trip and TLS handshake overlap the rings'); only the",
+        "from that read (in 5 pairs of runs of 15 rounds, old and new build alternating: 3.40–3.99×",
+        "hello's before, median 3.75×, start-up 7.9 ms; 3.12–3.52× after, median 3.27×, 6.8 ms; lower",
+        "in every pair; whole `make bench` runs put intake higher, 3.99× before, 3.69× and 3.79× after;",
+        "in AWS the form's DynamoDB round trip and TLS handshake overlap the rings'); only the",
         "function's own key rings (one call whatever their number: what it saves is exposure, not",
         "time). What remains: each service's first call costs about a millisecond more than its later",
         "ones, once per process (the rings' read, then DynamoDB's and SES's on the first event: most of",
         "the notifier's and ses-events' excess); intake's first post still pays its form's read where the",
         "rings arrive first, which later posts find held; the deadline watch's and the retention",
         "sweep's start-ups are the difference of two 20–30 ms runs of emulator work, so their ratio",
-        "moves between rounds by more than the margin.",
+        "moves between rounds by more than the margin. Tried and dropped: a query sent at start to open",
+        "DynamoDB's connection and pay its first call early (2 pairs of runs: ses-events 2.54× and 2.48×",
+        "without, 2.75× and 2.53× with; links and operator, whose first events use no DynamoDB, 0.2–0.4×",
+        "slower, its work sharing their one thread).",
     ]
     rc = d["request_cost"]
     hello_cpu = [r["server_cpu_us_per_request"] for r in rc["hello"]]
