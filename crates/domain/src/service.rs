@@ -302,7 +302,7 @@ where
         }
     }
 
-    /// Holds `form`, read at `read_at` by someone else than [`Self::form_for_post`]: a cold start
+    /// Holds `form`, read at `read_at` by a caller other than [`Self::form_for_post`]: a cold start
     /// reads its first post's form while the key rings that complete the app are on their way.
     pub fn hold_form(&self, form: StoredForm, read_at: Time) {
         self.forms.remember(Arc::new(form), read_at);
