@@ -31,7 +31,7 @@ pub async fn handle_app(app: &zgoda_web::App, req: Request, now: Time) -> Respon
 /// ([`zgoda_web::app::Starting`]), and held: the post then finds it, instead of reading it after
 /// the rings, one round trip later.
 pub async fn answer(starting: &zgoda_web::app::Starting, req: Request, now: Time) -> Response<Body> {
-    let named = named_form(&req);
+    let named = Routed::of(&req).form();
     starting
         .answer_reading_early(
             |store| async move { store.load_form(&named?).await.ok().flatten() },
@@ -45,15 +45,6 @@ pub async fn answer(starting: &zgoda_web::app::Starting, req: Request, now: Time
         .await
 }
 
-/// The form a request to one of the form routes names, if its id is well formed.
-fn named_form(req: &Request) -> Option<FormId> {
-    match (req.method(), segments(req).as_slice()) {
-        (&Method::POST | &Method::OPTIONS, ["v1", "forms", id, "submissions"])
-        | (&Method::GET | &Method::HEAD, ["v1", "forms", id, "thanks"]) => FormId::parse(id),
-        _ => None,
-    }
-}
-
 /// Routes one request. `now` is the request's time, read once by the caller.
 pub async fn handle<S, M, Q>(app: &Zgoda<S, M, Q>, req: Request, now: Time) -> Response<Body>
 where
@@ -61,13 +52,41 @@ where
     M: Mailer,
     Q: WorkQueue,
 {
-    let segs = segments(&req);
-    match (req.method().clone(), segs.as_slice()) {
-        (Method::POST, ["v1", "forms", id, "submissions"]) => submit(app, &req, id, now).await,
-        (Method::OPTIONS, ["v1", "forms", id, "submissions"]) => preflight(app, &req, id, now).await,
-        (Method::GET | Method::HEAD, ["v1", "forms", id, "thanks"]) => thanks(app, &req, id, now).await,
-        (Method::GET, ["healthz"]) => zgoda_web::respond::health(&app.store).await,
-        _ => routes::not_routed(ROUTES, &req).to_json_response(),
+    match Routed::of(&req) {
+        Routed::Submit(id) => submit(app, &req, id, now).await,
+        Routed::Preflight(id) => preflight(app, &req, id, now).await,
+        Routed::Thanks(id) => thanks(app, &req, id, now).await,
+        Routed::Health => zgoda_web::respond::health(&app.store).await,
+        Routed::Unrouted => routes::not_routed(ROUTES, &req).to_json_response(),
+    }
+}
+
+/// Which of intake's routes a request takes, with the form id its path names (as written).
+enum Routed<'r> {
+    Submit(&'r str),
+    Preflight(&'r str),
+    Thanks(&'r str),
+    Health,
+    Unrouted,
+}
+
+impl<'r> Routed<'r> {
+    fn of(req: &'r Request) -> Self {
+        match (req.method(), segments(req).as_slice()) {
+            (&Method::POST, ["v1", "forms", id, "submissions"]) => Self::Submit(id),
+            (&Method::OPTIONS, ["v1", "forms", id, "submissions"]) => Self::Preflight(id),
+            (&Method::GET | &Method::HEAD, ["v1", "forms", id, "thanks"]) => Self::Thanks(id),
+            (&Method::GET, ["healthz"]) => Self::Health,
+            _ => Self::Unrouted,
+        }
+    }
+
+    /// The form the route serves, if its id is well formed.
+    fn form(&self) -> Option<FormId> {
+        match self {
+            Self::Submit(id) | Self::Preflight(id) | Self::Thanks(id) => FormId::parse(id),
+            Self::Health | Self::Unrouted => None,
+        }
     }
 }
 
