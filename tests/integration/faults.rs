@@ -357,3 +357,41 @@ async fn a_cold_intake_reads_the_posted_form_while_its_key_rings_are_on_their_wa
     assert_eq!(resp.status(), 201, "{:?}", String::from_utf8_lossy(resp.body()));
     assert_eq!(reads(form_read), 1, "the post is served from the early read, not a second one: {:?}", arrived());
 }
+
+/// Issue 26 (start-up): a cold ses-events instance records a delivery on its breach notice
+/// without waiting for its key rings (the mail's tags name the outbox entry, and no key is
+/// needed to write it), while a permanent bounce, whose address is hashed with the pepper to
+/// find its person, waits for them. The proxy holds Secrets Manager's answer throughout the
+/// delivery.
+#[tokio::test]
+async fn a_cold_ses_events_records_a_delivery_without_waiting_for_its_key_rings() {
+    let (env, faults) = env_with_faults(|_| {}).await;
+    let person = address("cold-feedback");
+    let sent = crate::ses_events::notice_sent(&env, "cold", &person).await;
+    let message_id = sent["message_id"].as_str().unwrap();
+    let clients = zgoda_aws::Clients::local(&zgoda_aws::LocalEndpoints::single(&faults.url), zgoda_tests::REGION).await;
+    faults.hold("secretsmanager.");
+    let starting = zgoda_web::app::Starting::new(env.config.clone(), clients, &ses_events::ACCESS);
+    let feedback = |name| crate::ses_events::fixture(name, message_id, &person, Some(&sent));
+
+    let delivered =
+        tokio::time::timeout(Duration::from_secs(3), ses_events::answer(&starting, feedback("delivery.json"), chrono::Utc::now()))
+            .await
+            .unwrap_or_else(|_| panic!("a delivery waited for the held rings: {:?}", faults.arrived()))
+            .unwrap();
+    assert_eq!(delivered["handled"][0]["outbox_updated"], true);
+    let item = env.items("OUTBOX#").await.into_iter().find(|i| i["message_id"] == message_id).unwrap();
+    assert_eq!(item["feedback"], "delivered");
+
+    let bounced = ses_events::answer(&starting, feedback("bounce-permanent.json"), chrono::Utc::now());
+    tokio::pin!(bounced);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut bounced).await.is_err(),
+        "a bounce cannot be acted on without the pepper"
+    );
+    faults.release();
+    let out = bounced.await.unwrap();
+    assert_eq!(out["handled"][0]["undeliverable"], 1);
+    let subject = env.subject_id(&person).await;
+    assert!(env.items(&format!("SUBJECT#{subject}")).await.iter().any(|i| i["sk"] == "UNDELIVERABLE"));
+}

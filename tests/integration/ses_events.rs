@@ -14,7 +14,7 @@ const FIXTURE_ADDRESS: &str = "jan.kowalski@example.pl";
 /// A fixture about the mail `message_id` to `person`: a breach notice's, tagged with its outbox
 /// entry as SES reports every event of a message sent with tags (`notice`: its outbox item), or
 /// other mail's, with zgoda's tags taken out.
-fn fixture(name: &str, message_id: &str, person: &str, notice: Option<&Value>) -> aws_lambda_events::event::sns::SnsEvent {
+pub(crate) fn fixture(name: &str, message_id: &str, person: &str, notice: Option<&Value>) -> aws_lambda_events::event::sns::SnsEvent {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../events/ses-events/{name}"));
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let message = v["Records"][0]["Sns"]["Message"].as_str().unwrap().replace(FIXTURE_ADDRESS, person);
@@ -34,7 +34,7 @@ fn fixture(name: &str, message_id: &str, person: &str, notice: Option<&Value>) -
 }
 
 /// Sends a breach notice to `person` and returns the outbox item once it is finished.
-async fn notice_sent(env: &TestEnv, key: &str, person: &str) -> Value {
+pub(crate) async fn notice_sent(env: &TestEnv, key: &str, person: &str) -> Value {
     let aware = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     let b: Value = env
         .operator(

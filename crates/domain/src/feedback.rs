@@ -131,63 +131,114 @@ pub struct FeedbackOutcome {
     pub withdrawn: usize,
 }
 
-impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
-    pub async fn mail_feedback(&self, n: &SesNotification, now: Time) -> Result<FeedbackOutcome, Error> {
-        let mut out = FeedbackOutcome::default();
-        if let Some(run) = n.mail.smoke_run() {
-            // The end-to-end check's own mail: its events are what the check waits for.
-            let step = match n.event_type {
-                SesEventType::Send => Some(SmokeStep::SendEvent),
-                SesEventType::Delivery => Some(SmokeStep::DeliveryEvent),
-                _ => None,
-            };
-            if let Some(step) = step {
-                self.store.record_smoke(&run, &step, now).await?;
-                out.smoke_recorded = true;
+impl SesNotification {
+    /// Whether acting on it needs the function's keys: only a permanent bounce or a complaint
+    /// naming an address does, since finding that address's person takes the pepper and a
+    /// complaint's withdrawal is sealed. Everything else it asks for (a smoke check's step, the
+    /// feedback on a breach notice) is named by the mail's tags, so a function can act on it
+    /// before its key rings have arrived (`ses-events` on a cold start).
+    pub fn needs_keys(&self) -> bool {
+        self.about_addresses().is_some_and(|(_, addresses)| !addresses.is_empty())
+    }
+
+    /// What it asks zgoda to do about the people it names, and their addresses: nothing for a
+    /// smoke check's mail, nor for feedback other than a permanent bounce or a complaint.
+    fn about_addresses(&self) -> Option<(AddressAction, Vec<EmailAddress>)> {
+        if self.mail.smoke_run().is_some() {
+            return None;
+        }
+        let (action, recipients) = match self.event_type {
+            SesEventType::Bounce => {
+                (AddressAction::Undeliverable, &self.bounce.as_ref().filter(|b| b.bounce_type == BounceType::Permanent)?.bounced_recipients)
             }
-            tracing::info!(event = n.event_type.as_str(), message_id = %n.mail.message_id, ?out, "mail feedback");
+            SesEventType::Complaint => (AddressAction::WithdrawMarketing, &self.complaint.as_ref()?.complained_recipients),
+            _ => return None,
+        };
+        Some((action, recipients.iter().filter_map(SesRecipient::address).collect()))
+    }
+}
+
+/// What a bounce or a complaint makes of the addresses it names.
+enum AddressAction {
+    /// A permanent bounce: no further mail is attempted.
+    Undeliverable,
+    /// A spam complaint: every consent-based purpose is withdrawn.
+    WithdrawMarketing,
+}
+
+/// The part of a notification's handling that needs no key: the smoke check's step, or the
+/// feedback on the breach notice the mail was (its tags name the outbox entry). The rest is
+/// [`Zgoda::act_on_addresses`]; [`Zgoda::mail_feedback`] does both.
+pub async fn record_on_mail<S: Store>(store: &S, n: &SesNotification, now: Time) -> Result<FeedbackOutcome, Error> {
+    let mut out = FeedbackOutcome::default();
+    if let Some(run) = n.mail.smoke_run() {
+        // The end-to-end check's own mail: its events are what the check waits for.
+        let step = match n.event_type {
+            SesEventType::Send => Some(SmokeStep::SendEvent),
+            SesEventType::Delivery => Some(SmokeStep::DeliveryEvent),
+            _ => None,
+        };
+        if let Some(step) = step {
+            store.record_smoke(&run, &step, now).await?;
+            out.smoke_recorded = true;
+        }
+        return Ok(out);
+    }
+    let feedback = match n.event_type {
+        // SES accepted a breach notice. Usually the notifier has recorded it already; if the
+        // notifier died between SES's answer and its record, this records it, and the
+        // recipient is not sent a second notice when the lease runs out.
+        SesEventType::Send => {
+            if let Some(job) = n.mail.delivery() {
+                out.outbox_updated = store.record_accepted(&job, &n.mail.message_id, now).await?;
+            }
             return Ok(out);
         }
-        match n.event_type {
-            // SES accepted a breach notice. Usually the notifier has recorded it already; if the
-            // notifier died between SES's answer and its record, this records it, and the
-            // recipient is not sent a second notice when the lease runs out.
-            SesEventType::Send => {
-                if let Some(job) = n.mail.delivery() {
-                    out.outbox_updated = self.store.record_accepted(&job, &n.mail.message_id, now).await?;
-                }
-            }
-            SesEventType::Delivery => out.outbox_updated = self.record_on_notice(&n.mail, "delivered", now).await?,
-            SesEventType::Bounce => {
-                let bounced = n.bounce.as_ref();
-                let permanent = bounced.is_some_and(|b| b.bounce_type == BounceType::Permanent);
-                let kind = if permanent { "hard_bounce" } else { "soft_bounce" };
-                out.outbox_updated = self.record_on_notice(&n.mail, kind, now).await?;
-                if permanent {
-                    for email in bounced.into_iter().flat_map(|b| &b.bounced_recipients).filter_map(SesRecipient::address) {
-                        self.store.mark_undeliverable(&self.subject_id(&email), now).await?;
-                        out.undeliverable += 1;
-                    }
-                }
-            }
-            SesEventType::Complaint => {
-                out.outbox_updated = self.record_on_notice(&n.mail, "complaint", now).await?;
-                for email in n.complaint.iter().flat_map(|c| &c.complained_recipients).filter_map(SesRecipient::address) {
-                    out.withdrawn += self.withdraw_marketing(&email, now).await?;
-                }
-            }
-            SesEventType::Other => {}
-        }
-        tracing::info!(event = n.event_type.as_str(), message_id = %n.mail.message_id, ?out, "mail feedback");
+        SesEventType::Delivery => "delivered",
+        SesEventType::Bounce if n.bounce.as_ref().is_some_and(|b| b.bounce_type == BounceType::Permanent) => "hard_bounce",
+        SesEventType::Bounce => "soft_bounce",
+        SesEventType::Complaint => "complaint",
+        SesEventType::Other => return Ok(out),
+    };
+    // Feedback on other mail than a breach notice (confirmations, owner notices) reads and
+    // writes nothing here.
+    if let Some(job) = n.mail.delivery() {
+        out.outbox_updated = store.record_feedback(&job, &n.mail.message_id, feedback, now).await?;
+    }
+    Ok(out)
+}
+
+impl FeedbackOutcome {
+    /// The one log line a handled notification leaves.
+    pub fn log(&self, n: &SesNotification) {
+        tracing::info!(event = n.event_type.as_str(), message_id = %n.mail.message_id, out = ?self, "mail feedback");
+    }
+}
+
+impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
+    /// Acts on one notification: [`record_on_mail`], then [`Self::act_on_addresses`].
+    pub async fn mail_feedback(&self, n: &SesNotification, now: Time) -> Result<FeedbackOutcome, Error> {
+        let recorded = record_on_mail(&self.store, n, now).await?;
+        let out = self.act_on_addresses(n, recorded, now).await?;
+        out.log(n);
         Ok(out)
     }
 
-    /// Records feedback on the breach notice a mail was, if it was one. Its tags name the outbox
-    /// entry, so nothing is looked up by message id, and feedback on other mail (confirmations,
-    /// owner notices) reads and writes nothing.
-    async fn record_on_notice(&self, mail: &SesMail, feedback: &str, now: Time) -> Result<bool, Error> {
-        let Some(job) = mail.delivery() else { return Ok(false) };
-        Ok(self.store.record_feedback(&job, &mail.message_id, feedback, now).await?)
+    /// The part of a notification's handling that needs the keys ([`SesNotification::needs_keys`]),
+    /// after [`record_on_mail`] has given `out`: a permanent bounce's addresses become
+    /// undeliverable, a complaint's withdraw their consents.
+    pub async fn act_on_addresses(&self, n: &SesNotification, mut out: FeedbackOutcome, now: Time) -> Result<FeedbackOutcome, Error> {
+        let Some((action, addresses)) = n.about_addresses() else { return Ok(out) };
+        for email in &addresses {
+            match action {
+                AddressAction::Undeliverable => {
+                    self.store.mark_undeliverable(&self.subject_id(email), now).await?;
+                    out.undeliverable += 1;
+                }
+                AddressAction::WithdrawMarketing => out.withdrawn += self.withdraw_marketing(email, now).await?,
+            }
+        }
+        Ok(out)
     }
 
     /// A spam complaint withdraws every consent-based purpose currently given or requested.
@@ -243,6 +294,29 @@ mod tests {
         assert_eq!(state[&PurposeId::parse("contact_reply").unwrap()], PurposeStatus::Informed, "a contract is not a consent to withdraw");
         let channel = app.lookup(&email("anna@example.pl"), now()).await.unwrap().events.last().unwrap().facts.channel;
         assert_eq!(channel, Channel::MailComplaint);
+    }
+
+    #[test]
+    fn only_a_permanent_bounce_or_a_complaint_naming_an_address_needs_the_keys() {
+        let bounce = |kind: &str, to: &str| json!({"bounceType": kind, "bouncedRecipients": [{"emailAddress": to}]});
+        let complaint = json!({"complainedRecipients": [{"emailAddress": "<anna@example.pl>"}]});
+        let smoke = json!({"messageId": "m1", "tags": {"zgoda-smoke": ["01KAWQ5V0Y8M2E7Q6ZJ3N4P5R6"]}});
+        let needs = |event: &str, mail: serde_json::Value, body: Option<(&str, serde_json::Value)>| {
+            let mut n = json!({"eventType": event, "mail": mail});
+            if let Some((field, value)) = body {
+                n[field] = value;
+            }
+            notification(n).needs_keys()
+        };
+        let mail = || json!({"messageId": "m1"});
+        assert!(needs("Bounce", mail(), Some(("bounce", bounce("Permanent", "anna@example.pl")))));
+        assert!(needs("Complaint", mail(), Some(("complaint", complaint.clone()))));
+        assert!(!needs("Bounce", mail(), Some(("bounce", bounce("Transient", "anna@example.pl")))), "a transient bounce changes no one");
+        assert!(!needs("Bounce", mail(), Some(("bounce", bounce("Permanent", "not an address")))), "no address, no person to find");
+        assert!(!needs("Complaint", smoke.clone(), Some(("complaint", complaint))), "the smoke check's own mail");
+        for event in ["Send", "Delivery", "Open"] {
+            assert!(!needs(event, mail(), None), "{event}: its tags name all it changes");
+        }
     }
 
     #[tokio::test]

@@ -123,7 +123,7 @@ impl Starting {
             if self.app.initialized() {
                 return None;
             }
-            early(DynamoStore::new(self.clients.dynamodb.clone(), self.config.table.clone())).await
+            early(self.store()).await
         };
         match tokio::join!(self.app(), early) {
             (Ok(app), read) => handle(app, read).await,
@@ -131,6 +131,12 @@ impl Starting {
                 crate::error::ApiError::Domain(zgoda_domain::Error::Unavailable(detail)).to_json_response()
             }
         }
+    }
+
+    /// The function's table, at hand before its key rings: for what an event needs from the store
+    /// and no key guards.
+    pub fn store(&self) -> DynamoStore {
+        DynamoStore::new(self.clients.dynamodb.clone(), self.config.table.clone())
     }
 
     /// Builds the clients the function's `access` names while the first event waits for its

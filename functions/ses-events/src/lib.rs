@@ -5,7 +5,7 @@
 use aws_lambda_events::event::sns::SnsEvent;
 use serde_json::{Value, json};
 use zgoda_aws::access::Access;
-use zgoda_domain::feedback::SesNotification;
+use zgoda_domain::feedback::{SesNotification, record_on_mail};
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::mail::Mailer;
 use zgoda_domain::store::{Store, WorkQueue};
@@ -18,15 +18,60 @@ pub async fn handle_app(app: &zgoda_web::App, event: SnsEvent, now: Time) -> Res
     handle(app, event, now).await
 }
 
+/// Handles one event on a deployed instance (the Lambda binary). On the instance's first, what
+/// needs no key (a delivery's or a send's record on its breach notice: most of SES's feedback)
+/// is written while the key rings are still on their way ([`zgoda_web::app::Starting`]), and only
+/// an event that needs them (a permanent bounce, a complaint) waits for them.
+pub async fn answer(starting: &zgoda_web::app::Starting, event: SnsEvent, now: Time) -> Result<Value, Error> {
+    let app = async { starting.app().await.map_err(|unreadable| Error::Unavailable(unreadable.0)) };
+    handle_with(&starting.store(), app, event, now).await
+}
+
 /// Handles every record; a record that is not an SES notification is logged and skipped (SNS
 /// would redeliver it forever otherwise), a failing dependency fails the invocation for a retry.
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, event: SnsEvent, now: Time) -> Result<Value, Error> {
-    let mut outcomes = Vec::new();
-    for record in &event.records {
-        match serde_json::from_str::<SesNotification>(&record.sns.message) {
-            Ok(n) => outcomes.push(json!(app.mail_feedback(&n, now).await?)),
-            Err(_) => tracing::warn!(message_id = %record.sns.message_id, "not an SES notification; skipped"),
+    handle_with(&app.store, async { Ok(app) }, event, now).await
+}
+
+/// [`handle`], with the app awaited only if a record needs its keys, and meanwhile every record's
+/// keyless part written through `store` (the app's own table). Each part is idempotent, so an
+/// invocation that fails between them is retried whole.
+async fn handle_with<'a, S: Store + 'a, M: Mailer + 'a, Q: WorkQueue + 'a>(
+    store: &S,
+    app: impl Future<Output = Result<&'a Zgoda<S, M, Q>, Error>>,
+    event: SnsEvent,
+    now: Time,
+) -> Result<Value, Error> {
+    let notifications: Vec<SesNotification> = event
+        .records
+        .iter()
+        .filter_map(|record| {
+            serde_json::from_str(&record.sns.message)
+                .inspect_err(|_| tracing::warn!(message_id = %record.sns.message_id, "not an SES notification; skipped"))
+                .ok()
+        })
+        .collect();
+    let keyed = async {
+        match notifications.iter().any(SesNotification::needs_keys) {
+            true => app.await.map(Some),
+            false => Ok(None),
         }
+    };
+    let recorded = async {
+        let mut recorded = Vec::with_capacity(notifications.len());
+        for n in &notifications {
+            recorded.push(record_on_mail(store, n, now).await?);
+        }
+        Ok(recorded)
+    };
+    let (app, recorded) = tokio::try_join!(keyed, recorded)?;
+    let mut outcomes = Vec::with_capacity(notifications.len());
+    for (n, mut out) in notifications.iter().zip(recorded) {
+        if let Some(app) = app {
+            out = app.act_on_addresses(n, out, now).await?;
+        }
+        out.log(n);
+        outcomes.push(json!(out));
     }
     Ok(json!({ "handled": outcomes }))
 }

@@ -1,5 +1,10 @@
 //! Lambda entry point for SES feedback (an SNS subscription).
 
+// The compiler's query depth when laying out `main`'s future: the runtime's, the handler's (its
+// keyless writes joined with the wait for the key rings) and the SDK's nested futures go past
+// the default of 128.
+#![recursion_limit = "256"]
+
 use aws_lambda_events::event::sns::SnsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -12,8 +17,7 @@ async fn main() -> Result<(), Error> {
     let starting = zgoda_web::app::start(&ses_events::ACCESS).await?;
     let starting = &starting;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
-        let app = starting.app().await.map_err(|e| Error::from(e.to_string()))?;
-        ses_events::handle_app(app, event.payload, chrono::Utc::now()).await.map_err(|e| Error::from(e.to_string()))
+        ses_events::answer(starting, event.payload, chrono::Utc::now()).await.map_err(|e| Error::from(e.to_string()))
     }))
     .await
 }
