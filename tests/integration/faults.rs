@@ -335,7 +335,7 @@ async fn a_cold_intake_reads_the_posted_form_while_its_key_rings_are_on_their_wa
     let before = faults.arrived().len();
     let arrived = || faults.arrived().split_off(before);
     faults.hold(rings_read);
-    let starting = zgoda_web::app::Starting::new(env.config.clone(), clients, &intake::ACCESS);
+    let starting = zgoda_web::app::Starting::new(env.config.clone(), clients, &intake::ACCESS, intake::RINGS);
     let post = http::Request::post(format!("{}/v1/forms/kontakt/submissions", env.url))
         .header("origin", zgoda_tests::ORIGIN)
         .header("accept", "application/json")
@@ -359,19 +359,22 @@ async fn a_cold_intake_reads_the_posted_form_while_its_key_rings_are_on_their_wa
 }
 
 /// Issue 26 (start-up): a cold ses-events instance records a delivery on its breach notice
-/// without waiting for its key rings (the mail's tags name the outbox entry, and no key is
-/// needed to write it), while a permanent bounce, whose address is hashed with the pepper to
-/// find its person, waits for them. The proxy holds Secrets Manager's answer throughout the
-/// delivery.
+/// without reading its key rings (the mail's tags name the outbox entry, and no key is needed to
+/// write it), so it neither waits for them nor holds a key it does not use; a permanent bounce,
+/// whose address is hashed with the pepper to find its person, reads them and waits for them.
+/// The proxy holds any Secrets Manager answer until the bounce is under way.
 #[tokio::test]
-async fn a_cold_ses_events_records_a_delivery_without_waiting_for_its_key_rings() {
+async fn a_cold_ses_events_records_a_delivery_without_reading_its_key_rings_and_reads_them_for_a_bounce() {
     let (env, faults) = env_with_faults(|_| {}).await;
     let person = address("cold-feedback");
     let sent = crate::ses_events::notice_sent(&env, "cold", &person).await;
     let message_id = sent["message_id"].as_str().unwrap();
     let clients = zgoda_aws::Clients::local(&zgoda_aws::LocalEndpoints::single(&faults.url), zgoda_tests::REGION).await;
-    faults.hold("secretsmanager.");
-    let starting = zgoda_web::app::Starting::new(env.config.clone(), clients, &ses_events::ACCESS);
+    let rings_read = "secretsmanager.";
+    let before = faults.arrived().len();
+    let reads = || faults.arrived().split_off(before).iter().filter(|call| call.contains(rings_read)).count();
+    faults.hold(rings_read);
+    let starting = zgoda_web::app::Starting::new(env.config.clone(), clients, &ses_events::ACCESS, ses_events::RINGS);
     let feedback = |name| crate::ses_events::fixture(name, message_id, &person, Some(&sent));
 
     let delivered =
@@ -382,6 +385,7 @@ async fn a_cold_ses_events_records_a_delivery_without_waiting_for_its_key_rings(
     assert_eq!(delivered["handled"][0]["outbox_updated"], true);
     let item = env.items("OUTBOX#").await.into_iter().find(|i| i["message_id"] == message_id).unwrap();
     assert_eq!(item["feedback"], "delivered");
+    assert_eq!(reads(), 0, "a delivery reads no key ring: {:?}", faults.arrived());
 
     let bounced = ses_events::answer(&starting, feedback("bounce-permanent.json"), chrono::Utc::now());
     tokio::pin!(bounced);
@@ -389,6 +393,7 @@ async fn a_cold_ses_events_records_a_delivery_without_waiting_for_its_key_rings(
         tokio::time::timeout(Duration::from_millis(500), &mut bounced).await.is_err(),
         "a bounce cannot be acted on without the pepper"
     );
+    assert_eq!(reads(), 1, "the bounce reads the rings: {:?}", faults.arrived());
     faults.release();
     let out = bounced.await.unwrap();
     assert_eq!(out["handled"][0]["undeliverable"], 1);

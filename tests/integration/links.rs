@@ -154,7 +154,7 @@ async fn a_cold_start_without_one_key_ring_answers_503_naming_it_and_the_next_ev
     let name = format!("{}pepper", env.config.secrets_prefix);
     let pepper = secrets.get_secret_value().secret_id(&name).send().await.unwrap().secret_string().unwrap().to_owned();
     secrets.delete_secret().secret_id(&name).force_delete_without_recovery(true).send().await.unwrap();
-    let starting = zgoda_web::app::Starting::new(env.config.clone(), env.clients.clone(), &links::ACCESS);
+    let starting = zgoda_web::app::Starting::new(env.config.clone(), env.clients.clone(), &links::ACCESS, links::RINGS);
     let privacy_page = || http::Request::get(format!("{}/v1/privacy", env.url)).body(lambda_http::Body::Empty).unwrap();
 
     let err = starting.app().await.err().expect("no app without its pepper");

@@ -52,8 +52,21 @@ fn assemble(config: &Config, clients: &Clients, access: &Access, mut keys: Keys)
 #[error("key rings not read: {0}")]
 pub struct RingsUnreadable(pub String);
 
+/// When a deployed function reads its key rings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadRings {
+    /// As it starts, so the read runs while the runtime starts and fetches the first event: for a
+    /// function whose every event, or nearly, needs a key.
+    AtStart,
+    /// When the first event that needs the app arrives: for a function whose common event needs
+    /// no key (ses-events' deliveries), which then never waits for, nor holds, a key it does not
+    /// use, and spends no Secrets Manager call on an instance that never needs one.
+    WhenNeeded,
+}
+
 /// A deployed function's app from its first moment: the key rings' read is sent off as the
-/// function starts and the app is assembled when the first event needs it, so the read runs while
+/// function starts ([`ReadRings::AtStart`]; with [`ReadRings::WhenNeeded`], by the first event
+/// that needs the app) and the app is assembled when the first event needs it, so the read runs while
 /// the Lambda runtime starts and fetches that event instead of before it (the cold-start
 /// benchmark: the runtime's start and first poll, about half a millisecond against the emulator;
 /// in AWS the read is a round trip and a TLS handshake, milliseconds). A read that fails answers
@@ -70,18 +83,20 @@ pub struct Starting {
 }
 
 impl Starting {
-    /// Sends the rings' read off at once (a function with no ring has nothing to wait for). Must
-    /// be called within the Tokio runtime, which runs the read whenever the caller waits.
-    pub fn new(config: Config, clients: Clients, access: &'static Access) -> Self {
-        let first_read = (!access.key_rings.is_empty()).then(|| {
+    /// Sends the rings' read off at once when `read` says so (a function with no ring has nothing
+    /// to wait for). Must be called within the Tokio runtime, which runs the read whenever the
+    /// caller waits.
+    pub fn new(config: Config, clients: Clients, access: &'static Access, read: ReadRings) -> Self {
+        let first_read = (read == ReadRings::AtStart && !access.key_rings.is_empty()).then(|| {
             let (config, clients) = (config.clone(), clients.clone());
             tokio::spawn(async move { read_rings(&config, &clients, access).await })
         });
         Self { config, clients, access, first_read: Mutex::new(first_read), app: OnceCell::new() }
     }
 
-    /// The app, once its rings are in: the first call waits for the read sent at start; after a
-    /// failed read, each call reads again until one succeeds.
+    /// The app, once its rings are in: the first call waits for the read sent at start, or reads
+    /// them ([`ReadRings::WhenNeeded`]); after a failed read, each call reads again until one
+    /// succeeds.
     pub async fn app(&self) -> Result<&App, RingsUnreadable> {
         self.app
             .get_or_try_init(|| async {
@@ -163,11 +178,12 @@ impl Starting {
 }
 
 /// What a Lambda `main` does first: configuration from the environment, the SDK's clients, and
-/// the key rings its `access` names on their way ([`Starting`]). Fails only on configuration.
-pub async fn start(access: &'static Access) -> Result<Starting, String> {
+/// the key rings its `access` names read as `read` says ([`Starting`]). Fails only on
+/// configuration.
+pub async fn start(access: &'static Access, read: ReadRings) -> Result<Starting, String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     let clients = Clients::from_env().await;
-    Ok(Starting::new(config, clients, access))
+    Ok(Starting::new(config, clients, access, read))
 }
 
 /// An app whole before the runtime starts, for a function that hands it on at start (the

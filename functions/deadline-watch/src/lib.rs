@@ -26,6 +26,10 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, eve
     Ok(json!({ "reminders": sent, "request_reminders": requests, "triage_reminders": incidents, "follow_ups": follow_ups }))
 }
 
+/// When the function reads its key rings ([`zgoda_web::app::Starting`]).
+/// It reads no ring (`ACCESS`), so there is nothing to read at start.
+pub const RINGS: zgoda_web::app::ReadRings = zgoda_web::app::ReadRings::AtStart;
+
 /// What the deadline watch may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
 pub const ACCESS: Access =
     Access { table: &["dynamodb:Query", "dynamodb:PutItem"], index: true, mail: &[MailStream::Notices], ..Access::NONE };

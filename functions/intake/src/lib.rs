@@ -188,6 +188,10 @@ async fn thanks<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &R
     }
 }
 
+/// When the function reads its key rings ([`zgoda_web::app::Starting`]).
+/// Every post seals its proof: the rings are read as the function starts.
+pub const RINGS: zgoda_web::app::ReadRings = zgoda_web::app::ReadRings::AtStart;
+
 /// What the intake may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
 pub const ACCESS: Access = Access {
     table: ITEM_READ_WRITE_BATCH_GET,

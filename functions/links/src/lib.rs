@@ -409,6 +409,10 @@ async fn privacy_request<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>
     }
 }
 
+/// When the function reads its key rings ([`zgoda_web::app::Starting`]).
+/// Every link is verified with a key: the rings are read as the function starts.
+pub const RINGS: zgoda_web::app::ReadRings = zgoda_web::app::ReadRings::AtStart;
+
 /// What the links function may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
 pub const ACCESS: Access = Access {
     table: ITEM_READ_WRITE,

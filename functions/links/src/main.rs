@@ -8,7 +8,7 @@ use lambda_http::{Error, Request, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     zgoda_web::telemetry::init();
-    let starting = zgoda_web::app::start(&links::ACCESS).await?;
+    let starting = zgoda_web::app::start(&links::ACCESS, links::RINGS).await?;
     let starting = &starting;
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, std::convert::Infallible>(starting.answer(|app| links::handle_app(app, req, chrono::Utc::now())).await)

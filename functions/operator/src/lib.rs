@@ -569,6 +569,10 @@ struct LinkBody {
     purpose: Option<String>,
 }
 
+/// When the function reads its key rings ([`zgoda_web::app::Starting`]).
+/// Every request is verified with an operator key: the rings are read as the function starts.
+pub const RINGS: zgoda_web::app::ReadRings = zgoda_web::app::ReadRings::AtStart;
+
 /// What the operator API may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
 pub const ACCESS: Access = Access {
     table: &[

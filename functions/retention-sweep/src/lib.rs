@@ -22,6 +22,10 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, eve
     Ok(serde_json::to_value(report).expect("a report serialises"))
 }
 
+/// When the function reads its key rings ([`zgoda_web::app::Starting`]).
+/// An erasure seals its event: the rings are read as the function starts.
+pub const RINGS: zgoda_web::app::ReadRings = zgoda_web::app::ReadRings::AtStart;
+
 /// What the sweep may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
 pub const ACCESS: Access = Access {
     // Forms for their retention; the subject's partition; the erasure's transaction; the review's

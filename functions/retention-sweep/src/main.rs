@@ -9,7 +9,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     zgoda_web::telemetry::init();
-    let starting = zgoda_web::app::start(&retention_sweep::ACCESS).await?;
+    let starting = zgoda_web::app::start(&retention_sweep::ACCESS, retention_sweep::RINGS).await?;
     let starting = &starting;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<CloudWatchEvent>| async move {
         let app = starting.app().await.map_err(|e| Error::from(e.to_string()))?;

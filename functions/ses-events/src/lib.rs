@@ -76,6 +76,11 @@ async fn handle_with<'a, S: Store + 'a, M: Mailer + 'a, Q: WorkQueue + 'a>(
     Ok(json!({ "handled": outcomes }))
 }
 
+/// When the function reads its key rings ([`zgoda_web::app::Starting`]).
+/// Most of SES's feedback (sends, deliveries) needs no key: the rings are read by the first
+/// event that does (a permanent bounce, a complaint; `SesNotification::needs_keys`).
+pub const RINGS: zgoda_web::app::ReadRings = zgoda_web::app::ReadRings::WhenNeeded;
+
 /// What the SES feedback handler may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
 pub const ACCESS: Access = Access {
     table: &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],

@@ -14,7 +14,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     zgoda_web::telemetry::init();
-    let starting = zgoda_web::app::start(&ses_events::ACCESS).await?;
+    let starting = zgoda_web::app::start(&ses_events::ACCESS, ses_events::RINGS).await?;
     let starting = &starting;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
         ses_events::answer(starting, event.payload, chrono::Utc::now()).await.map_err(|e| Error::from(e.to_string()))
