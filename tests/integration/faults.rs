@@ -400,3 +400,29 @@ async fn a_cold_ses_events_records_a_delivery_without_reading_its_key_rings_and_
     let subject = env.subject_id(&person).await;
     assert!(env.items(&format!("SUBJECT#{subject}")).await.iter().any(|i| i["sk"] == "UNDELIVERABLE"));
 }
+
+/// Issue 26 (start-up): a cold links instance answers its privacy page, which needs no key,
+/// without waiting for its key rings, while a link's page, whose token is verified with a key,
+/// waits for them. The proxy holds Secrets Manager's answer until the link's page is under way.
+#[tokio::test]
+async fn a_cold_links_serves_the_privacy_page_without_waiting_for_its_key_rings() {
+    let (env, faults) = env_with_faults(|_| {}).await;
+    let clients = zgoda_aws::Clients::local(&zgoda_aws::LocalEndpoints::single(&faults.url), zgoda_tests::REGION).await;
+    faults.hold("secretsmanager.");
+    let starting = zgoda_web::app::Starting::new(env.config.clone(), clients, &links::ACCESS, links::RINGS);
+    let get = |path: &str| http::Request::get(format!("{}{path}", env.url)).body(lambda_http::Body::Empty).unwrap();
+
+    let page = tokio::time::timeout(Duration::from_secs(3), links::answer(&starting, get("/v1/privacy?lang=en"), chrono::Utc::now()))
+        .await
+        .unwrap_or_else(|_| panic!("the privacy page waited for the held rings: {:?}", faults.arrived()));
+    assert_eq!(page.status(), 200);
+    let html = String::from_utf8_lossy(page.body()).into_owned();
+    assert!(html.contains(r#"<form id="privacy" method="post""#), "the privacy request form: {html}");
+    assert!(html.contains(&env.config.settings.controller.name), "the controller is named: {html}");
+
+    let link = links::answer(&starting, get("/v1/links/not-a-token"), chrono::Utc::now());
+    tokio::pin!(link);
+    assert!(tokio::time::timeout(Duration::from_millis(500), &mut link).await.is_err(), "a link's token needs a key");
+    faults.release();
+    assert_eq!(link.await.status(), 400);
+}

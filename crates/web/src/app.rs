@@ -148,6 +148,11 @@ impl Starting {
         }
     }
 
+    /// The function's settings, at hand before its key rings: for a page made from them alone.
+    pub fn settings(&self) -> &zgoda_domain::service::Settings {
+        &self.config.settings
+    }
+
     /// The function's table, at hand before its key rings: for what an event needs from the store
     /// and no key guards.
     pub fn store(&self) -> DynamoStore {

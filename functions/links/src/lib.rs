@@ -39,14 +39,25 @@ pub async fn handle_app(app: &zgoda_web::App, req: Request, now: Time) -> Respon
     handle(app, req, now).await
 }
 
+/// Answers one request on a deployed instance (the Lambda binary). A page that needs no key
+/// ([`keyless`]: the privacy page, where anyone may start a request) is answered at once, on a
+/// cold instance too, without waiting for the key rings ([`zgoda_web::app::Starting`]).
+pub async fn answer(starting: &zgoda_web::app::Starting, req: Request, now: Time) -> Response<Body> {
+    match keyless(starting.settings(), &req) {
+        Some(page) => page,
+        None => starting.answer(|app| handle(app, req, now)).await,
+    }
+}
+
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: Request, now: Time) -> Response<Body> {
+    if let Some(page) = keyless(&app.settings, &req) {
+        return page;
+    }
     let segs = segments(&req);
     match (req.method().clone(), segs.as_slice()) {
         (Method::GET | Method::HEAD, ["v1", "links", token]) => link_page(app, &req, token, now).await,
         (Method::POST, ["v1", "links", token]) => link_post(app, &req, token, now).await,
-        (Method::GET | Method::HEAD, ["v1", "privacy"]) => privacy_page(app, &req),
         (Method::GET | Method::HEAD, ["v1", "privacy", "challenge"]) => privacy_challenge(app, &req, now),
-        (Method::GET | Method::HEAD, ["v1", "privacy", "script.js"]) => respond::script(zgoda_web::pages::PRIVACY_SCRIPT),
         (Method::POST, ["v1", "privacy", "requests"]) => privacy_request(app, &req, now).await,
         (Method::GET | Method::HEAD, ["v1", "notices", id]) => public_notice(app, &req, id).await,
         (Method::GET | Method::HEAD, ["v1", "report", token]) => report::report_page(app, &req, token, now).await,
@@ -349,15 +360,28 @@ async fn public_notice<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, 
     }
 }
 
-fn privacy_page<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request) -> Response<Body> {
+/// The pages made from the settings alone, which need no key and no store: the privacy page
+/// and its script. `None` for every other request.
+fn keyless(settings: &Settings, req: &Request) -> Option<Response<Body>> {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return None;
+    }
+    match segments(req).as_slice() {
+        ["v1", "privacy"] => Some(privacy_page(settings, req)),
+        ["v1", "privacy", "script.js"] => Some(respond::script(zgoda_web::pages::PRIVACY_SCRIPT)),
+        _ => None,
+    }
+}
+
+fn privacy_page(settings: &Settings, req: &Request) -> Response<Body> {
     let lang = page_lang(req);
-    let base = &app.settings.public_url;
+    let base = &settings.public_url;
     let ctx = json!({
         "action": base.join("/v1/privacy/requests"),
         "challenge": base.join("/v1/privacy/challenge"),
         "script": base.join("/v1/privacy/script.js"),
     });
-    respond::html_posting_form_with_script(StatusCode::OK, render("privacy.html", lang, Some(&app.settings.controller), ctx))
+    respond::html_posting_form_with_script(StatusCode::OK, render("privacy.html", lang, Some(&settings.controller), ctx))
 }
 
 /// A proof-of-work challenge for one privacy request (security review H2). Readable from the
