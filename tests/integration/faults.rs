@@ -358,6 +358,20 @@ async fn a_cold_intake_reads_the_posted_form_while_its_key_rings_are_on_their_wa
     assert_eq!(reads(form_read), 1, "the post is served from the early read, not a second one: {:?}", arrived());
 }
 
+/// The app of a cold instance of the function `access` belongs to, reaching the emulator through
+/// the fault proxy, whose Secrets Manager answers are held from now on (`faults.release()` lets
+/// them go).
+async fn cold_with_rings_held(
+    env: &TestEnv,
+    faults: &FaultProxy,
+    access: &'static zgoda_aws::access::Access,
+    rings: zgoda_web::app::ReadRings,
+) -> zgoda_web::app::Starting {
+    let clients = zgoda_aws::Clients::local(&zgoda_aws::LocalEndpoints::single(&faults.url), zgoda_tests::REGION).await;
+    faults.hold("secretsmanager.");
+    zgoda_web::app::Starting::new(env.config.clone(), clients, access, rings)
+}
+
 /// Issue 26 (start-up): a cold ses-events instance records a delivery on its breach notice
 /// without reading its key rings (the mail's tags name the outbox entry, and no key is needed to
 /// write it), so it neither waits for them nor holds a key it does not use; a permanent bounce,
@@ -369,12 +383,9 @@ async fn a_cold_ses_events_records_a_delivery_without_reading_its_key_rings_and_
     let person = address("cold-feedback");
     let sent = crate::ses_events::notice_sent(&env, "cold", &person).await;
     let message_id = sent["message_id"].as_str().unwrap();
-    let clients = zgoda_aws::Clients::local(&zgoda_aws::LocalEndpoints::single(&faults.url), zgoda_tests::REGION).await;
-    let rings_read = "secretsmanager.";
     let before = faults.arrived().len();
-    let reads = || faults.arrived().split_off(before).iter().filter(|call| call.contains(rings_read)).count();
-    faults.hold(rings_read);
-    let starting = zgoda_web::app::Starting::new(env.config.clone(), clients, &ses_events::ACCESS, ses_events::RINGS);
+    let reads = || faults.arrived().split_off(before).iter().filter(|call| call.contains("secretsmanager.")).count();
+    let starting = cold_with_rings_held(&env, &faults, &ses_events::ACCESS, ses_events::RINGS).await;
     let feedback = |name| crate::ses_events::fixture(name, message_id, &person, Some(&sent));
 
     let delivered =
@@ -407,9 +418,7 @@ async fn a_cold_ses_events_records_a_delivery_without_reading_its_key_rings_and_
 #[tokio::test]
 async fn a_cold_links_serves_the_privacy_page_without_waiting_for_its_key_rings() {
     let (env, faults) = env_with_faults(|_| {}).await;
-    let clients = zgoda_aws::Clients::local(&zgoda_aws::LocalEndpoints::single(&faults.url), zgoda_tests::REGION).await;
-    faults.hold("secretsmanager.");
-    let starting = zgoda_web::app::Starting::new(env.config.clone(), clients, &links::ACCESS, links::RINGS);
+    let starting = cold_with_rings_held(&env, &faults, &links::ACCESS, links::RINGS).await;
     let get = |path: &str| http::Request::get(format!("{}{path}", env.url)).body(lambda_http::Body::Empty).unwrap();
 
     let page = tokio::time::timeout(Duration::from_secs(3), links::answer(&starting, get("/v1/privacy?lang=en"), chrono::Utc::now()))
@@ -425,4 +434,44 @@ async fn a_cold_links_serves_the_privacy_page_without_waiting_for_its_key_rings(
     assert!(tokio::time::timeout(Duration::from_millis(500), &mut link).await.is_err(), "a link's token needs a key");
     faults.release();
     assert_eq!(link.await.status(), 400);
+}
+
+/// Issue 26 (start-up): a cold operator instance answers what needs no key without waiting for
+/// its key rings: the console's static page, and the 401 of a request that carries no signature
+/// (no key can make it an operator's). A signed request waits for them and is then served. The
+/// proxy holds Secrets Manager's answer until the signed request is under way.
+#[tokio::test]
+async fn a_cold_operator_serves_the_console_and_refuses_an_unsigned_request_without_waiting_for_its_key_rings() {
+    let (env, faults) = env_with_faults(|_| {}).await;
+    let starting = cold_with_rings_held(&env, &faults, &operator::ACCESS, operator::RINGS).await;
+    let host = env.url.trim_start_matches("http://").to_owned();
+    let get = |path: &str, authorization: Option<String>| {
+        let req = http::Request::get(format!("{}{path}", env.url)).header("host", &host);
+        let req = match authorization {
+            Some(value) => req.header("authorization", value),
+            None => req,
+        };
+        req.body(lambda_http::Body::Empty).unwrap()
+    };
+    let at_once = |req| async {
+        tokio::time::timeout(Duration::from_secs(3), operator::answer(&starting, req, chrono::Utc::now()))
+            .await
+            .unwrap_or_else(|_| panic!("answered only after the held rings: {:?}", faults.arrived()))
+    };
+
+    let console = at_once(get("/console", None)).await;
+    assert_eq!(console.status(), 200);
+    assert!(String::from_utf8_lossy(console.body()).contains("console.js"));
+    let unsigned = at_once(get("/v1/admin/forms/kontakt", None)).await;
+    assert_eq!(unsigned.status(), 401);
+    let not_a_signature = at_once(get("/v1/admin/forms/kontakt", Some("Bearer abc".into()))).await;
+    assert_eq!(not_a_signature.status(), 401);
+
+    let signed = env.sign("GET", "/v1/admin/forms/kontakt", b"", chrono::Utc::now().timestamp());
+    let form = operator::answer(&starting, get("/v1/admin/forms/kontakt", Some(signed)), chrono::Utc::now());
+    tokio::pin!(form);
+    assert!(tokio::time::timeout(Duration::from_millis(500), &mut form).await.is_err(), "a signature is checked with a key");
+    faults.release();
+    let form = form.await;
+    assert_eq!(form.status(), 200, "{}", String::from_utf8_lossy(form.body()));
 }

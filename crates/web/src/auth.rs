@@ -13,6 +13,7 @@ use crate::request::{header, path_and_query};
 
 /// The authenticated operator: the id of the key that signed the request.
 pub async fn authenticate<S: Guards, M, Q>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Result<OperatorId, ApiError> {
+    refuse_unsigned(req)?;
     let body = crate::body::bytes(req)?;
     let path_and_query = path_and_query(req);
     let request = SignedRequest::new(req.method().as_str(), header(req, "host").unwrap_or(""), &path_and_query, body)
@@ -34,4 +35,18 @@ pub async fn authenticate<S: Guards, M, Q>(app: &Zgoda<S, M, Q>, req: &Request, 
     }
     // The ring found the key under this id, so it is a key id.
     Kid::parse(&signed.kid).map(OperatorId::new).ok_or(ApiError::Unauthorized)
+}
+
+/// Refuses a request that no key could make an operator's: its Authorization header is missing,
+/// or is not a signature in zgoda's scheme. It needs no key, so a cold instance answers it before
+/// its key rings arrive ([`crate::app::Starting`]); [`authenticate`] starts with
+/// it, so the answer is the same either way.
+pub fn refuse_unsigned(req: &Request) -> Result<(), ApiError> {
+    match header(req, "authorization").and_then(operator_sig::parse_header) {
+        Some(_) => Ok(()),
+        None => {
+            tracing::warn!(reason = ?operator_sig::AuthFailure::MissingOrMalformed, "operator request refused");
+            Err(ApiError::Unauthorized)
+        }
+    }
 }

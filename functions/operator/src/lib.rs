@@ -30,7 +30,7 @@ use zgoda_domain::store::{Store, WorkQueue};
 use zgoda_domain::timeline::{NewEntry, TimelineInput};
 use zgoda_domain::token::LinkAction;
 use zgoda_domain::{Error, Fields, Time, Zgoda};
-use zgoda_web::auth::authenticate;
+use zgoda_web::auth::{authenticate, refuse_unsigned};
 use zgoda_web::request::{self, segments};
 use zgoda_web::routes::{self, Route};
 use zgoda_web::{ApiError, body, respond};
@@ -40,6 +40,35 @@ use zgoda_web::{ApiError, body, respond};
 /// build instantiates a generic anew in each crate that names it).
 pub async fn handle_app(app: &zgoda_web::App, req: Request, now: Time) -> Response<Body> {
     handle(app, req, now).await
+}
+
+/// Answers one request on a deployed instance (the Lambda binary). What needs no key
+/// ([`keyless`]: the console's static files, the refusal of an unsigned request) is answered at
+/// once, on a cold instance too, without waiting for the key rings ([`zgoda_web::app::Starting`]).
+pub async fn answer(starting: &zgoda_web::app::Starting, req: Request, now: Time) -> Response<Body> {
+    match keyless(&req) {
+        Some(resp) => resp,
+        None => starting.answer(|app| handle(app, req, now)).await,
+    }
+}
+
+/// The answers that need no key: the console's files, and a request without a signature's 401
+/// (`route` gives both the same way).
+fn keyless(req: &Request) -> Option<Response<Body>> {
+    console(req).or_else(|| refuse_unsigned(req).err().map(|e| e.to_json_response()))
+}
+
+/// The console is static and public: it holds no data, and signs every request it makes.
+fn console(req: &Request) -> Option<Response<Body>> {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return None;
+    }
+    match segments(req).as_slice() {
+        ["console"] => Some(respond::console_page(zgoda_web::pages::CONSOLE_PAGE)),
+        ["console", "console.js"] => Some(respond::script(zgoda_web::pages::CONSOLE_SCRIPT)),
+        ["console", "console.css"] => Some(respond::stylesheet(zgoda_web::pages::CONSOLE_STYLE)),
+        _ => None,
+    }
 }
 
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: Request, now: Time) -> Response<Body> {
@@ -57,14 +86,10 @@ fn ok<T: Serialize>(status: StatusCode, body: &T) -> Answer {
 }
 
 async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Answer {
-    let segs = segments(req);
-    // The console is static and public: it holds no data, and signs every request it makes.
-    match (req.method().clone(), segs.as_slice()) {
-        (Method::GET | Method::HEAD, ["console"]) => return Ok(respond::console_page(zgoda_web::pages::CONSOLE_PAGE)),
-        (Method::GET | Method::HEAD, ["console", "console.js"]) => return Ok(respond::script(zgoda_web::pages::CONSOLE_SCRIPT)),
-        (Method::GET | Method::HEAD, ["console", "console.css"]) => return Ok(respond::stylesheet(zgoda_web::pages::CONSOLE_STYLE)),
-        _ => {}
+    if let Some(page) = console(req) {
+        return Ok(page);
     }
+    let segs = segments(req);
     // Authenticate before routing, so an unsigned caller learns nothing about which routes exist.
     let op = &authenticate(app, req, now).await?;
     match (req.method().clone(), segs.as_slice()) {

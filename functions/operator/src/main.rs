@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let starting = zgoda_web::app::start(&operator::ACCESS, operator::RINGS).await?;
     let starting = &starting;
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, std::convert::Infallible>(starting.answer(|app| operator::handle_app(app, req, chrono::Utc::now())).await)
+        Ok::<_, std::convert::Infallible>(operator::answer(starting, req, chrono::Utc::now()).await)
     }))
     .await
 }
