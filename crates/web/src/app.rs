@@ -66,8 +66,8 @@ pub enum ReadRings {
 
 /// A deployed function's app from its first moment: the key rings' read is sent off as the
 /// function starts ([`ReadRings::AtStart`]; with [`ReadRings::WhenNeeded`], by the first event
-/// that needs the app) and the app is assembled when the first event needs it, so the read runs while
-/// the Lambda runtime starts and fetches that event instead of before it (the cold-start
+/// that needs the app) and the app is assembled when the first event needs it, so the read runs
+/// while the Lambda runtime starts and fetches that event instead of before it (the cold-start
 /// benchmark: the runtime's start and first poll, about half a millisecond against the emulator;
 /// in AWS the read is a round trip and a TLS handshake, milliseconds). A read that fails answers
 /// that event with the failure (an HTTP function's 503, an event function's error, which Lambda

@@ -39,8 +39,8 @@ pub async fn authenticate<S: Guards, M, Q>(app: &Zgoda<S, M, Q>, req: &Request, 
 
 /// Refuses a request that no key could make an operator's: its Authorization header is missing,
 /// or is not a signature in zgoda's scheme. It needs no key, so a cold instance answers it before
-/// its key rings arrive ([`crate::app::Starting`]); [`authenticate`] starts with
-/// it, so the answer is the same either way.
+/// its key rings arrive ([`crate::app::Starting`]); [`authenticate`] starts with it, so the
+/// answer is the same either way.
 pub fn refuse_unsigned(req: &Request) -> Result<(), ApiError> {
     match header(req, "authorization").and_then(operator_sig::parse_header) {
         Some(_) => Ok(()),

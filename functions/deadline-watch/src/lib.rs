@@ -27,7 +27,7 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, eve
 }
 
 /// When the function reads its key rings ([`zgoda_web::app::Starting`]).
-/// It reads no ring (`ACCESS`), so there is nothing to read at start.
+/// It has no ring to read (`ACCESS`), so either way it reads none.
 pub const RINGS: zgoda_web::app::ReadRings = zgoda_web::app::ReadRings::AtStart;
 
 /// What the deadline watch may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).

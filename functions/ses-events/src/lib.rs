@@ -18,10 +18,10 @@ pub async fn handle_app(app: &zgoda_web::App, event: SnsEvent, now: Time) -> Res
     handle(app, event, now).await
 }
 
-/// Handles one event on a deployed instance (the Lambda binary). On the instance's first, what
-/// needs no key (a delivery's or a send's record on its breach notice: most of SES's feedback)
-/// is written while the key rings are still on their way ([`zgoda_web::app::Starting`]), and only
-/// an event that needs them (a permanent bounce, a complaint) waits for them.
+/// Handles one event on a deployed instance (the Lambda binary). What needs no key (a delivery's
+/// or a send's record on its breach notice: most of SES's feedback) is written without the key
+/// rings; only an event that needs them (a permanent bounce, a complaint) has them read
+/// ([`RINGS`], [`zgoda_web::app::Starting`]) and waits for them, while its keyless part is written.
 pub async fn answer(starting: &zgoda_web::app::Starting, event: SnsEvent, now: Time) -> Result<Value, Error> {
     let app = async { starting.app().await.map_err(|unreadable| Error::Unavailable(unreadable.0)) };
     handle_with(&starting.store(), app, event, now).await
