@@ -45,14 +45,19 @@ pub async fn handle_app(app: &zgoda_web::App, req: Request, now: Time) -> Respon
 pub async fn answer(starting: &zgoda_web::app::Starting, req: Request, now: Time) -> Response<Body> {
     match keyless(starting.settings(), &req) {
         Some(page) => page,
-        None => starting.answer(|app| handle(app, req, now)).await,
+        None => starting.answer(|app| keyed(app, req, now)).await,
     }
 }
 
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: Request, now: Time) -> Response<Body> {
-    if let Some(page) = keyless(&app.settings, &req) {
-        return page;
+    match keyless(&app.settings, &req) {
+        Some(page) => page,
+        None => keyed(app, req, now).await,
     }
+}
+
+/// The routes that need the app: every one but [`keyless`]'s.
+async fn keyed<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: Request, now: Time) -> Response<Body> {
     let segs = segments(&req);
     match (req.method().clone(), segs.as_slice()) {
         (Method::GET | Method::HEAD, ["v1", "links", token]) => link_page(app, &req, token, now).await,

@@ -48,12 +48,12 @@ pub async fn handle_app(app: &zgoda_web::App, req: Request, now: Time) -> Respon
 pub async fn answer(starting: &zgoda_web::app::Starting, req: Request, now: Time) -> Response<Body> {
     match keyless(&req) {
         Some(resp) => resp,
-        None => starting.answer(|app| handle(app, req, now)).await,
+        None => starting.answer(|app| keyed(app, req, now)).await,
     }
 }
 
 /// The answers that need no key: the console's files, and a request without a signature's 401
-/// (`route` gives both the same way).
+/// (which [`authenticate`] gives the same way).
 fn keyless(req: &Request) -> Option<Response<Body>> {
     console(req).or_else(|| refuse_unsigned(req).err().map(|e| e.to_json_response()))
 }
@@ -72,6 +72,14 @@ fn console(req: &Request) -> Option<Response<Body>> {
 }
 
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: Request, now: Time) -> Response<Body> {
+    match keyless(&req) {
+        Some(resp) => resp,
+        None => keyed(app, req, now).await,
+    }
+}
+
+/// The routes that need the app: every signed one.
+async fn keyed<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: Request, now: Time) -> Response<Body> {
     match route(app, &req, now).await {
         Ok(resp) => resp,
         Err(e) => e.to_json_response(),
@@ -86,9 +94,6 @@ fn ok<T: Serialize>(status: StatusCode, body: &T) -> Answer {
 }
 
 async fn route<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, req: &Request, now: Time) -> Answer {
-    if let Some(page) = console(req) {
-        return Ok(page);
-    }
     let segs = segments(req);
     // Authenticate before routing, so an unsigned caller learns nothing about which routes exist.
     let op = &authenticate(app, req, now).await?;

@@ -51,12 +51,7 @@ async fn handle_with<'a, S: Store + 'a, M: Mailer + 'a, Q: WorkQueue + 'a>(
                 .ok()
         })
         .collect();
-    let keyed = async {
-        match notifications.iter().any(SesNotification::needs_keys) {
-            true => app.await.map(Some),
-            false => Ok(None),
-        }
-    };
+    let keyed = async { if notifications.iter().any(SesNotification::needs_keys) { app.await.map(Some) } else { Ok(None) } };
     let recorded = async {
         let mut recorded = Vec::with_capacity(notifications.len());
         for n in &notifications {
