@@ -165,7 +165,18 @@ async fn art34_1_an_escalation_cut_at_every_step_and_a_notifier_losing_the_emula
     let (status, again) = escalate(&env, &id, "esc-faults", &body).await;
     assert_eq!((status, &again), (202, &answer), "the finished answer, repeated");
 
-    // The notifier loses the emulator for a few seconds mid-run, then gets it back.
+    // The notifier loses the emulator for a few seconds mid-run, then gets it back. A recipient
+    // whose claim could not be handed back is another worker's to take only when its send lease
+    // runs out; the queue hides the job for longer than that, as deployed (infra.rs), rather than
+    // the environment's few seconds, which would spend every receive before the lease ran out.
+    let visibility = (zgoda_domain::escalation::SEND_LEASE + 1).to_string();
+    let sqs = zgoda_aws::Clients::local(&zgoda_tests::emulator_endpoints(), zgoda_tests::REGION).await.sqs;
+    sqs.set_queue_attributes()
+        .queue_url(&env.config.queue_url)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, visibility)
+        .send()
+        .await
+        .unwrap();
     env.start_notifier(50);
     faults.fail_after(12);
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -474,4 +485,39 @@ async fn a_cold_operator_serves_the_console_and_refuses_an_unsigned_request_with
     faults.release();
     let form = form.await;
     assert_eq!(form.status(), 200, "{}", String::from_utf8_lossy(form.body()));
+}
+
+/// Issue 26 (start-up): a cold notifier reads an escalation's notice once for every recipient of
+/// its first message, not once for each of the recipients it sends to at once: ten such reads of
+/// the whole breach partition, each on a connection of its own, were the cold instance's first
+/// work. The count is the proxy's, of the DynamoDB queries the notifier makes (its only query is
+/// that read).
+#[tokio::test]
+async fn a_cold_notifier_reads_the_escalations_notice_once_for_the_recipients_it_sends_to_at_once() {
+    let (env, faults) = env_with_faults(|_| {}).await;
+    let tag = &zgoda_tests::unique()[20..];
+    let people: Vec<String> = (0..5).map(|i| format!("{i}.{tag}@n.pl")).collect();
+    let breach = register(&env, &breach_body(2)).await;
+    let id = breach["id"].as_str().unwrap().to_owned();
+    let body = json!({"subjects": {"emails": people}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+    let (status, answer) = escalate(&env, &id, "esc-once", &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+
+    let sqs = zgoda_aws::Clients::local(&zgoda_tests::emulator_endpoints(), zgoda_tests::REGION).await.sqs;
+    let received =
+        sqs.receive_message().queue_url(&env.config.queue_url).max_number_of_messages(10).wait_time_seconds(2).send().await.unwrap();
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = received.messages().iter().map(zgoda_local::as_lambda_sees_it).collect();
+    assert_eq!(event.records.len(), 1, "five recipients are one message");
+
+    let before = faults.arrived().len();
+    let cold = notifier::Notifier::new(env.local.apps.notifier.clone(), 100, 4);
+    let response = notifier::handle_app(&cold, event, chrono::Utc::now()).await;
+    assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+    let calls = faults.arrived().split_off(before);
+    let reads = calls.iter().filter(|call| call.contains("DynamoDB_20120810.Query")).count();
+    assert_eq!(reads, 1, "one read of the notice for five recipients: {calls:?}");
+    let done = progress(&env, &id, &esc).await;
+    assert_eq!((done["sent"].as_u64(), done["pending"].as_u64()), (Some(5), Some(0)), "{done}");
 }

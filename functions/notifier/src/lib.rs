@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use zgoda_aws::access::Access;
 
-use futures_util::StreamExt;
+use futures_util::future::{BoxFuture, Shared};
+use futures_util::{FutureExt, StreamExt};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use zgoda_domain::escalation::{JobOutcome, NoticeContent};
@@ -88,8 +89,15 @@ pub struct Notifier<S, M, Q> {
     /// The attempt after which a failing send is recorded as failed rather than retried (the
     /// queue's redrive moves it to the dead-letter queue one attempt later).
     max_attempts: u32,
-    contents: Mutex<HashMap<(BreachId, EscalationId), Arc<NoticeContent>>>,
+    /// Each escalation's notice, read once for every recipient of it this process sends to.
+    contents: Mutex<HashMap<(BreachId, EscalationId), ContentRead>>,
 }
+
+/// One read of an escalation's notice, shared by every recipient that needs it while it is under
+/// way and, once it has succeeded, kept: a cold instance's first message would otherwise read
+/// the same breach partition once for each recipient it sends to at once, each read on a
+/// connection of its own (TLS handshake included).
+type ContentRead = Shared<BoxFuture<'static, Result<Arc<NoticeContent>, zgoda_domain::Error>>>;
 
 impl<S, M, Q> Notifier<S, M, Q>
 where
@@ -107,12 +115,24 @@ where
 
     async fn content(&self, job: &Job) -> Result<Arc<NoticeContent>, zgoda_domain::Error> {
         let key = (job.breach_id.clone(), job.escalation_id.clone());
-        if let Some(c) = self.contents.lock().expect("not poisoned").get(&key) {
-            return Ok(c.clone());
+        let read = {
+            let mut contents = self.contents.lock().expect("not poisoned");
+            let read = contents.entry(key.clone()).or_insert_with(|| {
+                let (app, (breach, escalation)) = (Arc::clone(&self.app), key.clone());
+                async move { app.notice_content(&breach, &escalation).await.map(Arc::new) }.boxed().shared()
+            });
+            read.clone()
+        };
+        let content = read.clone().await;
+        if content.is_err() {
+            // A failed read is not kept: the recipients waiting on it share its failure, and the
+            // next message reads again.
+            let mut contents = self.contents.lock().expect("not poisoned");
+            if contents.get(&key).is_some_and(|held| held.ptr_eq(&read)) {
+                contents.remove(&key);
+            }
         }
-        let c = Arc::new(self.app.notice_content(&job.breach_id, &job.escalation_id).await?);
-        self.contents.lock().expect("not poisoned").insert(key, c.clone());
-        Ok(c)
+        content
     }
 
     /// One message: every recipient in it, a few at a time; retried if any is unfinished.
