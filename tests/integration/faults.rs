@@ -521,3 +521,43 @@ async fn a_cold_notifier_reads_the_escalations_notice_once_for_the_recipients_it
     let done = progress(&env, &id, &esc).await;
     assert_eq!((done["sent"].as_u64(), done["pending"].as_u64()), (Some(5), Some(0)), "{done}");
 }
+
+/// Issue 26 (start-up): a cold retention sweep reads its key rings only when a run comes to an
+/// erasure, the one step that needs a key (its event is sealed). The common run, with nobody to
+/// erase, neither waits for nor holds the seals key, and makes no Secrets Manager call. The proxy
+/// holds any Secrets Manager answer until the erasure is under way.
+#[tokio::test]
+async fn a_cold_retention_sweep_reads_its_key_rings_only_when_it_comes_to_an_erasure() {
+    use chrono::{Duration as Days, Utc};
+    let (env, faults) = env_with_faults(|_| {}).await;
+    let leaving = address("leaving");
+    crate::retention::subscribed(&env, &leaving).await;
+    let resp =
+        env.operator("POST", "/v1/admin/links", Some(&json!({"email": leaving, "action": "unsubscribe", "purpose": "newsletter"}))).await;
+    let unsubscribe = resp.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
+    assert_eq!(env.http.post(&unsubscribe).send().await.unwrap().status(), 200);
+    let leaving_id = env.subject_id(&leaving).await;
+    let before = faults.arrived().len();
+    let starting = cold_with_rings_held(&env, &faults, &retention_sweep::ACCESS, retention_sweep::RINGS).await;
+    let ring_reads = || faults.arrived().split_off(before).iter().filter(|call| call.contains("secretsmanager.")).count();
+
+    // An hour on, the contract still needs the address: nobody to erase, and no ring.
+    let soon = tokio::time::timeout(
+        Duration::from_secs(3),
+        retention_sweep::answer(&starting, crate::retention::sweep_event(Utc::now() + Days::hours(1))),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the run waited for the held rings: {:?}", faults.arrived().split_off(before)))
+    .unwrap();
+    assert_eq!((soon["erased"].as_array().map(Vec::len), &soon["deferred"]), (Some(0), &json!(1)), "{soon}");
+    assert_eq!(ring_reads(), 0, "no key ring read for a run that erases nobody");
+
+    // A year and a day on, the run comes to the erasure: it reads the rings and waits for them.
+    let later = retention_sweep::answer(&starting, crate::retention::sweep_event(Utc::now() + Days::days(366)));
+    tokio::pin!(later);
+    assert!(tokio::time::timeout(Duration::from_millis(500), &mut later).await.is_err(), "an erasure's event is sealed with a key");
+    assert_eq!(ring_reads(), 1);
+    faults.release();
+    let later = later.await.unwrap();
+    assert_eq!(later["erased"], json!([leaving_id.to_string()]), "{later}");
+}

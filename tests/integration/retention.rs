@@ -10,16 +10,21 @@ use zgoda_tests::{TestEnv, address, contact_form, mails_to};
 /// One scheduled run of the sweep at `at` (the sample event, its time set), as the schedule
 /// would start it; its answer.
 pub(crate) async fn run_sweep(env: &TestEnv, at: chrono::DateTime<Utc>) -> Value {
+    retention_sweep::handle_app(&env.local.apps.retention_sweep, sweep_event(at)).await.unwrap()
+}
+
+/// The schedule's event (the sample, its time set to `at`).
+pub(crate) fn sweep_event(at: chrono::DateTime<Utc>) -> aws_lambda_events::event::cloudwatch_events::CloudWatchEvent {
     let mut event: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/retention-sweep/schedule.json")).unwrap(),
     )
     .unwrap();
     event["time"] = json!(at.to_rfc3339());
-    retention_sweep::handle_app(&env.local.apps.retention_sweep, serde_json::from_value(event).unwrap()).await.unwrap()
+    serde_json::from_value(event).unwrap()
 }
 
 /// Submits the contact form with the newsletter and confirms it from the mailbox.
-async fn subscribed(env: &TestEnv, email: &str) {
+pub(crate) async fn subscribed(env: &TestEnv, email: &str) {
     let body = json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "name": "Zofia Testowa"});
     assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
     let confirm = mails_to(email).await[0].links()[0].clone();

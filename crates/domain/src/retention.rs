@@ -28,8 +28,8 @@ use crate::error::Error;
 use crate::ids::{FormId, PurposeId, SubjectId};
 use crate::mail::Mailer;
 use crate::proof::{Channel, EventKind, SealedEvent};
-use crate::service::Zgoda;
-use crate::store::{Review, Store, WorkQueue};
+use crate::service::{Settings, Zgoda};
+use crate::store::{Review, Store, SubjectRecord, WorkQueue};
 
 /// How many reviews one sweep run judges: a run stays well inside a Lambda's time, and the next
 /// run (an hour on) takes the rest.
@@ -139,9 +139,38 @@ enum Judged {
     Moved,
 }
 
+/// The one step of a sweep that needs a key: an erasure, whose event is sealed. A deployed sweep
+/// reads its key rings only when a run comes to one (`retention-sweep`'s `answer`), so the common
+/// run, which erases nobody, neither waits for nor holds the seals key.
+pub trait RetentionErasure {
+    /// Erases the subject `record` describes, as [`Zgoda`]'s storage-limitation erasure does:
+    /// false when the chain moved since it was read.
+    fn erase_as_judged(&self, subject: &SubjectId, record: &SubjectRecord, now: Time) -> impl Future<Output = Result<bool, Error>> + Send;
+}
+
+impl<S: Store, M: Mailer, Q: WorkQueue> RetentionErasure for Zgoda<S, M, Q> {
+    fn erase_as_judged(&self, subject: &SubjectId, record: &SubjectRecord, now: Time) -> impl Future<Output = Result<bool, Error>> + Send {
+        Zgoda::erase_as_judged(self, subject, record, Channel::StorageLimitation, now)
+    }
+}
+
 impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
     /// One run of the storage-limitation sweep at `now` (a schedule calls it hourly).
     pub async fn retention_sweep(&self, now: Time) -> Result<SweepReport, Error> {
+        Sweep { store: &self.store, settings: &self.settings, erasure: self }.run(now).await
+    }
+}
+
+/// One run's store, settings and erasure: everything but the erasure is the store's work.
+pub struct Sweep<'a, S, E> {
+    pub store: &'a S,
+    pub settings: &'a Settings,
+    pub erasure: &'a E,
+}
+
+impl<S: Store, E: RetentionErasure + Sync> Sweep<'_, S, E> {
+    /// One run of the storage-limitation sweep at `now`.
+    pub async fn run(&self, now: Time) -> Result<SweepReport, Error> {
         let mut report =
             SweepReport { backfilled: self.store.backfill_reviews(now, BACKFILL_BATCH).await?.unwrap_or(0), ..SweepReport::default() };
         let mut forms: HashMap<FormId, Option<u32>> = HashMap::new();
@@ -227,7 +256,7 @@ impl<S: Store, M: Mailer, Q: WorkQueue> Zgoda<S, M, Q> {
             AddressNeed::Until(_) | AddressNeed::NoLonger => {
                 // Only the chain as judged is erased: a consent given meanwhile moves it, and
                 // that append has put the person back on the worklist to be judged again.
-                match self.erase_as_judged(&review.subject, &record, Channel::StorageLimitation, now).await? {
+                match self.erasure.erase_as_judged(&review.subject, &record, now).await? {
                     true => Ok(Judged::Erased),
                     false => Ok(Judged::Moved),
                 }

@@ -2,13 +2,19 @@
 //! any more (Art. 5(1)(e), 17(1)(a)), as an erasure does, with a sealed event that says why, and
 //! deletes the PII-free proofs and the breaches past their retention (`zgoda_domain::retention`).
 
+use std::sync::OnceLock;
+
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use serde_json::Value;
 use zgoda_aws::access::Access;
+use zgoda_domain::ids::SubjectId;
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::mail::Mailer;
+use zgoda_domain::retention::{RetentionErasure, Sweep};
+use zgoda_domain::store::SubjectRecord;
 use zgoda_domain::store::{Store, WorkQueue};
-use zgoda_domain::{Error, Zgoda};
+use zgoda_domain::{Error, Time, Zgoda};
+use zgoda_web::app::RingsUnreadable;
 
 /// [`handle`] over the deployed adapters, compiled once, here (as the deadline watch's is).
 pub async fn handle_app(app: &zgoda_web::App, event: CloudWatchEvent) -> Result<Value, Error> {
@@ -22,9 +28,41 @@ pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, eve
     Ok(serde_json::to_value(report).expect("a report serialises"))
 }
 
-/// When the function reads its key rings ([`zgoda_web::app::Starting`]).
-/// An erasure seals its event: the rings are read as the function starts.
-pub const RINGS: zgoda_web::app::ReadRings = zgoda_web::app::ReadRings::AtStart;
+/// One scheduled run on a deployed instance: the store's work from the start, and the key rings
+/// read only if the run comes to an erasure ([`RINGS`]). A ring that cannot be read fails the run
+/// (Lambda's error, its alarm and its retry) once the rest of it is done.
+pub async fn answer(starting: &zgoda_web::app::Starting, event: CloudWatchEvent) -> Result<Value, Error> {
+    let store = starting.store();
+    let erasure = ErasureWithRings { starting, unreadable: OnceLock::new() };
+    let report = Sweep { store: &store, settings: starting.settings(), erasure: &erasure }.run(event.time).await?;
+    if let Some(detail) = erasure.unreadable.into_inner() {
+        return Err(Error::Unavailable(detail));
+    }
+    Ok(serde_json::to_value(report).expect("a report serialises"))
+}
+
+/// A deployed sweep's erasure: the app, with its rings, awaited at the first erasure of a run.
+struct ErasureWithRings<'a> {
+    starting: &'a zgoda_web::app::Starting,
+    /// Why the rings could not be read, if they could not.
+    unreadable: OnceLock<String>,
+}
+
+impl RetentionErasure for ErasureWithRings<'_> {
+    async fn erase_as_judged(&self, subject: &SubjectId, record: &SubjectRecord, now: Time) -> Result<bool, Error> {
+        match self.starting.app().await {
+            Ok(app) => RetentionErasure::erase_as_judged(app, subject, record, now).await,
+            Err(RingsUnreadable(detail)) => {
+                let _ = self.unreadable.set(detail.clone());
+                Err(Error::Unavailable(detail))
+            }
+        }
+    }
+}
+
+/// When the function reads its key rings ([`zgoda_web::app::Starting`]): only an erasure needs
+/// one (its event is sealed), so a run reads them when it comes to the first ([`answer`]).
+pub const RINGS: zgoda_web::app::ReadRings = zgoda_web::app::ReadRings::WhenNeeded;
 
 /// What the sweep may do in AWS, and no more (`zgoda_aws::access` says how it is held to it).
 pub const ACCESS: Access = Access {

@@ -12,8 +12,7 @@ async fn main() -> Result<(), Error> {
     let starting = zgoda_web::app::start(&retention_sweep::ACCESS, retention_sweep::RINGS).await?;
     let starting = &starting;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<CloudWatchEvent>| async move {
-        let app = starting.app().await.map_err(|e| Error::from(e.to_string()))?;
-        retention_sweep::handle_app(app, event.payload).await.map_err(|e| Error::from(e.to_string()))
+        retention_sweep::answer(starting, event.payload).await.map_err(|e| Error::from(e.to_string()))
     }))
     .await
 }
