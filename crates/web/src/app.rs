@@ -89,7 +89,15 @@ impl Starting {
     pub fn new(config: Config, clients: Clients, access: &'static Access, read: ReadRings) -> Self {
         let first_read = (read == ReadRings::AtStart && !access.key_rings.is_empty()).then(|| {
             let (config, clients) = (config.clone(), clients.clone());
-            tokio::spawn(async move { read_rings(&config, &clients, access).await })
+            tokio::spawn(async move {
+                // The runtime's poll for the first event goes first: on the one thread, the read's
+                // own work (the Secrets Manager client's first call, about a millisecond) would
+                // otherwise come before it, so against a fast Secrets Manager (the emulator) the
+                // rings were in before the event arrived, and its keyless work (intake's form
+                // read) followed them instead of overlapping them. The read starts a poll later.
+                tokio::task::yield_now().await;
+                read_rings(&config, &clients, access).await
+            })
         });
         Self { config, clients, access, first_read: Mutex::new(first_read), app: OnceCell::new() }
     }
