@@ -561,3 +561,19 @@ async fn a_cold_retention_sweep_reads_its_key_rings_only_when_it_comes_to_an_era
     let later = later.await.unwrap();
     assert_eq!(later["erased"], json!([leaving_id.to_string()]), "{later}");
 }
+
+/// A deadline watch run reads the breach register once, for its deadline reminders and its
+/// follow-ups alike: a listing and one read per breach, not twice over every 15 minutes. The
+/// count is the proxy's, of the DynamoDB queries one run makes with two breaches registered.
+#[tokio::test]
+async fn a_deadline_watch_run_reads_each_breach_once() {
+    let (env, faults) = env_with_faults(|_| {}).await;
+    register(&env, &breach_body(1)).await;
+    register(&env, &breach_body(2)).await;
+    let before = faults.arrived().len();
+    crate::breaches::deadline_watch_run(&env, chrono::Utc::now()).await;
+    let calls = faults.arrived().split_off(before);
+    let queries = calls.iter().filter(|call| call.contains("DynamoDB_20120810.Query")).count();
+    // The register's listing and each breach's partition; the requests' and the incidents' due lists.
+    assert_eq!(queries, 1 + 2 + 2, "{calls:?}");
+}

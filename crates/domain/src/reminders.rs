@@ -13,7 +13,7 @@ use crate::ids::BreachId;
 use crate::lang::Lang;
 use crate::mail::{FollowUp, Mailer, Message};
 use crate::service::Zgoda;
-use crate::store::{BreachStore, GuardKey, Guards};
+use crate::store::{BreachRecord, BreachStore, GuardKey, Guards};
 use crate::timeline::action_plan;
 
 /// How long a deadline reminder is claimed by the run sending it: less than the 15 minutes between
@@ -35,11 +35,30 @@ pub struct FollowUpSent {
     pub about: String,
 }
 
+/// What one run of the watch sent about the breaches in the register.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BreachReminders {
+    /// The authority deadline's reminders.
+    pub reminders: Vec<ReminderSent>,
+    pub follow_ups: Vec<FollowUpSent>,
+}
+
 impl<S: BreachStore + Guards, M: Mailer, Q> Zgoda<S, M, Q> {
-    /// The deadline watch: for every open breach, the reminder current at `now`, once each.
-    pub async fn deadline_watch(&self, now: Time) -> Result<Vec<ReminderSent>, Error> {
+    /// The deadline watch's work on breaches at `now`: each breach's current deadline reminder and
+    /// its due follow-ups, once each. The register is read once for both (a listing and a read of
+    /// each breach, every 15 minutes).
+    pub async fn breach_reminders(&self, now: Time) -> Result<BreachReminders, Error> {
+        let breaches = self.store.list_breaches().await?;
+        Ok(BreachReminders {
+            reminders: self.deadline_reminders(&breaches, now).await?,
+            follow_ups: self.follow_ups(&breaches, now).await?,
+        })
+    }
+
+    /// For every open breach, the reminder current at `now`, once each.
+    async fn deadline_reminders(&self, breaches: &[BreachRecord], now: Time) -> Result<Vec<ReminderSent>, Error> {
         let mut sent = Vec::new();
-        for r in self.store.list_breaches().await? {
+        for r in breaches {
             let current = r.breach.as_of(&r.timeline);
             let Some(which) = deadline::due_reminder(&current, &r.timeline, now) else { continue };
             let deadline = current.notification_deadline();
@@ -74,9 +93,9 @@ impl<S: BreachStore + Guards, M: Mailer, Q> Zgoda<S, M, Q> {
     /// The watch's follow-ups, once each: a breach whose people have stood untold for
     /// [`deadline::SUBJECTS_REMINDER_HOURS`] (to its contact point), and each overdue action of a
     /// plan (to its owner).
-    pub async fn follow_ups(&self, now: Time) -> Result<Vec<FollowUpSent>, Error> {
+    async fn follow_ups(&self, breaches: &[BreachRecord], now: Time) -> Result<Vec<FollowUpSent>, Error> {
         let mut sent = Vec::new();
-        for r in self.store.list_breaches().await? {
+        for r in breaches {
             let current = r.breach.as_of(&r.timeline);
             let a = deadline::assess(&current, &r.timeline, now);
             let mut due: Vec<(GuardKey, EmailAddress, FollowUp, String)> = Vec::new();
@@ -135,29 +154,33 @@ mod tests {
     async fn art33_1_each_reminder_is_sent_once_and_a_failed_send_is_tried_again_next_run() {
         let app = memory::app();
         let deadline = registered(&app, input()).await.assessment.deadline.due_at;
-        assert!(app.deadline_watch(deadline - Duration::hours(25)).await.unwrap().is_empty());
+        assert!(app.breach_reminders(deadline - Duration::hours(25)).await.unwrap().reminders.is_empty());
         let day_left = deadline - Duration::hours(24);
         app.mailer.fail_next(MailError::new("Throttling"));
-        assert!(app.deadline_watch(day_left).await.unwrap().is_empty(), "the send failed");
+        assert!(app.breach_reminders(day_left).await.unwrap().reminders.is_empty(), "the send failed");
         let later = day_left + Duration::minutes(15);
-        let sent = app.deadline_watch(later).await.unwrap();
+        let sent = app.breach_reminders(later).await.unwrap().reminders;
         assert_eq!(sent.iter().map(|r| r.reminder).collect::<Vec<_>>(), [Reminder::DayLeft], "the next run sends it");
-        assert!(app.deadline_watch(later + Duration::minutes(15)).await.unwrap().is_empty(), "once");
-        let passed = app.deadline_watch(deadline).await.unwrap();
+        assert!(app.breach_reminders(later + Duration::minutes(15)).await.unwrap().reminders.is_empty(), "once");
+        let passed = app.breach_reminders(deadline).await.unwrap().reminders;
         assert_eq!(
             passed.iter().map(|r| r.reminder).collect::<Vec<_>>(),
             [Reminder::Passed],
             "the 6 h one was missed: the current one goes"
         );
-        assert_eq!(app.mailer.sent().len(), 2);
+        let reminders = app.mailer.sent().iter().filter(|m| matches!(m, Message::DeadlineReminder { .. })).count();
+        assert_eq!(reminders, 2);
     }
 
     #[tokio::test]
     async fn art33_2_a_processors_reminders_count_its_contracts_term_and_name_its_controller() {
         let app = memory::app();
         let deadline = registered(&app, crate::register::tests::as_processor(12)).await.assessment.deadline.due_at;
-        assert!(app.deadline_watch(deadline - Duration::hours(7)).await.unwrap().is_empty(), "a 12-hour term has no \"24 hours left\"");
-        let sent = app.deadline_watch(deadline - Duration::hours(6)).await.unwrap();
+        assert!(
+            app.breach_reminders(deadline - Duration::hours(7)).await.unwrap().reminders.is_empty(),
+            "a 12-hour term has no \"24 hours left\""
+        );
+        let sent = app.breach_reminders(deadline - Duration::hours(6)).await.unwrap().reminders;
         assert_eq!(sent.iter().map(|r| r.reminder).collect::<Vec<_>>(), [Reminder::SixHoursLeft]);
         assert!(matches!(
             &app.mailer.sent()[0],

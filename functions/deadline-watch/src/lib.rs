@@ -19,11 +19,15 @@ pub async fn handle_app(app: &zgoda_web::App, event: CloudWatchEvent) -> Result<
 
 /// The event's own time is `now`, so a run can be replayed at any chosen moment.
 pub async fn handle<S: Store, M: Mailer, Q: WorkQueue>(app: &Zgoda<S, M, Q>, event: CloudWatchEvent) -> Result<Value, Error> {
-    let sent = app.deadline_watch(event.time).await?;
+    let breaches = app.breach_reminders(event.time).await?;
     let requests = app.request_reminders(event.time).await?;
     let incidents = app.triage_reminders(event.time).await?;
-    let follow_ups = app.follow_ups(event.time).await?;
-    Ok(json!({ "reminders": sent, "request_reminders": requests, "triage_reminders": incidents, "follow_ups": follow_ups }))
+    Ok(json!({
+        "reminders": breaches.reminders,
+        "request_reminders": requests,
+        "triage_reminders": incidents,
+        "follow_ups": breaches.follow_ups,
+    }))
 }
 
 /// When the function reads its key rings ([`zgoda_web::app::Starting`]).
