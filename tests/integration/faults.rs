@@ -531,11 +531,7 @@ async fn a_cold_retention_sweep_reads_its_key_rings_only_when_it_comes_to_an_era
     use chrono::{Duration as Days, Utc};
     let (env, faults) = env_with_faults(|_| {}).await;
     let leaving = address("leaving");
-    crate::retention::subscribed(&env, &leaving).await;
-    let resp =
-        env.operator("POST", "/v1/admin/links", Some(&json!({"email": leaving, "action": "unsubscribe", "purpose": "newsletter"}))).await;
-    let unsubscribe = resp.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
-    assert_eq!(env.http.post(&unsubscribe).send().await.unwrap().status(), 200);
+    crate::retention::left_the_newsletter(&env, &leaving).await;
     let leaving_id = env.subject_id(&leaving).await;
     let before = faults.arrived().len();
     let starting = cold_with_rings_held(&env, &faults, &retention_sweep::ACCESS, retention_sweep::RINGS).await;

@@ -24,11 +24,21 @@ pub(crate) fn sweep_event(at: chrono::DateTime<Utc>) -> aws_lambda_events::event
 }
 
 /// Submits the contact form with the newsletter and confirms it from the mailbox.
-pub(crate) async fn subscribed(env: &TestEnv, email: &str) {
+async fn subscribed(env: &TestEnv, email: &str) {
     let body = json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "name": "Zofia Testowa"});
     assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
     let confirm = mails_to(email).await[0].links()[0].clone();
     assert_eq!(env.http.post(&confirm).send().await.unwrap().status(), 200);
+}
+
+/// Subscribed as [`subscribed`] does, then unsubscribed from the newsletter: the contract's
+/// purpose alone (the reply to the enquiry) still needs the address, for the form's year.
+pub(crate) async fn left_the_newsletter(env: &TestEnv, email: &str) {
+    subscribed(env, email).await;
+    let resp =
+        env.operator("POST", "/v1/admin/links", Some(&json!({"email": email, "action": "unsubscribe", "purpose": "newsletter"}))).await;
+    let unsubscribe = resp.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
+    assert_eq!(env.http.post(&unsubscribe).send().await.unwrap().status(), 200);
 }
 
 #[tokio::test]
@@ -36,12 +46,8 @@ async fn art17_1b_the_sweep_erases_whom_nothing_needs_once_their_contract_ran_ou
     let env = TestEnv::spawn().await;
     env.put_form("kontakt", &contact_form(&address("owner"))).await;
     let (leaving, staying) = (address("leaving"), address("staying"));
-    subscribed(&env, &leaving).await;
+    left_the_newsletter(&env, &leaving).await;
     subscribed(&env, &staying).await;
-    let resp =
-        env.operator("POST", "/v1/admin/links", Some(&json!({"email": leaving, "action": "unsubscribe", "purpose": "newsletter"}))).await;
-    let unsubscribe = resp.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
-    assert_eq!(env.http.post(&unsubscribe).send().await.unwrap().status(), 200);
     let (leaving_id, staying_id) = (env.subject_id(&leaving).await, env.subject_id(&staying).await);
 
     // Within the contract's year: the reply to the enquiry still needs the address.
@@ -209,4 +215,25 @@ async fn art5_1e_a_breach_past_its_retention_is_deleted_with_its_outbox_and_publ
     }
     assert_eq!(env.http.get(&notice).send().await.unwrap().status(), 404, "the public notice page too");
     assert_eq!(env.operator("GET", "/v1/breaches", None).await.json::<Value>().await.unwrap()["items"], json!([]));
+}
+
+/// A deployed sweep reads its key rings only when it comes to an erasure (`retention_sweep::answer`):
+/// when they cannot be read then, the person stays, the rest of the run is done, and the run
+/// fails (Lambda's error and alarm, and its retry), rather than reporting a clean run.
+#[tokio::test]
+async fn art17_1b_a_sweep_that_cannot_read_its_key_rings_erases_nobody_and_fails_its_run() {
+    let env = TestEnv::spawn().await;
+    env.put_form("kontakt", &contact_form(&address("owner"))).await;
+    let leaving = address("leaving");
+    left_the_newsletter(&env, &leaving).await;
+    let clients = zgoda_aws::Clients::local(&zgoda_tests::emulator_endpoints(), zgoda_tests::REGION).await;
+    let mut config = env.config.clone();
+    config.secrets_prefix = format!("{}missing/", config.secrets_prefix);
+    let starting = zgoda_web::app::Starting::new(config, clients, &retention_sweep::ACCESS, retention_sweep::RINGS);
+
+    let run = retention_sweep::answer(&starting, sweep_event(Utc::now() + Duration::days(366))).await;
+    assert!(matches!(&run, Err(zgoda_domain::Error::Unavailable(detail)) if detail.contains("seals")), "{run:?}");
+    assert_eq!(env.lookup(&leaving).await.0, 200, "nobody erased without the seals key");
+    let later = run_sweep(&env, Utc::now() + Duration::days(366)).await;
+    assert_eq!(later["erased"], json!([env.subject_id(&leaving).await.to_string()]), "the next run, with its rings, erases: {later}");
 }

@@ -11,8 +11,7 @@ use zgoda_domain::ids::SubjectId;
 use zgoda_domain::keys::KeyFamily;
 use zgoda_domain::mail::Mailer;
 use zgoda_domain::retention::{RetentionErasure, Sweep};
-use zgoda_domain::store::SubjectRecord;
-use zgoda_domain::store::{Store, WorkQueue};
+use zgoda_domain::store::{Store, SubjectRecord, WorkQueue};
 use zgoda_domain::{Error, Time, Zgoda};
 use zgoda_web::app::RingsUnreadable;
 
