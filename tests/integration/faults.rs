@@ -573,3 +573,23 @@ async fn a_deadline_watch_run_reads_each_breach_once() {
     // The register's listing and each breach's partition; the requests' and the incidents' due lists.
     assert_eq!(queries, 1 + 2 + 2, "{calls:?}");
 }
+
+/// A retention sweep whose key rings cannot be read asks for them once a run, not once for each
+/// person it comes to erase. The count is the proxy's, with two people due.
+#[tokio::test]
+async fn a_retention_sweep_that_cannot_read_its_key_rings_asks_for_them_once_a_run() {
+    use chrono::{Duration as Days, Utc};
+    let (env, faults) = env_with_faults(|_| {}).await;
+    for who in ["leaving-1", "leaving-2"] {
+        crate::retention::left_the_newsletter(&env, &address(who)).await;
+    }
+    let clients = zgoda_aws::Clients::local(&zgoda_aws::LocalEndpoints::single(&faults.url), zgoda_tests::REGION).await;
+    let mut config = env.config.clone();
+    config.secrets_prefix = format!("{}missing/", config.secrets_prefix);
+    let starting = zgoda_web::app::Starting::new(config, clients, &retention_sweep::ACCESS, retention_sweep::RINGS);
+    let before = faults.arrived().len();
+    let run = retention_sweep::answer(&starting, crate::retention::sweep_event(Utc::now() + Days::days(366))).await;
+    assert!(matches!(run, Err(zgoda_domain::Error::Unavailable(_))), "{run:?}");
+    let calls = faults.arrived().split_off(before);
+    assert_eq!(calls.iter().filter(|call| call.contains("secretsmanager.")).count(), 1, "{calls:?}");
+}

@@ -49,6 +49,11 @@ struct ErasureWithRings<'a> {
 
 impl RetentionErasure for ErasureWithRings<'_> {
     async fn erase_as_judged(&self, subject: &SubjectId, record: &SubjectRecord, now: Time) -> Result<bool, Error> {
+        // Once unreadable, the rings are not asked for again this run: each due person's erasure
+        // would otherwise read them anew (`Starting::app` reads again after a failure).
+        if let Some(detail) = self.unreadable.get() {
+            return Err(Error::Unavailable(detail.clone()));
+        }
         match self.starting.app().await {
             Ok(app) => RetentionErasure::erase_as_judged(app, subject, record, now).await,
             Err(RingsUnreadable(detail)) => {
