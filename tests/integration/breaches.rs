@@ -55,6 +55,17 @@ pub(crate) async fn escalate(env: &TestEnv, id: &str, key: &str, body: &Value) -
     (status, resp.json().await.unwrap())
 }
 
+/// A breach registered `aware_hours_ago` ([`breach_body`]) and escalated under `key` to `emails`,
+/// with a message in both languages: the breach's id and the escalation's.
+pub(crate) async fn escalated_to(env: &TestEnv, aware_hours_ago: i64, key: &str, emails: &[impl serde::Serialize]) -> (String, String) {
+    let id = register(env, &breach_body(aware_hours_ago)).await["id"].as_str().unwrap().to_owned();
+    let body = json!({"subjects": {"emails": emails}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
+    let (status, answer) = escalate(env, &id, key, &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+    (id, esc)
+}
+
 pub(crate) async fn progress(env: &TestEnv, id: &str, esc: &str) -> Value {
     env.operator("GET", &format!("/v1/breaches/{id}/escalations/{esc}"), None).await.json().await.unwrap()
 }
@@ -599,12 +610,7 @@ async fn m9_erasure_finishes_an_unsent_notice_and_unfinished_outbox_items_expire
     let (person, other) = (address("erased"), address("other"));
     let body = json!({"email": person, "consent": ["contact_reply"], "notice_version": "2026-11", "message": "Proszę o kontakt"});
     assert_eq!(env.submit_json("kontakt", &body).await.status(), 201);
-    let b = register(&env, &breach_body(2)).await;
-    let id = b["id"].as_str().unwrap().to_owned();
-    let body = json!({"subjects": {"emails": [person, other]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
-    let (status, answer) = escalate(&env, &id, "esc-m9", &body).await;
-    assert_eq!(status, 202, "{answer}");
-    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+    let (_, esc) = escalated_to(&env, 2, "esc-m9", &[&person, &other]).await;
 
     // The person erases themselves through their own link, before any notifier ran.
     let link = env.operator("POST", "/v1/admin/links", Some(&json!({"email": person, "action": "erase"}))).await;
@@ -638,12 +644,7 @@ async fn m6_a_minute_of_ses_throttling_in_a_2000_person_escalation_still_sends_o
     let faults = env.faults.clone().expect("a fault proxy");
     let tag = &zgoda_tests::unique()[20..];
     let explicit: Vec<String> = (0..2000).map(|i| format!("{i}.{tag}@t.pl")).collect();
-    let b = register(&env, &breach_body(2)).await;
-    let id = b["id"].as_str().unwrap().to_owned();
-    let body = json!({"subjects": {"emails": explicit}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
-    let (status, answer) = escalate(&env, &id, "esc-throttled", &body).await;
-    assert_eq!(status, 202, "{answer}");
-    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+    let (id, esc) = escalated_to(&env, 2, "esc-throttled", &explicit).await;
 
     env.start_notifier(2000);
     let start = Instant::now();

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use zgoda_tests::fault::FaultProxy;
 use zgoda_tests::{TestEnv, address, contact_form};
 
-use crate::breaches::{all_mails, breach_body, escalate, progress, register, wait_finished};
+use crate::breaches::{all_mails, breach_body, escalate, escalated_to, progress, register, wait_finished};
 
 fn submission(email: &str) -> Value {
     json!({"email": email, "consent": ["newsletter", "contact_reply"], "notice_version": "2026-11", "name": "Zofia Testowa", "message": "Proszę o kontakt"})
@@ -196,12 +196,7 @@ async fn art34_1_an_escalation_cut_at_every_step_and_a_notifier_losing_the_emula
 async fn art34_1_a_notice_accepted_by_ses_just_before_the_store_goes_away_is_recorded_and_never_sent_twice() {
     let (env, faults) = env_with_faults(|_| {}).await;
     let person = format!("{}@f.pl", &zgoda_tests::unique()[20..]);
-    let breach = register(&env, &breach_body(2)).await;
-    let id = breach["id"].as_str().unwrap().to_owned();
-    let body = json!({"subjects": {"emails": [person]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
-    let (status, answer) = escalate(&env, &id, "esc-after-send", &body).await;
-    assert_eq!(status, 202, "{answer}");
-    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+    let (id, esc) = escalated_to(&env, 2, "esc-after-send", &[&person]).await;
 
     // SES takes the notice; then the table is unreachable for a few seconds, so the first try to
     // record it fails. Giving up would leave the lease to run out and a second notice to go.
@@ -252,13 +247,8 @@ async fn art34_1_an_idempotency_record_written_whose_answer_was_lost_does_not_le
 #[tokio::test]
 async fn art34_1_a_notice_whose_answer_from_ses_was_lost_is_sent_once() {
     let (env, faults) = env_with_faults(|_| {}).await;
-    let breach = register(&env, &breach_body(1)).await;
-    let id = breach["id"].as_str().unwrap().to_owned();
     let person = "lost.send@f.pl";
-    let body = json!({"subjects": {"emails": [person]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
-    let (status, answer) = escalate(&env, &id, "esc-lost-send", &body).await;
-    assert_eq!(status, 202, "{answer}");
-    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+    let (id, esc) = escalated_to(&env, 1, "esc-lost-send", &[person]).await;
     let _events = env.start_ses_events();
     faults.lose_answer_to("/v2/email/outbound-emails", 0);
     env.start_notifier(100);
@@ -276,13 +266,8 @@ async fn art34_1_a_notice_whose_answer_from_ses_was_lost_is_sent_once() {
 #[tokio::test]
 async fn art34_1_a_notice_whose_answer_from_ses_was_lost_on_the_last_attempt_is_recorded_sent() {
     let (env, faults) = env_with_faults(|_| {}).await;
-    let breach = register(&env, &breach_body(1)).await;
-    let id = breach["id"].as_str().unwrap().to_owned();
     let person = address("last.attempt");
-    let body = json!({"subjects": {"emails": [person]}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
-    let (status, answer) = escalate(&env, &id, "esc-lost-last", &body).await;
-    assert_eq!(status, 202, "{answer}");
-    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+    let (id, esc) = escalated_to(&env, 1, "esc-lost-last", &[&person]).await;
     // Three receives spent without work: the notifier's receive is the job's last attempt.
     let queue = env.local.apps.operator.queue.url().to_owned();
     for _ in 0..3 {
@@ -497,12 +482,7 @@ async fn a_cold_notifier_reads_the_escalations_notice_once_for_the_recipients_it
     let (env, faults) = env_with_faults(|_| {}).await;
     let tag = &zgoda_tests::unique()[20..];
     let people: Vec<String> = (0..5).map(|i| format!("{i}.{tag}@n.pl")).collect();
-    let breach = register(&env, &breach_body(2)).await;
-    let id = breach["id"].as_str().unwrap().to_owned();
-    let body = json!({"subjects": {"emails": people}, "message": {"pl": "Zmień hasło.", "en": "Change your password."}});
-    let (status, answer) = escalate(&env, &id, "esc-once", &body).await;
-    assert_eq!(status, 202, "{answer}");
-    let esc = answer["escalation_id"].as_str().unwrap().to_owned();
+    let (id, esc) = escalated_to(&env, 2, "esc-once", &people).await;
 
     let sqs = zgoda_aws::Clients::local(&zgoda_tests::emulator_endpoints(), zgoda_tests::REGION).await.sqs;
     let received =
