@@ -206,3 +206,47 @@ pub async fn from_env(access: &Access) -> Result<App, String> {
     let clients = Clients::from_env().await;
     build(&config, &clients, access).await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use zgoda_aws::access::Access;
+    use zgoda_aws::{Clients, Config, LazyClient, LocalEndpoints, Senders, Sending};
+
+    use super::{ReadRings, Starting};
+
+    fn config() -> Config {
+        let sending = Sending { from: "zgoda@sklep.example.pl".into(), configuration_set: None };
+        Config {
+            table: "t".into(),
+            secrets_prefix: "p/".into(),
+            mail: Senders { public: sending.clone(), notices: sending },
+            queue_url: "http://127.0.0.1:9/q".into(),
+            webhook_queue_url: String::new(),
+            webhook_dead_letter_url: String::new(),
+            settings: Default::default(),
+        }
+    }
+
+    /// Issue 26 (start-up): a function that holds no key ring (the deadline watch) assembles its
+    /// app without building a Secrets Manager client it never calls: a client costs about a
+    /// quarter of a millisecond of a cold start (BENCHMARKS.md).
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_app_with_no_key_ring_builds_no_secrets_manager_client() {
+        static BUILT: AtomicUsize = AtomicUsize::new(0);
+        static NO_RINGS: Access = Access { table: &["dynamodb:Query"], ..Access::NONE };
+        // Nothing listens there: the test fails, rather than hangs, on any call.
+        let mut clients = Clients::local(&LocalEndpoints::single("http://127.0.0.1:9"), "eu-central-1").await;
+        let secrets = clients.secrets.clone();
+        clients.secrets = LazyClient::new(move || {
+            BUILT.fetch_add(1, Ordering::SeqCst);
+            (*secrets).clone()
+        });
+        for read in [ReadRings::AtStart, ReadRings::WhenNeeded] {
+            let starting = Starting::new(config(), clients.clone(), &NO_RINGS, read);
+            assert!(starting.app().await.is_ok(), "{read:?}");
+        }
+        assert_eq!(BUILT.load(Ordering::SeqCst), 0, "the Secrets Manager client was built");
+    }
+}
