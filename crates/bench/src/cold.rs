@@ -27,6 +27,10 @@ pub struct Measured {
     pub event: String,
     pub cold_ms: Vec<f64>,
     pub warm_us: Vec<f64>,
+    /// The process's CPU time from exec to its first invocation's answer, and per warm
+    /// invocation: the start-up without the emulator's waits, which are in the wall-clock times.
+    pub cold_cpu_ms: Vec<f64>,
+    pub warm_cpu_us: Vec<f64>,
     pub peak_rss_kib: Vec<u64>,
 }
 
@@ -94,6 +98,8 @@ pub async fn measure_rounds(targets: &[Target], env: &[(String, String)], rounds
             event: target.event.file_name().unwrap_or_default().to_string_lossy().into_owned(),
             cold_ms: Vec::new(),
             warm_us: Vec::new(),
+            cold_cpu_ms: Vec::new(),
+            warm_cpu_us: Vec::new(),
             peak_rss_kib: Vec::new(),
         });
     }
@@ -128,22 +134,27 @@ async fn start_once(
         .spawn()
         .with_context(|| format!("starting {}", target.program.display()))?;
     let pid = child.id().context("no pid")?;
+    api.serving(pid);
     let mut next = async || tokio::time::timeout(Duration::from_secs(60), api.completions.recv()).await.ok().flatten();
     let first = next().await.with_context(|| format!("{}: no first invocation", target.name))?;
     if let Some(e) = first.error {
         bail!("{} failed its first invocation: {e}", target.name);
     }
-    let mut last = first.at;
+    let (mut last, mut last_cpu) = (first.at, first.cpu);
     for _ in 0..warm {
         let c = next().await.with_context(|| format!("{}: a warm invocation never ended", target.name))?;
         if let Some(e) = c.error {
             bail!("{} failed a warm invocation: {e}", target.name);
         }
-        last = c.at;
+        (last, last_cpu) = (c.at, c.cpu);
     }
     out.cold_ms.push((first.at - started).as_secs_f64() * 1000.0);
+    let first_cpu = first.cpu.with_context(|| format!("{}: no CPU time at its first answer", target.name))?;
+    out.cold_cpu_ms.push(first_cpu.as_secs_f64() * 1000.0);
     if warm > 0 {
         out.warm_us.push((last - first.at).as_secs_f64() * 1e6 / warm as f64);
+        let last_cpu = last_cpu.with_context(|| format!("{}: no CPU time at its last answer", target.name))?;
+        out.warm_cpu_us.push((last_cpu - first_cpu).as_secs_f64() * 1e6 / warm as f64);
     }
     out.peak_rss_kib.push(proc::peak_rss_kib(pid)?);
     child.kill().await.ok();

@@ -3,8 +3,8 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -18,6 +18,10 @@ use tokio::sync::mpsc;
 pub struct Completion {
     pub at: Instant,
     pub error: Option<String>,
+    /// The function's CPU time so far, for the first invocation and the last: read while the
+    /// function waits for this answer, so nothing of its own is running. Only those two, as the
+    /// read holds the function back by that long, which would lengthen every warm invocation.
+    pub cpu: Option<Duration>,
 }
 
 struct State {
@@ -27,6 +31,10 @@ struct State {
     vary: Option<String>,
     remaining: AtomicU64,
     next_id: AtomicU64,
+    invocations: u64,
+    completed: AtomicU64,
+    /// The function's process, once started (0 before).
+    pid: Arc<AtomicU32>,
     done: mpsc::UnboundedSender<Completion>,
 }
 
@@ -34,6 +42,7 @@ pub struct RuntimeApi {
     /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
     pub address: String,
     pub completions: mpsc::UnboundedReceiver<Completion>,
+    pid: Arc<AtomicU32>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -50,8 +59,17 @@ impl RuntimeApi {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?.to_string();
         let (done, completions) = mpsc::unbounded_channel();
-        let state =
-            Arc::new(State { event: Bytes::from(event), vary, remaining: AtomicU64::new(invocations), next_id: AtomicU64::new(0), done });
+        let pid = Arc::new(AtomicU32::new(0));
+        let state = Arc::new(State {
+            event: Bytes::from(event),
+            vary,
+            remaining: AtomicU64::new(invocations),
+            next_id: AtomicU64::new(0),
+            invocations,
+            completed: AtomicU64::new(0),
+            pid: pid.clone(),
+            done,
+        });
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let state = state.clone();
@@ -61,7 +79,12 @@ impl RuntimeApi {
                 });
             }
         });
-        Ok(Self { address, completions, task })
+        Ok(Self { address, completions, pid, task })
+    }
+
+    /// The process serving the invocations, whose CPU time the first and last completions carry.
+    pub fn serving(&self, pid: u32) {
+        self.pid.store(pid, Ordering::SeqCst);
     }
 }
 
@@ -96,6 +119,10 @@ async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<hype
     }
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let error = (path.ends_with("/error")).then(|| String::from_utf8_lossy(&body).into_owned());
-    let _ = state.done.send(Completion { at: Instant::now(), error });
+    let at = Instant::now();
+    let n = state.completed.fetch_add(1, Ordering::SeqCst) + 1;
+    let pid = state.pid.load(Ordering::SeqCst);
+    let cpu = (pid != 0 && (n == 1 || n == state.invocations)).then(|| crate::proc::cpu_time(pid).ok()).flatten();
+    let _ = state.done.send(Completion { at, error, cpu });
     Ok(hyper::Response::builder().status(202).body(Full::new(Bytes::new())).expect("valid response"))
 }
