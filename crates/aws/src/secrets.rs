@@ -9,8 +9,8 @@ use zgoda_domain::keys::{KeyFamily, KeyRing, Keys, RingSource};
 
 /// The rings of `families`, each a secret named `<prefix><family>`, in one `BatchGetSecretValue`
 /// call: one round trip of a cold start however many. No family, no call and no client built (the
-/// deadline watch signs nothing and reads no secret; building a client is about a quarter of a
-/// millisecond of its cold start).
+/// deadline watch, the notifier and webhook delivery sign nothing and read no secret; building a
+/// client is about a quarter of a millisecond of a cold start).
 pub async fn load_keys(client: &crate::LazyClient<Client>, prefix: &str, families: &[KeyFamily]) -> Result<Keys, String> {
     if families.is_empty() {
         return Ok(Keys::default());
